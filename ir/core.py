@@ -1,0 +1,249 @@
+"""The IR: abstract values, variables, literals, equations and IRs.
+
+An IR is a closed SSA program in the style of JAX's jaxpr::
+
+    { lambda <constvars> ; <invars>. let <eqns> in (<outvars>) }
+
+Every value is a `Var` (defined once, by an invar, a constvar or one equation
+output) or a `Literal` (a scalar written inline). Params of an equation are
+hashable, so equations can be compared and deduplicated (CSE).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# ---------------------------------------------------------------- dtypes
+DTYPES = {
+    "f64": np.dtype("float64"),
+    "f32": np.dtype("float32"),
+    "i64": np.dtype("int64"),
+    "i32": np.dtype("int32"),
+    "bool": np.dtype("bool"),
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def canonical_dtype(dt) -> np.dtype:
+    """The supported dtype for `dt`, or a TypeError naming it."""
+    dt = np.dtype(dt)
+    if dt not in DTYPE_NAMES:
+        raise TypeError(
+            f"pullback does not support dtype {dt}; supported: "
+            + ", ".join(str(d) for d in DTYPES.values())
+        )
+    return dt
+
+
+def is_float(dt) -> bool:
+    return np.dtype(dt).kind == "f"
+
+
+def is_int(dt) -> bool:
+    return np.dtype(dt).kind in "iu"
+
+
+# ---------------------------------------------------------------- avals
+class ShapedArray:
+    """Abstract value: a shape and a dtype. Hashable and comparable."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, ShapedArray)
+            and self.shape == other.shape
+            and self.dtype == other.dtype
+        )
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype))
+
+    def __repr__(self):
+        return self.str_short()
+
+    def str_short(self):
+        name = DTYPE_NAMES.get(self.dtype, str(self.dtype))
+        return f"{name}[{','.join(map(str, self.shape))}]"
+
+    def update(self, shape=None, dtype=None):
+        return ShapedArray(
+            self.shape if shape is None else shape,
+            self.dtype if dtype is None else dtype,
+        )
+
+
+def aval_of(x) -> ShapedArray:
+    """The abstract value of a concrete array or Python scalar."""
+    if isinstance(x, bool):
+        return ShapedArray((), np.bool_)
+    if isinstance(x, int):
+        return ShapedArray((), np.int64)
+    if isinstance(x, float):
+        return ShapedArray((), np.float64)
+    arr = np.asarray(x)
+    return ShapedArray(arr.shape, canonical_dtype(arr.dtype))
+
+
+# ---------------------------------------------------------------- atoms
+class Var:
+    """An SSA variable. Identity is object identity; names are given by the printer."""
+
+    __slots__ = ("aval", "hint")
+
+    def __init__(self, aval: ShapedArray, hint: str | None = None):
+        self.aval = aval
+        self.hint = hint
+
+    def __repr__(self):
+        return f"Var({self.aval})"
+
+
+class Literal:
+    """A scalar constant written inline in the IR. `val` is a NumPy scalar of `aval.dtype`."""
+
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val, dtype=None):
+        dtype = np.dtype(dtype) if dtype is not None else aval_of(val).dtype
+        arr = np.asarray(val)
+        if arr.shape != ():
+            raise ValueError("Literal values are scalars")
+        self.val = dtype.type(arr.item())
+        self.aval = ShapedArray((), dtype)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Literal)
+            and self.aval == other.aval
+            and _same_scalar(self.val, other.val)
+        )
+
+    def __hash__(self):
+        v = self.val.item()
+        return hash((self.aval, "nan" if v != v else v))
+
+    def __repr__(self):
+        return f"Literal({self.val!r}:{self.aval})"
+
+
+def _same_scalar(a, b):
+    a, b = a.item(), b.item()
+    if a != a and b != b:  # both nan
+        return True
+    if isinstance(a, float) and a == 0.0 and b == 0.0:
+        return np.signbit(a) == np.signbit(b)
+    return a == b
+
+
+Atom = "Var | Literal"
+
+
+# ---------------------------------------------------------------- params
+def freeze(value):
+    """Make a param value hashable (lists become tuples, dicts sorted tuples)."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, np.ndarray):
+        raise TypeError("array-valued params are not allowed; use a constvar")
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# ---------------------------------------------------------------- equations
+class Eqn:
+    """outputs = prim[params](*inputs), recorded at the user's `source` line."""
+
+    __slots__ = ("prim", "inputs", "outputs", "params", "source")
+
+    def __init__(self, prim, inputs, outputs, params, source=None):
+        self.prim = prim
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.params = {k: freeze(v) for k, v in params.items()}
+        self.source = source
+
+    def params_key(self):
+        """A hashable key of the params (sub-IRs compare by identity)."""
+        return tuple(sorted(self.params.items(), key=lambda kv: kv[0]))
+
+    def replace(self, **kw):
+        new = Eqn(self.prim, self.inputs, self.outputs, self.params, self.source)
+        for k, v in kw.items():
+            setattr(new, k, v)
+        return new
+
+    def __repr__(self):
+        return f"Eqn({self.prim.name}, {len(self.inputs)} in, {len(self.outputs)} out)"
+
+
+class IR:
+    """A closed program: constvars (with `consts`, their values), invars, eqns, outvars."""
+
+    __slots__ = ("constvars", "consts", "invars", "eqns", "outvars")
+
+    def __init__(self, constvars, consts, invars, eqns, outvars):
+        self.constvars = list(constvars)
+        self.consts = list(consts)
+        self.invars = list(invars)
+        self.eqns = list(eqns)
+        self.outvars = list(outvars)
+        assert len(self.constvars) == len(self.consts)
+
+    @property
+    def in_avals(self):
+        return [v.aval for v in self.invars]
+
+    @property
+    def out_avals(self):
+        return [v.aval for v in self.outvars]
+
+    def replace(self, **kw):
+        fields = dict(
+            constvars=self.constvars,
+            consts=self.consts,
+            invars=self.invars,
+            eqns=self.eqns,
+            outvars=self.outvars,
+        )
+        fields.update(kw)
+        return IR(**fields)
+
+    def __str__(self):
+        from .printer import pp_ir
+
+        return pp_ir(self)
+
+    def __repr__(self):
+        return str(self)
+
+    def subirs(self):
+        """(eqn, param name, IR) for every sub-IR held in an equation's params."""
+        for eqn in self.eqns:
+            for k, v in eqn.params.items():
+                if isinstance(v, IR):
+                    yield eqn, k, v
+                elif isinstance(v, tuple):
+                    for item in v:
+                        if isinstance(item, IR):
+                            yield eqn, k, item
+
+
+class IRError(Exception):
+    """An ill-typed IR."""

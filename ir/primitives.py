@@ -1,0 +1,364 @@
+"""The primitive set and its shape/dtype rules.
+
+Every primitive is a `Primitive` object named `<name>_p`. Each concern keeps its
+own table keyed by primitive, in its own module:
+
+    shape_rules      here               avals in -> list of avals out
+    impl_rules       backends/interpreter.py   NumPy semantics (the reference)
+    jvp_rules        passes/jvp.py
+    transpose_rules  passes/transpose.py
+    batch_rules      passes/batching.py
+    lowering rules   backends/numba/
+
+Conventions shared by all rules:
+  * Elementwise n-ary primitives take operands of one shape and one dtype; a 0-d
+    operand of an op whose output is not 0-d must be a `Literal` (typecheck
+    enforces it). The tracer inserts explicit `broadcast_in_dim`s.
+  * `div` and `rem` on integers are floor division and Python-sign remainder
+    (NumPy's `//` and `%`).
+  * `gather`/`scatter_add` clamp indices into range (the tracer wraps negative
+    indices first), so no index can read or write out of bounds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .core import IRError, ShapedArray, is_float, is_int
+
+
+class Primitive:
+    __slots__ = ("name", "multiple_results")
+
+    def __init__(self, name, multiple_results=False):
+        self.name = name
+        self.multiple_results = multiple_results
+
+    def bind(self, *args, **params):
+        from ..tracer.trace import bind
+
+        return bind(self, *args, **params)
+
+    def __repr__(self):
+        return self.name
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+shape_rules: dict[Primitive, callable] = {}
+
+
+def _register(name, rule, multiple_results=False):
+    p = Primitive(name, multiple_results)
+    PRIMITIVES[name] = p
+    shape_rules[p] = rule
+    return p
+
+
+class ShapeError(IRError, ValueError):
+    """A primitive applied to operands of the wrong shape or dtype."""
+
+
+def _fail(msg):
+    raise ShapeError(msg)
+
+
+# ---------------------------------------------------------------- elementwise
+def _common_shape(avals, name):
+    shapes = {a.shape for a in avals if a.shape != ()}
+    if len(shapes) > 1:
+        _fail(f"{name}: operand shapes differ: " + ", ".join(str(a) for a in avals))
+    return shapes.pop() if shapes else ()
+
+
+def _same_dtype(avals, name):
+    dts = {a.dtype for a in avals}
+    if len(dts) != 1:
+        _fail(f"{name}: operand dtypes differ: " + ", ".join(str(a) for a in avals))
+    return dts.pop()
+
+
+def _kind_check(dtype, kinds, name):
+    if dtype.kind not in kinds:
+        allowed = {"f": "float", "i": "int", "b": "bool", "u": "uint"}
+        _fail(
+            f"{name} does not accept dtype {dtype}; it takes "
+            + "/".join(allowed[k] for k in kinds)
+        )
+
+
+def _unary(kinds, out_dtype=None):
+    def rule(x, _name=None, **params):
+        _kind_check(x.dtype, kinds, _name)
+        return [ShapedArray(x.shape, out_dtype or x.dtype)]
+
+    return rule
+
+
+def _nary(kinds, out_dtype=None):
+    def rule(*avals, _name=None, **params):
+        shape = _common_shape(avals, _name)
+        dtype = _same_dtype(avals, _name)
+        _kind_check(dtype, kinds, _name)
+        return [ShapedArray(shape, out_dtype or dtype)]
+
+    return rule
+
+
+FLOAT, NUM, ANY, INTBOOL = "f", "fi", "fib", "ib"
+
+UNARY_FLOAT = [
+    "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+    "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
+    "logistic", "erf", "floor", "ceil", "round",
+]
+for _n in UNARY_FLOAT:
+    globals()[f"{_n}_p"] = _register(_n, _unary(FLOAT))
+neg_p = _register("neg", _unary(NUM))
+abs_p = _register("abs", _unary(NUM))
+sign_p = _register("sign", _unary(NUM))
+not_p = _register("not", _unary(INTBOOL))
+is_finite_p = _register("is_finite", _unary(FLOAT, np.dtype(bool)))
+stop_gradient_p = _register("stop_gradient", _unary(ANY))
+
+
+def _integer_pow_rule(x, *, y, _name=None):
+    _kind_check(x.dtype, NUM, _name)
+    if not isinstance(y, int):
+        _fail(f"integer_pow: exponent must be an int, got {y!r}")
+    if is_int(x.dtype) and y < 0:
+        _fail("integer_pow: negative exponent of an integer array")
+    return [x]
+
+
+integer_pow_p = _register("integer_pow", _integer_pow_rule)
+
+
+def _convert_rule(x, *, new_dtype, _name=None):
+    return [ShapedArray(x.shape, new_dtype)]
+
+
+convert_element_type_p = _register("convert_element_type", _convert_rule)
+
+for _n in ["add", "sub", "mul", "div", "rem", "max", "min"]:
+    globals()[f"{_n}_p"] = _register(_n, _nary(NUM))
+for _n in ["pow", "atan2"]:
+    globals()[f"{_n}_p"] = _register(_n, _nary(FLOAT))
+and_p = _register("and", _nary(INTBOOL))
+or_p = _register("or", _nary(INTBOOL))
+for _n in ["eq", "ne", "lt", "le", "gt", "ge"]:
+    globals()[f"{_n}_p"] = _register(_n, _nary(ANY, np.dtype(bool)))
+
+
+def _select_rule(pred, on_true, on_false, _name=None):
+    if pred.dtype != np.dtype(bool):
+        _fail(f"select: predicate must be bool, got {pred}")
+    shape = _common_shape([pred, on_true, on_false], "select")
+    dtype = _same_dtype([on_true, on_false], "select")
+    return [ShapedArray(shape, dtype)]
+
+
+select_p = _register("select", _select_rule)
+
+
+# ---------------------------------------------------------------- shape ops
+def _broadcast_in_dim_rule(x, *, shape, broadcast_dimensions, _name=None):
+    bd = broadcast_dimensions
+    if len(bd) != x.ndim or len(set(bd)) != len(bd) or any(
+        not 0 <= d < len(shape) for d in bd
+    ):
+        _fail(f"broadcast_in_dim: bad broadcast_dimensions {bd} for {x} -> {shape}")
+    if list(bd) != sorted(bd):
+        _fail(f"broadcast_in_dim: broadcast_dimensions {bd} must be increasing")
+    for i, d in enumerate(bd):
+        if x.shape[i] not in (1, shape[d]):
+            _fail(f"broadcast_in_dim: cannot broadcast {x} to {list(shape)}")
+    return [ShapedArray(shape, x.dtype)]
+
+
+broadcast_in_dim_p = _register("broadcast_in_dim", _broadcast_in_dim_rule)
+
+
+def _reshape_rule(x, *, shape, _name=None):
+    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d < 0 for d in shape):
+        _fail(f"reshape: cannot reshape {x} into shape {tuple(shape)}")
+    return [ShapedArray(shape, x.dtype)]
+
+
+reshape_p = _register("reshape", _reshape_rule)
+
+
+def _transpose_rule(x, *, permutation, _name=None):
+    if sorted(permutation) != list(range(x.ndim)):
+        _fail(f"transpose: {permutation} is not a permutation of the axes of {x}")
+    return [ShapedArray([x.shape[p] for p in permutation], x.dtype)]
+
+
+transpose_p = _register("transpose", _transpose_rule)
+
+
+def _check_axes(x, axes, name):
+    if list(axes) != sorted(set(axes)) or any(not 0 <= a < x.ndim for a in axes):
+        _fail(f"{name}: bad axes {axes} for {x} (want sorted, unique, in range)")
+
+
+def _reduce_rule(kinds):
+    def rule(x, *, axes, _name=None):
+        _check_axes(x, axes, _name)
+        _kind_check(x.dtype, kinds, _name)
+        return [ShapedArray([d for i, d in enumerate(x.shape) if i not in axes], x.dtype)]
+
+    return rule
+
+
+reduce_sum_p = _register("reduce_sum", _reduce_rule(NUM))
+reduce_prod_p = _register("reduce_prod", _reduce_rule(NUM))
+reduce_max_p = _register("reduce_max", _reduce_rule(ANY))
+reduce_min_p = _register("reduce_min", _reduce_rule(ANY))
+
+
+def _arg_rule(x, *, axis, index_dtype, _name=None):
+    _check_axes(x, (axis,), _name)
+    if x.shape[axis] == 0:
+        _fail(f"{_name}: axis {axis} of {x} is empty")
+    return [ShapedArray([d for i, d in enumerate(x.shape) if i != axis], index_dtype)]
+
+
+argmax_p = _register("argmax", _arg_rule)
+argmin_p = _register("argmin", _arg_rule)
+
+
+def _cumsum_rule(x, *, axis, reverse, _name=None):
+    _check_axes(x, (axis,), _name)
+    _kind_check(x.dtype, NUM, _name)
+    return [x]
+
+
+cumsum_p = _register("cumsum", _cumsum_rule)
+
+
+def _dot_general_rule(lhs, rhs, *, dimension_numbers, _name=None):
+    (lc, rc), (lb, rb) = dimension_numbers
+    dtype = _same_dtype([lhs, rhs], "dot_general")
+    _kind_check(dtype, NUM, "dot_general")
+    if len(lc) != len(rc) or len(lb) != len(rb):
+        _fail(f"dot_general: bad dimension_numbers {dimension_numbers}")
+    for dims, a in ((lc + lb, lhs), (rc + rb, rhs)):
+        if len(set(dims)) != len(dims) or any(not 0 <= d < a.ndim for d in dims):
+            _fail(f"dot_general: bad dimension_numbers {dimension_numbers} for {lhs}, {rhs}")
+    for l, r in zip(lc + lb, rc + rb):
+        if lhs.shape[l] != rhs.shape[r]:
+            _fail(
+                f"dot_general: size mismatch between {lhs} axis {l} and {rhs} axis {r}"
+            )
+    if list(lb) != list(range(len(lb))) or list(rb) != list(range(len(rb))):
+        _fail("dot_general: batch dimensions must lead both operands")
+    lfree = [d for i, d in enumerate(lhs.shape) if i not in lc and i not in lb]
+    rfree = [d for i, d in enumerate(rhs.shape) if i not in rc and i not in rb]
+    batch = [lhs.shape[d] for d in lb]
+    return [ShapedArray(batch + lfree + rfree, dtype)]
+
+
+dot_general_p = _register("dot_general", _dot_general_rule)
+
+
+def _slice_rule(x, *, start_indices, limit_indices, strides, _name=None):
+    if not len(start_indices) == len(limit_indices) == len(strides) == x.ndim:
+        _fail(f"slice: index lists must have one entry per axis of {x}")
+    out = []
+    for s, l, st, d in zip(start_indices, limit_indices, strides, x.shape):
+        if not (0 <= s <= l <= d) or st < 1:
+            _fail(f"slice: bad slice {s}:{l}:{st} of an axis of size {d}")
+        out.append(max(0, -(-(l - s) // st)))
+    return [ShapedArray(out, x.dtype)]
+
+
+slice_p = _register("slice", _slice_rule)
+
+
+def _rev_rule(x, *, dimensions, _name=None):
+    _check_axes(x, dimensions, "rev")
+    return [x]
+
+
+rev_p = _register("rev", _rev_rule)
+
+
+def _pad_rule(x, padding_value, *, padding_config, _name=None):
+    if padding_value.shape != () or padding_value.dtype != x.dtype:
+        _fail(f"pad: padding value must be a 0-d {x.dtype}, got {padding_value}")
+    if len(padding_config) != x.ndim:
+        _fail(f"pad: padding_config needs one (lo, hi, interior) per axis of {x}")
+    out = []
+    for (lo, hi, interior), d in zip(padding_config, x.shape):
+        if lo < 0 or hi < 0 or interior < 0:
+            _fail(f"pad: negative padding {padding_config}")
+        out.append(lo + hi + d + max(0, d - 1) * interior)
+    return [ShapedArray(out, x.dtype)]
+
+
+pad_p = _register("pad", _pad_rule)
+
+
+def _concatenate_rule(*xs, dimension, _name=None):
+    if not xs:
+        _fail("concatenate: needs at least one operand")
+    dtype = _same_dtype(xs, "concatenate")
+    nd = xs[0].ndim
+    if not 0 <= dimension < nd:
+        _fail(f"concatenate: dimension {dimension} out of range for {xs[0]}")
+    for x in xs:
+        if x.ndim != nd or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, xs[0].shape)) if i != dimension
+        ):
+            _fail("concatenate: shapes differ off the axis: " + ", ".join(map(str, xs)))
+    shape = list(xs[0].shape)
+    shape[dimension] = sum(x.shape[dimension] for x in xs)
+    return [ShapedArray(shape, dtype)]
+
+
+concatenate_p = _register("concatenate", _concatenate_rule)
+
+
+def _gather_rule(x, idx, *, axis, _name=None):
+    if not is_int(idx.dtype):
+        _fail(f"gather: indices must be integers, got {idx}")
+    if not 0 <= axis < x.ndim:
+        _fail(f"gather: axis {axis} out of range for {x}")
+    if x.shape[axis] == 0:
+        _fail(f"gather: cannot index into empty axis {axis} of {x}")
+    return [ShapedArray(x.shape[:axis] + idx.shape + x.shape[axis + 1 :], x.dtype)]
+
+
+gather_p = _register("gather", _gather_rule)
+
+
+def _scatter_add_rule(updates, idx, *, axis, size, _name=None):
+    if not is_int(idx.dtype):
+        _fail(f"scatter_add: indices must be integers, got {idx}")
+    k = idx.ndim
+    if updates.shape[axis : axis + k] != idx.shape:
+        _fail(f"scatter_add: updates {updates} do not match indices {idx} at axis {axis}")
+    return [ShapedArray(updates.shape[:axis] + (size,) + updates.shape[axis + k :], updates.dtype)]
+
+
+scatter_add_p = _register("scatter_add", _scatter_add_rule)
+
+
+def _iota_rule(*, shape, dimension, dtype, _name=None):
+    if not 0 <= dimension < len(shape):
+        _fail(f"iota: dimension {dimension} out of range for shape {shape}")
+    return [ShapedArray(shape, dtype)]
+
+
+iota_p = _register("iota", _iota_rule)
+
+
+def abstract_eval(prim, avals, params):
+    """Apply `prim`'s shape rule; always returns a list of output avals."""
+    return shape_rules[prim](*avals, _name=prim.name, **params)
+
+
+ELEMENTWISE = {
+    p
+    for name, p in PRIMITIVES.items()
+    if shape_rules[p].__qualname__.startswith(("_unary", "_nary"))
+} | {select_p, integer_pow_p, convert_element_type_p}

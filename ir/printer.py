@@ -1,0 +1,137 @@
+"""The IR text format (see SPEC "IR text"); `parser.parse` reads it back.
+
+    { lambda <constvars> ; <invars>. let
+        <outs> = <prim>[<params sorted by key>] <inputs>
+      in (<outvars>,) }
+
+Variables are named a..z, ba.. in order of definition (sub-IRs continue the
+count); types as f64[3,4]; literals inline, with a type suffix only when the
+dtype is not the default for the Python literal (f64, i64, bool): `2.0:f32[]`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .core import DTYPE_NAMES, IR, Literal, Var
+
+
+def var_name(i: int) -> str:
+    """0 -> a, 25 -> z, 26 -> ba, ... (base 26 with 'a' as zero, as JAX)."""
+    s = ""
+    while True:
+        s = chr(ord("a") + i % 26) + s
+        i //= 26
+        if i == 0:
+            break
+    return s
+
+
+def _names():
+    i = 0
+    while True:
+        name = var_name(i)
+        i += 1
+        # keep clear of words the parser treats specially
+        if name in ("in", "let"):
+            continue
+        yield name
+
+
+def format_literal(lit: Literal) -> str:
+    v = lit.val.item()
+    dt = lit.aval.dtype
+    if dt.kind == "b":
+        text = "True" if v else "False"
+        return text
+    if dt.kind == "f":
+        if math.isnan(v):
+            text = "nan"
+        elif math.isinf(v):
+            text = "inf" if v > 0 else "-inf"
+        else:
+            text = repr(float(v))
+        return text if dt == np.float64 else f"{text}:{DTYPE_NAMES[dt]}[]"
+    text = str(int(v))
+    return text if dt == np.int64 else f"{text}:{DTYPE_NAMES[dt]}[]"
+
+
+class _Ctx:
+    def __init__(self):
+        self.names = {}
+        self.gen = _names()
+
+    def define(self, v: Var) -> str:
+        n = next(self.gen)
+        self.names[v] = n
+        return n
+
+    def use(self, a) -> str:
+        if isinstance(a, Literal):
+            return format_literal(a)
+        try:
+            return self.names[a]
+        except KeyError:
+            return "<unbound>"
+
+
+def format_param(value, ctx, indent) -> str:
+    if isinstance(value, IR):
+        return _pp(value, ctx, indent + 2)
+    if isinstance(value, np.dtype):
+        return DTYPE_NAMES.get(value, str(value))
+    if isinstance(value, tuple):
+        if any(isinstance(v, IR) for v in value):
+            pad = " " * (indent + 2)
+            inner = "\n".join(pad + format_param(v, ctx, indent + 2) for v in value)
+            return "(\n" + inner + "\n" + " " * indent + ")"
+        items = [format_param(v, ctx, indent) for v in value]
+        return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if callable(value) and hasattr(value, "__name__"):
+        return value.__name__
+    return repr(value)
+
+
+def _pp_eqn(eqn, ctx, indent) -> str:
+    ins = " ".join(ctx.use(a) for a in eqn.inputs)
+    params = ""
+    if eqn.params:
+        has_ir = any(
+            isinstance(v, IR) or (isinstance(v, tuple) and any(isinstance(x, IR) for x in v))
+            for v in eqn.params.values()
+        )
+        if has_ir:
+            pad = " " * (indent + 2)
+            parts = [
+                f"{pad}{k}={format_param(v, ctx, indent + 2)}"
+                for k, v in sorted(eqn.params.items())
+            ]
+            params = "[\n" + "\n".join(parts) + "\n" + " " * indent + "]"
+        else:
+            params = "[" + ", ".join(
+                f"{k}={format_param(v, ctx, indent)}" for k, v in sorted(eqn.params.items())
+            ) + "]"
+    outs = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in eqn.outputs)
+    return f"{outs} = {eqn.prim.name}{params}" + (f" {ins}" if ins else "")
+
+
+def _pp(ir: IR, ctx: _Ctx, indent: int) -> str:
+    consts = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in ir.constvars)
+    invars = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in ir.invars)
+    head = "{ lambda " + (consts + " " if consts else "") + "; " + invars + ". let"
+    body = [" " * (indent + 4) + _pp_eqn(e, ctx, indent + 4) for e in ir.eqns]
+    outs = [ctx.use(v) for v in ir.outvars]
+    outs_text = "(" + outs[0] + ",)" if len(outs) == 1 else "(" + ", ".join(outs) + ")"
+    tail = " " * (indent + 2) + "in " + outs_text + " }"
+    return "\n".join([head] + body + [tail])
+
+
+def pp_ir(ir: IR) -> str:
+    return _pp(ir, _Ctx(), 0)

@@ -1,0 +1,170 @@
+"""make_ir and jit: from a Python function on pytrees to a flat IR and back."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+from .ir.core import ShapedArray, canonical_dtype
+from .tracer import numpy_api  # noqa: F401  (installs NumPy dispatch on Tracer)
+from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
+from .tracer.trace import Tracer, trace
+
+
+# ---------------------------------------------------------------- arguments
+def _fn_name(f):
+    return getattr(f, "__name__", type(f).__name__)
+
+
+def _arg_names(f, n):
+    try:
+        params = list(inspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        params = []
+    return [params[i] if i < len(params) else f"args[{i}]" for i in range(n)]
+
+
+def abstractify(x, path):
+    """The aval of one input leaf, or a TypeError naming where it sits."""
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
+        arr = np.asarray(x)
+        try:
+            return ShapedArray(arr.shape, canonical_dtype(arr.dtype))
+        except TypeError as e:
+            raise TypeError(f"argument {path}: {e}") from None
+    raise TypeError(
+        f"argument {path} has type {type(x).__name__}; pullback traces arrays and "
+        "Python scalars inside tuples, lists and dicts (mark other arguments static "
+        "with static_argnums)"
+    )
+
+
+def leaf_value(x):
+    """The concrete value of an input leaf (None for an abstract tracer)."""
+    if isinstance(x, Tracer):
+        return x.val
+    return np.asarray(x)
+
+
+class Signature:
+    """What a trace depends on: pytree structure, avals, static argument values."""
+
+    __slots__ = ("in_tree", "avals", "static", "_hash")
+
+    def __init__(self, in_tree, avals, static):
+        self.in_tree, self.avals, self.static = in_tree, tuple(avals), static
+        self._hash = hash((in_tree, self.avals, static))
+
+    def __eq__(self, o):
+        return (self.in_tree == o.in_tree and self.avals == o.avals
+                and self.static == o.static)
+
+    def __hash__(self):
+        return self._hash
+
+
+def split_static(args, static_argnums):
+    n = len(args)
+    static_argnums = tuple(i % n if -n <= i < n else i for i in static_argnums)
+    for i in static_argnums:
+        if not 0 <= i < n:
+            raise ValueError(f"static_argnums {i} out of range for {n} arguments")
+    dyn = tuple(a for i, a in enumerate(args) if i not in static_argnums)
+    static = tuple((i, args[i]) for i in sorted(static_argnums))
+    for i, v in static:
+        try:
+            hash(v)
+        except TypeError:
+            raise TypeError(
+                f"static argument {i} has unhashable type {type(v).__name__}; "
+                "static arguments must be hashable"
+            ) from None
+    return dyn, static
+
+
+def merge_static(dyn, static, n):
+    args, it = [], iter(dyn)
+    smap = dict(static)
+    for i in range(n):
+        args.append(smap[i] if i in smap else next(it))
+    return args
+
+
+def flatten_inputs(f, args, static_argnums=()):
+    """(flat leaves, Signature) for a call f(*args)."""
+    dyn, static = split_static(args, static_argnums)
+    leaves, in_tree = tree_flatten(tuple(dyn))
+    names = [n for i, n in enumerate(_arg_names(f, len(args))) if i not in dict(static)]
+    paths = []
+    for k, child in enumerate(in_tree.children):
+        paths += [names[k] + p for p in leaf_paths(child)]
+    avals = [abstractify(x, p) for x, p in zip(leaves, paths)]
+    return leaves, Signature(in_tree, avals, static)
+
+
+def check_outputs(f, out_leaves):
+    for i, o in enumerate(out_leaves):
+        if not isinstance(o, (Tracer, np.ndarray, np.generic, bool, int, float)):
+            raise TypeError(
+                f"output {i} of {_fn_name(f)} has type {type(o).__name__}; outputs must "
+                "be arrays or Python scalars inside tuples, lists and dicts"
+            )
+
+
+def trace_to_ir(f, args, static_argnums=(), concrete=False):
+    """Trace f(*args) into a flat IR. Returns (ir, signature, out_tree).
+
+    With `concrete`, the inputs' values travel along (eager mode: Python control
+    flow on values works); otherwise the trace is abstract, as under jit.
+    """
+    leaves, sig = flatten_inputs(f, args, static_argnums)
+    out_tree_box = []
+
+    def flat_fn(*flat):
+        dyn = tree_unflatten(sig.in_tree, flat)
+        out = f(*merge_static(dyn, sig.static, len(args)))
+        out_leaves, out_tree = tree_flatten(out)
+        check_outputs(f, out_leaves)
+        out_tree_box.append(out_tree)
+        return out_leaves
+
+    vals = [leaf_value(x) for x in leaves] if concrete else None
+    if vals is not None and any(v is None for v in vals):
+        vals = None
+    ir = trace(flat_fn, sig.avals, vals)
+    return ir, sig, out_tree_box[0]
+
+
+# ---------------------------------------------------------------- make_ir
+def make_ir(f=None, *, optimize=False, static_argnums=()):
+    """`make_ir(f)(*args)` returns the IR of f at these argument shapes."""
+    if f is None:
+        return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums)
+    static_argnums = _as_tuple(static_argnums)
+
+    @functools.wraps(f)
+    def build(*args):
+        ir, _, _ = trace_to_ir(f, args, static_argnums)
+        if optimize:
+            from .passes.manager import optimize as run_pipeline
+
+            ir = run_pipeline(ir)
+        return ir
+
+    return build
+
+
+def _as_tuple(x):
+    if isinstance(x, int):
+        return (x,)
+    return tuple(x)
+
+
+def to_output(x):
+    """Results leave pullback as NumPy arrays (0-d arrays for scalars)."""
+    if isinstance(x, np.ndarray):
+        return x
+    return np.asarray(x)

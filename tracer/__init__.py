@@ -1,0 +1,1 @@
+"""From Python functions on NumPy values to IR."""

@@ -1,0 +1,361 @@
+"""Typed wrappers over the primitives: promotion, broadcasting, literals.
+
+These are the building blocks of the NumPy layer (tracer/numpy_api.py) and of
+every transformation rule (jvp, transpose, batching): rules written with them
+produce ordinary IR that can be transformed again.
+
+Operands may be tracers, NumPy arrays or Python scalars. Python scalars are
+weakly typed (NEP 50): `f32_array * 2.0` stays f32. Scalars become `Literal`s of
+the other operand's dtype; 0-d traced values are broadcast explicitly.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..ir import primitives as P
+from ..ir.core import canonical_dtype
+from .trace import Tracer
+
+_PY_SCALARS = (bool, int, float)
+
+
+def is_traced(x):
+    return isinstance(x, Tracer)
+
+
+def shape(x):
+    return x.shape if isinstance(x, Tracer) else np.shape(x)
+
+
+def ndim(x):
+    return len(shape(x))
+
+
+def dtype(x):
+    if isinstance(x, Tracer):
+        return x.dtype
+    if isinstance(x, bool):
+        return np.dtype(bool)
+    if isinstance(x, int):
+        return np.dtype(np.int64)
+    if isinstance(x, float):
+        return np.dtype(np.float64)
+    return canonical_dtype(np.asarray(x).dtype)
+
+
+def is_weak(x):
+    return isinstance(x, _PY_SCALARS)
+
+
+def asarray(x):
+    """Tracers pass through; anything else becomes a NumPy array of a supported dtype."""
+    if isinstance(x, Tracer):
+        return x
+    if isinstance(x, np.ndarray) and x.dtype in (np.float64, np.float32, np.int64, np.int32, np.bool_):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"cannot convert {type(x).__name__} to an array")
+    if arr.dtype.kind == "f" and arr.dtype not in (np.float64, np.float32):
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind in "iu" and arr.dtype not in (np.int64, np.int32):
+        arr = arr.astype(np.int64)
+    canonical_dtype(arr.dtype)
+    return arr
+
+
+def result_dtype(*xs):
+    """NumPy 2 promotion (NEP 50) with Python scalars weak."""
+    args = [x if is_weak(x) else dtype(x) for x in xs]
+    return canonical_dtype(np.result_type(*args))
+
+
+def convert(x, new_dtype):
+    new_dtype = np.dtype(new_dtype)
+    if is_weak(x):
+        return new_dtype.type(x)
+    if dtype(x) == new_dtype:
+        return x
+    if isinstance(x, Tracer):
+        return P.convert_element_type_p.bind(x, new_dtype=new_dtype)
+    return np.asarray(x).astype(new_dtype)
+
+
+def broadcast_shapes(*shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(
+            "operands could not be broadcast together with shapes "
+            + " ".join(str(tuple(s)) for s in shapes)
+        ) from None
+
+
+def broadcast_to(x, shp):
+    """Broadcast (NumPy rules: align trailing axes) to `shp`."""
+    shp = tuple(shp)
+    xs = shape(x)
+    if xs == shp:
+        return x
+    lead = len(shp) - len(xs)
+    if lead < 0 or any(a not in (1, b) for a, b in zip(xs, shp[lead:])):
+        raise ValueError(f"cannot broadcast shape {xs} to {shp}")
+    # drop size-1 axes that get expanded, so broadcast_in_dim maps dims 1:1
+    keep = [i for i, d in enumerate(xs) if d == shp[lead + i]]
+    if len(keep) != len(xs):
+        x = reshape(x, [xs[i] for i in keep])
+    return broadcast_in_dim(x, shp, [lead + i for i in keep])
+
+
+def broadcast_in_dim(x, shp, broadcast_dimensions):
+    if is_weak(x):
+        x = dtype(x).type(x)
+    return P.broadcast_in_dim_p.bind(
+        x, shape=tuple(shp), broadcast_dimensions=tuple(broadcast_dimensions)
+    )
+
+
+def full(shp, value, dt):
+    """An array of `value`: a broadcast of one literal, never a materialized constant."""
+    return broadcast_in_dim(np.dtype(dt).type(value), shp, ())
+
+
+def zeros_like_aval(aval):
+    return full(aval.shape, 0, aval.dtype)
+
+
+def _scalar_operand(x, dt):
+    """Python scalars and 0-d NumPy values become typed NumPy scalars (Literals)."""
+    if is_weak(x) or (not isinstance(x, Tracer) and np.ndim(x) == 0):
+        return np.dtype(dt).type(np.asarray(x).item())
+    return x
+
+
+def _prepare(xs, dt=None):
+    """Promote to one dtype and broadcast to one shape (scalars stay literals)."""
+    dt = dt or result_dtype(*xs)
+    out_shape = broadcast_shapes(*[shape(x) for x in xs])
+    res = []
+    for x in xs:
+        x = convert(x, dt) if not is_weak(x) else x
+        x = _scalar_operand(x, dt)
+        if isinstance(x, Tracer) or (isinstance(x, np.ndarray) and x.ndim > 0):
+            x = broadcast_to(x, out_shape)
+        res.append(x)
+    return res, out_shape
+
+
+def _all_concrete(xs):
+    return not any(isinstance(x, Tracer) for x in xs)
+
+
+def _nary(prim, dt=None):
+    def op(*xs):
+        xs, out_shape = _prepare(xs, dt)
+        if out_shape and all(not isinstance(x, Tracer) and np.ndim(x) == 0 for x in xs):
+            xs = [broadcast_to(np.asarray(x), out_shape) for x in xs]
+        return prim.bind(*xs)
+
+    op.__name__ = prim.name
+    return op
+
+
+add = _nary(P.add_p)
+sub = _nary(P.sub_p)
+mul = _nary(P.mul_p)
+div = _nary(P.div_p)
+rem = _nary(P.rem_p)
+max = _nary(P.max_p)
+min = _nary(P.min_p)
+pow = _nary(P.pow_p)
+atan2 = _nary(P.atan2_p)
+bitwise_and = _nary(P.and_p)
+bitwise_or = _nary(P.or_p)
+
+
+def _compare(prim):
+    def op(x, y):
+        xs, _ = _prepare([x, y])
+        return prim.bind(*xs)
+
+    op.__name__ = prim.name
+    return op
+
+
+eq = _compare(P.eq_p)
+ne = _compare(P.ne_p)
+lt = _compare(P.lt_p)
+le = _compare(P.le_p)
+gt = _compare(P.gt_p)
+ge = _compare(P.ge_p)
+
+
+def select(pred, on_true, on_false):
+    """np.where(pred, on_true, on_false) with NumPy broadcasting and promotion."""
+    pred = convert(pred if isinstance(pred, Tracer) else asarray(pred), np.bool_)
+    (t, f), s = _prepare([on_true, on_false])
+    s = broadcast_shapes(shape(pred), s)
+    pred = broadcast_to(pred, s)
+    t, f = (broadcast_to(x, s) if isinstance(x, Tracer) or np.ndim(x) else x for x in (t, f))
+    return P.select_p.bind(pred, t, f)
+
+
+def _unary(prim):
+    def op(x):
+        if is_weak(x):
+            x = np.asarray(x)
+        return prim.bind(x)
+
+    op.__name__ = prim.name
+    return op
+
+
+for _name in [
+    "neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
+    "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
+    "logistic", "erf", "floor", "ceil", "round", "abs", "sign", "not",
+    "is_finite", "stop_gradient",
+]:
+    globals()[_name if _name != "not" else "logical_not"] = _unary(P.PRIMITIVES[_name])
+
+
+def integer_pow(x, y):
+    return P.integer_pow_p.bind(x, y=int(y))
+
+
+def square(x):
+    return integer_pow(x, 2)
+
+
+def reciprocal(x):
+    return div(1, x)
+
+
+# ---------------------------------------------------------------- shape ops
+def reshape(x, shp):
+    shp = tuple(int(d) for d in shp)
+    if shape(x) == shp:
+        return x
+    return P.reshape_p.bind(x, shape=shp)
+
+
+def transpose(x, perm):
+    perm = tuple(int(p) for p in perm)
+    if perm == tuple(range(len(perm))):
+        return x
+    return P.transpose_p.bind(x, permutation=perm)
+
+
+def reduce(prim, x, axes):
+    axes = tuple(sorted(set(int(a) for a in axes)))
+    if not axes:
+        return x
+    return prim.bind(x, axes=axes)
+
+
+def reduce_sum(x, axes):
+    return reduce(P.reduce_sum_p, x, axes)
+
+
+def reduce_max(x, axes):
+    return reduce(P.reduce_max_p, x, axes)
+
+
+def reduce_min(x, axes):
+    return reduce(P.reduce_min_p, x, axes)
+
+
+def reduce_prod(x, axes):
+    return reduce(P.reduce_prod_p, x, axes)
+
+
+def dot_general(lhs, rhs, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    dt = result_dtype(lhs, rhs)
+    return P.dot_general_p.bind(convert(lhs, dt), convert(rhs, dt), dimension_numbers=dn)
+
+
+def slice(x, start, limit, strides=None):
+    strides = tuple(strides) if strides is not None else (1,) * len(start)
+    if tuple(start) == (0,) * len(start) and tuple(limit) == tuple(shape(x)) and set(strides) <= {1}:
+        return x
+    return P.slice_p.bind(
+        x, start_indices=tuple(start), limit_indices=tuple(limit), strides=strides
+    )
+
+
+def rev(x, dims):
+    dims = tuple(sorted(dims))
+    if not dims:
+        return x
+    return P.rev_p.bind(x, dimensions=dims)
+
+
+def pad(x, padding_value, config):
+    config = tuple(tuple(int(c) for c in cfg) for cfg in config)
+    if all(c == (0, 0, 0) for c in config):
+        return x
+    return P.pad_p.bind(x, np.dtype(dtype(x)).type(padding_value) if is_weak(padding_value)
+                        else padding_value, padding_config=config)
+
+
+def concatenate(xs, dimension):
+    if len(xs) == 1:
+        return xs[0]
+    dt = result_dtype(*xs)
+    return P.concatenate_p.bind(*[convert(x, dt) for x in xs], dimension=int(dimension))
+
+
+def gather(x, idx, axis):
+    return P.gather_p.bind(x, idx, axis=int(axis))
+
+
+def scatter_add(updates, idx, axis, size):
+    return P.scatter_add_p.bind(updates, idx, axis=int(axis), size=int(size))
+
+
+def iota(dt, shp, dimension=0):
+    return P.iota_p.bind(shape=tuple(shp), dimension=int(dimension), dtype=np.dtype(dt))
+
+
+def cumsum(x, axis, reverse=False):
+    return P.cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
+
+
+def argmax(x, axis):
+    return P.argmax_p.bind(x, axis=int(axis), index_dtype=np.dtype(np.int64))
+
+
+def argmin(x, axis):
+    return P.argmin_p.bind(x, axis=int(axis), index_dtype=np.dtype(np.int64))
+
+
+def expand_dims(x, axes):
+    """Insert size-1 axes at `axes` (positions in the output)."""
+    out_nd = ndim(x) + len(axes)
+    axes = sorted(a % out_nd for a in axes)
+    shp = list(shape(x))
+    for a in axes:
+        shp.insert(a, 1)
+    return reshape(x, shp)
+
+
+def sum_to_shape(x, shp):
+    """Undo NumPy broadcasting: sum `x` down to `shp` (used by transpose rules)."""
+    shp = tuple(shp)
+    xs = shape(x)
+    if xs == shp:
+        return x
+    lead = len(xs) - len(shp)
+    axes = list(range(lead)) + [
+        lead + i for i, d in enumerate(shp) if d == 1 and xs[lead + i] != 1
+    ]
+    x = reduce_sum(x, axes)
+    return reshape(x, shp)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np", "P")]
+del builtins

@@ -1,0 +1,336 @@
+"""Tracing: recording primitive applications into an IR.
+
+One mechanism serves every transformation. A `Builder` records equations; the
+innermost active builder receives every `bind`. A value that does not belong
+to it (a NumPy array captured from a closure, or a tracer of an enclosing
+builder) becomes a constvar of the IR being built, whose value is that object;
+when the IR is later evaluated inside the enclosing trace, the constvar's value
+is that tracer again. This is how `grad(grad(f))`, `grad(jit(f))` and closures
+over outer arguments compose without nested tracer types.
+
+With no builder active, `bind` evaluates the primitive with NumPy.
+
+A tracer may also carry its concrete value (`val`): `grad`, `jvp` and friends
+called outside `jit` trace with the input values known, so Python control flow
+on values works as in autograd; under `jit` values are unknown and `bool()`
+raises a `ConcretizationError` that names the user's line.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numpy as np
+
+from ..ir import primitives as P
+from ..ir.core import IR, Eqn, Literal, ShapedArray, Var, aval_of, canonical_dtype
+from ..ir.primitives import ShapeError, abstract_eval
+
+_state = threading.local()
+
+
+def _stack():
+    s = getattr(_state, "stack", None)
+    if s is None:
+        s = _state.stack = []
+    return s
+
+
+def current_builder():
+    s = _stack()
+    return s[-1] if s else None
+
+
+# ---------------------------------------------------------------- source lines
+_PKG_DIRS = tuple(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d + os.sep
+    for d in ("pullback", "ir", "tracer", "passes", "backends")
+)
+_SKIP_DIRS = _PKG_DIRS + (os.path.dirname(np.__file__) + os.sep,)
+
+
+class SourceInfo(tuple):
+    """(filename, line, function) of the user's code that created an equation."""
+
+    __slots__ = ()
+
+    def __new__(cls, filename, lineno, func):
+        return tuple.__new__(cls, (filename, lineno, func))
+
+    @property
+    def filename(self):
+        return self[0]
+
+    @property
+    def lineno(self):
+        return self[1]
+
+    def __str__(self):
+        return f"{os.path.basename(self[0])}:{self[1]} ({self[2]})"
+
+    def long(self):
+        return f'File "{self[0]}", line {self[1]}, in {self[2]}'
+
+
+def user_source(depth=1):
+    """The innermost frame of user code (outside pullback and NumPy)."""
+    f = sys._getframe(depth)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(_SKIP_DIRS) and not fn.startswith("<frozen"):
+            return SourceInfo(fn, f.f_lineno, f.f_code.co_name)
+        f = f.f_back
+    return None
+
+
+def source_line_text(src):
+    try:
+        import linecache
+
+        return linecache.getline(src.filename, src.lineno).strip()
+    except Exception:  # pragma: no cover - best effort only
+        return ""
+
+
+def where(src):
+    if src is None:
+        return ""
+    text = source_line_text(src)
+    return f"\n  at {src.long()}" + (f"\n    {text}" if text else "")
+
+
+# ---------------------------------------------------------------- errors
+class ConcretizationError(TypeError):
+    """A Python decision needed the value of an abstract traced array."""
+
+
+class EscapedTracerError(RuntimeError):
+    """A traced value was used after the trace that created it ended."""
+
+
+# ---------------------------------------------------------------- builder
+class Builder:
+    """Records equations; `build(outs)` closes them into an IR."""
+
+    def __init__(self):
+        self.eqns = []
+        self.invars = []
+        self.constvars = []
+        self.consts = []
+        self._const_ids = {}  # id(object) -> Var; `consts` keeps the objects alive
+        self.source = None  # when set (by passes), used instead of the stack walk
+        self.active = False
+        self.concrete = False  # propagate concrete values (eager grad/jvp)
+
+    # -- context
+    def __enter__(self):
+        _stack().append(self)
+        self.active = True
+        return self
+
+    def __exit__(self, *exc):
+        popped = _stack().pop()
+        assert popped is self
+        self.active = False
+
+    # -- values
+    def new_arg(self, aval, val=None):
+        v = Var(aval)
+        self.invars.append(v)
+        return Tracer(self, v, val)
+
+    def to_operand(self, x):
+        """The IR atom for `x`: a var of ours, a Literal, or a (lifted) constvar."""
+        if isinstance(x, Tracer):
+            if x.builder is self:
+                return x.var
+            if not x.builder.active:
+                raise EscapedTracerError(
+                    "a traced value escaped from the function that created it "
+                    "(stored in a global or returned through a side channel)"
+                )
+            return self._lift(x, x.aval, x.val)
+        if isinstance(x, Literal):
+            return x
+        if isinstance(x, (bool, int, float, complex, np.generic)) or (
+            isinstance(x, np.ndarray) and x.ndim == 0
+        ):
+            return Literal(x)
+        if isinstance(x, np.ndarray):
+            return self._lift(x, ShapedArray(x.shape, canonical_dtype(x.dtype)), x)
+        raise TypeError(f"cannot use {type(x).__name__} as an array in a traced function")
+
+    def _lift(self, obj, aval, val):
+        v = self._const_ids.get(id(obj))
+        if v is None:
+            v = Var(aval)
+            self._const_ids[id(obj)] = v
+            self.constvars.append(v)
+            self.consts.append(obj)
+        return v
+
+    def known_value(self, x, atom):
+        """The concrete value behind an operand, or None if it is abstract."""
+        if isinstance(atom, Literal):
+            return atom.val
+        if isinstance(x, Tracer):
+            return x.val
+        return x
+
+    def add_eqn(self, prim, args, params, source=None):
+        atoms = [self.to_operand(a) for a in args]
+        avals = [a.aval for a in atoms]
+        src = source or self.source or user_source(2)
+        try:
+            out_avals = abstract_eval(prim, avals, params)
+        except ShapeError as e:
+            raise ShapeError(f"{e}{where(src)}") from None
+        # Concrete values flow along when every input's value is known.
+        vals = None
+        known = [self.known_value(a, t) for a, t in zip(args, atoms)]
+        if self.concrete and all(k is not None for k in known):
+            from ..backends.interpreter import impl
+
+            vals = impl(prim, *known, **params)
+        outs = [Var(a) for a in out_avals]
+        self.eqns.append(Eqn(prim, atoms, outs, params, src))
+        return [Tracer(self, v, None if vals is None else vals[i]) for i, v in enumerate(outs)]
+
+    def build(self, outs) -> IR:
+        outvars = [self.to_operand(o) for o in outs]
+        return IR(self.constvars, self.consts, self.invars, self.eqns, outvars)
+
+
+# ---------------------------------------------------------------- bind
+def bind_list(prim, args, params, source=None):
+    """Apply `prim` to `args`: record it in the current builder, or evaluate it."""
+    b = current_builder()
+    if b is None:
+        for a in args:
+            if isinstance(a, Tracer):
+                raise EscapedTracerError(
+                    f"a traced value reached '{prim.name}' outside of any trace: it "
+                    "escaped from the function that created it"
+                )
+        from ..backends.interpreter import impl
+
+        return impl(prim, *args, **params)
+    return b.add_eqn(prim, args, params, source)
+
+
+def bind(prim, *args, **params):
+    outs = bind_list(prim, args, params)
+    return outs if prim.multiple_results else outs[0]
+
+
+# ---------------------------------------------------------------- tracer
+class Tracer:
+    """A traced array. NumPy sees it through __array_ufunc__/__array_function__."""
+
+    __slots__ = ("builder", "var", "val", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, builder, var, val=None):
+        self.builder = builder
+        self.var = var
+        self.val = val
+
+    @property
+    def aval(self):
+        return self.var.aval
+
+    @property
+    def shape(self):
+        return self.var.aval.shape
+
+    @property
+    def dtype(self):
+        return self.var.aval.dtype
+
+    @property
+    def ndim(self):
+        return len(self.var.aval.shape)
+
+    @property
+    def size(self):
+        return self.var.aval.size
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __repr__(self):
+        v = "" if self.val is None else f" value={np.asarray(self.val)!r}"
+        return f"Traced<{self.aval}>{v}"
+
+    # -- concretization
+    def _concrete(self, what):
+        if self.val is None:
+            src = user_source(3)
+            raise ConcretizationError(
+                f"{what} needs the value of a traced array {self.aval}, which is not "
+                "known while tracing under jit."
+                f"{where(src)}\n"
+                "Mark the argument static (static_argnums=...), or use pb.cond / "
+                "pb.while_loop / np.where for value-dependent control flow."
+            )
+        return np.asarray(self.val)
+
+    def __bool__(self):
+        return bool(self._concrete("bool() (an `if`, `while`, `and`/`or` or assert)"))
+
+    def __int__(self):
+        return int(self._concrete("int()"))
+
+    def __float__(self):
+        return float(self._concrete("float()"))
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer traced arrays can be used as an index, not {self.aval}")
+        return int(self._concrete("using a traced array as a Python index"))
+
+    def __complex__(self):
+        return complex(self._concrete("complex()"))
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            f"NumPy tried to convert a traced array {self.aval} into a concrete array. "
+            "This happens when a traced value sits inside a Python list given to NumPy "
+            "(e.g. np.array([x, 2*x]) or np.mean([x, y])): use np.stack([...]) instead."
+            f"{where(user_source(2))}"
+        )
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __setitem__(self, key, value):
+        raise TypeError(
+            "traced arrays are immutable: in-place assignment (x[...] = v) is not "
+            "supported; build a new array (np.where, np.concatenate, ...)."
+            f"{where(user_source(2))}"
+        )
+
+    def __hash__(self):
+        raise TypeError("traced arrays are unhashable")
+
+    # NumPy protocol and operators are attached by tracer.numpy_api.
+
+
+def trace(fn, in_avals, in_vals=None, source=None):
+    """Trace `fn` (taking and returning flat lists of arrays) into an IR."""
+    with Builder() as b:
+        if source is not None:
+            b.source = source
+        b.concrete = in_vals is not None
+        args = [
+            b.new_arg(a, None if in_vals is None else in_vals[i])
+            for i, a in enumerate(in_avals)
+        ]
+        outs = fn(*args)
+        ir = b.build(list(outs))
+    return ir
