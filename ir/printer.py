@@ -28,13 +28,16 @@ def var_name(i: int) -> str:
     return s
 
 
+_RESERVED = frozenset(("in", "let", "inf", "nan", "lambda"))
+
+
 def _names():
     i = 0
     while True:
         name = var_name(i)
         i += 1
         # keep clear of words the parser treats specially
-        if name in ("in", "let"):
+        if name in _RESERVED:
             continue
         yield name
 
@@ -61,8 +64,11 @@ class _Ctx:
     def __init__(self):
         self.names = {}
         self.gen = _names()
+        self.frozen = False  # reuse names already given (printing one equation of an IR)
 
     def define(self, v: Var) -> str:
+        if self.frozen and v in self.names:
+            return self.names[v]
         n = next(self.gen)
         self.names[v] = n
         return n
@@ -73,7 +79,7 @@ class _Ctx:
         try:
             return self.names[a]
         except KeyError:
-            return "<unbound>"
+            return f"<unbound {a.aval.str_short()}>" if isinstance(a, Var) else f"<{a!r}>"
 
 
 def format_param(value, ctx, indent) -> str:
@@ -88,7 +94,8 @@ def format_param(value, ctx, indent) -> str:
             return "(\n" + inner + "\n" + " " * indent + ")"
         items = [format_param(v, ctx, indent) for v in value]
         return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
-    if isinstance(value, float):
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
         if math.isnan(value):
             return "nan"
         if math.isinf(value):
@@ -100,7 +107,7 @@ def format_param(value, ctx, indent) -> str:
 
 
 def _pp_eqn(eqn, ctx, indent) -> str:
-    ins = " ".join(ctx.use(a) for a in eqn.inputs)
+    outs = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in eqn.outputs)
     params = ""
     if eqn.params:
         has_ir = any(
@@ -118,7 +125,7 @@ def _pp_eqn(eqn, ctx, indent) -> str:
             params = "[" + ", ".join(
                 f"{k}={format_param(v, ctx, indent)}" for k, v in sorted(eqn.params.items())
             ) + "]"
-    outs = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in eqn.outputs)
+    ins = " ".join(ctx.use(a) for a in eqn.inputs)
     return f"{outs} = {eqn.prim.name}{params}" + (f" {ins}" if ins else "")
 
 
@@ -135,3 +142,26 @@ def _pp(ir: IR, ctx: _Ctx, indent: int) -> str:
 
 def pp_ir(ir: IR) -> str:
     return _pp(ir, _Ctx(), 0)
+
+
+def pp_eqn(eqn, ir: IR | None = None) -> str:
+    """One equation as it reads inside `ir` (same variable names), for error messages."""
+    ctx = _Ctx()
+    if ir is not None:
+        _pp(ir, ctx, 0)
+        ctx.frozen = True
+    return _pp_eqn(eqn, ctx, 0)
+
+
+def ir_equal(a: IR, b: IR) -> bool:
+    """Same text and same constant values (NaNs equal)."""
+    if str(a) != str(b) or len(a.consts) != len(b.consts):
+        return False
+    for x, y in zip(a.consts, b.consts):
+        try:
+            if not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True):
+                return False
+        except (TypeError, ValueError):
+            if x is not y:
+                return False
+    return True
