@@ -269,3 +269,22 @@ def eval_ir(ir, consts, args):
         for v, o in zip(eqn.outputs, outs):
             env[v] = o
     return [read(v) for v in ir.outvars]
+
+
+def run_ir(ir, consts, args):
+    """Evaluate `ir` on concrete NumPy values only, never through `bind`.
+
+    Impl rules of primitives that hold sub-IRs (control flow, custom calls) use
+    this: they are also called while a trace is active (to propagate concrete
+    values), where `eval_ir` would re-record their bodies into that trace.
+    """
+    env = dict(zip(ir.constvars, consts))
+    env.update(zip(ir.invars, args))
+
+    def read(a):
+        return a.val if isinstance(a, Literal) else env[a]
+
+    for eqn in ir.eqns:
+        outs = impl(eqn.prim, *[read(a) for a in eqn.inputs], **eqn.params)
+        env.update(zip(eqn.outputs, outs))
+    return [read(v) for v in ir.outvars]

@@ -1,10 +1,13 @@
 """`backend="interpreter"`: run the optimized IR with NumPy, primitive by primitive."""
-from .interpreter import impl_rules
+import functools
+
+from .interpreter import impl
 from ..ir.core import Literal
 
 
 def compile(ir):
-    eqns = [(e.prim, impl_rules[e.prim], e.inputs, e.outputs, e.params) for e in ir.eqns]
+    eqns = [(e.prim, functools.partial(impl, e.prim), e.inputs, e.outputs, e.params)
+            for e in ir.eqns]
     consts = list(zip(ir.constvars, ir.consts))
     invars, outvars = ir.invars, ir.outvars
 
