@@ -2,6 +2,7 @@
 from . import ir  # noqa: F401
 from .api import make_ir  # noqa: F401
 from .jit import jit  # noqa: F401
+from .vmap import vmap  # noqa: F401
 from .tracer.trace import ConcretizationError  # noqa: F401
 
 __version__ = "0.1.0"

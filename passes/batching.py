@@ -1,0 +1,402 @@
+"""Batching (vmap) as an IR -> IR pass.
+
+`vmap_ir(ir, in_dims, axis_size, out_dims)` returns a new IR whose inputs carry
+an extra batch axis (input i at axis `in_dims[i]`, or no batch axis for None)
+and whose outputs carry it at `out_dims`. The pass walks the equations inside a
+fresh `Builder`; each equation with at least one batched operand goes through
+its rule in `batch_rules`:
+
+    batch_rules[prim](args, dims, **params) -> (outs, out_dims)
+
+`args` are the operands in the new IR (tracers of the builder, or NumPy
+scalars where the original operand was a Literal), `dims[i]` the batch axis of
+`args[i]` or None. Rules are written with tracer/lax.py ops, so the result is
+ordinary IR that can be differentiated, batched again, optimized and compiled.
+Most rules first move the batch axis to the front and return out_dim 0; the
+elementwise rule keeps a shared batch axis where it can to avoid transposes.
+Equations whose operands are all unbatched are re-emitted unchanged.
+
+`dot_general` becomes one batched contraction (an extra dot_general batch
+dimension, or an extra free dimension when only one side is batched), never a
+loop. `gather`/`scatter_add` with batched indices fold the batch into the
+indexed axis (index + b * size) so they stay single gathers/scatters.
+
+Calls with a `call` sub-IR (custom_jvp_call / custom_vjp_call) are batched by
+batching the primal sub-IR and inlining it: the custom derivative rule does not
+survive `vmap` (grad of vmap of such a function differentiates the primal
+computation instead), while vmap of grad keeps it, since grad runs first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import primitives as P
+from ..ir.core import IR, Literal
+from ..tracer import lax
+from ..tracer.trace import Builder, Tracer, bind_list
+
+batch_rules: dict = {}
+
+
+class BatchingError(ValueError):
+    """vmap_ir was asked for something it cannot express (bad dims, unbatched outputs)."""
+
+
+# ---------------------------------------------------------------- helpers
+def _is_const_scalar(x):
+    """An operand that came from a Literal (a NumPy scalar)."""
+    return not isinstance(x, Tracer) and np.ndim(x) == 0
+
+
+def moveaxis(x, src, dst):
+    nd = lax.ndim(x)
+    src, dst = src % nd, dst % nd
+    if src == dst:
+        return x
+    perm = [i for i in range(nd) if i != src]
+    perm.insert(dst, src)
+    return lax.transpose(x, perm)
+
+
+def bdim_at(x, d, size, at=0):
+    """`x` with its batch axis at `at`; an unbatched x (d None) is broadcast."""
+    if d is None:
+        shp = list(lax.shape(x))
+        shp.insert(at, size)
+        dims = [i for i in range(len(shp)) if i != at]
+        return lax.broadcast_in_dim(x, shp, dims)
+    return moveaxis(x, d, at)
+
+
+def _size(args, dims):
+    for x, d in zip(args, dims):
+        if d is not None:
+            return lax.shape(x)[d]
+    raise BatchingError("batching rule called without a batched operand")
+
+
+def _front(args, dims):
+    """All operands with the batch axis at 0 (unbatched ones broadcast)."""
+    size = _size(args, dims)
+    return [bdim_at(x, d, size) for x, d in zip(args, dims)], size
+
+
+# ---------------------------------------------------------------- elementwise
+def _elementwise(prim):
+    def rule(args, dims, **params):
+        size = _size(args, dims)
+        batched = [(x, d) for x, d in zip(args, dims) if d is not None]
+        # unbatched shape of the result: the largest operand shape without batch
+        shapes = [
+            tuple(s for i, s in enumerate(lax.shape(x)) if i != d)
+            for x, d in zip(args, dims)
+            if not _is_const_scalar(x)
+        ]
+        out_shape = max(shapes, key=len)
+        nd = len(out_shape) + 1
+        d0 = batched[0][1]
+        # Fast path: every array operand is batched at the same axis and full rank.
+        if all(
+            _is_const_scalar(x) or (d == d0 and lax.ndim(x) == nd) for x, d in zip(args, dims)
+        ):
+            return [prim.bind(*args, **params)], [d0]
+        full = (size,) + tuple(out_shape)
+        new = []
+        for x, d in zip(args, dims):
+            if _is_const_scalar(x):
+                new.append(x)
+                continue
+            x = bdim_at(x, d, size)
+            if lax.shape(x) != full:  # a 0-d operand of a non-0-d op
+                x = lax.broadcast_in_dim(x, full, (0,))
+            new.append(x)
+        return [prim.bind(*new, **params)], [0]
+
+    return rule
+
+
+for _p in P.ELEMENTWISE:
+    batch_rules[_p] = _elementwise(_p)
+
+
+# ---------------------------------------------------------------- shape ops
+def _broadcast_in_dim(args, dims, *, shape, broadcast_dimensions):
+    (x,), size = _front(args, dims)
+    out = lax.broadcast_in_dim(
+        x, (size,) + tuple(shape), (0,) + tuple(b + 1 for b in broadcast_dimensions)
+    )
+    return [out], [0]
+
+
+def _reshape(args, dims, *, shape):
+    (x,), size = _front(args, dims)
+    return [P.reshape_p.bind(x, shape=(size,) + tuple(shape))], [0]
+
+
+def _transpose(args, dims, *, permutation):
+    (x,), _ = _front(args, dims)
+    return [lax.transpose(x, (0,) + tuple(p + 1 for p in permutation))], [0]
+
+
+def _reduce(prim):
+    def rule(args, dims, *, axes):
+        (x,), _ = _front(args, dims)
+        return [prim.bind(x, axes=tuple(a + 1 for a in axes))], [0]
+
+    return rule
+
+
+for _p in (P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p):
+    batch_rules[_p] = _reduce(_p)
+
+
+def _axis_op(prim):
+    """Primitives with one `axis` param that acts along a non-batch axis."""
+
+    def rule(args, dims, *, axis, **params):
+        (x,), _ = _front(args, dims)
+        return [prim.bind(x, axis=axis + 1, **params)], [0]
+
+    return rule
+
+
+for _p in (P.argmax_p, P.argmin_p, P.cumsum_p):
+    batch_rules[_p] = _axis_op(_p)
+
+batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
+batch_rules[P.reshape_p] = _reshape
+batch_rules[P.transpose_p] = _transpose
+
+
+# ---------------------------------------------------------------- dot_general
+def _dot_general(args, dims, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = args
+    ld, rd = dims
+    nb = len(lb)
+
+    def shift(axes, at):  # axis numbers after inserting a new axis at `at`
+        return tuple(a + 1 if a >= at else a for a in axes)
+
+    if ld is not None and rd is not None:
+        # the vmapped axis becomes a new leading dot_general batch dimension
+        lhs, rhs = moveaxis(lhs, ld, 0), moveaxis(rhs, rd, 0)
+        dn = ((shift(lc, 0), shift(rc, 0)), ((0,) + shift(lb, 0), (0,) + shift(rb, 0)))
+        return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [0]
+    if ld is not None:
+        # a new free lhs axis right after the batch dims: first free output axis
+        lhs = moveaxis(lhs, ld, nb)
+        dn = ((shift(lc, nb), rc), (lb, rb))
+        return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [nb]
+    # only rhs batched: a new free rhs axis, placed after the lhs free axes
+    rhs = moveaxis(rhs, rd, nb)
+    dn = ((lc, shift(rc, nb)), (lb, rb))
+    lfree = lax.ndim(lhs) - len(lc) - nb
+    return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [nb + lfree]
+
+
+batch_rules[P.dot_general_p] = _dot_general
+
+
+# ---------------------------------------------------------------- slicing and friends
+def _slice(args, dims, *, start_indices, limit_indices, strides):
+    (x,), size = _front(args, dims)
+    out = P.slice_p.bind(
+        x,
+        start_indices=(0,) + tuple(start_indices),
+        limit_indices=(size,) + tuple(limit_indices),
+        strides=(1,) + tuple(strides),
+    )
+    return [out], [0]
+
+
+def _rev(args, dims, *, dimensions):
+    (x,), _ = _front(args, dims)
+    return [P.rev_p.bind(x, dimensions=tuple(d + 1 for d in dimensions))], [0]
+
+
+def _pad(args, dims, *, padding_config):
+    x, pv = args
+    xd, pd = dims
+    size = _size(args, dims)
+    x = bdim_at(x, xd, size)
+    config = ((0, 0, 0),) + tuple(padding_config)
+    if pd is None:
+        return [P.pad_p.bind(x, pv, padding_config=config)], [0]
+    # A batched padding value: pad with zero, then select the padding positions
+    # (a mask made by padding an all-True array with False) from the value.
+    padded = P.pad_p.bind(x, lax.dtype(x).type(0), padding_config=config)
+    out_shape = lax.shape(padded)
+    inner = lax.full(lax.shape(x)[1:], True, np.bool_)
+    mask = lax.pad(inner, np.bool_(False), padding_config)
+    mask = lax.broadcast_in_dim(mask, out_shape, tuple(range(1, len(out_shape))))
+    fill = lax.broadcast_in_dim(pv, out_shape, (0,))
+    return [P.select_p.bind(mask, padded, fill)], [0]
+
+
+def _concatenate(args, dims, *, dimension):
+    xs, _ = _front(args, dims)
+    return [P.concatenate_p.bind(*xs, dimension=dimension + 1)], [0]
+
+
+def _flat_index(idx, idx_dim, size, n):
+    """Clamped indices into a length-n axis plus b * n for batch element b: the
+    index into that axis with the batch folded in front of it (length size * n)."""
+    idx = moveaxis(idx, idx_dim, 0)
+    dt = lax.dtype(idx)
+    idx = lax.min(lax.max(idx, dt.type(0)), dt.type(n - 1))  # clamp before folding
+    offset = lax.mul(lax.iota(dt, lax.shape(idx), 0), dt.type(n))
+    return lax.add(idx, offset)
+
+
+def _gather(args, dims, *, axis):
+    x, idx = args
+    xd, id_ = dims
+    if id_ is None:
+        x = moveaxis(x, xd, 0)
+        return [P.gather_p.bind(x, idx, axis=axis + 1)], [0]
+    if xd is None:
+        # out = x[:axis] + idx.shape + x[axis+1:]: the batch axis lands at `axis`
+        idx = moveaxis(idx, id_, 0)
+        return [P.gather_p.bind(x, idx, axis=axis)], [axis]
+    size = lax.shape(x)[xd]
+    x = moveaxis(x, xd, axis)  # (pre, B, n, post)
+    shp = lax.shape(x)
+    n = shp[axis + 1]
+    x = lax.reshape(x, shp[:axis] + (size * n,) + shp[axis + 2 :])
+    flat = _flat_index(idx, id_, size, n)
+    return [P.gather_p.bind(x, flat, axis=axis)], [axis]
+
+
+def _scatter_add(args, dims, *, axis, size):
+    upd, idx = args
+    ud, id_ = dims
+    if id_ is None:
+        upd = moveaxis(upd, ud, 0)
+        return [P.scatter_add_p.bind(upd, idx, axis=axis + 1, size=size)], [0]
+    nbatch = lax.shape(idx)[id_]
+    upd = bdim_at(upd, ud, nbatch, axis)  # (pre, B, idx shape, post)
+    flat = _flat_index(idx, id_, nbatch, size)
+    out = P.scatter_add_p.bind(upd, flat, axis=axis, size=nbatch * size)
+    shp = lax.shape(out)
+    out = lax.reshape(out, shp[:axis] + (nbatch, size) + shp[axis + 1 :])
+    return [out], [axis]
+
+
+def _iota(args, dims, **params):
+    # iota has no operands, so vmap_ir never batches it; kept for completeness.
+    return [P.iota_p.bind(**params)], [None]
+
+
+batch_rules[P.slice_p] = _slice
+batch_rules[P.rev_p] = _rev
+batch_rules[P.pad_p] = _pad
+batch_rules[P.concatenate_p] = _concatenate
+batch_rules[P.gather_p] = _gather
+batch_rules[P.scatter_add_p] = _scatter_add
+batch_rules[P.iota_p] = _iota
+
+
+# ---------------------------------------------------------------- calls with sub-IRs
+def _call_rule(args, dims, *, call, **params):
+    """Batch the primal `call` sub-IR and inline it (drops a custom derivative rule)."""
+    from ..backends.interpreter import eval_ir
+
+    size = _size(args, dims)
+    body = vmap_ir(call, list(dims), size, 0)
+    return eval_ir(body, body.consts, list(args)), [0] * len(body.outvars)
+
+
+# ---------------------------------------------------------------- the pass
+def _rule_for(eqn):
+    rule = batch_rules.get(eqn.prim)
+    if rule is None and isinstance(eqn.params.get("call"), IR):
+        rule = _call_rule
+    if rule is None:
+        raise NotImplementedError(
+            f"vmap: no batching rule for primitive '{eqn.prim.name}'"
+            + (f" (at {eqn.source})" if eqn.source else "")
+        )
+    return rule
+
+
+def vmap_ir(ir: IR, in_dims, axis_size: int, out_dims=0) -> IR:
+    """The batched version of `ir` (see the module docstring).
+
+    `in_dims[i]` is the batch axis of input i (None: unbatched); `out_dims` an
+    int for every output or a list, one per output (None: the output must not
+    depend on the batch, and comes out unbatched).
+    """
+    in_dims = list(in_dims)
+    if len(in_dims) != len(ir.invars):
+        raise BatchingError(
+            f"vmap_ir: {len(in_dims)} in_dims for {len(ir.invars)} inputs"
+        )
+    if not isinstance(out_dims, (list, tuple)):
+        out_dims = [out_dims] * len(ir.outvars)
+    out_dims = list(out_dims)
+    if len(out_dims) != len(ir.outvars):
+        raise BatchingError(
+            f"vmap_ir: {len(out_dims)} out_dims for {len(ir.outvars)} outputs"
+        )
+    axis_size = int(axis_size)
+
+    env = {}  # old Var -> (new value, batch dim)
+
+    def read(a):
+        if isinstance(a, Literal):
+            return a.val, None
+        return env[a]
+
+    with Builder() as b:
+        for v, val in zip(ir.constvars, ir.consts):
+            atom = b.to_operand(val)
+            if isinstance(atom, Literal):
+                env[v] = (atom.val, None)
+            else:
+                env[v] = (Tracer(b, atom, val if isinstance(val, np.ndarray) else None), None)
+        for v, d in zip(ir.invars, in_dims):
+            shp = list(v.aval.shape)
+            if d is not None:
+                nd = len(shp) + 1
+                if not -nd <= d < nd:
+                    raise BatchingError(
+                        f"vmap_ir: batch axis {d} out of range for a {v.aval} input"
+                    )
+                shp.insert(d % nd, axis_size)
+                d = d % nd
+            env[v] = (b.new_arg(v.aval.update(shape=shp)), d)
+
+        for eqn in ir.eqns:
+            b.source = eqn.source
+            vals, dims = zip(*[read(a) for a in eqn.inputs]) if eqn.inputs else ((), ())
+            if all(d is None for d in dims):
+                outs = bind_list(eqn.prim, list(vals), eqn.params, eqn.source)
+                odims = [None] * len(outs)
+            else:
+                outs, odims = _rule_for(eqn)(list(vals), list(dims), **eqn.params)
+            for v, o, d in zip(eqn.outputs, outs, odims):
+                env[v] = (o, d)
+
+        b.source = None
+        results = []
+        for i, (v, od) in enumerate(zip(ir.outvars, out_dims)):
+            x, d = read(v)
+            if od is None:
+                if d is not None:
+                    raise BatchingError(
+                        f"vmap: output {i} depends on the batched inputs, but its "
+                        "out_axes entry is None"
+                    )
+                results.append(x)
+                continue
+            nd = len(v.aval.shape) + 1
+            if not -nd <= od < nd:
+                raise BatchingError(
+                    f"vmap: out_axes {od} out of range for output {i} of shape "
+                    f"{v.aval.shape} (batched rank {nd})"
+                )
+            if _is_const_scalar(x):
+                x = np.asarray(x)
+            results.append(bdim_at(x, d, axis_size, od % nd))
+        return b.build(results)

@@ -1,0 +1,140 @@
+"""pb.vmap: vectorize a function over a batch axis of its arguments.
+
+`vmap(f, in_axes, out_axes)(*args)` traces f once on the unbatched shapes,
+batches the IR with `passes.batching.vmap_ir`, and evaluates the result with
+`eval_ir`, which goes through `bind`: at top level it computes with NumPy,
+inside an enclosing trace (jit, grad, another vmap) it records the batched
+equations there. That is what makes jit(vmap(f)), vmap(vmap(f)), grad(vmap(f))
+and vmap(grad(f)) compose.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .api import _arg_names, _fn_name, abstractify, to_output, trace_to_ir
+from .backends.interpreter import eval_ir
+from .passes.batching import vmap_ir
+from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from .tracer.trace import Tracer
+
+
+def _check_axis_spec(spec, what):
+    if spec is None or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return
+    raise TypeError(
+        f"vmap {what} entries must be int or None, got {type(spec).__name__} {spec!r}"
+    )
+
+
+def broadcast_prefix(prefix, td: TreeDef, what, path=""):
+    """One axis spec per leaf of `td`, from `prefix` (an int/None, or a pytree
+    prefix of the tree whose leaves are int/None)."""
+    if prefix is None or isinstance(prefix, (int, np.integer)):
+        _check_axis_spec(prefix, what)
+        return [None if prefix is None else int(prefix)] * td.num_leaves
+    kind = {tuple: "tuple", list: "list", dict: "dict"}.get(type(prefix))
+    if kind is None and isinstance(prefix, tuple):
+        kind = "namedtuple"
+    if kind is None:
+        _check_axis_spec(prefix, what)
+    if td.kind != kind and not (kind in ("tuple", "list") and td.kind in ("tuple", "list", "namedtuple")):
+        raise ValueError(
+            f"vmap {what}{path} is a {type(prefix).__name__}, but the value at {path or 'top level'} "
+            f"has structure {td!r}; {what} must be an int, None, or a pytree prefix of it"
+        )
+    if kind == "dict":
+        if tuple(sorted(prefix.keys(), key=repr)) != td.aux:
+            raise ValueError(
+                f"vmap {what}{path} has keys {sorted(prefix, key=repr)}, but the "
+                f"value has keys {list(td.aux)}"
+            )
+        items = [(f"[{k!r}]", prefix[k]) for k in td.aux]
+    else:
+        if len(prefix) != len(td.children):
+            raise ValueError(
+                f"vmap {what}{path} has {len(prefix)} entries, but the value has "
+                f"{len(td.children)}"
+            )
+        items = [(f"[{i}]", p) for i, p in enumerate(prefix)]
+    out = []
+    for (key, p), child in zip(items, td.children):
+        out += broadcast_prefix(p, child, what, path + key)
+    return out
+
+
+def _abstract_placeholder(aval):
+    # zero-strided: a shape for tracing without allocating the (unused) data
+    return np.broadcast_to(np.zeros((), aval.dtype), aval.shape)
+
+
+def vmap(f, in_axes=0, out_axes=0):
+    """Vectorize `f` over axes of its arguments (JAX's vmap semantics)."""
+    if not callable(f):
+        raise TypeError(f"vmap expects a function, got {type(f).__name__}")
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+
+    @functools.wraps(f)
+    def batched(*args):
+        fname = _fn_name(f)
+        if isinstance(in_axes, tuple) and len(in_axes) != len(args):
+            raise ValueError(
+                f"vmap of {fname}: in_axes has {len(in_axes)} entries but {fname} "
+                f"was called with {len(args)} positional arguments"
+            )
+        spec = in_axes
+        if isinstance(in_axes, dict) and len(args) == 1:
+            spec = (in_axes,)
+        leaves, in_tree = tree_flatten(tuple(args))
+        axes = broadcast_prefix(spec, in_tree, "in_axes")
+        names = _arg_names(f, len(args))
+        paths = []
+        for k, child in enumerate(in_tree.children):
+            paths += [names[k] + p for p in leaf_paths(child)]
+        avals = [abstractify(x, p) for x, p in zip(leaves, paths)]
+
+        size, size_from = None, None
+        in_dims, unbatched = [], []
+        for x, aval, ax, path in zip(leaves, avals, axes, paths):
+            if ax is None:
+                in_dims.append(None)
+                unbatched.append(x)
+                continue
+            if not -aval.ndim <= ax < aval.ndim:
+                raise ValueError(
+                    f"vmap of {fname}: in_axes {ax} is out of range for argument "
+                    f"{path} of shape {aval.shape} (rank {aval.ndim})"
+                )
+            ax %= aval.ndim
+            n = aval.shape[ax]
+            if size is None:
+                size, size_from = n, (path, ax, aval.shape)
+            elif n != size:
+                p0, a0, s0 = size_from
+                raise ValueError(
+                    f"vmap of {fname}: inconsistent batch sizes: argument {p0} has "
+                    f"size {size} along axis {a0} (shape {s0}), but argument {path} "
+                    f"has size {n} along axis {ax} (shape {aval.shape})"
+                )
+            in_dims.append(ax)
+            shp = aval.shape[:ax] + aval.shape[ax + 1 :]
+            unbatched.append(_abstract_placeholder(aval.update(shape=shp)))
+        if size is None:
+            raise ValueError(
+                f"vmap of {fname}: no argument is batched (in_axes is None for every "
+                "array); at least one needs a batch axis"
+            )
+
+        # Unbatched leaves that are tracers stay as they are, so their avals
+        # (and, inside an enclosing trace, their identity) carry over.
+        ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)))
+        out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
+        bir = vmap_ir(ir, in_dims, size, out_dims)
+        outs = eval_ir(bir, bir.consts, leaves)
+        if not any(isinstance(o, Tracer) for o in outs):
+            outs = [to_output(o) for o in outs]
+        return tree_unflatten(out_tree, outs)
+
+    return batched
