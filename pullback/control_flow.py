@@ -1,0 +1,199 @@
+"""pb.cond, pb.while_loop, pb.fori_loop, pb.scan (JAX semantics).
+
+Each traces its Python callables abstractly into closed sub-IRs (see
+ir/control_flow.py) and binds one control-flow primitive, so the loop or
+branch stays one equation through every pass and one loop in compiled code.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .api import abstractify
+from .ir.control_flow import cond_p, scan_p, while_p
+from .ir.core import IR, ShapedArray, Var
+from .tracer import lax
+from .tracer.pytree import tree_flatten, tree_unflatten
+from .tracer.trace import Tracer, trace
+
+
+def _avals(leaves, what):
+    return [abstractify(x, f"{what}[{i}]") for i, x in enumerate(leaves)]
+
+
+def _trace_closed(fn, in_avals):
+    """Trace a flat function into a closed IR; returns (ir, captured values).
+
+    Whatever the function closes over (arrays, tracers of the enclosing trace)
+    becomes leading invars of the IR, fed by the returned captured values.
+    """
+    ir = trace(fn, in_avals)
+    closed = IR([], [], ir.constvars + ir.invars, ir.eqns, ir.outvars)
+    return closed, list(ir.consts)
+
+
+def _share_captured(traced):
+    """Give closed IRs one common list of captured values (deduplicated by identity).
+
+    `traced` is [(ir, captured values)]; returns (values, irs) where every IR
+    takes (*values, *its original non-captured inputs).
+    """
+    values, index = [], {}
+    for _, consts in traced:
+        for c in consts:
+            if id(c) not in index:
+                index[id(c)] = len(values)
+                values.append(c)
+    irs = []
+    for ir, consts in traced:
+        own = {index[id(c)]: v for c, v in zip(consts, ir.invars)}
+        head = [own.get(i) or Var(abstractify(c, "captured")) for i, c in enumerate(values)]
+        irs.append(ir.replace(invars=head + ir.invars[len(consts):]))
+    return values, irs
+
+
+def _type_text(tree, avals):
+    return f"{tree} of ({', '.join(map(str, avals))})"
+
+
+def _flat_fn(fn, in_tree, out_store):
+    def flat(*leaves):
+        out = fn(*tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = tree_flatten(out)
+        out_store.append(out_tree)
+        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in out_leaves]
+
+    return flat
+
+
+# ---------------------------------------------------------------- cond
+def cond(pred, true_fun, false_fun, *operands):
+    """`true_fun(*operands)` if pred else `false_fun(*operands)`, as one `cond` equation."""
+    if not isinstance(pred, Tracer):
+        p = np.asarray(pred)
+        if p.shape != ():
+            raise TypeError(f"pb.cond: the predicate must be a scalar, got shape {p.shape}")
+    elif pred.shape != ():
+        raise TypeError(f"pb.cond: the predicate must be a scalar, got {pred.aval}")
+    pred = lax.ne(pred, lax.convert(0, lax.dtype(pred))) if lax.dtype(pred) != np.bool_ else pred
+    leaves, in_tree = tree_flatten(tuple(operands))
+    avals = _avals(leaves, "operands")
+    outs_t, outs_f = [], []
+    ir_t, consts_t = _trace_closed(_flat_fn(true_fun, in_tree, outs_t), avals)
+    ir_f, consts_f = _trace_closed(_flat_fn(false_fun, in_tree, outs_f), avals)
+    if outs_t[0] != outs_f[0] or ir_t.out_avals != ir_f.out_avals:
+        raise TypeError(
+            "pb.cond: true_fun and false_fun must return the same structure and types; got "
+            f"{_type_text(outs_t[0], ir_t.out_avals)} and {_type_text(outs_f[0], ir_f.out_avals)}"
+        )
+    captured, branches = _share_captured([(ir_f, consts_f), (ir_t, consts_t)])
+    out = cond_p.bind(pred, *captured, *leaves, branches=tuple(branches))
+    return tree_unflatten(outs_t[0], out)
+
+
+# ---------------------------------------------------------------- while
+def while_loop(cond_fun, body_fun, init_val):
+    """Repeat `val = body_fun(val)` while `cond_fun(val)`; one `while` equation."""
+    leaves, tree = tree_flatten(init_val)
+    avals = _avals(leaves, "init_val")
+    c_out, b_out = [], []
+    cond_ir, cconsts = _trace_closed(_flat_one(cond_fun, tree, c_out), avals)
+    if cond_ir.out_avals != [ShapedArray((), bool)] or c_out[0].kind != "leaf":
+        raise TypeError(
+            f"pb.while_loop: cond_fun must return a bool scalar, got {cond_ir.out_avals}"
+        )
+    body_ir, bconsts = _trace_closed(_flat_one(body_fun, tree, b_out), avals)
+    if b_out[0] != tree or body_ir.out_avals != avals:
+        raise TypeError(
+            "pb.while_loop: body_fun must return the carry's structure and types: "
+            f"{_type_text(tree, avals)} became {_type_text(b_out[0], body_ir.out_avals)}"
+        )
+    out = while_p.bind(*cconsts, *bconsts, *leaves, cond=cond_ir, body=body_ir,
+                       cond_nconsts=len(cconsts), body_nconsts=len(bconsts))
+    return tree_unflatten(tree, out)
+
+
+def _flat_one(fn, tree, store):
+    def flat(*leaves):
+        out = fn(tree_unflatten(tree, leaves))
+        out_leaves, out_tree = tree_flatten(out)
+        store.append(out_tree)
+        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in out_leaves]
+
+    return flat
+
+
+# ---------------------------------------------------------------- scan
+def scan(f, init, xs=None, length=None, reverse=False):
+    """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys)."""
+    c_leaves, c_tree = tree_flatten(init)
+    x_leaves, x_tree = tree_flatten(xs)
+    c_avals = _avals(c_leaves, "init")
+    x_avals = _avals(x_leaves, "xs")
+    lengths = {a.shape[0] if a.shape else None for a in x_avals}
+    if None in lengths:
+        raise TypeError("pb.scan: every leaf of xs needs a leading axis to scan over")
+    if length is not None:
+        lengths.add(int(length))
+    if len(lengths) > 1:
+        raise ValueError(f"pb.scan: xs leaves and length disagree on the length: {sorted(lengths)}")
+    if not lengths:
+        raise ValueError("pb.scan: give xs or length")
+    n = lengths.pop()
+    slice_avals = [ShapedArray(a.shape[1:], a.dtype) for a in x_avals]
+    out_store = []
+
+    def flat(*leaves):
+        carry = tree_unflatten(c_tree, leaves[: len(c_leaves)])
+        x = tree_unflatten(x_tree, leaves[len(c_leaves):])
+        res = f(carry, x)
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise TypeError("pb.scan: f must return a pair (carry, y)")
+        new_c, ys = res
+        cl, ct = tree_flatten(new_c)
+        yl, yt = tree_flatten(ys)
+        out_store.append((ct, yt))
+        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in cl + yl]
+
+    body, consts = _trace_closed(flat, c_avals + slice_avals)
+    ct, yt = out_store[0]
+    if ct != c_tree or body.out_avals[: len(c_avals)] != c_avals:
+        raise TypeError(
+            "pb.scan: f must return the carry's structure and types: "
+            f"{_type_text(c_tree, c_avals)} became "
+            f"{_type_text(ct, body.out_avals[: len(c_avals)])}"
+        )
+    out = scan_p.bind(*consts, *c_leaves, *x_leaves, body=body, length=n,
+                      reverse=bool(reverse), num_consts=len(consts), num_carry=len(c_leaves))
+    carry = tree_unflatten(c_tree, out[: len(c_leaves)])
+    ys = tree_unflatten(yt, out[len(c_leaves):])
+    return carry, ys
+
+
+# ---------------------------------------------------------------- fori_loop
+def fori_loop(lower, upper, body_fun, init_val):
+    """`val = body_fun(i, val)` for i in [lower, upper).
+
+    With Python-int bounds this is a `scan` (so reverse mode works); with traced
+    bounds a `while`.
+    """
+    static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
+    if static:
+        lo, hi = int(lower), int(upper)
+
+        def step(carry, _):
+            i, val = carry
+            return (i + 1, body_fun(i, val)), None
+
+        (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        return val
+
+    def cond_fun(c):
+        return c[0] < c[1]
+
+    def body(c):
+        i, hi, val = c
+        return (i + 1, hi, body_fun(i, val))
+
+    lo = lax.convert(lower, np.int64) if isinstance(lower, Tracer) else np.int64(lower)
+    hi = lax.convert(upper, np.int64) if isinstance(upper, Tracer) else np.int64(upper)
+    return while_loop(cond_fun, body, (lo, hi, init_val))[2]
