@@ -7,7 +7,7 @@ The grammar (whitespace, including newlines and indentation, is insignificant)::
     ir      := '{' 'lambda' binder* ';' binder* '.' 'let' eqn* 'in' outs '}'
     binder  := NAME ':' type                type := DTYPE '[' INT,* ']'
     eqn     := binder* '=' PRIM params? atom*
-    params  := '[' (KEY '=' value),* ']'
+    params  := '[' (KEY '=' value),* ']'     (commas optional: multi-line params)
     value   := ir | '(' value,* ')' | NUMBER | STRING | True | False | None | DTYPE
     atom    := NAME | NUMBER (':' type)? | True | False
     outs    := '(' atom,* ')'
@@ -211,6 +211,7 @@ class _Parser:
             t.next()
             return env[val]
         if kind == "num":
+            num_pos = t.pos
             t.next()
             if t.peek() == ":":
                 t.next()
@@ -221,7 +222,7 @@ class _Parser:
                 dtype = aval.dtype
             else:
                 dtype = np.dtype(np.float64 if _is_float_text(val) else np.int64)
-            return _literal(val, dtype, t)
+            return _literal(val, dtype, t, num_pos)
         t.error(f"expected a variable or a literal, got {val or 'end of text'!r}")
 
     # params
@@ -273,7 +274,8 @@ class _Parser:
             params[key] = self.value()
             if t.peek() == ",":
                 t.next()
-            elif t.peek() != "]":
+            elif t.peek() != "]" and not (t.peek() == "name" and t.peek(1) == "="):
+                # params holding sub-IRs are printed one per line, without commas
                 t.expect("]", "',' or ']'")
         t.next()
         return params
@@ -292,7 +294,7 @@ class _Parser:
             t.error(f"unknown primitive {name!r}", pos)
         params = self.params() if t.peek() == "[" else {}
         inputs = []
-        while not (self.at_binder() or t.at_word("in") or t.peek() in ("=", "}", "eof")):
+        while t.peek() in ("name", "num") and not (self.at_binder() or t.at_word("in")):
             inputs.append(self.atom(env))
         # outputs become visible only after the equation (no self-reference)
         for v, n in outs:
@@ -331,7 +333,7 @@ class _Parser:
         t.expect_word("let")
         eqns = []
         while not t.at_word("in"):
-            if t.peek() == "eof" or t.peek() == "}":
+            if not (self.at_binder() or t.peek() == "="):
                 t.expect_word("in")
             eqns.append(self.eqn(env))
         t.next()
@@ -356,17 +358,17 @@ def _is_float_text(s):
     return any(c in s for c in ".eEn")  # digits with '.'/exponent, or inf/nan
 
 
-def _literal(text, dtype, t):
+def _literal(text, dtype, t, pos):
     try:
         if dtype.kind == "f":
             return Literal(float(text), dtype)
         if dtype.kind == "b":
-            t.error(f"a bool literal is written True or False, got {text!r}")
+            t.error(f"a bool literal is written True or False, got {text!r}", pos)
         if _is_float_text(text):
-            t.error(f"{text!r} is not a valid {dtype} literal")
+            t.error(f"{text!r} is not a valid {dtype} literal", pos)
         return Literal(int(text), dtype)
     except OverflowError:
-        t.error(f"{text!r} does not fit in {dtype}")
+        t.error(f"{text!r} does not fit in {dtype}", pos)
 
 
 def _check_consts(consts, constvars):

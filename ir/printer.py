@@ -84,7 +84,7 @@ class _Ctx:
 
 def format_param(value, ctx, indent) -> str:
     if isinstance(value, IR):
-        return _pp(value, ctx, indent + 2)
+        return _pp(value, ctx, indent)  # `indent`: the indentation of the line it starts on
     if isinstance(value, np.dtype):
         return DTYPE_NAMES.get(value, str(value))
     if isinstance(value, tuple):
