@@ -307,6 +307,11 @@ def _call_rule(args, dims, *, call, **params):
     return eval_ir(body, body.consts, list(args)), [0] * len(body.outvars)
 
 
+for _name in ("custom_jvp_call_p", "custom_vjp_call_p"):
+    if hasattr(P, _name):
+        batch_rules[getattr(P, _name)] = _call_rule
+
+
 # ---------------------------------------------------------------- the pass
 def _rule_for(eqn):
     rule = batch_rules.get(eqn.prim)
