@@ -70,15 +70,23 @@ def _abstract_placeholder(aval):
 
 
 def vmap(f, in_axes=0, out_axes=0):
-    """Vectorize `f` over axes of its arguments (JAX's vmap semantics)."""
+    """Vectorize `f` over axes of its arguments (JAX's vmap semantics).
+
+    `in_axes`: an int or None for every argument, or a tuple/list with one entry
+    per positional argument, each an int, None or a pytree prefix of that
+    argument; negative axes count from the end. Keyword arguments are batched
+    along axis 0. `out_axes` likewise for the outputs (None: the output must not
+    depend on the batch).
+    """
     if not callable(f):
         raise TypeError(f"vmap expects a function, got {type(f).__name__}")
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
 
     @functools.wraps(f)
-    def batched(*args):
+    def batched(*args, **kwargs):
         fname = _fn_name(f)
+        names = _arg_names(f, len(args))
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError(
                 f"vmap of {fname}: in_axes has {len(in_axes)} entries but {fname} "
@@ -87,54 +95,65 @@ def vmap(f, in_axes=0, out_axes=0):
         spec = in_axes
         if isinstance(in_axes, dict) and len(args) == 1:
             spec = (in_axes,)
-        leaves, in_tree = tree_flatten(tuple(args))
-        axes = broadcast_prefix(spec, in_tree, "in_axes")
-        names = _arg_names(f, len(args))
-        paths = []
-        for k, child in enumerate(in_tree.children):
-            paths += [names[k] + p for p in leaf_paths(child)]
-        avals = [abstractify(x, p) for x, p in zip(leaves, paths)]
-
-        size, size_from = None, None
-        in_dims, unbatched = [], []
-        for x, aval, ax, path in zip(leaves, avals, axes, paths):
-            if ax is None:
-                in_dims.append(None)
-                unbatched.append(x)
-                continue
-            if not -aval.ndim <= ax < aval.ndim:
-                raise ValueError(
-                    f"vmap of {fname}: in_axes {ax} is out of range for argument "
-                    f"{path} of shape {aval.shape} (rank {aval.ndim})"
-                )
-            ax %= aval.ndim
-            n = aval.shape[ax]
-            if size is None:
-                size, size_from = n, (path, ax, aval.shape)
-            elif n != size:
-                p0, a0, s0 = size_from
-                raise ValueError(
-                    f"vmap of {fname}: inconsistent batch sizes: argument {p0} has "
-                    f"size {size} along axis {a0} (shape {s0}), but argument {path} "
-                    f"has size {n} along axis {ax} (shape {aval.shape})"
-                )
-            in_dims.append(ax)
-            shp = aval.shape[:ax] + aval.shape[ax + 1 :]
-            unbatched.append(_abstract_placeholder(aval.update(shape=shp)))
-        if size is None:
-            raise ValueError(
-                f"vmap of {fname}: no argument is batched (in_axes is None for every "
-                "array); at least one needs a batch axis"
-            )
-
-        # Unbatched leaves that are tracers stay as they are, so their avals
-        # (and, inside an enclosing trace, their identity) carry over.
-        ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)))
-        out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
-        bir = vmap_ir(ir, in_dims, size, out_dims)
-        outs = eval_ir(bir, bir.consts, leaves)
-        if not any(isinstance(o, Tracer) for o in outs):
-            outs = [to_output(o) for o in outs]
-        return tree_unflatten(out_tree, outs)
+        if not kwargs:
+            return _vmap_call(f, fname, names, spec, out_axes, args)
+        # as in JAX, keyword arguments are batched along axis 0
+        if not isinstance(spec, tuple):
+            spec = (spec,) * len(args)
+        return _vmap_call(
+            lambda *a: f(*a[:-1], **a[-1]), fname, names + ["kwargs"], spec + (0,),
+            out_axes, args + (dict(kwargs),),
+        )
 
     return batched
+
+
+def _vmap_call(f, fname, names, spec, out_axes, args):
+    leaves, in_tree = tree_flatten(tuple(args))
+    axes = broadcast_prefix(spec, in_tree, "in_axes")
+    paths = []
+    for k, child in enumerate(in_tree.children):
+        paths += [names[k] + p for p in leaf_paths(child)]
+    avals = [abstractify(x, p) for x, p in zip(leaves, paths)]
+
+    size, size_from = None, None
+    in_dims, unbatched = [], []
+    for x, aval, ax, path in zip(leaves, avals, axes, paths):
+        if ax is None:
+            in_dims.append(None)
+            unbatched.append(x)
+            continue
+        if not -aval.ndim <= ax < aval.ndim:
+            raise ValueError(
+                f"vmap of {fname}: in_axes {ax} is out of range for argument "
+                f"{path} of shape {aval.shape} (rank {aval.ndim})"
+            )
+        ax %= aval.ndim
+        n = aval.shape[ax]
+        if size is None:
+            size, size_from = n, (path, ax, aval.shape)
+        elif n != size:
+            p0, a0, s0 = size_from
+            raise ValueError(
+                f"vmap of {fname}: inconsistent batch sizes: argument {p0} has "
+                f"size {size} along axis {a0} (shape {s0}), but argument {path} "
+                f"has size {n} along axis {ax} (shape {aval.shape})"
+            )
+        in_dims.append(ax)
+        shp = aval.shape[:ax] + aval.shape[ax + 1 :]
+        unbatched.append(_abstract_placeholder(aval.update(shape=shp)))
+    if size is None:
+        raise ValueError(
+            f"vmap of {fname}: no argument is batched (in_axes is None for every "
+            "array); at least one needs a batch axis"
+        )
+
+    # Unbatched leaves stay as they are: tracers of an enclosing trace keep
+    # their avals and become inputs of the traced IR.
+    ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)))
+    out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
+    bir = vmap_ir(ir, in_dims, size, out_dims)
+    outs = eval_ir(bir, bir.consts, leaves)
+    if not any(isinstance(o, Tracer) for o in outs):
+        outs = [to_output(o) for o in outs]
+    return tree_unflatten(out_tree, outs)

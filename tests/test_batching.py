@@ -589,3 +589,13 @@ def test_error_out_axes():
         pb.vmap(lambda x: x, out_axes=3)(rand((3, 2)))
     with pytest.raises(BatchingError, match="out_axes entry is None"):
         pb.vmap(lambda x: x * 2.0, out_axes=None)(rand((3, 2)))
+
+
+def test_vmap_keyword_arguments_batched_on_axis_0():
+    def f(x, *, scale):
+        return x * scale
+
+    x, s = rand((B, 2)), rand((B, 2))
+    np.testing.assert_allclose(pb.vmap(f, in_axes=(None,))(x[0], scale=s), x[0] * s)
+    with pytest.raises(ValueError, match="argument kwargs\\['scale'\\] has size 4"):
+        pb.vmap(f)(x, scale=rand((4, 2)))
