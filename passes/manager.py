@@ -5,32 +5,74 @@ Interface (used by make_ir(optimize=True), jit and the CLI):
     optimize(ir, passes=None, stats=None) -> IR
         passes=None runs the default pipeline; a list of names runs those, in order.
         If `stats` is a list, one dict per pass run is appended:
-        {"pass": name, "eqns_before": int, "eqns_after": int, "seconds": float}
+        {"pass": name, "eqns_before": int, "eqns_after": int, "seconds": float,
+         "round": int}   (round: 1-based round of the default pipeline; 1 otherwise)
+
+The default pipeline runs DEFAULT_PIPELINE (simplify, cse, dce) in rounds until a
+round changes nothing, at most MAX_ROUNDS times. Each pass returns its input IR
+object when it has nothing to do, and keeps untouched equations as the same
+objects, so "nothing changed" is an identity check, not a print.
+Equation counts are top-level (`count_eqns`), comparable with len(jaxpr.eqns).
 """
 from __future__ import annotations
 
 import time
 
+from .cse import cse
 from .dce import dce
+from .simplify import simplify
 
-PASSES = {"dce": dce}
-DEFAULT_PIPELINE = ("dce",)
+PASSES = {"simplify": simplify, "cse": cse, "dce": dce}
+DEFAULT_PIPELINE = ("simplify", "cse", "dce")
+MAX_ROUNDS = 10
 
 
 def count_eqns(ir):
     return len(ir.eqns)
 
 
+def count_eqns_deep(ir):
+    """Equations including those of sub-IRs (each distinct sub-IR counted once)."""
+    seen, total, stack = set(), 0, [ir]
+    while stack:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        total += len(cur.eqns)
+        stack.extend(sub for _, _, sub in cur.subirs())
+    return total
+
+
+def _run(ir, name, stats, round_no):
+    try:
+        fn = PASSES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown pass {name!r}; known: {', '.join(sorted(PASSES))}"
+        ) from None
+    before = count_eqns(ir)
+    t0 = time.perf_counter()
+    out = fn(ir)
+    if stats is not None:
+        stats.append({"pass": name, "eqns_before": before, "eqns_after": count_eqns(out),
+                      "seconds": time.perf_counter() - t0, "round": round_no})
+    return out
+
+
 def optimize(ir, passes=None, stats=None):
-    for name in DEFAULT_PIPELINE if passes is None else passes:
-        try:
-            fn = PASSES[name]
-        except KeyError:
-            raise ValueError(f"unknown pass {name!r}; known: {', '.join(sorted(PASSES))}") from None
-        before = count_eqns(ir)
-        t0 = time.perf_counter()
-        ir = fn(ir)
-        if stats is not None:
-            stats.append({"pass": name, "eqns_before": before, "eqns_after": count_eqns(ir),
-                          "seconds": time.perf_counter() - t0})
+    """Run the named passes once, in order, or (passes=None) the default pipeline
+    to a fixpoint. Returns the optimized IR."""
+    if passes is not None:
+        if isinstance(passes, str):
+            passes = [p for p in passes.split(",") if p]
+        for name in passes:
+            ir = _run(ir, name, stats, 1)
+        return ir
+    for round_no in range(1, MAX_ROUNDS + 1):
+        start = ir
+        for name in DEFAULT_PIPELINE:
+            ir = _run(ir, name, stats, round_no)
+        if ir is start:
+            break
     return ir

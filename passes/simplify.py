@@ -1,0 +1,337 @@
+"""Simplification: constant folding and algebraic identities exact in IEEE arithmetic.
+
+A forward walk. Each equation, after its inputs are renamed, is
+  1. folded, when all inputs have concrete NumPy values (Literals, constvars
+     holding np.ndarray/np.generic, earlier folded results) — evaluated by the
+     interpreter, so the value is the reference value bit for bit. Bounded: no
+     result above MAX_FOLD_SIZE elements, and never larger than its largest input
+     (a splat `broadcast_in_dim 0.0` or an `iota` stays a cheap equation rather
+     than becoming a stored array). A 0-d result becomes a Literal, a larger one a
+     new constvar (top level only; a sub-IR keeps its signature);
+  2. rewritten by the rule of its primitive in `rules`, repeatedly, until none
+     applies. A rule returns None (no change), a list of atoms that replace the
+     equation's outputs, or a new equation with the same outputs.
+
+Every rule is exact for every input, inf, nan and -0.0 included, and keeps the
+output's shape and dtype (an identity is used only when the kept operand has the
+output's aval). Deliberately absent: `x - x -> 0`, `x * 0 -> 0` (wrong for inf and
+nan), `x + 0.0 -> x` (wrong for x = -0.0), reassociation. `stop_gradient` stays:
+AD needs it; the backend drops it. Dead equations left behind are DCE's job.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backends.interpreter import impl_rules
+from ..ir import primitives as P
+from ..ir.core import IR, Eqn, Literal, Var
+from .dce import has_subirs, map_subirs
+
+MAX_FOLD_SIZE = 100_000
+
+
+class _Ctx:
+    """What the walk knows about the values of the IR being simplified."""
+
+    def __init__(self, top):
+        self.top = top
+        self.subst = {}  # Var -> the atom that now stands for it
+        self.known = {}  # Var -> concrete NumPy value
+        self.defs = {}  # Var -> the (kept) equation defining it
+        self.new_constvars, self.new_consts = [], []
+        self._scalars = {}
+
+    def value(self, a):
+        if isinstance(a, Literal):
+            return a.val
+        return self.known.get(a)
+
+    def scalar(self, a):
+        """The one value every element of `a` has (bitwise), or None if unknown."""
+        if isinstance(a, Literal):
+            return a.val
+        if a in self._scalars:
+            return self._scalars[a]
+        s = None
+        d = self.defs.get(a)
+        if d is not None and d.prim is P.broadcast_in_dim_p:
+            s = self.scalar(d.inputs[0])
+        elif a in self.known:
+            s = _uniform_value(np.asarray(self.known[a]))
+        self._scalars[a] = s
+        return s
+
+
+def _uniform_value(arr):
+    if arr.size == 0 or arr.size > MAX_FOLD_SIZE:
+        return None
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    bits = flat.view(f"u{flat.dtype.itemsize}")
+    return flat[0] if np.all(bits == bits[0]) else None
+
+
+# ---------------------------------------------------------------- predicates
+def _is_one(s):
+    return s is not None and s.dtype.kind in "fiu" and s == 1
+
+
+def _is_add_identity(s):
+    """x + s == x bitwise for every x: -0.0 for floats (0.0 + -0.0 = 0.0), 0 for ints."""
+    if s is None or s.dtype.kind not in "fiu" or s != 0:
+        return False
+    return s.dtype.kind != "f" or bool(np.signbit(s))
+
+
+def _is_sub_identity(s):
+    """x - s == x bitwise for every x: +0.0 for floats (-0.0 - 0.0 = -0.0), 0 for ints."""
+    if s is None or s.dtype.kind not in "fiu" or s != 0:
+        return False
+    return s.dtype.kind != "f" or not bool(np.signbit(s))
+
+
+def _keep(eqn, a):
+    """Replace the output by `a` only if `a` has the output's shape and dtype."""
+    return [a] if a.aval == eqn.outputs[0].aval else None
+
+
+def _def(ctx, a, prim):
+    d = ctx.defs.get(a) if isinstance(a, Var) else None
+    return d if d is not None and d.prim is prim else None
+
+
+# ---------------------------------------------------------------- rules
+rules = {}
+
+
+def _mul(ctx, e):
+    x, y = e.inputs
+    if _is_one(ctx.scalar(y)):  # x * 1 = x (exact, also for inf, nan, -0.0)
+        return _keep(e, x)
+    if _is_one(ctx.scalar(x)):  # 1 * y = y
+        return _keep(e, y)
+    return None
+
+
+def _div(ctx, e):
+    x, y = e.inputs
+    if _is_one(ctx.scalar(y)):  # x / 1 = x (ints: x // 1 = x)
+        return _keep(e, x)
+    return None
+
+
+def _add(ctx, e):
+    x, y = e.inputs
+    if _is_add_identity(ctx.scalar(y)):  # x + (-0.0) = x; ints: x + 0 = x
+        return _keep(e, x)
+    if _is_add_identity(ctx.scalar(x)):  # (-0.0) + y = y
+        return _keep(e, y)
+    return None
+
+
+def _sub(ctx, e):
+    x, y = e.inputs
+    if _is_sub_identity(ctx.scalar(y)):  # x - 0.0 = x (= x + -0.0); ints: x - 0 = x
+        return _keep(e, x)
+    return None
+
+
+def _neg(ctx, e):
+    d = _def(ctx, e.inputs[0], P.neg_p)
+    if d is not None:  # neg (neg x) = x (only the sign bit flips, twice)
+        return _keep(e, d.inputs[0])
+    return None
+
+
+def _integer_pow(ctx, e):
+    if e.params["y"] == 1:  # x ** 1 = x
+        return _keep(e, e.inputs[0])
+    return None
+
+
+def _transpose(ctx, e):
+    (x,), perm = e.inputs, e.params["permutation"]
+    if tuple(perm) == tuple(range(len(perm))):  # identity permutation
+        return _keep(e, x)
+    d = _def(ctx, x, P.transpose_p)
+    if d is not None:  # transpose(transpose(x, p), q) = transpose(x, p[q])
+        inner = d.params["permutation"]
+        return _with(e, [d.inputs[0]], permutation=tuple(inner[i] for i in perm))
+    return None
+
+
+def _reshape(ctx, e):
+    (x,) = e.inputs
+    if tuple(e.params["shape"]) == x.aval.shape:  # reshape to its own shape
+        return _keep(e, x)
+    d = _def(ctx, x, P.reshape_p)
+    if d is not None:  # reshape(reshape(x, s), t) = reshape(x, t) (row-major order kept)
+        return _with(e, [d.inputs[0]])
+    return None
+
+
+def _broadcast_in_dim(ctx, e):
+    (x,) = e.inputs
+    shape, dims = e.params["shape"], e.params["broadcast_dimensions"]
+    if tuple(shape) == x.aval.shape and tuple(dims) == tuple(range(len(shape))):
+        return _keep(e, x)  # broadcast to its own shape
+    d = _def(ctx, x, P.broadcast_in_dim_p)
+    if d is not None:  # broadcast(broadcast(x, s, a), t, b) = broadcast(x, t, b[a])
+        inner = d.params["broadcast_dimensions"]
+        return _with(e, [d.inputs[0]], broadcast_dimensions=tuple(dims[i] for i in inner))
+    return None
+
+
+def _convert(ctx, e):
+    (x,) = e.inputs
+    if e.params["new_dtype"] == x.aval.dtype:  # conversion to its own dtype
+        return _keep(e, x)
+    return None
+
+
+def _select(ctx, e):
+    pred, on_true, on_false = e.inputs
+    p = ctx.scalar(pred)
+    if p is not None:  # a constant predicate picks one branch
+        return _keep(e, on_true if bool(p) else on_false)
+    if on_true is on_false or (isinstance(on_true, Literal) and on_true == on_false):
+        return _keep(e, on_true)  # select(p, x, x) = x
+    return None
+
+
+def _slice(ctx, e):
+    (x,) = e.inputs
+    if not any(e.params["start_indices"]):  # from 0 with the input's shape: all of it
+        return _keep(e, x)
+    return None
+
+
+def _reduce(ctx, e):
+    if not e.params["axes"]:  # a reduction over no axes
+        return _keep(e, e.inputs[0])
+    return None
+
+
+def _rev(ctx, e):
+    if not e.params["dimensions"]:  # reversing no axes
+        return _keep(e, e.inputs[0])
+    return None
+
+
+def _pad(ctx, e):
+    if all(tuple(c) == (0, 0, 0) for c in e.params["padding_config"]):  # no padding
+        return _keep(e, e.inputs[0])
+    return None
+
+
+def _concatenate(ctx, e):
+    if len(e.inputs) == 1:  # concatenation of one operand
+        return _keep(e, e.inputs[0])
+    return None
+
+
+def _with(e, inputs, **params):
+    new = e.replace(inputs=list(inputs))
+    new.params = {**e.params, **params}
+    return new
+
+
+rules[P.mul_p] = _mul
+rules[P.div_p] = _div
+rules[P.add_p] = _add
+rules[P.sub_p] = _sub
+rules[P.neg_p] = _neg
+rules[P.integer_pow_p] = _integer_pow
+rules[P.transpose_p] = _transpose
+rules[P.reshape_p] = _reshape
+rules[P.broadcast_in_dim_p] = _broadcast_in_dim
+rules[P.convert_element_type_p] = _convert
+rules[P.select_p] = _select
+rules[P.slice_p] = _slice
+for _p in (P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p):
+    rules[_p] = _reduce
+rules[P.rev_p] = _rev
+rules[P.pad_p] = _pad
+rules[P.concatenate_p] = _concatenate
+
+
+# ---------------------------------------------------------------- folding
+def _fold(ctx, e):
+    """Output atoms of `e` evaluated now, or None when it cannot or should not be."""
+    if e.prim not in impl_rules or has_subirs(e):
+        return None
+    vals = [ctx.value(a) for a in e.inputs]
+    if any(v is None for v in vals):
+        return None
+    largest_in = max([np.size(v) for v in vals], default=0)
+    sizes = [o.aval.size for o in e.outputs]
+    if sum(sizes) > MAX_FOLD_SIZE or any(s > max(1, largest_in) for s in sizes):
+        return None
+    if not ctx.top and any(o.aval.shape for o in e.outputs):
+        return None  # would need a new constvar, which a sub-IR cannot get
+    try:
+        with np.errstate(all="ignore"):
+            outs = impl_rules[e.prim](*vals, **e.params)
+    except Exception:  # leave it to run time, where the error is reported in context
+        return None
+    atoms = []
+    for o, val in zip(e.outputs, outs):
+        val = np.asarray(val)
+        if val.shape != o.aval.shape or val.dtype != o.aval.dtype:
+            return None
+        if val.shape == ():
+            atoms.append(Literal(val, o.aval.dtype))
+        else:
+            v = Var(o.aval)
+            ctx.new_constvars.append(v)
+            ctx.new_consts.append(np.array(val))  # own, writable-independent copy
+            ctx.known[v] = ctx.new_consts[-1]
+            atoms.append(v)
+    return atoms
+
+
+# ---------------------------------------------------------------- the walk
+def _simplify(ir: IR, memo, top: bool) -> IR:
+    ctx = _Ctx(top)
+    for v, c in zip(ir.constvars, ir.consts):
+        if isinstance(c, (np.ndarray, np.generic)):  # not tracers of an enclosing trace
+            ctx.known[v] = c
+    subst = ctx.subst
+    new_eqns = []
+    changed = False
+    for eqn in ir.eqns:
+        inputs = [subst.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs]
+        e = map_subirs(eqn, lambda s: _simplify(s, memo, False), memo)
+        if any(a is not b for a, b in zip(inputs, eqn.inputs)):
+            e = e.replace(inputs=inputs)
+        while True:
+            res = _fold(ctx, e)
+            if res is None:
+                rule = rules.get(e.prim)
+                res = rule(ctx, e) if rule is not None else None
+            if isinstance(res, Eqn):
+                e = res
+                continue
+            break
+        changed |= e is not eqn
+        if res is None:
+            for o in e.outputs:
+                ctx.defs[o] = e
+            new_eqns.append(e)
+        else:
+            changed = True
+            for o, r in zip(e.outputs, res):
+                subst[o] = r
+    outvars = [subst.get(v, v) if isinstance(v, Var) else v for v in ir.outvars]
+    if not changed and all(a is b for a, b in zip(outvars, ir.outvars)):
+        return ir
+    return ir.replace(
+        eqns=new_eqns,
+        outvars=outvars,
+        constvars=ir.constvars + ctx.new_constvars,
+        consts=ir.consts + ctx.new_consts,
+    )
+
+
+def simplify(ir: IR) -> IR:
+    """Fold constants and apply the exact identities in `rules`. Returns `ir` if unchanged."""
+    return _simplify(ir, {}, True)

@@ -1,0 +1,63 @@
+"""Shared helpers of the tests/test_passes_*.py files: text-in/text-out checks."""
+from textwrap import dedent
+
+import numpy as np
+
+from pullback.backends.interpreter import eval_ir
+from pullback.ir import parse, typecheck
+
+SPECIAL_FLOATS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -3.25, 1e300]
+
+
+def text(s):
+    return dedent(s).strip()
+
+
+def sample(aval, rng):
+    """A random input with special values (nan, inf, -0.0) mixed in."""
+    shape, dt = aval.shape, aval.dtype
+    if dt.kind == "f":
+        with np.errstate(over="ignore"):  # 1e300 becomes inf in f32: fine
+            pool = np.array(SPECIAL_FLOATS + list(rng.normal(size=8))).astype(dt)
+        return np.asarray(rng.choice(pool, size=shape), dtype=dt)
+    if dt.kind == "b":
+        return np.asarray(rng.integers(0, 2, size=shape).astype(bool))
+    return np.asarray(rng.integers(-5, 6, size=shape), dtype=dt)
+
+
+def same_bits(a, b):
+    """Equal shape and dtype; bitwise equal values, NaNs equal in position."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind == "f":
+        na, nb = np.isnan(a), np.isnan(b)
+        if not np.array_equal(na, nb):
+            return False
+        a, b = a[~na], b[~nb]
+    return a.tobytes() == b.tobytes()
+
+
+def assert_same_results(before, after, seed=0, trials=3):
+    """Evaluate both IRs with the interpreter on the same random inputs."""
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        args = [sample(v.aval, rng) for v in before.invars]
+        with np.errstate(all="ignore"):
+            want = eval_ir(before, before.consts, args)
+            got = eval_ir(after, after.consts, args)
+        assert len(want) == len(got)
+        for w, g in zip(want, got):
+            assert same_bits(w, g), (w, g)
+
+
+def check_pass(pass_fn, src, expected, consts=None, values=True):
+    """parse(src) -> pass -> typecheck -> printed text == expected; same results."""
+    ir = parse(text(src), consts=consts)
+    assert str(ir) == text(src)  # the input is written as the printer writes it
+    out = pass_fn(ir)
+    typecheck(out)
+    assert str(out) == text(expected), "got:\n" + str(out)
+    if values:
+        assert_same_results(ir, out)
+    return out
