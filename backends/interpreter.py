@@ -288,3 +288,20 @@ def run_ir(ir, consts, args):
         outs = impl(eqn.prim, *[read(a) for a in eqn.inputs], **eqn.params)
         env.update(zip(eqn.outputs, outs))
     return [read(v) for v in ir.outvars]
+
+
+# ---------------------------------------------------------------- custom derivative calls
+def _call_impl(*args, call, **params):
+    return run_ir(call, call.consts, list(args))
+
+
+def _custom_vjp_linear_impl(*args, **params):
+    raise NotImplementedError(
+        "forward-mode differentiation (jvp, jacfwd, hessian) of a custom_vjp function "
+        "is not supported: its derivative is only defined in reverse mode (use custom_jvp)"
+    )
+
+
+impl_rules[P.custom_jvp_call_p] = _call_impl
+impl_rules[P.custom_vjp_call_p] = _call_impl
+impl_rules[P.custom_vjp_linear_p] = _custom_vjp_linear_impl

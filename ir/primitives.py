@@ -352,6 +352,30 @@ def _iota_rule(*, shape, dimension, dtype, _name=None):
 iota_p = _register("iota", _iota_rule)
 
 
+# ---------------------------------------------------------------- custom derivatives
+# Calls of a closed `call` sub-IR (operands: the closure-converted consts, then
+# the arguments) carrying the user's derivative rules (Python callables) as params.
+def _call_rule(*avals, call, _name=None, **params):
+    if [a for a in avals] != call.in_avals:
+        _fail(f"{_name}: operands {list(avals)} do not match the call's inputs {call.in_avals}")
+    return list(call.out_avals)
+
+
+custom_jvp_call_p = _register("custom_jvp_call", _call_rule, multiple_results=True)
+custom_vjp_call_p = _register("custom_vjp_call", _call_rule, multiple_results=True)
+
+
+def _custom_vjp_linear_rule(*avals, out_avals, _name=None, **params):
+    return list(out_avals)
+
+
+# The linear part of a custom_vjp function in a linearized IR: operands are the
+# residuals then the argument tangents; its transpose calls the user's bwd.
+custom_vjp_linear_p = _register(
+    "custom_vjp_linear", _custom_vjp_linear_rule, multiple_results=True
+)
+
+
 def abstract_eval(prim, avals, params):
     """Apply `prim`'s shape rule; always returns a list of output avals."""
     return shape_rules[prim](*avals, _name=prim.name, **params)

@@ -4,5 +4,9 @@ from .api import make_ir  # noqa: F401
 from .jit import jit  # noqa: F401
 from .vmap import vmap  # noqa: F401
 from .tracer.trace import ConcretizationError  # noqa: F401
+from .ad import (  # noqa: F401
+    check_grads, custom_jvp, custom_vjp, grad, hessian, jacfwd, jacrev, jvp,
+    stop_gradient, value_and_grad, vjp,
+)
 
 __version__ = "0.1.0"

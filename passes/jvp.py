@@ -1,0 +1,503 @@
+"""Forward-mode differentiation as an IR -> IR pass.
+
+`jvp_ir(ir, nonzero)` returns an IR whose inputs are `(primals..., tangents of
+the inputs marked nonzero...)` and whose outputs are `(primal outs..., tangent
+outs...)`. It is built by replaying `ir`'s equations inside a fresh `Builder`
+and applying `jvp_rules[eqn.prim](primals, tangents, **params)` to each; the
+rules are written with tracer/lax.py ops, so the result is ordinary IR that can
+be differentiated, batched, optimized and compiled again.
+
+Symbolic zeros: a tangent known to be zero is the object `Zero(aval)`. It is
+never materialized or multiplied; rules skip zero terms, and a rule whose
+tangent inputs are all `Zero` is not called (the primitive is just re-bound).
+Only at the IR boundary is an output tangent that is still `Zero` written as a
+broadcast of the literal 0 (no arithmetic behind it). Constvars and integer or
+bool values always have zero tangents.
+
+Rules must be *linear in the tangents*, using only the primitives that
+passes/transpose.py can transpose (add, sub, neg, mul/div by a primal value,
+shape ops, select with a primal predicate, dot_general with one primal operand,
+gather/scatter_add, cumsum, and the `custom_vjp_linear` call), because reverse
+mode is this pass followed by partial evaluation and transposition.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import primitives as P
+from ..ir.core import IR, Literal, ShapedArray, is_float
+from ..tracer import lax
+from ..tracer.trace import Builder, bind_list
+
+
+class Zero:
+    """A symbolic zero tangent of abstract value `aval`."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval):
+        self.aval = aval
+
+    def __repr__(self):
+        return f"Zero({self.aval})"
+
+
+def is_zero(t):
+    return isinstance(t, Zero)
+
+
+def instantiate(t, aval=None):
+    """A concrete (traced) tangent: zeros become a broadcast of literal 0."""
+    if isinstance(t, Zero):
+        return lax.full(t.aval.shape, 0, t.aval.dtype)
+    return t
+
+
+def add_tangents(a, b):
+    if is_zero(a):
+        return b
+    if is_zero(b):
+        return a
+    return lax.add(a, b)
+
+
+jvp_rules: dict = {}
+
+
+def _aval(x):
+    if isinstance(x, Literal):
+        return x.aval
+    if hasattr(x, "aval"):
+        return x.aval
+    a = np.asarray(x)
+    return ShapedArray(a.shape, a.dtype)
+
+
+def _bind1(prim, *args, **params):
+    return bind_list(prim, list(args), params)[0]
+
+
+# ---------------------------------------------------------------- elementwise helpers
+def _unary_rule(deriv):
+    """Rule for y = f(x) with tangent t * deriv(x, y)."""
+
+    def rule(primals, tangents, **params):
+        (x,), (t,) = primals, tangents
+        prim = rule.prim
+        y = _bind1(prim, x, **params)
+        if is_zero(t):
+            return [y], [Zero(_aval(y))]
+        return [y], [lax.mul(t, deriv(x, y))]
+
+    return rule
+
+
+def _def_unary(prim, deriv):
+    r = _unary_rule(deriv)
+    r.prim = prim
+    jvp_rules[prim] = r
+
+
+_def_unary(P.exp_p, lambda x, y: y)
+_def_unary(P.log_p, lambda x, y: lax.reciprocal(x))
+_def_unary(P.log1p_p, lambda x, y: lax.reciprocal(lax.add(x, 1)))
+_def_unary(P.expm1_p, lambda x, y: lax.add(y, 1))
+_def_unary(P.sin_p, lambda x, y: lax.cos(x))
+_def_unary(P.cos_p, lambda x, y: lax.neg(lax.sin(x)))
+_def_unary(P.tan_p, lambda x, y: lax.add(1, lax.square(y)))
+_def_unary(P.asin_p, lambda x, y: lax.rsqrt(lax.sub(1, lax.square(x))))
+_def_unary(P.acos_p, lambda x, y: lax.neg(lax.rsqrt(lax.sub(1, lax.square(x)))))
+_def_unary(P.atan_p, lambda x, y: lax.reciprocal(lax.add(1, lax.square(x))))
+_def_unary(P.sinh_p, lambda x, y: lax.cosh(x))
+_def_unary(P.cosh_p, lambda x, y: lax.sinh(x))
+_def_unary(P.tanh_p, lambda x, y: lax.sub(1, lax.square(y)))
+_def_unary(P.asinh_p, lambda x, y: lax.rsqrt(lax.add(lax.square(x), 1)))
+_def_unary(
+    P.acosh_p, lambda x, y: lax.rsqrt(lax.mul(lax.sub(x, 1), lax.add(x, 1)))
+)
+_def_unary(P.atanh_p, lambda x, y: lax.reciprocal(lax.sub(1, lax.square(x))))
+_def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
+_def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
+_def_unary(P.logistic_p, lambda x, y: lax.mul(y, lax.sub(1, y)))
+_def_unary(
+    P.erf_p, lambda x, y: lax.mul(2.0 / math.sqrt(math.pi), lax.exp(lax.neg(lax.square(x))))
+)
+# abs'(0) = 0, through sign (SPEC)
+_def_unary(P.abs_p, lambda x, y: lax.sign(x))
+
+
+def _make_zero_rule(prim):
+    def rule(primals, tangents, **params):
+        outs = bind_list(prim, list(primals), params)
+        return outs, [Zero(_aval(o)) for o in outs]
+
+    return rule
+
+
+# Piecewise-constant or non-float results: the derivative is zero everywhere.
+for _p in (
+    P.floor_p, P.ceil_p, P.round_p, P.sign_p, P.not_p, P.is_finite_p,
+    P.stop_gradient_p, P.and_p, P.or_p, P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p,
+    P.ge_p, P.argmax_p, P.argmin_p, P.iota_p,
+):
+    jvp_rules[_p] = _make_zero_rule(_p)
+
+
+def _neg_rule(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = _bind1(P.neg_p, x)
+    return [y], [t if is_zero(t) else lax.neg(t)]
+
+
+jvp_rules[P.neg_p] = _neg_rule
+
+
+def _integer_pow_rule(primals, tangents, *, y):
+    (x,), (t,) = primals, tangents
+    out = _bind1(P.integer_pow_p, x, y=y)
+    if is_zero(t) or y == 0:  # d/dx x**0 = 0, never nan
+        return [out], [Zero(_aval(out))]
+    if y == 1:
+        return [out], [t]
+    coef = lax.mul(float(y), x) if y == 2 else lax.mul(float(y), lax.integer_pow(x, y - 1))
+    return [out], [lax.mul(t, coef)]
+
+
+jvp_rules[P.integer_pow_p] = _integer_pow_rule
+
+
+def _convert_rule(primals, tangents, *, new_dtype):
+    (x,), (t,) = primals, tangents
+    out = _bind1(P.convert_element_type_p, x, new_dtype=new_dtype)
+    if is_zero(t) or not is_float(new_dtype):
+        return [out], [Zero(_aval(out))]
+    return [out], [lax.convert(t, new_dtype)]
+
+
+jvp_rules[P.convert_element_type_p] = _convert_rule
+
+
+def _float_out(out):
+    return is_float(_aval(out).dtype)
+
+
+def _add_rule(primals, tangents):
+    out = _bind1(P.add_p, *primals)
+    if not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    return [out], [add_tangents(*tangents)]
+
+
+def _sub_rule(primals, tangents):
+    out = _bind1(P.sub_p, *primals)
+    tx, ty = tangents
+    if not _float_out(out) or is_zero(ty):
+        return [out], [Zero(_aval(out)) if not _float_out(out) else tx]
+    return [out], [lax.neg(ty) if is_zero(tx) else lax.sub(tx, ty)]
+
+
+def _mul_rule(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.mul_p, x, y)
+    if not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, y)
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(x, ty)
+    return [out], [add_tangents(a, b)]
+
+
+def _div_rule(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.div_p, x, y)
+    if not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    a = Zero(_aval(out)) if is_zero(tx) else lax.div(tx, y)
+    # d(x/y)/dy = -out/y; the tangent stays linear: ty * (-(out / y))
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.neg(lax.div(out, y)))
+    return [out], [add_tangents(a, b)]
+
+
+def _rem_rule(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.rem_p, x, y)
+    if not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    # floor-mod: out = x - y * floor(x / y)
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.neg(lax.floor(lax.div(x, y))))
+    return [out], [add_tangents(tx, b)]
+
+
+def _minmax_rule(prim, wins):
+    def rule(primals, tangents):
+        (x, y), (tx, ty) = primals, tangents
+        out = _bind1(prim, x, y)
+        if not _float_out(out) or (is_zero(tx) and is_zero(ty)):
+            return [out], [Zero(_aval(out))]
+        # ties split the derivative evenly (SPEC)
+        wx = lax.select(wins(x, y), 1.0, lax.select(lax.eq(x, y), 0.5, 0.0))
+        wx = lax.convert(wx, _aval(out).dtype)
+        a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, wx)
+        b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.sub(1.0, wx))
+        return [out], [add_tangents(a, b)]
+
+    return rule
+
+
+def _pow_rule(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.pow_p, x, y)
+    a = b = Zero(_aval(out))
+    if not is_zero(tx):
+        # y * x**(y-1), and exactly 0 where y == 0 (d/dx x**0 = 0, never nan)
+        coef = lax.mul(y, lax.pow(x, lax.sub(y, 1.0)))
+        coef = lax.select(lax.eq(y, 0.0), 0.0, coef)
+        a = lax.mul(tx, coef)
+    if not is_zero(ty):
+        # out * log(x), guarded where x == 0 (JAX's convention: 0 there)
+        x0 = lax.eq(x, 0.0)
+        safe_x = lax.select(x0, 1.0, x)
+        coef = lax.select(x0, 0.0, lax.mul(out, lax.log(safe_x)))
+        b = lax.mul(ty, coef)
+    return [out], [add_tangents(a, b)]
+
+
+def _atan2_rule(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.atan2_p, x, y)
+    denom = lax.add(lax.square(x), lax.square(y))
+    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, lax.div(y, denom))
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.neg(lax.div(x, denom)))
+    return [out], [add_tangents(a, b)]
+
+
+jvp_rules[P.add_p] = _add_rule
+jvp_rules[P.sub_p] = _sub_rule
+jvp_rules[P.mul_p] = _mul_rule
+jvp_rules[P.div_p] = _div_rule
+jvp_rules[P.rem_p] = _rem_rule
+jvp_rules[P.max_p] = _minmax_rule(P.max_p, lax.gt)
+jvp_rules[P.min_p] = _minmax_rule(P.min_p, lax.lt)
+jvp_rules[P.pow_p] = _pow_rule
+jvp_rules[P.atan2_p] = _atan2_rule
+
+
+def _select_rule(primals, tangents):
+    (p, a, b), (_, ta, tb) = primals, tangents
+    out = _bind1(P.select_p, p, a, b)
+    if not _float_out(out) or (is_zero(ta) and is_zero(tb)):
+        return [out], [Zero(_aval(out))]
+    return [out], [lax.select(p, instantiate(ta), instantiate(tb))]
+
+
+jvp_rules[P.select_p] = _select_rule
+
+
+# ---------------------------------------------------------------- structural (linear) ops
+def _linear_rule(prim):
+    """Ops linear in their first operand: the tangent is the same op on the tangent."""
+
+    def rule(primals, tangents, **params):
+        out = _bind1(prim, *primals, **params)
+        t = tangents[0]
+        if is_zero(t) or not _float_out(out):
+            return [out], [Zero(_aval(out))]
+        return [out], [_bind1(prim, t, *primals[1:], **params)]
+
+    return rule
+
+
+for _p in (
+    P.broadcast_in_dim_p, P.reshape_p, P.transpose_p, P.reduce_sum_p, P.slice_p,
+    P.rev_p, P.cumsum_p, P.gather_p, P.scatter_add_p,
+):
+    jvp_rules[_p] = _linear_rule(_p)
+
+
+def _pad_rule(primals, tangents, *, padding_config):
+    (x, pv), (tx, tpv) = primals, tangents
+    out = _bind1(P.pad_p, x, pv, padding_config=padding_config)
+    if (is_zero(tx) and is_zero(tpv)) or not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    tpv = np.zeros((), _aval(out).dtype)[()] if is_zero(tpv) else tpv
+    return [out], [_bind1(P.pad_p, instantiate(tx), tpv, padding_config=padding_config)]
+
+
+jvp_rules[P.pad_p] = _pad_rule
+
+
+def _concatenate_rule(primals, tangents, *, dimension):
+    out = _bind1(P.concatenate_p, *primals, dimension=dimension)
+    if all(is_zero(t) for t in tangents) or not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    ts = [instantiate(t) for t in tangents]
+    return [out], [_bind1(P.concatenate_p, *ts, dimension=dimension)]
+
+
+jvp_rules[P.concatenate_p] = _concatenate_rule
+
+
+def _dot_general_rule(primals, tangents, *, dimension_numbers):
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.dot_general_p, x, y, dimension_numbers=dimension_numbers)
+    if not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    a = Zero(_aval(out)) if is_zero(tx) else _bind1(
+        P.dot_general_p, tx, y, dimension_numbers=dimension_numbers)
+    b = Zero(_aval(out)) if is_zero(ty) else _bind1(
+        P.dot_general_p, x, ty, dimension_numbers=dimension_numbers)
+    return [out], [add_tangents(a, b)]
+
+
+jvp_rules[P.dot_general_p] = _dot_general_rule
+
+
+def _broadcast_back(v, aval, axes):
+    """Broadcast a reduction result `v` back to the operand's shape."""
+    kept = [i for i in range(aval.ndim) if i not in axes]
+    return lax.broadcast_in_dim(v, aval.shape, kept)
+
+
+def _reduce_extremum_rule(prim):
+    def rule(primals, tangents, *, axes):
+        (x,), (t,) = primals, tangents
+        out = _bind1(prim, x, axes=axes)
+        if is_zero(t) or not _float_out(out):
+            return [out], [Zero(_aval(out))]
+        xa = _aval(x)
+        # ties split the derivative evenly among the maximal elements (SPEC)
+        hit = lax.convert(lax.eq(x, _broadcast_back(out, xa, axes)), xa.dtype)
+        count = lax.reduce_sum(hit, axes)
+        w = lax.div(hit, _broadcast_back(count, xa, axes))
+        return [out], [lax.reduce_sum(lax.mul(t, w), axes)]
+
+    return rule
+
+
+jvp_rules[P.reduce_max_p] = _reduce_extremum_rule(P.reduce_max_p)
+jvp_rules[P.reduce_min_p] = _reduce_extremum_rule(P.reduce_min_p)
+
+
+def _reduce_prod_rule(primals, tangents, *, axes):
+    (x,), (t,) = primals, tangents
+    out = _bind1(P.reduce_prod_p, x, axes=axes)
+    if is_zero(t) or not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    xa = _aval(x)
+    # d prod / d x_i = product of the others, exact also when x has zeros:
+    # no zero -> prod/x_i; one zero -> prod of the nonzeros at that zero, else 0.
+    is0 = lax.eq(x, 0.0)
+    safe = lax.select(is0, 1.0, x)
+    p_nz = _broadcast_back(lax.reduce_prod(safe, axes), xa, axes)
+    n0 = _broadcast_back(lax.reduce_sum(lax.convert(is0, xa.dtype), axes), xa, axes)
+    coef = lax.select(
+        lax.eq(n0, 0.0),
+        lax.div(p_nz, safe),
+        lax.select(lax.bitwise_and(lax.eq(n0, 1.0), is0), p_nz, 0.0),
+    )
+    return [out], [lax.reduce_sum(lax.mul(t, coef), axes)]
+
+
+jvp_rules[P.reduce_prod_p] = _reduce_prod_rule
+
+
+# ---------------------------------------------------------------- custom derivative calls
+def fit_tangent(t, aval):
+    """A user rule's tangent/cotangent as a value of exactly `aval` (None = zero)."""
+    if t is None or is_zero(t):
+        return lax.full(aval.shape, 0, aval.dtype)
+    t = lax.convert(lax.asarray(t) if not lax.is_traced(t) else t, aval.dtype)
+    if tuple(lax.shape(t)) != aval.shape:
+        t = lax.broadcast_to(t, aval.shape)
+    return t
+
+
+def _custom_jvp_rule(primals, tangents, *, call, jvp, num_consts):
+    args, targs = primals[num_consts:], tangents[num_consts:]
+    if all(is_zero(t) for t in targs):
+        outs = bind_list(P.custom_jvp_call_p, primals,
+                         dict(call=call, jvp=jvp, num_consts=num_consts))
+        return outs, [Zero(a) for a in call.out_avals]
+    # the user's rule, traced inline: its ops are ordinary and differentiable again
+    outs, touts = jvp(list(args), [instantiate(t) for t in targs])
+    avals = call.out_avals
+    outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
+    touts = [fit_tangent(t, a) if is_float(a.dtype) else Zero(a) for t, a in zip(touts, avals)]
+    return outs, touts
+
+
+def _custom_vjp_rule(primals, tangents, *, call, fwd, bwd, num_consts):
+    args, targs = primals[num_consts:], tangents[num_consts:]
+    if all(is_zero(t) for t in targs):
+        outs = bind_list(P.custom_vjp_call_p, primals,
+                         dict(call=call, fwd=fwd, bwd=bwd, num_consts=num_consts))
+        return outs, [Zero(a) for a in call.out_avals]
+    outs, res, bwd_flat = fwd(list(args), bwd)
+    avals = call.out_avals
+    outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
+    arg_avals = call.in_avals[num_consts:]
+    lin = bind_list(
+        P.custom_vjp_linear_p,
+        list(res) + [instantiate(t) for t in targs],
+        dict(bwd=bwd_flat, num_res=len(res), out_avals=tuple(avals)),
+    )
+    touts = [t if is_float(a.dtype) else Zero(a) for t, a in zip(lin, avals)]
+    del arg_avals
+    return outs, touts
+
+
+jvp_rules[P.custom_jvp_call_p] = _custom_jvp_rule
+jvp_rules[P.custom_vjp_call_p] = _custom_vjp_rule
+
+
+# ---------------------------------------------------------------- the pass
+def jvp_ir(ir: IR, nonzero) -> IR:
+    """Forward-mode derivative of `ir`; see the module docstring."""
+    nonzero = [bool(n) and is_float(v.aval.dtype) for n, v in zip(nonzero, ir.invars)]
+    with Builder() as b:
+        primals = [b.new_arg(v.aval) for v in ir.invars]
+        tangent_args = [b.new_arg(v.aval) for v, n in zip(ir.invars, nonzero) if n]
+        it = iter(tangent_args)
+        penv, tenv = {}, {}
+        for v, x in zip(ir.constvars, ir.consts):
+            penv[v] = x
+            tenv[v] = Zero(v.aval)
+        for v, x, n in zip(ir.invars, primals, nonzero):
+            penv[v] = x
+            tenv[v] = next(it) if n else Zero(v.aval)
+        jvp_eqns(ir.eqns, penv, tenv, b)
+        pouts = [_read(penv, a) for a in ir.outvars]
+        touts = [instantiate(_read_t(tenv, a)) for a in ir.outvars]
+        b.source = None
+        return b.build(pouts + touts)
+
+
+def _read(env, a):
+    return a.val if isinstance(a, Literal) else env[a]
+
+
+def _read_t(env, a):
+    return Zero(a.aval) if isinstance(a, Literal) else env[a]
+
+
+def jvp_eqns(eqns, penv, tenv, builder):
+    """Apply the jvp rules to `eqns`, extending the primal/tangent environments."""
+    for eqn in eqns:
+        builder.source = eqn.source
+        primals = [_read(penv, a) for a in eqn.inputs]
+        tangents = [_read_t(tenv, a) for a in eqn.inputs]
+        if all(is_zero(t) for t in tangents):
+            outs = bind_list(eqn.prim, primals, eqn.params, eqn.source)
+            touts = [Zero(v.aval) for v in eqn.outputs]
+        else:
+            try:
+                rule = jvp_rules[eqn.prim]
+            except KeyError:
+                raise NotImplementedError(
+                    f"no differentiation rule for primitive '{eqn.prim.name}'"
+                ) from None
+            outs, touts = rule(primals, tangents, **eqn.params)
+        for v, o, t in zip(eqn.outputs, outs, touts):
+            penv[v] = o
+            tenv[v] = t

@@ -1,0 +1,597 @@
+"""Automatic differentiation API: grad, jvp, vjp, Jacobians, custom rules, check_grads.
+
+Every entry point traces `f` once with `trace_to_ir(..., concrete=True)` (so
+Python control flow on values works outside `jit`), transforms the IR with
+passes/jvp.py, passes/transpose.py and passes/batching.py, and evaluates the
+result with `eval_ir`, which goes through `bind`: with no trace active it
+computes with NumPy; inside an enclosing trace (grad of grad, jit of grad,
+vmap of grad) it re-records into that trace. That is how all of them compose.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .api import _arg_names, _fn_name, trace_to_ir
+from .backends.interpreter import eval_ir
+from .ir import primitives as P
+from .ir.core import IR, ShapedArray, is_float
+from .passes.jvp import fit_tangent, jvp_ir
+from .passes.transpose import vjp_ir
+from .tracer import lax
+from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
+from .tracer.trace import Tracer, bind_list, trace
+
+__all__ = [
+    "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian",
+    "stop_gradient", "custom_jvp", "custom_vjp", "check_grads",
+]
+
+
+# ---------------------------------------------------------------- helpers
+def _out(x):
+    """Results leave pullback as NumPy arrays; tracers of an enclosing trace stay."""
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+def _argnums_tuple(argnums, n, fname):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    out = []
+    for i in nums:
+        if not -n <= i < n:
+            raise ValueError(
+                f"argnums {i} is out of range for {fname} called with {n} positional arguments"
+            )
+        out.append(i % n)
+    return single, tuple(out)
+
+
+class _Traced:
+    """f traced at args: the flat IR, leaves, and which leaves each argument owns."""
+
+    def __init__(self, f, args, argnums=None, what="grad"):
+        self.f = f
+        self.args = args
+        self.ir, self.sig, self.out_tree = trace_to_ir(f, args, concrete=True)
+        self.leaves = tree_flatten(tuple(args))[0]
+        self.arg_trees = list(self.sig.in_tree.children)
+        self.offsets = [0]
+        for t in self.arg_trees:
+            self.offsets.append(self.offsets[-1] + t.num_leaves)
+        if argnums is not None:
+            self.single, self.argnums = _argnums_tuple(argnums, len(args), _fn_name(f))
+            names = _arg_names(f, len(args))
+            self.wrt = [False] * len(self.leaves)
+            for i in self.argnums:
+                paths = leaf_paths(self.arg_trees[i], names[i])
+                for k, p in zip(range(self.offsets[i], self.offsets[i + 1]), paths):
+                    aval = self.ir.invars[k].aval
+                    if not is_float(aval.dtype):
+                        raise TypeError(
+                            f"{what} requires real-valued (float) inputs to differentiate, "
+                            f"but argument {p} of {_fn_name(f)} has dtype {aval.dtype}. "
+                            "Convert it to float, or leave it out of argnums."
+                        )
+                    self.wrt[k] = True
+
+    def leaf_range(self, i):
+        return range(self.offsets[i], self.offsets[i + 1])
+
+    def per_arg(self, flat, argnums):
+        """Unflatten per-leaf values into one pytree per argument in `argnums`."""
+        return tuple(
+            tree_unflatten(self.arg_trees[i], [flat[k] for k in self.leaf_range(i)])
+            for i in argnums
+        )
+
+
+def _split_aux(tr, has_aux, fname):
+    """(main output leaf indices, aux leaf indices, main tree, aux tree)."""
+    n = len(tr.ir.outvars)
+    if not has_aux:
+        return list(range(n)), [], tr.out_tree, None
+    if tr.out_tree.kind not in ("tuple", "list") or len(tr.out_tree.children) != 2:
+        raise TypeError(
+            f"{fname} with has_aux=True must return a pair (output, aux), got {tr.out_tree}"
+        )
+    main, aux = tr.out_tree.children
+    k = main.num_leaves
+    return list(range(k)), list(range(k, n)), main, aux
+
+
+# ---------------------------------------------------------------- grad
+def value_and_grad(f, argnums=0, has_aux=False):
+    """`(value, gradient)` of a scalar-output `f`; `((value, aux), gradient)` with has_aux."""
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args):
+        tr = _Traced(f, args, argnums, "grad")
+        main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
+        if len(main) != 1 or tr.ir.outvars[main[0]].aval.shape != () or not is_float(
+            tr.ir.outvars[main[0]].aval.dtype
+        ):
+            avals = [str(tr.ir.outvars[i].aval) for i in main]
+            raise TypeError(
+                f"grad requires {_fn_name(f)} to return a float scalar (0-d array), "
+                f"got {', '.join(avals) or 'nothing'}; use jacrev/vjp for other outputs"
+            )
+        mask = [i in main for i in range(len(tr.ir.outvars))]
+        vir = vjp_ir(tr.ir, tr.wrt, mask)
+        ct = tr.ir.outvars[main[0]].aval.dtype.type(1.0)
+        outs = eval_ir(vir, vir.consts, list(tr.leaves) + [ct])
+        n_out = len(tr.ir.outvars)
+        value = _out(outs[main[0]])
+        grads = [_out(g) for g in outs[n_out:]]
+        g = tr.per_arg(grads, tr.argnums)
+        g = g[0] if tr.single else g
+        if has_aux:
+            aux_val = tree_unflatten(aux_tree, [_out(outs[i]) for i in aux])
+            return (value, aux_val), g
+        return value, g
+
+    return value_and_grad_f
+
+
+def grad(f, argnums=0, has_aux=False):
+    """The gradient of a scalar-output `f` with respect to `argnums`."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args):
+        (value, g) = vg(*args)
+        if has_aux:
+            return g, value[1]
+        return g
+
+    return grad_f
+
+
+# ---------------------------------------------------------------- jvp / vjp
+def jvp(f, primals, tangents):
+    """`(f(*primals), J(primals) @ tangents)`; primals and tangents are tuples."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"jvp: {len(primals)} primals but {len(tangents)} tangents"
+        )
+    tr = _Traced(f, tuple(primals))
+    t_leaves, t_tree = tree_flatten(tuple(tangents))
+    if t_tree != tr.sig.in_tree:
+        raise ValueError(
+            f"jvp: tangents have structure {t_tree}, primals have {tr.sig.in_tree}"
+        )
+    nonzero = [is_float(v.aval.dtype) for v in tr.ir.invars]
+    ts = []
+    for v, t, nz, i in zip(tr.ir.invars, t_leaves, nonzero, range(len(t_leaves))):
+        if not nz:
+            continue
+        if tuple(np.shape(t)) != v.aval.shape:
+            raise ValueError(
+                f"jvp: tangent {i} has shape {np.shape(t)}, its primal has {v.aval.shape}"
+            )
+        ts.append(lax.convert(t, v.aval.dtype) if not isinstance(t, Tracer) else t)
+    jir = jvp_ir(tr.ir, nonzero)
+    outs = eval_ir(jir, jir.consts, list(tr.leaves) + ts)
+    n = len(tr.ir.outvars)
+    return (
+        tree_unflatten(tr.out_tree, [_out(o) for o in outs[:n]]),
+        tree_unflatten(tr.out_tree, [_out(o) for o in outs[n:]]),
+    )
+
+
+def vjp(f, *primals, has_aux=False):
+    """`(f(*primals), vjp_fn[, aux])`; `vjp_fn(ct)` returns one cotangent per primal."""
+    tr = _Traced(f, primals)
+    main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
+    wrt = [is_float(v.aval.dtype) for v in tr.ir.invars]
+    mask = [i in main for i in range(len(tr.ir.outvars))]
+    outs = eval_ir(tr.ir, tr.ir.consts, list(tr.leaves))
+    out_val = tree_unflatten(main_tree, [_out(outs[i]) for i in main])
+    vir = vjp_ir(tr.ir, wrt, mask)
+    main_avals = [tr.ir.outvars[i].aval for i in main]
+
+    def vjp_fn(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != main_tree:
+            raise ValueError(
+                f"vjp_fn: cotangent has structure {ct_tree}, the output has {main_tree}"
+            )
+        cts = []
+        for c, a in zip(ct_leaves, main_avals):
+            if tuple(np.shape(c)) != a.shape:
+                raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output {a}")
+            cts.append(c if isinstance(c, Tracer) else np.asarray(c, a.dtype))
+        res = eval_ir(vir, vir.consts, list(tr.leaves) + cts)
+        grads = [_out(g) for g in res[len(tr.ir.outvars):]]
+        return tr.per_arg(grads, range(len(primals)))
+
+    if has_aux:
+        return out_val, vjp_fn, tree_unflatten(aux_tree, [_out(outs[i]) for i in aux])
+    return out_val, vjp_fn
+
+
+# ---------------------------------------------------------------- Jacobians
+def _basis(sizes_dtypes_shapes, total, k):
+    """Rows of the identity for the k-th block, reshaped to (total, *shape)."""
+    off = sum(s for s, _, _ in sizes_dtypes_shapes[:k])
+    size, dt, shp = sizes_dtypes_shapes[k]
+    eye = np.zeros((total, size), dt)
+    eye[np.arange(off, off + size), np.arange(size)] = 1
+    return eye.reshape((total,) + tuple(shp))
+
+
+def _jac_block(batched, row_off, rows, out_shape, in_shape, rows_are_out):
+    """Cut one Jacobian block out of a batched result and lay it out as out + in."""
+    x = lax.slice(batched, [row_off] + [0] * (lax.ndim(batched) - 1),
+                  [row_off + rows] + list(lax.shape(batched)[1:]))
+    if rows_are_out:  # x: (out_size, *in_shape)
+        return lax.reshape(x, tuple(out_shape) + tuple(in_shape))
+    # x: (in_size, *out_shape) -> out_shape + in_shape
+    x = lax.reshape(x, (rows,) + tuple(out_shape))
+    x = lax.transpose(x, list(range(1, len(out_shape) + 1)) + [0])
+    return lax.reshape(x, tuple(out_shape) + tuple(in_shape))
+
+
+def _assemble(tr, block):
+    """Output pytree of (per-argnum pytrees of) Jacobian blocks."""
+    out_leaves = []
+    for j in range(len(tr.ir.outvars)):
+        per_arg = tuple(
+            tree_unflatten(tr.arg_trees[i], [block(j, k) for k in tr.leaf_range(i)])
+            for i in tr.argnums
+        )
+        out_leaves.append(per_arg[0] if tr.single else per_arg)
+    return tree_unflatten(tr.out_tree, out_leaves)
+
+
+def jacfwd(f, argnums=0):
+    """Jacobian by forward mode: one batched jvp over the identity basis (one IR)."""
+    from .passes.batching import vmap_ir
+
+    @functools.wraps(f)
+    def jacfwd_f(*args):
+        tr = _Traced(f, args, argnums, "jacfwd")
+        ins = [k for k, w in enumerate(tr.wrt) if w]
+        blocks = [(tr.ir.invars[k].aval.size, tr.ir.invars[k].aval.dtype,
+                   tr.ir.invars[k].aval.shape) for k in ins]
+        total = sum(s for s, _, _ in blocks)
+        n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
+        jir = jvp_ir(tr.ir, tr.wrt)
+        if total == 0:
+            touts = [np.zeros((0,) + v.aval.shape, v.aval.dtype) for v in tr.ir.outvars]
+        else:
+            bir = vmap_ir(jir, [None] * n_in + [0] * len(ins), total,
+                          [None] * n_out + [0] * n_out)
+            basis = [_basis(blocks, total, i) for i in range(len(ins))]
+            touts = eval_ir(bir, bir.consts, list(tr.leaves) + basis)[n_out:]
+        offs = {k: sum(b[0] for b in blocks[:i]) for i, k in enumerate(ins)}
+
+        def block(j, k):
+            out_aval, in_aval = tr.ir.outvars[j].aval, tr.ir.invars[k].aval
+            t = touts[j]
+            if not is_float(out_aval.dtype):
+                return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
+            return _out(_jac_block(t, offs[k], in_aval.size, out_aval.shape,
+                                   in_aval.shape, rows_are_out=False))
+
+        return _assemble(tr, block)
+
+    return jacfwd_f
+
+
+def jacrev(f, argnums=0):
+    """Jacobian by reverse mode: one batched vjp over the identity basis (one IR)."""
+    from .passes.batching import vmap_ir
+
+    @functools.wraps(f)
+    def jacrev_f(*args):
+        tr = _Traced(f, args, argnums, "jacrev")
+        n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
+        blocks = [(v.aval.size, v.aval.dtype, v.aval.shape) for v in tr.ir.outvars]
+        total = sum(s for s, _, _ in blocks)
+        vir = vjp_ir(tr.ir, tr.wrt)
+        if total == 0:
+            cts = [np.zeros((0,) + v.aval.shape, v.aval.dtype) for v in tr.ir.invars]
+        else:
+            bir = vmap_ir(vir, [None] * n_in + [0] * n_out, total,
+                          [None] * n_out + [0] * n_in)
+            basis = [_basis(blocks, total, j) for j in range(n_out)]
+            cts = eval_ir(bir, bir.consts, list(tr.leaves) + basis)[n_out:]
+        offs = [sum(b[0] for b in blocks[:j]) for j in range(n_out)]
+
+        def block(j, k):
+            out_aval, in_aval = tr.ir.outvars[j].aval, tr.ir.invars[k].aval
+            if not is_float(out_aval.dtype):
+                return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
+            return _out(_jac_block(cts[k], offs[j], out_aval.size, out_aval.shape,
+                                   in_aval.shape, rows_are_out=True))
+
+        return _assemble(tr, block)
+
+    return jacrev_f
+
+
+def hessian(f, argnums=0):
+    """The Hessian, as jacfwd of jacrev (layout: out.shape + in.shape + in.shape)."""
+    return jacfwd(jacrev(f, argnums), argnums)
+
+
+# ---------------------------------------------------------------- stop_gradient
+def stop_gradient(x):
+    """The identity, with zero derivative (applied to every leaf of a pytree)."""
+    leaves, tree = tree_flatten(x)
+    outs = []
+    for leaf in leaves:
+        val = lax.asarray(leaf)
+        r = P.stop_gradient_p.bind(val)
+        outs.append(_out(r))
+    return tree_unflatten(tree, outs)
+
+
+# ---------------------------------------------------------------- custom rules
+def _trace_closed(fun, args):
+    """Trace fun(*args) abstractly into a closed IR whose consts are leading inputs."""
+    leaves, in_tree = tree_flatten(tuple(args))
+    avals = []
+    for x in leaves:
+        if isinstance(x, Tracer):
+            avals.append(x.aval)
+        else:
+            a = lax.asarray(x)
+            avals.append(ShapedArray(np.shape(a), a.dtype))
+    box = []
+
+    def flat_fun(*flat):
+        out = fun(*tree_unflatten(in_tree, flat))
+        out_leaves, out_tree = tree_flatten(out)
+        box.append(out_tree)
+        return out_leaves
+
+    ir = trace(flat_fun, avals)
+    call = IR([], [], list(ir.constvars) + list(ir.invars), ir.eqns, ir.outvars)
+    return call, list(ir.consts), leaves, in_tree, box[0]
+
+
+def _named(fn, name):
+    fn.__name__ = name
+    fn.__qualname__ = name
+    return fn
+
+
+class custom_jvp:
+    """`@custom_jvp` then `@f.defjvp` with rule(primals, tangents) -> (out, tangent_out)."""
+
+    def __init__(self, fun, nondiff_argnums=()):
+        if nondiff_argnums:
+            raise NotImplementedError("custom_jvp: nondiff_argnums is not supported")
+        self.fun = fun
+        self.jvp_rule = None
+        functools.update_wrapper(self, fun)
+
+    def defjvp(self, rule):
+        self.jvp_rule = rule
+        return rule
+
+    def __call__(self, *args):
+        if self.jvp_rule is None:
+            raise TypeError(
+                f"custom_jvp function {_fn_name(self.fun)} has no rule: define one with "
+                f"@{_fn_name(self.fun)}.defjvp"
+            )
+        call, consts, leaves, in_tree, out_tree = _trace_closed(self.fun, args)
+        rule = self.jvp_rule
+        arg_avals = call.in_avals[len(consts):]
+
+        def jvp_flat(primals, tangents):
+            p = tree_unflatten(in_tree, primals)
+            t = tree_unflatten(in_tree, tangents)
+            res = rule(tuple(p), tuple(t))
+            if not isinstance(res, (tuple, list)) or len(res) != 2:
+                raise TypeError(
+                    f"the jvp rule {_fn_name(rule)} must return (primal_out, tangent_out)"
+                )
+            po, _ = tree_flatten(res[0])
+            to, to_tree = tree_flatten(res[1])
+            if len(po) != len(call.outvars) or len(to) != len(call.outvars):
+                raise TypeError(
+                    f"the jvp rule {_fn_name(rule)} returned outputs whose structure does "
+                    f"not match {_fn_name(self.fun)}'s output {out_tree}"
+                )
+            return po, to
+
+        del arg_avals
+        outs = bind_list(
+            P.custom_jvp_call_p, consts + list(leaves),
+            dict(call=call, jvp=_named(jvp_flat, _fn_name(rule)), num_consts=len(consts)),
+        )
+        return tree_unflatten(out_tree, [_out(o) for o in outs])
+
+
+class custom_vjp:
+    """`@custom_vjp` then `f.defvjp(fwd, bwd)`: fwd(*args) -> (out, res); bwd(res, ct) -> cts."""
+
+    def __init__(self, fun, nondiff_argnums=()):
+        if nondiff_argnums:
+            raise NotImplementedError("custom_vjp: nondiff_argnums is not supported")
+        self.fun = fun
+        self.fwd = self.bwd = None
+        functools.update_wrapper(self, fun)
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise TypeError(
+                f"custom_vjp function {_fn_name(self.fun)} has no rule: call "
+                f"{_fn_name(self.fun)}.defvjp(fwd, bwd)"
+            )
+        call, consts, leaves, in_tree, out_tree = _trace_closed(self.fun, args)
+        fwd, bwd = self.fwd, self.bwd
+        arg_avals = call.in_avals[len(consts):]
+        fname = _fn_name(self.fun)
+
+        def fwd_flat(primals, _bwd):
+            res = fwd(*tree_unflatten(in_tree, primals))
+            if not isinstance(res, (tuple, list)) or len(res) != 2:
+                raise TypeError(f"the fwd rule {_fn_name(fwd)} must return (output, residuals)")
+            po, _ = tree_flatten(res[0])
+            if len(po) != len(call.outvars):
+                raise TypeError(
+                    f"the fwd rule {_fn_name(fwd)} returned an output that does not match "
+                    f"{fname}'s output {out_tree}"
+                )
+            r_leaves, r_tree = tree_flatten(res[1])
+
+            def bwd_flat(res_flat, cts):
+                ct_tree = tree_unflatten(out_tree, cts)
+                in_cts = bwd(tree_unflatten(r_tree, res_flat), ct_tree)
+                if not isinstance(in_cts, (tuple, list)) or len(in_cts) != len(args):
+                    raise TypeError(
+                        f"the bwd rule {_fn_name(bwd)} must return a tuple with one "
+                        f"cotangent per argument of {fname} ({len(args)})"
+                    )
+                flat = []
+                for a, c in zip(args, in_cts):
+                    n = len(tree_flatten(a)[0])
+                    flat += [None] * n if c is None else tree_flatten(c)[0]
+                return [fit_tangent(c, av) for c, av in zip(flat, arg_avals)]
+
+            return po, r_leaves, _named(bwd_flat, _fn_name(bwd))
+
+        outs = bind_list(
+            P.custom_vjp_call_p, consts + list(leaves),
+            dict(call=call, fwd=_named(fwd_flat, _fn_name(fwd)),
+                 bwd=_named(lambda *a: None, _fn_name(bwd)), num_consts=len(consts)),
+        )
+        return tree_unflatten(out_tree, [_out(o) for o in outs])
+
+
+# ---------------------------------------------------------------- check_grads
+_DEFAULT_TOLS = {  # dtype -> (eps, atol, rtol)
+    np.dtype(np.float64): (1e-4, 1e-5, 1e-5),
+    np.dtype(np.float32): (1e-2, 3e-2, 3e-2),
+}
+
+
+def _tols(leaves, eps, atol, rtol):
+    dts = [np.asarray(x).dtype for x in leaves if np.asarray(x).dtype.kind == "f"]
+    key = np.dtype(np.float32) if any(d == np.float32 for d in dts) else np.dtype(np.float64)
+    e, a, r = _DEFAULT_TOLS[key]
+    return (eps or e), (a if atol is None else atol), (r if rtol is None else rtol)
+
+
+def _flat_float(tree):
+    return [np.asarray(x, np.float64) for x in tree_flatten(tree)[0]]
+
+
+def _compare(ad, fd, atol, rtol, what):
+    worst, worst_pair = 0.0, None
+    bad = False
+    for a, b in zip(ad, fd):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        diff = np.abs(a - b)
+        if np.any(~(diff <= atol + rtol * np.abs(b))):
+            bad = True
+        rel = diff / np.maximum(np.abs(b), 1e-300)
+        rel = np.where(diff <= atol, 0.0, rel)
+        if rel.size and (np.nanmax(rel) >= worst or np.isnan(rel).any()):
+            i = np.unravel_index(np.argmax(np.where(np.isnan(rel), np.inf, rel)), rel.shape)
+            worst = float(np.where(np.isnan(rel), np.inf, rel)[i])
+            worst_pair = (a[i], b[i])
+    if bad:
+        raise AssertionError(
+            f"check_grads: {what}: worst relative error {worst:.3g} "
+            f"(AD {worst_pair[0]!r} vs finite differences {worst_pair[1]!r}; "
+            f"atol={atol:g}, rtol={rtol:g})"
+        )
+
+
+def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rtol=None,
+                _order_done=0, _name=None, _argnames=None):
+    """Check AD of `f` at `args` against central finite differences.
+
+    For each argument with float leaves and a random direction v, the forward
+    mode `jvp(f, args, v)` must match (f(x + eps v) - f(x - eps v)) / (2 eps),
+    and the reverse mode must satisfy the inner-product identity
+    <u, J v> == <vjp(u), v> for a random output cotangent u. With order > 1 the
+    derivative functions (x -> J(x) v and x -> vjp(x)(u)) are checked again,
+    recursively. Raises AssertionError naming the argument, order, mode and
+    worst relative error.
+    """
+    if isinstance(modes, str):
+        modes = (modes,)
+    args = tuple(args)
+    name = _name or _fn_name(f)
+    leaves, tree = tree_flatten(args)
+    leaves = [np.asarray(x) for x in leaves]
+    args = tree_unflatten(tree, leaves)
+    eps_, atol_, rtol_ = _tols(leaves, eps, atol, rtol)
+    rng = np.random.default_rng(1234 + _order_done)
+    names = _argnames or _arg_names(f, len(args))
+    arg_trees = tree.children
+    offsets = [0]
+    for t in arg_trees:
+        offsets.append(offsets[-1] + t.num_leaves)
+    out0 = f(*args)
+    out_leaves, out_tree = tree_flatten(out0)
+    order_k = _order_done + 1
+
+    for i in range(len(args)):
+        rng_i = range(offsets[i], offsets[i + 1])
+        if not any(leaves[k].dtype.kind == "f" for k in rng_i):
+            continue
+        dirs = [
+            rng.standard_normal(x.shape).astype(x.dtype) if (k in rng_i and x.dtype.kind == "f")
+            else np.zeros_like(x)
+            for k, x in enumerate(leaves)
+        ]
+        v_args = tree_unflatten(tree, dirs)
+
+        def shifted(sign):
+            xs = [x + sign * eps_ * d if x.dtype.kind == "f" else x for x, d in zip(leaves, dirs)]
+            return f(*tree_unflatten(tree, xs))
+
+        fd = [(np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps_)
+              for p, m in zip(_flat_float(shifted(1)), _flat_float(shifted(-1)))]
+        where = f"order {order_k}, argument {names[i]} of {name}"
+        if "fwd" in modes:
+            _, t_out = jvp(f, args, v_args)
+            _compare(_flat_float(t_out), fd, atol_, rtol_, f"{where}, mode fwd")
+        if "rev" in modes:
+            cts = [rng.standard_normal(np.shape(o)).astype(np.asarray(o).dtype)
+                   if np.asarray(o).dtype.kind == "f" else np.zeros(np.shape(o), np.asarray(o).dtype)
+                   for o in out_leaves]
+            u = tree_unflatten(out_tree, cts)
+            _, vjp_fn = vjp(f, *args)
+            in_cts = vjp_fn(u)
+            lhs = sum(float(np.sum(np.asarray(c, np.float64) * d))
+                      for c, d in zip(tree_flatten(in_cts)[0], dirs) if d.dtype.kind == "f")
+            rhs = sum(float(np.sum(np.asarray(c, np.float64) * r)) for c, r in zip(cts, fd))
+            scale = sum(float(np.sum(np.abs(np.asarray(c, np.float64) * r)))
+                        for c, r in zip(cts, fd))
+            _compare([lhs], [rhs], atol_ * max(1.0, scale), rtol_,
+                     f"{where}, mode rev (inner product <vjp(u), v> vs <u, J v>)")
+
+    if order > 1:
+        if "fwd" in modes:
+            v_all = tree_unflatten(tree, [
+                rng.standard_normal(x.shape).astype(x.dtype) if x.dtype.kind == "f"
+                else np.zeros_like(x) for x in leaves])
+
+            def f_jvp(*xs):
+                return jvp(f, xs, v_all)[1]
+
+            check_grads(f_jvp, args, order - 1, ("fwd",), eps, atol, rtol, order_k, name, names)
+        if "rev" in modes:
+            u_all = tree_unflatten(out_tree, [
+                rng.standard_normal(np.shape(o)).astype(np.asarray(o).dtype)
+                for o in out_leaves])
+
+            def f_vjp(*xs):
+                return vjp(f, *xs)[1](u_all)
+
+            check_grads(f_vjp, args, order - 1, ("rev",), eps, atol, rtol, order_k, name, names)
