@@ -165,3 +165,10 @@ def ir_equal(a: IR, b: IR) -> bool:
             if x is not y:
                 return False
     return True
+
+
+def var_names(ir: IR) -> dict:
+    """Var -> the name the printer gives it (sub-IR variables included)."""
+    ctx = _Ctx()
+    _pp(ir, ctx, 0)
+    return ctx.names
