@@ -21,10 +21,10 @@ dimension, or an extra free dimension when only one side is batched), never a
 loop. `gather`/`scatter_add` with batched indices fold the batch into the
 indexed axis (index + b * size) so they stay single gathers/scatters.
 
-Calls with a `call` sub-IR (custom_jvp_call / custom_vjp_call) are batched by
-batching the primal sub-IR and inlining it: the custom derivative rule does not
-survive `vmap` (grad of vmap of such a function differentiates the primal
-computation instead), while vmap of grad keeps it, since grad runs first.
+Custom-derivative calls (custom_jvp_call / custom_vjp_call) stay calls: their
+`call` sub-IR is batched and the user's rules are wrapped in `vmap`, so
+grad(vmap(f)) still uses the custom rule. Any other primitive with a `call`
+sub-IR param is batched by batching the sub-IR and inlining it.
 """
 from __future__ import annotations
 
@@ -298,8 +298,82 @@ batch_rules[P.iota_p] = _iota
 
 
 # ---------------------------------------------------------------- calls with sub-IRs
+# Custom-derivative calls stay calls: the `call` sub-IR is batched, and the
+# user's rules (Python callables in the params) are wrapped in `vmap`, as JAX
+# does, so grad(vmap(f)) still uses the custom rule. For simplicity every
+# operand is first given a batch axis at 0 (unbatched ones broadcast; the
+# transpose of that broadcast sums their cotangents over the batch).
+def _vmapped(fn, name):
+    from ..vmap import vmap  # pullback.vmap imports this module
+
+    wrapped = vmap(fn)
+    wrapped.__name__ = wrapped.__qualname__ = name
+    return wrapped
+
+
+def _custom_jvp_call(args, dims, *, call, jvp, num_consts):
+    args, size = _front(args, dims)
+    call_b = vmap_ir(call, [0] * len(args), size, 0)
+
+    def jvp_b(primals, tangents):
+        po, to = _vmapped(lambda p, t: tuple(jvp(p, t)), jvp.__name__)(list(primals), list(tangents))
+        return po, to
+
+    jvp_b.__name__ = jvp.__name__
+    outs = bind_list(
+        P.custom_jvp_call_p, args, dict(call=call_b, jvp=jvp_b, num_consts=num_consts)
+    )
+    return outs, [0] * len(outs)
+
+
+def _custom_vjp_call(args, dims, *, call, fwd, bwd, num_consts):
+    args, size = _front(args, dims)
+    call_b = vmap_ir(call, [0] * len(args), size, 0)
+
+    def fwd_b(primals, _bwd):
+        box = []
+
+        def fwd_one(p):
+            outs, res, bwd_flat = fwd(p, _bwd)
+            box.append(bwd_flat)
+            return list(outs), list(res)
+
+        outs, res = _vmapped(fwd_one, fwd.__name__)(list(primals))
+        bwd_flat = box[0]  # structure only: the same for every trace of fwd
+
+        def bwd_b(res_flat, cts):
+            return _vmapped(lambda r, c: list(bwd_flat(r, c)), bwd_flat.__name__)(
+                list(res_flat), list(cts)
+            )
+
+        bwd_b.__name__ = bwd_flat.__name__
+        return outs, res, bwd_b
+
+    fwd_b.__name__ = fwd.__name__
+    outs = bind_list(
+        P.custom_vjp_call_p, args,
+        dict(call=call_b, fwd=fwd_b, bwd=bwd, num_consts=num_consts),
+    )
+    return outs, [0] * len(outs)
+
+
+def _custom_vjp_linear(args, dims, *, bwd, num_res, out_avals):
+    """The linear part of a custom_vjp function (between jvp and transpose)."""
+    args, size = _front(args, dims)
+
+    def bwd_b(res, cts):
+        return _vmapped(lambda r, c: list(bwd(r, c)), bwd.__name__)(list(res), list(cts))
+
+    bwd_b.__name__ = bwd.__name__
+    out_avals = tuple(a.update(shape=(size,) + a.shape) for a in out_avals)
+    outs = bind_list(
+        P.custom_vjp_linear_p, args, dict(bwd=bwd_b, num_res=num_res, out_avals=out_avals)
+    )
+    return outs, [0] * len(outs)
+
+
 def _call_rule(args, dims, *, call, **params):
-    """Batch the primal `call` sub-IR and inline it (drops a custom derivative rule)."""
+    """Any other call of a sub-IR: batch the sub-IR and inline it."""
     from ..backends.interpreter import eval_ir
 
     size = _size(args, dims)
@@ -307,9 +381,11 @@ def _call_rule(args, dims, *, call, **params):
     return eval_ir(body, body.consts, list(args)), [0] * len(body.outvars)
 
 
-for _name in ("custom_jvp_call_p", "custom_vjp_call_p"):
-    if hasattr(P, _name):
-        batch_rules[getattr(P, _name)] = _call_rule
+for _name, _rule in (("custom_jvp_call_p", _custom_jvp_call),
+                     ("custom_vjp_call_p", _custom_vjp_call),
+                     ("custom_vjp_linear_p", _custom_vjp_linear)):
+    if hasattr(P, _name):  # defined with the AD pass
+        batch_rules[getattr(P, _name)] = _rule
 
 
 # ---------------------------------------------------------------- the pass
