@@ -1,0 +1,186 @@
+"""dce: text-in/text-out cases, sub-IRs, signature pruning, a 200,000-equation IR."""
+import time
+
+import numpy as np
+import pytest
+
+from pullback.ir import control_flow  # noqa: F401  (registers cond)
+from pullback.ir import Eqn, IR, ShapedArray, Var, parse
+from pullback.ir import primitives as P
+from pullback.passes.dce import dce, dce_prune
+from passes_util import assert_same_results, check_pass, text
+
+
+def test_dead_chain_removed():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[3] = sin a
+            c:f64[3] = cos b
+            d:f64[3] = exp a
+            e:f64[3] = mul d 2.0
+          in (e,) }
+        """,
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[3] = exp a
+            c:f64[3] = mul b 2.0
+          in (c,) }
+        """,
+    )
+
+
+def test_outputs_that_are_inputs_or_literals():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[3] = sin a
+          in (a, 2.0) }
+        """,
+        """
+        { lambda ; a:f64[3]. let
+          in (a, 2.0) }
+        """,
+    )
+
+
+def test_unused_constvars_removed_top_level():
+    consts = [np.ones(3), np.zeros(3)]
+    out = check_pass(
+        dce,
+        """
+        { lambda a:f64[3] b:f64[3] ; c:f64[3]. let
+            d:f64[3] = add c a
+            e:f64[3] = add c b
+          in (e,) }
+        """,
+        """
+        { lambda a:f64[3] ; b:f64[3]. let
+            c:f64[3] = add b a
+          in (c,) }
+        """,
+        consts=consts,
+    )
+    assert out.consts[0] is consts[1]
+
+
+def test_live_ir_returned_as_is():
+    ir = parse("{ lambda ; a:f64[]. let\n    b:f64[] = sin a\n  in (b,) }")
+    assert dce(ir) is ir
+
+
+def test_inside_sub_irs_signature_kept():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:bool[] b:f64[3] c:f64[3]. let
+            d:f64[3] e:f64[3] = cond[
+              branches=(
+                { lambda ; f:f64[3] g:f64[3]. let
+                    h:f64[3] = sin f
+                    i:f64[3] = cos g
+                  in (i, g) }
+                { lambda ; j:f64[3] k:f64[3]. let
+                    l:f64[3] = exp k
+                    m:f64[3] = log k
+                  in (l, j) }
+              )
+            ] a b c
+            n:f64[3] = sin b
+          in (d,) }
+        """,
+        """
+        { lambda ; a:bool[] b:f64[3] c:f64[3]. let
+            d:f64[3] e:f64[3] = cond[
+              branches=(
+                { lambda ; f:f64[3] g:f64[3]. let
+                    h:f64[3] = cos g
+                  in (h, g) }
+                { lambda ; i:f64[3] j:f64[3]. let
+                    k:f64[3] = exp j
+                  in (k, i) }
+              )
+            ] a b c
+          in (d,) }
+        """,
+        values=False,
+    )
+
+
+def test_dead_equation_holding_a_sub_ir_removed():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:bool[] b:f64[3]. let
+            c:f64[3] = cond[
+              branches=(
+                { lambda ; d:f64[3]. let
+                    e:f64[3] = sin d
+                  in (e,) }
+                { lambda ; f:f64[3]. let
+                  in (f,) }
+              )
+            ] a b
+          in (b,) }
+        """,
+        """
+        { lambda ; a:bool[] b:f64[3]. let
+          in (b,) }
+        """,    values=False,
+    )
+
+
+def test_prune_unused_outputs_and_inputs():
+    ir = parse(text("""
+    { lambda ; a:f64[3] b:f64[3] c:f64[3]. let
+        d:f64[3] = sin a
+        e:f64[3] = cos b
+        f:f64[3] = mul d c
+      in (f, e) }
+    """))
+    pruned, used_inputs = dce_prune(ir, [True, False])
+    assert used_inputs == [True, False, True]
+    assert str(pruned) == text("""
+    { lambda ; a:f64[3] b:f64[3]. let
+        c:f64[3] = sin a
+        d:f64[3] = mul c b
+      in (d,) }
+    """)
+    kept, used = dce_prune(ir, [False, True], prune_inputs=False)
+    assert used == [True, True, True] and len(kept.invars) == 3
+    assert str(kept).count("=") == 1 and "cos" in str(kept)
+    with pytest.raises(ValueError, match="1 flags for 2 outputs"):
+        dce_prune(ir, [True])
+
+
+def _long_chain(n):
+    """n equations: a live chain of sin/cos, every third equation dead."""
+    aval = ShapedArray((), np.float64)
+    x = Var(aval)
+    eqns, cur = [], x
+    for i in range(n):
+        out = Var(aval)
+        if i % 3 == 2:
+            eqns.append(Eqn(P.exp_p, [cur], [out], {}))  # dead: nothing reads it
+        else:
+            eqns.append(Eqn(P.sin_p if i % 2 else P.cos_p, [cur], [out], {}))
+            cur = out
+    return IR([], [], [x], eqns, [cur])
+
+
+def test_200k_equations():
+    ir = _long_chain(200_000)
+    t0 = time.perf_counter()
+    out = dce(ir)
+    elapsed = time.perf_counter() - t0
+    assert len(out.eqns) == 200_000 - 200_000 // 3
+    assert all(e.prim is not P.exp_p for e in out.eqns)
+    assert out.outvars[0] is ir.outvars[0]
+    assert elapsed < 10.0
+
+
+def test_values_unchanged_small_chain():
+    ir = _long_chain(30)
+    assert_same_results(ir, dce(ir))
