@@ -599,3 +599,134 @@ def test_vmap_keyword_arguments_batched_on_axis_0():
     np.testing.assert_allclose(pb.vmap(f, in_axes=(None,))(x[0], scale=s), x[0] * s)
     with pytest.raises(ValueError, match="argument kwargs\\['scale'\\] has size 4"):
         pb.vmap(f)(x, scale=rand((4, 2)))
+
+
+# ---------------------------------------------------------------- composition with AD
+def mlp_loss(params, x, y):
+    h = np.tanh(x @ params["w1"] + params["b1"])
+    return np.sum((h @ params["w2"] - y) ** 2)
+
+
+def _mlp_params():
+    return {"w1": rand((3, 4)), "b1": rand((4,)), "w2": rand((4, 2))}
+
+
+def test_vmap_of_grad_per_example_gradients():
+    params, xs, ys = _mlp_params(), rand((5, 3)), rand((5, 2))
+    per_ex = pb.vmap(pb.grad(mlp_loss), in_axes=(None, 0, 0))(params, xs, ys)
+    for k in params:
+        want = np.stack([pb.grad(mlp_loss)(params, xs[i], ys[i])[k] for i in range(5)])
+        np.testing.assert_allclose(per_ex[k], want, rtol=1e-12, atol=1e-12)
+    # and their mean is the gradient of the mean loss
+    mean_loss = lambda p: np.mean(pb.vmap(mlp_loss, (None, 0, 0))(p, xs, ys))
+    g = pb.grad(mean_loss)(params)
+    for k in params:
+        np.testing.assert_allclose(g[k], per_ex[k].mean(0), rtol=1e-12, atol=1e-12)
+
+
+def test_grad_of_vmap_matches_closed_form():
+    # d/dw sum_i sin(x_i . w) = sum_i cos(x_i . w) x_i
+    xs, w = rand((6, 3)), rand((3,))
+    loss = lambda w: np.sum(pb.vmap(lambda x: np.sin(np.dot(x, w)))(xs))
+    np.testing.assert_allclose(pb.grad(loss)(w), (np.cos(xs @ w)[:, None] * xs).sum(0))
+    # and with respect to the batched argument itself
+    g = pb.grad(lambda xs: np.sum(pb.vmap(lambda x: np.sin(np.dot(x, w)))(xs)))(xs)
+    np.testing.assert_allclose(g, np.cos(xs @ w)[:, None] * w[None, :])
+
+
+def test_vmap_of_second_derivative_and_jit():
+    f = lambda t: np.sin(t) * t
+    ts = np.linspace(-1.0, 2.0, 5)
+    d2 = pb.vmap(pb.grad(pb.grad(f)))(ts)
+    np.testing.assert_allclose(d2, 2 * np.cos(ts) - ts * np.sin(ts))
+    jd2 = pb.jit(pb.vmap(pb.grad(pb.grad(f))), backend="interpreter")
+    np.testing.assert_allclose(jd2(ts), d2)
+    typecheck(jd2.ir(ts))
+
+
+def test_vmap_of_jacobians():
+    f = lambda x: np.sin(x) * np.sum(x**2)
+    xs = rand((4, 3))
+    want = np.stack([pb.jacrev(f)(x) for x in xs])
+    np.testing.assert_allclose(pb.vmap(pb.jacfwd(f))(xs), want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pb.vmap(pb.jacrev(f))(xs), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,fn,args,in_axes", [
+    ("matmul", lambda x, w: np.tanh(x @ w), (rand((B, 2, 3)), rand((3, 4))), (0, None)),
+    ("matmul_both", lambda x, w: x @ w, (rand((2, 3, B)), rand((B, 3, 4))), (-1, 0)),
+    ("gather", lambda x, i: lax.gather(x, i, 0) ** 2,
+     (rand((B, 5)), np.array([[4, 0], [1, 1], [3, 2]])), (0, 0)),
+    ("scatter", lambda u, i: np.sin(lax.scatter_add(u, i, 0, 4)),
+     (rand((B, 3)), np.array([[0, 3, 3], [1, 1, 2], [2, 0, 0]])), (0, 0)),
+    ("pad", lambda x, v: P.pad_p.bind(x, v, padding_config=((1, 1, 1),)) * 1.5,
+     (rand((3,)), rand((B,))), (None, 0)),
+    ("cumsum_max", lambda x: lax.cumsum(x, 0) * np.max(x, axis=0), (rand((4, B, 2)),), (1,)),
+    ("reduce_concat", lambda x, y: lax.concatenate([x, np.sum(y, 0)], 0) ** 2,
+     (rand((B, 2)), rand((3, 2))), (0, None)),
+])
+def test_check_grads_through_batched_rules(name, fn, args, in_axes):
+    # the batched IR must differentiate (orders 1 and 2, both modes) like any other
+    pb.check_grads(pb.vmap(fn, in_axes), args, order=2)
+
+
+def test_vmap_keeps_custom_vjp_rule():
+    @pb.custom_vjp
+    def ste(x):
+        return np.floor(x)
+
+    ste.defvjp(lambda x: (np.floor(x), None), lambda res, g: (g,))
+    x = np.array([0.3, 1.7, 2.2, -0.5])
+    np.testing.assert_array_equal(pb.vmap(ste)(x), np.floor(x))
+    # straight-through: d/dx sum(ste(x) * x) = floor(x) + x, also through vmap
+    g = pb.grad(lambda x: np.sum(pb.vmap(ste)(x) * x))(x)
+    np.testing.assert_allclose(g, np.floor(x) + x)
+    np.testing.assert_allclose(pb.vmap(pb.grad(lambda t: ste(t) * t))(x), np.floor(x) + x)
+    w = np.array([1.0, 2.0, 3.0])
+    gw = pb.grad(lambda w: np.sum(pb.vmap(lambda r: ste(r * w))(np.ones((2, 3)))))(w)
+    np.testing.assert_allclose(gw, [2.0, 2.0, 2.0])
+    # nested vmap keeps it too
+    gn = pb.grad(lambda x: np.sum(pb.vmap(pb.vmap(ste))(x)))(np.ones((2, 3)) * 0.5)
+    np.testing.assert_allclose(gn, np.ones((2, 3)))
+
+
+def test_vmap_keeps_custom_jvp_rule():
+    @pb.custom_jvp
+    def f(x):
+        return np.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        return np.sin(primals[0]), 2.0 * tangents[0]  # deliberately not cos
+
+    x = np.array([0.1, 0.5, 0.9])
+    ir = pb.make_ir(pb.vmap(f))(x)
+    typecheck(ir)
+    assert [e.prim.name for e in ir.eqns] == ["custom_jvp_call"]
+    np.testing.assert_allclose(pb.vmap(f)(x), np.sin(x))
+    np.testing.assert_allclose(pb.grad(lambda x: np.sum(pb.vmap(f)(x)))(x), [2.0] * 3)
+    np.testing.assert_allclose(pb.vmap(pb.grad(f))(x), [2.0] * 3)
+    w = np.array([1.0, 2.0, 3.0])
+    gw = pb.grad(lambda w: np.sum(pb.vmap(lambda r: f(r * w))(np.ones((2, 3)))))(w)
+    np.testing.assert_allclose(gw, [4.0, 4.0, 4.0])
+    np.testing.assert_allclose(pb.vmap(pb.jacfwd(f))(x[:, None]), 2.0 * np.ones((3, 1, 1)))
+
+
+def test_custom_vjp_linear_rule_vmaps_bwd():
+    # the linear part of a custom_vjp call, as found between jvp and transpose:
+    # batched, it stays one call whose bwd is the user's bwd under vmap
+    from pullback.ir.core import ShapedArray
+    from pullback.tracer.trace import Builder
+
+    bwd = lambda res, cts: [res[0] * cts[0]]
+    f64 = lambda *s: ShapedArray(s, np.float64)
+    with Builder() as b:
+        r, t = b.new_arg(f64(2)), b.new_arg(f64(2, B))
+        outs, dims = batch_rules[P.custom_vjp_linear_p](
+            [r, t], [None, 1], bwd=bwd, num_res=1, out_avals=(f64(2),))
+    (eqn,) = [e for e in b.eqns if e.prim is P.custom_vjp_linear_p]
+    assert dims == [0] and eqn.params["out_avals"] == (f64(B, 2),)
+    assert [a.aval for a in eqn.inputs] == [f64(B, 2), f64(B, 2)]
+    res, cts = rand((B, 2)), rand((B, 2))
+    (got,) = eqn.params["bwd"]([res], [cts])
+    np.testing.assert_allclose(got, res * cts)
