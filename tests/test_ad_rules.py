@@ -1,0 +1,214 @@
+"""Every differentiable primitive and the main NumPy entries pass check_grads
+(orders 1 and 2, forward and reverse mode) at several shapes, including 0-d and
+broadcasting; kink conventions from the SPEC."""
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.tracer import lax
+
+RNG = np.random.default_rng(0)
+
+
+def rand(*shape, lo=-1.0, hi=1.0):
+    return RNG.uniform(lo, hi, size=shape)
+
+
+def pos(*shape):
+    return RNG.uniform(0.5, 2.0, size=shape)
+
+
+SHAPES = [(), (3,), (2, 3)]
+
+UNARY = [
+    ("exp", np.exp, rand), ("log", np.log, pos), ("log1p", np.log1p, pos),
+    ("expm1", np.expm1, rand), ("sin", np.sin, rand), ("cos", np.cos, rand),
+    ("tan", np.tan, rand), ("arcsin", np.arcsin, lambda *s: rand(*s, lo=-0.8, hi=0.8)),
+    ("arccos", np.arccos, lambda *s: rand(*s, lo=-0.8, hi=0.8)),
+    ("arctan", np.arctan, rand), ("sinh", np.sinh, rand), ("cosh", np.cosh, rand),
+    ("tanh", np.tanh, rand), ("arcsinh", np.arcsinh, rand),
+    ("arccosh", np.arccosh, lambda *s: rand(*s, lo=1.5, hi=3.0)),
+    ("arctanh", np.arctanh, lambda *s: rand(*s, lo=-0.8, hi=0.8)),
+    ("sqrt", np.sqrt, pos), ("rsqrt", lax.rsqrt, pos), ("logistic", lax.logistic, rand),
+    ("erf", lax.erf, rand), ("abs", np.abs, lambda *s: pos(*s) * RNG.choice([-1, 1], s)),
+    ("neg", np.negative, rand), ("square", np.square, rand),
+    ("cube", lambda x: x ** 3, rand), ("inv_square", lambda x: x ** -2, pos),
+    ("reciprocal", lambda x: 1.0 / x, pos), ("float_pow", lambda x: x ** 2.5, pos),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name,fn,gen", UNARY, ids=[u[0] for u in UNARY])
+def test_unary(name, fn, gen, shape):
+    pb.check_grads(fn, (gen(*shape),), order=2)
+
+
+BINARY = [
+    ("add", np.add, rand, rand), ("sub", np.subtract, rand, rand),
+    ("mul", np.multiply, rand, rand), ("div", np.divide, rand, pos),
+    ("pow", np.power, pos, rand), ("atan2", np.arctan2, rand, pos),
+    ("maximum", np.maximum, rand, rand), ("minimum", np.minimum, rand, rand),
+    ("mod", np.mod, pos, lambda *s: pos(*s) + 3.0),
+]
+
+
+@pytest.mark.parametrize(
+    "xs,ys", [((3,), (3,)), ((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))], ids=str
+)
+@pytest.mark.parametrize("name,fn,gx,gy", BINARY, ids=[b[0] for b in BINARY])
+def test_binary_broadcasting(name, fn, gx, gy, xs, ys):
+    pb.check_grads(fn, (gx(*xs), gy(*ys)), order=2)
+
+
+STRUCTURAL = [
+    ("sum_axis", lambda x: np.sum(x, axis=1), (2, 3)),
+    ("sum_all", np.sum, (2, 3)),
+    ("mean", lambda x: np.mean(x, axis=0), (2, 3)),
+    ("prod", lambda x: np.prod(x, axis=1), (2, 3)),
+    ("max_red", lambda x: np.max(x, axis=1), (2, 3)),
+    ("min_red", lambda x: np.min(x), (2, 3)),
+    ("transpose", lambda x: x.T * np.arange(6.0).reshape(3, 2), (2, 3)),
+    ("reshape", lambda x: x.reshape(3, 2) ** 2, (2, 3)),
+    ("slice", lambda x: x[1:, ::2] ** 2, (3, 5)),
+    ("index", lambda x: x[1] * x[0], (3, 2)),
+    ("fancy_index", lambda x: x[np.array([0, 2, 2])] ** 2, (4, 2)),
+    ("rev", lambda x: x[::-1] * np.arange(4.0), (4,)),
+    ("concat", lambda x: np.concatenate([x, x ** 2], axis=0), (2, 3)),
+    ("stack", lambda x: np.stack([x, np.sin(x)]), (3,)),
+    ("cumsum", lambda x: np.cumsum(x ** 2, axis=1), (2, 3)),
+    ("where", lambda x: np.where(x > 0, x ** 2, np.sin(x)), (2, 3)),
+    ("matmul", lambda x: x @ np.arange(12.0).reshape(3, 4) / 10, (2, 3)),
+    ("matmul_self", lambda x: x @ x.T, (2, 3)),
+    ("matvec", lambda x: np.arange(6.0).reshape(2, 3) @ x, (3,)),
+    ("dot_vec", lambda x: np.dot(x, x), (3,)),
+    ("einsum_batch", lambda x: np.einsum("bij,bjk->bik", x, x), (2, 2, 2)),
+    ("norm", lambda x: np.linalg.norm(x), (2, 3)),
+    ("trace", lambda x: np.trace(x @ x), (3, 3)),
+    ("broadcast", lambda x: np.broadcast_to(x, (4, 3)) * np.arange(12.0).reshape(4, 3), (3,)),
+    ("outer", lambda x: np.outer(x, x), (3,)),
+    ("clip", lambda x: np.clip(x, -0.5, 0.5) * x, (5,)),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape", STRUCTURAL, ids=[s[0] for s in STRUCTURAL])
+def test_structural(name, fn, shape):
+    pb.check_grads(fn, (rand(*shape),), order=2)
+
+
+def test_lax_level_ops():
+    """Primitives without a direct NumPy spelling, through tracer/lax.py."""
+    x = rand(4, 3)
+    idx = np.array([[0, 3], [1, 1]])
+    pb.check_grads(lambda x: lax.gather(x, idx, 0) ** 2, (x,), order=2)
+    pb.check_grads(lambda x: lax.scatter_add(x ** 2, np.array([0, 2, 2, 1]), 0, 3), (x,), order=2)
+    pb.check_grads(lambda x: lax.slice(x, (0, 1), (4, 3), (2, 1)) ** 2, (x,), order=2)
+    pb.check_grads(lambda x: lax.pad(x, 0.5, ((1, 0, 1), (0, 2, 0))) ** 2, (x,), order=2)
+    pb.check_grads(lambda x, v: lax.pad(x, v, ((1, 0, 2), (0, 1, 0))) ** 2,
+                   (x, np.float64(0.3)), order=2)
+    pb.check_grads(lambda x: lax.cumsum(x, 0, reverse=True) ** 2, (x,), order=2)
+    pb.check_grads(lambda x: lax.rev(x, (0, 1)) * x, (x,), order=2)
+    pb.check_grads(lambda x: lax.reduce_prod(x, (0,)), (x,), order=2)
+
+
+def test_float32_tolerances():
+    x = rand(3).astype(np.float32)
+    pb.check_grads(lambda x: np.sin(x) * np.exp(x), (x,), order=2)
+    pb.check_grads(lambda x: x.astype(np.float64) ** 2, (x,), order=2)
+    pb.check_grads(lambda x: x.astype(np.float32) ** 2, (x.astype(np.float64),), order=1,
+                   atol=1e-3, rtol=1e-3)
+    g = pb.grad(lambda x: np.sum(np.sin(x)))(x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, np.cos(x), rtol=1e-6)
+
+
+def test_order_three():
+    pb.check_grads(lambda x: np.sin(x) * x ** 2, (rand(3),), order=3)
+
+
+# ---------------------------------------------------------------- kinks and zero derivatives
+def test_abs_at_zero_is_zero():
+    g = pb.grad(lambda x: np.sum(np.abs(x)))(np.array([0.0, -2.0, 3.0]))
+    np.testing.assert_array_equal(g, [0.0, -1.0, 1.0])
+
+
+def test_max_min_ties_split_evenly():
+    gx, gy = pb.grad(lambda x, y: np.sum(np.maximum(x, y)), (0, 1))(
+        np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 0.0]))
+    np.testing.assert_array_equal(gx, [0.5, 0.0, 1.0])
+    np.testing.assert_array_equal(gy, [0.5, 1.0, 0.0])
+    g = pb.grad(lambda x: np.min(x, axis=0).sum())(np.array([[1.0, 2.0], [1.0, 0.0], [1.0, 0.0]]))
+    np.testing.assert_allclose(g, [[1 / 3, 0], [1 / 3, 0.5], [1 / 3, 0.5]])
+    g = pb.grad(lambda x: np.max(x))(np.array([2.0, 2.0, 1.0, 2.0]))
+    np.testing.assert_allclose(g, [1 / 3, 1 / 3, 0, 1 / 3])
+
+
+def test_power_zero_exponent_is_zero_not_nan():
+    assert pb.grad(lambda x: x ** 0)(0.0) == 0.0
+    assert pb.grad(lambda x: np.power(x, 0.0))(0.0) == 0.0
+    # d/dy x**y at x == 0 is 0 (log guarded), and the value is right elsewhere
+    assert pb.grad(lambda y: np.power(0.0, y), 0)(2.0) == 0.0
+    np.testing.assert_allclose(pb.grad(lambda y: np.power(3.0, y))(2.0), 9 * np.log(3.0))
+
+
+def test_prod_with_zeros():
+    x = np.array([2.0, 0.0, 3.0])
+    np.testing.assert_allclose(pb.grad(np.prod)(x), [0.0, 6.0, 0.0])
+    np.testing.assert_allclose(pb.grad(np.prod)(np.array([0.0, 0.0, 3.0])), [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(pb.grad(np.prod)(np.array([2.0, 4.0, 3.0])), [12.0, 6.0, 8.0])
+
+
+@pytest.mark.parametrize("fn", [np.floor, np.ceil, np.round, np.sign,
+                                lambda x: (x > 0.1).astype(np.float64),
+                                lambda x: np.argmax(x) * 1.0 + 0 * x,
+                                lambda x: pb.stop_gradient(x) * 1.0,
+                                lambda x: np.isfinite(x) * 2.0])
+def test_zero_derivative(fn):
+    x = np.array([0.3, -1.7, 2.2])
+    np.testing.assert_array_equal(pb.grad(lambda x: np.sum(fn(x)))(x), np.zeros(3))
+    _, t = pb.jvp(fn, (x,), (np.ones(3),))
+    np.testing.assert_array_equal(t, np.zeros(3))
+
+
+def test_stop_gradient_blocks_one_path():
+    f = lambda x: np.sum(x * pb.stop_gradient(x))
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(pb.grad(f)(x), x)
+
+
+def test_check_grads_reports_argument_order_mode_and_error():
+    @pb.custom_jvp
+    def wrong(x):
+        return np.sin(x)
+
+    @wrong.defjvp
+    def wrong_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return np.sin(x), t * 2.0 * np.cos(x)
+
+    def f(a, b):
+        return a + wrong(b)
+
+    with pytest.raises(AssertionError) as e:
+        pb.check_grads(f, (rand(3), rand(3)), modes=("fwd",))
+    msg = str(e.value)
+    assert "argument b" in msg and "order 1" in msg and "fwd" in msg
+    assert "relative error" in msg
+
+    with pytest.raises(AssertionError) as e:
+        pb.check_grads(f, (rand(3), rand(3)), modes=("rev",))
+    assert "argument b" in str(e.value) and "rev" in str(e.value)
+
+    # right at order 1, but the rule hides x from differentiation: order 2 is wrong
+    @pb.custom_jvp
+    def cube(x):
+        return x ** 3
+
+    @cube.defjvp
+    def cube_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return x ** 3, t * 3.0 * pb.stop_gradient(x) ** 2
+
+    x = rand(3)
+    pb.check_grads(cube, (x,), order=1)
+    with pytest.raises(AssertionError, match="order 2"):
+        pb.check_grads(cube, (x,), order=2)
