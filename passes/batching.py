@@ -120,28 +120,39 @@ for _p in P.ELEMENTWISE:
 
 
 # ---------------------------------------------------------------- shape ops
+def _shift(axes, d):
+    """Axis numbers of the unbatched array, in the array with a batch axis at d."""
+    return tuple(a + 1 if a >= d else a for a in axes)
+
+
 def _broadcast_in_dim(args, dims, *, shape, broadcast_dimensions):
-    (x,), size = _front(args, dims)
-    out = lax.broadcast_in_dim(
-        x, (size,) + tuple(shape), (0,) + tuple(b + 1 for b in broadcast_dimensions)
-    )
-    return [out], [0]
+    (x,), (d,) = args, dims
+    bd = tuple(broadcast_dimensions)
+    # the batch axis goes right after the output axis of the operand axis before it
+    at = bd[d - 1] + 1 if d > 0 else 0
+    new_bd = bd[:d] + (at,) + tuple(b + 1 for b in bd[d:])
+    new_shape = list(shape)
+    new_shape.insert(at, lax.shape(x)[d])
+    return [lax.broadcast_in_dim(x, new_shape, new_bd)], [at]
 
 
 def _reshape(args, dims, *, shape):
+    # row-major reshapes only commute with a leading batch axis
     (x,), size = _front(args, dims)
     return [P.reshape_p.bind(x, shape=(size,) + tuple(shape))], [0]
 
 
 def _transpose(args, dims, *, permutation):
-    (x,), _ = _front(args, dims)
-    return [lax.transpose(x, (0,) + tuple(p + 1 for p in permutation))], [0]
+    (x,), (d,) = args, dims
+    perm = (d,) + _shift(permutation, d)  # one transpose, batch axis first
+    return [lax.transpose(x, perm)], [0]
 
 
 def _reduce(prim):
     def rule(args, dims, *, axes):
-        (x,), _ = _front(args, dims)
-        return [prim.bind(x, axes=tuple(a + 1 for a in axes))], [0]
+        (x,), (d,) = args, dims
+        out_d = d - sum(1 for a in axes if a < d)
+        return [prim.bind(x, axes=_shift(axes, d))], [out_d]
 
     return rule
 
@@ -150,19 +161,23 @@ for _p in (P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p):
     batch_rules[_p] = _reduce(_p)
 
 
-def _axis_op(prim):
-    """Primitives with one `axis` param that acts along a non-batch axis."""
-
-    def rule(args, dims, *, axis, **params):
-        (x,), _ = _front(args, dims)
-        return [prim.bind(x, axis=axis + 1, **params)], [0]
+def _arg_reduce(prim):
+    def rule(args, dims, *, axis, index_dtype):
+        (x,), (d,) = args, dims
+        out_d = d - 1 if axis < d else d
+        return [prim.bind(x, axis=_shift((axis,), d)[0], index_dtype=index_dtype)], [out_d]
 
     return rule
 
 
-for _p in (P.argmax_p, P.argmin_p, P.cumsum_p):
-    batch_rules[_p] = _axis_op(_p)
+def _cumsum(args, dims, *, axis, reverse):
+    (x,), (d,) = args, dims
+    return [P.cumsum_p.bind(x, axis=_shift((axis,), d)[0], reverse=reverse)], [d]
 
+
+batch_rules[P.argmax_p] = _arg_reduce(P.argmax_p)
+batch_rules[P.argmin_p] = _arg_reduce(P.argmin_p)
+batch_rules[P.cumsum_p] = _cumsum
 batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
 batch_rules[P.reshape_p] = _reshape
 batch_rules[P.transpose_p] = _transpose
@@ -184,15 +199,22 @@ def _dot_general(args, dims, *, dimension_numbers):
         dn = ((shift(lc, 0), shift(rc, 0)), ((0,) + shift(lb, 0), (0,) + shift(rb, 0)))
         return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [0]
     if ld is not None:
-        # a new free lhs axis right after the batch dims: first free output axis
-        lhs = moveaxis(lhs, ld, nb)
-        dn = ((shift(lc, nb), rc), (lb, rb))
-        return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [nb]
-    # only rhs batched: a new free rhs axis, placed after the lhs free axes
-    rhs = moveaxis(rhs, rd, nb)
-    dn = ((lc, shift(rc, nb)), (lb, rb))
+        # the vmapped axis is one more free lhs axis (it may stay where it is,
+        # unless it sits among the leading dot_general batch dims)
+        if ld < nb:
+            lhs, ld = moveaxis(lhs, ld, nb), nb
+        lc2 = shift(lc, ld)
+        dn = ((lc2, rc), (lb, rb))
+        out_d = ld - sum(1 for c in lc2 if c < ld)  # batch dims + free lhs axes before it
+        return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [out_d]
+    # only rhs batched: one more free rhs axis; output axes are batch, lhs free, rhs free
+    if rd < nb:
+        rhs, rd = moveaxis(rhs, rd, nb), nb
+    rc2 = shift(rc, rd)
+    dn = ((lc, rc2), (lb, rb))
     lfree = lax.ndim(lhs) - len(lc) - nb
-    return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [nb + lfree]
+    out_d = lfree + rd - sum(1 for c in rc2 if c < rd)
+    return [P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)], [out_d]
 
 
 batch_rules[P.dot_general_p] = _dot_general
@@ -200,31 +222,39 @@ batch_rules[P.dot_general_p] = _dot_general
 
 # ---------------------------------------------------------------- slicing and friends
 def _slice(args, dims, *, start_indices, limit_indices, strides):
-    (x,), size = _front(args, dims)
+    (x,), (d,) = args, dims
+
+    def ins(t, v):
+        t = list(t)
+        t.insert(d, v)
+        return tuple(t)
+
     out = P.slice_p.bind(
         x,
-        start_indices=(0,) + tuple(start_indices),
-        limit_indices=(size,) + tuple(limit_indices),
-        strides=(1,) + tuple(strides),
+        start_indices=ins(start_indices, 0),
+        limit_indices=ins(limit_indices, lax.shape(x)[d]),
+        strides=ins(strides, 1),
     )
-    return [out], [0]
+    return [out], [d]
 
 
 def _rev(args, dims, *, dimensions):
-    (x,), _ = _front(args, dims)
-    return [P.rev_p.bind(x, dimensions=tuple(d + 1 for d in dimensions))], [0]
+    (x,), (d,) = args, dims
+    return [P.rev_p.bind(x, dimensions=_shift(dimensions, d))], [d]
 
 
 def _pad(args, dims, *, padding_config):
     x, pv = args
     xd, pd = dims
-    size = _size(args, dims)
-    x = bdim_at(x, xd, size)
-    config = ((0, 0, 0),) + tuple(padding_config)
     if pd is None:
-        return [P.pad_p.bind(x, pv, padding_config=config)], [0]
+        config = list(padding_config)
+        config.insert(xd, (0, 0, 0))
+        return [P.pad_p.bind(x, pv, padding_config=tuple(config))], [xd]
     # A batched padding value: pad with zero, then select the padding positions
     # (a mask made by padding an all-True array with False) from the value.
+    size = lax.shape(pv)[pd]
+    x = bdim_at(x, xd, size)
+    config = ((0, 0, 0),) + tuple(padding_config)
     padded = P.pad_p.bind(x, lax.dtype(x).type(0), padding_config=config)
     out_shape = lax.shape(padded)
     inner = lax.full(lax.shape(x)[1:], True, np.bool_)
@@ -235,8 +265,13 @@ def _pad(args, dims, *, padding_config):
 
 
 def _concatenate(args, dims, *, dimension):
-    xs, _ = _front(args, dims)
-    return [P.concatenate_p.bind(*xs, dimension=dimension + 1)], [0]
+    size = _size(args, dims)
+    # keep a batch axis that all batched operands share
+    d = next(d for d in dims if d is not None)
+    if any(e is not None and e != d for e in dims):
+        d = 0
+    xs = [bdim_at(x, e, size, d) if e != d else x for x, e in zip(args, dims)]
+    return [P.concatenate_p.bind(*xs, dimension=_shift((dimension,), d)[0])], [d]
 
 
 def _flat_index(idx, idx_dim, size, n):
@@ -253,8 +288,10 @@ def _gather(args, dims, *, axis):
     x, idx = args
     xd, id_ = dims
     if id_ is None:
-        x = moveaxis(x, xd, 0)
-        return [P.gather_p.bind(x, idx, axis=axis + 1)], [0]
+        # out = x[:axis] + idx.shape + x[axis+1:], the batch axis riding along
+        if xd <= axis:
+            return [P.gather_p.bind(x, idx, axis=axis + 1)], [xd]
+        return [P.gather_p.bind(x, idx, axis=axis)], [xd - 1 + lax.ndim(idx)]
     if xd is None:
         # out = x[:axis] + idx.shape + x[axis+1:]: the batch axis lands at `axis`
         idx = moveaxis(idx, id_, 0)
@@ -272,6 +309,11 @@ def _scatter_add(args, dims, *, axis, size):
     upd, idx = args
     ud, id_ = dims
     if id_ is None:
+        k = lax.ndim(idx)
+        if ud <= axis:
+            return [P.scatter_add_p.bind(upd, idx, axis=axis + 1, size=size)], [ud]
+        if ud >= axis + k:  # after the indexed block, which becomes one axis
+            return [P.scatter_add_p.bind(upd, idx, axis=axis, size=size)], [ud - k + 1]
         upd = moveaxis(upd, ud, 0)
         return [P.scatter_add_p.bind(upd, idx, axis=axis + 1, size=size)], [0]
     nbatch = lax.shape(idx)[id_]
