@@ -164,11 +164,15 @@ def load_function(target):
     if spec is None or spec.loader is None:
         raise CLIError(f"cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))  # its sibling imports
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)  # so that the file's own sibling imports work
     try:
         spec.loader.exec_module(module)
     except Exception as e:
         raise CLIError(f"importing {path} failed: {_one_line(e)}") from None
+    finally:
+        if sys.path and sys.path[0] == folder:
+            del sys.path[0]
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):
@@ -251,31 +255,31 @@ def _aval_json(aval):
 
 
 def ir_to_json(ir):
-    """A JSON-able dict of `ir` (names as in the printed text)."""
-    from .ir.printer import var_names
+    """A JSON-able dict of `ir`, its variables named as in the printed text."""
+    from .ir.printer import _Ctx
 
-    return _ir_json(ir, var_names(ir))
+    return _ir_json(ir, _Ctx())
 
 
-def _ir_json(ir, names):
-    from .ir.core import IR, Literal
+def _ir_json(ir, ctx):
+    """Walks `ir` in the printer's order so that names match the text (a sub-IR
+    object that occurs twice gets fresh names at each occurrence, as printed)."""
+    from .ir.core import DTYPE_NAMES, IR, Literal
 
     def atom(a):
         if isinstance(a, Literal):
             return {"literal": _json_scalar(a.val), "type": a.aval.str_short()}
-        return names.get(a, "<unbound>")
+        return ctx.use(a)
 
     def binder(v):
-        return {"name": names.get(v, "<unbound>"), **_aval_json(v.aval)}
+        return {"name": ctx.define(v), **_aval_json(v.aval)}
 
     def param(v):
         if isinstance(v, IR):
-            return _ir_json(v, names)
+            return _ir_json(v, ctx)
         if isinstance(v, tuple):
             return [param(x) for x in v]
         if isinstance(v, np.dtype):
-            from .ir.core import DTYPE_NAMES
-
             return DTYPE_NAMES.get(v, str(v))
         if v is None or isinstance(v, str):
             return v
@@ -293,23 +297,22 @@ def _ir_json(ir, names):
         except ValueError:  # an unknown constant of a parsed IR
             pass
         consts.append(entry)
+    invars = [binder(v) for v in ir.invars]
     eqns = []
     for e in ir.eqns:
+        outputs = [binder(v) for v in e.outputs]
+        params = {k: param(v) for k, v in sorted(e.params.items())}
         src = e.source
         eqns.append({
             "primitive": e.prim.name,
-            "params": {k: param(v) for k, v in sorted(e.params.items())},
+            "params": params,
             "inputs": [atom(a) for a in e.inputs],
-            "outputs": [binder(v) for v in e.outputs],
+            "outputs": outputs,
             "source": None if src is None else {
                 "file": src[0], "line": src[1], "function": src[2]},
         })
-    return {
-        "constvars": consts,
-        "invars": [binder(v) for v in ir.invars],
-        "eqns": eqns,
-        "outvars": [atom(a) for a in ir.outvars],
-    }
+    return {"constvars": consts, "invars": invars, "eqns": eqns,
+            "outvars": [atom(a) for a in ir.outvars]}
 
 
 def _dot_str(s):
@@ -319,19 +322,18 @@ def _dot_str(s):
 def ir_to_dot(ir):
     """Graphviz text: a node per input, constant, equation and the outputs; an
     edge per value flowing between them; sub-IRs as clusters."""
-    from .ir.printer import var_names
+    from .ir.printer import _Ctx
 
-    names = var_names(ir)
     lines = ["digraph ir {", "  rankdir=TB;",
              '  node [shape=box, fontname="monospace", fontsize=10];',
              '  edge [fontname="monospace", fontsize=9];']
     counter = [0, 0]  # clusters, nodes
-    _dot_ir(ir, names, lines, counter, "  ")
+    _dot_ir(ir, _Ctx(), lines, counter, "  ")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _dot_ir(ir, names, lines, counter, pad):
+def _dot_ir(ir, ctx, lines, counter, pad):
     from .ir.core import IR, Literal
     from .ir.printer import format_literal, format_param
 
@@ -346,9 +348,9 @@ def _dot_ir(ir, names, lines, counter, pad):
         return nid
 
     for v in ir.constvars:
-        producer[v] = node(f"const {names[v]}:{v.aval.str_short()}", shape="note")
+        producer[v] = node(f"const {ctx.define(v)}:{v.aval.str_short()}", shape="note")
     for v in ir.invars:
-        producer[v] = node(f"{names[v]}:{v.aval.str_short()}", shape="ellipse")
+        producer[v] = node(f"{ctx.define(v)}:{v.aval.str_short()}", shape="ellipse")
     for e in ir.eqns:
         simple = {kk: vv for kk, vv in e.params.items() if not _holds_ir(vv)}
         text = e.prim.name
@@ -358,11 +360,11 @@ def _dot_ir(ir, names, lines, counter, pad):
         lits = [format_literal(a) for a in e.inputs if isinstance(a, Literal)]
         if lits:
             text += " " + " ".join(lits)
-        outs = " ".join(f"{names[v]}:{v.aval.str_short()}" for v in e.outputs)
+        outs = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in e.outputs)
         nid = node(f"{outs} = {text}" if outs else text)
         for a in e.inputs:
             if not isinstance(a, Literal) and a in producer:
-                lines.append(f"{pad}{producer[a]} -> {nid} [label={_dot_str(names[a])}];")
+                lines.append(f"{pad}{producer[a]} -> {nid} [label={_dot_str(ctx.use(a))}];")
         for v in e.outputs:
             producer[v] = nid
         for kk, vv in sorted(e.params.items()):
@@ -373,16 +375,15 @@ def _dot_ir(ir, names, lines, counter, pad):
                 cid = counter[0]
                 lines.append(f"{pad}subgraph cluster_{cid} {{")
                 lines.append(f"{pad}  label={_dot_str(f'{e.prim.name} {label}')}; style=dashed;")
-                out_id = _dot_ir(sub, names, lines, counter, pad + "  ")
+                out_id = _dot_ir(sub, ctx, lines, counter, pad + "  ")
                 lines.append(f"{pad}}}")
                 lines.append(f"{pad}{out_id} -> {nid} [style=dashed, label={_dot_str(label)}];")
     outs = ", ".join(
-        format_literal(a) if isinstance(a, Literal) else names.get(a, "<unbound>")
-        for a in ir.outvars)
+        ctx.use(a) for a in ir.outvars)
     out_id = node(f"out ({outs})", shape="ellipse")
     for a in ir.outvars:
         if not isinstance(a, Literal) and a in producer:
-            lines.append(f"{pad}{producer[a]} -> {out_id} [label={_dot_str(names[a])}];")
+            lines.append(f"{pad}{producer[a]} -> {out_id} [label={_dot_str(ctx.use(a))}];")
     return out_id
 
 
