@@ -522,6 +522,14 @@ def test_triple_nested_vmap_matches_broadcasting():
     np.testing.assert_allclose(got, a[:, None, None] * b[None, :, None] + np.sin(c)[None, None, :])
 
 
+def test_nested_vmap_closing_over_outer_batched_value():
+    xs, ys = rand((3,)), rand((4,))
+    got = pb.vmap(lambda x: pb.vmap(lambda y: x * y + np.sin(x))(ys))(xs)
+    np.testing.assert_allclose(got, xs[:, None] * ys + np.sin(xs)[:, None])
+    g = pb.grad(lambda s: np.sum(pb.vmap(lambda x: pb.vmap(lambda y: x * y * s)(ys))(xs)))(2.0)
+    np.testing.assert_allclose(g, np.sum(xs[:, None] * ys))
+
+
 def test_jit_of_vmap_and_vmap_of_jit():
     x, w = rand((B, 2, 4)), rand((4, 3))
     f = lambda a, m: np.tanh(a @ m).sum(axis=1)
