@@ -214,25 +214,23 @@ def vjp(f, *primals, has_aux=False):
 
 
 # ---------------------------------------------------------------- Jacobians
-def _basis(sizes_dtypes_shapes, total, k):
-    """Rows of the identity for the k-th block, reshaped to (total, *shape)."""
-    off = sum(s for s, _, _ in sizes_dtypes_shapes[:k])
-    size, dt, shp = sizes_dtypes_shapes[k]
-    eye = np.zeros((total, size), dt)
-    eye[np.arange(off, off + size), np.arange(size)] = 1
-    return eye.reshape((total,) + tuple(shp))
+# One trace of f; then one batched IR per differentiated input leaf (jacfwd) or
+# per output leaf (jacrev), each pushing the whole identity basis of that leaf
+# along a leading batch axis: never one trace or one call per direction. Keeping
+# leaves separate keeps symbolic zeros (dz/dp2 = 0 costs nothing).
+def _eye(size, shape, dtype):
+    return np.eye(size, dtype=dtype).reshape((size,) + tuple(shape))
 
 
-def _jac_block(batched, row_off, rows, out_shape, in_shape, rows_are_out):
-    """Cut one Jacobian block out of a batched result and lay it out as out + in."""
-    x = lax.slice(batched, [row_off] + [0] * (lax.ndim(batched) - 1),
-                  [row_off + rows] + list(lax.shape(batched)[1:]))
-    if rows_are_out:  # x: (out_size, *in_shape)
-        return lax.reshape(x, tuple(out_shape) + tuple(in_shape))
-    # x: (in_size, *out_shape) -> out_shape + in_shape
-    x = lax.reshape(x, (rows,) + tuple(out_shape))
-    x = lax.transpose(x, list(range(1, len(out_shape) + 1)) + [0])
+def _rows_last(x, out_shape, in_shape):
+    """(in_size, *out_shape) -> out_shape + in_shape."""
+    nd = len(out_shape)
+    x = lax.transpose(x, list(range(1, nd + 1)) + [0])
     return lax.reshape(x, tuple(out_shape) + tuple(in_shape))
+
+
+def _zero_block(out_aval, in_aval):
+    return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
 
 
 def _assemble(tr, block):
@@ -248,34 +246,30 @@ def _assemble(tr, block):
 
 
 def jacfwd(f, argnums=0):
-    """Jacobian by forward mode: one batched jvp over the identity basis (one IR)."""
+    """Jacobian by forward mode: batched jvp over the identity basis (layout out + in)."""
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
     def jacfwd_f(*args):
         tr = _Traced(f, args, argnums, "jacfwd")
-        ins = [k for k, w in enumerate(tr.wrt) if w]
-        blocks = [(tr.ir.invars[k].aval.size, tr.ir.invars[k].aval.dtype,
-                   tr.ir.invars[k].aval.shape) for k in ins]
-        total = sum(s for s, _, _ in blocks)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
-        jir = jvp_ir(tr.ir, tr.wrt)
-        if total == 0:
-            touts = [np.zeros((0,) + v.aval.shape, v.aval.dtype) for v in tr.ir.outvars]
-        else:
-            bir = vmap_ir(jir, [None] * n_in + [0] * len(ins), total,
+        cols = {}
+        for k, w in enumerate(tr.wrt):
+            in_aval = tr.ir.invars[k].aval
+            if not w or in_aval.size == 0:
+                continue
+            nonzero = [i == k for i in range(n_in)]
+            jir = jvp_ir(tr.ir, nonzero)
+            bir = vmap_ir(jir, [None] * n_in + [0], in_aval.size,
                           [None] * n_out + [0] * n_out)
-            basis = [_basis(blocks, total, i) for i in range(len(ins))]
-            touts = eval_ir(bir, bir.consts, list(tr.leaves) + basis)[n_out:]
-        offs = {k: sum(b[0] for b in blocks[:i]) for i, k in enumerate(ins)}
+            basis = _eye(in_aval.size, in_aval.shape, in_aval.dtype)
+            cols[k] = eval_ir(bir, bir.consts, list(tr.leaves) + [basis])[n_out:]
 
         def block(j, k):
             out_aval, in_aval = tr.ir.outvars[j].aval, tr.ir.invars[k].aval
-            t = touts[j]
-            if not is_float(out_aval.dtype):
-                return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
-            return _out(_jac_block(t, offs[k], in_aval.size, out_aval.shape,
-                                   in_aval.shape, rows_are_out=False))
+            if k not in cols or not is_float(out_aval.dtype):
+                return _zero_block(out_aval, in_aval)
+            return _out(_rows_last(cols[k][j], out_aval.shape, in_aval.shape))
 
         return _assemble(tr, block)
 
@@ -283,31 +277,30 @@ def jacfwd(f, argnums=0):
 
 
 def jacrev(f, argnums=0):
-    """Jacobian by reverse mode: one batched vjp over the identity basis (one IR)."""
+    """Jacobian by reverse mode: batched vjp over the identity basis (layout out + in)."""
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
     def jacrev_f(*args):
         tr = _Traced(f, args, argnums, "jacrev")
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
-        blocks = [(v.aval.size, v.aval.dtype, v.aval.shape) for v in tr.ir.outvars]
-        total = sum(s for s, _, _ in blocks)
-        vir = vjp_ir(tr.ir, tr.wrt)
-        if total == 0:
-            cts = [np.zeros((0,) + v.aval.shape, v.aval.dtype) for v in tr.ir.invars]
-        else:
-            bir = vmap_ir(vir, [None] * n_in + [0] * n_out, total,
+        rows = {}
+        for j, v in enumerate(tr.ir.outvars):
+            out_aval = v.aval
+            if not is_float(out_aval.dtype) or out_aval.size == 0:
+                continue
+            mask = [i == j for i in range(n_out)]
+            vir = vjp_ir(tr.ir, tr.wrt, mask)
+            bir = vmap_ir(vir, [None] * n_in + [0], out_aval.size,
                           [None] * n_out + [0] * n_in)
-            basis = [_basis(blocks, total, j) for j in range(n_out)]
-            cts = eval_ir(bir, bir.consts, list(tr.leaves) + basis)[n_out:]
-        offs = [sum(b[0] for b in blocks[:j]) for j in range(n_out)]
+            basis = _eye(out_aval.size, out_aval.shape, out_aval.dtype)
+            rows[j] = eval_ir(bir, bir.consts, list(tr.leaves) + [basis])[n_out:]
 
         def block(j, k):
             out_aval, in_aval = tr.ir.outvars[j].aval, tr.ir.invars[k].aval
-            if not is_float(out_aval.dtype):
-                return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
-            return _out(_jac_block(cts[k], offs[j], out_aval.size, out_aval.shape,
-                                   in_aval.shape, rows_are_out=True))
+            if j not in rows or in_aval.size == 0:
+                return _zero_block(out_aval, in_aval)
+            return _out(lax.reshape(rows[j][k], tuple(out_aval.shape) + tuple(in_aval.shape)))
 
         return _assemble(tr, block)
 

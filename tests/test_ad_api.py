@@ -1,0 +1,389 @@
+"""The AD API: grad/value_and_grad/jvp/vjp/jacfwd/jacrev/hessian, pytrees,
+composition, custom rules, the users' questions, IR properties."""
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.api import trace_to_ir
+from pullback.backends.interpreter import eval_ir
+from pullback.ir import parse, typecheck
+from pullback.ir.printer import ir_equal
+from pullback.passes.inline import inline_calls
+from pullback.passes.jvp import jvp_ir
+from pullback.passes.manager import optimize
+from pullback.passes.transpose import vjp_ir
+
+RNG = np.random.default_rng(1)
+
+
+def close(a, b, **kw):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=kw.get("rtol", 1e-10),
+                               atol=kw.get("atol", 1e-12))
+
+
+# ---------------------------------------------------------------- the users' questions
+A = RNG.standard_normal((20, 4))
+
+
+def helper_1(p1):
+    return np.tanh(A @ p1)
+
+
+def helper_2(z, p2):
+    return p2[0] * np.sin(z) + p2[1] * z ** 2 + p2[2]
+
+
+def main(p1, p2):
+    z = helper_1(p1)
+    return z, helper_2(z, p2)
+
+
+def test_main_jacfwd_argnums_tuple():
+    p1, p2 = RNG.standard_normal(4), RNG.standard_normal(3)
+    (dz1, dz2), (dy1, dy2) = pb.jacfwd(main, argnums=(0, 1))(p1, p2)
+    z = np.tanh(A @ p1)
+    dz_dp1 = (1 - z ** 2)[:, None] * A
+    close(dz1, dz_dp1)
+    close(dz2, np.zeros((20, 3)))
+    close(dy1, (p2[0] * np.cos(z) + 2 * p2[1] * z)[:, None] * dz_dp1)
+    close(dy2, np.stack([np.sin(z), z ** 2, np.ones(20)], axis=1))
+    # the same through reverse mode
+    (rz1, rz2), (ry1, ry2) = pb.jacrev(main, argnums=(0, 1))(p1, p2)
+    for a, b in [(rz1, dz1), (rz2, dz2), (ry1, dy1), (ry2, dy2)]:
+        close(a, b)
+
+
+def test_main_symbolic_zero_and_reuse():
+    p1, p2 = RNG.standard_normal(4), RNG.standard_normal(3)
+    ir, _, _ = trace_to_ir(main, (p1, p2))
+    # tangent only for p2: dz/dp2 is a broadcast of literal 0, nothing else
+    j = jvp_ir(ir, [False, True])
+    typecheck(j)
+    dz = j.outvars[2]
+    (eqn,) = [e for e in j.eqns if dz in e.outputs]
+    assert eqn.prim.name == "broadcast_in_dim" and eqn.inputs[0].val == 0
+    # the optimized Jacobian IR computes dz/dp1 once: one tanh, one sin, one cos
+    jir = pb.make_ir(pb.jacfwd(main, argnums=(0, 1)), optimize=True)(p1, p2)
+    names = [e.prim.name for e in jir.eqns]
+    assert names.count("tanh") == 1 and names.count("cos") == 1
+    # dz/dp1 (the [4,20] tangent block of z) feeds dy/dp1 instead of being recomputed
+    assert names.count("dot_general") <= 1
+
+
+def test_mixed_partial_of_matrix_function():
+    def f(X, Y):
+        return np.sum((X @ X @ Y) ** 2)
+
+    X, Y = RNG.standard_normal((3, 3)), RNG.standard_normal((3, 3))
+    h = pb.grad(lambda X, Y: np.trace(pb.grad(f, 1)(X, Y)), 0)(X, Y)
+    G = 2 * X @ X @ (Y + Y.T)
+    close(h, G @ X.T + X.T @ G, rtol=1e-9)
+
+
+def test_hessian_of_frobenius_norm_squared():
+    X = RNG.standard_normal((2, 3))
+    H = pb.hessian(lambda X: np.sum(X ** 2))(X)
+    assert H.shape == (2, 3, 2, 3)
+    close(H, 2 * np.eye(6).reshape(2, 3, 2, 3))
+
+
+def test_grad_floor_times_x():
+    x = RNG.uniform(-3, 3, 7)
+    close(pb.grad(lambda x: np.sum(np.floor(x) * x))(x), np.floor(x))
+
+
+# ---------------------------------------------------------------- composition
+def test_grad_cubed_sin():
+    for x in [0.3, 1.0, -2.0]:
+        close(pb.grad(pb.grad(pb.grad(np.sin)))(x), -np.cos(x))
+        close(pb.grad(pb.grad(pb.grad(pb.grad(np.sin))))(x), np.sin(x))
+
+
+def test_grad_grad_closed_forms():
+    close(pb.grad(pb.grad(lambda x: x ** 3 * np.exp(x)))(0.7),
+          (6 * 0.7 + 6 * 0.7 ** 2 + 0.7 ** 3) * np.exp(0.7))
+    close(pb.grad(pb.grad(np.tanh))(0.4), -2 * np.tanh(0.4) * (1 - np.tanh(0.4) ** 2))
+    close(pb.grad(pb.grad(lambda x: np.log(x) * x))(2.0), 0.5)
+    # mixed: d/dy d/dx (x^2 y^3) = 6 x y^2
+    close(pb.grad(lambda x, y: pb.grad(lambda x, y: x ** 2 * y ** 3)(x, y), 1)(1.5, 2.0),
+          6 * 1.5 * 4.0)
+
+
+def test_hessian_three_ways():
+    def f(x):
+        return np.sum(np.sin(x) * x[::-1]) + np.prod(x) + np.max(x ** 2)
+
+    x = RNG.standard_normal(4)
+    H = pb.hessian(f)(x)
+    close(pb.jacfwd(pb.jacrev(f))(x), H)
+    close(pb.jacrev(pb.jacfwd(f))(x), H)
+    close(pb.jacrev(pb.jacrev(f))(x), H)
+    close(H, H.T)
+
+
+def test_jacobian_layout_and_pytrees():
+    def f(x, y):
+        return {"a": x[:, None] * y, "b": np.sum(x)}
+
+    x, y = RNG.standard_normal(3), RNG.standard_normal((2,))
+    for jac in (pb.jacfwd, pb.jacrev):
+        J = jac(f, argnums=(0, 1))(x, y)
+        assert J["a"][0].shape == (3, 2, 3) and J["a"][1].shape == (3, 2, 2)
+        assert J["b"][0].shape == (3,) and J["b"][1].shape == (2,)
+        close(J["b"][0], np.ones(3))
+        close(J["a"][0], np.einsum("ij,ik->ijk", np.broadcast_to(y, (3, 2)), np.eye(3)))
+        close(J["a"][1], np.einsum("i,jk->ijk", x, np.eye(2)))
+        J0 = jac(f)(x, y)
+        close(J0["a"], J["a"][0])
+
+
+def test_jacobian_traces_once():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sin(x) * 2
+
+    x = RNG.standard_normal(50)
+    for jac in (pb.jacfwd, pb.jacrev):
+        calls.clear()
+        close(jac(f)(x), np.diag(2 * np.cos(x)))
+        assert len(calls) == 1
+
+
+def test_jit_composition():
+    def f(x):
+        return np.sum(np.sin(x) ** 2)
+
+    x = RNG.standard_normal(5)
+    expected = 2 * np.sin(x) * np.cos(x)
+    close(pb.jit(pb.grad(f), backend="interpreter")(x), expected)
+    close(pb.grad(pb.jit(f, backend="interpreter"))(x), expected)
+    close(pb.jit(pb.grad(pb.grad(lambda x: np.sin(x) * x)), backend="interpreter")(0.5),
+          2 * np.cos(0.5) - 0.5 * np.sin(0.5))
+    close(pb.vmap(pb.grad(lambda x: np.sum(x ** 3)))(x.reshape(5, 1)), 3 * x.reshape(5, 1) ** 2)
+
+
+def test_eager_control_flow_and_jit_error():
+    def f(x):
+        if x > 0:
+            return x ** 2
+        return -x
+
+    assert pb.grad(f)(3.0) == 6.0
+    assert pb.grad(f)(-3.0) == -1.0
+    with pytest.raises(pb.ConcretizationError):
+        pb.jit(pb.grad(f), backend="interpreter")(3.0)
+
+
+# ---------------------------------------------------------------- API surface
+def test_pytree_params_give_pytree_grads():
+    params = {"w1": RNG.standard_normal((3, 4)), "b1": np.zeros(4), "w2": RNG.standard_normal(4)}
+    x = RNG.standard_normal((5, 3))
+
+    def loss(p, x):
+        h = np.tanh(x @ p["w1"] + p["b1"])
+        return np.mean((h @ p["w2"]) ** 2)
+
+    g = pb.grad(loss)(params, x)
+    assert set(g) == {"w1", "b1", "w2"}
+    eps = 1e-6
+    for k in params:
+        d = RNG.standard_normal(params[k].shape)
+        plus = dict(params, **{k: params[k] + eps * d})
+        minus = dict(params, **{k: params[k] - eps * d})
+        fd = (loss(plus, x) - loss(minus, x)) / (2 * eps)
+        close(np.sum(g[k] * d), fd, rtol=1e-6)
+
+
+def test_value_and_grad_has_aux_argnums():
+    def f(x, y):
+        return np.sum(x * y), {"n": np.sum(x)}
+
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    (v, aux), (gx, gy) = pb.value_and_grad(f, argnums=(0, 1), has_aux=True)(x, y)
+    close(v, 11.0)
+    close(aux["n"], 3.0)
+    close(gx, y)
+    close(gy, x)
+    g, aux = pb.grad(f, has_aux=True)(x, y)
+    close(g, y)
+    gy_only = pb.grad(lambda x, y: np.sum(x * y), argnums=1)(x, y)
+    close(gy_only, x)
+    assert isinstance(v, np.ndarray) and v.shape == ()
+
+
+def test_jvp_and_vjp():
+    x = RNG.standard_normal(3)
+    out, t = pb.jvp(lambda x: np.sin(x) * x, (x,), (np.ones(3),))
+    close(out, np.sin(x) * x)
+    close(t, np.cos(x) * x + np.sin(x))
+    out, vjp_fn = pb.vjp(lambda x, y: x * y, x, 2 * x)
+    (cx, cy) = vjp_fn(np.ones(3))
+    close(out, 2 * x * x)
+    close(cx, 2 * x)
+    close(cy, x)
+    out, vjp_fn, aux = pb.vjp(lambda x: (np.sin(x), x.sum()), x, has_aux=True)
+    close(aux, x.sum())
+    close(vjp_fn(np.ones(3))[0], np.cos(x))
+
+
+def test_float32_in_float32_out():
+    x = np.arange(3, dtype=np.float32)
+    f = lambda x: np.sum(np.exp(x) * 2.0)
+    assert pb.grad(f)(x).dtype == np.float32
+    assert pb.value_and_grad(f)(x)[0].dtype == np.float32
+    assert pb.jacfwd(lambda x: np.sin(x))(x).dtype == np.float32
+    assert pb.jacrev(lambda x: np.sin(x))(x).dtype == np.float32
+    assert pb.jvp(np.sin, (x,), (x,))[1].dtype == np.float32
+
+
+def test_errors():
+    def f(x, n):
+        return np.sum(x) * n
+
+    with pytest.raises(TypeError, match="argument n"):
+        pb.grad(f, argnums=1)(np.ones(2), 3)
+    with pytest.raises(TypeError, match="argument counts"):
+        pb.grad(lambda counts: np.sum(counts * 1.0))(np.arange(3))
+    with pytest.raises(TypeError, match="scalar"):
+        pb.grad(np.sin)(np.ones(3))
+    # integer inputs are fine when not differentiated
+    close(pb.grad(f)(np.ones(2), 3), [3.0, 3.0])
+
+
+# ---------------------------------------------------------------- custom rules
+def test_custom_jvp_straight_through():
+    @pb.custom_jvp
+    def ste_floor(x):
+        return np.floor(x)
+
+    @ste_floor.defjvp
+    def ste_floor_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return ste_floor(x), t
+
+    x = np.array([0.4, 1.6, -2.5])
+    close(ste_floor(x), np.floor(x))
+    close(pb.grad(lambda x: np.sum(ste_floor(x) * 3))(x), [3.0, 3.0, 3.0])
+    close(pb.jvp(ste_floor, (x,), (np.ones(3),))[1], np.ones(3))
+    ir = pb.make_ir(ste_floor)(x)
+    assert ir.eqns[0].prim.name == "custom_jvp_call"
+    assert "custom_jvp_call" in str(ir) and "ste_floor_jvp" in str(ir)
+    inl = inline_calls(ir)
+    assert [e.prim.name for e in inl.eqns] == ["floor"]
+    close(eval_ir(inl, inl.consts, [x])[0], np.floor(x))
+
+
+def test_custom_jvp_closure_and_higher_order():
+    scale = np.array([2.0, 3.0])
+
+    @pb.custom_jvp
+    def f(x):
+        return np.sin(x) * scale
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return f(x), np.cos(x) * scale * t
+
+    x = np.array([0.3, 0.9])
+    close(pb.grad(lambda x: np.sum(f(x)))(x), np.cos(x) * scale)
+    close(pb.grad(lambda x: pb.grad(lambda x: np.sum(f(x)))(x)[0])(x), [-np.sin(0.3) * 2, 0])
+    pb.check_grads(f, (x,), order=2)
+
+
+def test_custom_vjp_and_derivatives_of_derivatives():
+    @pb.custom_vjp
+    def cube(x):
+        return x ** 3
+
+    def cube_fwd(x):
+        return x ** 3, x
+
+    def cube_bwd(x, g):
+        return (3 * x ** 2 * g,)
+
+    cube.defvjp(cube_fwd, cube_bwd)
+    close(pb.grad(cube)(2.0), 12.0)
+    close(pb.grad(pb.grad(cube))(2.0), 12.0)
+    close(pb.grad(pb.grad(pb.grad(cube)))(2.0), 6.0)
+    x = RNG.standard_normal(3)
+    close(pb.jacrev(cube)(x), np.diag(3 * x ** 2))
+    pb.check_grads(cube, (x,), order=2, modes=("rev",))
+    with pytest.raises(NotImplementedError, match="custom_vjp"):
+        pb.jvp(cube, (x,), (x,))
+
+
+def test_custom_vjp_gradient_clipping():
+    @pb.custom_vjp
+    def clip_gradient(x):
+        return x
+
+    def fwd(x):
+        return x, None
+
+    def bwd(_, g):
+        return (np.clip(g, -1.0, 1.0),)
+
+    clip_gradient.defvjp(fwd, bwd)
+    x = np.array([1.0, 3.0])
+    close(pb.grad(lambda x: np.sum(clip_gradient(x) ** 2))(x), [1.0, 1.0])
+    ir = pb.make_ir(clip_gradient)(x)
+    assert ir.eqns[0].prim.name == "custom_vjp_call"
+
+
+# ---------------------------------------------------------------- IR properties
+def _mlp_loss(w1, b1, w2, x, y):
+    h = np.tanh(x @ w1 + b1)
+    return np.mean((h @ w2 - y) ** 2)
+
+
+def _rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+MLP_ARGS = (RNG.standard_normal((4, 8)), np.zeros(8), RNG.standard_normal(8),
+            RNG.standard_normal((16, 4)), RNG.standard_normal(16))
+
+
+@pytest.mark.parametrize("f,args", [
+    (_mlp_loss, MLP_ARGS), (_rosenbrock, (RNG.standard_normal(10),)),
+    (lambda x: np.sum(np.where(x > 0, np.sin(x), x ** 3)[1:] * np.cumsum(x)[:-1]),
+     (RNG.standard_normal(6),)),
+])
+def test_jvp_vjp_irs_typecheck_and_round_trip(f, args):
+    ir, _, _ = trace_to_ir(f, args)
+    for t in (jvp_ir(ir, [True] * len(ir.invars)), vjp_ir(ir)):
+        typecheck(t)
+        back = parse(str(t), consts=t.consts)
+        assert ir_equal(back, t)
+        typecheck(optimize(t))
+    g = vjp_ir(vjp_ir(ir), [True] * len(ir.invars) + [False])  # second order
+    typecheck(g)
+
+
+@pytest.mark.parametrize("f,args", [(_mlp_loss, MLP_ARGS), (_rosenbrock, (RNG.standard_normal(10),))])
+def test_cheap_gradient_principle(f, args):
+    primal = optimize(pb.make_ir(f)(*args))
+    argnums = tuple(range(len(args)))
+    gir = optimize(pb.make_ir(pb.grad(f, argnums=argnums))(*args))
+    assert len(gir.eqns) <= 4 * len(primal.eqns), (len(gir.eqns), len(primal.eqns))
+    # and the gradient is right
+    g = pb.grad(f, argnums=argnums)(*args)
+    fd_dir = [RNG.standard_normal(np.shape(a)) for a in args]
+    eps = 1e-6
+    fp = f(*[a + eps * d for a, d in zip(args, fd_dir)])
+    fm = f(*[a - eps * d for a, d in zip(args, fd_dir)])
+    close(sum(np.sum(gi * d) for gi, d in zip(g, fd_dir)), (fp - fm) / (2 * eps), rtol=1e-6)
+
+
+def test_grad_ir_keeps_source_lines():
+    def f(x):
+        y = np.sin(x)  # the sin line
+        return y * 3.0
+
+    ir = pb.make_ir(pb.grad(f))(1.0)
+    cos = [e for e in ir.eqns if e.prim.name == "cos"][0]
+    assert cos.source is not None and "the sin line" in open(cos.source.filename).read().splitlines()[
+        cos.source.lineno - 1]
