@@ -1,0 +1,688 @@
+"""Plain NumPy on traced values, checked against NumPy itself.
+
+`NUMPY_CASES` is a table of (name, fn, args_maker): `fn` uses plain NumPy and
+`args_maker()` returns a tuple of fresh NumPy arguments. Every case is traced
+with make_ir (typechecked, printed and parsed back) and run with
+`pb.jit(fn, backend="interpreter")`; values and dtypes must equal NumPy's.
+Other backends reuse the table (`from tests.test_numpy_api import NUMPY_CASES`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pullback as pb
+from pullback.ir import parse, typecheck
+from pullback.tracer.pytree import tree_flatten
+
+# ---------------------------------------------------------------- input makers
+_SEED = 0
+
+
+def _rng():
+    return np.random.default_rng(_SEED)
+
+
+def F(*shape, dtype=np.float64, lo=-2.0, hi=2.0):
+    """Random floats in [lo, hi)."""
+    def make(rng):
+        return np.asarray(rng.uniform(lo, hi, shape), dtype=dtype)
+    make.sig = f"{np.dtype(dtype).name}{list(shape)}"
+    return make
+
+
+def F32(*shape, lo=-2.0, hi=2.0):
+    return F(*shape, dtype=np.float32, lo=lo, hi=hi)
+
+
+def Pos(*shape, dtype=np.float64):
+    return F(*shape, dtype=dtype, lo=0.5, hi=3.0)
+
+
+def Unit(*shape, dtype=np.float64):
+    return F(*shape, dtype=dtype, lo=-0.9, hi=0.9)
+
+
+def I(*shape, lo=-5, hi=6, dtype=np.int64):
+    def make(rng):
+        return rng.integers(lo, hi, shape).astype(dtype)
+    make.sig = f"{np.dtype(dtype).name}{list(shape)}"
+    return make
+
+
+def B(*shape):
+    def make(rng):
+        return rng.random(shape) < 0.5
+    make.sig = f"bool{list(shape)}"
+    return make
+
+
+def Strided(*shape, dtype=np.float64, lo=-2.0, hi=2.0):
+    """A non-contiguous view: every other row of a bigger array."""
+    def make(rng):
+        big = rng.uniform(lo, hi, (2 * shape[0],) + shape[1:]).astype(dtype)
+        return big[::2]
+    make.sig = f"{np.dtype(dtype).name}{list(shape)}[::2]"
+    return make
+
+
+def Transposed(*shape, dtype=np.float64, lo=-2.0, hi=2.0):
+    """A transposed (Fortran-ordered) view of the given shape."""
+    def make(rng):
+        return rng.uniform(lo, hi, shape[::-1]).astype(dtype).T
+    make.sig = f"{np.dtype(dtype).name}{list(shape)}.T"
+    return make
+
+
+def Const(value, sig=None):
+    def make(rng):
+        return np.array(value)
+    make.sig = sig or f"const{np.shape(value)}"
+    return make
+
+
+NUMPY_CASES: list = []  # (name, fn, args_maker)
+ENTRIES: set = set()  # the NumPy entries (functions, ufuncs, methods, operators) covered
+
+
+def case(entry, fn, *makers, note=""):
+    """Add one row: `entry` names the NumPy entry under test."""
+    ENTRIES.add(entry)
+    sig = ",".join(m.sig for m in makers)
+    name = f"{entry}{'-' + note if note else ''}[{sig}]"
+
+    def args_maker(makers=makers):
+        rng = _rng()
+        return tuple(m(rng) for m in makers)
+
+    NUMPY_CASES.append((name, fn, args_maker))
+
+
+# ---------------------------------------------------------------- unary ufuncs
+UNARY_FLOAT = {
+    "sin": (np.sin, F), "cos": (np.cos, F), "tan": (np.tan, Unit), "arcsin": (np.arcsin, Unit),
+    "arccos": (np.arccos, Unit), "arctan": (np.arctan, F), "sinh": (np.sinh, F),
+    "cosh": (np.cosh, F), "tanh": (np.tanh, F), "arcsinh": (np.arcsinh, F),
+    "arccosh": (np.arccosh, lambda *s, **k: F(*s, lo=1.1, hi=3.0, **k)),
+    "arctanh": (np.arctanh, Unit), "exp": (np.exp, F), "log": (np.log, Pos),
+    "log1p": (np.log1p, Pos), "expm1": (np.expm1, F), "sqrt": (np.sqrt, Pos),
+    "exp2": (np.exp2, F), "log2": (np.log2, Pos), "log10": (np.log10, Pos),
+    "deg2rad": (np.deg2rad, F), "rad2deg": (np.rad2deg, F), "radians": (np.radians, F),
+    "degrees": (np.degrees, F), "cbrt": (np.cbrt, F), "square": (np.square, F),
+    "reciprocal": (np.reciprocal, Pos), "sign": (np.sign, F), "abs": (np.abs, F),
+    "fabs": (np.fabs, F), "negative": (np.negative, F), "positive": (np.positive, F),
+    "floor": (np.floor, F), "ceil": (np.ceil, F), "rint": (np.rint, F),
+    "trunc": (np.trunc, F), "fix": (np.fix, F), "sinc": (np.sinc, F),
+    "isnan": (np.isnan, F), "isinf": (np.isinf, F), "isfinite": (np.isfinite, F),
+    "signbit": (np.signbit, F), "conjugate": (np.conjugate, F),
+}
+for _name, (_f, _mk) in UNARY_FLOAT.items():
+    case(_name, _f, _mk())
+    case(_name, _f, _mk(3, 4))
+    case(_name, _f, _mk(5, dtype=np.float32))
+    case(_name, _f, Strided(4, 3, lo=1.1, hi=1.9) if _name == "arccosh"
+         else Strided(4, 3, lo=0.1, hi=0.9))
+
+# integer inputs: NumPy computes transcendental functions in float64
+for _name in ["sin", "exp", "sqrt", "log2", "cbrt", "deg2rad", "sinc"]:
+    case(_name, UNARY_FLOAT[_name][0], I(6, lo=1, hi=9))
+# integer-preserving unary functions, ints and bools
+for _name in ["floor", "ceil", "trunc", "fix", "abs", "negative", "square", "sign", "isnan",
+              "isfinite", "isinf"]:
+    case(_name, UNARY_FLOAT[_name][0], I(2, 3))
+    case(_name, UNARY_FLOAT[_name][0], I(4, dtype=np.int32))
+for _name in ["floor", "abs", "isnan", "isfinite"]:
+    case(_name, UNARY_FLOAT[_name][0], B(5))
+case("logical_not", np.logical_not, B(3, 2))
+case("logical_not", np.logical_not, F(4))
+case("invert", np.invert, B(4))
+case("invert", lambda x: ~x, I(4), note="operator")
+case("isnan", np.isnan, Const([np.nan, 1.0, np.inf, -np.inf]))
+case("isinf", np.isinf, Const([np.nan, 1.0, np.inf, -np.inf]))
+case("isfinite", np.isfinite, Const([np.nan, 1.0, np.inf, -np.inf]))
+case("signbit", np.signbit, Const([-0.0, 0.0, -1.0, 2.0]))
+case("sinc", np.sinc, Const([0.0, 1.0, -0.5, 2.5]))
+case("round", np.round, Const([0.5, 1.5, 2.5, -0.5, -1.7]))
+case("round", lambda x: np.round(x, 2), F(6))
+case("round", lambda x: np.round(x, -1), F(6, lo=-300, hi=300), note="decimals-1")
+case("round", lambda x: np.round(x), I(4))
+case("around", lambda x: np.around(x, 1), F32(5))
+case("nan_to_num", np.nan_to_num, Const([np.nan, np.inf, -np.inf, 1.5]))
+case("nan_to_num", lambda x: np.nan_to_num(x, nan=-1.0, posinf=9.0),
+     Const(np.array([np.nan, np.inf, -np.inf, 1.5], np.float32)))
+case("isneginf", np.isneginf, Const([np.nan, np.inf, -np.inf, 1.5]))
+case("isposinf", np.isposinf, Const([np.nan, np.inf, -np.inf, 1.5]))
+
+# ---------------------------------------------------------------- binary ufuncs and operators
+BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin,
+    "arctan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp,
+    "logaddexp2": np.logaddexp2, "copysign": np.copysign, "heaviside": np.heaviside,
+    "equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+    "less_equal": np.less_equal, "greater": np.greater, "greater_equal": np.greater_equal,
+}
+for _name, _f in BINARY.items():
+    case(_name, _f, F(3, 4), F(3, 4))
+    case(_name, _f, F(3, 1), F(4), note="broadcast")
+    case(_name, _f, F32(2, 3), F32(3))
+    case(_name, _f, F(), F(2, 2))
+    case(_name, _f, Transposed(3, 2), Strided(3, 2))
+for _name in ["add", "subtract", "multiply", "maximum", "minimum", "equal", "less"]:
+    case(_name, BINARY[_name], I(3, 4), I(4))
+    case(_name, BINARY[_name], I(3, dtype=np.int32), F32(3), note="promote")
+    case(_name, BINARY[_name], F32(3), F(3), note="promote")
+for _name in ["add", "multiply", "maximum", "equal", "not_equal"]:
+    case(_name, BINARY[_name], B(3, 2), B(2))
+case("divide", np.divide, I(4, lo=1), I(4, lo=1))
+case("floor_divide", np.floor_divide, F(3, 4), Pos(4))
+case("floor_divide", np.floor_divide, I(3, 4), I(4, lo=1))
+case("floor_divide", np.floor_divide, I(6), Const(np.array([-3, -2, -1, 1, 2, 3])))
+case("remainder", np.remainder, F(3, 4), Pos(4))
+case("remainder", np.remainder, I(3, 4), Const(np.array([-3, -2, 2, 3])))
+case("mod", np.mod, I(6), Const(np.array([-3, -2, -1, 1, 2, 3])))
+case("fmod", np.fmod, I(6), Const(np.array([-3, -2, -1, 1, 2, 3])))
+case("fmod", np.fmod, F(3, 4), Const(np.array([-1.5, -0.7, 0.7, 1.5])))
+case("divmod", np.divmod, I(6), Const(np.array([-3, -2, -1, 1, 2, 3])))
+case("divmod", lambda x, y: divmod(x, y), F(5), Pos(5), note="builtin")
+case("power", np.power, Pos(3, 4), F(4))
+case("power", lambda x: np.power(x, 3), F(3, 4), note="int-exponent")
+case("power", lambda x: x ** 2, I(5), note="operator")
+case("power", lambda x: x ** -2.0, Pos(5, dtype=np.float32), note="operator")
+case("power", lambda x: 2.0 ** x, F(5), note="reflected")
+case("float_power", np.float_power, Pos(4, dtype=np.float32), F32(4))
+case("heaviside", np.heaviside, Const([np.nan, 0.0, -1.0, 2.0]), Const(0.5))
+case("logaddexp", np.logaddexp, Const([-np.inf, np.inf, 0.0, 1000.0]),
+     Const([-np.inf, np.inf, 0.0, -1000.0]))
+case("copysign", np.copysign, F(4), Const([-0.0, 0.0, -1.0, 3.0]))
+case("fmax", np.fmax, Const([np.nan, 1.0, np.nan, 2.0]), Const([0.0, np.nan, np.nan, 3.0]))
+case("fmin", np.fmin, Const([np.nan, 1.0, np.nan, 2.0]), Const([0.0, np.nan, np.nan, 3.0]))
+case("maximum", np.maximum, Const([np.nan, 1.0, 2.0]), Const([0.0, np.nan, 3.0]), note="nan")
+for _name, _f in {"logical_and": np.logical_and, "logical_or": np.logical_or,
+                  "logical_xor": np.logical_xor}.items():
+    case(_name, _f, B(3, 2), B(2))
+    case(_name, _f, F(4), I(4))
+for _name, _f in {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+                  "bitwise_xor": np.bitwise_xor}.items():
+    case(_name, _f, I(3, 2, lo=0, hi=16), I(2, lo=0, hi=16))
+    case(_name, _f, B(4), B(4))
+case("operators", lambda x, y: (x + y, x - y, x * y, x / y, -x, +x, abs(x), x // y, x % y),
+     F(3), Pos(3))
+case("operators", lambda x, y: (1 + x, 2 - x, 3 * x, 4 / y, 1.5 // y, 7.0 % y),
+     F(3), Pos(3), note="reflected")
+case("operators", lambda x, y: (x < y, x <= y, x > y, x >= y, x == y, x != y), I(6), I(6),
+     note="compare")
+case("operators", lambda x, y: (x & y, x | y, x ^ y, ~x), B(5), B(5), note="bool")
+case("matmul", lambda x, y: x @ y, F(3, 4), F(4, 2), note="operator")
+case("matmul", lambda x, y: y.T @ x, F(3, 4), F(3, 2), note="reflected")
+
+# ---------------------------------------------------------------- reductions
+for _name, _f in {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
+                  "amax": np.amax, "amin": np.amin, "mean": np.mean, "var": np.var,
+                  "std": np.std, "ptp": np.ptp, "argmax": np.argmax, "argmin": np.argmin,
+                  "nansum": np.nansum, "nanmean": np.nanmean, "nanmax": np.nanmax,
+                  "nanmin": np.nanmin, "nanprod": np.nanprod,
+                  "count_nonzero": np.count_nonzero, "all": np.all, "any": np.any}.items():
+    case(_name, _f, F(3, 4))
+    case(_name, lambda x, _f=_f: _f(x, axis=1), F(3, 4), note="axis1")
+    case(_name, lambda x, _f=_f: _f(x, axis=-2, keepdims=True), F32(3, 4), note="keepdims")
+    case(_name, lambda x, _f=_f: _f(x, axis=0), I(3, 4, lo=-2, hi=3), note="axis0")
+    case(_name, _f, Strided(4, 3))
+    if _name not in ("argmax", "argmin"):
+        case(_name, lambda x, _f=_f: _f(x, axis=(0, 2)), F(2, 3, 4), note="tuple-axis")
+    if _name not in ("ptp",):
+        case(_name, _f, B(3, 4))
+    if _name not in ("argmax", "argmin", "count_nonzero", "all", "any"):
+        case(_name, _f, F())
+case("sum", lambda x: np.sum(x, dtype=np.float32), I(3, 4), note="dtype")
+case("sum", lambda x: np.sum(x, axis=0), I(3, 4, dtype=np.int32), note="int32")
+case("sum", lambda x: np.sum(x, initial=10.0), F(3), note="initial")
+case("mean", lambda x: np.mean(x, axis=0, dtype=np.float32), F(3, 4), note="dtype")
+case("prod", lambda x: np.prod(x, axis=0, keepdims=True), I(3, 2, dtype=np.int32), note="int32")
+case("var", lambda x: np.var(x, axis=0, ddof=1), F(5, 3), note="ddof")
+case("std", lambda x: np.std(x, ddof=1), F32(5, 3), note="ddof")
+case("nansum", np.nansum, Const([np.nan, 1.0, 2.0]))
+case("nanmean", lambda x: np.nanmean(x, axis=0), Const([[np.nan, 1.0], [3.0, 2.0]]))
+case("nanmax", lambda x: np.nanmax(x, axis=1), Const([[np.nan, 1.0], [3.0, 2.0]]))
+case("nanmin", np.nanmin, Const([np.nan, 1.0, -2.0]))
+case("average", np.average, F(3, 4))
+case("average", lambda x, w: np.average(x, weights=w), F(3, 4), Pos(3, 4), note="weights")
+case("average", lambda x, w: np.average(x, axis=1, weights=w), F(3, 4), Pos(4), note="1d-weights")
+case("average", lambda x, w: np.average(x, axis=0, weights=w, returned=True),
+     I(3, 2), Pos(3, dtype=np.float32), note="returned")
+case("add.reduce", lambda x: np.add.reduce(x), F(3, 4))
+case("add.reduce", lambda x: np.add.reduce(x, axis=1, keepdims=True), I(3, 4))
+case("multiply.reduce", lambda x: np.multiply.reduce(x, axis=None), F(3, 2))
+case("maximum.reduce", lambda x: np.maximum.reduce(x, axis=1), F(3, 4))
+case("minimum.reduce", lambda x: np.minimum.reduce(x), F(3, 4))
+case("logical_or.reduce", lambda x: np.logical_or.reduce(x, axis=0), B(3, 4))
+case("logical_and.reduce", lambda x: np.logical_and.reduce(x), B(3, 4))
+case("add.accumulate", lambda x: np.add.accumulate(x, axis=1), F(3, 4))
+case("multiply.accumulate", lambda x: np.multiply.accumulate(x), F(4, 2))
+case("multiply.outer", lambda x, y: np.multiply.outer(x, y), F(3), F(2, 2))
+case("subtract.outer", lambda x, y: np.subtract.outer(x, y), I(3), F(2))
+case("cumsum", np.cumsum, F(3, 4))
+case("cumsum", lambda x: np.cumsum(x, axis=0), F32(3, 4))
+case("cumsum", lambda x: np.cumsum(x, axis=-1), I(3, 4, dtype=np.int32))
+case("cumsum", np.cumsum, B(5))
+case("cumprod", np.cumprod, F(2, 3))
+case("cumprod", lambda x: np.cumprod(x, axis=1), F32(3, 4))
+case("cumprod", lambda x: np.cumprod(x, axis=0), I(4, 2))
+case("diff", np.diff, F(3, 5))
+case("diff", lambda x: np.diff(x, n=2, axis=0), F(5, 2))
+case("diff", lambda x: np.diff(x, prepend=0.0, append=x[-1:]), F(4), note="prepend")
+case("diff", np.diff, B(5))
+
+# ---------------------------------------------------------------- shapes
+case("reshape", lambda x: np.reshape(x, (4, 3)), F(3, 4))
+case("reshape", lambda x: x.reshape(2, -1), F(3, 4), note="method")
+case("reshape", lambda x: x.reshape((12,)), Strided(3, 4), note="tuple")
+case("ravel", np.ravel, Transposed(3, 4))
+case("ravel", lambda x: x.ravel(), F(2, 2))
+case("flatten", lambda x: x.flatten(), Transposed(2, 3))
+case("transpose", np.transpose, F(2, 3, 4))
+case("transpose", lambda x: np.transpose(x, (1, 0, 2)), F(2, 3, 4), note="axes")
+case("transpose", lambda x: x.transpose(2, 0, 1), F(2, 3, 4), note="method")
+case("T", lambda x: x.T, F(3, 4))
+case("mT", lambda x: x.mT, F(2, 3, 4))
+case("matrix_transpose", np.matrix_transpose, F(2, 3, 4))
+case("permute_dims", lambda x: np.permute_dims(x, (2, 1, 0)), F(2, 3, 4))
+case("swapaxes", lambda x: np.swapaxes(x, 0, 2), F(2, 3, 4))
+case("swapaxes", lambda x: x.swapaxes(-1, 0), F(2, 3), note="method")
+case("moveaxis", lambda x: np.moveaxis(x, 0, -1), F(2, 3, 4))
+case("moveaxis", lambda x: np.moveaxis(x, [0, 1], [2, 0]), F(2, 3, 4), note="multi")
+case("squeeze", np.squeeze, F(1, 3, 1))
+case("squeeze", lambda x: np.squeeze(x, axis=2), F(1, 3, 1), note="axis")
+case("squeeze", lambda x: x.squeeze(0), F(1, 3), note="method")
+case("expand_dims", lambda x: np.expand_dims(x, 1), F(3, 4))
+case("expand_dims", lambda x: np.expand_dims(x, (0, -1)), F(3), note="tuple")
+case("atleast_1d", np.atleast_1d, F())
+case("atleast_2d", np.atleast_2d, F(3))
+case("atleast_3d", np.atleast_3d, F(3, 2))
+case("atleast_3d", lambda x, y: np.atleast_3d(x, y), F(3), F(), note="multi")
+case("broadcast_to", lambda x: np.broadcast_to(x, (2, 3, 4)), F(3, 1))
+case("broadcast_arrays", lambda x, y: np.broadcast_arrays(x, y), F(3, 1), I(4))
+case("zeros_like", np.zeros_like, F32(3, 2))
+case("ones_like", lambda x: np.ones_like(x, dtype=np.int64), F(3))
+case("full_like", lambda x: np.full_like(x, 7.5), F32(2, 2))
+case("full_like", lambda x: np.full_like(x, x[0]), F(4), note="traced-fill")
+case("empty_like", lambda x: np.empty_like(x) * 0, I(3))
+case("copy", lambda x: np.copy(x) + x.copy(), F(3))
+case("astype", lambda x: x.astype(np.float32), F(3, 2))
+case("astype", lambda x: x.astype(np.int64), F(4), note="float-to-int")
+case("astype", lambda x: np.astype(x, bool), I(4), note="function")
+case("shape", lambda x: np.zeros(np.shape(x)) + x.shape[0] + x.ndim + x.size + np.size(x)
+     + np.ndim(x), F(2, 3))
+case("real", lambda x: np.real(x) + np.imag(x) + x.real + x.imag, F(3))
+
+# ---------------------------------------------------------------- joining, splitting, rearranging
+case("concatenate", lambda x, y: np.concatenate([x, y]), F(2, 3), F(1, 3))
+case("concatenate", lambda x, y: np.concatenate((x, y), axis=1), F(2, 3), I(2, 1), note="promote")
+case("concatenate", lambda x, y: np.concatenate([x, y], axis=None), F(2, 3), F(4))
+case("concat", lambda x, y: np.concat([x, y, x]), F32(2), F32(3))
+case("stack", lambda x, y: np.stack([x, y]), F(2, 3), F(2, 3))
+case("stack", lambda x, y: np.stack([x, y], axis=-1), F(3), I(3), note="axis")
+case("hstack", lambda x, y: np.hstack([x, y]), F(3), F(2))
+case("hstack", lambda x, y: np.hstack((x, y)), F(2, 3), F(2, 1), note="2d")
+case("vstack", lambda x, y: np.vstack([x, y]), F(3), F(3))
+case("vstack", lambda x, y: np.vstack([x, y]), F(2, 3), F(1, 3), note="2d")
+case("dstack", lambda x, y: np.dstack([x, y]), F(2, 3), F(2, 3))
+case("column_stack", lambda x, y: np.column_stack([x, y]), F(3), F(3, 2))
+case("split", lambda x: np.split(x, 3), F(6, 2))
+case("split", lambda x: np.split(x, [1, 3], axis=1), F(2, 5), note="indices")
+case("array_split", lambda x: np.array_split(x, 3), F(7))
+case("hsplit", lambda x: np.hsplit(x, 2), F(3, 4))
+case("vsplit", lambda x: np.vsplit(x, [1]), F(3, 4))
+case("flip", np.flip, F(3, 4))
+case("flip", lambda x: np.flip(x, axis=1), F(3, 4), note="axis")
+case("fliplr", np.fliplr, F(3, 4))
+case("flipud", np.flipud, F(3, 4))
+case("rot90", np.rot90, F(2, 3))
+case("rot90", lambda x: np.rot90(x, 3), F(2, 3), note="k3")
+case("rot90", lambda x: np.rot90(x, 2, axes=(1, 2)), F(2, 3, 4), note="k2")
+case("roll", lambda x: np.roll(x, 2), F(3, 4))
+case("roll", lambda x: np.roll(x, -1, axis=1), F(3, 4), note="axis")
+case("roll", lambda x: np.roll(x, (1, 2), axis=(0, 1)), F(3, 4), note="tuple")
+case("tile", lambda x: np.tile(x, 2), F(3))
+case("tile", lambda x: np.tile(x, (2, 1, 3)), F(2, 2), note="nd")
+case("repeat", lambda x: np.repeat(x, 2), F(2, 3))
+case("repeat", lambda x: np.repeat(x, 3, axis=1), F(2, 3), note="axis")
+case("repeat", lambda x: np.repeat(x, [1, 0, 2], axis=1), F(2, 3), note="counts")
+case("repeat", lambda x: x.repeat(2, axis=0), I(2, 2), note="method")
+case("take", lambda x: np.take(x, [0, 2, -1]), F(3, 4))
+case("take", lambda x: np.take(x, np.array([[0, 1], [2, 0]]), axis=1), F(3, 4), note="axis")
+case("take", lambda x, i: np.take(x, i, axis=0), F(4, 2), I(3, lo=-4, hi=4), note="traced")
+case("take", lambda x: np.take(x, [5, -7], mode="wrap"), F(4), note="wrap")
+case("take", lambda x: np.take(x, [5, -7], mode="clip"), F(4), note="clip")
+case("take_along_axis", lambda x: np.take_along_axis(x, np.array([[3, 0], [1, -1], [2, 2]]), axis=1),
+     F(3, 4))
+case("take_along_axis", lambda x, i: np.take_along_axis(x, i, axis=0), F(3, 4), I(2, 4, lo=0, hi=3),
+     note="traced")
+
+# ---------------------------------------------------------------- selection and clipping
+case("where", np.where, B(3, 4), F(3, 4), F(4))
+case("where", lambda x: np.where(x > 0, x, 0.0), F32(3, 4), note="scalar")
+case("where", lambda x, y: np.where(x > y, x, y), I(5), F(5), note="promote")
+case("select", lambda x: np.select([x < -1, x > 1], [x * 2, x * 3], default=0.0), F(6))
+case("clip", lambda x: np.clip(x, -0.5, 0.5), F(3, 4))
+case("clip", lambda x: np.clip(x, None, 0.5), F32(4), note="no-min")
+case("clip", lambda x, lo: np.clip(x, lo, 1.0), F(3, 4), F(4), note="array-bound")
+case("clip", lambda x: x.clip(0, 2), I(5), note="method")
+case("clip", lambda x: np.clip(x, 0.5, 2.5), I(5), note="int-float")
+case("isclose", np.isclose, F(4), Const([0.1, np.inf, np.nan, -1.0]))
+case("isclose", lambda x, y: np.isclose(x, y, equal_nan=True), Const([0.1, np.inf, np.nan]),
+     Const([0.1, np.inf, np.nan]), note="equal_nan")
+
+# ---------------------------------------------------------------- linear algebra
+case("matmul", np.matmul, F(3, 4), F(4, 2))
+case("matmul", np.matmul, F(4), F(4, 2), note="vec-mat")
+case("matmul", np.matmul, F(3, 4), F(4), note="mat-vec")
+case("matmul", np.matmul, F(4), F(4), note="vec-vec")
+case("matmul", np.matmul, F(2, 3, 4), F(4, 5), note="batched")
+case("matmul", np.matmul, F(2, 1, 3, 4), F(5, 4, 2), note="broadcast-batch")
+case("matmul", np.matmul, F(3), F(2, 3, 4), note="vec-batch")
+case("matmul", np.matmul, I(2, 3), I(3, 2), note="int")
+case("matmul", np.matmul, F32(2, 3), F(3), note="promote")
+case("matmul", np.matmul, Transposed(3, 4), Strided(4, 2), note="views")
+case("dot", np.dot, F(3, 4), F(4, 2))
+case("dot", np.dot, F(2, 3, 4), F(5, 4, 2), note="nd")
+case("dot", np.dot, F(), F(3), note="scalar")
+case("dot", lambda x, y: x.dot(y), F(3), F(3), note="method")
+case("vdot", np.vdot, F(2, 3), F(3, 2))
+case("inner", np.inner, F(2, 3), F(4, 3))
+case("outer", np.outer, F(3), F(2, 2))
+case("outer", np.outer, B(3), B(2), note="bool")
+case("tensordot", np.tensordot, F(2, 3, 4), F(3, 4, 5))
+case("tensordot", lambda x, y: np.tensordot(x, y, axes=([0, 2], [2, 1])), F(2, 3, 4), F(5, 4, 2),
+     note="axes")
+case("tensordot", lambda x, y: np.tensordot(x, y, 0), F(2), F(3), note="outer")
+case("kron", np.kron, F(2, 3), F(2, 2))
+case("kron", np.kron, F(3), I(2, 2), note="mixed-ndim")
+case("cross", np.cross, F(3), F(3))
+case("cross", np.cross, F(4, 3), F(3), note="broadcast")
+case("trace", np.trace, F(3, 4))
+case("trace", lambda x: np.trace(x, offset=1), F(4, 4), note="offset")
+case("trace", lambda x: np.trace(x, axis1=1, axis2=2), I(2, 3, 3), note="axes")
+case("trace", lambda x: x.trace(), F(3, 3), note="method")
+case("diagonal", np.diagonal, F(3, 4))
+case("diagonal", lambda x: np.diagonal(x, -1), F(4, 3), note="offset")
+case("diagonal", lambda x: np.diagonal(x, 1, 0, 2), F(3, 2, 4), note="axes")
+case("diagonal", lambda x: x.diagonal(5), F(3, 3), note="empty")
+case("diag", np.diag, F(3))
+case("diag", lambda x: np.diag(x, 1), F(3), note="k1")
+case("diag", lambda x: np.diag(x, -2), I(2), note="k-2")
+case("diag", np.diag, F(3, 4), note="extract")
+case("diag", lambda x: np.diag(x, -1), F(3, 4), note="extract-k")
+case("triu", np.triu, F(3, 4))
+case("triu", lambda x: np.triu(x, 1), F(2, 3, 3), note="batched")
+case("tril", np.tril, F(4, 3))
+case("tril", lambda x: np.tril(x, -1), I(3, 3), note="k")
+case("linalg.norm", np.linalg.norm, F(5))
+case("linalg.norm", np.linalg.norm, F(3, 4), note="fro")
+case("linalg.norm", np.linalg.norm, F32(2, 3, 4), note="nd")
+case("linalg.norm", np.linalg.norm, I(4), note="int")
+for _ord in [1, 2, np.inf, -np.inf, 0, 3]:
+    case("linalg.norm", lambda x, o=_ord: np.linalg.norm(x, ord=o), F(5), note=f"ord{_ord}")
+for _ord in [None, "fro", 1, -1, np.inf, -np.inf]:
+    case("linalg.norm", lambda x, o=_ord: np.linalg.norm(x, ord=o), F(3, 4), note=f"matrix-ord{_ord}")
+case("linalg.norm", lambda x: np.linalg.norm(x, axis=1), F(3, 4), note="axis")
+case("linalg.norm", lambda x: np.linalg.norm(x, ord=1, axis=0, keepdims=True), F(3, 4),
+     note="axis-keepdims")
+case("linalg.norm", lambda x: np.linalg.norm(x, axis=(1, 2)), F(2, 3, 4), note="matrix-axes")
+case("linalg.norm", lambda x: np.linalg.norm(x, ord=1, axis=(2, 0)), F(2, 3, 4),
+     note="matrix-axes-rev")
+case("linalg.vector_norm", lambda x: np.linalg.vector_norm(x, axis=0), F(3, 2))
+case("linalg.matrix_norm", np.linalg.matrix_norm, F(2, 3, 2))
+case("vecdot", np.vecdot, F(3, 4), F(4))
+case("linalg.vecdot", lambda x, y: np.linalg.vecdot(x, y, axis=0), F(3, 4), F(3, 1))
+case("linalg.outer", np.linalg.outer, F(3), F(2))
+case("linalg.trace", np.linalg.trace, F(2, 3, 3))
+case("linalg.diagonal", np.linalg.diagonal, F(2, 3, 3))
+case("linalg.matmul", np.linalg.matmul, F(2, 3), F(3, 2))
+case("linalg.tensordot", np.linalg.tensordot, F(2, 3), F(2, 3))
+
+EINSUM = [
+    ("ij,jk->ik", (F(3, 4), F(4, 2))),
+    ("ij,jk", (F(3, 4), F(4, 2))),
+    ("bij,bjk->bik", (F(2, 3, 4), F(2, 4, 5))),
+    ("i,i->", (F(4), F(4))),
+    ("i,j->ij", (F(3), F(2))),
+    ("ii->i", (F(3, 3),)),
+    ("ii", (F(3, 3),)),
+    ("ij->ji", (F(2, 3),)),
+    ("ij->", (F(2, 3),)),
+    ("ij->j", (I(2, 3),)),
+    ("iij->ij", (F(3, 3, 2),)),
+    ("...ij,...jk->...ik", (F(2, 3, 4), F(4, 5))),
+    ("...i,...i", (F(2, 3), F(1, 3))),
+    ("i...->...", (F(3, 2, 2),)),
+    ("ij,jk,kl->il", (F(2, 3), F(3, 4), F(4, 2))),
+    ("ijk,ikl,j->lj", (F(2, 3, 4), F(2, 4, 5), F(3))),
+    ("ii,jj->ij", (F(2, 2), F(3, 3))),
+    ("abc,cd->abd", (F32(2, 3, 4), F32(4, 2))),
+    ("i,ij", (I(3), F(3, 2))),
+]
+for _spec, _makers in EINSUM:
+    case("einsum", lambda *ops, s=_spec: np.einsum(s, *ops), *_makers, note=_spec)
+
+# ---------------------------------------------------------------- Tracer methods
+case("method.sum", lambda x: x.sum() + x.sum(axis=0).sum() + x.sum(1, keepdims=True).sum(), F(3, 4))
+case("method.mean", lambda x: (x.mean(), x.mean(axis=1)), I(3, 4))
+case("method.max", lambda x: (x.max(), x.max(axis=0), x.min(1), x.min()), F(3, 4))
+case("method.prod", lambda x: x.prod(axis=1), F(3, 4))
+case("method.std", lambda x: x.std(axis=0), F(3, 4))
+case("method.argmax", lambda x: (x.argmax(), x.argmin(axis=1), x.argmax(axis=0, keepdims=True)),
+     F(3, 4))
+case("method.cumsum", lambda x: (x.cumsum(), x.cumsum(axis=1), x.cumprod(axis=0)), F(3, 4))
+case("method.all", lambda x: (x.all(), x.any(axis=0)), B(3, 4))
+case("method.round", lambda x: x.round(1), F(5))
+case("method.take", lambda x: x.take([1, 0], axis=1), F(3, 4))
+
+# ---------------------------------------------------------------- indexing
+INDEXING = {
+    "int": lambda x: x[1],
+    "negative-int": lambda x: x[-1, -2],
+    "slice": lambda x: x[1:, ::2],
+    "negative-step": lambda x: x[::-1, 3:0:-2],
+    "neg-step-empty": lambda x: x[0:2:-1],
+    "none": lambda x: x[None, :, None],
+    "ellipsis": lambda x: x[..., 1],
+    "ellipsis-none": lambda x: x[None, ..., None, 0],
+    "int-array": lambda x: x[np.array([0, 2, -1])],
+    "list": lambda x: x[[1, 1, 0]],
+    "2d-int-array": lambda x: x[np.array([[0, 1], [2, 0]])],
+    "array-axis1": lambda x: x[:, [3, 0]],
+    "two-arrays": lambda x: x[[0, 2], [1, -1]],
+    "arrays-broadcast": lambda x: x[np.array([[0], [2]]), np.array([1, 3])],
+    "array-and-int": lambda x: x[1, [0, 2]],
+    "mask-const": lambda x: x[np.array([True, False, True])],
+    "mask-2d-const": lambda x: x[np.arange(12).reshape(3, 4) % 5 == 0],
+    "empty-array": lambda x: x[np.array([], dtype=np.int64)],
+}
+for _name, _f in INDEXING.items():
+    case("getitem", _f, F(3, 4), note=_name)
+INDEXING_3D = {
+    "adv-separated": lambda x: x[[0, 1], :, [1, 2]],
+    "int-slice-array": lambda x: x[0, :, [1, 2]],
+    "adv-adjacent": lambda x: x[:, [0, 1], [1, 2]],
+    "adv-none-between": lambda x: x[[0, 1], None, [1, 0]],
+    "none-before-adv": lambda x: x[None, [0, 1]],
+    "adv-ellipsis": lambda x: x[..., [0, -1]],
+    "neg-step-adv": lambda x: x[::-1, [2, 0], ::-2],
+}
+for _name, _f in INDEXING_3D.items():
+    case("getitem", _f, F(2, 3, 4), note=_name)
+case("getitem", lambda x, i: x[i], F(5), I(lo=-5, hi=5), note="traced-scalar")
+case("getitem", lambda x, i: x[:, i], F(3, 5), I(lo=0, hi=5), note="traced-scalar-axis1")
+case("getitem", lambda x, i: x[i], F(5, 2), I(3, lo=-5, hi=5), note="traced-array")
+case("getitem", lambda x, i, j: x[i, j], F(3, 4), I(2, lo=-3, hi=3), I(2, lo=0, hi=4),
+     note="traced-two-arrays")
+case("getitem", lambda x, i: x[i, :, i], F(3, 2, 3), I(2, lo=0, hi=3), note="traced-separated")
+case("getitem", lambda x: x[1:3], I(5), note="int")
+case("getitem", lambda x: x[::2], B(5), note="bool")
+case("iter", lambda x: [r * 2 for r in x], F(3, 2))
+
+
+# ---------------------------------------------------------------- the check
+def _tol(dt):
+    return dict(rtol=2e-5, atol=2e-6) if dt == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+
+def assert_same(got, expected):
+    g_leaves, g_tree = tree_flatten(got)
+    e_leaves, e_tree = tree_flatten(expected)
+    assert g_tree == e_tree, (g_tree, e_tree)
+    for g, e in zip(g_leaves, e_leaves):
+        g, e = np.asarray(g), np.asarray(e)
+        assert g.shape == e.shape, (g.shape, e.shape)
+        assert g.dtype == e.dtype, (g.dtype, e.dtype)
+        if e.dtype.kind == "f":
+            np.testing.assert_allclose(g, e, equal_nan=True, **_tol(e.dtype))
+        else:
+            np.testing.assert_array_equal(g, e)
+
+
+def check_case(fn, args_maker):
+    args = args_maker()
+    expected = fn(*args)
+    ir = pb.make_ir(fn)(*args_maker())
+    typecheck(ir)
+    assert str(parse(str(ir), ir.consts)) == str(ir)
+    got = pb.jit(fn, backend="interpreter")(*args)
+    assert_same(got, expected)
+    # the inputs are left untouched
+    for a, b in zip(args, args_maker()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,fn,args_maker", NUMPY_CASES, ids=[c[0] for c in NUMPY_CASES])
+def test_numpy_case(name, fn, args_maker):
+    check_case(fn, args_maker)
+
+
+def test_table_covers_at_least_80_numpy_entries():
+    assert len(ENTRIES) >= 80, sorted(ENTRIES)
+
+
+# ---------------------------------------------------------------- a few structural checks
+def test_einsum_matmul_is_one_dot_general():
+    ir = pb.make_ir(lambda a, b: np.einsum("ij,jk->ik", a, b))(np.ones((2, 3)), np.ones((3, 4)))
+    assert [e.prim.name for e in ir.eqns] == ["dot_general"]
+
+
+def test_traced_scalar_index_is_a_gather():
+    ir = pb.make_ir(lambda x, i: x[i])(np.ones(4), 2)
+    assert "gather" in [e.prim.name for e in ir.eqns]
+    assert ir.out_avals[0].shape == ()
+
+
+def test_basic_slice_is_one_slice_op():
+    ir = pb.make_ir(lambda x: x[1:, ::2])(np.ones((4, 5)))
+    assert [e.prim.name for e in ir.eqns] == ["slice"]
+
+
+def test_negative_step_uses_rev():
+    ir = pb.make_ir(lambda x: x[::-2])(np.ones(5))
+    assert [e.prim.name for e in ir.eqns] == ["rev", "slice"]
+
+
+def test_traced_index_out_of_range_is_clamped_and_negative_wrapped():
+    f = pb.jit(lambda x, i: x[i], backend="interpreter")
+    x = np.arange(5.0)
+    assert f(x, -1) == 4.0
+    assert f(x, -2) == 3.0
+    assert f(x, 7) == 4.0  # clamped, the gather convention
+
+
+def test_concrete_index_out_of_range_raises():
+    with pytest.raises(IndexError, match="index 3 is out of bounds for axis 0 with size 3"):
+        pb.make_ir(lambda x: x[3])(np.ones(3))
+    with pytest.raises(IndexError, match="out of bounds"):
+        pb.make_ir(lambda x: x[:, [0, 5]])(np.ones((2, 3)))
+
+
+def test_roll_by_traced_shift():
+    f = pb.jit(lambda x, s: np.roll(x, s), backend="interpreter")
+    x = np.arange(5.0)
+    for s in (-7, -1, 0, 2, 9):
+        np.testing.assert_array_equal(f(x, np.int64(s)), np.roll(x, s))
+
+
+# ---------------------------------------------------------------- property test
+_UNARY_OPS = [np.sin, np.cos, np.tanh, np.abs, np.square, np.negative, np.arctan,
+              lambda x: np.exp(np.tanh(x)), lambda x: np.sqrt(np.abs(x) + 1.0),
+              lambda x: np.log1p(np.abs(x)), np.floor]
+_BINARY_OPS = [np.add, np.subtract, np.multiply, np.maximum, np.minimum,
+               lambda x, y: np.where(x > y, x, y * 2.0), lambda x, y: x / (np.abs(y) + 1.0),
+               np.hypot, np.logaddexp]
+_REDUCTIONS = [np.sum, np.mean, np.max, np.min, np.prod, np.std]
+
+_SHAPES = [(), (3,), (1, 3), (2, 1), (2, 3)]
+
+
+@st.composite
+def programs(draw):
+    """A random program over three inputs with broadcast-compatible shapes."""
+    shapes = [draw(st.sampled_from(_SHAPES)) for _ in range(3)]
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    steps = []
+    n_vals = 3
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce"]))
+        if kind == "unary":
+            steps.append(("unary", draw(st.integers(0, len(_UNARY_OPS) - 1)),
+                          draw(st.integers(0, n_vals - 1))))
+        elif kind == "binary":
+            steps.append(("binary", draw(st.integers(0, len(_BINARY_OPS) - 1)),
+                          draw(st.integers(0, n_vals - 1)), draw(st.integers(0, n_vals - 1))))
+        else:
+            steps.append(("reduce", draw(st.integers(0, len(_REDUCTIONS) - 1)),
+                          draw(st.integers(0, n_vals - 1)), draw(st.sampled_from([None, 0, -1])),
+                          True))  # keepdims keeps every value broadcastable with the others
+        n_vals += 1
+    if draw(st.booleans()):  # a final reduction may drop axes
+        steps.append(("reduce", draw(st.integers(0, len(_REDUCTIONS) - 1)), n_vals - 1,
+                      draw(st.sampled_from([None, 0, -1])), False))
+    seed = draw(st.integers(0, 2**16))
+    return shapes, dtype, steps, seed
+
+
+def _run_program(steps, args):
+    vals = list(args)
+    for step in steps:
+        if step[0] == "unary":
+            vals.append(_UNARY_OPS[step[1]](vals[step[2]]))
+        elif step[0] == "binary":
+            vals.append(_BINARY_OPS[step[1]](vals[step[2]], vals[step[3]]))
+        else:
+            _, k, i, axis, keepdims = step
+            x = vals[i]
+            if np.ndim(x) == 0:
+                axis = None
+            vals.append(_REDUCTIONS[k](x, axis=axis, keepdims=keepdims))
+    return vals[-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs())
+def test_random_programs_match_numpy(program):
+    shapes, dtype, steps, seed = program
+    rng = np.random.default_rng(seed)
+    args = [rng.uniform(-2, 2, s).astype(dtype) for s in shapes]
+
+    def f(a, b, c):
+        return _run_program(steps, (a, b, c))
+
+    with np.errstate(all="ignore"):
+        expected = f(*args)
+    got = pb.jit(f, backend="interpreter")(*args)
+    ir = pb.make_ir(f)(*args)
+    typecheck(ir)
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got, expected, equal_nan=True, **tol)
