@@ -12,8 +12,10 @@ its rule in `batch_rules`:
 scalars where the original operand was a Literal), `dims[i]` the batch axis of
 `args[i]` or None. Rules are written with tracer/lax.py ops, so the result is
 ordinary IR that can be differentiated, batched again, optimized and compiled.
-Most rules first move the batch axis to the front and return out_dim 0; the
-elementwise rule keeps a shared batch axis where it can to avoid transposes.
+Rules keep the batch axis where it is when the primitive allows (elementwise
+ops, reductions, slices, dot_general with one batched side, ...), so vmap with
+in_axes != 0 adds few transposes; others (reshape, both-sides dot_general,
+custom calls) move it to the front first.
 Equations whose operands are all unbatched are re-emitted unchanged.
 
 `dot_general` becomes one batched contraction (an extra dot_general batch
@@ -85,7 +87,6 @@ def _front(args, dims):
 def _elementwise(prim):
     def rule(args, dims, **params):
         size = _size(args, dims)
-        batched = [(x, d) for x, d in zip(args, dims) if d is not None]
         # unbatched shape of the result: the largest operand shape without batch
         shapes = [
             tuple(s for i, s in enumerate(lax.shape(x)) if i != d)
@@ -94,23 +95,22 @@ def _elementwise(prim):
         ]
         out_shape = max(shapes, key=len)
         nd = len(out_shape) + 1
-        d0 = batched[0][1]
-        # Fast path: every array operand is batched at the same axis and full rank.
-        if all(
-            _is_const_scalar(x) or (d == d0 and lax.ndim(x) == nd) for x, d in zip(args, dims)
-        ):
-            return [prim.bind(*args, **params)], [d0]
-        full = (size,) + tuple(out_shape)
+        # keep the batch axis of a full-rank batched operand; bring the rest to it
+        at = next((d for x, d in zip(args, dims) if d is not None and lax.ndim(x) == nd), 0)
+        full = list(out_shape)
+        full.insert(at, size)
         new = []
         for x, d in zip(args, dims):
-            if _is_const_scalar(x):
+            if _is_const_scalar(x):  # Literals stay inline
                 new.append(x)
-                continue
-            x = bdim_at(x, d, size)
-            if lax.shape(x) != full:  # a 0-d operand of a non-0-d op
-                x = lax.broadcast_in_dim(x, full, (0,))
-            new.append(x)
-        return [prim.bind(*new, **params)], [0]
+            elif d is None:
+                new.append(bdim_at(x, None, size, at) if lax.ndim(x) else
+                           lax.broadcast_in_dim(x, full, ()))
+            elif lax.ndim(x) < nd:  # a batched 0-d operand of a non-0-d op
+                new.append(lax.broadcast_in_dim(x, full, (at,)))
+            else:
+                new.append(moveaxis(x, d, at))
+        return [prim.bind(*new, **params)], [at]
 
     return rule
 
