@@ -221,12 +221,19 @@ def _jvp_of(jvp, f):
     return f_jvp
 
 
+def _ones_of(x):
+    """Concrete ones with the shape and dtype of `x` (a traced or concrete value)."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return np.ones(x.shape, x.dtype)
+    return np.ones_like(np.asarray(x))
+
+
 def _vjp_of(vjp, f):
     from .tracer.pytree import tree_map
 
     def f_vjp(*primals):
         out, pullback_fn = vjp(f, *primals)[:2]
-        cotangent = tree_map(lambda o: np.ones(np.shape(o), np.result_type(o)), out)
+        cotangent = tree_map(_ones_of, out)
         return pullback_fn(cotangent)
 
     f_vjp.__name__ = f"vjp_{getattr(f, '__name__', 'f')}"

@@ -184,6 +184,64 @@ def test_vmap_transform_adds_batch_axis(user_file):
     assert "in (" in r.stdout and "f64[4] = reduce_sum[axes=(1,)]" in r.stdout
 
 
+def _dump_and_eval(run_here, user_file, *extra):
+    """Run the CLI, parse its text, evaluate it on the example inputs (ones)."""
+    r = run_here("dump", f"{user_file}:f", "--args", "f64[3], f64[]", *extra)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.strip()
+    ir = parse(text, consts=None)
+    consts = []
+    if ir.constvars:  # e.g. jacfwd's one-hot basis: take the values from --format json
+        r_json = run_here("dump", f"{user_file}:f", "--args", "f64[3], f64[]", *extra,
+                          "--format", "json")
+        consts = [np.array(c["value"], c["dtype"]).reshape(c["shape"])
+                  for c in json.loads(r_json.stdout)["constvars"]]
+        ir = parse(text, consts=consts)
+    assert str(ir) == text
+    from pullback.backends.interpreter import eval_ir
+
+    args = [np.ones(v.aval.shape, v.aval.dtype) for v in ir.invars]
+    return [np.asarray(o) for o in eval_ir(ir, ir.consts, args)]
+
+
+X, Y = np.ones(3), 1.0
+
+
+@pytest.mark.parametrize("extra,want", [
+    (["--transform", "grad"], [np.cos(X) * Y]),
+    (["--transform", "grad", "--argnums", "0,1"], [np.cos(X) * Y, np.sum(np.sin(X))]),
+    (["--transform", "jacfwd"], [np.cos(X) * Y]),
+    (["--transform", "jacrev", "--no-opt"], [np.cos(X) * Y]),
+    (["--transform", "hessian"], [np.diag(-np.sin(X) * Y)]),
+    (["--transform", "jvp"], [np.sum(np.sin(X) * Y), np.sum(np.cos(X) * Y + np.sin(X))]),
+    (["--transform", "vjp"], [np.cos(X) * Y, np.sum(np.sin(X))]),
+    (["--transform", "vmap", "--in-axes", "0,None"], [np.full(3, np.sum(np.sin(X)))]),
+    (["--transform", "grad", "--transform", "vmap", "--in-axes", "0,None", "--batch-size", "2"],
+     [np.cos(np.ones((2, 3)))]),
+])
+def test_transforms(run_here, user_file, extra, want):
+    got = _dump_and_eval(run_here, user_file, *extra)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
+def test_grad_transform_subprocess_matches_api(user_file):
+    r = run("dump", f"{user_file}:f", "--args", "f64[3], f64[]", "--transform", "grad")
+    assert r.returncode == 0, r.stderr
+    f = load(user_file, "f")
+    assert r.stdout == str(optimize(pb.make_ir(pb.grad(f))(np.ones(3), 1.0))) + "\n"
+    assert "sin" not in r.stdout and "cos a" in r.stdout
+
+
+def test_source_format(run_here, user_file):
+    r = run_here("dump", f"{user_file}:f", "--args", "f64[3], f64[]", "--format", "source")
+    assert r.returncode == 0, r.stderr
+    f = load(user_file, "f")
+    assert r.stdout.rstrip("\n") == pb.jit(f).source(np.ones(3), 1.0).rstrip("\n")
+    assert "def " in r.stdout and "sin" in r.stdout
+
+
 def test_missing_transform_is_reported(monkeypatch, user_file, capsys):
     monkeypatch.delattr(pb, "vmap")
     rc = cli.main(["dump", f"{user_file}:f", "--args", "f64[3], f64[]", "--transform", "vmap"])
