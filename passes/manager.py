@@ -8,8 +8,9 @@ Interface (used by make_ir(optimize=True), jit and the CLI):
         {"pass": name, "eqns_before": int, "eqns_after": int, "seconds": float,
          "round": int}   (round: 1-based round of the default pipeline; 1 otherwise)
 
-The default pipeline runs DEFAULT_PIPELINE (simplify, cse, dce) in rounds until a
-round changes nothing, at most MAX_ROUNDS times. Each pass returns its input IR
+The default pipeline runs DEFAULT_PIPELINE (simplify, cse, dce) in rounds until
+simplify and cse change nothing in a round (DCE alone never enables more work), at
+most MAX_ROUNDS times. Each pass returns its input IR
 object when it has nothing to do, and keeps untouched equations as the same
 objects, so "nothing changed" is an identity check, not a print.
 Equation counts are top-level (`count_eqns`), comparable with len(jaxpr.eqns).
@@ -25,6 +26,7 @@ from .simplify import simplify
 PASSES = {"simplify": simplify, "cse": cse, "dce": dce}
 DEFAULT_PIPELINE = ("simplify", "cse", "dce")
 MAX_ROUNDS = 10
+REWRITING = {"simplify", "cse"}  # passes whose changes can enable further changes
 
 
 def count_eqns(ir):
@@ -70,9 +72,13 @@ def optimize(ir, passes=None, stats=None):
             ir = _run(ir, name, stats, 1)
         return ir
     for round_no in range(1, MAX_ROUNDS + 1):
-        start = ir
+        rewrote = False
         for name in DEFAULT_PIPELINE:
-            ir = _run(ir, name, stats, round_no)
-        if ir is start:
+            new = _run(ir, name, stats, round_no)
+            rewrote |= new is not ir and name in REWRITING
+            ir = new
+        # Removing dead equations creates no new rewrite: once simplify and cse
+        # find nothing, the round's DCE result is the fixpoint.
+        if not rewrote:
             break
     return ir
