@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from . import lax
-from .trace import Tracer
+from .trace import ConcretizationError, Tracer, user_source, where
 
 
 def _bool_mask_error(what):
@@ -86,8 +86,14 @@ def _expand_ellipsis(items, nd):
 def _static_slice(s, d):
     """(reverse?, start, limit, stride) for slice `s` of an axis of length d."""
     for part in (s.start, s.stop, s.step):
-        if isinstance(part, Tracer):
-            part.__index__()  # raises the concretization error under jit
+        if isinstance(part, Tracer) and part.val is None:
+            raise ConcretizationError(
+                f"a slice bound is a traced array {part.aval}: slice bounds fix the result's "
+                "shape, so they must be known while tracing under jit."
+                f"{where(user_source(2))}\n"
+                "Mark the argument static (static_argnums=...), or index with an array: "
+                "x[i + np.arange(n)] reads n elements starting at a traced i."
+            )
     start, stop, step = s.indices(d)
     n = len(range(start, stop, step))
     if n == 0:

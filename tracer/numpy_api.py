@@ -713,11 +713,10 @@ def _arg_reduction(prim_fn, name):
         if out is not None:
             raise unsupported(f"numpy.{name} with out=")
         a = _arr(a)
-        if axis is None:
-            if lax.ndim(a) == 0 or 0 in _shape(a):
-                if 0 in _shape(a):
-                    raise ValueError(f"attempt to get {name} of an empty sequence")
-            res = prim_fn(lax.reshape(a, (-1,) if False else (math.prod(_shape(a)),)), 0)
+        if axis is None:  # over the flattened array
+            if 0 in _shape(a):
+                raise ValueError(f"attempt to get {name} of an empty sequence")
+            res = prim_fn(ravel(a), 0)
             return lax.reshape(res, (1,) * lax.ndim(a)) if keepdims else res
         ax = _norm_axis(axis, lax.ndim(a))
         if _shape(a)[ax] == 0:

@@ -1,0 +1,140 @@
+"""Dtype promotion follows NumPy 2 (NEP 50); closures become constants or literals."""
+import itertools
+
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.ir.core import Literal
+from pullback.tracer import lax
+
+DTYPES = [np.float64, np.float32, np.int64, np.int32, np.bool_]
+
+
+def _arr(dt, shape=(3,)):
+    return (np.arange(np.prod(shape)).reshape(shape) % 2 + 1).astype(dt)
+
+
+def _out_dtype(f, *args):
+    ir = pb.make_ir(f)(*args)
+    (aval,) = ir.out_avals
+    return aval.dtype
+
+
+# NumPy's own answer is the reference for every pair of array dtypes
+@pytest.mark.parametrize("a,b", list(itertools.product(DTYPES, DTYPES)),
+                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op", [np.add, np.multiply, np.maximum, np.true_divide, np.less],
+                         ids=lambda f: f.__name__)
+def test_array_array_promotion_matches_numpy(op, a, b):
+    x, y = _arr(a), _arr(b)
+    expected = op(x, y)
+    assert _out_dtype(op, x, y) == expected.dtype
+    got = pb.jit(op, backend="interpreter")(x, y)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+# Python scalars are weak: they never widen an array's dtype of the same kind
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("scalar", [2, 2.5, True], ids=["int", "float", "bool"])
+def test_array_python_scalar_promotion_matches_numpy(dt, scalar):
+    x = _arr(dt)
+    for f in (lambda x: x * scalar, lambda x: scalar + x, lambda x: np.maximum(x, scalar)):
+        expected = f(x)
+        got = pb.jit(f, backend="interpreter")(x)
+        assert got.dtype == expected.dtype, (dt, scalar)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_f32_times_python_float_stays_f32():
+    ir = pb.make_ir(lambda x: x * 2.5 + 1)(np.ones(3, np.float32))
+    assert ir.out_avals[0].dtype == np.float32
+    # the scalars are f32 literals, not f64 constants
+    lits = [a for e in ir.eqns for a in e.inputs if isinstance(a, Literal)]
+    assert lits and all(l.aval.dtype == np.float32 for l in lits)
+
+
+def test_int_array_times_python_float_is_f64():
+    assert _out_dtype(lambda x: x * 0.5, np.arange(3)) == np.float64
+    assert _out_dtype(lambda x: x * 0.5, np.arange(3, dtype=np.int32)) == np.float64
+
+
+def test_int32_plus_python_int_stays_int32():
+    assert _out_dtype(lambda x: x + 1, np.arange(3, dtype=np.int32)) == np.int32
+
+
+def test_f32_plus_f64_array_is_f64():
+    assert _out_dtype(lambda x, y: x + y, np.ones(3, np.float32), np.ones(3)) == np.float64
+
+
+def test_numpy_scalars_are_strong():
+    # NEP 50: np.float64(2.0) is not a Python float; it promotes an f32 array to f64
+    x = np.ones(3, np.float32)
+    for s in (np.float64(2.0), np.array(2.0)):
+        f = lambda x, s=s: x * s
+        assert _out_dtype(f, x) == f(x).dtype == np.float64
+    f = lambda x: x * np.float32(2.0)
+    assert _out_dtype(f, np.ones(3)) == f(np.ones(3)).dtype == np.float64
+
+
+def test_bool_arithmetic():
+    b = np.array([True, False, True])
+    for f in (lambda x, y: x + y, lambda x, y: x * y, lambda x, y: x & y, lambda x, y: x | y,
+              lambda x, y: x ^ y, lambda x, y: np.sum(x), lambda x, y: x + 1,
+              lambda x, y: x * 1.5, lambda x, y: np.mean(x)):
+        expected = f(b, b[::-1].copy())
+        got = pb.jit(f, backend="interpreter")(b, b[::-1].copy())
+        assert got.dtype == np.asarray(expected).dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_transcendental_of_ints_is_f64():
+    for dt in (np.int64, np.int32):
+        assert _out_dtype(np.sin, np.arange(3, dtype=dt)) == np.float64
+        assert _out_dtype(lambda x: x / 2, np.arange(3, dtype=dt)) == np.float64
+
+
+def test_reductions_of_small_ints_accumulate_in_int64():
+    x = np.arange(4, dtype=np.int32)
+    for f in (np.sum, np.prod, np.cumsum, lambda x: np.trace(np.outer(x, x))):
+        assert _out_dtype(f, x) == np.asarray(f(x)).dtype == np.int64
+
+
+def test_lax_result_dtype_is_nep50():
+    f32 = np.ones(2, np.float32)
+    assert lax.result_dtype(f32, 2.0) == np.float32
+    assert lax.result_dtype(np.arange(2), 2.0) == np.float64
+    assert lax.result_dtype(f32, np.ones(2)) == np.float64
+    assert lax.result_dtype(True, np.arange(2, dtype=np.int32)) == np.int32
+
+
+# ---------------------------------------------------------------- closures
+def test_closure_array_becomes_a_constvar():
+    w = np.arange(6.0).reshape(2, 3)
+    ir = pb.make_ir(lambda x: x @ w)(np.ones(2))
+    assert len(ir.constvars) == 1 and ir.consts[0] is w
+    assert ir.constvars[0].aval.shape == (2, 3)
+    out = pb.jit(lambda x: x @ w, backend="interpreter")(np.ones(2))
+    np.testing.assert_array_equal(out, np.ones(2) @ w)
+
+
+def test_closure_0d_array_becomes_a_literal():
+    c = np.array(3.0)
+    ir = pb.make_ir(lambda x: x * c)(np.ones(2))
+    assert not ir.constvars
+    lits = [a for e in ir.eqns for a in e.inputs if isinstance(a, Literal)]
+    assert [float(l.val) for l in lits] == [3.0]
+
+
+def test_closure_f32_constant_promotes_like_numpy():
+    w = np.ones(3, np.float32)
+    f = lambda x: x * w
+    for x in (np.ones(3, np.float32), np.ones(3), np.arange(3)):
+        assert _out_dtype(f, x) == f(x).dtype
+
+
+def test_closure_index_array_is_a_constant():
+    idx = np.array([2, 0])
+    ir = pb.make_ir(lambda x: x[idx])(np.arange(3.0))
+    assert ir.consts and np.array_equal(ir.consts[0], idx)

@@ -1,0 +1,271 @@
+"""Bad input to a traced function: each error is clear and names what went wrong where."""
+import re
+
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.tracer.trace import ConcretizationError
+
+X3 = np.ones(3)
+THIS_FILE = re.escape(__file__)
+
+
+def _line_of(fn, text):
+    """The line number in this file of the first line of `fn` containing `text`."""
+    import inspect
+
+    lines, start = inspect.getsourcelines(fn)
+    for k, line in enumerate(lines):
+        if text in line:
+            return start + k
+    raise AssertionError(f"{text!r} not in {fn}")
+
+
+def _names_line(msg, fn, text):
+    line = _line_of(fn, text)
+    assert f'File "{__file__}", line {line}' in msg, msg
+    assert text in msg, msg  # the source line itself is quoted
+
+
+# ---------------------------------------------------------------- functions without a rule
+@pytest.mark.parametrize("fn,name,arg", [
+    (lambda x: np.fft.fft(x), "numpy.fft.fft", X3),
+    (lambda x: np.sort(x), "numpy.sort", X3),
+    (lambda x: np.linalg.inv(x), "numpy.linalg.inv", np.eye(2)),
+    (lambda x: np.linalg.det(x), "numpy.linalg.det", np.eye(2)),
+    (lambda x: np.unique(x), "numpy.unique", X3),
+    (lambda x: np.nonzero(x), "numpy.nonzero", X3),
+    (lambda x: np.gcd(x, x), "numpy.gcd", np.arange(3)),
+    (lambda x: np.add.at(x, [0], 1.0), "numpy.add.at", X3),
+    (lambda x: np.where(x), "numpy.where with one argument", X3),
+    (lambda x: x.nonzero(), "numpy.nonzero", X3),
+])
+def test_function_without_rule_raises_not_implemented_naming_it(fn, name, arg):
+    with pytest.raises(NotImplementedError, match=re.escape(name)) as info:
+        pb.make_ir(fn)(arg)
+    assert __file__ in str(info.value)
+
+
+def test_unsupported_keyword_is_named():
+    with pytest.raises(NotImplementedError, match="numpy.sum with out=/where="):
+        pb.make_ir(lambda x: np.sum(x, where=x > 0))(X3)
+
+
+def test_norm_needing_svd_is_not_implemented():
+    with pytest.raises(NotImplementedError, match="ord=2 for matrices"):
+        pb.make_ir(lambda x: np.linalg.norm(x, ord=2))(np.eye(2))
+
+
+# ---------------------------------------------------------------- value-dependent Python
+def test_if_on_traced_value_names_line_and_suggests_fixes():
+    def f(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(ConcretizationError) as info:
+        pb.make_ir(f)(X3)
+    msg = str(info.value)
+    _names_line(msg, f, "if x.sum() > 0:")
+    assert "static_argnums" in msg and "pb.cond" in msg
+
+
+@pytest.mark.parametrize("conv", [bool, int, float])
+def test_python_conversions_of_traced_values(conv):
+    def f(x):
+        return x * conv(x)
+
+    with pytest.raises(ConcretizationError) as info:
+        pb.make_ir(f)(1.0)
+    msg = str(info.value)
+    _names_line(msg, f, "return x * conv(x)")
+    assert "static_argnums" in msg and "pb.cond" in msg
+
+
+def test_if_under_jit_raises_too():
+    @pb.jit(backend="interpreter")
+    def f(x):
+        while x > 0:
+            x = x - 1
+        return x
+
+    with pytest.raises(ConcretizationError, match="static_argnums"):
+        f(3.0)
+
+
+def test_static_argnums_is_the_fix():
+    def f(x, n):
+        return x * 2 if n > 0 else x
+
+    ir = pb.make_ir(f, static_argnums=1)(X3, 1)
+    assert [e.prim.name for e in ir.eqns] == ["mul"]
+
+
+def test_traced_slice_bound_names_line():
+    def f(x, i):
+        return x[i:]
+
+    with pytest.raises(ConcretizationError) as info:
+        pb.make_ir(f)(X3, 1)
+    msg = str(info.value)
+    _names_line(msg, f, "return x[i:]")
+    assert "static_argnums" in msg and "np.arange" in msg
+
+
+def test_item_needs_a_concrete_value():
+    with pytest.raises(ConcretizationError, match=r"item\(\)"):
+        pb.make_ir(lambda x: x.sum().item())(X3)
+
+
+# ---------------------------------------------------------------- non-array arguments
+@pytest.mark.parametrize("args,path", [
+    (({"w": "abc"},), "['w']"),
+    (((X3, [X3, object()]),), "[1][1]"),
+    ((X3, {"b": {"c": None, "d": "s"}}), "['b']['d']"),
+])
+def test_non_array_argument_names_its_pytree_path(args, path):
+    def f(*a):
+        return a[0]
+
+    with pytest.raises(TypeError, match=re.escape(path)) as info:
+        pb.make_ir(f)(*args)
+    assert "str" in str(info.value) or "object" in str(info.value)
+
+
+def test_non_array_argument_path_uses_parameter_name():
+    def f(params):
+        return params["w"] * 2
+
+    with pytest.raises(TypeError, match=re.escape("params['w']")):
+        pb.make_ir(f)({"w": "abc"})
+
+
+def test_string_inside_traced_function_is_a_type_error():
+    with pytest.raises(TypeError, match="str"):
+        pb.make_ir(lambda x: np.add(x, "abc"))(X3)
+
+
+# ---------------------------------------------------------------- shape errors
+def test_broadcast_error_names_shapes_and_line():
+    def f(x, y):
+        return x + y
+
+    with pytest.raises(ValueError) as info:
+        pb.make_ir(f)(np.ones(3), np.ones(4))
+    msg = str(info.value)
+    assert "(3,)" in msg and "(4,)" in msg
+    _names_line(msg, f, "return x + y")
+
+
+def test_matmul_mismatch_names_shapes_and_line():
+    def f(a, b):
+        return a @ b
+
+    with pytest.raises(ValueError) as info:
+        pb.make_ir(f)(np.ones((2, 3)), np.ones((2, 3)))
+    msg = str(info.value)
+    assert "(2, 3)" in msg
+    _names_line(msg, f, "return a @ b")
+
+
+@pytest.mark.parametrize("fn,text,exc", [
+    (lambda x: np.reshape(x, (2, 2)), "into shape (2, 2)", ValueError),
+    (lambda x: np.sum(x, axis=3), "axis 3 is out of bounds", np.exceptions.AxisError),
+    (lambda x: x[0, 0], "too many indices", IndexError),
+    (lambda x: x[5], "index 5 is out of bounds for axis 0 with size 3", IndexError),
+    (lambda x: np.concatenate([x, np.ones((2, 2))]), "(3,), (2, 2)", ValueError),
+    (lambda x: np.stack([x, np.ones(2)]), "same shape", ValueError),
+    (lambda x: np.einsum("ij,jk", x, x), "does not match subscripts", ValueError),
+    (lambda x: np.split(x, 2), "equal division", ValueError),
+    (lambda x: np.broadcast_to(x, (2, 4)), "(3,)", ValueError),
+    (lambda x: np.dot(np.ones((2, 2)), x), "mismatch", ValueError),
+])
+def test_shape_errors_name_shapes_and_line(fn, text, exc):
+    with pytest.raises(exc) as info:
+        pb.make_ir(fn)(X3)
+    msg = str(info.value)
+    assert text in msg, msg
+    assert f'File "{__file__}"' in msg, msg
+
+
+def test_primitive_shape_error_names_line():
+    from pullback.tracer import lax
+
+    def f(x):
+        return lax.dot_general(x, x, (((0,), (1,)), ((), ())))
+
+    with pytest.raises(ValueError) as info:
+        pb.make_ir(f)(np.ones((2, 3)))
+    _names_line(str(info.value), f, "return lax.dot_general")
+
+
+# ---------------------------------------------------------------- lists, in-place, masks
+def test_np_array_of_traced_values_suggests_stack():
+    def f(x):
+        return np.array([x, 2 * x])
+
+    with pytest.raises(TypeError, match="np.stack") as info:
+        pb.make_ir(f)(1.0)
+    _names_line(str(info.value), f, "return np.array([x, 2 * x])")
+
+
+def test_np_mean_of_list_suggests_stack():
+    def f(x, y):
+        return np.mean([x, y])
+
+    with pytest.raises(TypeError, match="np.stack") as info:
+        pb.make_ir(f)(1.0, 2.0)
+    _names_line(str(info.value), f, "return np.mean([x, y])")
+
+
+def test_stack_is_the_fix():
+    f = pb.jit(lambda x, y: np.mean(np.stack([x, y])), backend="interpreter")
+    assert f(1.0, 2.0) == 1.5
+
+
+def test_in_place_assignment_names_line():
+    def f(x):
+        x[0] = 1
+        return x
+
+    with pytest.raises(TypeError, match="in-place") as info:
+        pb.make_ir(f)(X3)
+    _names_line(str(info.value), f, "x[0] = 1")
+
+
+def test_ufunc_out_argument_is_refused():
+    def f(x):
+        return np.sin(x, out=x)
+
+    with pytest.raises(TypeError, match="out=") as info:
+        pb.make_ir(f)(X3)
+    _names_line(str(info.value), f, "return np.sin(x, out=x)")
+
+
+def test_traced_boolean_mask_suggests_where():
+    def f(x):
+        return x[x > 0]
+
+    with pytest.raises(IndexError, match="np.where") as info:
+        pb.make_ir(f)(X3)
+    _names_line(str(info.value), f, "return x[x > 0]")
+
+
+def test_float_index_is_refused():
+    with pytest.raises(IndexError, match="integer"):
+        pb.make_ir(lambda x, i: x[i])(X3, 1.0)
+
+
+def test_traced_value_escaping_the_trace():
+    from pullback.tracer.trace import EscapedTracerError
+
+    leaked = []
+
+    def f(x):
+        leaked.append(x)
+        return x
+
+    pb.make_ir(f)(X3)
+    with pytest.raises(EscapedTracerError):
+        np.sin(leaked[0])
