@@ -8,7 +8,7 @@ The grammar (whitespace, including newlines and indentation, is insignificant)::
     binder  := NAME ':' type                type := DTYPE '[' INT,* ']'
     eqn     := binder* '=' PRIM params? atom*
     params  := '[' (KEY '=' value),* ']'     (commas optional: multi-line params)
-    value   := ir | '(' value,* ')' | NUMBER | STRING | True | False | None | DTYPE
+    value   := ir | '(' value,* ')' | NUMBER | STRING | True | False | None | DTYPE | type
     atom    := NAME | NUMBER (':' type)? | True | False
     outs    := '(' atom,* ')'
 
@@ -253,6 +253,8 @@ class _Parser:
                 t.next()
                 return _CONST_WORDS[val]
             if val in DTYPES:
+                if t.peek(1) == "[":  # an aval, e.g. out_avals=(f64[3],)
+                    return self.aval()
                 t.next()
                 return DTYPES[val]
             t.error(
@@ -289,7 +291,7 @@ class _Parser:
         t.expect("=", "'=' after the equation's outputs")
         pos = t.pos
         name = t.expect("name", "a primitive name")
-        prim = PRIMITIVES.get(name)
+        prim = PRIMITIVES.get(name) or _late_primitive(name)
         if prim is None:
             t.error(f"unknown primitive {name!r}", pos)
         params = self.params() if t.peek() == "[" else {}
@@ -352,6 +354,17 @@ class _Parser:
         else:
             values = _check_consts(consts, constvars)
         return IR([v for v, _ in constvars], values, invars, eqns, outvars)
+
+
+def _late_primitive(name):
+    """Primitives registered by modules that may not be imported yet (control flow)."""
+    import importlib
+
+    try:
+        importlib.import_module(".control_flow", __package__)
+    except ImportError:
+        return None
+    return PRIMITIVES.get(name)
 
 
 def _is_float_text(s):

@@ -164,8 +164,16 @@ def _cases():
 CASES = _cases()
 
 
+# primitives whose params hold sub-IRs or callables, tested by traced IRs below
+COVERED_BELOW = {"cond", "while", "scan",  # test_control_flow_irs_roundtrip
+                 "custom_jvp_call", "custom_vjp_call", "custom_vjp_linear"}  # test_custom_*
+
+
 def test_cases_cover_every_primitive():
-    assert {c[0] for c in CASES} == set(P.PRIMITIVES) - {"test_pair", "test_call"}
+    import pullback.ir.control_flow  # noqa: F401  (registers cond/while/scan)
+
+    names = set(P.PRIMITIVES) - {"test_pair", "test_call"}
+    assert names - COVERED_BELOW == {c[0] for c in CASES}
 
 
 @pytest.mark.parametrize("name,items,params", CASES, ids=[c[0] for c in CASES])
@@ -204,6 +212,7 @@ def test_exotic_param_values_roundtrip():
     params = {"a_float": -0.0, "b_inf": math.inf, "c_ninf": -math.inf, "d_nan": math.nan,
               "e_none": None, "f_str": "it's \"quoted\"", "g_nested": ((1, (2.5, False)), (), ("x",)),
               "h_dtypes": (f64, f32, i64, i32, b_), "i_big": 10**30, "j_small": 1e-12,
+              "l_avals": (A((2, 3), f32), A((), b_)),
               "k_strdtype": "f64", "flag": False}
     ir = IR([], [], [x], [Eqn(_pair_p, [x], [y, Var(A((2,)))], params)], [y])
     back = roundtrip(ir)
@@ -214,6 +223,7 @@ def test_exotic_param_values_roundtrip():
     assert bp["g_nested"] == params["g_nested"] and bp["h_dtypes"] == params["h_dtypes"]
     assert bp["i_big"] == 10**30 and bp["k_strdtype"] == "f64"
     assert isinstance(bp["h_dtypes"][0], np.dtype)
+    assert bp["l_avals"] == params["l_avals"] and "l_avals=(f32[2,3], bool[])" in str(ir)
 
 
 def test_callable_param_cannot_be_parsed():
@@ -409,3 +419,56 @@ def test_parse_errors_name_line_and_column(text, msg):
     with pytest.raises(IRParseError, match=msg):
         parse(text)
     assert issubclass(IRParseError, ValueError)
+
+
+def test_control_flow_irs_roundtrip():
+    from pullback import control_flow as cf
+
+    def f(x, p):
+        y = cf.cond(p > 0, lambda a: np.sin(a), lambda a: a * 2.0, x)
+        c, ys = cf.scan(lambda c, xi: (c + xi, c * xi), 0.0, y)
+        w = cf.while_loop(lambda s: s < 10.0, lambda s: s * 2.0 + 1.0, c)
+        return cf.fori_loop(0, 3, lambda i, s: s + 1.0, w), ys
+
+    ir = pb.make_ir(f)(np.ones(3), 1.0)
+    typecheck(ir)
+    text = str(ir)
+    assert "cond[\n      branches=(\n        { lambda ; " in text
+    back = roundtrip(ir)
+    prims = [e.prim.name for e in back.eqns]
+    assert prims == ["gt", "cond", "scan", "while", "scan"]
+    cond_eqn = back.eqns[1]
+    assert [str(b) for b in cond_eqn.params["branches"]] == [
+        str(b) for b in ir.eqns[1].params["branches"]]
+    assert back.eqns[2].params["body"].eqns[0].prim.name == "add"
+
+
+def test_custom_derivative_calls_print_but_callables_do_not_parse():
+    @pb.custom_jvp
+    def f(x):
+        return np.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        return np.sin(primals[0]), np.cos(primals[0]) * tangents[0]
+
+    @pb.custom_vjp
+    def g(x):
+        return x * 2.0
+
+    def g_fwd(x):
+        return g(x), None
+
+    def g_bwd(res, ct):
+        return (ct * 2.0,)
+
+    g.defvjp(g_fwd, g_bwd)
+    for fn, prim in ((f, "custom_jvp_call"), (g, "custom_vjp_call")):
+        ir = pb.make_ir(fn)(np.ones(2))
+        typecheck(ir)
+        text = str(ir)
+        assert f"= {prim}[\n" in text and "      call={ lambda ; c:f64[2]. let\n" in text
+        with pytest.raises(IRParseError, match="callable.*cannot be parsed back"):
+            parse(text)
+    lin = pb.make_ir(lambda x: pb.vjp(g, x)[1](np.ones(2)))(np.ones(2))
+    typecheck(lin)
