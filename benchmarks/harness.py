@@ -291,25 +291,29 @@ def ratios(cells):
 
 
 # ------------------------------------------------------------------ warm disk cache
-def warm_cache_first_calls(names, timeout=600):
+def warm_cache_first_calls(names, one_process_each=True, timeout=900):
     """pullback's first call in a fresh process sharing this process's cache dir.
 
-    One process per workload, so each first call pays its own start-up.
+    With `one_process_each` every workload gets its own process (so nothing
+    compiled for one workload helps the next); --quick shares one process.
     """
+    groups = [[n] for n in names] if one_process_each else ([list(names)] if names else [])
     out = {}
-    for name in names:
-        cmd = [sys.executable, "-m", "benchmarks.harness", "--warm-child", name]
+    for group in groups:
+        cmd = [sys.executable, "-m", "benchmarks.harness", "--warm-child", *group]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   env=dict(os.environ))
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode != 0 or not lines:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                out[name] = {"status": f"error: child exited {proc.returncode}: {tail[:120]}"}
+                for n in group:
+                    out[n] = {"status": f"error: child exited {proc.returncode}: {tail[:120]}"}
             else:
-                out[name] = json.loads(lines[-1])
+                out.update(json.loads(lines[-1]))
         except Exception as e:  # noqa: BLE001
-            out[name] = {"status": "error: " + one_line(e)}
+            for n in group:
+                out[n] = {"status": "error: " + one_line(e)}
     return out
 
 
@@ -363,46 +367,60 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
         todo = [n for n in workload_names
                 if "first_call_s" in data["workloads"][n]["cells"]["pullback"]]
         log(f"warm-cache processes: {', '.join(todo) or 'none'}")
-        for n, res in warm_cache_first_calls(todo).items():
+        for n, res in warm_cache_first_calls(todo, one_process_each=not quick).items():
             data["workloads"][n]["warm_cache"] = res
     return data
 
 
-def _warm_child(name):
+def _warm_child(names):
+    """Print {workload: {...}} as one JSON line: first calls against a warm disk cache.
+
+    Numba's one-time start-up (LLVM initialisation, ~1-2 s) is measured on its own
+    first, like the main process's warm-up, so `first_call_s` compares with the
+    peers' first calls; `import_s` and `numba_startup_s` are what a new process
+    pays on top.
+    """
+    t0 = time.perf_counter()
+    import pullback  # noqa: F401
+
     from .peers import SYSTEMS
     from .workloads import WORKLOADS
 
-    workload = WORKLOADS[name]
-    case = workload.make_case(False)
+    import_s = time.perf_counter() - t0
     system = SYSTEMS["pullback"]
-    res = {}
-    try:
-        system.warm_up()
-        run = system.runner(workload, case)
-        t0 = time.perf_counter()
-        out = run()
-        res["first_call_s"] = time.perf_counter() - t0
-        bad = mismatch(out, workload.impls["numpy"](case)(*case.args),
-                       workload.rtol, workload.atol)
-        res["status"] = "wrong result: " + bad if bad else "ok"
+    t0 = time.perf_counter()
+    SYSTEMS["numba"].warm_up()
+    numba_startup_s = time.perf_counter() - t0
+    results = {}
+    for name in names:
+        res = {"import_s": import_s, "numba_startup_s": numba_startup_s}
+        results[name] = res
         try:
-            from pullback.backends import numba as nb_backend
+            workload = WORKLOADS[name]
+            case = workload.make_case(False)
+            run = system.runner(workload, case)
+            t0 = time.perf_counter()
+            out = run()
+            res["first_call_s"] = time.perf_counter() - t0
+            bad = mismatch(out, workload.impls["numpy"](case)(*case.args),
+                           workload.rtol, workload.atol)
+            res["status"] = "wrong result: " + bad if bad else "ok"
+        except Exception as e:  # noqa: BLE001
+            res["status"] = "error: " + one_line(e)
+    try:
+        from pullback.backends import numba as nb_backend
 
-            stats = getattr(nb_backend, "cache_stats", None) or getattr(nb_backend, "stats", None)
-            if callable(stats):
-                stats = stats()
-            if isinstance(stats, dict):
-                res["cache_stats"] = {k: v for k, v in stats.items()
-                                      if isinstance(v, (int, float, str))}
-        except Exception:  # noqa: BLE001 - statistics are optional
-            pass
-    except Exception as e:  # noqa: BLE001
-        res["status"] = "error: " + one_line(e)
-    print(json.dumps(res))
+        stats = nb_backend.stats()
+        for res in results.values():
+            res["cache_stats"] = {k: v for k, v in stats.items()
+                                  if isinstance(v, (int, float, str))}
+    except Exception:  # noqa: BLE001 - the counters are informative only
+        pass
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--warm-child":
-        _warm_child(sys.argv[2])
+    if len(sys.argv) >= 3 and sys.argv[1] == "--warm-child":
+        _warm_child(sys.argv[2:])
     else:
-        sys.exit("usage: python -m benchmarks.harness --warm-child WORKLOAD")
+        sys.exit("usage: python -m benchmarks.harness --warm-child WORKLOAD [WORKLOAD ...]")
