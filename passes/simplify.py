@@ -105,6 +105,8 @@ rules = {}
 
 def _mul(ctx, e):
     x, y = e.inputs
+    if x is y and isinstance(x, Var):  # x * x = x ** 2 (integer_pow's reference is x * x)
+        return Eqn(P.integer_pow_p, [x], e.outputs, {"y": 2}, e.source)
     if _is_one(ctx.scalar(y)):  # x * 1 = x (exact, also for inf, nan, -0.0)
         return _keep(e, x)
     if _is_one(ctx.scalar(x)):  # 1 * y = y
@@ -229,6 +231,24 @@ def _concatenate(ctx, e):
     return None
 
 
+def _splat_to_literal(ctx, e):
+    """An n-ary elementwise operand that is a broadcast of a Literal becomes the
+    Literal itself (same elements), as long as another operand keeps the output shape."""
+    out_shape = e.outputs[0].aval.shape
+    if len(e.inputs) < 2 or not out_shape:
+        return None
+    splats = [
+        d.inputs[0] if (d := _def(ctx, a, P.broadcast_in_dim_p)) is not None
+        and isinstance(d.inputs[0], Literal) else None
+        for a in e.inputs
+    ]
+    if not any(s is not None for s in splats) or not any(
+        s is None and a.aval.shape == out_shape for s, a in zip(splats, e.inputs)
+    ):
+        return None
+    return e.replace(inputs=[a if s is None else s for s, a in zip(splats, e.inputs)])
+
+
 def _with(e, inputs, **params):
     new = e.replace(inputs=list(inputs))
     new.params = {**e.params, **params}
@@ -308,6 +328,8 @@ def _simplify(ir: IR, memo, top: bool) -> IR:
             if res is None:
                 rule = rules.get(e.prim)
                 res = rule(ctx, e) if rule is not None else None
+            if res is None and e.prim in P.ELEMENTWISE:
+                res = _splat_to_literal(ctx, e)
             if isinstance(res, Eqn):
                 e = res
                 continue

@@ -311,6 +311,54 @@ CASES = {
           in (b,) }
         """,
     ),
+    "mul_self_is_square": (  # the reference integer_pow[y=2] is x * x
+        """
+        { lambda ; a:f64[3] b:i32[3]. let
+            c:f64[3] = mul a a
+            d:i32[3] = mul b b
+          in (c, d) }
+        """,
+        """
+        { lambda ; a:f64[3] b:i32[3]. let
+            c:f64[3] = integer_pow[y=2] a
+            d:i32[3] = integer_pow[y=2] b
+          in (c, d) }
+        """,
+    ),
+    "splat_operand_becomes_literal": (
+        """
+        { lambda ; a:f64[3] b:bool[3]. let
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.5
+            d:f64[3] = div c a
+            e:f64[3] = select b c a
+            f:bool[3] = lt a c
+          in (d, e, f) }
+        """,
+        """
+        { lambda ; a:f64[3] b:bool[3]. let
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.5
+            d:f64[3] = div 2.5 a
+            e:f64[3] = select b 2.5 a
+            f:bool[3] = lt a 2.5
+          in (d, e, f) }
+        """,
+    ),
+    "splat_operands_keep_one_full_shape": (  # two splats: the shape must come from one
+        """
+        { lambda ; a:f64[]. let
+            b:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.5
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] a
+            d:f64[3] = sub b c
+          in (d,) }
+        """,
+        """
+        { lambda ; a:f64[]. let
+            b:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.5
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] a
+            d:f64[3] = sub 2.5 c
+          in (d,) }
+        """,
+    ),
     "stop_gradient_stays": (
         """
         { lambda ; a:f64[3]. let
@@ -419,8 +467,20 @@ def test_splat_and_iota_are_not_materialized():
         f:f64[3] = add a e
       in (f,) }
     """
-    ir = parse(text(src))
-    assert simplify(ir) is ir
+    # the splat is used as a literal operand instead, but nothing is stored
+    check_pass(
+        simplify,
+        src,
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.0
+            c:i64[3] = iota[dimension=0, dtype=i64, shape=(3,)]
+            d:f64[3] = convert_element_type[new_dtype=f64] c
+            e:f64[3] = mul 2.0 d
+            f:f64[3] = add a e
+          in (f,) }
+        """,
+    )
 
 
 def test_constant_predicate_from_a_constant_array():
