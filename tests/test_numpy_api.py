@@ -180,6 +180,9 @@ for _name in ["add", "multiply", "maximum", "equal", "not_equal"]:
     case(_name, BINARY[_name], B(3, 2), B(2))
 case("divide", np.divide, I(4, lo=1), I(4, lo=1))
 case("floor_divide", np.floor_divide, F(3, 4), Pos(4))
+case("floor_divide", np.floor_divide, Const([1.0, -1.0, 7.5, -7.5, 0.3, 0.0]),
+     Const([0.1, 0.1, 2.0, 2.0, -0.1, 3.0]), note="not-floor-of-quotient")
+case("floor_divide", lambda x: x // 0.1, F32(5), note="f32")
 case("floor_divide", np.floor_divide, I(3, 4), I(4, lo=1))
 case("floor_divide", np.floor_divide, I(6), Const(np.array([-3, -2, -1, 1, 2, 3])))
 case("remainder", np.remainder, F(3, 4), Pos(4))
@@ -192,6 +195,11 @@ case("divmod", lambda x, y: divmod(x, y), F(5), Pos(5), note="builtin")
 case("power", np.power, Pos(3, 4), F(4))
 case("power", lambda x: np.power(x, 3), F(3, 4), note="int-exponent")
 case("power", lambda x: x ** 2, I(5), note="operator")
+case("power", lambda x: (x ** 2.0, x ** 3, x ** 0), I(5), note="int-float-exponent")
+case("hypot", np.hypot, Const([1e200, 0.0, 3.0, np.inf, -1e-200]),
+     Const([1e200, 0.0, -4.0, 1.0, 1e-200]), note="extremes")
+case("concatenate", lambda x: np.concatenate([x, np.zeros((0, 2), np.float32), np.ones((1, 2))]),
+     F32(2, 2), note="empty")
 case("power", lambda x: x ** -2.0, Pos(5, dtype=np.float32), note="operator")
 case("power", lambda x: 2.0 ** x, F(5), note="reflected")
 case("float_power", np.float_power, Pos(4, dtype=np.float32), F32(4))

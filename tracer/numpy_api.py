@@ -387,7 +387,11 @@ def floor_divide(x, y):
     if dt.kind == "b":
         x, y = lax.convert(x, np.int64), lax.convert(y, np.int64)
     if dt.kind == "f":
-        return lax.floor(lax.div(x, y))
+        # NumPy's floor division is (x - x mod y) / y rounded, not floor(x / y):
+        # 1.0 // 0.1 is 9.0, while floor(1.0 / 0.1) is 10.0
+        x, y = lax.convert(x, dt), lax.convert(y, dt)
+        q = lax.round(lax.div(lax.sub(x, lax.rem(x, y)), y))
+        return lax.select(lax.eq(y, 0), lax.div(x, y), q)
     return lax.div(x, y)
 
 
@@ -415,11 +419,10 @@ def divmod_(x, y):
 def power(x, y):
     if type(y) in (int, float) and float(y).is_integer() and abs(y) <= 64:
         x = _arr(x)
-        if _dt(x).kind != "f" and y < 0:
+        dt = lax.result_dtype(x, y)  # int ** 2.0 is float64, bool ** 2 is int64
+        if dt.kind != "f" and y < 0:
             raise ValueError("Integers to negative integer powers are not allowed.")
-        if _dt(x).kind == "b":
-            x = lax.convert(x, np.int64)
-        return lax.integer_pow(x, int(y))
+        return lax.integer_pow(lax.convert(x, dt), int(y))
     dt = lax.result_dtype(x, y)
     if dt.kind != "f":
         raise NotImplementedError(
@@ -475,7 +478,14 @@ def arctan2(y, x):
 def hypot(x, y):
     dt = _float_dtype(x, y)
     x, y = lax.convert(x, dt), lax.convert(y, dt)
-    return lax.sqrt(lax.add(lax.mul(x, x), lax.mul(y, y)))
+    # scaled, so that hypot(1e200, 1e200) does not overflow: big * sqrt(1 + (small/big)^2)
+    ax, ay = lax.abs(x), lax.abs(y)
+    big, small = lax.max(ax, ay), lax.min(ax, ay)
+    shp = lax.broadcast_shapes(_shape(x), _shape(y))
+    safe_big = lax.select(lax.eq(big, 0), lax.full(shp, 1, dt), big)
+    ratio = lax.div(small, safe_big)
+    out = lax.mul(big, lax.sqrt(lax.add(1.0, lax.mul(ratio, ratio))))
+    return lax.select(lax.eq(big, math.inf), lax.full(shp, math.inf, dt), out)
 
 
 @ufunc(np.logaddexp)
@@ -1099,8 +1109,8 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
             raise ValueError(
                 f"all the input array dimensions except for the concatenation axis must match "
                 f"exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
-    if dtype is not None:
-        arrays = [lax.convert(a, dtype) for a in arrays]
+    dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*arrays)
+    arrays = [lax.convert(a, dt) for a in arrays]
     arrays = [a for a in arrays if _shape(a)[ax] != 0] or arrays[:1]
     if not any(isinstance(a, Tracer) for a in arrays):
         return np.concatenate(arrays, axis=ax)
