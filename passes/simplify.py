@@ -249,6 +249,21 @@ def _splat_to_literal(ctx, e):
     return e.replace(inputs=[a if s is None else s for s, a in zip(splats, e.inputs)])
 
 
+SPLAT_PRESERVING = {P.transpose_p, P.reshape_p, P.rev_p, P.slice_p}
+
+
+def _splat_shape_op(ctx, e):
+    """Moving, reversing, reshaping or slicing an array of one Literal value gives
+    an array of that value: broadcast the Literal to the output shape directly."""
+    (x,) = e.inputs
+    d = _def(ctx, x, P.broadcast_in_dim_p)
+    lit = d.inputs[0] if d is not None else x
+    if not isinstance(lit, Literal):
+        return None
+    return Eqn(P.broadcast_in_dim_p, [lit], e.outputs,
+               {"shape": e.outputs[0].aval.shape, "broadcast_dimensions": ()}, e.source)
+
+
 def _with(e, inputs, **params):
     new = e.replace(inputs=list(inputs))
     new.params = {**e.params, **params}
@@ -330,6 +345,8 @@ def _simplify(ir: IR, memo, top: bool) -> IR:
                 res = rule(ctx, e) if rule is not None else None
             if res is None and e.prim in P.ELEMENTWISE:
                 res = _splat_to_literal(ctx, e)
+            if res is None and e.prim in SPLAT_PRESERVING:
+                res = _splat_shape_op(ctx, e)
             if isinstance(res, Eqn):
                 e = res
                 continue

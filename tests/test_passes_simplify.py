@@ -359,6 +359,28 @@ CASES = {
           in (d,) }
         """,
     ),
+    "shape_ops_of_a_splat": (
+        """
+        { lambda ; a:f64[3,2]. let
+            b:f64[2,3] = broadcast_in_dim[broadcast_dimensions=(), shape=(2, 3)] 0.0
+            c:f64[3,2] = transpose[permutation=(1, 0)] b
+            d:f64[6] = reshape[shape=(6,)] b
+            e:f64[2,3] = rev[dimensions=(0,)] b
+            f:f64[1,3] = slice[limit_indices=(2, 3), start_indices=(1, 0), strides=(1, 1)] b
+            g:f64[3,2] = add a c
+          in (g, d, e, f) }
+        """,
+        """
+        { lambda ; a:f64[3,2]. let
+            b:f64[2,3] = broadcast_in_dim[broadcast_dimensions=(), shape=(2, 3)] 0.0
+            c:f64[3,2] = broadcast_in_dim[broadcast_dimensions=(), shape=(3, 2)] 0.0
+            d:f64[6] = broadcast_in_dim[broadcast_dimensions=(), shape=(6,)] 0.0
+            e:f64[2,3] = broadcast_in_dim[broadcast_dimensions=(), shape=(2, 3)] 0.0
+            f:f64[1,3] = broadcast_in_dim[broadcast_dimensions=(), shape=(1, 3)] 0.0
+            g:f64[3,2] = add a 0.0
+          in (g, d, e, f) }
+        """,
+    ),
     "stop_gradient_stays": (
         """
         { lambda ; a:f64[3]. let
