@@ -477,6 +477,45 @@ EINSUM = [
 for _spec, _makers in EINSUM:
     case("einsum", lambda *ops, s=_spec: np.einsum(s, *ops), *_makers, note=_spec)
 
+# ---------------------------------------------------------------- grids, statistics, signals
+case("linspace", lambda a, b: np.linspace(a, b, 7), F(), F())
+case("linspace", lambda a, b: np.linspace(a, b, 4, endpoint=False, retstep=True), F32(), F32(),
+     note="retstep")
+case("linspace", lambda a, b: np.linspace(a, b, 3, axis=1), F(2), F(2), note="axis")
+case("linspace", lambda b: np.linspace(0, b, 1), F(), note="num1")
+case("meshgrid", lambda x, y: np.meshgrid(x, y), F(3), F(2))
+case("meshgrid", lambda x, y, z: np.meshgrid(x, y, z, indexing="ij", sparse=True), F(3), F(2),
+     F(4), note="ij-sparse")
+case("cov", np.cov, F(3, 5))
+case("cov", lambda x: np.cov(x, rowvar=False, bias=True), F32(5, 2), note="rowvar-bias")
+case("cov", lambda x, y: np.cov(x, y), F(6), F(6), note="xy")
+case("corrcoef", np.corrcoef, F(3, 5))
+case("corrcoef", lambda x, y: np.corrcoef(x, y), I(6), F(6), note="xy")
+case("searchsorted", lambda a, v: np.searchsorted(a, v),
+     Const([0.0, 1.0, 1.0, 2.5, 4.0]), Const([[-1.0, 1.0], [1.5, 9.0]]))
+case("searchsorted", lambda a, v: np.searchsorted(a, v, side="right"),
+     Const([0, 1, 1, 3]), I(5, lo=-1, hi=5), note="right")
+case("interp", np.interp, F(7, lo=-1, hi=5), Const([0.0, 1.0, 2.5, 4.0]), F(4))
+case("interp", lambda x, xp, fp: np.interp(x, xp, fp, left=-9.0, right=9.0),
+     Const([-1.0, 0.0, 2.5, 4.0, 5.0]), Const([0.0, 1.0, 2.5, 4.0]), F(4), note="left-right")
+for _mode in ["full", "same", "valid"]:
+    case("convolve", lambda a, v, m=_mode: np.convolve(a, v, m), F(6), F(3), note=_mode)
+    case("convolve", lambda a, v, m=_mode: np.convolve(a, v, m), F(3), I(5), note=_mode + "-swap")
+    case("correlate", lambda a, v, m=_mode: np.correlate(a, v, m), F(6), F(3), note=_mode)
+    case("correlate", lambda a, v, m=_mode: np.correlate(a, v, m), F(3), F(4), note=_mode + "-swap")
+case("pad", lambda x: np.pad(x, 2), F(3, 2))
+case("pad", lambda x: np.pad(x, ((1, 0), (0, 2)), constant_values=-1.5), F32(3, 2), note="value")
+case("pad", lambda x, c: np.pad(x, 1, constant_values=c), F(2, 2), F(), note="traced-value")
+for _mode in ["edge", "reflect", "symmetric", "wrap"]:
+    case("pad", lambda x, m=_mode: np.pad(x, ((2, 1), (0, 3)), mode=m), F(3, 4), note=_mode)
+case("append", np.append, F(2, 2), F(3))
+case("append", lambda x, y: np.append(x, y, axis=0), F(2, 2), F(1, 2), note="axis")
+case("trapezoid", np.trapezoid, F(3, 5))
+case("trapezoid", lambda y, x: np.trapezoid(y, x, axis=0), F(4, 2), F(4), note="x")
+case("trapezoid", lambda y: np.trapezoid(y, dx=0.5), I(5), note="dx")
+case("allclose", np.allclose, F(4), F(4))
+case("allclose", lambda x: np.allclose(x, x + 1e-9), F(4), note="close")
+
 # ---------------------------------------------------------------- Tracer methods
 case("method.sum", lambda x: x.sum() + x.sum(axis=0).sum() + x.sum(1, keepdims=True).sum(), F(3, 4))
 case("method.mean", lambda x: (x.mean(), x.mean(axis=1)), I(3, 4))

@@ -1913,6 +1913,247 @@ FUNCTIONS[np.linalg.diagonal] = lambda x, /, *, offset=0: diagonal(x, offset, -2
 FUNCTIONS[np.linalg.tensordot] = lambda x1, x2, /, *, axes=2: tensordot(x1, x2, axes)
 
 
+# ---------------------------------------------------------------- grids, statistics, signals
+@implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
+             device=None):
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    start, stop = _arr(start), _arr(stop)
+    dt = lax.result_dtype(start, stop, float(num))
+    start, stop = lax.convert(start, dt), lax.convert(stop, dt)
+    shp = lax.broadcast_shapes(_shape(start), _shape(stop))
+    start, stop = lax.broadcast_to(start, shp), lax.broadcast_to(stop, shp)
+    div = (num - 1) if endpoint else num
+    delta = lax.sub(stop, start)
+    ramp = lax.iota(dt, (num,) + shp, 0)
+    step = lax.div(delta, float(div)) if div > 0 else lax.full(shp, np.nan, dt)
+    # NumPy's formula: start + i * step, and exactly `stop` at the end
+    y = lax.add(lax.mul(ramp, step if div > 0 else delta), start)
+    if endpoint and num > 1:
+        y = lax.concatenate([_take_range(y, 0, 0, num - 1), lax.expand_dims(stop, (0,))], 0)
+    if dtype is not None:
+        if np.dtype(dtype).kind in "iu":
+            y = lax.floor(y)
+        y = lax.convert(y, np.dtype(dtype))
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    return (y, step) if retstep else y
+
+
+@implements(np.meshgrid)
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    xs = [ravel(x) for x in xi]
+    nd = len(xs)
+    pos = list(range(nd))
+    if indexing == "xy" and nd > 1:
+        pos[0], pos[1] = 1, 0
+    full = [0] * nd
+    for x, p in zip(xs, pos):
+        full[p] = _shape(x)[0]
+    out = []
+    for x, p in zip(xs, pos):
+        shp = [1] * nd
+        shp[p] = _shape(x)[0]
+        x = lax.reshape(x, shp)
+        out.append(x if sparse else lax.broadcast_to(x, tuple(full)))
+    return tuple(out)
+
+
+@implements(np.cov)
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+        dtype=None):
+    if fweights is not None or aweights is not None:
+        raise unsupported("numpy.cov with fweights/aweights")
+    m = _arr(m)
+    if lax.ndim(m) > 2:
+        raise ValueError("m has more than 2 dimensions")
+    dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(m, np.zeros((), np.float64))
+    X = lax.convert(atleast_2d(m), dt)
+    if not rowvar and _shape(X)[0] != 1:
+        X = transpose(X)
+    if y is not None:
+        Y = lax.convert(atleast_2d(_arr(y)), dt)
+        if not rowvar and _shape(Y)[0] != 1:
+            Y = transpose(Y)
+        X = concatenate([X, Y], axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = _shape(X)[1]
+    X = lax.sub(X, mean(X, axis=1, keepdims=True))
+    c = lax.div(matmul(X, transpose(X)), float(n - ddof))
+    return squeeze(c)
+
+
+@implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = cov(x, y, rowvar, dtype=dtype)
+    if lax.ndim(c) == 0:
+        return lax.div(c, c)
+    sd = lax.sqrt(diagonal(c))
+    n = _shape(sd)[0]
+    c = lax.div(lax.div(c, lax.reshape(sd, (n, 1))), lax.reshape(sd, (1, n)))
+    return clip(c, -1, 1)
+
+
+@implements(np.searchsorted)
+def searchsorted(a, v, side="left", sorter=None):
+    """For sorted `a`, the insertion index is the count of elements before `v`:
+    one comparison per pair (O(len(a) * v.size)), no value-dependent branching."""
+    if sorter is not None:
+        raise unsupported("numpy.searchsorted with sorter=")
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1:
+        raise ValueError("object too deep for desired array")
+    n = _shape(a)[0]
+    vb = lax.expand_dims(v, (lax.ndim(v),))
+    before = lax.lt(a, vb) if side == "left" else lax.le(a, vb)
+    return lax.reduce_sum(lax.convert(before, np.int64), (lax.ndim(v),)) if n else \
+        lax.full(_shape(v), 0, np.int64)
+
+
+@implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    if period is not None:
+        raise unsupported("numpy.interp with period=")
+    x = lax.convert(_arr(x), np.float64)
+    xp, fp = lax.convert(_arr(xp), np.float64), lax.convert(_arr(fp), np.float64)
+    if lax.ndim(xp) != 1 or _shape(xp) != _shape(fp):
+        raise ValueError("fp and xp are not of the same length.")
+    n = _shape(xp)[0]
+    if n == 0:
+        raise ValueError("array of sample points is empty")
+    first, last = take(xp, 0), take(xp, n - 1)
+    f_first, f_last = take(fp, 0), take(fp, n - 1)
+    if n == 1:
+        inside = lax.broadcast_to(f_first, _shape(x))
+    else:
+        j = lax.sub(searchsorted(xp, x, side="right"), 1)
+        j = lax.max(lax.min(j, n - 2), 0)
+        x0, x1 = take(xp, j), take(xp, lax.add(j, 1))
+        f0, f1 = take(fp, j), take(fp, lax.add(j, 1))
+        slope = lax.div(lax.sub(f1, f0), lax.sub(x1, x0))
+        inside = lax.add(lax.mul(slope, lax.sub(x, x0)), f0)
+        inside = lax.select(lax.eq(x, last), lax.broadcast_to(f_last, _shape(x)), inside)
+    lo = f_first if left is None else lax.convert(_arr(left), np.float64)
+    hi = f_last if right is None else lax.convert(_arr(right), np.float64)
+    out = lax.select(lax.lt(x, first), lax.broadcast_to(lo, _shape(x)), inside)
+    return lax.select(lax.gt(x, last), lax.broadcast_to(hi, _shape(x)), out)
+
+
+def _full_convolution(a, v):
+    """out[k] = sum_i a[k - i] v[i]: a gather of shifted windows of the zero-padded
+    `a`, then one dot with the reversed `v`."""
+    n, m = _shape(a)[0], _shape(v)[0]
+    ap = lax.pad(a, 0, [(m - 1, m - 1, 0)])
+    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
+    return lax.dot_general(lax.gather(ap, windows, 0), lax.rev(v, (0,)), (((1,), (0,)), ((), ())))
+
+
+def _mode_slice(full, n, m, mode):
+    if mode == "full":
+        return full
+    lo, hi = min(n, m), max(n, m)
+    if mode == "same":
+        start = (lo - 1) // 2
+        return _take_range(full, 0, start, start + hi)
+    if mode == "valid":
+        return _take_range(full, 0, lo - 1, hi)
+    raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
+        raise ValueError("object too deep for desired array")
+    n, m = _shape(a)[0], _shape(v)[0]
+    if n == 0 or m == 0:
+        raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
+    dt = lax.result_dtype(a, v)
+    a, v = lax.convert(a, dt), lax.convert(v, dt)
+    return _mode_slice(_full_convolution(a, v), n, m, mode)
+
+
+@implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
+        raise ValueError("object too deep for desired array")
+    n, m = _shape(a)[0], _shape(v)[0]
+    dt = lax.result_dtype(a, v)
+    a, v = lax.convert(a, dt), lax.convert(v, dt)
+    if m > n:  # NumPy swaps the operands and reverses the result
+        return lax.rev(_mode_slice(_full_convolution(v, lax.rev(a, (0,))), m, n, mode), (0,))
+    return _mode_slice(_full_convolution(a, lax.rev(v, (0,))), n, m, mode)
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    a = _arr(array)
+    nd = lax.ndim(a)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
+                             if np.ndim(pad_width) else np.asarray(pad_width, np.int64),
+                             (nd, 2)) if nd else np.zeros((0, 2), np.int64)
+    if (widths < 0).any():
+        raise ValueError("index can't contain negative values")
+    if mode == "constant":
+        value = kwargs.pop("constant_values", 0)
+        if kwargs:
+            raise unsupported(f"numpy.pad with {sorted(kwargs)}")
+        if np.ndim(value) != 0 and not isinstance(value, Tracer):
+            vals = np.unique(np.asarray(value))
+            if vals.size != 1:
+                raise unsupported("numpy.pad with different constant_values per side")
+            value = vals[0].item()
+        value = lax.convert(_arr(value), _dt(a))
+        return lax.pad(a, value, [(int(lo), int(hi), 0) for lo, hi in widths])
+    if mode in ("edge", "reflect", "symmetric", "wrap"):
+        if kwargs.get("reflect_type", "even") != "even":
+            raise unsupported("numpy.pad with reflect_type='odd'")
+        for ax, (lo, hi) in enumerate(widths):
+            if lo or hi:
+                n = _shape(a)[ax]
+                if n == 0:
+                    raise ValueError(f"can't extend empty axis {ax} using modes other than "
+                                     "'constant' or 'empty'")
+                # the source position of every output element, computed by NumPy itself
+                idx = np.pad(np.arange(n), (int(lo), int(hi)), mode=mode)
+                a = lax.gather(a, idx, ax)
+        return a
+    raise unsupported(f"numpy.pad with mode={mode!r}")
+
+
+@implements(np.append)
+def append(arr, values, axis=None):
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)], axis=0)
+    return concatenate([arr, values], axis=axis)
+
+
+@implements(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = _arr(y)
+    ax = _norm_axis(axis, lax.ndim(y))
+    n = _shape(y)[ax]
+    if x is None:
+        d = dx
+    else:
+        x = _arr(x)
+        if lax.ndim(x) == 1:
+            d = diff(x)
+            shp = [1] * lax.ndim(y)
+            shp[ax] = _shape(d)[0]
+            d = lax.reshape(d, shp)
+        else:
+            d = diff(x, axis=ax)
+    pair_sum = add(_take_range(y, ax, 1, n), _take_range(y, ax, 0, max(n - 1, 0)))
+    return sum_(true_divide(multiply(d, pair_sum), 2.0), axis=ax)
+
+
 # ---------------------------------------------------------------- ufunc methods
 def _ufunc_reduce(reduction):
     def impl(a, axis=0, dtype=None, out=None, keepdims=False, **kw):
