@@ -41,7 +41,7 @@ import numpy as np
 from ..ir import primitives as P
 from ..ir.core import IR, Literal, Var, is_float
 from ..tracer import lax
-from ..tracer.trace import Builder, bind_list
+from ..tracer.trace import Builder, bind_list, current_builder
 from .jvp import jvp_ir
 
 transpose_rules: dict = {}
@@ -277,6 +277,76 @@ def partition(ir: IR, linear_inputs):
     return primal_eqns, linear_eqns, linear
 
 
+def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
+    """Inside an active Builder: run `lin`'s primal equations forward on
+    `primal_args` (values of its non-linear inputs), then transpose its linear
+    equations with cotangents `out_cts` (one per output; None = zero).
+
+    Returns (primal values of `lin`'s outputs (None where linear), cotangents of
+    the linear inputs (None where symbolically zero)).
+    """
+    b = current_builder()
+    primal_eqns, linear_eqns, linear = partition(lin, linear_inputs)
+    env = {}
+    for v, x in zip(lin.constvars, lin.consts):
+        env[v] = x
+    it = iter(primal_args)
+    for v, lin_in in zip(lin.invars, linear_inputs):
+        if not lin_in:
+            env[v] = next(it)
+
+    def read(a):
+        return a.val if isinstance(a, Literal) else env[a]
+
+    for eqn in primal_eqns:
+        b.source = eqn.source
+        outs = bind_list(eqn.prim, [read(a) for a in eqn.inputs], eqn.params, eqn.source)
+        env.update(zip(eqn.outputs, outs))
+
+    ct_env = {}
+
+    def accumulate(v, ct):
+        if ct is None:
+            return
+        prev = ct_env.get(v)
+        ct_env[v] = ct if prev is None else lax.add(prev, ct)
+
+    b.source = None
+    for tv, ct in zip(lin.outvars, out_cts):
+        if ct is not None and isinstance(tv, Var) and tv in linear and is_float(tv.aval.dtype):
+            accumulate(tv, ct)
+
+    for eqn in reversed(linear_eqns):
+        cts = [ct_env.pop(o, None) for o in eqn.outputs]
+        if all(c is None for c in cts):
+            continue
+        b.source = eqn.source
+        args = [
+            LinearArg(a.aval) if isinstance(a, Var) and a in linear else read(a)
+            for a in eqn.inputs
+        ]
+        try:
+            rule = transpose_rules[eqn.prim]
+        except KeyError:
+            raise NotImplementedError(
+                f"reverse-mode differentiation through primitive '{eqn.prim.name}' is not "
+                "supported (no transpose rule; it appeared applied to a tangent)"
+                + (f" at {eqn.source}" if eqn.source else "")
+            ) from None
+        if eqn.prim.multiple_results:
+            in_cts = rule(cts, *args, **eqn.params)
+        else:
+            in_cts = rule(cts[0], *args, **eqn.params)
+        for a, c in zip(eqn.inputs, in_cts):
+            if isinstance(a, Var) and a in linear:
+                accumulate(a, c)
+
+    b.source = None
+    pouts = [None if isinstance(a, Var) and a in linear else read(a) for a in lin.outvars]
+    in_cts = [ct_env.get(v) if l else None for v, l in zip(lin.invars, linear_inputs)]
+    return pouts, [c for c, l in zip(in_cts, linear_inputs) if l]
+
+
 def vjp_ir(ir: IR, wrt=None, ct_mask=None) -> IR:
     """Reverse-mode derivative of `ir`; see the module docstring.
 
@@ -288,73 +358,19 @@ def vjp_ir(ir: IR, wrt=None, ct_mask=None) -> IR:
     wrt = [True] * n_in if wrt is None else list(wrt)
     wrt = [bool(w) and is_float(v.aval.dtype) for w, v in zip(wrt, ir.invars)]
     lin = jvp_ir(ir, wrt)
-    n_t = sum(wrt)
-    linear_inputs = [False] * n_in + [True] * n_t
-    primal_eqns, linear_eqns, linear = partition(lin, linear_inputs)
+    linear_inputs = [False] * n_in + [True] * sum(wrt)
+    ct_mask = [True] * n_out if ct_mask is None else list(ct_mask)
 
     with Builder() as b:
         primals = [b.new_arg(v.aval) for v in ir.invars]
-        ct_mask = [True] * n_out if ct_mask is None else list(ct_mask)
         cts_in = [b.new_arg(v.aval) if m else None for v, m in zip(ir.outvars, ct_mask)]
-        env = {}
-        for v, x in zip(lin.constvars, lin.consts):
-            env[v] = x
-        for v, x in zip(lin.invars[:n_in], primals):
-            env[v] = x
-
-        def read(a):
-            return a.val if isinstance(a, Literal) else env[a]
-
-        for eqn in primal_eqns:
-            b.source = eqn.source
-            outs = bind_list(eqn.prim, [read(a) for a in eqn.inputs], eqn.params, eqn.source)
-            env.update(zip(eqn.outputs, outs))
-
-        ct_env = {}
-
-        def accumulate(v, ct):
-            if ct is None:
-                return
-            prev = ct_env.get(v)
-            ct_env[v] = ct if prev is None else lax.add(prev, ct)
-
-        b.source = None
-        for tv, ct in zip(lin.outvars[n_out:], cts_in):
-            if ct is not None and isinstance(tv, Var) and tv in linear and is_float(tv.aval.dtype):
-                accumulate(tv, ct)
-
-        for eqn in reversed(linear_eqns):
-            cts = [ct_env.pop(o, None) for o in eqn.outputs]
-            if all(c is None for c in cts):
-                continue
-            b.source = eqn.source
-            args = [
-                LinearArg(a.aval) if isinstance(a, Var) and a in linear else read(a)
-                for a in eqn.inputs
-            ]
-            try:
-                rule = transpose_rules[eqn.prim]
-            except KeyError:
-                raise NotImplementedError(
-                    f"no transpose rule for primitive '{eqn.prim.name}' "
-                    "(it appeared applied to a tangent in reverse mode)"
-                ) from None
-            if eqn.prim.multiple_results:
-                in_cts = rule(cts, *args, **eqn.params)
-            else:
-                in_cts = rule(cts[0], *args, **eqn.params)
-            for a, c in zip(eqn.inputs, in_cts):
-                if isinstance(a, Var) and a in linear:
-                    accumulate(a, c)
-
-        b.source = None
-        pouts = [read(a) for a in lin.outvars[:n_out]]
-        t_invars = iter(lin.invars[n_in:])
+        pouts, t_cts = backward_pass(lin, linear_inputs, primals, [None] * n_out + cts_in)
+        it = iter(t_cts)
         in_cts = []
         for v, w in zip(ir.invars, wrt):
-            ct = ct_env.get(next(t_invars)) if w else None
+            ct = next(it) if w else None
             in_cts.append(lax.full(v.aval.shape, 0, v.aval.dtype) if ct is None else ct)
-        return b.build(pouts + in_cts)
+        return b.build(pouts[:n_out] + in_cts)
 
 
 def _custom_vjp_linear_t(cts, *args, bwd, num_res, out_avals, **params):
