@@ -80,6 +80,7 @@ class UnknownConst:
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
+  | (?P<type>(?:f64|f32|i64|i32|bool)\[[0-9,]*\])
   | (?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
   | (?P<num>-?(?:inf|nan)(?![A-Za-z0-9_])
          |-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
@@ -158,10 +159,20 @@ class _Tokens:
 class _Parser:
     def __init__(self, text):
         self.t = _Tokens(text)
+        self.types = {}  # type text -> ShapedArray (avals are immutable: share them)
+        self.literals = {}
 
     # types and binders
     def aval(self):
         t = self.t
+        if t.peek() == "type":  # fast path: the whole `f64[3,4]` is one token
+            text = t.next()[1]
+            aval = self.types.get(text)
+            if aval is None:
+                name, dims = text[:-1].split("[")
+                aval = self.types[text] = ShapedArray(
+                    [int(d) for d in dims.split(",") if d], DTYPES[name])
+            return aval
         pos = t.pos
         name = t.expect("name", "a dtype (f64, f32, i64, i32, bool)")
         if name not in DTYPES:
@@ -196,7 +207,8 @@ class _Parser:
 
     def at_binder(self):
         t = self.t
-        return t.peek() == "name" and t.peek(1) == ":" and not t.at_word("in")
+        i = t.pos
+        return t.kinds[i] == "name" and t.kinds[i + 1] == ":" and t.vals[i] != "in"
 
     # atoms
     def atom(self, env):
@@ -222,7 +234,11 @@ class _Parser:
                 dtype = aval.dtype
             else:
                 dtype = np.dtype(np.float64 if _is_float_text(val) else np.int64)
-            return _literal(val, dtype, t, num_pos)
+            key = (val, dtype)
+            lit = self.literals.get(key)
+            if lit is None:  # Literals are immutable values: equal ones can be shared
+                lit = self.literals[key] = _literal(val, dtype, t, num_pos)
+            return lit
         t.error(f"expected a variable or a literal, got {val or 'end of text'!r}")
 
     # params
@@ -242,6 +258,8 @@ class _Parser:
                     t.next()
             t.next()
             return tuple(items)
+        if kind == "type":
+            return self.aval()
         if kind == "num":
             t.next()
             return float(val) if _is_float_text(val) else int(val)

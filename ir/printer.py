@@ -60,6 +60,18 @@ def format_literal(lit: Literal) -> str:
     return text if dt == np.int64 else f"{text}:{DTYPE_NAMES[dt]}[]"
 
 
+_TYPE_STR = {}
+
+
+def type_str(aval) -> str:
+    """`f64[3,4]`, memoized: printing large IRs is dominated by this otherwise."""
+    key = (aval.shape, aval.dtype)
+    text = _TYPE_STR.get(key)
+    if text is None:
+        text = _TYPE_STR[key] = aval.str_short()
+    return text
+
+
 class _Ctx:
     def __init__(self):
         self.names = {}
@@ -72,6 +84,10 @@ class _Ctx:
         n = next(self.gen)
         self.names[v] = n
         return n
+
+    def binder(self, v: Var) -> str:
+        """`name:type` at a binding site."""
+        return f"{self.define(v)}:{type_str(v.aval)}"
 
     def use(self, a) -> str:
         if isinstance(a, Literal):
@@ -107,7 +123,7 @@ def format_param(value, ctx, indent) -> str:
 
 
 def _pp_eqn(eqn, ctx, indent) -> str:
-    outs = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in eqn.outputs)
+    outs = " ".join(ctx.binder(v) for v in eqn.outputs)
     params = ""
     if eqn.params:
         has_ir = any(
@@ -130,8 +146,8 @@ def _pp_eqn(eqn, ctx, indent) -> str:
 
 
 def _pp(ir: IR, ctx: _Ctx, indent: int) -> str:
-    consts = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in ir.constvars)
-    invars = " ".join(f"{ctx.define(v)}:{v.aval.str_short()}" for v in ir.invars)
+    consts = " ".join(ctx.binder(v) for v in ir.constvars)
+    invars = " ".join(ctx.binder(v) for v in ir.invars)
     head = "{ lambda " + (consts + " " if consts else "") + "; " + invars + ". let"
     body = [" " * (indent + 4) + _pp_eqn(e, ctx, indent + 4) for e in ir.eqns]
     outs = [ctx.use(v) for v in ir.outvars]
