@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import threading
 
+import numpy as np
+
 from .api import _as_tuple, flatten_inputs, to_output, trace_to_ir
 from .backends import get_backend
 from .backends.interpreter import eval_ir
@@ -17,10 +19,43 @@ from .tracer.trace import Tracer
 
 
 class _Entry:
-    __slots__ = ("ir", "out_tree", "compiled", "source")
+    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten")
 
     def __init__(self, ir, out_tree, compiled, source):
         self.ir, self.out_tree, self.compiled, self.source = ir, out_tree, compiled, source
+        self.unflatten = _unflattener(out_tree)
+
+
+def _unflattener(out_tree):
+    """outs -> user pytree, specialized for the common shapes of output trees."""
+    if out_tree.kind == "leaf":
+        return _first
+    if out_tree.kind == "tuple" and all(c.kind == "leaf" for c in out_tree.children):
+        return tuple
+    return functools.partial(tree_unflatten, out_tree)
+
+
+def _first(outs):
+    return outs[0]
+
+
+_ndarray = np.ndarray
+_SCALAR_TYPES = (float, int, bool)
+
+
+def _fast_key(args):
+    """A cheap signature key when every argument is an ndarray or a Python scalar
+    (so the flat leaves are `args` itself); None otherwise."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is _ndarray:
+            key.append((a.shape, a.dtype))
+        elif t is float or t is int or t is bool:
+            key.append(t)
+        else:
+            return None
+    return tuple(key)
 
 
 class Jitted:
@@ -30,6 +65,7 @@ class Jitted:
         self.backend_name = backend
         self.backend = get_backend(backend)
         self._cache = {}
+        self._fast = {}  # _fast_key(args) -> entry, for the lean per-call path
         self._lock = threading.Lock()
         functools.update_wrapper(self, f)
 
@@ -53,11 +89,19 @@ class Jitted:
         return _Entry(ir, out_tree, compiled, getattr(compiled, "source", None))
 
     def __call__(self, *args):
+        if not self.static_argnums:
+            entry = self._fast.get(_fast_key(args))
+            if entry is not None:  # cache hit: no flattening, tracing or hashing of IRs
+                return entry.unflatten(entry.compiled(*args))
         leaves, entry = self._entry(args)
         if any(isinstance(x, Tracer) for x in leaves):
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)
             return tree_unflatten(entry.out_tree, outs)
         outs = entry.compiled(*leaves)
+        if not self.static_argnums and self.backend_name == "numba":
+            key = _fast_key(args)
+            if key is not None:
+                self._fast[key] = entry
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
     def ir(self, *args):

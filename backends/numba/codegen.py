@@ -1,0 +1,592 @@
+"""IR -> Python source of one Numba kernel, with loop fusion.
+
+The kernel is one function `kernel(<invars>, <constvars>)` returning a tuple of
+outputs (0-d values travel as scalars). Equations are sorted into three kinds:
+
+* **fused**: elementwise equations and reductions. Equations over the same
+  iteration space (the output shape of an elementwise op, the input shape of a
+  reduction) join one open *fusion group*; a group becomes one loop nest whose
+  body computes every member as a scalar local. Only values used outside the
+  group (or returned) are stored to arrays; reductions accumulate in scalars
+  (when the reduced axes are trailing) or in their output array.
+* **virtual**: layout ops (broadcast_in_dim, transpose, reshape, slice, rev,
+  pad, gather) and iota emit no code; they become index arithmetic at the point
+  where a loop reads them, so `x * y.T + b[None, :]` is one loop reading three
+  arrays with three index expressions.
+* **calls**: dot_general (BLAS through np.dot, loops for integers and tiny
+  products), scatter_add, cumsum, argmax/argmin and concatenate call small njit
+  helpers (helpers.py) on contiguous reshaped views.
+
+A group is emitted ("closed") when something outside it needs one of its values:
+by then every member is known, so exactly the values with an outside consumer
+are stored. That keeps the program order valid: a value is always emitted before
+its first outside use. Each IR equation appears as a comment above its code.
+"""
+from __future__ import annotations
+
+import keyword
+from collections import defaultdict
+
+import numpy as np
+
+from ...ir import primitives as P
+from ...ir.core import Literal, Var
+from ...ir.printer import _Ctx, _pp, _pp_eqn
+from . import lowering as L
+
+VIRTUAL = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p,
+           P.iota_p, P.pad_p, P.gather_p}
+REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
+BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
+
+
+class LoweringError(NotImplementedError):
+    pass
+
+
+def _prod(xs):
+    r = 1
+    for x in xs:
+        r *= int(x)
+    return r
+
+
+class _Group:
+    def __init__(self, shape, gid):
+        self.shape = tuple(shape)
+        self.id = gid
+        self.members = []      # eqns, in program order
+        self.member_ids = set()
+        self.locals = set()    # vars computed in the loop body
+        self.red_axes = None   # axes of the group's reductions (all equal)
+
+
+class Codegen:
+    def __init__(self, ir, vecmath_names=()):
+        self.ir = ir
+        self.ctx = L.LoweringContext(vecmath_names)
+        pctx = _Ctx()
+        _pp(ir, pctx, 0)
+        pctx.frozen = True
+        self.pctx = pctx
+        self.names = {}
+        taken = {"np", "math", "numba", "_h", "_vm", "kernel", "range", "min", "max", "abs"}
+        for v, n in pctx.names.items():
+            name = n if not (keyword.iskeyword(n) or n in taken) else n + "_"
+            self.names[v] = name
+        self.lines = []                 # kernel body (without indentation of the def)
+        self.line_eqn = {}              # body line index -> eqn (for error messages)
+        self.arrays = set()             # materialized vars (arrays, or scalars when 0-d)
+        self.virtual = {}               # var -> reader(idx list) -> expr
+        self.group_of = {}              # local var -> its open group
+        self.open = {}                  # iteration shape -> open group
+        self.ngroups = 0
+        self.tmp = 0
+        self.consumers = defaultdict(set)
+        for e in ir.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    self.consumers[a].add(id(e))
+        self.returned = {v for v in ir.outvars if isinstance(v, Var)}
+        self.cur_loads = None
+
+    # ------------------------------------------------------------ helpers
+    def name(self, v):
+        return self.names[v]
+
+    def fresh(self, base="t"):
+        self.tmp += 1
+        return f"_{base}{self.tmp}"
+
+    def emit(self, text, eqn=None, indent=1):
+        self.line_eqn[len(self.lines)] = eqn
+        self.lines.append("    " * indent + text)
+
+    def comment(self, eqn, indent=1):
+        text = _pp_eqn(eqn, self.pctx, 0)
+        src = f"  [{eqn.source}]" if eqn.source is not None else ""
+        for i, line in enumerate(text.splitlines()):
+            self.emit("# " + line + (src if i == 0 else ""), eqn, indent)
+
+    # ------------------------------------------------------------ reading values
+    def read(self, a, idx, group=None, indent=None):
+        """Expression of element `idx` (list of index exprs) of atom `a`."""
+        if isinstance(a, Literal):
+            return L.literal(a.val, a.aval.dtype)
+        if group is not None and a in group.locals:
+            return self.name(a) + "_"
+        if a in self.virtual:
+            return self.virtual[a](idx)
+        if a in self.arrays:
+            if a.aval.ndim == 0:
+                return self.name(a)
+            return f"{self.name(a)}[{', '.join(idx)}]"
+        raise AssertionError(f"value {self.name(a)} read before it is defined")
+
+    def need(self, a):
+        """Make sure `a` can be read from outside any group (close its group)."""
+        if isinstance(a, Var) and a in self.group_of:
+            self.close(self.group_of[a])
+
+    def materialize(self, a, eqn=None):
+        """A name holding `a` as an array (or scalar when 0-d)."""
+        if isinstance(a, Literal):
+            return L.literal(a.val, a.aval.dtype)
+        self.need(a)
+        if a in self.arrays:
+            return self.name(a)
+        # virtual: copy it out with one loop nest
+        shape = a.aval.shape
+        nm = self.name(a)
+        if not shape:
+            self.emit(f"{nm} = {self.read(a, [])}", eqn)
+        else:
+            self.emit(f"{nm} = np.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
+            idx = [f"i{k}" for k in range(len(shape))]
+            for k, n in enumerate(shape):
+                self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
+            self.emit(f"{nm}[{', '.join(idx)}] = {self.read(a, idx)}", eqn, 1 + len(shape))
+        self.arrays.add(a)
+        del self.virtual[a]
+        return nm
+
+    def contiguous(self, a, eqn):
+        """A C-contiguous array expression of `a` (ndim >= 1)."""
+        nm = self.materialize(a, eqn)
+        if a.aval.ndim == 0:
+            return f"np.full(1, {nm}, {L.DT[a.aval.dtype]})"
+        return f"np.ascontiguousarray({nm})"
+
+    # ------------------------------------------------------------ groups
+    def close(self, g):
+        if self.open.get(g.shape) is g:
+            del self.open[g.shape]
+        for v in [v for v, h in self.group_of.items() if h is g]:
+            del self.group_of[v]
+        stored = []
+        for e in g.members:
+            if e.prim in REDUCE:
+                continue
+            for v in e.outputs:
+                if v in self.returned or any(c not in g.member_ids for c in self.consumers[v]):
+                    stored.append(v)
+        reductions = [e for e in g.members if e.prim in REDUCE]
+        shape = g.shape
+        nd = len(shape)
+        axes = g.red_axes or ()
+        trailing = tuple(axes) == tuple(range(nd - len(axes), nd))
+        kept_dims = [d for d in range(nd) if d not in axes]
+        order = kept_dims + list(axes) if trailing else list(range(nd))
+        self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
+                  + f": {len(g.members)} equation(s)", None)
+        for v in stored:
+            if v.aval.ndim:
+                self.emit(f"{self.name(v)} = np.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
+        for e in reductions:
+            (v,) = e.outputs
+            if v.aval.ndim and not trailing:
+                self.emit(f"{self.name(v)} = np.full({tuple(v.aval.shape)}, "
+                          f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})")
+            elif v.aval.ndim:
+                self.emit(f"{self.name(v)} = np.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})")
+        idx = [f"i{d}" for d in range(nd)]
+        kept_idx = [idx[d] for d in kept_dims]
+        indent = 1
+        for depth, d in enumerate(order):
+            if trailing and depth == len(kept_dims):
+                for e in reductions:
+                    self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
+                              e, indent)
+            self.emit(f"for i{d} in range({shape[d]}):", None, indent)
+            indent += 1
+        if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
+            for e in reductions:
+                self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
+                          e, indent)
+        self.cur_loads = {}
+        for e in g.members:
+            self.comment(e, indent)
+            if e.prim in REDUCE:
+                (x,) = e.inputs
+                xv = self.load(x, idx, g, indent, e)
+                (v,) = e.outputs
+                if trailing:
+                    acc = self.acc(e)
+                    self.emit(f"{acc} = {L.reduce_update(e.prim, v.aval.dtype, acc, xv)}", e, indent)
+                else:
+                    tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.acc(e)
+                    self.emit(f"{tgt} = {L.reduce_update(e.prim, v.aval.dtype, tgt, xv)}", e, indent)
+                continue
+            self.elementwise(e, idx, g, indent)
+        for v in stored:
+            if v.aval.ndim:
+                self.emit(f"{self.name(v)}[{', '.join(idx)}] = {self.name(v)}_", None, indent)
+        self.cur_loads = None
+        if trailing:
+            base = 1 + len(kept_dims)
+            for e in reductions:
+                (v,) = e.outputs
+                tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.name(v)
+                self.emit(f"{tgt} = {self.acc(e)}", e, base)
+        for v in stored:
+            if not v.aval.ndim:
+                self.emit(f"{self.name(v)} = {self.name(v)}_", None, 1)
+        self.arrays.update(stored)
+        self.arrays.update(e.outputs[0] for e in reductions)
+
+    def acc(self, e):
+        return f"{self.name(e.outputs[0])}_acc"
+
+    def load(self, a, idx, g, indent, eqn):
+        """Bind a read of `a` inside the loop body to a local (once per group)."""
+        if isinstance(a, Literal) or a in g.locals:
+            return self.read(a, idx, g)
+        if a in self.cur_loads:
+            return self.cur_loads[a]
+        expr = self.read(a, idx, g)
+        if expr.isidentifier():
+            return expr
+        nm = self.name(a) + "_ld"
+        self.emit(f"{nm} = {expr}", eqn, indent)
+        self.cur_loads[a] = nm
+        return nm
+
+    def elementwise(self, e, idx, g, indent):
+        ins = [self.load(a, idx, g, indent, e) for a in e.inputs]
+        (v,) = e.outputs
+        out = v.aval.dtype
+        target = self.name(v) + "_"
+        if e.prim is P.integer_pow_p:
+            lines, expr = L.integer_pow_lines(self.ctx, out, ins[0], e.params["y"],
+                                              self.name(v) + "_p")
+            for line in lines:
+                self.emit(line, e, indent)
+        elif e.prim in REDUCE:  # reduction over no axes: identity
+            expr = ins[0]
+        else:
+            try:
+                rule = L.scalar_rules[e.prim]
+            except KeyError:
+                raise LoweringError(_no_rule(e.prim)) from None
+            expr = rule(self.ctx, out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
+        self.emit(f"{target} = {expr}", e, indent)
+
+    def join(self, e, shape):
+        g = self.open.get(shape)
+        if g is None:
+            self.ngroups += 1
+            g = self.open[shape] = _Group(shape, self.ngroups)
+        g.members.append(e)
+        g.member_ids.add(id(e))
+        if e.prim not in REDUCE or not e.params["axes"]:
+            for v in e.outputs:
+                g.locals.add(v)
+                self.group_of[v] = g
+        return g
+
+    # ------------------------------------------------------------ driver
+    def run(self):
+        ir = self.ir
+        for v in ir.invars + ir.constvars:
+            self.arrays.add(v)
+        for e in ir.eqns:
+            self.eqn(e)
+        for g in sorted(self.open.values(), key=lambda g: g.id):
+            self.close(g)
+        outs = []
+        seen = set()
+        for v in ir.outvars:
+            if isinstance(v, Literal):
+                outs.append(L.literal(v.val, v.aval.dtype))
+                continue
+            nm = self.materialize(v)
+            if v.aval.ndim and (v in seen or v in ir.invars or v in ir.constvars):
+                nm = f"{nm}.copy()"
+            seen.add(v)
+            outs.append(nm)
+        self.emit("return (" + "".join(o + ", " for o in outs) + ")")
+        return self.lines
+
+    def eqn(self, e):
+        prim = e.prim
+        if prim in P.ELEMENTWISE or (prim in REDUCE and not e.params["axes"]):
+            shape = e.outputs[0].aval.shape
+            g = self.open.get(shape)
+            for a in e.inputs:  # values of other groups (or this group's reductions) must be stored
+                if isinstance(a, Var) and a in self.group_of and (
+                        self.group_of[a] is not g or a not in g.locals):
+                    self.need(a)
+            self.join(e, shape)
+            return
+        if prim in REDUCE:
+            (x,) = e.inputs
+            shape = x.aval.shape
+            axes = tuple(e.params["axes"])
+            g = self.open.get(shape)
+            if g is not None and g.red_axes is not None and g.red_axes != axes:
+                self.close(g)
+                g = None
+            if isinstance(x, Var) and x in self.group_of and (
+                    self.group_of[x] is not g or x not in g.locals):
+                self.need(x)
+            g = self.join(e, shape)
+            g.red_axes = axes
+            self.group_of[e.outputs[0]] = g  # readable only once the group is closed
+            return
+        for a in e.inputs:
+            self.need(a)
+        if prim in VIRTUAL:
+            self.virtual[e.outputs[0]] = self.virtual_reader(e)
+            return
+        fn = CALLS.get(prim)
+        if fn is None:
+            raise LoweringError(_no_rule(prim))
+        self.comment(e)
+        fn(self, e)
+        self.arrays.update(e.outputs)
+
+    # ------------------------------------------------------------ layout as index arithmetic
+    def virtual_reader(self, e):
+        prim, p = e.prim, e.params
+        (v,) = e.outputs[:1]
+        x = e.inputs[0] if e.inputs else None
+        rd = self.read
+        if prim is P.broadcast_in_dim_p:
+            bd = p["broadcast_dimensions"]
+            return lambda idx: rd(x, ["0" if x.aval.shape[i] == 1 and p["shape"][d] != 1 else idx[d]
+                                      for i, d in enumerate(bd)])
+        if prim is P.transpose_p:
+            perm = p["permutation"]
+
+            def tr(idx):
+                src = [None] * len(perm)
+                for k, q in enumerate(perm):
+                    src[q] = idx[k]
+                return rd(x, src)
+
+            return tr
+        if prim is P.slice_p:
+            st, strd = p["start_indices"], p["strides"]
+            return lambda idx: rd(x, [_affine(i, s, t) for i, s, t in zip(idx, st, strd)])
+        if prim is P.rev_p:
+            dims = p["dimensions"]
+            return lambda idx: rd(x, [f"({x.aval.shape[k] - 1} - {i})" if k in dims else i
+                                      for k, i in enumerate(idx)])
+        if prim is P.reshape_p:
+            return _reshape_reader(rd, x, v.aval.shape)
+        if prim is P.iota_p:
+            d, dt = p["dimension"], v.aval.dtype
+            return lambda idx: L.cast(idx[d], dt) if dt.kind != "f" else f"{L.DT[dt]}({idx[d]})"
+        if prim is P.pad_p:
+            return self._pad_reader(e)
+        if prim is P.gather_p:
+            return self._gather_reader(e)
+        raise AssertionError(prim)
+
+    def _pad_reader(self, e):
+        x, pv = e.inputs
+        cfg = e.params["padding_config"]
+        rd = self.read
+
+        def reader(idx):
+            conds, src = [], []
+            for (lo, hi, interior), i, n in zip(cfg, idx, x.aval.shape):
+                j = f"({i} - {lo})" if lo else i
+                step = interior + 1
+                conds.append(f"{j} >= 0")
+                if step > 1:
+                    conds.append(f"{j} % {step} == 0")
+                    j = f"({j} // {step})"
+                conds.append(f"{j} < {n}")
+                src.append(j)
+            if not conds:
+                return rd(x, src)
+            return f"({rd(x, src)} if ({' and '.join(conds)}) else {rd(pv, [])})"
+
+        return reader
+
+    def _gather_reader(self, e):
+        x, ind = e.inputs
+        axis = e.params["axis"]
+        k = ind.aval.ndim
+        n = x.aval.shape[axis]
+        rd = self.read
+        return lambda idx: rd(
+            x, idx[:axis] + [f"min(max({rd(ind, idx[axis:axis + k])}, 0), {n - 1})"]
+            + idx[axis + k:])
+
+
+def _affine(i, start, stride):
+    s = i if stride == 1 else f"{i} * {stride}"
+    return s if not start else f"({start} + {s})"
+
+
+def _reshape_reader(rd, x, out_shape):
+    in_shape = x.aval.shape
+    nz_in = [d for d in range(len(in_shape)) if in_shape[d] != 1]
+    nz_out = [d for d in range(len(out_shape)) if out_shape[d] != 1]
+    if [in_shape[d] for d in nz_in] == [out_shape[d] for d in nz_out]:
+        # only unit axes inserted or removed: a renaming of indices
+        def unit(idx):
+            src = ["0"] * len(in_shape)
+            for a, b in zip(nz_in, nz_out):
+                src[a] = idx[b]
+            return rd(x, src)
+
+        return unit
+
+    def general(idx):
+        strides, s = [], 1
+        for n in reversed(out_shape):
+            strides.append(s)
+            s *= n
+        strides.reverse()
+        lin = " + ".join(f"{i} * {st}" if st != 1 else i for i, st in zip(idx, strides)) or "0"
+        src, s = [], 1
+        in_strides = []
+        for n in reversed(in_shape):
+            in_strides.append(s)
+            s *= n
+        in_strides.reverse()
+        for n, st in zip(in_shape, in_strides):
+            src.append(f"((({lin}) // {st}) % {n})")
+        return rd(x, src)
+
+    return general
+
+
+def _no_rule(prim):
+    return (f"the numba backend has no lowering for primitive '{prim.name}'; "
+            "use pb.jit(..., backend=\"interpreter\") for this function")
+
+
+# ---------------------------------------------------------------- calls
+CALLS: dict = {}
+
+
+def _call(prim):
+    def deco(fn):
+        CALLS[prim] = fn
+        return fn
+
+    return deco
+
+
+def _finish(cg, e, expr):
+    """Assign a helper's array result, reshaped to the output (scalar when 0-d)."""
+    (v,) = e.outputs
+    shape = v.aval.shape
+    if not shape:
+        cg.emit(f"{cg.name(v)} = {expr}.reshape(-1)[0]", e)
+    else:
+        cg.emit(f"{cg.name(v)} = {expr}.reshape({tuple(shape)})", e)
+
+
+@_call(P.dot_general_p)
+def _dot_general(cg, e):
+    lhs, rhs = e.inputs
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    ls, rs = lhs.aval.shape, rhs.aval.shape
+    lfree = [i for i in range(len(ls)) if i not in lc and i not in lb]
+    rfree = [i for i in range(len(rs)) if i not in rc and i not in rb]
+    B = _prod(ls[i] for i in lb)
+    M = _prod(ls[i] for i in lfree)
+    K = _prod(ls[i] for i in lc)
+    N = _prod(rs[i] for i in rfree)
+    dt = e.outputs[0].aval.dtype
+
+    def operand(a, perm, shape3):
+        nm = cg.materialize(a, e)
+        if a.aval.ndim == 0:
+            return f"np.full({shape3}, {nm}, {L.DT[dt]})"
+        if list(perm) != list(range(len(perm))):
+            nm = f"{nm}.transpose({tuple(perm)})"
+        t = cg.fresh("op")
+        cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({shape3})", e)
+        return t
+
+    a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
+    b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
+    blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
+    _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})")
+
+
+@_call(P.scatter_add_p)
+def _scatter_add(cg, e):
+    upd, ind = e.inputs
+    axis, size = e.params["axis"], e.params["size"]
+    k = ind.aval.ndim
+    us = upd.aval.shape
+    pre, kk, post = _prod(us[:axis]), _prod(us[axis:axis + k]), _prod(us[axis + k:])
+    u3 = f"{cg.contiguous(upd, e)}.reshape({(pre, kk, post)})"
+    i1 = f"{cg.contiguous(ind, e)}.reshape({kk})"
+    _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})")
+
+
+def _moved_last(cg, e, axis):
+    """(rows, n) contiguous view of the input with `axis` moved last, and the perm."""
+    (x,) = e.inputs
+    nd = x.aval.ndim
+    perm = [d for d in range(nd) if d != axis] + [axis]
+    nm = cg.materialize(x, e)
+    if perm != list(range(nd)):
+        nm = f"{nm}.transpose({tuple(perm)})"
+    rows = _prod(x.aval.shape[d] for d in perm[:-1])
+    t = cg.fresh("mv")
+    cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({(rows, x.aval.shape[axis])})", e)
+    return t, perm
+
+
+@_call(P.cumsum_p)
+def _cumsum(cg, e):
+    axis = e.params["axis"]
+    t, perm = _moved_last(cg, e, axis)
+    (v,) = e.outputs
+    shape = v.aval.shape
+    moved = tuple(shape[d] for d in perm)
+    inv = [perm.index(d) for d in range(len(perm))]
+    expr = f"_h.cumsum2({t}, {bool(e.params['reverse'])}).reshape({moved})"
+    if inv != list(range(len(inv))):
+        expr += f".transpose({tuple(inv)})"
+    cg.emit(f"{cg.name(v)} = {expr}", e)
+
+
+def _arg(want_max):
+    def lower(cg, e):
+        t, _ = _moved_last(cg, e, e.params["axis"])
+        (v,) = e.outputs
+        expr = f"_h.argbest2({t}, {want_max})"
+        if v.aval.dtype != np.int64:
+            expr += f".astype({L.DT[v.aval.dtype]})"
+        _finish(cg, e, expr)
+
+    return lower
+
+
+CALLS[P.argmax_p] = _arg(True)
+CALLS[P.argmin_p] = _arg(False)
+
+
+@_call(P.concatenate_p)
+def _concatenate(cg, e):
+    parts = [cg.contiguous(a, e) for a in e.inputs]
+    (v,) = e.outputs
+    cg.emit(f"{cg.name(v)} = np.concatenate(({', '.join(parts)},), axis={e.params['dimension']})", e)
+
+
+# ---------------------------------------------------------------- module
+def generate(ir, vecmath_names=()):
+    """(source of the module body, line -> eqn map). The module defines `kernel`."""
+    cg = Codegen(ir, vecmath_names)
+    body = cg.run()
+    args = []
+    conv = []
+    for v in ir.invars + ir.constvars:
+        nm = cg.name(v)
+        if v.aval.ndim == 0:  # scalars arrive as Python/NumPy scalars or 0-d arrays
+            args.append(nm + "_in")
+            conv.append(f"    {nm} = _h.scalar({nm}_in)")
+        else:
+            args.append(nm)
+    head = [f"def kernel({', '.join(args)}):"]
+    return head, conv, body, cg.line_eqn

@@ -1,0 +1,108 @@
+"""Small njit helpers the generated kernels call for ops that do not fuse.
+
+Every helper takes C-contiguous arrays reshaped by the generated code to a
+canonical rank (e.g. (batch, m, k) for matmuls, (pre, n, post) for scatters) and
+returns a fresh array, so the codegen never has to reason about aliasing here.
+They are compiled with `cache=True`, so a new process loads them from disk.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+def scalar(x):
+    """A 0-d input as a scalar: kernels accept Python/NumPy scalars or 0-d arrays."""
+    return x[()] if isinstance(x, np.ndarray) else x
+
+
+@overload(scalar, jit_options=_JIT)
+def _scalar_overload(x):
+    if isinstance(x, types.Array):
+        return lambda x: x[()]
+    return lambda x: x
+
+
+@numba.njit(**_JIT)
+def matmul3_blas(a, b):
+    """(B, M, K) @ (B, K, N) through BLAS, one np.dot per batch."""
+    nb, m, k = a.shape
+    n = b.shape[2]
+    out = np.zeros((nb, m, n), a.dtype)
+    if k == 0 or m == 0 or n == 0:
+        return out
+    for i in range(nb):
+        np.dot(a[i], b[i], out[i])
+    return out
+
+
+@numba.njit(**_JIT)
+def matmul3_loop(a, b):
+    """(B, M, K) @ (B, K, N) with loops: integers and tiny float products."""
+    nb, m, k = a.shape
+    n = b.shape[2]
+    out = np.zeros((nb, m, n), a.dtype)
+    for i in range(nb):
+        for r in range(m):
+            for q in range(k):
+                v = a[i, r, q]
+                for c in range(n):
+                    out[i, r, c] += v * b[i, q, c]
+    return out
+
+
+@numba.njit(**_JIT)
+def scatter_add3(upd, idx, size):
+    """out[p, clip(idx[j]), q] += upd[p, j, q]; indices clamped into [0, size)."""
+    pre, k, post = upd.shape
+    out = np.zeros((pre, size, post), upd.dtype)
+    for p in range(pre):
+        for j in range(k):
+            t = min(max(idx[j], 0), size - 1)
+            for q in range(post):
+                out[p, t, q] += upd[p, j, q]
+    return out
+
+
+@numba.njit(**_JIT)
+def cumsum2(x, reverse):
+    """Cumulative sum along the last axis of a (rows, n) array."""
+    rows, n = x.shape
+    out = np.empty((rows, n), x.dtype)
+    zero = np.zeros(1, x.dtype)[0]
+    for r in range(rows):
+        acc = zero
+        if reverse:
+            for j in range(n - 1, -1, -1):
+                acc += x[r, j]
+                out[r, j] = acc
+        else:
+            for j in range(n):
+                acc += x[r, j]
+                out[r, j] = acc
+    return out
+
+
+@numba.njit(**_JIT)
+def argbest2(x, want_max):
+    """Index of the first max (or min) along the last axis; the first NaN wins, as NumPy."""
+    rows, n = x.shape
+    out = np.empty(rows, np.int64)
+    for r in range(rows):
+        best = x[r, 0]
+        bi = 0
+        if best == best:
+            for j in range(1, n):
+                v = x[r, j]
+                if v != v:
+                    bi = j
+                    break
+                if (v > best) if want_max else (v < best):
+                    best = v
+                    bi = j
+        out[r] = bi
+    return out

@@ -1,0 +1,266 @@
+"""Per-primitive lowering of elementwise ops to scalar Python expressions.
+
+`scalar_rules[prim](ctx, out_dtype, in_dtypes, *operands, **params)` returns the
+expression (a string) computing one element, given operand expressions that are
+plain names or typed literals (the codegen binds every load to a local first, so
+an operand may appear several times in an expression at no cost).
+
+Semantics follow backends/interpreter.py exactly: integer `div` floors, `rem`
+takes the divisor's sign, `round` is half-to-even, `max`/`min` propagate NaN,
+`sign(nan)` is nan. float32 stays float32: literals are typed and results of
+float32/int32 ops are cast back (Numba would otherwise widen them).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...ir import primitives as P
+
+# NumPy dtype -> the Numba-visible constructor written in generated code.
+DT = {
+    np.dtype("float64"): "np.float64",
+    np.dtype("float32"): "np.float32",
+    np.dtype("int64"): "np.int64",
+    np.dtype("int32"): "np.int32",
+    np.dtype("bool"): "np.bool_",
+}
+
+
+def literal(val, dtype) -> str:
+    """A literal typed as `dtype` in Numba (bare Python floats would be float64)."""
+    dtype = np.dtype(dtype)
+    v = np.asarray(val).item()
+    if dtype.kind == "b":
+        return "True" if v else "False"
+    if dtype.kind == "f":
+        v = float(v)
+        text = "np.nan" if math.isnan(v) else ("np.inf" if v == math.inf else
+                                              "-np.inf" if v == -math.inf else repr(v))
+        return text if dtype == np.float64 else f"{DT[dtype]}({text})"
+    text = str(int(v))
+    return text if dtype == np.int64 else f"{DT[dtype]}({text})"
+
+
+def cast(expr, dtype) -> str:
+    """Pin the Numba type of `expr` to `dtype` where Numba would widen it."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.dtype("float32"), np.dtype("int32")):
+        return f"{DT[dtype]}({expr})"
+    return expr
+
+
+class LoweringContext:
+    """What rules may ask of the codegen: which vectorizable math kernels exist."""
+
+    def __init__(self, vecmath_names=()):
+        self.vecmath_names = frozenset(vecmath_names)
+
+    def math_call(self, name, *args, fallback=None):
+        if name in self.vecmath_names:
+            return f"_vm.{name}({', '.join(args)})"
+        return f"{fallback or 'math.' + name}({', '.join(args)})"
+
+
+scalar_rules: dict = {}
+
+
+def _rule(*prims):
+    def deco(fn):
+        for p in prims:
+            scalar_rules[p] = fn
+        return fn
+
+    return deco
+
+
+def _math(name, fallback=None):
+    def rule(ctx, out, ins, x, **params):
+        return cast(ctx.math_call(name, x, fallback=fallback), out)
+
+    return rule
+
+
+for _name in ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+              "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "erf"]:
+    scalar_rules[getattr(P, f"{_name}_p")] = _math(_name)
+# math.floor/ceil return ints in Numba; the NumPy ufuncs keep the float type.
+scalar_rules[P.floor_p] = lambda ctx, out, ins, x: cast(f"np.floor({x})", out)
+scalar_rules[P.ceil_p] = lambda ctx, out, ins, x: cast(f"np.ceil({x})", out)
+scalar_rules[P.round_p] = lambda ctx, out, ins, x: cast(f"np.rint({x})", out)  # half-to-even
+
+
+@_rule(P.rsqrt_p)
+def _rsqrt(ctx, out, ins, x):
+    return cast(f"{literal(1.0, out)} / {ctx.math_call('sqrt', x)}", out)
+
+
+@_rule(P.logistic_p)
+def _logistic(ctx, out, ins, x):
+    if "logistic" in ctx.vecmath_names:
+        return cast(f"_vm.logistic({x})", out)
+    one = literal(1.0, out)
+    # exp(-|x|) never overflows: the interpreter's stable form.
+    e = ctx.math_call("exp", f"-abs({x})")
+    return cast(f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))", out)
+
+
+@_rule(P.neg_p)
+def _neg(ctx, out, ins, x):
+    return cast(f"-{x}", out)
+
+
+@_rule(P.abs_p)
+def _abs(ctx, out, ins, x):
+    return cast(f"abs({x})", out)
+
+
+@_rule(P.sign_p)
+def _sign(ctx, out, ins, x):
+    one, zero = literal(1, out), literal(0, out)
+    if np.dtype(out).kind == "f":  # nan and +-0 come back unchanged, as np.sign
+        return f"({one} if {x} > {zero} else (-{one} if {x} < {zero} else {x}))"
+    return f"({one} if {x} > {zero} else ({literal(-1, out)} if {x} < {zero} else {zero}))"
+
+
+@_rule(P.not_p)
+def _not(ctx, out, ins, x):
+    return f"(not {x})" if np.dtype(out).kind == "b" else cast(f"~{x}", out)
+
+
+@_rule(P.is_finite_p)
+def _is_finite(ctx, out, ins, x):
+    return f"math.isfinite({x})"
+
+
+@_rule(P.stop_gradient_p)
+def _identity(ctx, out, ins, x, **params):
+    return x
+
+
+def _binop(op):
+    def rule(ctx, out, ins, x, y):
+        return cast(f"({x} {op} {y})", out)
+
+    return rule
+
+
+scalar_rules[P.add_p] = _binop("+")
+scalar_rules[P.sub_p] = _binop("-")
+scalar_rules[P.mul_p] = _binop("*")
+scalar_rules[P.rem_p] = _binop("%")  # Python (= NumPy) sign convention for int and float
+
+
+@_rule(P.div_p)
+def _div(ctx, out, ins, x, y):
+    return cast(f"({x} {'//' if np.dtype(out).kind in 'iu' else '/'} {y})", out)
+
+
+@_rule(P.max_p)
+def _max(ctx, out, ins, x, y):
+    # np.maximum: NaN in either operand wins.
+    if np.dtype(out).kind == "f":
+        return f"({x} if ({x} > {y} or {x} != {x}) else {y})"
+    return f"({x} if {x} > {y} else {y})"
+
+
+@_rule(P.min_p)
+def _min(ctx, out, ins, x, y):
+    if np.dtype(out).kind == "f":
+        return f"({x} if ({x} < {y} or {x} != {x}) else {y})"
+    return f"({x} if {x} < {y} else {y})"
+
+
+@_rule(P.pow_p)
+def _pow(ctx, out, ins, x, y):
+    return cast(f"np.power({x}, {y})", out)
+
+
+@_rule(P.atan2_p)
+def _atan2(ctx, out, ins, x, y):
+    return cast(f"math.atan2({x}, {y})", out)
+
+
+@_rule(P.and_p)
+def _and(ctx, out, ins, x, y):
+    return cast(f"({x} & {y})", out)
+
+
+@_rule(P.or_p)
+def _or(ctx, out, ins, x, y):
+    return cast(f"({x} | {y})", out)
+
+
+for _p, _op in [(P.eq_p, "=="), (P.ne_p, "!="), (P.lt_p, "<"), (P.le_p, "<="),
+                (P.gt_p, ">"), (P.ge_p, ">=")]:
+    scalar_rules[_p] = _binop(_op)
+
+
+@_rule(P.select_p)
+def _select(ctx, out, ins, pred, t, f):
+    return f"({t} if {pred} else {f})"
+
+
+@_rule(P.convert_element_type_p)
+def _convert(ctx, out, ins, x, *, new_dtype):
+    out = np.dtype(new_dtype)
+    if out == ins[0]:
+        return x
+    if out.kind == "b":
+        return f"({x} != {literal(0, ins[0])})"
+    return f"{DT[out]}({x})"
+
+
+def integer_pow_lines(ctx, out, x, y, tmp):
+    """Square-and-multiply, in the interpreter's order; returns (lines, result expr)."""
+    if y == 0:
+        return [], literal(1, out)
+    lines, acc, base, n, k = [], None, x, abs(y), 0
+    while n:
+        if n & 1:
+            if acc is None:
+                acc = base
+            else:
+                name = f"{tmp}{k}"
+                k += 1
+                lines.append(f"{name} = {cast(f'{acc} * {base}', out)}")
+                acc = name
+        n >>= 1
+        if n:
+            name = f"{tmp}{k}"
+            k += 1
+            lines.append(f"{name} = {cast(f'{base} * {base}', out)}")
+            base = name
+    if y < 0:
+        return lines, cast(f"{literal(1.0, out)} / {acc}", out)
+    return lines, acc
+
+
+# ---------------------------------------------------------------- reductions
+def reduce_init(prim, dtype) -> str:
+    dtype = np.dtype(dtype)
+    if prim is P.reduce_sum_p:
+        return literal(0, dtype)
+    if prim is P.reduce_prod_p:
+        return literal(1, dtype)
+    big = prim is P.reduce_min_p
+    if dtype.kind == "b":
+        return "True" if big else "False"
+    if dtype.kind == "f":
+        return literal(math.inf if big else -math.inf, dtype)
+    info = np.iinfo(dtype)
+    return literal(info.max if big else info.min, dtype)
+
+
+def reduce_update(prim, dtype, acc, v) -> str:
+    """The expression of the new accumulator; max/min propagate NaN as np.max."""
+    dtype = np.dtype(dtype)
+    if prim is P.reduce_sum_p:
+        return cast(f"{acc} + {v}", dtype)
+    if prim is P.reduce_prod_p:
+        return cast(f"{acc} * {v}", dtype)
+    op = ">" if prim is P.reduce_max_p else "<"
+    if dtype.kind == "f":
+        return f"({v} if ({v} {op} {acc} or {v} != {v}) else {acc})"
+    return f"({v} if {v} {op} {acc} else {acc})"

@@ -1,0 +1,259 @@
+"""The numba backend equals the interpreter on every primitive.
+
+Many checks share one traced function (one compiled kernel), to keep Numba's
+compile time of this file small.
+"""
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.ir import primitives as P
+from pullback.tracer import lax
+
+RNG = np.random.default_rng(0)
+
+
+def both(f, *args, static_argnums=()):
+    got = pb.jit(f, static_argnums=static_argnums)(*args)
+    want = pb.jit(f, static_argnums=static_argnums, backend="interpreter")(*args)
+    return got, want
+
+
+def assert_same(got, want, rtol=1e-12, atol=0.0):
+    gl, wl = _leaves(got), _leaves(want)
+    assert len(gl) == len(wl)
+    for i, (g, w) in enumerate(zip(gl, wl)):
+        w = np.asarray(w)
+        assert isinstance(g, np.ndarray), f"output {i} is {type(g)}"
+        assert g.shape == w.shape, f"output {i}: shape {g.shape} != {w.shape}"
+        assert g.dtype == w.dtype, f"output {i}: dtype {g.dtype} != {w.dtype}"
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, equal_nan=True,
+                                       err_msg=f"output {i}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"output {i}")
+
+
+def _leaves(t):
+    if isinstance(t, (tuple, list)):
+        return [x for c in t for x in _leaves(c)]
+    return [t]
+
+
+def check(f, *args, rtol=1e-12, atol=0.0, static_argnums=()):
+    got, want = both(f, *args, static_argnums=static_argnums)
+    assert_same(got, want, rtol, atol)
+    return got
+
+
+TOL = {np.float64: (1e-12, 1e-300), np.float32: (2e-6, 1e-37)}
+
+UNARY_FLOAT = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+               "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
+               "logistic", "erf", "floor", "ceil", "round", "neg", "abs", "sign",
+               "is_finite", "stop_gradient"]
+
+
+def unary_all(x):
+    out = []
+    for name in UNARY_FLOAT:
+        out.append(P.PRIMITIVES[name].bind(x))
+    return tuple(out)
+
+
+def _float_input(shape, dtype):
+    x = RNG.uniform(-3, 3, size=shape).astype(dtype)
+    flat = x.reshape(-1)
+    specials = [np.nan, np.inf, -np.inf, -0.0, 0.5, 2.5, -1.5, 0.9, 1e-310, 1.5]
+    flat[: min(flat.size, len(specials))] = specials[: flat.size]
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unary_float_ops(dtype):
+    rtol, atol = TOL[dtype]
+    # non-contiguous (transposed) input: one kernel per dtype for the 2-d layouts
+    x = _float_input((5, 4), dtype).T
+    with np.errstate(all="ignore"):
+        check(unary_all, x, rtol=rtol, atol=atol)
+    if dtype is np.float64:
+        with np.errstate(all="ignore"):
+            check(unary_all, np.float64(0.3), rtol=rtol)            # 0-d
+
+
+def binary_all(x, y):
+    out = [x + y, x - y, x * y, np.maximum(x, y), np.minimum(x, y), x < y, x <= y,
+           x > y, x >= y, x == y, x != y, np.where(x < y, x, y * 2)]
+    if x.dtype.kind == "f":
+        out += [x / y, np.arctan2(x, y), x ** 2, x ** -3, x ** 0, np.power(abs(x), y)]
+    else:
+        out += [x // y, x % y, x ** 3]
+    return tuple(out) + (np.mod(x, y),)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_binary_ops_with_broadcasting(dtype):
+    if dtype == np.int64:
+        x = RNG.integers(-9, 9, size=(4, 1))
+        y = RNG.integers(1, 5, size=(1, 5)) * RNG.choice([-1, 1], size=(1, 5))
+    else:
+        x = _float_input((4, 1), dtype)
+        y = _float_input((1, 5), dtype)
+        y[0, 0] = 0.0  # division by zero gives inf/nan, never an exception
+    rtol, atol = TOL.get(dtype, (0, 0))
+    with np.errstate(all="ignore"):
+        check(binary_all, x, y, rtol=rtol, atol=atol)
+
+
+def test_bool_and_int_logic():
+    def f(a, b, i, j):
+        return (a & b, a | b, ~a, np.logical_not(b), i & j, i | j, ~i,
+                lax.convert(a, np.float64), lax.convert(i, np.float32),
+                lax.convert(lax.convert(i, np.float64) * 0.7, np.int64),
+                lax.convert(i, np.bool_), np.max(a), np.min(a, axis=0))
+    a = RNG.random((3, 4)) < 0.5
+    b = RNG.random((3, 4)) < 0.5
+    i = RNG.integers(-5, 5, (3, 4))
+    j = RNG.integers(-5, 5, (3, 4))
+    check(f, a, b, i, j)
+
+
+def test_reductions_fused_and_layouts():
+    def f(x, m):
+        e = np.exp(x)
+        return (np.sum(e), np.sum(e, axis=0), np.sum(e * 2, axis=1), np.prod(x, axis=(0, 2)),
+                np.max(x, axis=2), np.min(x, axis=(0, 1)), np.max(m), np.min(m, axis=1),
+                lax.reduce_sum(x, ()), np.sum(x, axis=1) + 1.0)
+    x = RNG.standard_normal((3, 4, 5)).transpose(1, 0, 2).copy().transpose(1, 0, 2)
+    m = RNG.standard_normal((4, 3))
+    m[1, 2] = np.nan  # max/min propagate NaN
+    check(f, x, m)
+    check(lambda x: (np.sum(np.exp(x), axis=1), np.sum(x), np.max(x, axis=0)), np.zeros((3, 0, 5)))
+
+
+def test_reduction_source_is_one_loop():
+    src = pb.jit(lambda x: np.sum(np.exp(x))).source(np.ones(10))
+    assert src.count("for i") == 1
+    assert "np.empty" not in src  # no temporary for exp(x)
+
+
+def test_elementwise_chain_is_one_loop_without_temporaries():
+    f = pb.jit(lambda x, y: np.tanh(x * y.T + 1.0) * 3.0 - np.sin(x))
+    x, y = RNG.standard_normal((3, 4)), RNG.standard_normal((4, 3))
+    src = f.source(x, y)
+    assert src.count("np.empty") == 1 and src.count("for i0") == 1
+    np.testing.assert_allclose(f(x, y), np.tanh(x * y.T + 1.0) * 3.0 - np.sin(x), rtol=1e-12)
+    assert "# " in src and "tanh" in src
+
+
+def test_layout_ops():
+    def f(x, v):
+        return (x.T, x.reshape(6, 4), x.reshape(2, 1, 12), x[1:, ::2], x[::-1, :],
+                lax.rev(x, (0, 1)), lax.pad(x, 0.5, [(1, 2, 1), (0, 1, 0)]),
+                lax.broadcast_in_dim(v, (3, 4, 2), (1,)), lax.iota(np.int64, (3, 4), 1),
+                lax.iota(np.float32, (2, 3), 0),
+                np.concatenate([x, 2 * x, x[:, :1]], axis=1),
+                np.stack([v, v + 1]), lax.transpose(x.reshape(2, 3, 4), (2, 0, 1)),
+                x.reshape(4, 6).T.reshape(24) + 0.0, x.reshape(-1)[5])
+    x = RNG.standard_normal((4, 6)).T  # non-contiguous input
+    v = RNG.standard_normal(4)
+    check(f, x, v)
+
+
+def test_gather_scatter_cumsum_arg():
+    def f(x, i, j):
+        return (lax.gather(x, i, 0), lax.gather(x, j, 1), x[2], x[:, -1],
+                lax.scatter_add(x, i, 0, 7), lax.scatter_add(x[:2, :2], j, 0, 3),
+                lax.cumsum(x, 0), lax.cumsum(x, 1, reverse=True), np.argmax(x, axis=1),
+                np.argmin(x, axis=0), np.argmax(x[0]))
+    x = RNG.standard_normal((5, 4))
+    x[3, 1] = np.nan
+    i = np.array([0, 4, -3, 9, 2])  # clamped indices
+    j = np.array([[1, 3], [0, 7]])
+    check(f, x, i, j)
+    ii = RNG.integers(-9, 9, (6,))
+    check(lambda a: (lax.cumsum(a, 0), np.argmax(a), lax.gather(a, a, 0)), ii)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_dot_general(dtype):
+    def f(a, b, c, v, w, big1, big2):
+        return (a @ b, v @ w, a @ v, w @ b, c @ c.transpose(0, 2, 1),
+                lax.dot_general(c, c, (((2,), (2,)), ((0,), (0,)))),
+                lax.dot_general(a, b.T, (((1,), (1,)), ((), ()))),
+                big1 @ big2, big1.T @ big2.T, np.einsum("ij,jk->ik", a, b))
+    mk = (lambda *s: RNG.integers(-4, 4, s).astype(dtype)) if dtype == np.int64 else \
+        (lambda *s: RNG.standard_normal(s).astype(dtype))
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    check(f, mk(3, 4), mk(4, 5), mk(2, 3, 4), mk(4), mk(4), mk(16, 12), mk(12, 16),
+          rtol=rtol, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_dot_empty_contraction():
+    check(lambda a, b: a @ b, np.zeros((3, 0)), np.zeros((0, 4)))
+
+
+def test_scalar_program_and_python_scalars():
+    def f(x, y, n):
+        z = np.sin(x) * y + x ** 3 - np.sqrt(y)
+        return z, z / x, np.floor(z), n * 2, n // 3, -n % 4, np.float32(2.5) * lax.convert(x, np.float32)
+    got = check(f, 1.25, np.float64(2.0), 7)
+    assert all(isinstance(g, np.ndarray) for g in got)
+    assert got[-1].dtype == np.float32
+
+
+def test_float32_stays_float32():
+    f = pb.jit(lambda x: (np.exp(x) * 2.0 + 1, np.sum(x * x), np.max(x), x @ x))
+    x = RNG.standard_normal(300).astype(np.float32)
+    out = f(x)
+    assert all(o.dtype == np.float32 for o in out)
+    np.testing.assert_allclose(out[0], np.exp(x) * 2 + 1, rtol=2e-6)
+    np.testing.assert_allclose(out[1], np.sum(x * x), rtol=1e-4)
+
+
+def test_outputs_never_alias_inputs_or_constants():
+    c = np.arange(3.0)
+
+    def f(x):
+        return x, x, c, x.reshape(3), c * 1.0
+
+    jf = pb.jit(f)
+    x = np.ones(3)
+    outs = jf(x)
+    outs[0][0] = 99.0
+    outs[2][0] = 99.0
+    assert x[0] == 1.0 and outs[1][0] == 1.0 and outs[3][0] == 1.0
+    again = jf(x)
+    assert again[2][0] == 0.0 and again[4][0] == 0.0
+
+
+def test_pytrees_and_static_argnums():
+    def f(d, k):
+        return {"s": d["a"] * k, "t": [d["b"].sum(), d["a"][:k]]}
+    jf = pb.jit(f, static_argnums=1)
+    d = {"a": np.arange(4.0), "b": np.ones((2, 2))}
+    out = jf(d, 2)
+    np.testing.assert_allclose(out["s"], np.arange(4.0) * 2)
+    np.testing.assert_allclose(out["t"][1], [0.0, 1.0])
+    assert out["t"][0] == 4.0
+
+
+def test_every_primitive_has_a_lowering():
+    from pullback.backends.numba import codegen, lowering
+    covered = (set(lowering.scalar_rules) | codegen.VIRTUAL | codegen.REDUCE
+               | set(codegen.CALLS) | {P.integer_pow_p})
+    inlined = {p for p in P.PRIMITIVES.values() if p.name.startswith("custom_")}
+    control = {p for p in P.PRIMITIVES.values() if p.name in ("cond", "while", "scan")}
+    missing = {p.name for p in P.PRIMITIVES.values()} - {p.name for p in covered | inlined | control}
+    assert not missing, missing
+
+
+def test_unlowerable_primitive_names_itself_and_the_interpreter():
+    from pullback.backends import numba as nb
+    from pullback.ir.core import IR, Eqn, ShapedArray, Var
+
+    fake = P.Primitive("frobnicate")
+    a, b = Var(ShapedArray((2,), np.float64)), Var(ShapedArray((2,), np.float64))
+    ir = IR([], [], [a], [Eqn(fake, [a], [b], {})], [b])
+    with pytest.raises(NotImplementedError, match="frobnicate.*interpreter"):
+        nb.compile(ir)
