@@ -325,6 +325,9 @@ case("astype", lambda x: x.astype(np.int64), F(4), note="float-to-int")
 case("astype", lambda x: np.astype(x, bool), I(4), note="function")
 case("shape", lambda x: np.zeros(np.shape(x)) + x.shape[0] + x.ndim + x.size + np.size(x)
      + np.ndim(x), F(2, 3))
+case("dtype", lambda x: np.zeros(3, x.dtype) + x.astype(x.dtype), F32(3))
+case("ufunc-dtype", lambda x, y: np.add(x, y, dtype=np.float32), I(3), F(3))
+case("ufunc-dtype", lambda x: np.sqrt(x, dtype=np.float32), Pos(3), note="unary")
 case("real", lambda x: np.real(x) + np.imag(x) + x.real + x.imag, F(3))
 
 # ---------------------------------------------------------------- joining, splitting, rearranging
@@ -473,6 +476,13 @@ EINSUM = [
     ("ii,jj->ij", (F(2, 2), F(3, 3))),
     ("abc,cd->abd", (F32(2, 3, 4), F32(4, 2))),
     ("i,ij", (I(3), F(3, 2))),
+    ("i,i->i", (F(3), F(3))),
+    (",i->i", (F(), F(3))),
+    ("ij,kl->ijkl", (F(2, 1), F(3, 2))),
+    ("bij,bkj->bik", (F(2, 3, 4), F(2, 5, 4))),
+    ("a...,a->...", (F(3, 2, 2), F(3))),
+    ("ij,j->i", (F(3, 1), F(4))),
+    ("ijk->kji", (F(2, 3, 4),)),
 ]
 for _spec, _makers in EINSUM:
     case("einsum", lambda *ops, s=_spec: np.einsum(s, *ops), *_makers, note=_spec)
@@ -733,3 +743,56 @@ def test_random_programs_match_numpy(program):
     assert got.shape == expected.shape and got.dtype == expected.dtype
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got, expected, equal_nan=True, **tol)
+
+
+# ---------------------------------------------------------------- indexing property test
+@st.composite
+def index_keys(draw):
+    """A random NumPy index (ints, slices, None, Ellipsis, integer arrays) for a random shape."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    n_items = draw(st.integers(1, len(shape) + 1))
+    items = []
+    for _ in range(n_items):
+        kind = draw(st.sampled_from(["int", "slice", "slice", "none", "ellipsis", "array",
+                                     "traced"]))
+        if kind == "int":
+            items.append(draw(st.integers(-5, 4)))
+        elif kind == "slice":
+            opt = st.one_of(st.none(), st.integers(-6, 6))
+            step = draw(st.one_of(st.none(), st.sampled_from([-3, -2, -1, 1, 2, 3])))
+            items.append(slice(draw(opt), draw(opt), step))
+        elif kind == "none":
+            items.append(None)
+        elif kind == "ellipsis":
+            items.append(Ellipsis)
+        else:
+            ishape = draw(st.sampled_from([(), (2,), (1, 2), (2, 1)]))
+            arr = np.asarray(draw(st.lists(st.integers(-4, 3), min_size=max(1, math.prod(ishape)),
+                                           max_size=max(1, math.prod(ishape))))).reshape(ishape)
+            items.append(("traced", arr) if kind == "traced" else arr)
+    return shape, tuple(items)
+
+
+@settings(max_examples=100, deadline=None)
+@given(index_keys())
+def test_random_indexing_matches_numpy(shape_and_key):
+    shape, key = shape_and_key
+    x = np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
+    traced = [k[1] for k in key if isinstance(k, tuple)]
+    numpy_key = tuple(k[1] if isinstance(k, tuple) else k for k in key)
+
+    def f(x, *idx):
+        it = iter(idx)
+        return x[tuple(next(it) if isinstance(k, tuple) else k for k in key)]
+
+    try:
+        expected = x[numpy_key]
+    except IndexError:
+        # concrete indices are checked like NumPy (traced ones cannot be: they are clamped)
+        if not traced:
+            with pytest.raises(IndexError):
+                pb.make_ir(f)(x)
+        return
+    got = pb.jit(f, backend="interpreter")(x, *traced)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
