@@ -1,0 +1,436 @@
+"""Vectorizable elementary functions for generated Numba loops.
+
+Why: Numba lowers ``math.exp`` & co. to scalar libm calls, and a loop that
+calls a function cannot be vectorized by LLVM.  The functions here are pure
+arithmetic (range reduction + polynomial, exponents built with integer bit
+operations, special cases as selects instead of branches), so after inlining
+LLVM turns ``for i in range(n): out[i] = exp(x[i])`` into AVX2 code
+(``<4 x double>``, ``vfmadd...pd ymm``) without any fast-math license.
+
+Calling convention (for the code generator)
+-------------------------------------------
+``from pullback.backends.numba import vecmath as _vm`` and call
+``_vm.exp(x)``, ``_vm.expm1(x)``, ``_vm.log(x)``, ``_vm.log1p(x)``,
+``_vm.tanh(x)``, ``_vm.logistic(x)`` (``1 / (1 + exp(-x))``) on one scalar
+inside an ``@njit`` function.  The result has the argument's dtype:
+float64 -> float64, float32 -> float32; integers and bools are converted to
+float64 first (like NumPy).  Dispatch happens at Numba typing time
+(``numba.extending.overload``), so there is no run-time cost.  Called from
+plain Python the same names accept scalars or arrays (they run a compiled
+loop), which is what the tests use.  ``_vm.ARRAY_LOOPS[name](a)`` is the
+compiled loop over a 1-d contiguous array.
+
+Numba's on-disk cache does not notice when an inlined callee changes: put
+``SOURCE_HASH`` (a hash of this file) into any cache key of code that calls
+these functions.
+
+The kernels are compiled with ``fastmath={"contract"}`` only: LLVM may fuse
+``a*b + c`` into an FMA (never less accurate here), but no reassociation, no
+"no-NaN/no-inf" assumptions, so IEEE semantics are kept.
+
+Not provided: sin/cos.  NumPy's own sin is a scalar loop on this machine
+(measured at parity with Numba's libm call, ~9 ns/element), the expected gain
+is small against the cost of a careful Payne-Hanek reduction for huge
+arguments, so the generator should keep ``math.sin``/``math.cos``.
+
+Accuracy (tested in tests/test_vecmath.py against long-double references)
+---------------------------------------------------------------------------
+float64, whole range incl. subnormals, huge arguments, +-inf, nan, -0.0:
+exp <= 1 ulp, expm1 <= 1 ulp, log <= 1 ulp, log1p <= 1 ulp, tanh <= 2 ulp,
+logistic <= 2 ulp (see ULP_BOUNDS for the asserted numbers).  float32 variants
+evaluate the float64 kernel and round once: <= 1 ulp (almost always correctly
+rounded).  Special values follow C99/NumPy: exp(-inf)=0, exp(inf)=inf,
+overflow -> inf, underflow -> subnormals then 0; log(0)=-inf, log(<0)=nan,
+log(inf)=inf; log1p(-1)=-inf; tanh(+-inf)=+-1; expm1(-inf)=-1; sign of zero
+is kept where the function is odd (expm1, log1p, tanh).
+
+Speed: see TIMINGS below (filled in from benchmarks/vecmath_bench.py).
+"""
+import hashlib
+import os
+
+import numpy as np
+import numba
+from llvmlite import ir as llvm_ir
+from numba.core import types
+from numba.extending import intrinsic, overload
+
+__all__ = ["exp", "expm1", "log", "log1p", "tanh", "logistic",
+           "ARRAY_LOOPS", "SOURCE_HASH", "ULP_BOUNDS"]
+
+with open(os.path.abspath(__file__), "rb") as _f:
+    SOURCE_HASH = hashlib.sha256(_f.read()).hexdigest()[:16]
+
+# Asserted by the tests (max ulp error against a long-double reference).
+ULP_BOUNDS = {
+    "float64": {"exp": 1.5, "expm1": 1.5, "log": 1.0, "log1p": 1.5,
+                "tanh": 2.5, "logistic": 2.5},
+    "float32": {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0,
+                "tanh": 1.0, "logistic": 1.0},
+}
+
+# error_model="numpy": float division by zero gives inf/nan instead of a
+# ZeroDivisionError check, whose exit edge would stop vectorization.
+_KERNEL = dict(fastmath={"contract"}, error_model="numpy", cache=True)
+# The kernels are compiled with their own flags and inlined by LLVM (they are
+# small enough for its threshold); the public dtype wrappers are inlined at
+# Numba-IR level so that the float32 path is the same single call for LLVM.
+# (Numba-IR inlining of the kernels themselves would make them inherit the
+# caller's error model and fastmath flags.)
+_kernel = numba.njit(**_KERNEL)
+
+
+# ---------------------------------------------------------------------------
+# Bit reinterpretation.  Numba has no scalar float<->int "view"; a bitcast is
+# free and vectorizes, unlike an int64->float conversion (AVX2 has none).
+
+@intrinsic
+def _bits(typingctx, x):
+    """float64 -> int64 with the same bits."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float(typingctx, i):
+    """int64 -> float64 with the same bits."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _shift_right_52(typingctx, i):
+    """Logical shift right by 52 (AVX2 has no 64-bit arithmetic shift)."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.lshr(args[0], llvm_ir.Constant(llvm_ir.IntType(64), 52))
+    return types.int64(types.int64), codegen
+
+
+# ---------------------------------------------------------------------------
+# Constants (hex so the exact bits are visible).
+
+_INF = float("inf")
+_NAN = float("nan")
+_INV_LN2 = float.fromhex("0x1.71547652b82fep+0")
+# ln 2 split so that k * _LN2_HI is exact for |k| < 2**21 and hi + lo = ln 2
+# to ~2**-106 relative.
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+# Adding 1.5 * 2**52 rounds to an integer (round-half-even) and leaves that
+# integer in the low mantissa bits.
+_SHIFTER = float.fromhex("0x1.8p52")
+_SHIFTER_BITS = 0x4338000000000000
+_TWO52 = float.fromhex("0x1p52")
+_TWO52_BITS = 0x4330000000000000
+_MIN_NORMAL = float.fromhex("0x1p-1022")
+_SQRT_HALF_BITS = 0x3fe6a09e667f3bcd
+_EXPONENT_MASK = -(1 << 52)                  # 0xfff0000000000000 as int64
+_SIGN_BIT = -(1 << 63)
+_ONE_BITS = 1023 << 52
+
+# Minimax tails, generated by _fit_coefficients() at the bottom of this file.
+# exp:  e**r = 1 + r + r**2 * Q(r)          on |r| <= ln2/2
+# log:  log(1+f) = f - f*f/2 + s*(f*f/2 + z*P(z)),  s = f/(2+f), z = s*s
+_EXP_Q = (0.5000000000000012, 0.16666666666666535, 0.04166666666651601,
+          0.008333333333419896, 0.0013888888946785888, 0.00019841269662451732,
+          2.480149014028134e-05, 2.7557446771535356e-06, 2.7631245416110236e-07,
+          2.5045474401659307e-08)  # weighted error 2**-56.2
+_LOG_P = (0.6666666666666615, 0.40000000000309655, 0.28571428510056374,
+          0.22222227633844815, 0.18181594347119573, 0.1538825555249644,
+          0.13333709797626, 0.11764729924011479)  # weighted error 2**-59.6
+
+(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9) = _EXP_Q
+(_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7) = _LOG_P
+
+
+@_kernel
+def _exp_q(r):
+    return _Q0 + r * (_Q1 + r * (_Q2 + r * (_Q3 + r * (_Q4 + r * (
+        _Q5 + r * (_Q6 + r * (_Q7 + r * (_Q8 + r * _Q9))))))))
+
+
+@_kernel
+def _log_p(z):
+    return _P0 + z * (_P1 + z * (_P2 + z * (_P3 + z * (_P4 + z * (
+        _P5 + z * (_P6 + z * _P7))))))
+
+
+# ---------------------------------------------------------------------------
+# float64 kernels.  Clamps are written `c if x > c else x` so that a NaN
+# fails the comparison and flows through the arithmetic unchanged.
+
+@_kernel
+def _exp64(x):
+    x = 710.0 if x > 710.0 else x            # e**710 overflows: stays inf
+    x = -746.0 if x < -746.0 else x          # e**-746 underflows: stays 0
+    t = x * _INV_LN2 + _SHIFTER
+    kf = t - _SHIFTER                        # k = round(x / ln2), |k| <= 1076
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO    # |r| <= ln2/2
+    p = 1.0 + (r + r * r * _exp_q(r))
+    # 2**k may be out of range (k = 1024, or subnormal): split k = k1 + k2
+    # with both halves normal; p * 2**k1 is exact, the last product rounds
+    # once, also into subnormals.
+    k = _bits(t) - _SHIFTER_BITS
+    k1 = _bits(kf * 0.5 + _SHIFTER) - _SHIFTER_BITS
+    k2 = k - k1
+    return p * _float((k1 + 1023) << 52) * _float((k2 + 1023) << 52)
+
+
+@_kernel
+def _expm1_64(x):
+    xc = 710.0 if x > 710.0 else x
+    xc = -40.0 if xc < -40.0 else xc         # expm1(x) rounds to -1 below -37.5
+    t = xc * _INV_LN2 + _SHIFTER
+    kf = t - _SHIFTER
+    hi = xc - kf * _LN2_HI                   # exact
+    lo = kf * _LN2_LO
+    r = hi - lo
+    c = (hi - r) - lo                        # rounding error of r
+    # expm1(r + c) ~ r + r*r*Q(r) + c*(1 + r)
+    tail = r * r * _exp_q(r) + c * (1.0 + r)
+    # expm1(x) = 2**k * (1 + r + tail) - 1, computed as
+    # 2 * ((h - 1/2) + h*r + h*tail) with h = 2**(k-1), always normal here
+    # (k in [-58, 1024]); the first sum is exact or harmless, and the final
+    # doubling overflows to inf exactly when the result does.
+    h = _float((_bits(t) - _SHIFTER_BITS + 1022) << 52)
+    y = 2.0 * (((h - 0.5) + h * r) + h * tail)
+    return x if abs(x) < 1e-18 else y        # keeps -0.0 and subnormals exact
+
+
+@_kernel
+def _log_reduced(f, kf):
+    """log(2**kf * (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]."""
+    s = f / (2.0 + f)
+    z = s * s
+    hfsq = 0.5 * f * f
+    return kf * _LN2_HI - ((hfsq - (s * (hfsq + z * _log_p(z)) + kf * _LN2_LO)) - f)
+
+
+@_kernel
+def _log64(x):
+    subnormal = x < _MIN_NORMAL
+    xs = x * _TWO52 if subnormal else x
+    ix = _bits(xs)
+    # x = 2**k * m with m in [sqrt(1/2), sqrt(2)): take k from the bits of
+    # x / sqrt(1/2), then remove it from x's exponent field.
+    high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK   # k << 52
+    m = _float(ix - high)
+    # k + 1023 is in [1, 2047]: turn it into a float by writing it into the
+    # mantissa of 2**52 (no int->float conversion needed).
+    kf = _float(_shift_right_52(high + _ONE_BITS) | _TWO52_BITS) - (_TWO52 + 1023.0)
+    kf = kf - 52.0 if subnormal else kf
+    y = _log_reduced(m - 1.0, kf)
+    special = -_INF if x == 0.0 else (x if x > 0.0 else _NAN)
+    return y if (x > 0.0) & (x < _INF) else special
+
+
+@_kernel
+def _log1p64(x):
+    u = 1.0 + x
+    # TwoSum: u + c == 1 + x exactly; log1p(x) = log(u) + c/u to first order.
+    b = u - x
+    c = (1.0 - b) + (x - (u - b))
+    ix = _bits(u)
+    high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK
+    m = _float(ix - high)
+    kf = _float(_shift_right_52(high + _ONE_BITS) | _TWO52_BITS) - (_TWO52 + 1023.0)
+    # fold c/u into f = m - 1 (exact): c * 2**-k, with 2**-k from the bits.
+    # Beyond 2**53, c/u is below half an ulp and 2**-k may not exist.
+    scaled = c * _float(_ONE_BITS - high)
+    f = (m - 1.0) + (scaled if x < 9.0e15 else 0.0)
+    y = _log_reduced(f, kf)
+    y = x if abs(x) < 1e-18 else y            # keeps -0.0 and subnormals exact
+    special = -_INF if x == -1.0 else (x if x > 0.0 else _NAN)
+    return y if (x > -1.0) & (x < _INF) else special
+
+
+@_kernel
+def _tanh64(x):
+    a = abs(x)
+    a = 22.0 if a > 22.0 else a              # tanh(22) rounds to 1
+    e = _expm1_64(2.0 * a)
+    t = e / (e + 2.0)
+    return _float(_bits(t) | (_bits(x) & _SIGN_BIT))
+
+
+@_kernel
+def _logistic64(x):
+    # exp(-|x|) never overflows; for x < 0 the result is e/(1+e), which also
+    # gets the subnormal tail right.
+    e = _exp64(-abs(x))
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
+_KERNELS64 = {"exp": _exp64, "expm1": _expm1_64, "log": _log64,
+              "log1p": _log1p64, "tanh": _tanh64, "logistic": _logistic64}
+
+
+# ---------------------------------------------------------------------------
+# Public scalar functions: dtype dispatch at typing time.
+
+def _make_public(name, kernel64):
+    def fn(x):
+        return _apply_python(name, x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Vectorizable {name}: same dtype out as in (float32 or float64); "
+                  f"inside @njit code on scalars, from Python on scalars or arrays.")
+
+    @overload(fn, jit_options=_KERNEL, inline="always")
+    def _typed(x):
+        if x == types.float32:
+            def impl32(x):
+                return np.float32(kernel64(np.float64(x)))
+            return impl32
+        if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+            def impl64(x):
+                return kernel64(np.float64(x))
+            return impl64
+        return None
+    return fn
+
+
+exp = _make_public("exp", _exp64)
+expm1 = _make_public("expm1", _expm1_64)
+log = _make_public("log", _log64)
+log1p = _make_public("log1p", _log1p64)
+tanh = _make_public("tanh", _tanh64)
+logistic = _make_public("logistic", _logistic64)
+
+
+# ---------------------------------------------------------------------------
+# Compiled loops over 1-d contiguous arrays (used from Python, by the tests
+# and the benchmark).  Written out, not generated, so Numba can cache them.
+
+@numba.njit(cache=True)
+def _exp_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = exp(a[i])
+
+
+@numba.njit(cache=True)
+def _expm1_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = expm1(a[i])
+
+
+@numba.njit(cache=True)
+def _log_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = log(a[i])
+
+
+@numba.njit(cache=True)
+def _log1p_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = log1p(a[i])
+
+
+@numba.njit(cache=True)
+def _tanh_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = tanh(a[i])
+
+
+@numba.njit(cache=True)
+def _logistic_loop(a, out):
+    for i in range(a.shape[0]):
+        out[i] = logistic(a[i])
+
+
+_LOOPS = {"exp": _exp_loop, "expm1": _expm1_loop, "log": _log_loop,
+          "log1p": _log1p_loop, "tanh": _tanh_loop, "logistic": _logistic_loop}
+
+
+def _array_loop(name):
+    loop = _LOOPS[name]
+
+    def run(a):
+        a = np.asarray(a)
+        if not a.flags.c_contiguous:
+            a = a.copy()
+        if a.dtype != np.float32:
+            a = a.astype(np.float64)
+        out = np.empty_like(a)
+        loop(a.reshape(-1), out.reshape(-1))
+        return out
+    run.__name__ = name + "_array"
+    return run
+
+
+ARRAY_LOOPS = {name: _array_loop(name) for name in _LOOPS}
+
+
+def _apply_python(name, x):
+    a = np.asarray(x)
+    out = ARRAY_LOOPS[name](a)
+    return out[()] if a.ndim == 0 else out
+
+
+# ---------------------------------------------------------------------------
+# How the polynomial coefficients above were obtained (run this module as a
+# script: `python -m pullback.backends.numba.vecmath`).  NumPy only: the target
+# functions come from their Taylor series summed in long double, and the fit is
+# Lawson's iteratively reweighted least squares (converges to the minimax
+# polynomial) on the *difference from the Taylor polynomial*, so the float64
+# solve only has to resolve a small residual.  Errors are weighted by how much
+# the tail contributes to the final result (r**2 for exp, z/3 for log).
+
+def _fit_tail(series, a, b, degree, weight, taylor, iterations=80):
+    L = np.longdouble
+    x = (a + b) / 2 + (b - a) / 2 * np.cos(np.linspace(0.0, np.pi, 3000))
+    xl = x.astype(L)
+    y = series(xl)
+    base = np.polynomial.polynomial.polyval(xl, np.array(taylor[:degree + 1], dtype=L))
+    resid = (y - base).astype(float)
+    scale = resid.std() or 1.0
+    w = np.ones_like(x)
+    V = np.vander(x, degree + 1, increasing=True)
+    for _ in range(iterations):
+        sw = np.sqrt(w) * weight(x)
+        d, *_ = np.linalg.lstsq(V * sw[:, None], resid * sw / scale, rcond=None)
+        c = (np.array(taylor[:degree + 1], dtype=L) + d.astype(L) * scale).astype(float)
+        err = np.abs((np.polynomial.polynomial.polyval(xl, c.astype(L)) - y) * weight(x))
+        w = w * (err.astype(float) + 1e-300)
+        w /= w.sum()
+    return c, float(err.max())
+
+
+def _fit_coefficients():
+    from math import factorial
+    L = np.longdouble
+
+    def exp_tail(r):            # (e**r - 1 - r) / r**2
+        s, term = np.zeros_like(r), np.full_like(r, L(1) / 2)
+        for n in range(3, 40):
+            s, term = s + term, term * r / n
+        return s
+
+    def log_tail(z):            # (2 atanh(s) / s - 2) / z  with z = s**2
+        s, p = np.zeros_like(z), np.ones_like(z)
+        for k in range(1, 40):
+            s, p = s + 2 * p / (2 * k + 1), p * z
+        return s
+
+    half_ln2 = float(np.log(2.0)) / 2 + 1e-3
+    zmax = ((2 ** 0.5 - 1) / (2 ** 0.5 + 1)) ** 2 * 1.01
+    c, e = _fit_tail(exp_tail, -half_ln2, half_ln2, 9, lambda r: r * r,
+                     [L(1) / L(factorial(n + 2)) for n in range(20)])
+    print(f"_EXP_Q = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
+    c, e = _fit_tail(log_tail, 0.0, zmax, 7, lambda z: z / 3,
+                     [L(2) / L(2 * k + 3) for k in range(20)])
+    print(f"_LOG_P = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
+
+
+if __name__ == "__main__":
+    _fit_coefficients()
