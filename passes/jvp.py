@@ -452,8 +452,12 @@ jvp_rules[P.custom_vjp_call_p] = _custom_vjp_rule
 
 
 # ---------------------------------------------------------------- the pass
-def jvp_ir(ir: IR, nonzero) -> IR:
-    """Forward-mode derivative of `ir`; see the module docstring."""
+def jvp_ir(ir: IR, nonzero, report=None) -> IR:
+    """Forward-mode derivative of `ir`; see the module docstring.
+
+    If `report` is a list, it receives one bool per output: whether that output's
+    tangent is (possibly) nonzero rather than a symbolic zero.
+    """
     nonzero = [bool(n) and is_float(v.aval.dtype) for n, v in zip(nonzero, ir.invars)]
     with Builder() as b:
         primals = [b.new_arg(v.aval) for v in ir.invars]
@@ -468,7 +472,10 @@ def jvp_ir(ir: IR, nonzero) -> IR:
             tenv[v] = next(it) if n else Zero(v.aval)
         jvp_eqns(ir.eqns, penv, tenv, b)
         pouts = [_read(penv, a) for a in ir.outvars]
-        touts = [instantiate(_read_t(tenv, a)) for a in ir.outvars]
+        touts = [_read_t(tenv, a) for a in ir.outvars]
+        if report is not None:
+            report.extend(not is_zero(t) for t in touts)
+        touts = [instantiate(t) for t in touts]
         b.source = None
         return b.build(pouts + touts)
 
@@ -501,3 +508,217 @@ def jvp_eqns(eqns, penv, tenv, builder):
         for v, o, t in zip(eqn.outputs, outs, touts):
             penv[v] = o
             tenv[v] = t
+
+
+def partition(ir: IR, linear_inputs):
+    """Split `ir.eqns` into (primal eqns, linear eqns, set of linear vars):
+    an equation is linear when one of its inputs depends on a linear input."""
+    from ..ir.core import Var
+
+    linear = {v for v, lin in zip(ir.invars, linear_inputs) if lin}
+    primal_eqns, linear_eqns = [], []
+    for eqn in ir.eqns:
+        if any(isinstance(a, Var) and a in linear for a in eqn.inputs):
+            linear_eqns.append(eqn)
+            linear.update(eqn.outputs)
+        else:
+            primal_eqns.append(eqn)
+    return primal_eqns, linear_eqns, linear
+
+
+# ---------------------------------------------------------------- control flow
+# cond: forward mode differentiates each branch. To keep reverse mode working,
+# the rule emits the derivative already partially evaluated: a *primal* cond
+# (primal outputs plus the residuals every branch's derivative needs, zeros for
+# the other branches' residuals) and a *linear* cond (residuals and tangents ->
+# tangent outputs), which passes/transpose.py transposes branch by branch.
+# scan and while: forward mode only (the carry's tangent is found by fixpoint).
+from ..ir import control_flow as CF  # noqa: E402
+from ..ir.core import Var  # noqa: E402
+from ..tracer.trace import trace as _trace  # noqa: E402
+
+
+def _eval(ir, args):
+    from ..backends.interpreter import eval_ir
+
+    return eval_ir(ir, ir.consts, list(args))
+
+
+def trace_closed_branches(fns, in_avals):
+    """Trace each flat fn on `in_avals` into closed IRs taking (all captured values
+    of all branches..., inputs...); returns (irs, captured values)."""
+    traced = [_trace(fn, in_avals) for fn in fns]
+    captured, slots = [], []
+    for ir in traced:
+        slots.append(len(captured))
+        captured += list(ir.consts)
+    closed = []
+    for i, ir in enumerate(traced):
+        lead = []
+        for j, other in enumerate(traced):
+            lead += list(ir.constvars) if i == j else [Var(v.aval) for v in other.constvars]
+        closed.append(IR([], [], lead + list(ir.invars), ir.eqns, ir.outvars))
+    return closed, captured
+
+
+def _split_linear(j: IR, n_in, n_out):
+    """jvp'd IR -> (primal IR: primals -> outs + residuals, linear IR:
+    residuals + tangents -> tangent outs, residual avals)."""
+    lin_mask = [False] * n_in + [True] * (len(j.invars) - n_in)
+    primal_eqns, linear_eqns, linear = partition(j, lin_mask)
+    res, seen = [], set()
+    for a in [x for e in linear_eqns for x in e.inputs] + list(j.outvars[n_out:]):
+        if isinstance(a, Var) and a not in linear and a not in seen:
+            seen.add(a)
+            res.append(a)
+    primal_ir = IR(j.constvars, j.consts, j.invars[:n_in], primal_eqns,
+                   list(j.outvars[:n_out]) + res)
+    linear_ir = IR([], [], res + list(j.invars[n_in:]), linear_eqns, j.outvars[n_out:])
+    return primal_ir, linear_ir, [v.aval for v in res]
+
+
+def _cond_jvp(primals, tangents, *, branches):
+    pred, ops, tops = primals[0], list(primals[1:]), list(tangents[1:])
+    n_out = len(branches[0].outvars)
+    nz = [not is_zero(t) and is_float(_aval(o).dtype) for t, o in zip(tops, ops)]
+    outs_nz_all = [False] * n_out
+    splits = []
+    for br in branches:
+        report = []
+        j = jvp_ir(br, nz, report)
+        outs_nz_all = [a or b for a, b in zip(outs_nz_all, report)]
+        splits.append(_split_linear(j, len(ops), n_out))
+    op_avals = [_aval(o) for o in ops]
+    res_avals = [a for _, _, ra in splits for a in ra]
+    offs = [0]
+    for _, _, ra in splits:
+        offs.append(offs[-1] + len(ra))
+
+    def primal_fn(i):
+        def fn(*xs):
+            outs = _eval(splits[i][0], xs)
+            res = [lax.full(a.shape, 0, a.dtype) for a in res_avals]
+            res[offs[i]:offs[i + 1]] = outs[n_out:]
+            return list(outs[:n_out]) + res
+        return fn
+
+    pbr, pcap = trace_closed_branches([primal_fn(i) for i in range(len(branches))], op_avals)
+    pouts = bind_list(CF.cond_p, [pred] + pcap + ops, dict(branches=tuple(pbr)))
+    outs, res = pouts[:n_out], pouts[n_out:]
+    t_avals = [a for a, n in zip(op_avals, nz) if n]
+
+    def linear_fn(i):
+        def fn(*xs):
+            r, ts = xs[:len(res_avals)], xs[len(res_avals):]
+            return _eval(splits[i][1], list(r[offs[i]:offs[i + 1]]) + list(ts))
+        return fn
+
+    lbr, lcap = trace_closed_branches(
+        [linear_fn(i) for i in range(len(branches))], res_avals + t_avals)
+    touts = bind_list(CF.cond_p, [pred] + lcap + list(res) + [t for t, n in zip(tops, nz) if n],
+                      dict(branches=tuple(lbr)))
+    touts = [t if (n and is_float(_aval(o).dtype)) else Zero(_aval(o))
+             for t, o, n in zip(touts, outs, outs_nz_all)]
+    return outs, touts
+
+
+jvp_rules[CF.cond_p] = _cond_jvp
+
+
+def _loop_jvp_body(body, n_lead, carry_nz_in, other_nz, n_carry_out):
+    """jvp of a loop body (lead operands, carry, trailing operands) with the carry's
+    nonzero pattern closed under the body (fixpoint). Returns (jvp IR, carry nz)."""
+    carry_nz = list(carry_nz_in)
+    while True:
+        lead_nz, tail_nz = other_nz[:n_lead], other_nz[n_lead:]
+        report = []
+        j = jvp_ir(body, lead_nz + carry_nz + tail_nz, report)
+        new = [a or b for a, b in zip(carry_nz, report[:n_carry_out])]
+        new = [n and is_float(v.aval.dtype) for n, v in zip(new, body.outvars[:n_carry_out])]
+        if new == carry_nz:
+            return j, carry_nz, report
+        carry_nz = new
+
+
+def _reorder_jvp_body(j, groups_in, nz_groups, out_keep):
+    """Permute a jvp'd body's inputs to (g0, g0 tangents, g1, g1 tangents, ...) and
+    keep outputs `out_keep` (indices into its outvars), closing over its consts."""
+    n_primal = sum(groups_in)
+    prim = list(j.invars[:n_primal])
+    tans = iter(j.invars[n_primal:])
+    tan_of = {}
+    flat_nz = [n for g in nz_groups for n in g]
+    for k, n in enumerate(flat_nz):
+        if n:
+            tan_of[k] = next(tans)
+    invars, k = [], 0
+    for size in groups_in:
+        invars += prim[k:k + size]
+        invars += [tan_of[i] for i in range(k, k + size) if i in tan_of]
+        k += size
+    outvars = [j.outvars[i] for i in out_keep]
+    return IR([], [], list(j.constvars) + invars, j.eqns, outvars), list(j.consts)
+
+
+def _scan_jvp(primals, tangents, *, body, length, reverse, num_consts, num_carry):
+    nc, nk = num_consts, num_carry
+    nz = [not is_zero(t) and is_float(_aval(p).dtype) for p, t in zip(primals, tangents)]
+    c_nz, k_nz, x_nz = nz[:nc], nz[nc:nc + nk], nz[nc + nk:]
+    n_out = len(body.outvars)
+    j, k_nz, report = _loop_jvp_body(body, nc, k_nz, c_nz + x_nz, nk)
+    n_ys = n_out - nk
+    # outputs: carry, carry tangents (nonzero ones), ys, ys tangents
+    keep = (list(range(nk)) + [n_out + i for i in range(nk) if k_nz[i]]
+            + list(range(nk, n_out)) + [n_out + nk + i for i in range(n_ys)])
+    new_body, caps = _reorder_jvp_body(
+        j, [nc, nk, len(x_nz)], [c_nz, k_nz, x_nz], keep)
+    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    tc = [t for t, n in zip(tangents[:nc], c_nz) if n]
+    tk = [instantiate(Zero(_aval(p))) if is_zero(t) else t
+          for p, t, n in zip(init, tangents[nc:nc + nk], k_nz) if n]
+    tx = [t for t, n in zip(tangents[nc + nk:], x_nz) if n]
+    n_tk = len(tk)
+    outs = bind_list(
+        CF.scan_p, list(caps) + list(consts) + tc + list(init) + tk + list(xs) + tx,
+        dict(body=new_body, length=length, reverse=reverse,
+             num_consts=len(caps) + nc + len(tc), num_carry=nk + n_tk))
+    carry, tcarry = outs[:nk], iter(outs[nk:nk + n_tk])
+    ys, tys = outs[nk + n_tk:nk + n_tk + n_ys], outs[nk + n_tk + n_ys:]
+    t_carry = [next(tcarry) if n else Zero(_aval(c)) for c, n in zip(carry, k_nz)]
+    y_nz = report[nk:]
+    t_ys = [t if (n and is_float(_aval(y).dtype)) else Zero(_aval(y))
+            for t, y, n in zip(tys, ys, y_nz)]
+    return list(carry) + list(ys), t_carry + t_ys
+
+
+jvp_rules[CF.scan_p] = _scan_jvp
+
+
+def _while_jvp(primals, tangents, *, cond, body, cond_nconsts, body_nconsts):
+    cn, bn = cond_nconsts, body_nconsts
+    nz = [not is_zero(t) and is_float(_aval(p).dtype) for p, t in zip(primals, tangents)]
+    b_nz, k_nz = nz[cn:cn + bn], nz[cn + bn:]
+    nk = len(k_nz)
+    if not any(b_nz) and not any(k_nz):
+        outs = bind_list(CF.while_p, list(primals),
+                         dict(cond=cond, body=body, cond_nconsts=cn, body_nconsts=bn))
+        return outs, [Zero(_aval(o)) for o in outs]
+    j, k_nz, _ = _loop_jvp_body(body, bn, k_nz, b_nz, nk)
+    keep = list(range(nk)) + [nk + i for i in range(nk) if k_nz[i]]
+    new_body, caps = _reorder_jvp_body(j, [bn, nk], [b_nz, k_nz], keep)
+    # the condition ignores the carry tangents
+    extra = [Var(a) for a, n in zip(body.in_avals[bn:], k_nz) if n]
+    new_cond = IR([], [], list(cond.invars) + extra, cond.eqns, cond.outvars)
+    cconsts, bconsts, init = primals[:cn], primals[cn:cn + bn], primals[cn + bn:]
+    tb = [t for t, n in zip(tangents[cn:cn + bn], b_nz) if n]
+    tk = [instantiate(Zero(_aval(p))) if is_zero(t) else t
+          for p, t, n in zip(init, tangents[cn + bn:], k_nz) if n]
+    outs = bind_list(
+        CF.while_p, list(cconsts) + list(caps) + list(bconsts) + tb + list(init) + tk,
+        dict(cond=new_cond, body=new_body, cond_nconsts=cn,
+             body_nconsts=len(caps) + bn + len(tb)))
+    carry, tcarry = outs[:nk], iter(outs[nk:])
+    return list(carry), [next(tcarry) if n else Zero(_aval(c)) for c, n in zip(carry, k_nz)]
+
+
+jvp_rules[CF.while_p] = _while_jvp

@@ -42,7 +42,7 @@ from ..ir import primitives as P
 from ..ir.core import IR, Literal, Var, is_float
 from ..tracer import lax
 from ..tracer.trace import Builder, bind_list, current_builder
-from .jvp import jvp_ir
+from .jvp import jvp_ir, partition  # noqa: F401  (partition is re-exported)
 
 transpose_rules: dict = {}
 
@@ -264,19 +264,6 @@ transpose_rules.update({
 
 
 # ---------------------------------------------------------------- the pass
-def partition(ir: IR, linear_inputs):
-    """Split `ir.eqns` into (primal eqns, linear eqns, set of linear vars)."""
-    linear = {v for v, lin in zip(ir.invars, linear_inputs) if lin}
-    primal_eqns, linear_eqns = [], []
-    for eqn in ir.eqns:
-        if any(isinstance(a, Var) and a in linear for a in eqn.inputs):
-            linear_eqns.append(eqn)
-            linear.update(eqn.outputs)
-        else:
-            primal_eqns.append(eqn)
-    return primal_eqns, linear_eqns, linear
-
-
 def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
     """Inside an active Builder: run `lin`'s primal equations forward on
     `primal_args` (values of its non-linear inputs), then transpose its linear
@@ -381,3 +368,41 @@ def _custom_vjp_linear_t(cts, *args, bwd, num_res, out_avals, **params):
 
 
 transpose_rules[P.custom_vjp_linear_p] = _custom_vjp_linear_t
+
+
+# ---------------------------------------------------------------- control flow
+def _cond_t(cts, pred, *ops, branches):
+    """Transpose a cond that is linear in some operands: transpose every branch."""
+    from ..ir import control_flow as CF
+    from .jvp import trace_closed_branches
+
+    if is_linear(pred):
+        raise ValueError("cond with a linear predicate")
+    mask = [is_linear(o) for o in ops]
+    primal_vals = [o for o in ops if not is_linear(o)]
+    out_avals = branches[0].out_avals
+    cts = [lax.full(a.shape, 0, a.dtype) if c is None else c for c, a in zip(cts, out_avals)]
+    lin_avals = [o.aval for o in ops if is_linear(o)]
+
+    def branch_fn(br):
+        def fn(*xs):
+            nl = len(primal_vals)
+            _, in_cts = backward_pass(br, mask, xs[:nl], xs[nl:])
+            return [lax.full(a.shape, 0, a.dtype) if c is None else c
+                    for c, a in zip(in_cts, lin_avals)]
+        return fn
+
+    in_avals = [_aval(o) for o in primal_vals] + list(out_avals)
+    tbr, caps = trace_closed_branches([branch_fn(br) for br in branches], in_avals)
+    res = bind_list(CF.cond_p, [pred] + caps + primal_vals + cts, dict(branches=tuple(tbr)))
+    it = iter(res)
+    return [None] + [next(it) if m else None for m in mask]
+
+
+def _register_control_flow():
+    from ..ir import control_flow as CF
+
+    transpose_rules[CF.cond_p] = _cond_t
+
+
+_register_control_flow()
