@@ -12,7 +12,8 @@ as a static argument, as are the `--static` values appended after them.
 `--transform` (repeatable, innermost first) wraps the function:
 grad/jacfwd/jacrev/hessian (with --argnums), jvp (ones tangents), vjp (ones
 cotangent) and vmap (with --in-axes; batched arguments get an axis of
---batch-size, default 3). Bad input exits with status 2 and one line on stderr.
+--batch-size, default 3). Bad input exits with status 2 and one line on stderr
+(PULLBACK_DEBUG=1 shows the traceback of an internal error instead).
 """
 from __future__ import annotations
 
@@ -444,7 +445,12 @@ def dump(opts, out, err):
             return user_f(*[next(it) if kind == "array" else v for kind, v in entries])
 
         f.__name__ = getattr(user_f, "__name__", "f")
-    g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes), len(dyn_avals))
+    try:
+        g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes), len(dyn_avals))
+    except CLIError:
+        raise
+    except Exception as e:
+        raise CLIError(f"applying {', '.join(opts.transform)} failed: {_one_line(e)}") from None
     args = [example_value(a) for a in dyn_avals]
     for _ in range(vmaps):
         args = [x if ax is None else _add_batch_axis(x, ax, opts.batch_size)
@@ -473,7 +479,8 @@ def dump(opts, out, err):
             raise CLIError(f"optimization failed: {_one_line(e)}") from None
         if stats is not None:
             for s in stats:
-                err.write(f"pass {s['pass']:<10} eqns {s['eqns_before']:>6} -> "
+                rnd = f"round {s['round']:<2} " if "round" in s else ""
+                err.write(f"pass {s['pass']:<10} {rnd}eqns {s['eqns_before']:>6} -> "
                           f"{s['eqns_after']:<6} {1000 * s['seconds']:8.2f} ms\n")
     elif opts.stats:
         err.write("no passes run (--no-opt)\n")
@@ -506,6 +513,12 @@ def main(argv=None):
         return 0
     except CLIError as e:
         err.write(f"pullback: error: {' '.join(str(e).split())}\n")
+        return 2
+    except Exception as e:  # a bug in pullback: still one line, unless debugging
+        if os.environ.get("PULLBACK_DEBUG"):
+            raise
+        err.write(f"pullback: error: internal error: {_one_line(e)} "
+                  "(set PULLBACK_DEBUG=1 for the traceback)\n")
         return 2
     except KeyboardInterrupt:
         err.write("pullback: error: interrupted\n")

@@ -216,6 +216,7 @@ X, Y = np.ones(3), 1.0
     (["--transform", "jvp"], [np.sum(np.sin(X) * Y), np.sum(np.cos(X) * Y + np.sin(X))]),
     (["--transform", "vjp"], [np.cos(X) * Y, np.sum(np.sin(X))]),
     (["--transform", "vmap", "--in-axes", "0,None"], [np.full(3, np.sum(np.sin(X)))]),
+    (["--transform", "vmap", "--in-axes", "1,None"], [np.full(3, np.sum(np.sin(X)))]),
     (["--transform", "grad", "--transform", "vmap", "--in-axes", "0,None", "--batch-size", "2"],
      [np.cos(np.ones((2, 3)))]),
 ])
@@ -268,6 +269,11 @@ def test_missing_transform_is_reported(monkeypatch, user_file, capsys):
     (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0,x"], "--in-axes wants"),
     (["{f}:broken", "--args", "f64[3]"], "tracing"),
     (["{f}:f", "--args", "f64[3]"], "missing 1 required positional argument"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "grad", "--argnums", "5"], "argnums"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "vmap", "--in-axes", "7,None"],
+     "--in-axes 7 is out of range"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0,0,0"], "--in-axes has 3 entries"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--batch-size", "0"], "--batch-size must be"),
 ])
 def test_bad_input_exits_2_with_one_line(user_file, argv, msg, capsys):
     # in-process (the subprocess path is covered below): same main(), faster
