@@ -78,7 +78,7 @@ def _expand_ellipsis(items, nd):
             f"too many indices for array: array is {nd}-dimensional, but {consumed} were indexed")
     fill = [slice(None)] * (nd - consumed)
     if n_ell:
-        i = items.index(Ellipsis)
+        i = next(k for k, it in enumerate(items) if it is Ellipsis)  # not .index: arrays
         return items[:i] + fill + items[i + 1:]
     return items + fill
 
