@@ -1,7 +1,7 @@
 """pullback: a tracing compiler for numerical Python."""
 from . import ir  # noqa: F401
 from .api import make_ir  # noqa: F401
-from .jit import jit  # noqa: F401
+from .jit import jit, jit_stats  # noqa: F401
 from .vmap import vmap  # noqa: F401
 from .tracer.trace import ConcretizationError  # noqa: F401
 from .ad import (  # noqa: F401

@@ -126,3 +126,12 @@ def jit(f=None, *, static_argnums=(), backend="numba"):
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums, backend=backend)
     return Jitted(f, static_argnums, backend)
+
+
+def jit_stats():
+    """Compile and cache counters of the numba backend (see backends/numba/cache.py):
+    kernels_generated, memory_hits, disk_source_hits, disk_entries_rebuilt,
+    numba_compiles (machine code built in this process), numba_disk_loads."""
+    from .backends.numba import stats
+
+    return stats()

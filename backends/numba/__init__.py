@@ -177,7 +177,7 @@ def compile(ir):
     return run
 
 
-_LINE_RE = re.compile(r'File "([^"]*)", line (\d+)')
+_LINE_RE = re.compile(r'File "([^"]*)", line (\d+)|at (\S+) \((\d+)\)')
 
 
 def _explain(err, source, eqn_at, mod, ir):
@@ -186,15 +186,17 @@ def _explain(err, source, eqn_at, mod, ir):
 
     msg = str(err)
     eqn = None
-    for fname, line in _LINE_RE.findall(msg):
-        if mod.path and fname == mod.path:
+    base = os.path.basename(mod.path) if mod.path else None
+    for m in _LINE_RE.finditer(msg):
+        fname, line = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if base and os.path.basename(fname) == base:
             eqn = eqn_at.get(int(line) - 1)  # the file starts with its hash line
         elif fname.startswith("<pullback kernel"):
             eqn = eqn_at.get(int(line))
         if eqn is not None:
             break
     summary = next((ln.strip() for ln in msg.splitlines() if ln.strip() and
-                    not ln.startswith(("During:", "File"))), type(err).__name__)
+                    not ln.startswith(("During:", "File", "Failed in"))), type(err).__name__)
     text = f"numba could not compile the generated kernel: {summary}"
     if eqn is not None:
         text += f"\n  equation: {pp_eqn(eqn, ir)}" + where(eqn.source)

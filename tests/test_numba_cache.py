@@ -1,0 +1,149 @@
+"""Numba backend: memory and disk caches, threads, compile errors, jit(grad)."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.backends.numba import cache
+from pullback.ir import primitives as P
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PULLBACK_CACHE", raising=False)
+    return tmp_path
+
+
+def _unique(k):
+    """A function whose kernel source is unique to this test run (so nothing is cached)."""
+    c = float(k) + 0.123456789 + os.getpid()
+    return lambda x: np.sin(x) * c + x * x
+
+
+def test_second_call_does_not_recompile_new_shape_does(tmp_cache):
+    f = pb.jit(_unique(1))
+    x = np.linspace(0, 1, 5)
+    s0 = pb.jit_stats()
+    np.testing.assert_allclose(f(x), _unique(1)(x), rtol=1e-12)
+    s1 = pb.jit_stats()
+    assert s1["kernels_generated"] == s0["kernels_generated"] + 1
+    assert s1["numba_compiles"] == s0["numba_compiles"] + 1
+    f(x + 1)
+    s2 = pb.jit_stats()
+    assert s2["kernels_generated"] == s1["kernels_generated"]
+    assert s2["numba_compiles"] == s1["numba_compiles"]
+    np.testing.assert_allclose(f(np.ones(7)), _unique(1)(np.ones(7)), rtol=1e-12)
+    s3 = pb.jit_stats()
+    assert s3["kernels_generated"] == s2["kernels_generated"] + 1
+    # an identical IR in another jit shares the compiled kernel
+    g = pb.jit(_unique(1))
+    g(x)
+    assert pb.jit_stats()["memory_hits"] == s3["memory_hits"] + 1
+    assert pb.jit_stats()["numba_compiles"] == s3["numba_compiles"]  # nothing compiled
+
+
+_CHILD = r"""
+import json, numpy as np, pullback as pb
+f = pb.jit(lambda x: np.tanh(x) * 3.0 + np.sum(np.exp(x)))
+y = f(np.arange(4.0))
+print(json.dumps({"stats": pb.jit_stats(), "y": y.tolist()}))
+"""
+
+
+def _child(env):
+    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_new_process_hits_disk_cache_and_corrupt_entry_is_rebuilt(tmp_cache):
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_cache))
+    want = (np.tanh(np.arange(4.0)) * 3.0 + np.sum(np.exp(np.arange(4.0)))).tolist()
+    first = _child(env)
+    np.testing.assert_allclose(first["y"], want, rtol=1e-12)
+    assert first["stats"]["numba_compiles"] >= 1
+    second = _child(env)
+    np.testing.assert_allclose(second["y"], want, rtol=1e-12)
+    assert second["stats"]["numba_compiles"] == 0
+    assert second["stats"]["numba_disk_loads"] >= 1
+    assert second["stats"]["disk_source_hits"] >= 1
+    # truncate every kernel file: detected by the hash line, rewritten, still correct
+    kdir = tmp_cache / "kernels"
+    files = [p for p in kdir.iterdir() if p.suffix == ".py"]
+    assert files
+    for p in files:
+        p.write_text(p.read_text()[: len(p.read_text()) // 2])
+    third = _child(env)
+    np.testing.assert_allclose(third["y"], want, rtol=1e-12)
+    assert third["stats"]["disk_entries_rebuilt"] >= 1
+    fourth = _child(env)
+    assert fourth["stats"]["numba_compiles"] == 0
+
+
+def test_disk_cache_disabled(tmp_cache, monkeypatch):
+    monkeypatch.setenv("PULLBACK_CACHE", "0")
+    f = pb.jit(_unique(2))
+    np.testing.assert_allclose(f(np.ones(3)), _unique(2)(np.ones(3)), rtol=1e-12)
+    assert not (tmp_cache / "kernels").exists()
+
+
+def test_threads_calling_one_jitted_function(tmp_cache):
+    f = pb.jit(lambda x, y: np.sum(np.exp(x) * y, axis=0) + x[0])
+    rng = np.random.default_rng(1)
+    inputs = [(rng.standard_normal((6, 3)), rng.standard_normal((6, 3))) for _ in range(8)]
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(50):
+                x, y = inputs[k]
+                np.testing.assert_allclose(f(x, y), np.sum(np.exp(x) * y, axis=0) + x[0],
+                                           rtol=1e-12)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_numba_typing_error_names_equation_and_user_line(tmp_cache, monkeypatch):
+    from pullback.backends import numba as nb
+    from pullback.backends.numba import lowering
+    from pullback.ir.core import IR, Eqn, ShapedArray, Var
+    from pullback.tracer.trace import SourceInfo
+
+    bad = P.Primitive("bogus_op")
+    monkeypatch.setattr(P, "ELEMENTWISE", P.ELEMENTWISE | {bad})
+    monkeypatch.setitem(lowering.scalar_rules, bad,
+                        lambda ctx, out, ins, x: f"({x} + 'text')")
+    a, b = Var(ShapedArray((3,), np.float64)), Var(ShapedArray((3,), np.float64))
+    src = SourceInfo(__file__, 4, "user_fn")
+    ir = IR([], [], [a], [Eqn(bad, [a], [b], {}, source=src)], [b])
+    run = nb.compile(ir)
+    with pytest.raises(nb.NumbaCompileError) as info:
+        run(np.ones(3))
+    msg = str(info.value)
+    assert "bogus_op" in msg and "test_numba_cache.py" in msg and "interpreter" in msg
+    assert len(msg.splitlines()) < 12
+
+
+def test_jit_of_grad_and_grad_of_jit():
+    f = lambda x: np.sum(np.tanh(x) ** 2)  # noqa: E731
+    x = np.linspace(-1, 1, 7)
+    want = 2 * np.tanh(x) * (1 - np.tanh(x) ** 2)
+    np.testing.assert_allclose(pb.jit(pb.grad(f))(x), want, rtol=1e-12)
+    np.testing.assert_allclose(pb.grad(pb.jit(f))(x), want, rtol=1e-12)
+    g = pb.jit(pb.grad(np.sin))
+    assert g(1.0).shape == () and abs(g(1.0) - np.cos(1.0)) < 1e-15
