@@ -192,7 +192,7 @@ def _transform(pb, name):
     return fn
 
 
-def apply_transforms(f, names, argnums, in_axes, nargs):
+def apply_transforms(f, names, argnums, in_axes):
     """The function whose IR is dumped, innermost transform first."""
     import pullback as pb
 
@@ -446,7 +446,7 @@ def dump(opts, out, err):
 
         f.__name__ = getattr(user_f, "__name__", "f")
     try:
-        g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes), len(dyn_avals))
+        g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes))
     except CLIError:
         raise
     except Exception as e:
