@@ -830,6 +830,42 @@ FUNCTIONS[(np.multiply, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cum
     a, axis=axis, dtype=dtype, **kw)
 
 
+def _cumulative(fn, identity):
+    def impl(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        x = _arr(x)
+        if axis is None:
+            if lax.ndim(x) > 1:
+                raise ValueError("axis must be specified for multi-dimensional arrays")
+            axis = 0
+        res = fn(x, axis=axis, dtype=dtype, out=out)
+        if not include_initial:
+            return res
+        ax = _norm_axis(axis, lax.ndim(res))
+        shp = list(_shape(res))
+        shp[ax] = 1
+        return lax.concatenate([lax.full(shp, identity, _dt(res)), res], ax)
+
+    return impl
+
+
+FUNCTIONS[np.cumulative_sum] = _cumulative(cumsum, 0)
+FUNCTIONS[np.cumulative_prod] = _cumulative(cumprod, 1)
+
+
+@implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    a = ravel(ary)
+    parts = [] if to_begin is None else [ravel(to_begin)]
+    parts.append(lax.sub(_take_range(a, 0, 1, _shape(a)[0]),
+                         _take_range(a, 0, 0, max(_shape(a)[0] - 1, 0))))
+    if to_end is not None:
+        parts.append(ravel(to_end))
+    if len(parts) == 1:
+        return parts[0]
+    return concatenate([lax.convert(p, _dt(parts[1 if to_begin is not None else 0]))
+                        for p in parts])
+
+
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     a = _arr(a)
@@ -1150,6 +1186,32 @@ def column_stack(tup):
     for a in _seq(tup, "column_stack"):
         arrs.append(lax.reshape(a, (_shape(a)[0], 1)) if lax.ndim(a) == 1 else atleast_2d(a))
     return concatenate(arrs, axis=1)
+
+
+@implements(np.block)
+def block(arrays):
+    """Nested lists: the innermost level joins along the last axis, the next level
+    along the one before, and so on."""
+    def depth(a):
+        return 1 + depth(a[0]) if isinstance(a, list) and a else (0 if not isinstance(a, list) else 1)
+
+    def leaves(a):
+        return [l for p in a for l in leaves(p)] if isinstance(a, list) else [a]
+
+    if isinstance(arrays, tuple):
+        raise TypeError("arrays is a tuple. Only lists are supported as arguments to `block`.")
+    d = depth(arrays)
+    nd = max([d] + [lax.ndim(_arr(l)) for l in leaves(arrays)])
+
+    def rec(a, level):
+        if isinstance(a, list):
+            if depth(a) != d - level:
+                raise ValueError("List depths are mismatched in numpy.block")
+            return concatenate([rec(p, level + 1) for p in a], axis=-(d - level))
+        x = _arr(a)
+        return lax.reshape(x, (1,) * (nd - lax.ndim(x)) + _shape(x))
+
+    return rec(arrays, 0)
 
 
 def _split_points(n, indices_or_sections, even):
