@@ -738,3 +738,38 @@ def test_custom_vjp_linear_rule_vmaps_bwd():
     res, cts = rand((B, 2)), rand((B, 2))
     (got,) = eqn.params["bwd"]([res], [cts])
     np.testing.assert_allclose(got, res * cts)
+
+
+# ---------------------------------------------------------------- plain NumPy under vmap
+def test_vmap_numpy_indexing():
+    x = rand((B, 5, 6))
+    np.testing.assert_allclose(pb.vmap(lambda a: a[1:, ::2])(x), x[:, 1:, ::2])
+    np.testing.assert_allclose(pb.vmap(lambda a: a[2])(x), x[:, 2])
+    np.testing.assert_allclose(pb.vmap(lambda a: a[:, -1])(x), x[:, :, -1])
+    np.testing.assert_allclose(pb.vmap(lambda a: a[::-1, 1:4])(x), x[:, ::-1, 1:4])
+    i = np.array([4, 0, 2])
+    np.testing.assert_allclose(pb.vmap(lambda a, k: a[k])(x, i), x[np.arange(B), i])
+    np.testing.assert_allclose(pb.vmap(lambda a, k: a[k], (None, 0))(x[0], i), x[0][i])
+    np.testing.assert_allclose(pb.vmap(lambda a, k: a[:, k], (0, None))(x, i), x[:, :, i])
+    np.testing.assert_allclose(pb.vmap(lambda a: a.T)(x), np.swapaxes(x, 1, 2))
+
+
+def test_vmap_numpy_concatenate_stack_einsum():
+    x, y = rand((B, 4)), rand((4,))
+    g = lambda a, b: np.concatenate([a, b]) * np.stack([a, b]).sum(0).sum()
+    np.testing.assert_allclose(pb.vmap(g, (0, None))(x, y), loop(g, [x, y], [0, None]))
+    m, v = rand((B, 3, 4)), rand((B, 4))
+    e = lambda a, b: np.einsum("ij,j->i", a, b)
+    np.testing.assert_allclose(pb.vmap(e)(m, v), np.einsum("bij,bj->bi", m, v))
+    np.testing.assert_allclose(pb.vmap(e, (None, 0))(m[0], v), v @ m[0].T)
+
+
+def test_jit_of_vmap_numba_backend():
+    f = lambda x, w: np.tanh(x @ w).sum(axis=1)
+    x, w = rand((4, 2, 3)), rand((3, 5))
+    jf = pb.jit(pb.vmap(f, (0, None)))
+    np.testing.assert_allclose(jf(x, w), np.tanh(x @ w).sum(axis=2), rtol=1e-12)
+    loss = lambda x, w: np.sum(np.tanh(x @ w))
+    per_example = pb.jit(pb.vmap(pb.grad(loss), (0, None)))
+    np.testing.assert_allclose(per_example(x, w), np.stack([pb.grad(loss)(xi, w) for xi in x]),
+                               rtol=1e-12, atol=1e-12)
