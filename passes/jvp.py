@@ -532,7 +532,10 @@ def partition(ir: IR, linear_inputs):
 # (primal outputs plus the residuals every branch's derivative needs, zeros for
 # the other branches' residuals) and a *linear* cond (residuals and tangents ->
 # tangent outputs), which passes/transpose.py transposes branch by branch.
-# scan and while: forward mode only (the carry's tangent is found by fixpoint).
+# scan is split the same way (residuals stacked as extra ys of the primal scan);
+# the linear scan is transposed into a scan running the other way. while_loop
+# has forward mode only (its trip count is unknown, so nothing to store
+# residuals in). Loop carries' tangents are found by a fixpoint over the body.
 from ..ir import control_flow as CF  # noqa: E402
 from ..ir.core import Var  # noqa: E402
 from ..tracer.trace import trace as _trace  # noqa: E402
@@ -660,30 +663,60 @@ def _reorder_jvp_body(j, groups_in, nz_groups, out_keep):
     return IR([], [], list(j.constvars) + invars, j.eqns, outvars), list(j.consts)
 
 
+def _retrace(ir: IR) -> IR:
+    """A copy of a constvar-free IR with fresh variables."""
+    return _trace(lambda *xs: _eval(ir, xs), ir.in_avals)
+
+
 def _scan_jvp(primals, tangents, *, body, length, reverse, num_consts, num_carry):
+    """Emit a primal scan (carry, ys, per-iteration residuals stacked as extra ys)
+    and a linear scan (tangents; residuals as consts/xs) that transpose.py can
+    run backwards."""
     nc, nk = num_consts, num_carry
     nz = [not is_zero(t) and is_float(_aval(p).dtype) for p, t in zip(primals, tangents)]
     c_nz, k_nz, x_nz = nz[:nc], nz[nc:nc + nk], nz[nc + nk:]
-    n_out = len(body.outvars)
+    n_out, n_x = len(body.outvars), len(x_nz)
+    n_ys, n_p = n_out - nk, nc + nk + n_x
     j, k_nz, report = _loop_jvp_body(body, nc, k_nz, c_nz + x_nz, nk)
-    n_ys = n_out - nk
-    # outputs: carry, carry tangents (nonzero ones), ys, ys tangents
-    keep = (list(range(nk)) + [n_out + i for i in range(nk) if k_nz[i]]
-            + list(range(nk, n_out)) + [n_out + nk + i for i in range(n_ys)])
-    new_body, caps = _reorder_jvp_body(
-        j, [nc, nk, len(x_nz)], [c_nz, k_nz, x_nz], keep)
+    lin_mask = [False] * n_p + [True] * (len(j.invars) - n_p)
+    primal_eqns, linear_eqns, linear = partition(j, lin_mask)
+    t_outs = ([j.outvars[n_out + i] for i in range(nk) if k_nz[i]]
+              + [j.outvars[n_out + nk + i] for i in range(n_ys)])
+    res, seen = [], set()
+    for a in [x for e in linear_eqns for x in e.inputs] + t_outs:
+        if isinstance(a, Var) and a not in linear and a not in seen:
+            seen.add(a)
+            res.append(a)
+    captured = dict(zip(j.constvars, j.consts))
+    const_pos = {v: i for i, v in enumerate(j.invars[:nc])}
+    res_const = [r for r in res if r in const_pos or r in captured]
+    res_iter = [r for r in res if not (r in const_pos or r in captured)]
+
     consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    body_p = _retrace(IR([], [], list(j.constvars) + list(j.invars[:n_p]), primal_eqns,
+                         list(j.outvars[:n_out]) + res_iter))
+    outs = bind_list(
+        CF.scan_p, list(j.consts) + list(consts) + list(init) + list(xs),
+        dict(body=body_p, length=length, reverse=reverse,
+             num_consts=len(j.consts) + nc, num_carry=nk))
+    carry, ys, res_stacked = outs[:nk], outs[nk:n_out], outs[n_out:]
+
+    tan_vars = iter(j.invars[n_p:])
+    tc_vars = [next(tan_vars) for n in c_nz if n]
+    tk_vars = [next(tan_vars) for n in k_nz if n]
+    tx_vars = [next(tan_vars) for n in x_nz if n]
+    body_l = _retrace(IR([], [], res_const + tc_vars + tk_vars + res_iter + tx_vars,
+                         linear_eqns, t_outs))
+    res_const_vals = [captured[r] if r in captured else consts[const_pos[r]] for r in res_const]
     tc = [t for t, n in zip(tangents[:nc], c_nz) if n]
     tk = [instantiate(Zero(_aval(p))) if is_zero(t) else t
           for p, t, n in zip(init, tangents[nc:nc + nk], k_nz) if n]
     tx = [t for t, n in zip(tangents[nc + nk:], x_nz) if n]
-    n_tk = len(tk)
-    outs = bind_list(
-        CF.scan_p, list(caps) + list(consts) + tc + list(init) + tk + list(xs) + tx,
-        dict(body=new_body, length=length, reverse=reverse,
-             num_consts=len(caps) + nc + len(tc), num_carry=nk + n_tk))
-    carry, tcarry = outs[:nk], iter(outs[nk:nk + n_tk])
-    ys, tys = outs[nk + n_tk:nk + n_tk + n_ys], outs[nk + n_tk + n_ys:]
+    touts = bind_list(
+        CF.scan_p, res_const_vals + tc + tk + list(res_stacked) + tx,
+        dict(body=body_l, length=length, reverse=reverse,
+             num_consts=len(res_const) + len(tc), num_carry=len(tk)))
+    tcarry, tys = iter(touts[:len(tk)]), touts[len(tk):]
     t_carry = [next(tcarry) if n else Zero(_aval(c)) for c, n in zip(carry, k_nz)]
     y_nz = report[nk:]
     t_ys = [t if (n and is_float(_aval(y).dtype)) else Zero(_aval(y))

@@ -399,10 +399,65 @@ def _cond_t(cts, pred, *ops, branches):
     return [None] + [next(it) if m else None for m in mask]
 
 
+def _scan_t(cts, *args, body, length, reverse, num_consts, num_carry):
+    """Transpose a linear scan: a scan the other way whose carry holds the carry
+    cotangents plus accumulators for the linear consts' cotangents."""
+    from ..ir import control_flow as CF
+    from ..ir.core import ShapedArray
+    from .jvp import trace_closed_branches
+
+    nc, nk = num_consts, num_carry
+    consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    n_y = len(body.outvars) - nk
+    c_lin = [is_linear(c) for c in consts]
+    x_lin = [is_linear(x) for x in xs]
+    mask = c_lin + [True] * nk + x_lin  # carries are linear inside the body
+    const_vals = [c for c in consts if not is_linear(c)]
+    x_vals = [x for x in xs if not is_linear(x)]
+    carry_avals = list(body.out_avals[:nk])
+    y_avals = list(body.out_avals[nk:])
+    lin_c_avals = [v.aval for v, l in zip(body.invars[:nc], c_lin) if l]
+    lin_x_avals = [v.aval for v, l in zip(body.invars[nc + nk:], x_lin) if l]
+    ct_carry = [lax.full(a.shape, 0, a.dtype) if c is None else c
+                for c, a in zip(cts[:nk], carry_avals)]
+    ct_ys = [lax.full((length,) + a.shape, 0, a.dtype) if c is None else c
+             for c, a in zip(cts[nk:], y_avals)]
+    ncv, nlc = len(const_vals), len(lin_c_avals)
+
+    def fn(*vals):
+        cv = list(vals[:ncv])
+        ctk = list(vals[ncv:ncv + nk])
+        acc = list(vals[ncv + nk:ncv + nk + nlc])
+        rest = vals[ncv + nk + nlc:]
+        xv, cty = list(rest[:len(x_vals)]), list(rest[len(x_vals):])
+        _, in_cts = backward_pass(body, mask, cv + xv, ctk + cty)
+        avals = lin_c_avals + carry_avals + lin_x_avals
+        in_cts = [lax.full(a.shape, 0, a.dtype) if c is None else c
+                  for c, a in zip(in_cts, avals)]
+        c_cts, k_cts, x_cts = in_cts[:nlc], in_cts[nlc:nlc + nk], in_cts[nlc + nk:]
+        return k_cts + [lax.add(a, c) for a, c in zip(acc, c_cts)] + x_cts
+
+    x_slice_avals = [_aval(x) for x in x_vals]
+    x_slice_avals = [ShapedArray(a.shape[1:], a.dtype) for a in x_slice_avals]
+    in_avals = ([_aval(c) for c in const_vals] + carry_avals + lin_c_avals
+                + x_slice_avals + y_avals)
+    (tbody,), caps = trace_closed_branches([fn], in_avals)
+    acc0 = [lax.full(a.shape, 0, a.dtype) for a in lin_c_avals]
+    outs = bind_list(
+        CF.scan_p, list(caps) + const_vals + ct_carry + acc0 + x_vals + ct_ys,
+        dict(body=tbody, length=length, reverse=not reverse,
+             num_consts=len(caps) + ncv, num_carry=nk + nlc))
+    k_out, c_out, x_out = outs[:nk], iter(outs[nk:nk + nlc]), iter(outs[nk + nlc:])
+    return ([next(c_out) if l else None for l in c_lin]
+            + [k if is_linear(a) else None for k, a in zip(k_out, carry)]
+            + [next(x_out) if l else None for l in x_lin])
+
+
 def _register_control_flow():
     from ..ir import control_flow as CF
 
     transpose_rules[CF.cond_p] = _cond_t
+    transpose_rules[CF.scan_p] = _scan_t
 
 
 _register_control_flow()
