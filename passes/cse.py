@@ -76,7 +76,7 @@ def _cse(ir: IR, memo) -> IR:
         changed |= new is not eqn
         key_inputs = sorted(inputs, key=atom_key) if _commutes(new) else inputs
         try:
-            key = (new.prim, new.params_key(), tuple(key_inputs))
+            key = (new.prim, new.params_key() if new.params else (), tuple(key_inputs))
             hash(key)
         except TypeError:  # an unhashable param: never merged
             key = None
@@ -91,7 +91,7 @@ def _cse(ir: IR, memo) -> IR:
         if key is not None:
             table[key] = new
         for o in new.outputs:
-            define(o)
+            order[o] = len(order)
         new_eqns.append(new)
     outvars = [subst.get(v, v) if isinstance(v, Var) else v for v in ir.outvars]
     if not changed and all(a is b for a, b in zip(outvars, ir.outvars)):

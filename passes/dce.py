@@ -22,6 +22,9 @@ def map_subirs(eqn, fn, memo):
     its rewrite so an IR shared by several equations stays shared (CSE compares
     sub-IRs by identity); it also keeps the originals alive so ids stay unique.
     """
+    if not eqn.params:
+        return eqn
+
     def rewrite(sub):
         hit = memo.get(id(sub))
         if hit is None:
@@ -48,7 +51,7 @@ def map_subirs(eqn, fn, memo):
 
 
 def has_subirs(eqn):
-    return any(
+    return bool(eqn.params) and any(
         isinstance(v, IR) or (isinstance(v, tuple) and any(isinstance(x, IR) for x in v))
         for v in eqn.params.values()
     )

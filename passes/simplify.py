@@ -38,6 +38,7 @@ class _Ctx:
         self.subst = {}  # Var -> the atom that now stands for it
         self.known = {}  # Var -> concrete NumPy value
         self.defs = {}  # Var -> the (kept) equation defining it
+        self.splat_of = {}  # Var -> Literal, for `broadcast_in_dim <Literal>` results
         self.new_constvars, self.new_consts = [], []
         self._scalars = {}
 
@@ -50,6 +51,9 @@ class _Ctx:
         """The one value every element of `a` has (bitwise), or None if unknown."""
         if isinstance(a, Literal):
             return a.val
+        lit = self.splat_of.get(a)
+        if lit is not None:
+            return lit.val
         if a in self._scalars:
             return self._scalars[a]
         s = None
@@ -237,11 +241,7 @@ def _splat_to_literal(ctx, e):
     out_shape = e.outputs[0].aval.shape
     if len(e.inputs) < 2 or not out_shape:
         return None
-    splats = [
-        d.inputs[0] if (d := _def(ctx, a, P.broadcast_in_dim_p)) is not None
-        and isinstance(d.inputs[0], Literal) else None
-        for a in e.inputs
-    ]
+    splats = [ctx.splat_of.get(a) if isinstance(a, Var) else None for a in e.inputs]
     if not any(s is not None for s in splats) or not any(
         s is None and a.aval.shape == out_shape for s, a in zip(splats, e.inputs)
     ):
@@ -256,9 +256,8 @@ def _splat_shape_op(ctx, e):
     """Moving, reversing, reshaping or slicing an array of one Literal value gives
     an array of that value: broadcast the Literal to the output shape directly."""
     (x,) = e.inputs
-    d = _def(ctx, x, P.broadcast_in_dim_p)
-    lit = d.inputs[0] if d is not None else x
-    if not isinstance(lit, Literal):
+    lit = x if isinstance(x, Literal) else ctx.splat_of.get(x)
+    if lit is None:
         return None
     return Eqn(P.broadcast_in_dim_p, [lit], e.outputs,
                {"shape": e.outputs[0].aval.shape, "broadcast_dimensions": ()}, e.source)
@@ -355,6 +354,8 @@ def _simplify(ir: IR, memo, top: bool) -> IR:
         if res is None:
             for o in e.outputs:
                 ctx.defs[o] = e
+            if e.prim is P.broadcast_in_dim_p and isinstance(e.inputs[0], Literal):
+                ctx.splat_of[e.outputs[0]] = e.inputs[0]
             new_eqns.append(e)
         else:
             changed = True
