@@ -488,15 +488,22 @@ def hypot(x, y):
     return lax.select(lax.eq(big, math.inf), lax.full(shp, math.inf, dt), out)
 
 
+def _abs_diff_unless(mask, x, y, dt):
+    """|x - y|, with 0 where `mask` holds (computed on zeros there)."""
+    shp = lax.broadcast_shapes(_shape(x), _shape(y))
+    zeros = lax.full(shp, 0, dt)
+    return lax.abs(lax.sub(lax.select(mask, zeros, x), lax.select(mask, zeros, y)))
+
+
 @ufunc(np.logaddexp)
 def logaddexp(x, y):
     dt = _float_dtype(x, y)
     x, y = lax.convert(x, dt), lax.convert(y, dt)
     m = lax.max(x, y)
-    d = lax.abs(lax.sub(x, y))
-    # equal operands (including both -inf or both +inf): x + log 2
+    # equal operands (including both -inf or both +inf): x + log 2; they are replaced
+    # by zeros before subtracting, so inf - inf is never computed
     same = lax.eq(x, y)
-    safe_d = lax.select(same, lax.full(lax.broadcast_shapes(_shape(x), _shape(y)), 0, dt), d)
+    safe_d = _abs_diff_unless(same, x, y, dt)
     out = lax.add(m, lax.log1p(lax.exp(lax.neg(safe_d))))
     return lax.select(same, lax.add(m, LN2), out)
 
@@ -506,9 +513,8 @@ def logaddexp2(x, y):
     dt = _float_dtype(x, y)
     x, y = lax.convert(x, dt), lax.convert(y, dt)
     m = lax.max(x, y)
-    d = lax.abs(lax.sub(x, y))
     same = lax.eq(x, y)
-    safe_d = lax.select(same, lax.full(lax.broadcast_shapes(_shape(x), _shape(y)), 0, dt), d)
+    safe_d = _abs_diff_unless(same, x, y, dt)
     out = lax.add(m, lax.div(lax.log1p(lax.exp(lax.mul(safe_d, -LN2))), LN2))
     return lax.select(same, lax.add(m, 1.0), out)
 
@@ -1542,9 +1548,10 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = _norm(a), _norm(b)
     dt = _float_dtype(a, b)
     x, y = lax.convert(a, dt), lax.convert(b, dt)
-    close = lax.le(lax.abs(lax.sub(x, y)), lax.add(atol, lax.mul(rtol, lax.abs(y))))
+    same = lax.eq(x, y)
+    close = lax.le(_abs_diff_unless(same, x, y, dt), lax.add(atol, lax.mul(rtol, lax.abs(y))))
     close = lax.bitwise_and(close, isfinite(_arr(y)))
-    close = lax.bitwise_or(close, lax.eq(x, y))
+    close = lax.bitwise_or(close, same)
     if equal_nan:
         close = lax.bitwise_or(close, lax.bitwise_and(isnan(_arr(x)), isnan(_arr(y))))
     return close
