@@ -773,3 +773,40 @@ def test_jit_of_vmap_numba_backend():
     per_example = pb.jit(pb.vmap(pb.grad(loss), (0, None)))
     np.testing.assert_allclose(per_example(x, w), np.stack([pb.grad(loss)(xi, w) for xi in x]),
                                rtol=1e-12, atol=1e-12)
+
+
+def _many_ops(a, v):
+    """A function touching most NumPy entry points: matmul, reductions, indexing, where..."""
+    h = np.tanh(a @ v)  # (3,)
+    s = np.cumsum(a, axis=1)[:, ::-1]  # (3, 4)
+    m = np.where(s > 0.0, s, -s) ** 2 + np.maximum(a, v)
+    k = np.argmax(a, axis=1)  # int indices into v
+    g = v[k] * h  # gather with traced indices
+    t = np.concatenate([m.T, a.T[1:]], axis=0).sum(axis=0)  # (3,)
+    r = np.einsum("ij,j->i", m, v) / (1.0 + np.abs(g))
+    return np.stack([g, t, r]).reshape(-1)[2:] + np.mean(m) - np.max(a)
+
+
+@pytest.mark.parametrize("axes", [(0, 0), (1, None), (None, 0), (-1, -1), (2, None), (None, None)],
+                         ids=str)
+@pytest.mark.parametrize("out_axis", [0, -1])
+def test_many_numpy_ops_under_vmap(axes, out_axis):
+    a, v = rand((3, 4)), rand((4,))
+    if axes == (None, None):  # one batched arg is required: batch v only, at -1
+        axes = (None, -1)
+    args = [with_batch(a, axes[0]), with_batch(v, axes[1])]
+    check(_many_ops, args, list(axes), out_axes=out_axis)
+    check(lambda a, v: np.sum(np.sin(_many_ops(a, v))), args, list(axes))
+
+
+@pytest.mark.parametrize("axes", [(0, None), (None, 0), (1, -1)], ids=str)
+def test_many_numpy_ops_vmap_derivatives(axes):
+    a, v = rand((3, 4)), rand((4,))
+    args = (with_batch(a, axes[0]), with_batch(v, axes[1]))
+    pb.check_grads(pb.vmap(_many_ops, axes), args, order=1)
+    if axes == (0, None):
+        # jacobian of the batched function wrt the shared v == stacked per-example jacobians
+        ab = args[0]
+        jac = pb.jacrev(lambda vv: pb.vmap(_many_ops, (0, None))(ab, vv))(v)
+        want = np.stack([pb.jacfwd(lambda vv: _many_ops(x, vv))(v) for x in ab])
+        np.testing.assert_allclose(jac, want, rtol=1e-10, atol=1e-12)
