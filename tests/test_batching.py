@@ -810,3 +810,23 @@ def test_many_numpy_ops_vmap_derivatives(axes):
         jac = pb.jacrev(lambda vv: pb.vmap(_many_ops, (0, None))(ab, vv))(v)
         want = np.stack([pb.jacfwd(lambda vv: _many_ops(x, vv))(v) for x in ab])
         np.testing.assert_allclose(jac, want, rtol=1e-10, atol=1e-12)
+
+
+def test_other_call_primitives_are_inlined_batched():
+    # a primitive unknown to the batching table but holding a `call` sub-IR
+    from pullback.ir.core import IR, Eqn, Var
+    from pullback.ir.primitives import Primitive
+
+    sub, _, _ = trace_to_ir(lambda x, y: (np.sin(x) * y,), (rand((2,)), rand((2,))))
+    x, y, out = Var(sub.in_avals[0]), Var(sub.in_avals[1]), Var(sub.out_avals[0])
+    fake = Primitive("opaque_call", multiple_results=True)
+    ir = IR([], [], [x, y], [Eqn(fake, [x, y], [out], {"call": sub})], [out])
+    bir = typecheck(vmap_ir(ir, [0, None], B, 0))
+    assert "opaque_call" not in prims_of(bir)
+    xs, yv = rand((B, 2)), rand((2,))
+    (got,) = eval_ir(bir, bir.consts, [xs, yv])
+    np.testing.assert_allclose(got, np.sin(xs) * yv)
+    # without a call sub-IR there is nothing to batch: a clear error naming it
+    bad = IR([], [], [x], [Eqn(Primitive("mystery"), [x], [out], {})], [out])
+    with pytest.raises(NotImplementedError, match="no batching rule for primitive 'mystery'"):
+        vmap_ir(bad, [0], B)
