@@ -334,8 +334,8 @@ case("astype", lambda x: np.astype(x, bool), I(4), note="function")
 case("shape", lambda x: np.zeros(np.shape(x)) + x.shape[0] + x.ndim + x.size + np.size(x)
      + np.ndim(x), F(2, 3))
 case("dtype", lambda x: np.zeros(3, x.dtype) + x.astype(x.dtype), F32(3))
-case("ufunc-dtype", lambda x, y: np.add(x, y, dtype=np.float32), I(3), F(3))
-case("ufunc-dtype", lambda x: np.sqrt(x, dtype=np.float32), Pos(3), note="unary")
+case("ufunc-dtype", lambda x, y: np.add(x, y, dtype=np.float64), I(3), F32(3))
+case("ufunc-dtype", lambda x: np.sqrt(x, dtype=np.float64), Pos(3, dtype=np.float32), note="unary")
 case("real", lambda x: np.real(x) + np.imag(x) + x.real + x.imag, F(3))
 
 # ---------------------------------------------------------------- joining, splitting, rearranging
