@@ -272,6 +272,105 @@ def _logistic64(x):
     return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
+# ---------------------------------------------------------------------------
+# float32 kernels: the argument is widened to float64 and the result rounded
+# once to float32, so float64 arithmetic with short polynomials (errors near
+# 2**-34 relative) is enough, and float32's narrow exponent range needs no
+# subnormal or overflow splitting in float64.
+
+_EXP_Q_F32 = (0.5000000079241265, 0.16666666862827603, 0.04166626543712054,
+              0.008333263829897877, 0.0013946396295482293,
+              0.0001991868717060473)  # weighted error 2**-34.2
+_LOG_P_F32 = (0.6666666560322398, 0.4000034557494218, 0.28536602727317134,
+              0.23596336249818783)  # weighted error 2**-38.1
+(_S0, _S1, _S2, _S3, _S4, _S5) = _EXP_Q_F32
+(_T0, _T1, _T2, _T3) = _LOG_P_F32
+
+
+@_kernel
+def _expm1_reduced32(x):
+    """(2**k, expm1(r)) with x = k ln2 + r, for x (float64) in [-110, 100]."""
+    t = x * _INV_LN2 + _SHIFTER
+    kf = t - _SHIFTER
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO
+    em = r + r * r * (_S0 + r * (_S1 + r * (_S2 + r * (_S3 + r * (_S4 + r * _S5)))))
+    return _float((_bits(t) - _SHIFTER_BITS + 1023) << 52), em
+
+
+@_kernel
+def _exp32(x):
+    x = 100.0 if x > 100.0 else x            # float32 overflows above 88.8
+    x = -110.0 if x < -110.0 else x          # and underflows below -103.98
+    scale, em = _expm1_reduced32(x)
+    return scale + scale * em
+
+
+@_kernel
+def _expm1_32(x):
+    xc = 100.0 if x > 100.0 else x
+    xc = -20.0 if xc < -20.0 else xc         # float32 expm1 is -1 below -17.4
+    scale, em = _expm1_reduced32(xc)
+    y = (scale - 1.0) + scale * em
+    return x if x == 0.0 else y              # keeps -0.0
+
+
+@_kernel
+def _log_reduced32(f, kf):
+    s = f / (2.0 + f)
+    z = s * s
+    hfsq = 0.5 * f * f
+    r = z * (_T0 + z * (_T1 + z * (_T2 + z * _T3)))
+    return kf * _LN2_HI + ((f - hfsq) + (s * (hfsq + r) + kf * _LN2_LO))
+
+
+@_kernel
+def _log32(x):
+    # float32 subnormals are normal float64 numbers: no rescaling needed
+    ix = _bits(x)
+    high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK
+    m = _float(ix - high)
+    kf = _float(_shift_right_52(high + _ONE_BITS) | _TWO52_BITS) - (_TWO52 + 1023.0)
+    y = _log_reduced32(m - 1.0, kf)
+    special = -_INF if x == 0.0 else (x if x > 0.0 else _NAN)
+    return y if (x > 0.0) & (x < _INF) else special
+
+
+@_kernel
+def _log1p32(x):
+    u = 1.0 + x
+    b = u - x
+    c = (1.0 - b) + (x - (u - b))
+    ix = _bits(u)
+    high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK
+    m = _float(ix - high)
+    kf = _float(_shift_right_52(high + _ONE_BITS) | _TWO52_BITS) - (_TWO52 + 1023.0)
+    scaled = c * _float(_ONE_BITS - high)
+    f = (m - 1.0) + (scaled if x < 9.0e15 else 0.0)
+    y = _log_reduced32(f, kf)
+    y = x if x == 0.0 else y
+    special = -_INF if x == -1.0 else (x if x > 0.0 else _NAN)
+    return y if (x > -1.0) & (x < _INF) else special
+
+
+@_kernel
+def _tanh32(x):
+    a = abs(x)
+    a = 10.0 if a > 10.0 else a              # float32 tanh(10) rounds to 1
+    scale, em = _expm1_reduced32(2.0 * a)
+    e = (scale - 1.0) + scale * em
+    t = e / (e + 2.0)
+    return _float(_bits(t) | (_bits(x) & _SIGN_BIT))
+
+
+@_kernel
+def _logistic32(x):
+    a = abs(x)
+    a = 110.0 if a > 110.0 else a
+    scale, em = _expm1_reduced32(-a)
+    e = scale + scale * em
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
 _KERNELS64 = {"exp": _exp64, "expm1": _expm1_64, "log": _log64,
               "log1p": _log1p64, "tanh": _tanh64, "logistic": _logistic64}
 
@@ -279,7 +378,7 @@ _KERNELS64 = {"exp": _exp64, "expm1": _expm1_64, "log": _log64,
 # ---------------------------------------------------------------------------
 # Public scalar functions: dtype dispatch at typing time.
 
-def _make_public(name, kernel64):
+def _make_public(name, kernel64, kernel32):
     def fn(x):
         return _apply_python(name, x)
     fn.__name__ = fn.__qualname__ = name
@@ -290,7 +389,7 @@ def _make_public(name, kernel64):
     def _typed(x):
         if x == types.float32:
             def impl32(x):
-                return np.float32(kernel64(np.float64(x)))
+                return np.float32(kernel32(np.float64(x)))
             return impl32
         if isinstance(x, (types.Float, types.Integer, types.Boolean)):
             def impl64(x):
@@ -300,12 +399,12 @@ def _make_public(name, kernel64):
     return fn
 
 
-exp = _make_public("exp", _exp64)
-expm1 = _make_public("expm1", _expm1_64)
-log = _make_public("log", _log64)
-log1p = _make_public("log1p", _log1p64)
-tanh = _make_public("tanh", _tanh64)
-logistic = _make_public("logistic", _logistic64)
+exp = _make_public("exp", _exp64, _exp32)
+expm1 = _make_public("expm1", _expm1_64, _expm1_32)
+log = _make_public("log", _log64, _log32)
+log1p = _make_public("log1p", _log1p64, _log1p32)
+tanh = _make_public("tanh", _tanh64, _tanh32)
+logistic = _make_public("logistic", _logistic64, _logistic32)
 
 
 # ---------------------------------------------------------------------------
