@@ -5,6 +5,9 @@ The walk is a loop over the equation list (no recursion over the graph), so
 200,000-equation IRs are fine. Sub-IRs held in params (cond branches, loop bodies,
 custom-call bodies) are cleaned too, keeping their signature (constvars, invars,
 outvars), because the equation that holds them passes operands by position.
+Primitives with a rule in `dce_rules` (cond, scan, while) may also shrink that
+signature together with their own outputs and operands: unused outputs of a cond
+or scan (and scan carries nothing needs) go, then operands no sub-IR reads.
 
 Also here: `map_subirs`, the generic rewrite of the sub-IRs in an equation's
 params that every pass in this package uses, and `dce_prune`, which also drops
@@ -68,9 +71,29 @@ def _live_eqns(eqns, live):
     return kept
 
 
+def _live_eqns_with_rules(eqns, live):
+    """Like _live_eqns, but an equation with a rule in `dce_rules` may also drop its
+    unused outputs (and the inputs only they needed)."""
+    kept = []
+    for eqn in reversed(eqns):
+        used = [o in live for o in eqn.outputs]
+        if not any(used):
+            continue
+        rule = dce_rules.get(eqn.prim)
+        if rule is not None:
+            eqn = rule(eqn, used)
+        kept.append(eqn)
+        live.update(a for a in eqn.inputs if isinstance(a, Var))
+    kept.reverse()
+    return kept
+
+
 def _dce(ir: IR, memo, top: bool) -> IR:
     live = {v for v in ir.outvars if isinstance(v, Var)}
-    kept = _live_eqns(ir.eqns, live)
+    if any(e.prim in dce_rules for e in ir.eqns):
+        kept = _live_eqns_with_rules(ir.eqns, live)
+    else:
+        kept = _live_eqns(ir.eqns, live)
     kept = [map_subirs(e, lambda s: _dce(s, memo, False), memo) for e in kept]
     if top:
         used = [(v, c) for v, c in zip(ir.constvars, ir.consts) if v in live]
@@ -117,3 +140,91 @@ def dce_prune(ir: IR, used_outputs=None, prune_inputs=True):
     else:
         used_inputs = [True] * len(ir.invars)
     return ir, used_inputs
+
+
+def used_inputs(ir: IR):
+    """Which invars of `ir` its (live) equations or outvars read."""
+    live = {v for v in ir.outvars if isinstance(v, Var)}
+    for e in _live_eqns(ir.eqns, live):
+        live.update(a for a in e.inputs if isinstance(a, Var))
+    return [v in live for v in ir.invars]
+
+
+# ---------------------------------------------------------------- per-primitive rules
+# dce_rules[prim](eqn, used_outputs) -> an equation computing (at least) the used
+# outputs, for equations that hold sub-IRs: unused outputs are dropped from the
+# sub-IRs, then operands no sub-IR needs any more.
+dce_rules = {}
+
+
+def _select(items, flags):
+    return [x for x, f in zip(items, flags) if f]
+
+
+def _dce_cond(eqn, used):
+    branches = [dce_prune(br, used, prune_inputs=False)[0] for br in eqn.params["branches"]]
+    needed = [any(col) for col in zip(*[used_inputs(br) for br in branches])]
+    if all(used) and all(needed):
+        return eqn  # nothing to drop (dead code inside the branches goes later)
+    branches = tuple(br.replace(invars=_select(br.invars, needed)) for br in branches)
+    new = eqn.replace(inputs=[eqn.inputs[0]] + _select(eqn.inputs[1:], needed),
+                      outputs=_select(eqn.outputs, used))
+    new.params = {**eqn.params, "branches": branches}
+    return new
+
+
+def _dce_scan(eqn, used):
+    p = eqn.params
+    nc, nk = p["num_consts"], p["num_carry"]
+    body = p["body"]
+    # A carry can go only if it is unused outside and no kept body output needs it:
+    # grow the kept set to a fixpoint.
+    keep_carry = list(used[:nk])
+    keep_ys = list(used[nk:])
+    while True:
+        pruned, _ = dce_prune(body, keep_carry + keep_ys, prune_inputs=False)
+        needs = used_inputs(pruned)[nc : nc + nk]
+        grown = [k or n for k, n in zip(keep_carry, needs)]
+        if grown == keep_carry:
+            break
+        keep_carry = grown
+    needed = used_inputs(pruned)
+    invar_flags = needed[:nc] + keep_carry + needed[nc + nk :]
+    if all(invar_flags) and all(keep_carry + keep_ys):
+        return eqn
+    body = pruned.replace(invars=_select(pruned.invars, invar_flags))
+    new = eqn.replace(inputs=_select(eqn.inputs, invar_flags),
+                      outputs=_select(eqn.outputs, keep_carry + keep_ys))
+    new.params = {**p, "body": body, "num_consts": sum(needed[:nc]),
+                  "num_carry": sum(keep_carry)}
+    return new
+
+
+def _dce_while(eqn, used):
+    # Every carry feeds the next iteration and the condition: only unused
+    # constants of the condition and of the body can go.
+    p = eqn.params
+    m, n = p["cond_nconsts"], p["body_nconsts"]
+    cond_needed = used_inputs(p["cond"])[:m]
+    body_needed = used_inputs(p["body"])[:n]
+    if all(cond_needed) and all(body_needed):
+        return eqn
+    cond, body = p["cond"], p["body"]
+    cond = cond.replace(invars=_select(cond.invars, cond_needed + [True] * (len(cond.invars) - m)))
+    body = body.replace(invars=_select(body.invars, body_needed + [True] * (len(body.invars) - n)))
+    flags = cond_needed + body_needed + [True] * (len(eqn.inputs) - m - n)
+    new = eqn.replace(inputs=_select(eqn.inputs, flags))
+    new.params = {**p, "cond": cond, "body": body,
+                  "cond_nconsts": sum(cond_needed), "body_nconsts": sum(body_needed)}
+    return new
+
+
+def _register_control_flow_rules():
+    from ..ir import control_flow as CF
+
+    dce_rules[CF.cond_p] = _dce_cond
+    dce_rules[CF.scan_p] = _dce_scan
+    dce_rules[CF.while_p] = _dce_while
+
+
+_register_control_flow_rules()

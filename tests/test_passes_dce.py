@@ -71,7 +71,7 @@ def test_live_ir_returned_as_is():
     assert dce(ir) is ir
 
 
-def test_inside_sub_irs_signature_kept():
+def test_inside_sub_irs_signature_kept_when_all_outputs_used():
     check_pass(
         dce,
         """
@@ -89,7 +89,7 @@ def test_inside_sub_irs_signature_kept():
               )
             ] a b c
             n:f64[3] = sin b
-          in (d,) }
+          in (d, e) }
         """,
         """
         { lambda ; a:bool[] b:f64[3] c:f64[3]. let
@@ -103,7 +103,7 @@ def test_inside_sub_irs_signature_kept():
                   in (k, i) }
               )
             ] a b c
-          in (d,) }
+          in (d, e) }
         """,
         values=False,
     )
@@ -184,3 +184,143 @@ def test_200k_equations():
 def test_values_unchanged_small_chain():
     ir = _long_chain(30)
     assert_same_results(ir, dce(ir))
+
+
+def test_cond_unused_outputs_and_operands_pruned():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:bool[] b:f64[3] c:f64[3]. let
+            d:f64[3] e:f64[3] = cond[
+              branches=(
+                { lambda ; f:f64[3] g:f64[3]. let
+                    h:f64[3] = sin f
+                    i:f64[3] = cos g
+                  in (h, i) }
+                { lambda ; j:f64[3] k:f64[3]. let
+                    l:f64[3] = exp k
+                  in (j, l) }
+              )
+            ] a b c
+          in (d,) }
+        """,
+        """
+        { lambda ; a:bool[] b:f64[3] c:f64[3]. let
+            d:f64[3] = cond[
+              branches=(
+                { lambda ; e:f64[3]. let
+                    f:f64[3] = sin e
+                  in (f,) }
+                { lambda ; g:f64[3]. let
+                  in (g,) }
+              )
+            ] a b
+          in (d,) }
+        """,
+        values=False,
+    )
+
+
+SCAN_SRC = """
+{ lambda ; a:f64[] b:f64[] c:f64[] d:f64[5]. let
+    e:f64[] f:f64[] g:f64[] h:f64[5] i:f64[5] = scan[
+      body={ lambda ; j:f64[] k:f64[] l:f64[] m:f64[] n:f64[]. let
+          o:f64[] = mul k n
+          p:f64[] = add l j
+          q:f64[] = sin m
+          r:f64[] = cos n
+        in (o, p, q, r, l) }
+      length=5
+      num_carry=3
+      num_consts=1
+      reverse=False
+    ] a b c a d
+  in (e, i) }
+"""
+
+
+def test_scan_unused_ys_and_carries_pruned_to_a_fixpoint():
+    # output e (carry k) is used; carry l is unused outside but the kept ys `l`
+    # reads it, and l's update reads the const j: both stay. Carry m and ys r go.
+    check_pass(
+        dce,
+        SCAN_SRC,
+        """
+        { lambda ; a:f64[] b:f64[] c:f64[] d:f64[5]. let
+            e:f64[] f:f64[] g:f64[5] = scan[
+              body={ lambda ; h:f64[] i:f64[] j:f64[] k:f64[]. let
+                  l:f64[] = mul i k
+                  m:f64[] = add j h
+                in (l, m, j) }
+              length=5
+              num_carry=2
+              num_consts=1
+              reverse=False
+            ] a b c d
+          in (e, g) }
+        """,
+        values=False,
+    )
+
+
+def test_scan_only_carry_used():
+    check_pass(
+        dce,
+        SCAN_SRC.replace("in (e, i) }", "in (f,) }"),
+        """
+        { lambda ; a:f64[] b:f64[] c:f64[] d:f64[5]. let
+            e:f64[] = scan[
+              body={ lambda ; f:f64[] g:f64[]. let
+                  h:f64[] = add g f
+                in (h,) }
+              length=5
+              num_carry=1
+              num_consts=1
+              reverse=False
+            ] a c
+          in (e,) }
+        """,
+        values=False,
+    )
+
+
+def test_while_unused_constants_pruned():
+    check_pass(
+        dce,
+        """
+        { lambda ; a:i64[] b:f64[3] c:f64[3]. let
+            d:i64[] e:f64[3] = while[
+              body={ lambda ; f:f64[3] g:f64[3] h:i64[] i:f64[3]. let
+                  j:i64[] = add h 1
+                  k:f64[3] = mul i g
+                in (j, k) }
+              body_nconsts=2
+              cond={ lambda ; l:i64[] m:f64[3] n:i64[] o:f64[3]. let
+                  p:bool[] = lt n l
+                in (p,) }
+              cond_nconsts=2
+            ] a b b c 0 c
+          in (e,) }
+        """,
+        """
+        { lambda ; a:i64[] b:f64[3] c:f64[3]. let
+            d:i64[] e:f64[3] = while[
+              body={ lambda ; f:f64[3] g:i64[] h:f64[3]. let
+                  i:i64[] = add g 1
+                  j:f64[3] = mul h f
+                in (i, j) }
+              body_nconsts=1
+              cond={ lambda ; k:i64[] l:i64[] m:f64[3]. let
+                  n:bool[] = lt l k
+                in (n,) }
+              cond_nconsts=1
+            ] a c 0 c
+          in (e,) }
+        """,
+        values=False,
+    )
+
+
+def test_control_flow_with_everything_used_is_kept_as_is():
+    ir = parse(text(SCAN_SRC.replace("in (e, i) }", "in (e, f, g, h, i) }")))
+    assert dce(ir) is ir
