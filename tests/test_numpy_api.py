@@ -336,6 +336,8 @@ case("shape", lambda x: np.zeros(np.shape(x)) + x.shape[0] + x.ndim + x.size + n
 case("dtype", lambda x: np.zeros(3, x.dtype) + x.astype(x.dtype), F32(3))
 case("ufunc-dtype", lambda x, y: np.add(x, y, dtype=np.float64), I(3), F32(3))
 case("ufunc-dtype", lambda x: np.sqrt(x, dtype=np.float64), Pos(3, dtype=np.float32), note="unary")
+case("result_type", lambda x, y: np.zeros(2, np.result_type(x, y, 1.0)) + np.iscomplexobj(x)
+     + np.isrealobj(y) + np.iscomplex(x) + np.isreal(y), F32(2), I(2))
 case("real", lambda x: np.real(x) + np.imag(x) + x.real + x.imag, F(3))
 
 # ---------------------------------------------------------------- joining, splitting, rearranging

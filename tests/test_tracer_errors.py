@@ -40,6 +40,8 @@ def _names_line(msg, fn, text):
     (lambda x: np.add.at(x, [0], 1.0), "numpy.add.at", X3),
     (lambda x: np.where(x), "numpy.where with one argument", X3),
     (lambda x: x.nonzero(), "numpy.nonzero", X3),
+    (lambda x: x.sort(), "numpy.ndarray.sort", X3),
+    (lambda x: x.argsort(), "numpy.ndarray.argsort", X3),
 ])
 def test_function_without_rule_raises_not_implemented_naming_it(fn, name, arg):
     with pytest.raises(NotImplementedError, match=re.escape(name)) as info:
@@ -269,3 +271,12 @@ def test_traced_value_escaping_the_trace():
     pb.make_ir(f)(X3)
     with pytest.raises(EscapedTracerError):
         np.sin(leaked[0])
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'frobnicate'"):
+        pb.make_ir(lambda x: x.frobnicate)(X3)
+    # NumPy probes protocols with hasattr: those must stay plain AttributeErrors
+    seen = []
+    pb.make_ir(lambda x: seen.append(hasattr(x, "__array_interface__")) or x)(X3)
+    assert seen == [False]

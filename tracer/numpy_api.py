@@ -1096,6 +1096,17 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     return lax.full(shp, np.asarray(fill).item(), dt)
 
 
+@implements(np.result_type)
+def result_type(*arrays_and_dtypes):
+    return np.result_type(*[a.dtype if isinstance(a, Tracer) else a for a in arrays_and_dtypes])
+
+
+FUNCTIONS[np.iscomplexobj] = lambda x: False  # pullback's dtypes are real
+FUNCTIONS[np.isrealobj] = lambda x: True
+FUNCTIONS[np.iscomplex] = lambda x: lax.full(_shape(_arr(x)), False, bool)
+FUNCTIONS[np.isreal] = lambda x: lax.full(_shape(_arr(x)), True, bool)
+
+
 @implements(np.copy)
 def copy(a, order="K", subok=False):
     return _arr(a)
@@ -2348,6 +2359,17 @@ Tracer.nonzero = lambda self: (_ for _ in ()).throw(
 Tracer.item = lambda self, *args: (
     self._concrete("item()").item(*args))
 Tracer.tolist = lambda self: self._concrete("tolist()").tolist()
+
+
+
+def _missing_attribute(self, name):
+    """ndarray methods without a rule are named, like NumPy functions without one."""
+    if not name.startswith("__") and hasattr(np.ndarray, name):
+        raise unsupported(f"numpy.ndarray.{name}")
+    raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+
+
+Tracer.__getattr__ = _missing_attribute
 
 from .indexing import getitem as _getitem  # noqa: E402
 
