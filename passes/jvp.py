@@ -436,14 +436,12 @@ def _custom_vjp_rule(primals, tangents, *, call, fwd, bwd, num_consts):
     outs, res, bwd_flat = fwd(list(args), bwd)
     avals = call.out_avals
     outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
-    arg_avals = call.in_avals[num_consts:]
     lin = bind_list(
         P.custom_vjp_linear_p,
         list(res) + [instantiate(t) for t in targs],
         dict(bwd=bwd_flat, num_res=len(res), out_avals=tuple(avals)),
     )
     touts = [t if is_float(a.dtype) else Zero(a) for t, a in zip(lin, avals)]
-    del arg_avals
     return outs, touts
 
 

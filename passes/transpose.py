@@ -30,6 +30,13 @@ equations backward. It can itself be differentiated (grad of grad), batched
 (jacrev), jitted and optimized. Each transposed equation keeps the source line
 of the user's code it came from.
 
+Control flow: the jvp rules of `cond` and `scan` already emit their
+derivative split into a primal call (primal outputs and residuals) and a linear
+call, so partial evaluation here stays equation-level; `cond` transposes branch
+by branch, a linear `scan` becomes a scan in the other direction carrying the
+cotangents. `while` has no transpose (no residual storage for an unknown trip
+count): reverse mode through it raises NotImplementedError naming it.
+
 Cost: every linear equation transposes into O(1) equations, and the primal
 part is shared, so after DCE the gradient IR is a small constant multiple of
 the primal IR (the cheap-gradient principle; tested for an MLP and Rosenbrock).

@@ -376,7 +376,6 @@ class custom_jvp:
             )
         call, consts, leaves, in_tree, out_tree = _trace_closed(self.fun, args)
         rule = self.jvp_rule
-        arg_avals = call.in_avals[len(consts):]
 
         def jvp_flat(primals, tangents):
             p = tree_unflatten(in_tree, primals)
@@ -395,7 +394,6 @@ class custom_jvp:
                 )
             return po, to
 
-        del arg_avals
         outs = bind_list(
             P.custom_jvp_call_p, consts + list(leaves),
             dict(call=call, jvp=_named(jvp_flat, _fn_name(rule)), num_consts=len(consts)),
