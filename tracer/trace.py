@@ -43,11 +43,16 @@ def current_builder():
 
 
 # ---------------------------------------------------------------- source lines
-_PKG_DIRS = tuple(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d + os.sep
-    for d in ("pullback", "ir", "tracer", "passes", "backends")
-)
-_SKIP_DIRS = _PKG_DIRS + (os.path.dirname(np.__file__) + os.sep,)
+_NUMPY_DIR = os.path.dirname(np.__file__) + os.sep
+
+
+def _is_internal(frame):
+    """Frames of pullback itself (any install layout) and of NumPy's Python code."""
+    mod = frame.f_globals.get("__name__", "")
+    if mod == "pullback" or mod.startswith("pullback."):
+        return True
+    fn = frame.f_code.co_filename
+    return fn.startswith(_NUMPY_DIR) or fn.startswith("<frozen")
 
 
 class SourceInfo(tuple):
@@ -77,9 +82,8 @@ def user_source(depth=1):
     """The innermost frame of user code (outside pullback and NumPy)."""
     f = sys._getframe(depth)
     while f is not None:
-        fn = f.f_code.co_filename
-        if not fn.startswith(_SKIP_DIRS) and not fn.startswith("<frozen"):
-            return SourceInfo(fn, f.f_lineno, f.f_code.co_name)
+        if not _is_internal(f):
+            return SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
         f = f.f_back
     return None
 
