@@ -233,19 +233,24 @@ def _zero_block(out_aval, in_aval):
     return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
 
 
-def _assemble(tr, block):
-    """Output pytree of (per-argnum pytrees of) Jacobian blocks."""
+def _assemble(tr, block, has_aux, fname):
+    """Output pytree of (per-argnum pytrees of) Jacobian blocks [, aux]."""
+    main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, fname)
     out_leaves = []
-    for j in range(len(tr.ir.outvars)):
+    for j in main:
         per_arg = tuple(
             tree_unflatten(tr.arg_trees[i], [block(j, k) for k in tr.leaf_range(i)])
             for i in tr.argnums
         )
         out_leaves.append(per_arg[0] if tr.single else per_arg)
-    return tree_unflatten(tr.out_tree, out_leaves)
+    jac = tree_unflatten(main_tree, out_leaves)
+    if not has_aux:
+        return jac
+    vals = eval_ir(tr.ir, tr.ir.consts, list(tr.leaves))
+    return jac, tree_unflatten(aux_tree, [_out(vals[i]) for i in aux])
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, has_aux=False):
     """Jacobian by forward mode: batched jvp over the identity basis (layout out + in)."""
     from .passes.batching import vmap_ir
 
@@ -271,12 +276,12 @@ def jacfwd(f, argnums=0):
                 return _zero_block(out_aval, in_aval)
             return _out(_rows_last(cols[k][j], out_aval.shape, in_aval.shape))
 
-        return _assemble(tr, block)
+        return _assemble(tr, block, has_aux, _fn_name(f))
 
     return jacfwd_f
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, has_aux=False):
     """Jacobian by reverse mode: batched vjp over the identity basis (layout out + in)."""
     from .passes.batching import vmap_ir
 
@@ -285,9 +290,10 @@ def jacrev(f, argnums=0):
         tr = _Traced(f, args, argnums, "jacrev")
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         rows = {}
+        main = set(_split_aux(tr, has_aux, _fn_name(f))[0])
         for j, v in enumerate(tr.ir.outvars):
             out_aval = v.aval
-            if not is_float(out_aval.dtype) or out_aval.size == 0:
+            if j not in main or not is_float(out_aval.dtype) or out_aval.size == 0:
                 continue
             mask = [i == j for i in range(n_out)]
             vir = vjp_ir(tr.ir, tr.wrt, mask)
@@ -302,7 +308,7 @@ def jacrev(f, argnums=0):
                 return _zero_block(out_aval, in_aval)
             return _out(lax.reshape(rows[j][k], tuple(out_aval.shape) + tuple(in_aval.shape)))
 
-        return _assemble(tr, block)
+        return _assemble(tr, block, has_aux, _fn_name(f))
 
     return jacrev_f
 

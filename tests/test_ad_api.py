@@ -137,6 +137,14 @@ def test_jacobian_layout_and_pytrees():
         close(J0["a"], J["a"][0])
 
 
+def test_jacobian_has_aux():
+    x = RNG.standard_normal(3)
+    for jac in (pb.jacfwd, pb.jacrev):
+        J, aux = jac(lambda x: (np.sin(x), {"s": np.sum(x)}), has_aux=True)(x)
+        close(J, np.diag(np.cos(x)))
+        close(aux["s"], np.sum(x))
+
+
 def test_jacobian_traces_once():
     calls = []
 
