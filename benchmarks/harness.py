@@ -219,6 +219,8 @@ def _pullback_counts(workload, case):
 # ------------------------------------------------------------------ one workload
 def run_workload(workload, systems, settings, log=None):
     """Measure one workload on the given System objects; returns a JSON-able dict."""
+    from .peers import NotApplicable
+
     log = log or (lambda msg: None)
     case = workload.make_case(settings.quick)
     result = {"description": workload.description, "cells": {}, "floors": {}}
@@ -255,6 +257,8 @@ def run_workload(workload, systems, settings, log=None):
                 continue
             cell["status"] = "ok"
             runners[system.name] = run
+        except NotApplicable as e:
+            cell["status"] = f"n/a: {e}"
         except Exception as e:  # noqa: BLE001
             cell["status"] = "error: " + one_line(e)
         log(f"  {workload.name:20s} {system.name:16s} {cell['status'][:90]}")
@@ -391,10 +395,19 @@ def _warm_child(names):
     t0 = time.perf_counter()
     SYSTEMS["numba"].warm_up()
     numba_startup_s = time.perf_counter() - t0
+    def counters():
+        try:
+            from pullback.backends import numba as nb_backend
+
+            return {k: v for k, v in nb_backend.stats().items() if isinstance(v, (int, float))}
+        except Exception:  # noqa: BLE001 - the counters are informative only
+            return {}
+
     results = {}
     for name in names:
         res = {"import_s": import_s, "numba_startup_s": numba_startup_s}
         results[name] = res
+        before = counters()
         try:
             workload = WORKLOADS[name]
             case = workload.make_case(False)
@@ -407,15 +420,9 @@ def _warm_child(names):
             res["status"] = "wrong result: " + bad if bad else "ok"
         except Exception as e:  # noqa: BLE001
             res["status"] = "error: " + one_line(e)
-    try:
-        from pullback.backends import numba as nb_backend
-
-        stats = nb_backend.stats()
-        for res in results.values():
-            res["cache_stats"] = {k: v for k, v in stats.items()
-                                  if isinstance(v, (int, float, str))}
-    except Exception:  # noqa: BLE001 - the counters are informative only
-        pass
+        after = counters()
+        # This workload's share of the counters (the process may serve several).
+        res["cache_stats"] = {k: v - before.get(k, 0) for k, v in after.items()}
     print(json.dumps(results))
 
 

@@ -17,6 +17,10 @@ def _missing(*modules):
     return None
 
 
+class NotApplicable(Exception):
+    """The workload has no version for this system (reported as "n/a", not an error)."""
+
+
 class System:
     name = ""
     label = ""
@@ -29,7 +33,7 @@ class System:
         """A fresh function of the case's args."""
         impl = workload.impls.get(self.kind)
         if impl is None:
-            raise NotImplementedError(f"workload {workload.name} has no {self.kind} version")
+            raise NotApplicable(f"no {self.kind} version of {workload.name}")
         return impl(case)
 
     def runner(self, workload, case):

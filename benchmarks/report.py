@@ -59,6 +59,8 @@ def _cell_text(cell, key):
         return fmt_time(cell.get(key))
     if status.startswith("skipped"):
         return "skipped"
+    if status.startswith("n/a"):
+        return "n/a"
     if status.startswith("wrong result"):
         return "wrong result"
     # Details go to the list under the tables; cells stay short.
@@ -98,6 +100,10 @@ def markdown(data):
         if warm.get("status") == "ok":
             startup = (warm.get("import_s") or 0.0) + (warm.get("numba_startup_s") or 0.0)
             warm_txt = f"{fmt_time(warm['first_call_s'])} (+{fmt_time(startup)} start-up)"
+            # Say so when the new process compiled anyway (e.g. the backend's sources
+            # changed between the two processes, which changes the cache key).
+            if warm.get("cache_stats", {}).get("numba_compiles"):
+                warm_txt += " cache missed"
         else:
             warm_txt = (warm.get("status") or "—").split(":")[0]
         jax_first = w["cells"].get("jax", {}).get("first_call_s")
@@ -134,7 +140,7 @@ def markdown(data):
     for n in names:
         for s, cell in data["workloads"][n]["cells"].items():
             st = cell.get("status", "")
-            if st != "ok" and not st.startswith("skipped"):
+            if st != "ok" and not st.startswith(("skipped", "n/a")):
                 problems.append(f"- {n} / {s}: {st}")
         warm = data["workloads"][n].get("warm_cache", {})
         if warm and warm.get("status") != "ok":

@@ -40,7 +40,6 @@ class Workload:
     make_case: Callable[[bool], Case]
     impls: dict
     floors: dict = field(default_factory=dict)
-    quick_note: str = ""
     rtol: float = 1e-7
     atol: float = 1e-9
 
@@ -62,6 +61,9 @@ def _njit():
 
 
 # ------------------------------------------------------------------ seed_jacfwd
+# make_case(quick): every workload here keeps its full size under --quick (only
+# the number of timed repeats shrinks); a later, heavier workload may shrink
+# its inputs when quick is true and say so in its description.
 def _seed_case(quick):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((2000, 4)) * 0.5
