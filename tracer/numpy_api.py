@@ -587,20 +587,28 @@ def bitwise_xor(x, y):
 # ---------------------------------------------------------------- reductions
 def _reduction(prim_fn, name):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-        if out is not None or where is not None:
-            raise unsupported(f"numpy.{name} with out=/where=")
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
         a = _arr(a)
         if dtype is not None:
             a = lax.convert(a, dtype)
         elif name in ("sum", "prod"):
             a = lax.convert(a, _sum_dtype(_dt(a)))
         axes = _axes(axis, lax.ndim(a))
+        if where is not None and where is not True:
+            # masked-out elements become the identity (or `initial` for max/min)
+            if name in ("max", "min") and initial is None:
+                raise ValueError(f"reduction operation '{name}imum' does not have an identity, "
+                                 "so to use a where mask one has to specify 'initial'")
+            fill = {"sum": 0, "prod": 1}.get(name, initial)
+            mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+            a = lax.select(mask, a, lax.full(_shape(a), fill, _dt(a)))
         if name in ("max", "min") and initial is None and any(_shape(a)[i] == 0 for i in axes):
             raise ValueError(
                 f"zero-size array to reduction operation {name}imum which has no identity")
         res = prim_fn(a, axes)
         if initial is not None:
-            combine = {"sum": lax.add, "prod": lax.mul, "max": lax.max, "min": lax.min}[name]
+            combine = {"sum": add, "prod": multiply, "max": maximum, "min": minimum}[name]
             res = combine(res, _consts_scalar(initial, _dt(res)))
         return _keep(a, res, axes, keepdims)
 
@@ -655,11 +663,15 @@ def _mean_dtype(a, dtype):
 
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
-    if out is not None or where is not None:
-        raise unsupported("numpy.mean with out=/where=")
+    if out is not None:
+        raise unsupported("numpy.mean with out=")
     a = _arr(a)
     a = lax.convert(a, _mean_dtype(a, dtype))
     axes = _axes(axis, lax.ndim(a))
+    if where is not None and where is not True:
+        mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+        s = sum_(a, axis=axes, keepdims=keepdims, where=mask)
+        return lax.div(s, lax.convert(sum_(mask, axis=axes, keepdims=keepdims), _dt(s)))
     n = math.prod(_shape(a)[i] for i in axes)
     s = lax.reduce_sum(a, axes)
     return _keep(a, lax.div(s, float(n)), axes, keepdims)
