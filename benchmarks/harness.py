@@ -372,7 +372,12 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
                 if "first_call_s" in data["workloads"][n]["cells"]["pullback"]]
         log(f"warm-cache processes: {', '.join(todo) or 'none'}")
         for n, res in warm_cache_first_calls(todo, one_process_each=not quick).items():
-            data["workloads"][n]["warm_cache"] = res
+            w = data["workloads"][n]
+            w["warm_cache"] = res
+            jax_first = w["cells"].get("jax", {})
+            if res.get("status") == "ok" and jax_first.get("status") == "ok":
+                w["ratios"]["warm_cache pullback/jax first"] = (
+                    res["first_call_s"] / jax_first["first_call_s"])
     return data
 
 
