@@ -4,7 +4,8 @@
 `args_maker()` returns a tuple of fresh NumPy arguments. Every case is traced
 with make_ir (typechecked, printed and parsed back) and run with
 `pb.jit(fn, backend="interpreter")`; values and dtypes must equal NumPy's.
-Other backends reuse the table (`from tests.test_numpy_api import NUMPY_CASES`).
+Other suites reuse the table by loading this file (see tests/test_ad_numpy.py):
+names are readable test ids, "const" in a name marks hand-picked special inputs.
 """
 from __future__ import annotations
 

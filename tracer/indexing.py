@@ -157,8 +157,7 @@ def getitem(x, key):
     x = lax.rev(x, revs)
     x = lax.slice(x, starts, limits, strides)
     if squeeze:
-        x = lax.reshape(x, [d for i, d in enumerate(x.shape if isinstance(x, Tracer) else np.shape(x))
-                            if i not in squeeze])
+        x = lax.reshape(x, [d for i, d in enumerate(lax.shape(x)) if i not in squeeze])
     if not has_array:
         return x
 
