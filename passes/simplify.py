@@ -8,9 +8,12 @@ A forward walk. Each equation, after its inputs are renamed, is
      (a splat `broadcast_in_dim 0.0` or an `iota` stays a cheap equation rather
      than becoming a stored array). A 0-d result becomes a Literal, a larger one a
      new constvar (top level only; a sub-IR keeps its signature);
-  2. rewritten by the rule of its primitive in `rules`, repeatedly, until none
-     applies. A rule returns None (no change), a list of atoms that replace the
-     equation's outputs, or a new equation with the same outputs.
+  2. rewritten by the rule of its primitive in `rules`, then by the generic
+     rules (an n-ary elementwise operand that is a splat `broadcast_in_dim <lit>`
+     becomes the Literal; a transpose/reshape/rev/slice of a splat becomes a splat),
+     repeatedly, until none applies. A rule returns None (no change), a list of
+     atoms that replace the equation's outputs, or a new equation with the same
+     outputs.
 
 Every rule is exact for every input, inf, nan and -0.0 included, and keeps the
 output's shape and dtype (an identity is used only when the kept operand has the
