@@ -188,9 +188,11 @@ def vjp(f, *primals, has_aux=False):
     main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
     wrt = [is_float(v.aval.dtype) for v in tr.ir.invars]
     mask = [i in main for i in range(len(tr.ir.outvars))]
-    outs = eval_ir(tr.ir, tr.ir.consts, list(tr.leaves))
-    out_val = tree_unflatten(main_tree, [_out(outs[i]) for i in main])
     vir = vjp_ir(tr.ir, wrt, mask)
+    fwd_ir, bwd_ir, n_res = _split_vjp(vir, len(tr.ir.invars), len(tr.ir.outvars))
+    fwd_vals = eval_ir(fwd_ir, fwd_ir.consts, list(tr.leaves))
+    outs, residuals = fwd_vals[:len(tr.ir.outvars)], fwd_vals[len(tr.ir.outvars):]
+    out_val = tree_unflatten(main_tree, [_out(o) for o in (outs[i] for i in main)])
     main_avals = [tr.ir.outvars[i].aval for i in main]
 
     def vjp_fn(ct):
@@ -204,13 +206,34 @@ def vjp(f, *primals, has_aux=False):
             if tuple(np.shape(c)) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output {a}")
             cts.append(c if isinstance(c, Tracer) else np.asarray(c, a.dtype))
-        res = eval_ir(vir, vir.consts, list(tr.leaves) + cts)
-        grads = [_out(g) for g in res[len(tr.ir.outvars):]]
+        grads = [_out(g) for g in eval_ir(bwd_ir, bwd_ir.consts, list(residuals) + cts)]
         return tr.per_arg(grads, range(len(primals)))
 
     if has_aux:
         return out_val, vjp_fn, tree_unflatten(aux_tree, [_out(outs[i]) for i in aux])
     return out_val, vjp_fn
+
+
+def _split_vjp(vir, n_in, n_out):
+    """Split a vjp IR into forward (primals -> outs + residuals) and backward
+    (residuals + cotangents -> input cotangents) IRs, so vjp_fn does not redo
+    the forward computation."""
+    from .passes.jvp import partition
+    from .ir.core import Var
+
+    n_ct = len(vir.invars) - n_in
+    fwd_eqns, bwd_eqns, dep = partition(vir, [False] * n_in + [True] * n_ct)
+    consts = set(vir.constvars)
+    res, seen = [], set()
+    for a in [x for e in bwd_eqns for x in e.inputs] + list(vir.outvars[n_out:]):
+        if isinstance(a, Var) and a not in dep and a not in consts and a not in seen:
+            seen.add(a)
+            res.append(a)
+    fwd = IR(vir.constvars, vir.consts, vir.invars[:n_in], fwd_eqns,
+             list(vir.outvars[:n_out]) + res)
+    bwd = IR(vir.constvars, vir.consts, res + list(vir.invars[n_in:]), bwd_eqns,
+             vir.outvars[n_out:])
+    return fwd, bwd, len(res)
 
 
 # ---------------------------------------------------------------- Jacobians
