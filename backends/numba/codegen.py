@@ -150,6 +150,30 @@ class Codegen:
         del self.virtual[a]
         return nm
 
+    def copy_loop(self, out, shape, dtype, read, eqn):
+        """Emit `out = <fresh C array of shape>` filled by `read(idx)` with one loop nest.
+        (Numba compiles `arr.transpose(axes)` very slowly, so layouts are copied here.)"""
+        self.emit(f"{out} = np.empty({tuple(shape)}, {L.DT[np.dtype(dtype)]})", eqn)
+        idx = [f"i{k}" for k in range(len(shape))]
+        for k, n in enumerate(shape):
+            self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
+        self.emit(f"{out}[{', '.join(idx)}] = {read(idx)}", eqn, 1 + len(shape))
+
+    def permuted(self, a, perm, eqn):
+        """A fresh C-contiguous array holding transpose(a, perm) (a may be virtual)."""
+        self.need(a)
+        shape = [a.aval.shape[p] for p in perm]
+        out = self.fresh("tr")
+
+        def read(idx):
+            src = [None] * len(perm)
+            for k, q in enumerate(perm):
+                src[q] = idx[k]
+            return self.read(a, src)
+
+        self.copy_loop(out, shape, a.aval.dtype, read, eqn)
+        return out
+
     def contiguous(self, a, eqn):
         """A C-contiguous array expression of `a` (ndim >= 1)."""
         nm = self.materialize(a, eqn)
@@ -336,6 +360,8 @@ class Codegen:
         for a in e.inputs:
             self.need(a)
         if prim in VIRTUAL:
+            self.comment(e)
+            self.emit("#   (no code: read through index arithmetic where used)", e)
             self.virtual[e.outputs[0]] = self.virtual_reader(e)
             return
         fn = CALLS.get(prim)
@@ -496,11 +522,11 @@ def _dot_general(cg, e):
     dt = e.outputs[0].aval.dtype
 
     def operand(a, perm, shape3):
-        nm = cg.materialize(a, e)
         if a.aval.ndim == 0:
-            return f"np.full({shape3}, {nm}, {L.DT[dt]})"
-        if list(perm) != list(range(len(perm))):
-            nm = f"{nm}.transpose({tuple(perm)})"
+            return f"np.full({shape3}, {cg.materialize(a, e)}, {L.DT[dt]})"
+        if list(perm) != list(range(len(perm))) or a in cg.virtual:
+            return f"{cg.permuted(a, perm, e)}.reshape({shape3})"
+        nm = cg.materialize(a, e)
         t = cg.fresh("op")
         cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({shape3})", e)
         return t
@@ -528,9 +554,10 @@ def _moved_last(cg, e, axis):
     (x,) = e.inputs
     nd = x.aval.ndim
     perm = [d for d in range(nd) if d != axis] + [axis]
-    nm = cg.materialize(x, e)
-    if perm != list(range(nd)):
-        nm = f"{nm}.transpose({tuple(perm)})"
+    if perm != list(range(nd)) or x in cg.virtual:
+        nm = cg.permuted(x, perm, e)
+    else:
+        nm = cg.materialize(x, e)
     rows = _prod(x.aval.shape[d] for d in perm[:-1])
     t = cg.fresh("mv")
     cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({(rows, x.aval.shape[axis])})", e)
@@ -546,9 +573,16 @@ def _cumsum(cg, e):
     moved = tuple(shape[d] for d in perm)
     inv = [perm.index(d) for d in range(len(perm))]
     expr = f"_h.cumsum2({t}, {bool(e.params['reverse'])}).reshape({moved})"
-    if inv != list(range(len(inv))):
-        expr += f".transpose({tuple(inv)})"
-    cg.emit(f"{cg.name(v)} = {expr}", e)
+    if inv == list(range(len(inv))):
+        cg.emit(f"{cg.name(v)} = {expr}", e)
+        return
+    c = cg.fresh("cs")
+    cg.emit(f"{c} = {expr}", e)
+
+    def read(idx):  # element idx of the output sits at moved position perm(idx)
+        return f"{c}[{', '.join(idx[p] for p in perm)}]"
+
+    cg.copy_loop(cg.name(v), shape, v.aval.dtype, read, e)
 
 
 def _arg(want_max):
