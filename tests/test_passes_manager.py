@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pullback as pb
-from pullback.ir import parse, typecheck
+from pullback.ir import Literal, parse, typecheck
 from pullback.passes.manager import MAX_ROUNDS, PASSES, count_eqns_deep, optimize
 from passes_util import assert_same_results, check_pass, text
 
@@ -210,6 +210,43 @@ def test_jacfwd_of_main_computes_helper_1_once():
     eps = 1e-6
     fd = np.stack([(main(x + eps * e) - main(x - eps * e)) / (2 * eps) for e in np.eye(3)], 1)
     np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_jacfwd_of_seed_main_computes_dz_dp1_once():
+    # the AD issue's seed: helper_1(p1) -> z, helper_2(z, p2) -> y, main -> (z, y)
+    A = np.random.default_rng(0).standard_normal((6, 4)) * 0.5
+
+    def helper_1(p1):
+        return np.tanh(A @ p1)
+
+    def helper_2(z, p2):
+        return p2[0] * np.sin(z) + p2[1] * z ** 2 + p2[2]
+
+    def main(p1, p2):
+        z = helper_1(p1)
+        return z, helper_2(z, p2)
+
+    p1, p2 = np.array([0.1, -0.4, 0.7, 0.2]), np.array([1.5, -0.5, 0.3])
+    jac = pb.jacfwd(main, argnums=(0, 1))
+    raw = pb.make_ir(jac)(p1, p2)
+    opt = pb.make_ir(jac, optimize=True)(p1, p2)
+    typecheck(opt)
+    assert_same_results(raw, opt)
+    names = [e.prim.name for e in opt.eqns]
+    assert names.count("tanh") == 1 and names.count("dot_general") == 1
+    # dz/dp1 = (1 - z**2)[:, None] * A: one `1 - z**2`, and the dz/dp1 output
+    # itself feeds dy/dp1 (the chain rule reuses it instead of recomputing it)
+    assert sum(e.prim.name == "sub" and isinstance(e.inputs[0], Literal) for e in opt.eqns) == 1
+    dz_dp1 = opt.outvars[0]
+    assert any(dz_dp1 in e.inputs for e in opt.eqns)
+    assert len(opt.eqns) < len(raw.eqns)
+    (dz1, dz2), (dy1, dy2) = jac(p1, p2)
+    z = np.tanh(A @ p1)
+    np.testing.assert_allclose(dz1, (1 - z**2)[:, None] * A, rtol=1e-12)
+    np.testing.assert_allclose(dy1, ((p2[0] * np.cos(z) + 2 * p2[1] * z) * (1 - z**2))[:, None] * A,
+                               rtol=1e-12)
+    np.testing.assert_allclose(dy2, np.stack([np.sin(z), z**2, np.ones_like(z)], 1), rtol=1e-12)
+    np.testing.assert_array_equal(dz2, np.zeros((6, 3)))
 
 
 def raw_count(ir, name):
