@@ -2374,10 +2374,15 @@ Tracer.tolist = lambda self: self._concrete("tolist()").tolist()
 
 
 
+class UnsupportedMethodError(NotImplementedError, AttributeError):
+    """An ndarray method without a rule. Also an AttributeError, so that code probing
+    with hasattr(x, "sort") sees a missing attribute rather than a crash."""
+
+
 def _missing_attribute(self, name):
     """ndarray methods without a rule are named, like NumPy functions without one."""
     if not name.startswith("__") and hasattr(np.ndarray, name):
-        raise unsupported(f"numpy.ndarray.{name}")
+        raise UnsupportedMethodError(*unsupported(f"numpy.ndarray.{name}").args)
     raise AttributeError(f"'Tracer' object has no attribute {name!r}")
 
 
