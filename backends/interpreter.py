@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
+from ..ir import control_flow as CF
 from ..ir import primitives as P
 from ..ir.core import Literal
 
@@ -305,3 +306,37 @@ def _custom_vjp_linear_impl(*args, **params):
 impl_rules[P.custom_jvp_call_p] = _call_impl
 impl_rules[P.custom_vjp_call_p] = _call_impl
 impl_rules[P.custom_vjp_linear_p] = _custom_vjp_linear_impl
+
+
+# ---------------------------------------------------------------- control flow
+def _cond(pred, *operands, branches):
+    return run_ir(branches[int(bool(pred))], [], operands)
+
+
+def _while(*args, cond, body, cond_nconsts, body_nconsts):
+    cconsts = args[:cond_nconsts]
+    bconsts = args[cond_nconsts : cond_nconsts + body_nconsts]
+    carry = list(args[cond_nconsts + body_nconsts :])
+    while bool(run_ir(cond, [], [*cconsts, *carry])[0]):
+        carry = run_ir(body, [], [*bconsts, *carry])
+    return [np.asarray(c) for c in carry]
+
+
+def _scan(*args, body, length, reverse, num_consts, num_carry):
+    consts = list(args[:num_consts])
+    carry = list(args[num_consts : num_consts + num_carry])
+    xs = args[num_consts + num_carry :]
+    y_avals = body.out_avals[num_carry:]
+    ys = [np.empty((length,) + a.shape, a.dtype) for a in y_avals]
+    for step in range(length):
+        i = length - 1 - step if reverse else step
+        outs = run_ir(body, [], consts + carry + [np.asarray(x)[i] for x in xs])
+        carry = outs[:num_carry]
+        for y, o in zip(ys, outs[num_carry:]):
+            y[i] = o
+    return [np.asarray(c) for c in carry] + ys
+
+
+impl_rules[CF.cond_p] = _cond
+impl_rules[CF.while_p] = _while
+impl_rules[CF.scan_p] = _scan
