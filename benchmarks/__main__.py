@@ -76,9 +76,10 @@ def main(argv=None):
             plot_path = args.plot
             log(f"wrote {args.plot}")
     if args.update_readme:
-        readme = args.readme or os.path.join(
-            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-        rel = os.path.relpath(plot_path, os.path.dirname(readme)) if plot_path else None
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        readme = args.readme or os.path.join(repo, "README.md")
+        # The link is written for README.md at the repository root, where it ends up.
+        rel = os.path.relpath(plot_path, repo) if plot_path else None
         report.update_readme(readme, data, rel)
         log(f"updated {readme}")
     return 0
