@@ -230,8 +230,11 @@ def run_workload(workload, systems, settings, log=None):
         ref = None
         result["reference_error"] = one_line(e)
 
+    from .peers import Extra
+
     runners = {}
-    for system in systems:
+    extras = [Extra(label, b) for label, b in getattr(workload, "extras", {}).items()]
+    for system in [*systems, *extras]:
         cell = {"label": system.label}
         result["cells"][system.name] = cell
         reason = system.unavailable()

@@ -117,3 +117,13 @@ class NumbaHand(System):
 
 SYSTEMS = {s.name: s for s in (PullbackJit(), PullbackInterpreter(), Jax(), NumpyHand(),
                                Autograd(), NumbaHand())}
+
+
+class Extra(System):
+    """A workload's own peer (Workload.extras): a builder of a function of the args."""
+
+    def __init__(self, label, builder):
+        self.name, self.label, self.builder = "extra:" + label, label, builder
+
+    def build(self, workload, case):
+        return self.builder(case)

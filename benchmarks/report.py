@@ -134,6 +134,10 @@ def markdown(data):
         for fname, f in data["workloads"][n].get("floors", {}).items():
             if f.get("status") == "ok":
                 lines.append(f"- {n}: {fname}: {fmt_time(f['median_s'])} per call.")
+        for s, cell in data["workloads"][n]["cells"].items():
+            if s.startswith("extra:") and cell.get("status") == "ok":
+                lines.append(f"- {n}: {cell['label']}: {fmt_time(cell['median_s'])} per call "
+                             f"(first call {fmt_time(cell['first_call_s'])}).")
     problems = []
     for n in names:
         for s, cell in data["workloads"][n]["cells"].items():

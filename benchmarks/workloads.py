@@ -13,7 +13,10 @@ A workload bundles
     "numba"     the gradient derived by hand, loops under numba.njit (a fresh
                 dispatcher per build, so the first call includes compilation);
 - `floors`: extra reference timings that are not systems (the elementwise
-  workload's memory-bandwidth floor).
+  workload's memory-bandwidth floor): builder(case) -> zero-argument callable;
+- `extras`: workload-specific peers (say, a Python loop over scipy's quad):
+  label -> builder(case) -> function of the args, checked and timed like a
+  system and listed under the tables.
 
 The hand-derived NumPy result is the reference every system is checked against.
 Later workloads join through `register`.
@@ -40,6 +43,7 @@ class Workload:
     make_case: Callable[[bool], Case]
     impls: dict
     floors: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
     rtol: float = 1e-7
     atol: float = 1e-9
 

@@ -81,7 +81,8 @@ def _tiny_workload():
     return Workload(
         name="tiny", description="d/dx sum(x**3)",
         make_case=lambda quick: Case((np.linspace(-1.0, 1.0, 7),)),
-        impls={"numpy": lambda case: (lambda x: 3.0 * x * x)})
+        impls={"numpy": lambda case: (lambda x: 3.0 * x * x)},
+        extras={"python loop": lambda case: (lambda x: np.array([3.0 * v * v for v in x]))})
 
 
 class _Fixed(System):
@@ -123,6 +124,8 @@ def test_cells_are_independent_and_checked():
     assert cells["raises"]["status"] == "error: ValueError: boom"
     assert cells["absent"]["status"] == "skipped: absentlib not installed"
     assert cells["numba"]["status"] == "n/a: no numba version of tiny"
+    assert cells["extra:python loop"]["status"] == "ok"
+    assert cells["extra:python loop"]["median_s"] > 0
 
 
 def test_mismatch_and_leaves():
