@@ -46,7 +46,8 @@ def dtype(x):
 
 
 def is_weak(x):
-    return isinstance(x, _PY_SCALARS)
+    """Python scalars are weakly typed; NumPy scalars (np.float64 subclasses float) are not."""
+    return isinstance(x, _PY_SCALARS) and not isinstance(x, np.generic)
 
 
 def asarray(x):

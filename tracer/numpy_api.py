@@ -2331,8 +2331,8 @@ Tracer.min = _method(lambda self, axis=None, out=None, keepdims=False, **kw: min
     self, axis=axis, out=out, keepdims=keepdims, **kw))
 Tracer.mean = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
     self, axis=axis, dtype=dtype, out=out, keepdims=keepdims))
-# No Tracer.var method: `var` is the Tracer's slot holding its IR variable (tracer/trace.py);
-# np.var(x) works.
+Tracer.var = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: var(
+    self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
 Tracer.std = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: std(
     self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
 Tracer.all = _method(lambda self, axis=None, out=None, keepdims=False: all_(

@@ -148,7 +148,7 @@ class Builder:
         """The IR atom for `x`: a var of ours, a Literal, or a (lifted) constvar."""
         if isinstance(x, Tracer):
             if x.builder is self:
-                return x.var
+                return x.ir_var
             if not x.builder.active:
                 raise EscapedTracerError(
                     "a traced value escaped from the function that created it "
@@ -232,33 +232,33 @@ def bind(prim, *args, **params):
 class Tracer:
     """A traced array. NumPy sees it through __array_ufunc__/__array_function__."""
 
-    __slots__ = ("builder", "var", "val", "__weakref__")
+    __slots__ = ("builder", "ir_var", "val", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder, var, val=None):
         self.builder = builder
-        self.var = var
+        self.ir_var = var
         self.val = val
 
     @property
     def aval(self):
-        return self.var.aval
+        return self.ir_var.aval
 
     @property
     def shape(self):
-        return self.var.aval.shape
+        return self.ir_var.aval.shape
 
     @property
     def dtype(self):
-        return self.var.aval.dtype
+        return self.ir_var.aval.dtype
 
     @property
     def ndim(self):
-        return len(self.var.aval.shape)
+        return len(self.ir_var.aval.shape)
 
     @property
     def size(self):
-        return self.var.aval.size
+        return self.ir_var.aval.size
 
     def __len__(self):
         if not self.shape:
@@ -303,7 +303,10 @@ class Tracer:
         raise TypeError(
             f"NumPy tried to convert a traced array {self.aval} into a concrete array. "
             "This happens when a traced value sits inside a Python list given to NumPy "
-            "(e.g. np.array([x, 2*x]) or np.mean([x, y])): use np.stack([...]) instead."
+            "(np.array([x, 2*x]) or np.mean([x, y]): use np.stack([...]) instead), with "
+            "np.asarray(x) on a traced value (drop it), when a NumPy array is indexed by a "
+            "traced index (table[i]: use np.take(table, i)), or inside a library that "
+            "pullback cannot trace (SciPy)."
             f"{where(user_source(2))}"
         )
 
