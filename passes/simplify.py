@@ -291,6 +291,82 @@ rules[P.pad_p] = _pad
 rules[P.concatenate_p] = _concatenate
 
 
+# ---------------------------------------------------------------- known operands of sub-IRs
+# An operand of cond/scan/while that is a Literal or a splat `broadcast_in_dim <lit>`
+# moves into the sub-IR: the sub-IR's invar is then defined there by
+# `broadcast_in_dim <lit>` (folded or used as a literal by the next round), and the
+# operand goes. Carries are never moved: they change from one iteration to the next.
+def _known_scalar(ctx, a):
+    if isinstance(a, Literal):
+        return a
+    return ctx.splat_of.get(a)
+
+
+def _define_inside(sub, inlined):
+    """`sub` with the invars in `inlined` (invar -> Literal) defined by splats."""
+    head = [
+        Eqn(P.broadcast_in_dim_p, [lit], [v],
+            {"shape": v.aval.shape, "broadcast_dimensions": ()})
+        for v, lit in inlined.items()
+    ]
+    return sub.replace(invars=[v for v in sub.invars if v not in inlined],
+                       eqns=head + sub.eqns)
+
+
+def _inline_operands(ctx, e, positions):
+    """Which operand positions hold known scalars: {position: Literal}."""
+    return {i: lit for i in positions if (lit := _known_scalar(ctx, e.inputs[i])) is not None}
+
+
+def _cond_operands(ctx, e):
+    known = _inline_operands(ctx, e, range(1, len(e.inputs)))
+    if not known:
+        return None
+    branches = tuple(
+        _define_inside(br, {br.invars[i - 1]: lit for i, lit in known.items()})
+        for br in e.params["branches"]
+    )
+    return _with(e, [a for i, a in enumerate(e.inputs) if i not in known], branches=branches)
+
+
+def _scan_operands(ctx, e):
+    p = e.params
+    nc, nk = p["num_consts"], p["num_carry"]
+    movable = list(range(nc)) + list(range(nc + nk, len(e.inputs)))
+    known = _inline_operands(ctx, e, movable)
+    if not known:
+        return None
+    body = _define_inside(p["body"], {p["body"].invars[i]: lit for i, lit in known.items()})
+    return _with(e, [a for i, a in enumerate(e.inputs) if i not in known], body=body,
+                 num_consts=nc - sum(i < nc for i in known))
+
+
+def _while_operands(ctx, e):
+    p = e.params
+    m, n = p["cond_nconsts"], p["body_nconsts"]
+    known = _inline_operands(ctx, e, range(m + n))
+    if not known:
+        return None
+    cond = _define_inside(p["cond"], {p["cond"].invars[i]: lit for i, lit in known.items()
+                                      if i < m})
+    body = _define_inside(p["body"], {p["body"].invars[i - m]: lit for i, lit in known.items()
+                                      if i >= m})
+    return _with(e, [a for i, a in enumerate(e.inputs) if i not in known], cond=cond, body=body,
+                 cond_nconsts=m - sum(i < m for i in known),
+                 body_nconsts=n - sum(i >= m for i in known))
+
+
+def _register_control_flow_rules():
+    from ..ir import control_flow as CF
+
+    rules[CF.cond_p] = _cond_operands
+    rules[CF.scan_p] = _scan_operands
+    rules[CF.while_p] = _while_operands
+
+
+_register_control_flow_rules()
+
+
 # ---------------------------------------------------------------- folding
 def _fold(ctx, e):
     """Output atoms of `e` evaluated now, or None when it cannot or should not be."""

@@ -532,3 +532,142 @@ def test_constant_predicate_from_a_constant_array():
 def test_unchanged_ir_is_returned_as_is():
     ir = parse(text(CASES["stop_gradient_stays"][0]))
     assert simplify(ir) is ir
+
+
+# ---------------------------------------------------------------- sub-IR operands
+from pullback.ir import control_flow  # noqa: E402,F401  (registers cond, scan, while)
+
+
+def test_cond_known_operands_move_into_the_branches():
+    check_pass(
+        simplify,
+        """
+        { lambda ; a:bool[] b:f64[3]. let
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.0
+            d:f64[3] e:f64[] = cond[
+              branches=(
+                { lambda ; f:f64[] g:f64[3] h:f64[3]. let
+                    i:f64[3] = mul g h
+                  in (i, f) }
+                { lambda ; j:f64[] k:f64[3] l:f64[3]. let
+                    m:f64[] = sin j
+                  in (k, m) }
+              )
+            ] a 1.0 b c
+          in (d, e) }
+        """,
+        """
+        { lambda ; a:bool[] b:f64[3]. let
+            c:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.0
+            d:f64[3] e:f64[] = cond[
+              branches=(
+                { lambda ; f:f64[3]. let
+                    g:f64[] = broadcast_in_dim[broadcast_dimensions=(), shape=()] 1.0
+                    h:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.0
+                    i:f64[3] = mul f h
+                  in (i, g) }
+                { lambda ; j:f64[3]. let
+                    k:f64[] = broadcast_in_dim[broadcast_dimensions=(), shape=()] 1.0
+                    l:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] 2.0
+                    m:f64[] = sin k
+                  in (j, m) }
+              )
+            ] a b
+          in (d, e) }
+        """,
+        values=False,
+    )
+
+
+def test_scan_known_consts_and_xs_move_in_carries_stay():
+    src = """
+    { lambda ; a:f64[] b:f64[4]. let
+        c:f64[4,2] = broadcast_in_dim[broadcast_dimensions=(), shape=(4, 2)] 0.0
+        d:f64[] e:f64[4,2] = scan[
+          body={ lambda ; f:f64[] g:f64[] h:f64[] i:f64[2]. let
+              j:f64[] = mul f h
+              k:f64[] = add g j
+              l:f64[2] = broadcast_in_dim[broadcast_dimensions=(), shape=(2,)] k
+              m:f64[2] = add l i
+            in (k, m) }
+          length=4
+          num_carry=1
+          num_consts=1
+          reverse=False
+        ] 3.0 1.0 b c
+      in (d, e) }
+    """
+    check_pass(
+        simplify,
+        src,
+        """
+        { lambda ; a:f64[] b:f64[4]. let
+            c:f64[4,2] = broadcast_in_dim[broadcast_dimensions=(), shape=(4, 2)] 0.0
+            d:f64[] e:f64[4,2] = scan[
+              body={ lambda ; f:f64[] g:f64[]. let
+                  h:f64[] = broadcast_in_dim[broadcast_dimensions=(), shape=()] 3.0
+                  i:f64[2] = broadcast_in_dim[broadcast_dimensions=(), shape=(2,)] 0.0
+                  j:f64[] = mul h g
+                  k:f64[] = add f j
+                  l:f64[2] = broadcast_in_dim[broadcast_dimensions=(), shape=(2,)] k
+                  m:f64[2] = add l i
+                in (k, m) }
+              length=4
+              num_carry=1
+              num_consts=0
+              reverse=False
+            ] 1.0 b
+          in (d, e) }
+        """,
+        values=False,
+    )
+    # the next round folds the moved constants inside the body
+    from pullback.passes.manager import optimize
+
+    out = optimize(parse(text(src)))
+    body = out.eqns[0].params["body"]
+    assert [e.prim.name for e in body.eqns] == ["mul", "add", "broadcast_in_dim", "add"]
+    assert str(body.eqns[0].inputs[0].val) == "3.0" and body.eqns[3].inputs[1].val == 0.0
+
+
+def test_while_known_constants_move_in():
+    check_pass(
+        simplify,
+        """
+        { lambda ; a:f64[3]. let
+            b:i64[] c:f64[3] = while[
+              body={ lambda ; d:f64[] e:i64[] f:f64[3]. let
+                  g:i64[] = add e 1
+                  h:f64[] = sin d
+                  i:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] h
+                  j:f64[3] = mul f i
+                in (g, j) }
+              body_nconsts=1
+              cond={ lambda ; k:i64[] l:i64[] m:f64[3]. let
+                  n:bool[] = lt l k
+                in (n,) }
+              cond_nconsts=1
+            ] 5 0.5 0 a
+          in (c,) }
+        """,
+        """
+        { lambda ; a:f64[3]. let
+            b:i64[] c:f64[3] = while[
+              body={ lambda ; d:i64[] e:f64[3]. let
+                  f:f64[] = broadcast_in_dim[broadcast_dimensions=(), shape=()] 0.5
+                  g:i64[] = add d 1
+                  h:f64[] = sin f
+                  i:f64[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] h
+                  j:f64[3] = mul e i
+                in (g, j) }
+              body_nconsts=0
+              cond={ lambda ; k:i64[] l:f64[3]. let
+                  m:i64[] = broadcast_in_dim[broadcast_dimensions=(), shape=()] 5
+                  n:bool[] = lt k m
+                in (n,) }
+              cond_nconsts=0
+            ] 0 a
+          in (c,) }
+        """,
+        values=False,
+    )
