@@ -40,22 +40,17 @@ def _first(outs):
 
 
 _ndarray = np.ndarray
-_SCALAR_TYPES = (float, int, bool)
+_LEAF_TYPES = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
 def _fast_key(args):
-    """A cheap signature key when every argument is an ndarray or a Python scalar
-    (so the flat leaves are `args` itself); None otherwise."""
-    key = []
-    for a in args:
-        t = type(a)
-        if t is _ndarray:
-            key.append((a.shape, a.dtype))
-        elif t is float or t is int or t is bool:
-            key.append(t)
-        else:
-            return None
-    return tuple(key)
+    """A cheap signature key: (shape, dtype) for arrays, the type for anything else.
+    Only calls whose arguments are all array/scalar leaves are ever stored under it."""
+    return tuple([(a.shape, a.dtype) if type(a) is _ndarray else type(a) for a in args])
+
+
+def _fast_keyable(args):
+    return all(type(a) is _ndarray or type(a) in _LEAF_TYPES for a in args)
 
 
 class Jitted:
@@ -89,7 +84,7 @@ class Jitted:
         return _Entry(ir, out_tree, compiled, getattr(compiled, "source", None))
 
     def __call__(self, *args):
-        if not self.static_argnums:
+        if self._fast:
             entry = self._fast.get(_fast_key(args))
             if entry is not None:  # cache hit: no flattening, tracing or hashing of IRs
                 return entry.unflatten(entry.compiled(*args))
@@ -98,10 +93,8 @@ class Jitted:
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)
             return tree_unflatten(entry.out_tree, outs)
         outs = entry.compiled(*leaves)
-        if not self.static_argnums and self.backend_name == "numba":
-            key = _fast_key(args)
-            if key is not None:
-                self._fast[key] = entry
+        if not self.static_argnums and self.backend_name == "numba" and _fast_keyable(args):
+            self._fast[_fast_key(args)] = entry
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
     def ir(self, *args):

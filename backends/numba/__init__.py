@@ -128,11 +128,10 @@ def _wrap_source(ir):
     args = [f"a{i}" for i in range(n_in)]
     consts = [f"c{i}" for i in range(len(ir.consts))]
     outs = []
+    single = len(ir.outvars) == 1  # the kernel returns the bare value, not a tuple
     for k, v in enumerate(ir.outvars):
-        if v.aval.ndim == 0:
-            outs.append(f"_array(r[{k}], _dt{k})")
-        else:
-            outs.append(f"r[{k}]")
+        r = "r" if single else f"r[{k}]"
+        outs.append(f"_array({r}, _dt{k})" if v.aval.ndim == 0 else r)
     lines = [f"def make_run(kernel, consts, explain, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(ir.outvars))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")

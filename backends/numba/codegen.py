@@ -328,7 +328,10 @@ class Codegen:
                 nm = f"{nm}.copy()"
             seen.add(v)
             outs.append(nm)
-        self.emit("return (" + "".join(o + ", " for o in outs) + ")")
+        if len(outs) == 1:  # a bare value: Numba boxes no tuple
+            self.emit(f"return {outs[0]}")
+        else:
+            self.emit("return (" + "".join(o + ", " for o in outs) + ")")
         return self.lines
 
     def eqn(self, e):
