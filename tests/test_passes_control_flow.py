@@ -165,3 +165,54 @@ def test_unused_scan_outputs_and_carry_are_gone():
     # carry `unused`, ys cos(xi) and sin(h2) are dropped; h and h2*h2 stay
     assert scan_eqn.params["num_carry"] == 1 and len(scan_eqn.outputs) == 2
     assert "cos" not in str(out) and str(out).count("sin") == 0
+
+
+# ---------------------------------------------------------------- random sub-IRs
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pullback.tracer import lax  # noqa: E402
+from pullback.tracer.trace import trace  # noqa: E402
+from test_passes_property import programs  # noqa: E402
+from passes_util import sample  # noqa: E402
+
+
+def _total(xs, dt):
+    """One scalar from all values (to feed a carry of dtype dt)."""
+    acc = None
+    for x in xs:
+        s = lax.convert(lax.reduce_sum(x, range(lax.ndim(x))), dt)
+        acc = s if acc is None else lax.add(acc, s)
+    return acc
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.sampled_from(["cond", "scan"]), st.integers(0, 2**31 - 1))
+def test_random_programs_inside_control_flow(program, kind, seed):
+    in_avals, body_fn = program
+
+    def outer(*args):
+        if kind == "cond":
+            pred = lax.gt(_total(args, args[0].dtype), 0.0)
+            return cond(pred, lambda *xs: list(body_fn(*xs)),
+                        lambda *xs: [lax.neg(o) for o in body_fn(*xs)], *args)
+
+        # scan over a stacked copy of the inputs: the first input is the carry
+        def step(carry, xs):
+            outs = body_fn(carry, *xs[1:])
+            return lax.add(carry, _total(outs, carry.dtype)), outs
+
+        stacked = tuple(lax.broadcast_to(a, (2,) + tuple(a.shape)) for a in args)
+        carry, ys = scan(step, args[0], stacked)
+        return [carry] + list(ys)
+
+    ir = trace(outer, in_avals)
+    out = optimize(ir)
+    typecheck(out)
+    assert str(optimize(out)) == str(out)
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        args = [sample(a, rng) for a in in_avals]
+        with np.errstate(all="ignore"):
+            want, got = run(ir, ir.consts, args), run(out, out.consts, args)
+        assert all(same_bits(w, g) for w, g in zip(want, got)), (want, got)
