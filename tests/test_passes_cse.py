@@ -6,7 +6,7 @@ from pullback.ir import control_flow  # noqa: F401  (registers cond)
 from pullback.ir import parse
 from pullback.passes.cse import cse
 from pullback.passes.dce import dce
-from passes_util import assert_same_results, check_pass, text
+from passes_util import check_pass, text
 
 
 def cse_dce(ir):
