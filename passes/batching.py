@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import control_flow as CF
 from ..ir import primitives as P
 from ..ir.core import IR, Literal
 from ..tracer import lax
@@ -523,3 +524,198 @@ def vmap_ir(ir: IR, in_dims, axis_size: int, out_dims=0) -> IR:
                 x = np.asarray(x)
             results.append(bdim_at(x, d, axis_size, od % nd))
         return b.build(results)
+
+
+# ---------------------------------------------------------------- control flow
+# cond / while / scan (ir/control_flow.py) hold closed sub-IRs. Their rules
+# batch the sub-IRs with vmap_ir (batch axis 0 for every batched value inside)
+# and rebuild the equation; constants the batched sub-IRs picked up (broadcast
+# shapes, index arrays) become extra operands, keeping the sub-IRs closed.
+def _depends_on(ir, in_batched):
+    """Which outputs of `ir` depend on its batched inputs (a forward walk; an
+    equation with any batched input counts all its outputs as batched). A
+    superset of what vmap_ir batches, so None out_dims from it never fail."""
+    from ..ir.core import Var
+
+    batched = {v for v, b in zip(ir.invars, in_batched) if b}
+    for eqn in ir.eqns:
+        if any(isinstance(a, Var) and a in batched for a in eqn.inputs):
+            batched.update(eqn.outputs)
+    return [isinstance(v, Var) and v in batched for v in ir.outvars]
+
+
+def _closed(fn, in_avals):
+    """Trace `fn` into a closed IR; returns (ir, captured values) where the IR
+    takes (*captured, *in_avals)."""
+    from ..tracer.trace import trace
+
+    ir = trace(fn, in_avals)
+    return IR([], [], ir.constvars + ir.invars, ir.eqns, ir.outvars), list(ir.consts)
+
+
+def _inline(ir, args):
+    """Evaluate a (batched, possibly const-holding) IR into the current trace."""
+    from ..backends.interpreter import eval_ir
+
+    return eval_ir(ir, ir.consts, list(args))
+
+
+def _avals_of(xs):
+    from ..ir.core import ShapedArray
+
+    return [ShapedArray(lax.shape(x), lax.dtype(x)) for x in xs]
+
+
+def _to_front(xs, dims, size, batched):
+    """Operands with the batch axis at 0 where `batched` (broadcast if needed)."""
+    return [bdim_at(x, d, size) if b else (np.asarray(x) if _is_const_scalar(x) else x)
+            for x, d, b in zip(xs, dims, batched)]
+
+
+def _select_batched(pred, on_true, on_false):
+    """select with a (B,) predicate over values batched at axis 0."""
+    shp = lax.shape(on_true)
+    mask = lax.broadcast_in_dim(pred, shp, (0,)) if len(shp) > 1 else pred
+    return P.select_p.bind(mask, on_true, on_false)
+
+
+def _cond_batch(args, dims, *, branches):
+    size = _size(args, dims)
+    pred, ops = args[0], args[1:]
+    pd, op_dims = dims[0], dims[1:]
+    op_b = [d is not None for d in op_dims]
+    ops = _to_front(ops, op_dims, size, op_b)
+    in_dims = [0 if b else None for b in op_b]
+    if pd is not None:
+        # A batched predicate: every lane may take either branch, so run both
+        # on the whole batch and pick per lane (JAX semantics).
+        outs_by_branch = [
+            _inline(vmap_ir(br, in_dims, size, 0), ops) for br in branches
+        ]
+        pred = moveaxis(pred, pd, 0)
+        false_outs, true_outs = outs_by_branch[0], outs_by_branch[-1]
+        outs = [_select_batched(pred, t, f) for t, f in zip(true_outs, false_outs)]
+        return outs, [0] * len(outs)
+    # An unbatched predicate stays one cond; an output is batched if it is in
+    # any branch.
+    out_b = [any(col) for col in zip(*[_depends_on(br, op_b) for br in branches])]
+    out_dims = [0 if b else None for b in out_b]
+    op_avals = _avals_of(ops)
+    traced = []
+    for br in branches:
+        bb = vmap_ir(br, in_dims, size, out_dims)
+        traced.append(_closed(lambda *xs, bb=bb: _inline(bb, xs), op_avals))
+    captured, irs = _share(traced)
+    outs = bind_list(CF.cond_p, [pred] + captured + ops, dict(branches=tuple(irs)))
+    return outs, out_dims
+
+
+def _share(traced):
+    """One common captured-value list for several closed IRs [(ir, captured)]:
+    every IR then takes (*all captured, *its own inputs)."""
+    from ..ir.core import Var
+
+    values, index = [], {}
+    for _, caps in traced:
+        for c in caps:
+            if id(c) not in index:
+                index[id(c)] = len(values)
+                values.append(c)
+    irs = []
+    for ir, caps in traced:
+        own = {index[id(c)]: v for c, v in zip(caps, ir.invars)}
+        head = [own[i] if i in own else Var(_avals_of([c])[0]) for i, c in enumerate(values)]
+        irs.append(ir.replace(invars=head + ir.invars[len(caps):]))
+    return values, irs
+
+
+def _carry_fixpoint(body, lead_b, carry_b, tail_b=()):
+    """Carries that end up batched: batched at entry, or made batched by the body
+    (from batched constants, xs or other carries), to a fixpoint."""
+    carry_b = list(carry_b)
+    nk = len(carry_b)
+    while True:
+        out_b = _depends_on(body, list(lead_b) + carry_b + list(tail_b))
+        grown = [c or o for c, o in zip(carry_b, out_b[:nk])]
+        if grown == carry_b:
+            return carry_b, out_b[nk:]
+        carry_b = grown
+
+
+def _while_batch(args, dims, *, cond, body, cond_nconsts, body_nconsts):
+    size = _size(args, dims)
+    m, n = cond_nconsts, body_nconsts
+    cc_b = [d is not None for d in dims[:m]]
+    bc_b = [d is not None for d in dims[m:m + n]]
+    carry_b, _ = _carry_fixpoint(body, bc_b, [d is not None for d in dims[m + n:]])
+    pred_b = _depends_on(cond, cc_b + carry_b)[0]
+    if pred_b:
+        # Lanes stop at different iterations: every carry is batched, the loop
+        # runs while any lane's condition holds, and finished lanes are frozen
+        # by a select so extra iterations do not change them.
+        carry_b = [True] * len(carry_b)
+    cc = _to_front(args[:m], dims[:m], size, cc_b)
+    bc = _to_front(args[m:m + n], dims[m:m + n], size, bc_b)
+    init = _to_front(args[m + n:], dims[m + n:], size, carry_b)
+    dim = lambda b: 0 if b else None  # noqa: E731
+    cond_bat = vmap_ir(cond, [dim(b) for b in cc_b + carry_b], size, [dim(pred_b)])
+    body_bat = vmap_ir(body, [dim(b) for b in bc_b + carry_b], size,
+                       [dim(b) for b in carry_b])
+    cc_avals, bc_avals, k_avals = _avals_of(cc), _avals_of(bc), _avals_of(init)
+    if not pred_b:
+        cond_ir, ccap = _closed(lambda *xs: _inline(cond_bat, xs), cc_avals + k_avals)
+        body_ir, bcap = _closed(lambda *xs: _inline(body_bat, xs), bc_avals + k_avals)
+        outs = bind_list(CF.while_p, ccap + cc + bcap + bc + init,
+                         dict(cond=cond_ir, body=body_ir, cond_nconsts=len(ccap) + m,
+                              body_nconsts=len(bcap) + n))
+        return outs, [dim(b) for b in carry_b]
+
+    def any_cond(*xs):
+        preds = _inline(cond_bat, xs)[0]
+        return [lax.gt(lax.reduce_max(lax.convert(preds, np.int32), (0,)), np.int32(0))]
+
+    def frozen_body(*xs):
+        cxs, bxs, carry = xs[:m], xs[m:m + n], xs[m + n:]
+        preds = _inline(cond_bat, list(cxs) + list(carry))[0]
+        new = _inline(body_bat, list(bxs) + list(carry))
+        return [_select_batched(preds, a, b) for a, b in zip(new, carry)]
+
+    cond_ir, ccap = _closed(any_cond, cc_avals + k_avals)
+    body_ir, bcap = _closed(frozen_body, cc_avals + bc_avals + k_avals)
+    outs = bind_list(CF.while_p, ccap + cc + bcap + cc + bc + init,
+                     dict(cond=cond_ir, body=body_ir, cond_nconsts=len(ccap) + m,
+                          body_nconsts=len(bcap) + m + n))
+    return outs, [0] * len(outs)
+
+
+def _scan_batch(args, dims, *, body, length, reverse, num_consts, num_carry):
+    size = _size(args, dims)
+    nc, nk = num_consts, num_carry
+    c_b = [d is not None for d in dims[:nc]]
+    x_b = [d is not None for d in dims[nc + nk:]]
+    carry_b, y_b = _carry_fixpoint(body, c_b, [d is not None for d in dims[nc:nc + nk]], x_b)
+    consts = _to_front(args[:nc], dims[:nc], size, c_b)
+    init = _to_front(args[nc:nc + nk], dims[nc:nc + nk], size, carry_b)
+    # xs keep the scanned axis at 0; their batch axis goes to 1, so a slice has
+    # it at 0 like every other batched value in the body.
+    xs = [moveaxis(x, d, 1) if d is not None else x for x, d in zip(args[nc + nk:], dims[nc + nk:])]
+    dim = lambda b: 0 if b else None  # noqa: E731
+    body_bat = vmap_ir(body, [dim(b) for b in c_b + carry_b + x_b], size,
+                       [dim(b) for b in carry_b + y_b])
+    x_slices = [a.update(shape=a.shape[1:]) for a in _avals_of(xs)]
+    body_ir, cap = _closed(lambda *vs: _inline(body_bat, vs),
+                           _avals_of(consts) + _avals_of(init) + x_slices)
+    outs = bind_list(CF.scan_p, cap + consts + init + xs,
+                     dict(body=body_ir, length=length, reverse=reverse,
+                          num_consts=len(cap) + nc, num_carry=nk))
+    # ys are stacked along axis 0, so their batch axis is 1
+    return outs, [dim(b) for b in carry_b] + [1 if b else None for b in y_b]
+
+
+def _register_control_flow_rules():
+    batch_rules[CF.cond_p] = _cond_batch
+    batch_rules[CF.while_p] = _while_batch
+    batch_rules[CF.scan_p] = _scan_batch
+
+
+_register_control_flow_rules()

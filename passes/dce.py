@@ -7,7 +7,7 @@ custom-call bodies) are cleaned too, keeping their signature (constvars, invars,
 outvars), because the equation that holds them passes operands by position.
 Primitives with a rule in `dce_rules` (cond, scan, while) may also shrink that
 signature together with their own outputs and operands: unused outputs of a cond
-or scan (and scan carries nothing needs) go, then operands no sub-IR reads.
+or scan (and scan or while carries nothing needs) go, then operands no sub-IR reads.
 
 Also here: `map_subirs`, the generic rewrite of the sub-IRs in an equation's
 params that every pass in this package uses, and `dce_prune`, which also drops
@@ -201,19 +201,29 @@ def _dce_scan(eqn, used):
 
 
 def _dce_while(eqn, used):
-    # Every carry feeds the next iteration and the condition: only unused
-    # constants of the condition and of the body can go.
+    # A carry can go only if the caller does not use it, the condition does not
+    # read it, and no kept carry's update reads it (a fixpoint, as for scan);
+    # then unused constants of the condition and of the body go too.
     p = eqn.params
     m, n = p["cond_nconsts"], p["body_nconsts"]
-    cond_needed = used_inputs(p["cond"])[:m]
-    body_needed = used_inputs(p["body"])[:n]
-    if all(cond_needed) and all(body_needed):
-        return eqn
     cond, body = p["cond"], p["body"]
-    cond = cond.replace(invars=_select(cond.invars, cond_needed + [True] * (len(cond.invars) - m)))
-    body = body.replace(invars=_select(body.invars, body_needed + [True] * (len(body.invars) - n)))
-    flags = cond_needed + body_needed + [True] * (len(eqn.inputs) - m - n)
-    new = eqn.replace(inputs=_select(eqn.inputs, flags))
+    nk = len(eqn.outputs)
+    keep = [u or c for u, c in zip(used, used_inputs(cond)[m:])]
+    while True:
+        pruned, _ = dce_prune(body, keep, prune_inputs=False)
+        grown = [k or r for k, r in zip(keep, used_inputs(pruned)[n:])]
+        if grown == keep:
+            break
+        keep = grown
+    cond_needed = used_inputs(cond)[:m]
+    body_needed = used_inputs(pruned)[:n]
+    if all(cond_needed) and all(body_needed) and all(keep):
+        return eqn
+    cond = cond.replace(invars=_select(cond.invars, cond_needed + keep))
+    body = pruned.replace(invars=_select(pruned.invars, body_needed + keep))
+    flags = cond_needed + body_needed + keep
+    assert len(flags) == len(eqn.inputs) and len(keep) == nk
+    new = eqn.replace(inputs=_select(eqn.inputs, flags), outputs=_select(eqn.outputs, keep))
     new.params = {**p, "cond": cond, "body": body,
                   "cond_nconsts": sum(cond_needed), "body_nconsts": sum(body_needed)}
     return new
