@@ -324,3 +324,42 @@ def test_while_unused_constants_pruned():
 def test_control_flow_with_everything_used_is_kept_as_is():
     ir = parse(text(SCAN_SRC.replace("in (e, i) }", "in (e, f, g, h, i) }")))
     assert dce(ir) is ir
+
+
+def test_while_carry_nothing_reads_is_dropped():
+    # carry e (an accumulator nobody reads) goes; carry d stays: the cond reads it
+    check_pass(
+        dce,
+        """
+        { lambda ; a:f64[3]. let
+            b:i64[] c:f64[3] d:f64[3] = while[
+              body={ lambda ; e:i64[] f:f64[3] g:f64[3]. let
+                  h:i64[] = add e 1
+                  i:f64[3] = sin f
+                  j:f64[3] = add g f
+                in (h, i, j) }
+              body_nconsts=0
+              cond={ lambda ; k:i64[] l:f64[3] m:f64[3]. let
+                  n:bool[] = lt k 3
+                in (n,) }
+              cond_nconsts=0
+            ] 0 a a
+          in (c,) }
+        """,
+        """
+        { lambda ; a:f64[3]. let
+            b:i64[] c:f64[3] = while[
+              body={ lambda ; d:i64[] e:f64[3]. let
+                  f:i64[] = add d 1
+                  g:f64[3] = sin e
+                in (f, g) }
+              body_nconsts=0
+              cond={ lambda ; h:i64[] i:f64[3]. let
+                  j:bool[] = lt h 3
+                in (j,) }
+              cond_nconsts=0
+            ] 0 a
+          in (c,) }
+        """,
+        values=False,
+    )
