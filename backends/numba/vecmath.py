@@ -52,7 +52,7 @@ import os
 import numpy as np
 import numba
 from llvmlite import ir as llvm_ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
 
 __all__ = ["exp", "expm1", "log", "log1p", "tanh", "logistic",
@@ -63,8 +63,8 @@ with open(os.path.abspath(__file__), "rb") as _f:
 
 # Asserted by the tests (max ulp error against a long-double reference).
 ULP_BOUNDS = {
-    "float64": {"exp": 1.5, "expm1": 1.5, "log": 1.0, "log1p": 1.5,
-                "tanh": 1.5, "logistic": 2.5},
+    "float64": {"exp": 1.0, "expm1": 1.5, "log": 1.0, "log1p": 1.5,
+                "tanh": 1.5, "logistic": 1.5},
     "float32": {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0,
                 "tanh": 1.0, "logistic": 1.0},
 }
@@ -72,12 +72,12 @@ ULP_BOUNDS = {
 # error_model="numpy": float division by zero gives inf/nan instead of a
 # ZeroDivisionError check, whose exit edge would stop vectorization.
 _KERNEL = dict(fastmath={"contract"}, error_model="numpy", cache=True)
-# The kernels are compiled with their own flags and inlined by LLVM (they are
-# small enough for its threshold); the public dtype wrappers are inlined at
-# Numba-IR level so that the float32 path is the same single call for LLVM.
-# (Numba-IR inlining of the kernels themselves would make them inherit the
-# caller's error model and fastmath flags.)
-_kernel = numba.njit(**_KERNEL)
+# Each public kernel is compiled once with the flags above and reaches the
+# caller through _always_inlined (a call marked alwaysinline), so LLVM inlines
+# it whatever its size and the caller's loop can be vectorized; the kernel's
+# instructions keep their own flags, not the caller's.  Helpers used inside a
+# kernel are inlined at Numba-IR level (inline="always") into that kernel.
+_kernel = numba.njit(inline="always", **_KERNEL)
 
 
 # ---------------------------------------------------------------------------
@@ -176,8 +176,11 @@ def _exp64(x):
     x = -746.0 if x < -746.0 else x          # e**-746 underflows: stays 0
     t = x * _INV_LN2 + _SHIFTER
     kf = t - _SHIFTER                        # k = round(x / ln2), |k| <= 1076
-    r = (x - kf * _LN2_HI) - kf * _LN2_LO    # |r| <= ln2/2
-    p = 1.0 + (r + r * r * _exp_q(r))
+    hi = x - kf * _LN2_HI                    # exact
+    lo = kf * _LN2_LO
+    r = hi - lo                              # |r| <= ln2/2
+    c = (hi - r) - lo                        # rounding error of r
+    p = 1.0 + (r + (r * r * _exp_q(r) + c))
     # 2**k may be out of range (k = 1024, or subnormal): split k = k1 + k2
     # with both halves normal; p * 2**k1 is exact, the last product rounds
     # once, also into subnormals.
@@ -205,8 +208,11 @@ def _expm1_parts(x):
     # (k in [-58, 1024]); the first sum is exact for small k, and the final
     # doubling overflows to inf exactly when the result does.
     h = _float((_bits(t) - _SHIFTER_BITS + 1022) << 52)
-    a = (h - 0.5) + h * r
-    b = h * tail
+    # h - 1/2 is exact only while h < 2**52; beyond, move the -1/2 to the
+    # small part, where it is exact enough.
+    small = h < _TWO52
+    a = ((h - 0.5) if small else h) + h * r
+    b = h * tail + (0.0 if small else -0.5)
     s = a + b
     bb = s - a                               # TwoSum: s + err == a + b
     err = (a - (s - bb)) + (b - bb)
@@ -287,9 +293,16 @@ def _tanh64(x):
 @_kernel
 def _logistic64(x):
     # exp(-|x|) never overflows; for x < 0 the result is e/(1+e), which also
-    # gets the subnormal tail right.
+    # gets the subnormal tail right.  The quotient is corrected with the exact
+    # remainder and the rounding error of 1 + e (Fast2Sum, e <= 1), so only
+    # exp's own error is left.
     e = _exp64(-abs(x))
-    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+    num = 1.0 if x >= 0.0 else e
+    d = 1.0 + e
+    dl = (1.0 - d) + e
+    q = 1.0 / d
+    t0 = num * q
+    return t0 + ((num - t0 * d) - t0 * dl) * q
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +411,38 @@ _KERNELS64 = {"exp": _exp64, "expm1": _expm1_64, "log": _log64,
 # ---------------------------------------------------------------------------
 # Public scalar functions: dtype dispatch at typing time.
 
+def _always_inlined(kernel):
+    """An intrinsic calling `kernel` (float64 -> float64) with the call-site
+    attribute alwaysinline: LLVM's inliner would otherwise weigh the kernel's
+    size and may leave a call, which stops vectorization of the loop."""
+    signature = types.float64(types.float64)
+
+    @intrinsic
+    def call(typingctx, x):
+        if x != types.float64:
+            return None
+        kernel.compile(signature.args)
+
+        def codegen(context, builder, sig, args):
+            compiled = kernel.overloads[signature.args]
+            context.add_linking_libs([compiled.library])
+            fnty = context.call_conv.get_function_type(signature.return_type, signature.args)
+            fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                                compiled.fndesc.llvm_func_name)
+            # The kernels cannot raise (error_model="numpy"), so the status is
+            # ignored; it folds away after inlining.
+            _, result = context.call_conv.call_function(
+                builder, fn, signature.return_type, signature.args, args,
+                attrs=("alwaysinline",))
+            return result
+        return signature, codegen
+    call.__name__ = "inline_" + kernel.__name__
+    return call
+
+
 def _make_public(name, kernel64, kernel32):
+    call64, call32 = _always_inlined(kernel64), _always_inlined(kernel32)
+
     def fn(x):
         return _apply_python(name, x)
     fn.__name__ = fn.__qualname__ = name
@@ -409,11 +453,11 @@ def _make_public(name, kernel64, kernel32):
     def _typed(x):
         if x == types.float32:
             def impl32(x):
-                return np.float32(kernel32(np.float64(x)))
+                return np.float32(call32(np.float64(x)))
             return impl32
         if isinstance(x, (types.Float, types.Integer, types.Boolean)):
             def impl64(x):
-                return kernel64(np.float64(x))
+                return call64(np.float64(x))
             return impl64
         return None
     return fn
