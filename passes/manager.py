@@ -68,6 +68,9 @@ def optimize(ir, passes=None, stats=None):
     if passes is not None:
         if isinstance(passes, str):
             passes = [p for p in passes.split(",") if p]
+        for name in passes:  # all names checked before any pass runs
+            if name not in PASSES:
+                _run(ir, name, None, 1)
         for name in passes:
             ir = _run(ir, name, stats, 1)
         return ir
