@@ -179,3 +179,23 @@ def test_fused_loop_vectorizes():
     callees = {line.split("@")[1].split("(")[0] for line in body.splitlines()
                if " call " in line}
     assert all(c.startswith(("llvm.", "NRT_")) for c in callees), callees
+
+
+def test_kernels_keep_ieee_semantics_in_fastmath_callers():
+    """The kernels are compiled apart with their own flags and inlined by LLVM,
+    so a caller compiled with fastmath=True (no-NaN/no-inf assumptions,
+    reassociation) cannot break their range reduction or special values."""
+    @numba.njit(fastmath=True)
+    def apply_all(a, out):
+        for i in range(a.shape[0]):
+            x = a[i]
+            out[0, i] = vm.exp(x)
+            out[1, i] = vm.log(x)
+            out[2, i] = vm.tanh(x)
+            out[3, i] = vm.log1p(x)
+
+    x = np.array([-np.inf, np.inf, np.nan, 0.0, -1.0, 1e-310, 0.3, 800.0, -800.0])
+    out = np.empty((4, x.size))
+    apply_all(x, out)
+    for row, name in enumerate(["exp", "log", "tanh", "log1p"]):
+        np.testing.assert_array_equal(out[row], vm.ARRAY_LOOPS[name](x))
