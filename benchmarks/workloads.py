@@ -649,3 +649,7 @@ register(Workload(
     impls={"pullback": _lse_pullback, "jax": _lse_jax, "numpy": _lse_numpy,
            "autograd": _lse_autograd, "numba": _lse_numba},
 ))
+
+
+# ------------------------------------------------------------------ control flow (issue 7)
+from . import workloads_control_flow  # noqa: E402,F401  (registers integral_bounds, ode_rk4_jacrev)

@@ -1,0 +1,528 @@
+"""pb.cond / while_loop / fori_loop / scan: values, derivatives, nesting,
+text round trips, batching (vs Python loops over the batch), DCE/CSE inside
+sub-IRs, the CLI, and the README's control-flow examples. Interpreter backend
+(the Numba lowering has its own tests)."""
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pullback as pb
+from pullback.ir import control_flow as CF
+from pullback.ir import parse, typecheck
+from pullback.passes.batching import vmap_ir
+from pullback.passes.cse import cse
+from pullback.passes.dce import dce
+from pullback.passes.manager import optimize
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def ijit(f, **kw):
+    return pb.jit(f, backend="interpreter", **kw)
+
+
+def close(a, b, rtol=1e-10, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+def roundtrip(ir):
+    """Print, parse, print again: identical text; both typecheck."""
+    typecheck(ir)
+    text = str(ir)
+    again = parse(text)
+    typecheck(again)
+    assert str(again) == text
+    return again
+
+
+def prims(ir):
+    """Every primitive name in `ir` and its sub-IRs."""
+    out, stack = [], [ir]
+    while stack:
+        cur = stack.pop()
+        out += [e.prim.name for e in cur.eqns]
+        stack.extend(sub for _, _, sub in cur.subirs())
+    return out
+
+
+# ---------------------------------------------------------------- functions under test
+def branchy(x, y):
+    return pb.cond(np.sum(x) > y,
+                   lambda a, b: np.sin(a) * b,
+                   lambda a, b: a * a - b,
+                   x, y)
+
+
+def branchy_ref(x, y):
+    return np.sin(x) * y if np.sum(x) > y else x * x - y
+
+
+def horner(coef, x):
+    """scan over coefficients: carry the polynomial value, emit partial values."""
+    return pb.scan(lambda acc, c: (acc * x + c, acc), np.zeros_like(x), coef)
+
+
+def horner_ref(coef, x):
+    acc, ys = np.zeros_like(x), []
+    for c in coef:
+        ys.append(acc)
+        acc = acc * x + c
+    return acc, np.stack(ys)
+
+
+def halve_until_small(x, tol):
+    """while: count halvings until |x| < tol."""
+    return pb.while_loop(lambda c: np.abs(c[0]) > tol,
+                         lambda c: (c[0] * 0.5, c[1] + 1),
+                         (x, 0))
+
+
+def halve_ref(x, tol):
+    n = 0
+    while abs(x) > tol:
+        x, n = x * 0.5, n + 1
+    return x, n
+
+
+def nested(x, n_outer):
+    """scan inside cond inside fori_loop."""
+    def body(i, v):
+        def scanned(u):
+            return pb.scan(lambda c, w: (c + np.sin(w * c), c * w), u[0], u)[0] + u
+        return pb.cond(i % 2 == 0, scanned, lambda u: u * np.cos(u), v)
+    return pb.fori_loop(0, n_outer, body, x)
+
+
+def nested_ref(x, n_outer):
+    v = np.array(x, dtype=float)
+    for i in range(n_outer):
+        if i % 2 == 0:
+            c = v[0]
+            for w in v:
+                c = c + np.sin(w * c)
+            v = c + v
+        else:
+            v = v * np.cos(v)
+    return v
+
+
+X3 = np.array([0.3, -0.7, 1.1])
+
+
+# ---------------------------------------------------------------- values (interpreter)
+@pytest.mark.parametrize("y", [0.1, 5.0])
+def test_cond_values(y):
+    close(ijit(branchy)(X3, y), branchy_ref(X3, y))
+
+
+def test_scan_values_and_reverse():
+    coef = np.array([1.0, -2.0, 0.5, 3.0])
+    for got, want in zip(ijit(horner)(coef, X3), horner_ref(coef, X3)):
+        close(got, want)
+    f = ijit(lambda xs: pb.scan(lambda c, x: (c + x, c * x), 1.0, xs, reverse=True))
+    c, ys = f(coef)
+    want_c, want_ys = 1.0, np.zeros(4)
+    for i in reversed(range(4)):
+        want_ys[i] = want_c * coef[i]
+        want_c = want_c + coef[i]
+    close(c, want_c)
+    close(ys, want_ys)
+
+
+def test_while_and_fori_values():
+    for x in [3.0, -100.0, 0.01]:
+        got = ijit(halve_until_small)(x, 0.5)
+        want = halve_ref(x, 0.5)
+        close(got[0], want[0])
+        assert int(got[1]) == want[1]
+    # static bounds -> scan, traced bounds -> while; both sum i * x
+    f = lambda x: pb.fori_loop(2, 7, lambda i, v: v + i * x, 0.0)  # noqa: E731
+    g = lambda x, n: pb.fori_loop(2, n, lambda i, v: v + i * x, 0.0)  # noqa: E731
+    close(ijit(f)(1.5), 1.5 * sum(range(2, 7)))
+    close(ijit(g)(1.5, 7), 1.5 * sum(range(2, 7)))
+    assert "scan" in prims(pb.make_ir(f)(1.5))
+    assert "while" in prims(pb.make_ir(g)(1.5, 7))
+
+
+@pytest.mark.parametrize("n_outer", [0, 1, 4])
+def test_nested_control_flow_values_and_roundtrip(n_outer):
+    close(ijit(nested, static_argnums=1)(X3, n_outer), nested_ref(X3, n_outer))
+    ir = pb.make_ir(nested, static_argnums=1)(X3, n_outer)
+    if n_outer:
+        names = prims(ir)
+        assert {"scan", "cond"} <= set(names)
+    roundtrip(ir)
+
+
+# ---------------------------------------------------------------- derivatives
+def test_check_grads_cond_scan_fori_orders_1_2():
+    coef = np.array([1.0, -2.0, 0.5])
+    pb.check_grads(lambda x, y: branchy(x, y), (X3, 0.1), order=2)
+    pb.check_grads(lambda x, y: branchy(x, y), (X3, 5.0), order=2)
+    pb.check_grads(lambda c, x: np.sum(horner(c, x)[0]) + np.sum(horner(c, x)[1] ** 2),
+                   (coef, X3), order=2)
+    pb.check_grads(lambda x: nested(x, 3), (X3,), order=2)
+
+
+def test_grad_of_nested_matches_finite_differences():
+    g = ijit(pb.grad(lambda x: np.sum(nested(x, 3))))(X3)
+    eps = 1e-6
+    fd = [(np.sum(nested_ref(X3 + eps * e, 3)) - np.sum(nested_ref(X3 - eps * e, 3))) / (2 * eps)
+          for e in np.eye(3)]
+    close(g, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_while_forward_mode_and_reverse_error():
+    f = lambda x: halve_until_small(x * x, 0.5)[0]  # noqa: E731
+    # d/dx (x^2 / 2^n) with n fixed locally
+    x = 3.0
+    n = halve_ref(x * x, 0.5)[1]
+    close(pb.jacfwd(f)(x), 2 * x / 2 ** n)
+    pb.check_grads(f, (x,), order=2, modes="fwd")
+    with pytest.raises(Exception, match="(?i)while"):
+        pb.grad(f)(x)
+
+
+def test_typecheck_after_every_transform():
+    coef = np.array([1.0, -2.0, 0.5])
+    fns = [
+        (lambda x: np.sum(nested(x, 3)), (X3,)),
+        (lambda x: np.sum(horner(coef, x)[1]), (X3,)),
+        (lambda x: np.sum(branchy(x, 0.5)), (X3,)),
+    ]
+    for f, args in fns:
+        for t in (pb.grad, pb.jacfwd, pb.jacrev, pb.hessian, pb.vmap):
+            g = t(f) if t is not pb.vmap else pb.vmap(f)
+            a = args if t is not pb.vmap else (np.stack([args[0], 2 * args[0]]),)
+            ir = pb.make_ir(g)(*a)
+            roundtrip(ir)
+            roundtrip(optimize(ir))
+    ir = pb.make_ir(pb.jacfwd(lambda x: halve_until_small(x, 0.5)[0]))(3.0)
+    roundtrip(optimize(ir))
+
+
+# ---------------------------------------------------------------- batching vs Python loops
+def loop_over(f, in_axes, args, out_axes=0):
+    """Reference vmap: call f on each slice, stack the results at out_axes."""
+    size = next(np.shape(a)[ax] for a, ax in zip(args, in_axes) if ax is not None)
+    outs = []
+    for b in range(size):
+        sl = [a if ax is None else np.take(a, b, axis=ax) for a, ax in zip(args, in_axes)]
+        outs.append(f(*sl))
+    if isinstance(outs[0], tuple):
+        return tuple(np.stack([np.asarray(o[k]) for o in outs], axis=out_axes)
+                     for k in range(len(outs[0])))
+    return np.stack([np.asarray(o) for o in outs], axis=out_axes)
+
+
+def check_vmap(f, ref, in_axes, args, out_axes=0):
+    got = ijit(pb.vmap(f, in_axes=in_axes, out_axes=out_axes))(*args)
+    want = loop_over(ref, in_axes, args, out_axes)
+    if isinstance(want, tuple):
+        for g, w in zip(got, want):
+            close(g, w)
+    else:
+        close(got, want)
+    roundtrip(pb.make_ir(pb.vmap(f, in_axes=in_axes, out_axes=out_axes))(*args))
+
+
+RNG = np.random.default_rng(7)
+XB = RNG.normal(size=(5, 3))
+
+
+@pytest.mark.parametrize("in_axes", [(0, None), (1, None), (-1, None), (0, 0), (None, 0)])
+def test_vmap_cond(in_axes):
+    ys = np.array([-1.0, 0.5, 0.2, 3.0, -0.4])
+    x = XB if in_axes[0] in (0, None) else XB.T
+    if in_axes[0] is None:
+        x = XB[0]
+    y = ys if in_axes[1] is not None else 0.2
+    check_vmap(branchy, branchy_ref, in_axes, (x, y))
+    ir = pb.make_ir(pb.vmap(branchy, in_axes=in_axes))(x, y)
+    # a batched predicate becomes select; an unbatched one stays a cond
+    # the predicate sum(x) > y is batched in every case: the cond became a select
+    assert "cond" not in prims(ir) and "select" in prims(ir)
+
+
+def test_vmap_cond_unbatched_predicate_stays_cond():
+    f = lambda x, p: pb.cond(p > 0, lambda a: a * 2.0, lambda a: np.exp(a), x)  # noqa: E731
+    ir = pb.make_ir(pb.vmap(f, in_axes=(0, None)))(XB, 1.0)
+    assert [e.prim for e in ir.eqns if e.prim is CF.cond_p]
+    for p in (1.0, -1.0):
+        check_vmap(f, lambda a, q: a * 2.0 if q > 0 else np.exp(a), (0, None), (XB, p))
+    ir = pb.make_ir(pb.vmap(f, in_axes=(None, 0)))(XB[0], np.array([1.0, -1.0]))
+    assert "cond" not in prims(ir) and "select" in prims(ir)
+
+
+@pytest.mark.parametrize("in_axes", [(0, None), (None, 0), (0, 0), (-1, None)])
+def test_vmap_while_batched_and_unbatched_predicate(in_axes):
+    xs = np.array([3.0, -100.0, 0.01, 7.0])
+    tols = np.array([0.5, 1.0, 0.001, 2.0])
+    x = xs if in_axes[0] is not None else 3.0
+    tol = tols if in_axes[1] is not None else 0.5
+    check_vmap(halve_until_small, halve_ref, in_axes, (x, tol))
+
+
+def test_vmap_while_unbatched_predicate_keeps_counter_unbatched():
+    # The loop count depends only on n (unbatched): the predicate stays a
+    # scalar and only the batched carry gets a batch axis.
+    def f(x, n):
+        return pb.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] * x), (0, 1.0))[1]
+    check_vmap(f, lambda x, n: x ** n, (0, None), (np.array([1.0, 2.0, 3.0]), 4))
+    ir = pb.make_ir(pb.vmap(f, in_axes=(0, None)))(np.array([1.0, 2.0, 3.0]), 4)
+    w = [e for e in ir.eqns if e.prim is CF.while_p][0]
+    assert w.params["cond"].outvars[0].aval.shape == ()
+    assert [o.aval.shape for o in w.outputs] == [(), (3,)]
+
+
+def test_vmap_fori_traced_bounds():
+    f = lambda x, n: pb.fori_loop(0, n, lambda i, v: v * x + i, 1.0)  # noqa: E731
+
+    def ref(x, n):
+        v = 1.0
+        for i in range(int(n)):
+            v = v * x + i
+        return v
+    check_vmap(f, ref, (0, 0), (np.array([0.5, 2.0, -1.0]), np.array([3, 0, 5])))
+
+
+@pytest.mark.parametrize("in_axes", [(0, None), (None, 0), (0, 1), (-1, -1), (0, 0)])
+def test_vmap_scan(in_axes):
+    coef = RNG.normal(size=(4, 3))  # scan length 4 on axis 0 when unbatched
+    x = XB[:3].T  # (3, 3)
+    c = coef if in_axes[0] is None else np.stack([coef, coef * 2, -coef], axis=in_axes[0])
+    xx = X3 if in_axes[1] is None else np.moveaxis(np.stack([x[0], x[1], x[2]]), 0, in_axes[1])
+    check_vmap(horner, horner_ref, in_axes, (c, xx))
+    check_vmap(horner, horner_ref, in_axes, (c, xx), out_axes=1)
+
+
+def test_vmap_nested_and_vmap_of_vmap():
+    xb = RNG.normal(size=(2, 3, 3))
+    f = lambda x: nested(x, 3)  # noqa: E731
+    got = ijit(pb.vmap(pb.vmap(f)))(xb)
+    want = np.array([[nested_ref(r, 3) for r in m] for m in xb])
+    close(got, want)
+
+
+def test_vmap_of_grad_of_scan():
+    coef = np.array([1.0, -2.0, 0.5, 3.0])
+    loss = lambda x: np.sum(horner(coef, x)[0] ** 2) + np.sum(np.sin(horner(coef, x)[1]))  # noqa: E731
+    got = ijit(pb.vmap(pb.grad(loss)))(XB)
+    want = np.stack([pb.grad(loss)(r) for r in XB])
+    close(got, want)
+    eps = 1e-6
+    fd = np.stack([[(float(loss(r + eps * e)) - float(loss(r - eps * e))) / (2 * eps)
+                    for e in np.eye(3)] for r in XB])
+    close(got, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_grad_of_vmap_through_control_flow():
+    def f(x):
+        return np.sum(pb.vmap(lambda r: branchy(r, 0.3))(x))
+    g = pb.grad(f)(XB)
+    want = np.stack([pb.grad(lambda r: np.sum(branchy(r, 0.3)))(r) for r in XB])
+    close(g, want)
+
+
+def test_jacobians_and_hessian_through_control_flow():
+    coef = np.array([1.0, -2.0, 0.5])
+
+    def f(x):
+        return horner(coef, x)[0] + nested(x, 2)
+    x = X3
+    jf, jr = pb.jacfwd(f)(x), pb.jacrev(f)(x)
+    eps = 1e-6
+    fd = np.stack([(np.asarray(f(x + eps * e)) - np.asarray(f(x - eps * e))) / (2 * eps)
+                   for e in np.eye(3)], axis=1)
+    close(jf, fd, rtol=1e-6, atol=1e-8)
+    close(jr, jf)
+    s = lambda x: np.sum(f(x) ** 2)  # noqa: E731
+    h = ijit(pb.hessian(s))(x)
+    gs = pb.grad(s)
+    fdh = np.stack([(np.asarray(gs(x + eps * e)) - np.asarray(gs(x - eps * e))) / (2 * eps)
+                    for e in np.eye(3)], axis=1)
+    close(h, fdh, rtol=1e-5, atol=1e-7)
+    close(h, h.T, rtol=1e-9, atol=1e-10)
+    # jacfwd over a while loop (forward mode is defined)
+    jw = pb.jacfwd(lambda x: halve_until_small(x * x, 0.5)[0])(np.array(3.0))
+    close(jw, 6.0 / 2 ** halve_ref(9.0, 0.5)[1])
+
+
+def test_vmap_ir_directly_reports_batch_dims_of_ys():
+    ir = pb.make_ir(horner)(np.ones((4, 3)), np.ones(3))
+    b = vmap_ir(ir, [None, 0], 5, [0, 1])
+    typecheck(b)
+    assert b.out_avals[0].shape == (5, 3) and b.out_avals[1].shape == (4, 5, 3)
+
+
+# ---------------------------------------------------------------- DCE / CSE inside control flow
+def test_dce_prunes_unused_scan_outputs_carries_and_inputs():
+    text = textwrap.dedent("""\
+        { lambda ; a:f64[] b:f64[4] c:f64[]. let
+            d:f64[] e:f64[] f:f64[4] g:f64[4] = scan[
+              body={ lambda ; h:f64[] i:f64[] j:f64[] k:f64[]. let
+                  l:f64[] = add i k
+                  m:f64[] = mul j h
+                  n:f64[] = sin k
+                  o:f64[] = cos l
+                in (l, m, n, o) }
+              length=4
+              num_carry=2
+              num_consts=1
+              reverse=False
+            ] c a a b
+          in (d, g) }
+        """)
+    ir = parse(text)
+    typecheck(ir)
+    out = dce(ir)
+    typecheck(out)
+    (s,) = out.eqns
+    # carry 2 (m, from const c) and the ys n are unused: gone, and so is const c
+    assert s.params["num_carry"] == 1 and s.params["num_consts"] == 0
+    assert len(s.outputs) == 2 and len(s.params["body"].eqns) == 2
+    assert [e.prim.name for e in s.params["body"].eqns] == ["add", "cos"]
+    roundtrip(out)
+    x = np.arange(4.0)
+    got = pb.backends.interpreter.run_ir(out, [], [1.5, x, 2.0])
+    want = pb.backends.interpreter.run_ir(ir, [], [1.5, x, 2.0])
+    for g, w in zip(got, want):
+        close(g, w)
+
+
+def test_dce_prunes_cond_outputs_and_operands():
+    text = textwrap.dedent("""\
+        { lambda ; p:bool[] a:f64[] b:f64[]. let
+            c:f64[] d:f64[] = cond[
+              branches=(
+                { lambda ; e:f64[] f:f64[]. let
+                    g:f64[] = sin e
+                    h:f64[] = cos f
+                  in (g, h) },
+                { lambda ; i:f64[] j:f64[]. let
+                    k:f64[] = exp i
+                    l:f64[] = log j
+                  in (k, l) }
+              )
+            ] p a b
+          in (c,) }
+        """)
+    ir = parse(text)
+    out = dce(ir)
+    typecheck(out)
+    (c,) = out.eqns
+    assert len(c.inputs) == 2 and len(c.outputs) == 1
+    assert [[e.prim.name for e in br.eqns] for br in c.params["branches"]] == [["sin"], ["exp"]]
+    roundtrip(out)
+
+
+def test_dce_while_drops_carry_nothing_reads():
+    # carry j is written but neither the condition, the other carries nor the
+    # caller read it; carry i is read by the condition and stays
+    def f(x):
+        return pb.while_loop(lambda c: c[0] < 5, lambda c: (c[0] + 1, c[1] * x, c[2] + c[0]),
+                             (0, 1.0, 0))[0]
+    ir = pb.make_ir(f)(2.0)
+    out = optimize(ir)
+    typecheck(out)
+    (w,) = [e for e in out.eqns if e.prim is CF.while_p]
+    assert len(w.outputs) == 1
+    assert int(pb.backends.interpreter.run_ir(out, out.consts, [2.0])[0]) == 5
+    roundtrip(out)
+    # a carry the kept carry depends on stays
+    g = lambda x: pb.while_loop(lambda c: c[0] < 5.0, lambda c: (c[0] + c[1], c[1] * x),  # noqa: E731
+                                (0.0, 1.0))[0]
+    out = optimize(pb.make_ir(g)(2.0))
+    (w,) = [e for e in out.eqns if e.prim is CF.while_p]
+    assert len(w.outputs) == 2
+    close(pb.backends.interpreter.run_ir(out, out.consts, [2.0])[0], 7.0)
+
+
+def test_cse_inside_sub_irs():
+    text = textwrap.dedent("""\
+        { lambda ; a:f64[] b:f64[3]. let
+            c:f64[] d:f64[3] = scan[
+              body={ lambda ; e:f64[] f:f64[]. let
+                  g:f64[] = sin f
+                  h:f64[] = sin f
+                  i:f64[] = add g h
+                  j:f64[] = mul e i
+                  k:f64[] = mul i e
+                in (j, k) }
+              length=3
+              num_carry=1
+              num_consts=0
+              reverse=False
+            ] a b
+          in (c, d) }
+        """)
+    ir = parse(text)
+    out = cse(ir)
+    typecheck(out)
+    body = out.eqns[0].params["body"]
+    assert [e.prim.name for e in dce(out).eqns[0].params["body"].eqns] == ["sin", "add", "mul"]
+    assert body.outvars[0] is body.outvars[1]
+    x = np.array([0.1, 0.2, 0.3])
+    for g, w in zip(pb.backends.interpreter.run_ir(out, [], [1.0, x]),
+                    pb.backends.interpreter.run_ir(ir, [], [1.0, x])):
+        close(g, w, rtol=0, atol=0)
+
+
+def test_optimized_vmapped_control_flow_same_values():
+    f = pb.vmap(lambda x: nested(x, 3))
+    ir = pb.make_ir(f)(XB)
+    opt = optimize(ir)
+    roundtrip(opt)
+    run = pb.backends.interpreter.run_ir
+    close(run(opt, opt.consts, [XB])[0], run(ir, ir.consts, [XB])[0], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_vmap_of_control_flow(tmp_path):
+    src = tmp_path / "cfmod.py"
+    src.write_text(textwrap.dedent("""\
+        import numpy as np
+        import pullback as pb
+
+        def f(x, y):
+            return pb.cond(np.sum(x) > y, lambda a: np.sin(a), lambda a: a * 2.0, x)
+        """))
+    r = subprocess.run([sys.executable, "-m", "pullback", "dump", f"{src}:f", "--args",
+                        "f64[3], f64[]", "--transform", "vmap", "--in-axes", "0,None",
+                        "--batch-size", "4", "--no-opt"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    ir = parse(r.stdout)
+    typecheck(ir)
+    assert ir.in_avals[0].shape == (4, 3) and ir.out_avals[0].shape == (4, 3)
+    x = RNG.normal(size=(4, 3))
+    (got,) = pb.backends.interpreter.run_ir(ir, ir.consts, [x, 0.1])
+    want = [np.sin(r) if np.sum(r) > 0.1 else r * 2.0 for r in x]
+    close(got, want)
+
+
+# ---------------------------------------------------------------- README examples
+def readme_control_flow_blocks():
+    """```python blocks of README.md's "## Control flow" section (or, until it is
+    pasted there, of notes/README_control_flow.md)."""
+    readme = (ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else ""
+    m = re.search(r"^## Control flow\n(.*?)(?=^## |\Z)", readme, re.S | re.M)
+    if m:
+        text = m.group(1)
+    else:
+        notes = ROOT.parent / "notes" / "README_control_flow.md"
+        text = notes.read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_control_flow_examples_run():
+    blocks = readme_control_flow_blocks()
+    assert len(blocks) >= 2
+    ns = {}
+    for block in blocks:  # the blocks assert their own results
+        exec(compile(block, "README control flow", "exec"), ns)
