@@ -195,16 +195,25 @@ _LOG_P = (0.6666666666666615, 0.40000000000309655, 0.28571428510056374,
 (_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7) = _LOG_P
 
 
+# Estrin's scheme: shorter dependency chains than Horner, which matters when
+# the caller's loop is not vectorized (e.g. a strict-order sum).
 @_kernel
 def _exp_q(r):
-    return _Q0 + r * (_Q1 + r * (_Q2 + r * (_Q3 + r * (_Q4 + r * (
-        _Q5 + r * (_Q6 + r * (_Q7 + r * (_Q8 + r * _Q9))))))))
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    a = (_Q0 + _Q1 * r) + r2 * (_Q2 + _Q3 * r)
+    b = (_Q4 + _Q5 * r) + r2 * (_Q6 + _Q7 * r)
+    return (a + r4 * b) + r8 * (_Q8 + _Q9 * r)
 
 
 @_kernel
 def _log_p(z):
-    return _P0 + z * (_P1 + z * (_P2 + z * (_P3 + z * (_P4 + z * (
-        _P5 + z * (_P6 + z * _P7))))))
+    z2 = z * z
+    z4 = z2 * z2
+    a = (_P0 + _P1 * z) + z2 * (_P2 + _P3 * z)
+    b = (_P4 + _P5 * z) + z2 * (_P6 + _P7 * z)
+    return a + z4 * b
 
 
 # ---------------------------------------------------------------------------
