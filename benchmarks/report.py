@@ -104,6 +104,8 @@ def markdown(data):
             # changed between the two processes, which changes the cache key).
             if warm.get("cache_stats", {}).get("numba_compiles"):
                 warm_txt += " cache missed"
+            elif "first_attempt" in warm:
+                warm_txt += " (2nd try†)"
         else:
             warm_txt = (warm.get("status") or "—").split(":")[0]
         warm_ratio = r.get("warm_cache pullback/jax first")
@@ -128,7 +130,12 @@ def markdown(data):
     lines.append("First calls exclude each library's one-time start-up (a trivial jit per "
                  "library runs first). The warm-cache column is pullback's first call in a new "
                  "process reusing this run's PULLBACK_CACHE_DIR; the start-up it pays on top "
-                 "(import pullback + Numba's LLVM initialisation) is in parentheses.")
+                 "(import pullback + Numba's LLVM initialisation) is in parentheses."
+                 + (" † the first new process missed the cache because the backend's own "
+                    "sources changed during the run (their hash is part of the key); the "
+                    "number is from a second new process."
+                    if any("first_attempt" in data["workloads"][n].get("warm_cache", {})
+                           for n in names) else ""))
     lines.append("")
     for n in names:
         for fname, f in data["workloads"][n].get("floors", {}).items():
