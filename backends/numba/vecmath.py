@@ -461,10 +461,6 @@ def _logistic32(x):
     return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
-_KERNELS64 = {"exp": _exp64, "expm1": _expm1_64, "log": _log64,
-              "log1p": _log1p64, "tanh": _tanh64, "logistic": _logistic64}
-
-
 # ---------------------------------------------------------------------------
 # Public scalar functions: dtype dispatch at typing time.
 
@@ -644,13 +640,14 @@ def _fit_coefficients():
 
     half_ln2 = float(np.log(2.0)) / 2 + 1e-3
     zmax = ((2 ** 0.5 - 1) / (2 ** 0.5 + 1)) ** 2 * 1.01
-    c, e = _fit_tail(exp_tail, -half_ln2, half_ln2, 9, lambda r: r * r,
-                     [L(1) / L(factorial(n + 2)) for n in range(20)])
-    print(f"_EXP_Q = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
-    c, e = _fit_tail(log_tail, 0.0, zmax, 7, lambda z: z / 3,
-                     [L(2) / L(2 * k + 3) for k in range(20)])
-    print(f"_LOG_P = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
-
+    for label, degree in (("_EXP_Q", 9), ("_EXP_Q_F32", 5)):
+        c, e = _fit_tail(exp_tail, -half_ln2, half_ln2, degree, lambda r: r * r,
+                         [L(1) / L(factorial(n + 2)) for n in range(20)])
+        print(f"{label} = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
+    for label, degree in (("_LOG_P", 7), ("_LOG_P_F32", 3)):
+        c, e = _fit_tail(log_tail, 0.0, zmax, degree, lambda z: z / 3,
+                         [L(2) / L(2 * k + 3) for k in range(20)])
+        print(f"{label} = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
 
 if __name__ == "__main__":
     _fit_coefficients()
