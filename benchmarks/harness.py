@@ -298,7 +298,7 @@ def ratios(cells):
 
 
 # ------------------------------------------------------------------ warm disk cache
-def warm_cache_first_calls(names, one_process_each=True, timeout=900):
+def warm_cache_first_calls(names, one_process_each=True, quick=False, timeout=900):
     """pullback's first call in a fresh process sharing this process's cache dir.
 
     With `one_process_each` every workload gets its own process (so nothing
@@ -307,7 +307,8 @@ def warm_cache_first_calls(names, one_process_each=True, timeout=900):
     groups = [[n] for n in names] if one_process_each else ([list(names)] if names else [])
     out = {}
     for group in groups:
-        cmd = [sys.executable, "-m", "benchmarks.harness", "--warm-child", *group]
+        cmd = [sys.executable, "-m", "benchmarks.harness", "--warm-child",
+               *(["--quick"] if quick else []), *group]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   env=dict(os.environ))
@@ -361,12 +362,12 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
                 log(f"warm-up of {s.name} failed: {one_line(e)}")
 
     def record_warm(names, one_process_each):
-        for n, res in warm_cache_first_calls(names, one_process_each).items():
-            if res.get("cache_stats", {}).get("numba_compiles") and one_process_each:
+        for n, res in warm_cache_first_calls(names, one_process_each, quick).items():
+            if res.get("cache_stats", {}).get("numba_compiles"):
                 # The new process compiled: the cache key moved (the backend's own
                 # sources changed since the first call, as happens while it is being
                 # edited). The process just wrote a fresh entry; measure once more.
-                again = warm_cache_first_calls([n], True)[n]
+                again = warm_cache_first_calls([n], True, quick)[n]
                 again["first_attempt"] = res
                 res = again
             w = data["workloads"][n]
@@ -401,7 +402,7 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
     return data
 
 
-def _warm_child(names):
+def _warm_child(names, quick=False):
     """Print {workload: {...}} as one JSON line: first calls against a warm disk cache.
 
     Numba's one-time start-up (LLVM initialisation, ~1-2 s) is measured on its own
@@ -435,7 +436,7 @@ def _warm_child(names):
         before = counters()
         try:
             workload = WORKLOADS[name]
-            case = workload.make_case(False)
+            case = workload.make_case(quick)  # the shapes the first process compiled
             run = system.runner(workload, case)
             t0 = time.perf_counter()
             out = run()
@@ -453,6 +454,7 @@ def _warm_child(names):
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--warm-child":
-        _warm_child(sys.argv[2:])
+        rest = sys.argv[2:]
+        _warm_child([n for n in rest if n != "--quick"], quick="--quick" in rest)
     else:
         sys.exit("usage: python -m benchmarks.harness --warm-child WORKLOAD [WORKLOAD ...]")

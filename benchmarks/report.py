@@ -131,9 +131,9 @@ def markdown(data):
                  "library runs first). The warm-cache column is pullback's first call in a new "
                  "process reusing this run's PULLBACK_CACHE_DIR; the start-up it pays on top "
                  "(import pullback + Numba's LLVM initialisation) is in parentheses."
-                 + (" † the first new process missed the cache because the backend's own "
-                    "sources changed during the run (their hash is part of the key); the "
-                    "number is from a second new process."
+                 + (" † the first new process missed the cache (it compiled: the backend's "
+                    "own sources, part of the key, were being edited during the run); the "
+                    "number is from a second new process, and the JSON keeps both."
                     if any("first_attempt" in data["workloads"][n].get("warm_cache", {})
                            for n in names) else ""))
     lines.append("")
