@@ -126,11 +126,16 @@ def _time_batch(fn, inner):
             gc.enable()
 
 
-def interleaved_medians(runners, settings):
-    """Median seconds per call of each runner, timed round-robin in batches."""
+def interleaved_medians(runners, settings, estimates=None):
+    """Median seconds per call of each runner, timed round-robin in batches.
+
+    `estimates` (seconds per call, e.g. from the checking call) size the batches;
+    runners without one are called once to measure it.
+    """
+    estimates = estimates or {}
     inner = {}
     for name, fn in runners.items():
-        t = _time_batch(fn, 1)
+        t = estimates.get(name) or _time_batch(fn, 1)
         inner[name] = max(1, int(settings.batch_s / max(t, 1e-9)))
     samples = {name: [] for name in runners}
     start = time.perf_counter()
@@ -232,7 +237,7 @@ def run_workload(workload, systems, settings, log=None):
 
     from .peers import Extra
 
-    runners = {}
+    runners, estimates = {}, {}
     extras = [Extra(label, b) for label, b in getattr(workload, "extras", {}).items()]
     for system in [*systems, *extras]:
         cell = {"label": system.label}
@@ -254,7 +259,10 @@ def run_workload(workload, systems, settings, log=None):
                 cell["status"] = "wrong result: " + bad
                 continue
             # A second call must agree too (caches, reused buffers).
-            bad = mismatch(run(), ref, workload.rtol, workload.atol)
+            t0 = time.perf_counter()
+            out = run()
+            estimates[system.name] = time.perf_counter() - t0
+            bad = mismatch(out, ref, workload.rtol, workload.atol)
             if bad:
                 cell["status"] = "wrong result on second call: " + bad
                 continue
@@ -273,7 +281,7 @@ def run_workload(workload, systems, settings, log=None):
         except Exception as e:  # noqa: BLE001
             result["floors"][fname] = {"status": "error: " + one_line(e)}
     if timed:
-        for name, stats in interleaved_medians(timed, settings).items():
+        for name, stats in interleaved_medians(timed, settings, estimates).items():
             if name.startswith("floor:"):
                 result["floors"][name[6:]] = {"status": "ok", **stats}
             else:
