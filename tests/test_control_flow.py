@@ -432,6 +432,7 @@ def test_dce_while_drops_carry_nothing_reads():
     typecheck(out)
     (w,) = [e for e in out.eqns if e.prim is CF.while_p]
     assert len(w.outputs) == 1
+    assert w.params["body_nconsts"] == 0 and len(w.inputs) == 1  # x only fed the dropped carry
     assert int(pb.backends.interpreter.run_ir(out, out.consts, [2.0])[0]) == 5
     roundtrip(out)
     # a carry the kept carry depends on stays
