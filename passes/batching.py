@@ -652,7 +652,7 @@ def _while_batch(args, dims, *, cond, body, cond_nconsts, body_nconsts):
     if pred_b:
         # Lanes stop at different iterations: every carry is batched, the loop
         # runs while any lane's condition holds, and finished lanes are frozen
-        # by a select so extra iterations do not change them.
+        # by a select so extra iterations do not change them (JAX's approach).
         carry_b = [True] * len(carry_b)
     cc = _to_front(args[:m], dims[:m], size, cc_b)
     bc = _to_front(args[m:m + n], dims[m:m + n], size, bc_b)
@@ -670,22 +670,26 @@ def _while_batch(args, dims, *, cond, body, cond_nconsts, body_nconsts):
                               body_nconsts=len(bcap) + n))
         return outs, [dim(b) for b in carry_b]
 
-    def any_cond(*xs):
-        preds = _inline(cond_bat, xs)[0]
+    # The lanes' predicates ride along as one more carry, so the condition is
+    # evaluated once per iteration (after the body), not in cond and body both.
+    def any_lane(*xs):
+        preds = xs[-1]
         return [lax.gt(lax.reduce_max(lax.convert(preds, np.int32), (0,)), np.int32(0))]
 
     def frozen_body(*xs):
-        cxs, bxs, carry = xs[:m], xs[m:m + n], xs[m + n:]
-        preds = _inline(cond_bat, list(cxs) + list(carry))[0]
+        cxs, bxs, carry, preds = xs[:m], xs[m:m + n], xs[m + n:-1], xs[-1]
         new = _inline(body_bat, list(bxs) + list(carry))
-        return [_select_batched(preds, a, b) for a, b in zip(new, carry)]
+        new = [_select_batched(preds, a, b) for a, b in zip(new, carry)]
+        return new + [_inline(cond_bat, list(cxs) + new)[0]]
 
-    cond_ir, ccap = _closed(any_cond, cc_avals + k_avals)
-    body_ir, bcap = _closed(frozen_body, cc_avals + bc_avals + k_avals)
-    outs = bind_list(CF.while_p, ccap + cc + bcap + cc + bc + init,
-                     dict(cond=cond_ir, body=body_ir, cond_nconsts=len(ccap) + m,
+    pred0 = _inline(cond_bat, cc + init)[0]
+    p_aval = _avals_of([pred0])
+    cond_ir, ccap = _closed(any_lane, k_avals + p_aval)
+    body_ir, bcap = _closed(frozen_body, cc_avals + bc_avals + k_avals + p_aval)
+    outs = bind_list(CF.while_p, ccap + bcap + cc + bc + init + [pred0],
+                     dict(cond=cond_ir, body=body_ir, cond_nconsts=len(ccap),
                           body_nconsts=len(bcap) + m + n))
-    return outs, [0] * len(outs)
+    return outs[:-1], [0] * (len(outs) - 1)
 
 
 def _scan_batch(args, dims, *, body, length, reverse, num_consts, num_carry):

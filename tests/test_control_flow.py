@@ -527,3 +527,31 @@ def test_readme_control_flow_examples_run():
     ns = {}
     for block in blocks:  # the blocks assert their own results
         exec(compile(block, "README control flow", "exec"), ns)
+
+
+def test_vmap_of_vmap_of_while_with_batched_predicate():
+    xs = np.array([[3.0, -100.0, 0.01], [7.0, 0.2, 1e6]])
+    tols = np.array([[0.5, 1.0, 0.001], [2.0, 0.1, 1.0]])
+    got = ijit(pb.vmap(pb.vmap(halve_until_small)))(xs, tols)
+    for i in range(2):
+        for j in range(3):
+            want = halve_ref(xs[i, j], tols[i, j])
+            close(got[0][i, j], want[0])
+            assert int(got[1][i, j]) == want[1]
+    # forward-mode derivative of each lane, batched
+    d = ijit(pb.vmap(pb.jacfwd(lambda x, t: halve_until_small(x, t)[0])))(xs[0], tols[0])
+    close(d, [0.5 ** halve_ref(x, t)[1] for x, t in zip(xs[0], tols[0])])
+
+
+def test_loops_are_not_unrolled():
+    def f(x, n):
+        return pb.fori_loop(0, n, lambda i, v: np.sin(v) * x + i, x)
+    small = optimize(pb.make_ir(f, static_argnums=1)(X3, 10))
+    big = optimize(pb.make_ir(f, static_argnums=1)(X3, 10_000))
+    assert len(big.eqns) == len(small.eqns)
+    (s_small,) = [e for e in small.eqns if e.prim is CF.scan_p]
+    (s_big,) = [e for e in big.eqns if e.prim is CF.scan_p]
+    assert s_big.params["length"] == 10_000
+    assert len(s_big.params["body"].eqns) == len(s_small.params["body"].eqns)
+    gb = pb.make_ir(pb.vmap(pb.grad(lambda x: np.sum(f(x, 10_000)))))(XB)
+    assert len(gb.eqns) < 100
