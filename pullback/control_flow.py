@@ -177,12 +177,28 @@ def fori_loop(lower, upper, body_fun, init_val):
     bounds a `while`.
     """
     static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
+    init_leaves, init_tree = tree_flatten(init_val)
+    init_avals = _avals(init_leaves, "init_val")
+
+    def checked_body(i, val):
+        # fori_loop's own counter is part of the loop's carry: check the user's
+        # part here so the error speaks of body_fun and init_val only.
+        out = body_fun(i, val)
+        out_leaves, out_tree = tree_flatten(out)
+        out_avals = [abstractify(x, "body_fun output") for x in out_leaves]
+        if out_tree != init_tree or out_avals != init_avals:
+            raise TypeError(
+                "pb.fori_loop: body_fun must return init_val's structure and types: "
+                f"{_type_text(init_tree, init_avals)} became {_type_text(out_tree, out_avals)}"
+            )
+        return out
+
     if static:
         lo, hi = int(lower), int(upper)
 
         def step(carry, _):
             i, val = carry
-            return (i + 1, body_fun(i, val)), None
+            return (i + 1, checked_body(i, val)), None
 
         (_, val), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return val
@@ -192,7 +208,7 @@ def fori_loop(lower, upper, body_fun, init_val):
 
     def body(c):
         i, hi, val = c
-        return (i + 1, hi, body_fun(i, val))
+        return (i + 1, hi, checked_body(i, val))
 
     lo = lax.convert(lower, np.int64) if isinstance(lower, Tracer) else np.int64(lower)
     hi = lax.convert(upper, np.int64) if isinstance(upper, Tracer) else np.int64(upper)

@@ -555,3 +555,22 @@ def test_loops_are_not_unrolled():
     assert len(s_big.params["body"].eqns) == len(s_small.params["body"].eqns)
     gb = pb.make_ir(pb.vmap(pb.grad(lambda x: np.sum(f(x, 10_000)))))(XB)
     assert len(gb.eqns) < 100
+
+
+def test_type_errors_name_the_users_functions():
+    with pytest.raises(TypeError, match=r"pb.fori_loop: body_fun must return init_val's .*i64\[\].*f64\[\]"):
+        pb.fori_loop(0, 3, lambda i, v: v * 0.5, 1)
+    with pytest.raises(TypeError, match=r"pb.fori_loop: body_fun"):
+        ijit(lambda n: pb.fori_loop(0, n, lambda i, v: (v, v), 1.0))(3)
+    with pytest.raises(TypeError, match=r"pb.while_loop: body_fun"):
+        pb.while_loop(lambda c: c < 3, lambda c: c + 0.5, 0)
+    with pytest.raises(TypeError, match=r"pb.while_loop: cond_fun must return a bool scalar"):
+        pb.while_loop(lambda c: c, lambda c: c + 1.0, 0.0)
+    with pytest.raises(TypeError, match=r"pb.scan: f must return the carry"):
+        pb.scan(lambda c, x: (c + x, None), 0, np.ones(3))
+    with pytest.raises(ValueError, match=r"pb.scan: .*length"):
+        pb.scan(lambda c, x: (c, x), 0.0, np.ones(3), length=4)
+    with pytest.raises(TypeError, match=r"pb.cond: true_fun and false_fun"):
+        pb.cond(True, lambda x: x, lambda x: x * 1.0, 1)
+    with pytest.raises(TypeError, match=r"pb.cond: the predicate must be a scalar"):
+        pb.cond(np.ones(2) > 0, lambda x: x, lambda x: x, 1.0)
