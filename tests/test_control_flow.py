@@ -574,3 +574,40 @@ def test_type_errors_name_the_users_functions():
         pb.cond(True, lambda x: x, lambda x: x * 1.0, 1)
     with pytest.raises(TypeError, match=r"pb.cond: the predicate must be a scalar"):
         pb.cond(np.ones(2) > 0, lambda x: x, lambda x: x, 1.0)
+
+
+def test_check_grads_through_jit_interpreter():
+    coef = np.array([1.0, -2.0, 0.5])
+    pb.check_grads(ijit(lambda x, y: branchy(x, y)), (X3, 0.1), order=2)
+    pb.check_grads(ijit(lambda x: np.sum(horner(coef, x)[1] ** 2)), (X3,), order=2)
+    pb.check_grads(ijit(lambda x: nested(x, 3)), (X3,), order=1)
+
+
+def test_vmap_reverse_scan_with_pytree_xs_and_its_gradient():
+    def f(x, tree):
+        def step(c, xs):
+            a, b = xs["a"], xs["b"]
+            return c * a + b, (c, a * b)
+        return pb.scan(step, x, tree, reverse=True)
+
+    def ref(x, tree):
+        c, ys0, ys1 = x, [None] * 4, [None] * 4
+        for i in reversed(range(4)):
+            ys0[i], ys1[i] = c, tree["a"][i] * tree["b"][i]
+            c = c * tree["a"][i] + tree["b"][i]
+        return c, (np.stack(ys0), np.stack(ys1))
+
+    a = RNG.normal(size=(4, 5))  # scanned axis 0, batch axis 1
+    tree = {"a": a, "b": a ** 2}
+    got = ijit(pb.vmap(f, in_axes=(0, {"a": 1, "b": 1})))(XB[:, 0], tree)
+    for i in range(5):
+        want = ref(XB[i, 0], {"a": a[:, i], "b": a[:, i] ** 2})
+        close(got[0][i], want[0])
+        close(got[1][0][i], want[1][0])
+        close(got[1][1][i], want[1][1])
+    loss = lambda x, t: f(x, t)[0] + np.sum(f(x, t)[1][0])  # noqa: E731
+    g = pb.vmap(pb.grad(loss, argnums=(0, 1)), in_axes=(0, {"a": 1, "b": 1}))(XB[:, 0], tree)
+    for i in range(5):
+        gi = pb.grad(loss, argnums=(0, 1))(XB[i, 0], {"a": a[:, i], "b": a[:, i] ** 2})
+        close(g[0][i], gi[0])
+        close(g[1]["a"][i], gi[1]["a"])
