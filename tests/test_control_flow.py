@@ -611,3 +611,32 @@ def test_vmap_reverse_scan_with_pytree_xs_and_its_gradient():
         gi = pb.grad(loss, argnums=(0, 1))(XB[i, 0], {"a": a[:, i], "b": a[:, i] ** 2})
         close(g[0][i], gi[0])
         close(g[1]["a"][i], gi[1]["a"])
+
+
+def _example(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_integrate_example_matches_closed_forms_and_quad():
+    import math
+
+    from scipy.integrate import quad
+    from scipy.special import erf
+
+    ex = _example("integrate")
+    b = np.array([0.0, 0.3, 1.7, 4.0])
+    got = ijit(pb.vmap(ex.gauss_integral))(b)
+    close(got, math.sqrt(math.pi) / 2 * erf(b), rtol=0, atol=1e-14)
+    close(got, [quad(ex.gauss, 0.0, x)[0] for x in b], rtol=0, atol=1e-14)
+    close(ijit(pb.vmap(ex.t_sin_integral))(b), np.sin(b) - b * np.cos(b), rtol=0, atol=1e-13)
+
+
+def test_ode_example_matches_solve_ivp():
+    ex = _example("ode")
+    s = ijit(ex.rk4_final_state)(ex.P0, ex.STATE0)
+    close(s, ex.solve_ivp_final_state(ex.P0), rtol=1e-9, atol=0)
