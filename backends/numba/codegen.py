@@ -523,6 +523,16 @@ def _dot_general(cg, e):
     K = _prod(ls[i] for i in lc)
     N = _prod(rs[i] for i in rfree)
     dt = e.outputs[0].aval.dtype
+    if (not lb and dt.kind == "f" and len(ls) == 2 and len(rs) == 2
+            and M * N * K >= BLAS_MIN_FLOPS):
+        # plain matrix product: BLAS reads a transposed operand through its layout
+        # flag (`.T` of a C array is an F array), so nothing is copied
+        a = _dense(cg, lhs, e) + (".T" if tuple(lc) == (0,) else "")
+        b = _dense(cg, rhs, e) + (".T" if tuple(rc) == (1,) else "")
+        out = cg.name(e.outputs[0])
+        cg.emit(f"{out} = np.empty(({M}, {N}), {L.DT[dt]})", e)
+        cg.emit(f"np.dot({a}, {b}, {out})", e)
+        return
 
     def operand(a, perm, shape3):
         if a.aval.ndim == 0:
@@ -538,6 +548,18 @@ def _dot_general(cg, e):
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
     blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
     _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})")
+
+
+def _dense(cg, a, e):
+    """A C-contiguous 2-d array expression for `a`."""
+    if a in cg.virtual:
+        return cg.permuted(a, list(range(a.aval.ndim)), e)
+    nm = cg.materialize(a, e)
+    if a in cg.ir.invars:  # the caller's layout is unknown
+        t = cg.fresh("op")
+        cg.emit(f"{t} = np.ascontiguousarray({nm})", e)
+        return t
+    return nm  # kernel-made arrays and (prepared) constants are C-contiguous
 
 
 @_call(P.scatter_add_p)
