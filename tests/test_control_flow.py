@@ -640,3 +640,22 @@ def test_ode_example_matches_solve_ivp():
     ex = _example("ode")
     s = ijit(ex.rk4_final_state)(ex.P0, ex.STATE0)
     close(s, ex.solve_ivp_final_state(ex.P0), rtol=1e-9, atol=0)
+
+
+def test_vmap_cond_output_batched_in_one_branch_only():
+    c = np.array([5.0, 6.0, 7.0])
+
+    def f(x, p):
+        return pb.cond(p > 0, lambda a, k: (a * 2.0, 1), lambda a, k: (k, 2), x, c)
+    for p in (1.0, -1.0):
+        out, tag = ijit(pb.vmap(f, in_axes=(0, None)))(XB, p)
+        close(out, XB * 2.0 if p > 0 else np.broadcast_to(c, XB.shape))
+        assert list(tag) == [1 if p > 0 else 2] * 5
+    # inside, the tag stays unbatched: only vmap's out_axes=0 broadcasts it
+    ir = pb.make_ir(pb.vmap(f, in_axes=(0, None)))(XB, 1.0)
+    (e,) = [e for e in ir.eqns if e.prim is CF.cond_p]
+    assert [o.aval.shape for o in e.outputs] == [(5, 3), ()]
+    ps = np.array([1.0, -1.0, 1.0, -1.0, -1.0])
+    out, tag = ijit(pb.vmap(f))(XB, ps)
+    close(out, [x * 2.0 if p > 0 else c for x, p in zip(XB, ps)])
+    assert [int(t) for t in tag] == [1 if p > 0 else 2 for p in ps]
