@@ -27,6 +27,14 @@ Custom-derivative calls (custom_jvp_call / custom_vjp_call) stay calls: their
 `call` sub-IR is batched and the user's rules are wrapped in `vmap`, so
 grad(vmap(f)) still uses the custom rule. Any other primitive with a `call`
 sub-IR param is batched by batching the sub-IR and inlining it.
+
+Control flow (JAX semantics): a `cond` with an unbatched predicate stays a cond
+of batched branches; with a batched predicate both branches run on the whole
+batch and `select` picks per lane. `while` batches its body and condition;
+when the condition depends on the batch the loop runs while any lane's holds,
+finished lanes frozen by `select`. `scan` keeps xs/ys stacked on axis 0 with
+the batch axis at 1. Carries that the body makes batched are found by a
+fixpoint, so unbatched counters stay unbatched.
 """
 from __future__ import annotations
 
