@@ -24,7 +24,9 @@ import types
 import numba
 
 HASH_PREFIX = "# pullback kernel sha256="
-_JIT_OPTIONS = dict(nogil=True, error_model="numpy")
+# reassoc only: lets LLVM vectorize sum/prod reductions (partial sums in SIMD lanes,
+# as NumPy's pairwise sum reorders too); no nnan/ninf, so inf/nan stay IEEE.
+JIT_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"reassoc"})
 
 _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)
@@ -127,7 +129,7 @@ def load(source: str):
         else:
             mod = types.ModuleType(name)
             exec(compile(source, f"<pullback kernel {h[:12]}>", "exec"), mod.__dict__)
-        mod.kernel = numba.njit(cache=path is not None, **_JIT_OPTIONS)(mod.kernel_py)
+        mod.kernel = numba.njit(cache=path is not None, **JIT_OPTIONS)(mod.kernel_py)
         mod.path = path
         _modules[h] = mod
         return mod
@@ -154,3 +156,9 @@ def clear_memory():
     """Forget in-memory modules (tests use it to exercise the disk cache)."""
     with _lock:
         _modules.clear()
+
+
+def options_text():
+    """The njit options as deterministic text (part of every kernel's source hash)."""
+    return ", ".join(f"{k}={sorted(v) if isinstance(v, (set, frozenset)) else v!r}"
+                     for k, v in sorted(JIT_OPTIONS.items()))
