@@ -257,3 +257,13 @@ def test_unlowerable_primitive_names_itself_and_the_interpreter():
     ir = IR([], [], [a], [Eqn(fake, [a], [b], {})], [b])
     with pytest.raises(NotImplementedError, match="frobnicate.*interpreter"):
         nb.compile(ir)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_integer_reductions_and_arithmetic_keep_dtype(dtype):
+    def f(x, y):
+        return (np.max(x, axis=0), np.min(x), x + y, x * y, x // y, x % y, -x, abs(x),
+                np.sign(x), np.sum(x, axis=1), x ** 2, np.prod(x[:, 1:], axis=0))
+    x = np.arange(-6, 6).reshape(3, 4).astype(dtype)
+    y = np.array([1, -2, 3, 5], dtype)
+    check(f, x, y)
