@@ -659,3 +659,54 @@ def test_vmap_cond_output_batched_in_one_branch_only():
     out, tag = ijit(pb.vmap(f))(XB, ps)
     close(out, [x * 2.0 if p > 0 else c for x, p in zip(XB, ps)])
     assert [int(t) for t in tag] == [1 if p > 0 else 2 for p in ps]
+
+
+def test_share_equal_subirs_lets_cse_merge_a_loop_traced_twice():
+    # CSE compares sub-IRs by identity (tests/test_passes_cse.py pins that);
+    # share_equal_subirs makes structurally equal ones one object first.
+    from pullback.passes.control_flow_passes import share_equal_subirs
+
+    coef = np.array([1.0, -2.0, 0.5])
+
+    def f(c, x):
+        return np.sum(horner(c, x)[0]) + np.sum(horner(c, x)[1] ** 2)
+    ir = pb.make_ir(f)(coef, X3)
+    assert sum(e.prim is CF.scan_p for e in ir.eqns) == 2
+    assert sum(e.prim is CF.scan_p for e in optimize(ir).eqns) == 2
+    shared = share_equal_subirs(ir)
+    assert share_equal_subirs(shared) is shared  # idempotent
+    out = optimize(shared)
+    typecheck(out)
+    assert sum(e.prim is CF.scan_p for e in out.eqns) == 1
+    run = pb.backends.interpreter.run_ir
+    close(run(out, out.consts, [coef, X3])[0], run(ir, ir.consts, [coef, X3])[0], rtol=0, atol=0)
+    # a different literal inside the body: two loops stay
+    g = lambda c, x: (pb.scan(lambda a, k: (a * x + k, a), 0.0, c)[0]  # noqa: E731
+                      + pb.scan(lambda a, k: (a * x + k + 1e-300, a), 0.0, c)[0])
+    out = optimize(share_equal_subirs(pb.make_ir(g)(coef, 0.5)))
+    assert sum(e.prim is CF.scan_p for e in out.eqns) == 2
+
+
+def test_share_equal_subirs_leaves_custom_rules_alone():
+    from pullback.passes.control_flow_passes import share_equal_subirs
+
+    def make(scale):
+        @pb.custom_jvp
+        def g(x):
+            return np.sin(x)
+
+        @g.defjvp
+        def g_jvp(primals, tangents):
+            (x,), (t,) = primals, tangents
+            return np.sin(x), scale * t  # deliberately different rules, same names
+        return g
+    g1, g2 = make(1.0), make(2.0)
+
+    def f(c):
+        return (pb.scan(lambda a, k: (g1(a) + k, a), 0.0, c)[0]
+                + pb.scan(lambda a, k: (g2(a) + k, a), 0.0, c)[0])
+    ir = pb.make_ir(f)(np.ones(3))
+    # (the custom calls' own `call` bodies are equal and may be shared; the
+    # scans holding the different rules are not)
+    out = optimize(share_equal_subirs(ir))
+    assert sum(e.prim is CF.scan_p for e in out.eqns) == 2
