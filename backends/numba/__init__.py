@@ -1,7 +1,23 @@
 """`backend="numba"`: optimized IR -> one fused Numba kernel (see codegen.py).
 
 `compile(ir)` returns `run(*flat_args) -> list of NumPy arrays`, with `run.source`
-the generated module text. `stats()` reads the compile/cache counters.
+the generated module text (what `f.source(*args)` and `pullback dump --format
+source` print) and `run.kernel` the Numba dispatcher. `stats()` (also
+`pb.jit_stats()`) reads the compile/cache counters, see cache.py.
+
+Pipeline: custom_jvp/vjp calls are inlined; codegen.py writes one Python
+function (fusion groups as loop nests, layout ops as index arithmetic, helper
+calls for matmul/scatter/cumsum/argmax/concatenate); cache.py content-hashes it,
+writes it to the disk cache and imports it; the kernel is compiled by
+`numba.njit` (nopython only: Numba has no object mode fallback in njit) on the
+first call, and loaded from Numba's disk cache in later processes. A Numba
+error at that point is re-raised as NumbaCompileError naming the IR equation
+and the user's source line. 0-d values travel as scalars inside the kernel and
+are boxed as 0-d arrays of the right dtype on the way out; constants are kernel
+arguments (privately copied), never globals, so kernels stay cacheable.
+
+Composition: `jit` inside a trace (`grad(jit(f))`, jit in jit) inlines its
+optimized IR (pullback/jit.py), so only the outermost jit compiles.
 """
 from __future__ import annotations
 
