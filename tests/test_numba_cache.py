@@ -147,3 +147,35 @@ def test_jit_of_grad_and_grad_of_jit():
     np.testing.assert_allclose(pb.grad(pb.jit(f))(x), want, rtol=1e-12)
     g = pb.jit(pb.grad(np.sin))
     assert g(1.0).shape == () and abs(g(1.0) - np.cos(1.0)) < 1e-15
+
+
+def test_transforms_under_jit_equal_eager():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(4)
+    w = rng.standard_normal((4, 3))
+
+    def mlp(x, w):
+        return np.sum(np.tanh(x @ w) ** 2) + np.log(np.sum(np.exp(x)))
+
+    def rosen(x):
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    def vec(x):
+        return np.sin(x) * np.cumsum(x) + np.maximum(x, 0.1)
+
+    cases = [(pb.grad(mlp, argnums=(0, 1)), (x, w)), (pb.hessian(rosen), (x,)),
+             (pb.jacfwd(vec), (x,)), (pb.jacrev(vec), (x,)),
+             (pb.value_and_grad(rosen), (x,))]
+    for fn, args in cases:
+        got, want = pb.jit(fn)(*args), fn(*args)
+        gl, wl = _flat(got), _flat(want)
+        assert len(gl) == len(wl)
+        for a, b in zip(gl, wl):
+            assert isinstance(a, np.ndarray)
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _flat(t):
+    if isinstance(t, (tuple, list)):
+        return [x for c in t for x in _flat(c)]
+    return [t]
