@@ -1,0 +1,562 @@
+"""Elementwise NumPy: every ufunc rule and the elementwise functions built on them.
+
+Unary math (sin, exp, log2, cbrt, ...), floor/ceil/trunc/rint, arithmetic (add ...
+power, fmod, divmod), maximum/minimum/fmax/fmin, arctan2/hypot/logaddexp/heaviside/
+copysign, comparisons, logical and bitwise ufuncs; then np.where/select, clip, round,
+fix, sinc, nan_to_num, isneginf/isposinf, isclose; result_type, copy/astype,
+real/imag and the is*complex/is*real predicates; and ufunc.outer for binary ufuncs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import lax
+from .numpy_api import (
+    FUNCTIONS, UFUNCS, _arr, _consts_scalar, _dt, _float, _float_dtype, _norm, _shape,
+    implements, ufunc, unsupported,
+)
+from .trace import Tracer
+
+
+# ---------------------------------------------------------------- unary ufuncs
+def _float_unary(fn):
+    return lambda x: fn(_arr(_float(x)))
+
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+for _uf, _fn in {
+    np.sin: lax.sin, np.cos: lax.cos, np.tan: lax.tan, np.arcsin: lax.asin,
+    np.arccos: lax.acos, np.arctan: lax.atan, np.sinh: lax.sinh, np.cosh: lax.cosh,
+    np.tanh: lax.tanh, np.arcsinh: lax.asinh, np.arccosh: lax.acosh,
+    np.arctanh: lax.atanh, np.exp: lax.exp, np.log: lax.log, np.log1p: lax.log1p,
+    np.expm1: lax.expm1, np.sqrt: lax.sqrt,
+    np.exp2: lambda x: lax.exp(lax.mul(x, LN2)),
+    np.log2: lambda x: lax.div(lax.log(x), LN2),
+    np.log10: lambda x: lax.div(lax.log(x), LN10),
+    np.deg2rad: lambda x: lax.mul(x, math.pi / 180.0),
+    np.radians: lambda x: lax.mul(x, math.pi / 180.0),
+    np.rad2deg: lambda x: lax.mul(x, 180.0 / math.pi),
+    np.degrees: lambda x: lax.mul(x, 180.0 / math.pi),
+    np.cbrt: lambda x: lax.mul(lax.sign(x), lax.pow(lax.abs(x), 1.0 / 3.0)),
+}.items():
+    UFUNCS[_uf] = _float_unary(_fn)
+
+
+def _keeps_ints(fn):
+    """floor/ceil/trunc of integers and bools are the identity (NumPy keeps the dtype)."""
+
+    def impl(x):
+        x = _arr(x)
+        return x if _dt(x).kind in "iub" else fn(x)
+
+    return impl
+
+
+def _trunc(x):
+    return lax.select(lax.lt(x, 0), lax.ceil(x), lax.floor(x))
+
+
+UFUNCS[np.floor] = _keeps_ints(lax.floor)
+UFUNCS[np.ceil] = _keeps_ints(lax.ceil)
+UFUNCS[np.trunc] = _keeps_ints(_trunc)
+
+
+@ufunc(np.rint)
+def rint(x):
+    return lax.round(_arr(_float(x)))
+
+
+@ufunc(np.negative)
+def negative(x):
+    x = _arr(x)
+    if _dt(x).kind == "b":
+        raise TypeError("numpy.negative is not supported for bool arrays; use ~ or logical_not")
+    return lax.neg(x)
+
+
+@ufunc(np.positive)
+def positive(x):
+    return _arr(x)
+
+
+@ufunc(np.absolute, np.fabs)
+def absolute(x):
+    x = _arr(x)
+    return x if _dt(x).kind == "b" else lax.abs(x)
+
+
+@ufunc(np.sign)
+def sign(x):
+    x = _arr(x)
+    if _dt(x).kind == "b":
+        raise TypeError("numpy.sign has no loop for bool arrays")
+    return lax.sign(x)
+
+
+@ufunc(np.square)
+def square(x):
+    x = _arr(x)
+    if _dt(x).kind == "b":
+        x = lax.convert(x, np.int64)  # NumPy gives int8; int64 is our smallest int
+    return lax.integer_pow(x, 2)
+
+
+@ufunc(np.reciprocal)
+def reciprocal(x):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        raise NotImplementedError(
+            "numpy.reciprocal of an integer array (NumPy's 1 // x) is not supported by pullback")
+    return lax.div(1.0, x)
+
+
+@ufunc(np.conjugate)
+def conjugate(x):
+    return _arr(x)  # real dtypes only
+
+
+@ufunc(np.isnan)
+def isnan(x):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        return lax.full(_shape(x), False, bool)
+    return lax.ne(x, x)
+
+
+@ufunc(np.isinf)
+def isinf(x):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        return lax.full(_shape(x), False, bool)
+    return lax.eq(lax.abs(x), math.inf)
+
+
+@ufunc(np.isfinite)
+def isfinite(x):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        return lax.full(_shape(x), True, bool)
+    return lax.is_finite(x)
+
+
+def _negative_sign_bit(x):
+    """x < 0, counting -0.0 (1/-0 = -inf) as negative."""
+    neg = lax.lt(x, 0)
+    if _dt(x).kind != "f":
+        return neg
+    # atan2(+0, -1) = pi, atan2(-0, -1) = -pi: the sign of a zero without dividing by it
+    neg_zero = lax.bitwise_and(lax.eq(x, 0), lax.lt(lax.atan2(x, lax.full(_shape(x), -1, _dt(x))), 0))
+    return lax.bitwise_or(neg, neg_zero)
+
+
+@ufunc(np.signbit)
+def signbit(x):
+    return _negative_sign_bit(_arr(x))
+
+
+@ufunc(np.logical_not)
+def logical_not(x):
+    return lax.logical_not(lax.convert(_arr(x), bool))
+
+
+@ufunc(np.invert, np.bitwise_not)
+def invert(x):
+    return lax.logical_not(_arr(x))
+
+
+# ---------------------------------------------------------------- binary ufuncs
+@ufunc(np.add)
+def add(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        return lax.bitwise_or(x, y)
+    return lax.add(x, y)
+
+
+@ufunc(np.subtract)
+def subtract(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        raise TypeError("numpy boolean subtract is not supported; use ^ or logical_xor")
+    return lax.sub(x, y)
+
+
+@ufunc(np.multiply)
+def multiply(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        return lax.bitwise_and(x, y)
+    return lax.mul(x, y)
+
+
+@ufunc(np.true_divide)
+def true_divide(x, y):
+    dt = _float_dtype(x, y)
+    return lax.div(lax.convert(x, dt), lax.convert(y, dt))
+
+
+@ufunc(np.floor_divide)
+def floor_divide(x, y):
+    dt = lax.result_dtype(x, y)
+    if dt.kind == "b":
+        x, y = lax.convert(x, np.int64), lax.convert(y, np.int64)
+    if dt.kind == "f":
+        # NumPy's floor division is (x - x mod y) / y rounded, not floor(x / y):
+        # 1.0 // 0.1 is 9.0, while floor(1.0 / 0.1) is 10.0
+        x, y = lax.convert(x, dt), lax.convert(y, dt)
+        q = lax.round(lax.div(lax.sub(x, lax.rem(x, y)), y))
+        return lax.select(lax.eq(y, 0), lax.div(x, y), q)
+    return lax.div(x, y)
+
+
+@ufunc(np.remainder)
+def remainder(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        x, y = lax.convert(x, np.int64), lax.convert(y, np.int64)
+    return lax.rem(x, y)
+
+
+@ufunc(np.fmod)
+def fmod(x, y):
+    # C fmod takes the dividend's sign; `rem` takes the divisor's.
+    r = lax.rem(x, y)
+    fix = lax.bitwise_and(lax.ne(r, 0), lax.ne(lax.lt(x, 0), lax.lt(y, 0)))
+    return lax.select(fix, lax.sub(r, y), r)
+
+
+@ufunc(np.divmod)
+def divmod_(x, y):
+    return floor_divide(x, y), remainder(x, y)
+
+
+@ufunc(np.power)
+def power(x, y):
+    if type(y) in (int, float) and float(y).is_integer() and abs(y) <= 64:
+        x = _arr(x)
+        dt = lax.result_dtype(x, y)  # int ** 2.0 is float64, bool ** 2 is int64
+        if dt.kind != "f" and y < 0:
+            raise ValueError("Integers to negative integer powers are not allowed.")
+        return lax.integer_pow(lax.convert(x, dt), int(y))
+    dt = lax.result_dtype(x, y)
+    if dt.kind != "f":
+        raise NotImplementedError(
+            "numpy.power with an integer array as exponent is not supported by pullback "
+            "(use a Python int exponent or float arrays)"
+        )
+    return lax.pow(x, y)
+
+
+@ufunc(np.float_power)
+def float_power(x, y):
+    return lax.pow(lax.convert(x, np.float64), lax.convert(y, np.float64))
+
+
+@ufunc(np.maximum)
+def maximum(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        return lax.bitwise_or(x, y)
+    return lax.max(x, y)
+
+
+@ufunc(np.minimum)
+def minimum(x, y):
+    if lax.result_dtype(x, y).kind == "b":
+        return lax.bitwise_and(x, y)
+    return lax.min(x, y)
+
+
+@ufunc(np.fmax)
+def fmax(x, y):
+    # fmax ignores a NaN operand (maximum propagates it)
+    m = lax.max(x, y)
+    if lax.result_dtype(x, y).kind != "f":
+        return m
+    return lax.select(isnan(y), lax.select(isnan(x), m, x), lax.select(isnan(x), y, m))
+
+
+@ufunc(np.fmin)
+def fmin(x, y):
+    m = lax.min(x, y)
+    if lax.result_dtype(x, y).kind != "f":
+        return m
+    return lax.select(isnan(y), lax.select(isnan(x), m, x), lax.select(isnan(x), y, m))
+
+
+@ufunc(np.arctan2)
+def arctan2(y, x):
+    dt = _float_dtype(y, x)
+    return lax.atan2(lax.convert(y, dt), lax.convert(x, dt))
+
+
+@ufunc(np.hypot)
+def hypot(x, y):
+    dt = _float_dtype(x, y)
+    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    # scaled, so that hypot(1e200, 1e200) does not overflow: big * sqrt(1 + (small/big)^2)
+    ax, ay = lax.abs(x), lax.abs(y)
+    big, small = lax.max(ax, ay), lax.min(ax, ay)
+    shp = lax.broadcast_shapes(_shape(x), _shape(y))
+    safe_big = lax.select(lax.eq(big, 0), lax.full(shp, 1, dt), big)
+    ratio = lax.div(small, safe_big)
+    out = lax.mul(big, lax.sqrt(lax.add(1.0, lax.mul(ratio, ratio))))
+    return lax.select(lax.eq(big, math.inf), lax.full(shp, math.inf, dt), out)
+
+
+def _abs_diff_unless(mask, x, y, dt):
+    """|x - y|, with 0 where `mask` holds (computed on zeros there)."""
+    shp = lax.broadcast_shapes(_shape(x), _shape(y))
+    zeros = lax.full(shp, 0, dt)
+    return lax.abs(lax.sub(lax.select(mask, zeros, x), lax.select(mask, zeros, y)))
+
+
+@ufunc(np.logaddexp)
+def logaddexp(x, y):
+    dt = _float_dtype(x, y)
+    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    m = lax.max(x, y)
+    # equal operands (including both -inf or both +inf): x + log 2; they are replaced
+    # by zeros before subtracting, so inf - inf is never computed
+    same = lax.eq(x, y)
+    safe_d = _abs_diff_unless(same, x, y, dt)
+    out = lax.add(m, lax.log1p(lax.exp(lax.neg(safe_d))))
+    return lax.select(same, lax.add(m, LN2), out)
+
+
+@ufunc(np.logaddexp2)
+def logaddexp2(x, y):
+    dt = _float_dtype(x, y)
+    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    m = lax.max(x, y)
+    same = lax.eq(x, y)
+    safe_d = _abs_diff_unless(same, x, y, dt)
+    out = lax.add(m, lax.div(lax.log1p(lax.exp(lax.mul(safe_d, -LN2))), LN2))
+    return lax.select(same, lax.add(m, 1.0), out)
+
+
+@ufunc(np.heaviside)
+def heaviside(x, h0):
+    dt = _float_dtype(x, h0)
+    x = lax.convert(x, dt)
+    h0 = lax.convert(h0, dt)
+    out = lax.select(lax.lt(x, 0), 0.0, lax.select(lax.gt(x, 0), 1.0, h0))
+    return lax.select(lax.ne(x, x), x, out) if isinstance(out, Tracer) else out
+
+
+@ufunc(np.copysign)
+def copysign(x, y):
+    dt = _float_dtype(x, y)
+    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    ax = lax.abs(x)
+    return lax.select(_negative_sign_bit(y), lax.neg(ax), ax)
+
+
+for _uf, _fn in {
+    np.equal: lax.eq, np.not_equal: lax.ne, np.less: lax.lt, np.less_equal: lax.le,
+    np.greater: lax.gt, np.greater_equal: lax.ge,
+}.items():
+    UFUNCS[_uf] = _fn
+
+
+@ufunc(np.logical_and)
+def logical_and(x, y):
+    return lax.bitwise_and(lax.convert(x, bool), lax.convert(y, bool))
+
+
+@ufunc(np.logical_or)
+def logical_or(x, y):
+    return lax.bitwise_or(lax.convert(x, bool), lax.convert(y, bool))
+
+
+@ufunc(np.logical_xor)
+def logical_xor(x, y):
+    return lax.ne(lax.convert(x, bool), lax.convert(y, bool))
+
+
+def _check_intbool(name, *xs):
+    dt = lax.result_dtype(*xs)
+    if dt.kind not in "biu":
+        raise TypeError(f"numpy.{name} is only defined for integer and bool arrays, not {dt}")
+
+
+@ufunc(np.bitwise_and)
+def bitwise_and(x, y):
+    _check_intbool("bitwise_and", x, y)
+    return lax.bitwise_and(x, y)
+
+
+@ufunc(np.bitwise_or)
+def bitwise_or(x, y):
+    _check_intbool("bitwise_or", x, y)
+    return lax.bitwise_or(x, y)
+
+
+@ufunc(np.bitwise_xor)
+def bitwise_xor(x, y):
+    _check_intbool("bitwise_xor", x, y)
+    if lax.result_dtype(x, y).kind == "b":
+        return lax.ne(x, y)
+    return lax.bitwise_and(lax.bitwise_or(x, y), lax.logical_not(lax.bitwise_and(x, y)))
+
+
+@implements(np.result_type)
+def result_type(*arrays_and_dtypes):
+    return np.result_type(*[a.dtype if isinstance(a, Tracer) else a for a in arrays_and_dtypes])
+
+
+FUNCTIONS[np.iscomplexobj] = lambda x: False  # pullback's dtypes are real
+FUNCTIONS[np.isrealobj] = lambda x: True
+FUNCTIONS[np.iscomplex] = lambda x: lax.full(_shape(_arr(x)), False, bool)
+FUNCTIONS[np.isreal] = lambda x: lax.full(_shape(_arr(x)), True, bool)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    return _arr(a)
+
+
+@implements(np.astype)
+def astype(x, dtype, /, *, copy=True, device=None):
+    return lax.convert(_arr(x), np.dtype(dtype))
+
+
+@implements(np.real)
+def real(val):
+    return _arr(val)
+
+
+@implements(np.imag)
+def imag(val):
+    a = _arr(val)
+    return lax.full(_shape(a), 0, _dt(a))
+
+
+FUNCTIONS[np.conjugate] = conjugate
+
+
+# ---------------------------------------------------------------- selection
+@implements(np.where)
+def where_(condition, x=None, y=None):
+    if x is None or y is None:
+        raise unsupported("numpy.where with one argument", "its output shape depends on values")
+    return lax.select(_norm(condition), _norm(x), _norm(y))
+
+
+@implements(np.select)
+def select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    choices = [_norm(c) for c in choicelist]
+    dt = lax.result_dtype(*choices, _norm(default))
+    out = lax.convert(_norm(default), dt)
+    for c, v in reversed(list(zip(condlist, choices))):
+        out = lax.select(_norm(c), lax.convert(v, dt), out)
+    shp = lax.broadcast_shapes(*[_shape(_arr(c)) for c in condlist], *[_shape(_arr(v)) for v in choices])
+    return lax.broadcast_to(_arr(out), shp)
+
+
+@implements(np.clip)
+def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
+         max=np._NoValue, **kwargs):
+    if out is not None or kwargs:
+        raise unsupported("numpy.clip with out= or extra arguments")
+    lo = a_min if a_min is not np._NoValue else min
+    hi = a_max if a_max is not np._NoValue else max
+    lo = None if lo is np._NoValue else lo
+    hi = None if hi is np._NoValue else hi
+    if lo is None and hi is None:
+        return _arr(a)
+    x = _arr(a)
+    if lo is not None:
+        x = lax.max(x, _norm(lo))
+    if hi is not None:
+        x = lax.min(x, _norm(hi))
+    return x
+
+
+@implements(np.round, np.around)
+def round_(a, decimals=0, out=None):
+    """NumPy's algorithm: scale by 10**decimals, round half to even, scale back."""
+    if out is not None:
+        raise unsupported("numpy.round with out=")
+    a = _arr(a)
+    if _dt(a).kind in "biu":
+        if decimals >= 0:
+            return a
+        raise unsupported("numpy.round of integers with negative decimals")
+    d = int(decimals)
+    if d == 0:
+        return lax.round(a)
+    if d > 0:
+        scale = 10.0 ** d
+        return lax.div(lax.round(lax.mul(a, scale)), scale)
+    scale = 10.0 ** -d
+    return lax.mul(lax.round(lax.div(a, scale)), scale)
+
+
+@implements(np.fix)
+def fix(x, out=None):
+    x = _arr(x)
+    return x if _dt(x).kind in "biu" else _trunc(x)
+
+
+@implements(np.sinc)
+def sinc(x):
+    x = _arr(_float(x))
+    zero = lax.eq(x, 0)
+    px = lax.mul(lax.select(zero, lax.full(_shape(x), 1, _dt(x)), x), math.pi)
+    return lax.select(zero, lax.full(_shape(x), 1, _dt(x)), lax.div(lax.sin(px), px))
+
+
+@implements(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    x = _arr(x)
+    dt = _dt(x)
+    if dt.kind != "f":
+        return x
+    big = np.finfo(dt).max
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    x = lax.select(isnan(x), _consts_scalar(nan, dt), x)
+    x = lax.select(lax.eq(x, math.inf), _consts_scalar(posinf, dt), x)
+    return lax.select(lax.eq(x, -math.inf), _consts_scalar(neginf, dt), x)
+
+
+@implements(np.isneginf)
+def isneginf(x, out=None):
+    return lax.eq(_arr(x), -math.inf)
+
+
+@implements(np.isposinf)
+def isposinf(x, out=None):
+    return lax.eq(_arr(x), math.inf)
+
+
+@implements(np.isclose)
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    a, b = _norm(a), _norm(b)
+    dt = _float_dtype(a, b)
+    x, y = lax.convert(a, dt), lax.convert(b, dt)
+    same = lax.eq(x, y)
+    close = lax.le(_abs_diff_unless(same, x, y, dt), lax.add(atol, lax.mul(rtol, lax.abs(y))))
+    close = lax.bitwise_and(close, isfinite(_arr(y)))
+    close = lax.bitwise_or(close, same)
+    if equal_nan:
+        close = lax.bitwise_or(close, lax.bitwise_and(isnan(_arr(x)), isnan(_arr(y))))
+    return close
+
+
+def _ufunc_outer(uf):
+    def impl(a, b):
+        a, b = _arr(a), _arr(b)
+        na, nb = lax.ndim(a), lax.ndim(b)
+        a = lax.reshape(a, _shape(a) + (1,) * nb)
+        return UFUNCS[uf](a, b)
+
+    return impl
+
+
+for _uf in list(UFUNCS):
+    if isinstance(_uf, np.ufunc) and _uf.nin == 2 and _uf.nout == 1 and _uf is not np.matmul \
+            and _uf is not np.vecdot:
+        FUNCTIONS[(_uf, "outer")] = _ufunc_outer(_uf)

@@ -1,0 +1,473 @@
+"""Linear algebra: matmul (also the ufunc), dot/vdot/inner/outer/tensordot/kron/cross,
+diagonal/trace/triu/tril/diag, einsum, np.linalg.norm/vector_norm/matrix_norm,
+vecdot and the np.linalg aliases (matmul, outer, trace, diagonal, ...), cov/corrcoef.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import lax
+from .numpy_api import (
+    FUNCTIONS, UFUNCS, _arr, _axes, _dt, _keep, _norm_axis, _shape, _take_range, implements,
+    ufunc, unsupported,
+)
+from .np_elementwise import clip, multiply, subtract
+from .np_reductions import mean, sum_
+from .np_shape import atleast_2d, concatenate, matrix_transpose, moveaxis, ravel, squeeze, transpose
+
+
+# ---------------------------------------------------------------- linear algebra
+@implements(np.matmul)
+def matmul(a, b):
+    a, b = _arr(a), _arr(b)
+    na, nb = lax.ndim(a), lax.ndim(b)
+    if na == 0 or nb == 0:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    ka, kb = _shape(a)[-1], _shape(b)[0 if nb == 1 else -2]
+    if ka != kb:
+        raise ValueError(
+            f"matmul: Input operand 1 has a mismatch in its core dimension 0 "
+            f"(size {kb} is different from {ka}); shapes {_shape(a)} and {_shape(b)}")
+    if _dt(a).kind == "b" and _dt(b).kind == "b":
+        raise unsupported("numpy.matmul of two bool arrays")
+    if na == 1 and nb == 1:
+        return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+    if nb == 1:
+        return lax.dot_general(a, b, (((na - 1,), (0,)), ((), ())))
+    if na == 1:
+        if nb == 2:
+            return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+        a = lax.reshape(a, (1, ka))
+        return squeeze(matmul(a, b), -2)
+    if na == 2 and nb == 2:
+        return lax.dot_general(a, b, (((1,), (0,)), ((), ())))
+    # batched: broadcast the batch dims, then a dot_general with leading batch dims
+    batch = lax.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2])
+    a = lax.broadcast_to(a, batch + _shape(a)[-2:])
+    b = lax.broadcast_to(b, batch + _shape(b)[-2:])
+    nbatch = len(batch)
+    bd = tuple(range(nbatch))
+    return lax.dot_general(a, b, (((nbatch + 1,), (nbatch,)), (bd, bd)))
+
+
+UFUNCS[np.matmul] = matmul
+
+
+@implements(np.dot)
+def dot(a, b, out=None):
+    if out is not None:
+        raise unsupported("numpy.dot with out=")
+    a, b = _arr(a), _arr(b)
+    na, nb = lax.ndim(a), lax.ndim(b)
+    if na == 0 or nb == 0:
+        return multiply(a, b)
+    if nb <= 2:
+        return matmul(a, b)
+    if _shape(a)[-1] != _shape(b)[-2]:
+        raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned: "
+                         f"{_shape(a)[-1]} (dim {na - 1}) != {_shape(b)[-2]} (dim {nb - 2})")
+    return lax.dot_general(a, b, (((na - 1,), (nb - 2,)), ((), ())))
+
+
+@implements(np.vdot)
+def vdot(a, b):
+    a, b = ravel(a), ravel(b)
+    if _shape(a) != _shape(b):
+        raise ValueError("cannot reshape array: vdot needs the same number of elements, got "
+                         f"{_shape(a)[0]} and {_shape(b)[0]}")
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+
+
+@implements(np.inner)
+def inner(a, b):
+    a, b = _arr(a), _arr(b)
+    if lax.ndim(a) == 0 or lax.ndim(b) == 0:
+        return multiply(a, b)
+    if _shape(a)[-1] != _shape(b)[-1]:
+        raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned for numpy.inner")
+    return lax.dot_general(a, b, (((lax.ndim(a) - 1,), (lax.ndim(b) - 1,)), ((), ())))
+
+
+@implements(np.outer)
+def outer(a, b, out=None):
+    a, b = ravel(a), ravel(b)
+    return multiply(lax.reshape(a, (_shape(a)[0], 1)), lax.reshape(b, (1, _shape(b)[0])))
+
+
+@implements(np.tensordot)
+def tensordot(a, b, axes=2):
+    a, b = _arr(a), _arr(b)
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        ca = tuple(range(lax.ndim(a) - n, lax.ndim(a)))
+        cb = tuple(range(n))
+    else:
+        xa, xb = axes
+        xa = [xa] if isinstance(xa, (int, np.integer)) else list(xa)
+        xb = [xb] if isinstance(xb, (int, np.integer)) else list(xb)
+        if len(xa) != len(xb):
+            raise ValueError("shape-mismatch for sum")
+        ca = tuple(_norm_axis(i, lax.ndim(a)) for i in xa)
+        cb = tuple(_norm_axis(i, lax.ndim(b)) for i in xb)
+    for i, j in zip(ca, cb):
+        if _shape(a)[i] != _shape(b)[j]:
+            raise ValueError(f"shape-mismatch for sum: {_shape(a)} axis {i} vs {_shape(b)} axis {j}")
+    return lax.dot_general(a, b, ((ca, cb), ((), ())))
+
+
+@implements(np.kron)
+def kron(a, b):
+    a, b = _arr(a), _arr(b)
+    nd = max(lax.ndim(a), lax.ndim(b))
+    sa = (1,) * (nd - lax.ndim(a)) + _shape(a)
+    sb = (1,) * (nd - lax.ndim(b)) + _shape(b)
+    big = tuple(v for p, q in zip(sa, sb) for v in (p, q))
+    ea = lax.broadcast_in_dim(lax.reshape(a, sa), big, tuple(range(0, 2 * nd, 2)))
+    eb = lax.broadcast_in_dim(lax.reshape(b, sb), big, tuple(range(1, 2 * nd, 2)))
+    return lax.reshape(multiply(ea, eb), [p * q for p, q in zip(sa, sb)])
+
+
+@implements(np.cross)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    a, b = _arr(a), _arr(b)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = moveaxis(a, axisa, -1)
+    b = moveaxis(b, axisb, -1)
+    if _shape(a)[-1] != 3 or _shape(b)[-1] != 3:
+        raise unsupported("numpy.cross of vectors that are not 3-dimensional")
+
+    def comp(x, i):
+        return _take_range(x, lax.ndim(x) - 1, i, i + 1)
+
+    parts = [subtract(multiply(comp(a, j), comp(b, k)), multiply(comp(a, k), comp(b, j)))
+             for j, k in ((1, 2), (2, 0), (0, 1))]
+    shp = lax.broadcast_shapes(_shape(parts[0]), _shape(parts[1]), _shape(parts[2]))
+    c = lax.concatenate([lax.broadcast_to(p, shp) for p in parts], len(shp) - 1)
+    return moveaxis(c, -1, axisc)
+
+
+def _diag_last_two(x):
+    """The diagonal of the last two (equal-length) axes, as the last axis."""
+    shp = _shape(x)
+    n = shp[-1]
+    flat = lax.reshape(x, shp[:-2] + (n * n,))
+    return _take_range(flat, len(shp) - 2, 0, n * n, n + 1)
+
+
+@implements(np.diagonal)
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    a = _arr(a)
+    nd = lax.ndim(a)
+    if nd < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    i, j = _norm_axis(axis1, nd), _norm_axis(axis2, nd)
+    if i == j:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    a = lax.transpose(a, [k for k in range(nd) if k not in (i, j)] + [i, j])
+    n, m = _shape(a)[-2:]
+    k = int(offset)
+    if k >= 0:
+        length = max(0, min(n, m - k))
+        r0, c0 = 0, k
+    else:
+        length = max(0, min(n + k, m))
+        r0, c0 = -k, 0
+    r0, c0 = min(r0, n), min(c0, m)
+    a = _take_range(_take_range(a, nd - 2, r0, r0 + length), nd - 1, c0, c0 + length)
+    return _diag_last_two(a)
+
+
+@implements(np.trace)
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if out is not None:
+        raise unsupported("numpy.trace with out=")
+    return sum_(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+def _band_mask(shp, k, upper):
+    """j - i >= k (upper) or j - i <= k (lower) over the last two axes."""
+    n, m = shp[-2:]
+    i = lax.iota(np.int64, (n, m), 0)
+    j = lax.iota(np.int64, (n, m), 1)
+    d = lax.sub(j, i)
+    return lax.ge(d, int(k)) if upper else lax.le(d, int(k))
+
+
+def _tri(m, k, upper):
+    m = _arr(m)
+    if lax.ndim(m) < 2:
+        raise ValueError(f"numpy.{'triu' if upper else 'tril'} needs an array of at least 2 dims")
+    mask = _band_mask(_shape(m), k, upper)
+    return lax.select(mask, m, lax.full(_shape(m), 0, _dt(m)))
+
+
+@implements(np.triu)
+def triu(m, k=0):
+    return _tri(m, k, True)
+
+
+@implements(np.tril)
+def tril(m, k=0):
+    return _tri(m, k, False)
+
+
+@implements(np.diag)
+def diag(v, k=0):
+    v = _arr(v)
+    k = int(k)
+    if lax.ndim(v) == 2:
+        return diagonal(v, k)
+    if lax.ndim(v) != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = _shape(v)[0] + abs(k)
+    # column j of the result holds vp[j]; keep it only on the diagonal j - i == k
+    vp = lax.pad(v, 0, [(max(k, 0), max(-k, 0), 0)])
+    full = lax.broadcast_in_dim(vp, (n, n), (1,))
+    i = lax.iota(np.int64, (n, n), 0)
+    j = lax.iota(np.int64, (n, n), 1)
+    return lax.select(lax.eq(lax.sub(j, i), k), full, lax.full((n, n), 0, _dt(v)))
+
+
+# -- einsum
+def _einsum_labels(subscripts, operands):
+    spec = subscripts.replace(" ", "")
+    if "->" in spec:
+        ins, out = spec.split("->")
+    else:
+        ins, out = spec, None
+    in_specs = ins.split(",")
+    if len(in_specs) != len(operands):
+        raise ValueError(
+            f"einsum: {len(in_specs)} operand subscripts for {len(operands)} operands in {subscripts!r}")
+    n_ell = []
+    for s, op in zip(in_specs, operands):
+        if s.count("...") > 1 or s.replace("...", "").count(".") or not s.replace("...", "").isalpha() and s.replace("...", ""):
+            raise ValueError(f"einsum: invalid subscripts {s!r}")
+        k = lax.ndim(op) - len(s.replace("...", ""))
+        if "..." not in s and k != 0 or k < 0:
+            raise ValueError(
+                f"einsum: operand of shape {_shape(op)} does not match subscripts {s!r}")
+        n_ell.append(k if "..." in s else 0)
+    nell = max(n_ell, default=0)
+    labels = []
+    for s, k in zip(in_specs, n_ell):
+        left, _, right = s.partition("...")
+        labels.append(list(left) + list(range(nell - k, nell)) + list(right))
+    if out is None:
+        letters = [c for s in in_specs for c in s if c.isalpha()]
+        out_labels = list(range(nell)) + sorted(c for c in set(letters) if letters.count(c) == 1)
+    else:
+        if out.count("...") > 1:
+            raise ValueError(f"einsum: invalid output subscripts {out!r}")
+        left, ell, right = out.partition("...")
+        if not ell and nell:
+            raise ValueError("einsum: output has no '...' but the operands have broadcast dimensions")
+        out_labels = list(left) + (list(range(nell)) if ell else []) + list(right)
+        if len(set(out_labels)) != len(out_labels):
+            raise ValueError(f"einsum: output subscript repeated in {out!r}")
+    return labels, out_labels
+
+
+@implements(np.einsum)
+def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe",
+           optimize=False):
+    if out is not None:
+        raise unsupported("numpy.einsum with out=")
+    if not isinstance(subscripts, str):
+        raise unsupported("numpy.einsum in the interleaved (operand, sublist) form")
+    ops = [_arr(o) for o in operands]
+    labels, out_labels = _einsum_labels(subscripts, ops)
+    dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*ops)
+    ops = [lax.convert(o, dt) for o in ops]
+    sizes = {}
+    for op, labs in zip(ops, labels):
+        for lab, d in zip(labs, _shape(op)):
+            if sizes.get(lab, 1) not in (1, d) and d != 1:
+                raise ValueError(
+                    f"einsum: size mismatch for subscript {lab!r} in {subscripts!r}: "
+                    f"{sizes[lab]} vs {d} (operand shapes {[_shape(o) for o in ops]})")
+            sizes[lab] = d if sizes.get(lab, 1) == 1 else sizes[lab]
+    for lab in out_labels:
+        if lab not in sizes:
+            raise ValueError(f"einsum: output subscript {lab!r} does not appear in the inputs")
+    # per operand: take diagonals of repeated labels, broadcast size-1 axes
+    terms = []
+    for op, labs in zip(ops, labels):
+        labs = list(labs)
+        while len(set(labs)) != len(labs):
+            lab = next(l for l in labs if labs.count(l) > 1)
+            i = labs.index(lab)
+            j = labs.index(lab, i + 1)
+            nd = len(labs)
+            perm = [k for k in range(nd) if k not in (i, j)] + [i, j]
+            op = _diag_last_two(lax.transpose(op, perm))
+            labs = [labs[k] for k in perm[:-2]] + [lab]
+        op = lax.broadcast_to(op, tuple(sizes[l] for l in labs))
+        terms.append((op, labs))
+
+    def needed(k):
+        """Labels still needed after operand k: output and later operands."""
+        later = {l for _, labs in terms[k + 1:] for l in labs}
+        return set(out_labels) | later
+
+    def sum_unneeded(op, labs, keep):
+        axes = [i for i, l in enumerate(labs) if l not in keep]
+        return lax.reduce_sum(op, axes), [l for l in labs if l in keep]
+
+    acc, acc_labs = terms[0]
+    acc, acc_labs = sum_unneeded(acc, acc_labs, needed(0) | {l for _, ls in terms[1:] for l in ls})
+    for k in range(1, len(terms)):
+        op, labs = terms[k]
+        keep = needed(k)
+        op, labs = sum_unneeded(op, labs, keep | set(acc_labs))
+        acc, acc_labs = sum_unneeded(acc, acc_labs, keep | set(labs))
+        batch = [l for l in acc_labs if l in labs and l in keep]
+        contract = [l for l in acc_labs if l in labs and l not in keep]
+        # batch dims must lead both operands
+        acc = lax.transpose(acc, [acc_labs.index(l) for l in batch]
+                            + [i for i, l in enumerate(acc_labs) if l not in batch])
+        acc_labs = batch + [l for l in acc_labs if l not in batch]
+        op = lax.transpose(op, [labs.index(l) for l in batch]
+                           + [i for i, l in enumerate(labs) if l not in batch])
+        labs = batch + [l for l in labs if l not in batch]
+        nb = len(batch)
+        dn = ((tuple(acc_labs.index(l) for l in contract), tuple(labs.index(l) for l in contract)),
+              (tuple(range(nb)), tuple(range(nb))))
+        acc = lax.dot_general(acc, op, dn)
+        acc_labs = (batch + [l for l in acc_labs[nb:] if l not in contract]
+                    + [l for l in labs[nb:] if l not in contract])
+    acc, acc_labs = sum_unneeded(acc, acc_labs, set(out_labels))
+    return lax.transpose(acc, [acc_labs.index(l) for l in out_labels])
+
+
+# -- norms
+def _vector_norm(x, ord, axes, keepdims):
+    ax = lax.abs(x)
+    if ord is None or ord == 2:
+        res = lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
+    elif ord == 1:
+        res = lax.reduce_sum(ax, axes)
+    elif ord == math.inf:
+        res = lax.reduce_max(ax, axes)
+    elif ord == -math.inf:
+        res = lax.reduce_min(ax, axes)
+    elif ord == 0:
+        res = lax.convert(lax.reduce_sum(lax.convert(lax.ne(x, 0), np.int64), axes), _dt(x))
+    elif isinstance(ord, str):
+        raise ValueError(f"Invalid norm order '{ord}' for vectors")
+    else:
+        p = float(ord)
+        res = lax.pow(lax.reduce_sum(lax.pow(ax, p), axes), 1.0 / p)
+    return _keep(x, res, axes, keepdims)
+
+
+def _matrix_norm(x, ord, axes, keepdims):
+    r, c = axes
+    ax = lax.abs(x)
+    if ord in (None, "fro", "f"):
+        res = lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
+        return _keep(x, res, axes, keepdims)
+    if ord in (1, -1):
+        sums = lax.reduce_sum(ax, (r,))
+        res = (lax.reduce_max if ord == 1 else lax.reduce_min)(sums, (c - (1 if c > r else 0),))
+    elif ord in (math.inf, -math.inf):
+        sums = lax.reduce_sum(ax, (c,))
+        res = (lax.reduce_max if ord == math.inf else lax.reduce_min)(sums, (r - (1 if r > c else 0),))
+    else:
+        raise unsupported(f"numpy.linalg.norm with ord={ord!r} for matrices",
+                          "it needs singular values")
+    return _keep(x, res, tuple(sorted(axes)), keepdims)
+
+
+@implements(np.linalg.norm)
+def norm(x, ord=None, axis=None, keepdims=False):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        x = lax.convert(x, np.float64)
+    nd = lax.ndim(x)
+    if axis is None:
+        if ord is None:
+            axes = tuple(range(nd))
+            return _keep(x, lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes)), axes, keepdims)
+        if nd == 1:
+            return _vector_norm(x, ord, (0,), keepdims)
+        if nd == 2:
+            return _matrix_norm(x, ord, (0, 1), keepdims)
+        raise ValueError("Improper number of dimensions to norm.")
+    axes = _axes(axis, nd)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes, keepdims)
+    if len(axes) == 2:
+        return _matrix_norm(x, ord, axes, keepdims)
+    raise ValueError("Improper number of dimensions to norm.")
+
+
+@implements(np.linalg.vector_norm)
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        x = lax.convert(x, np.float64)
+    return _vector_norm(x, ord, _axes(axis, lax.ndim(x)), keepdims)
+
+
+@implements(np.linalg.matrix_norm)
+def matrix_norm(x, /, *, keepdims=False, ord="fro"):
+    x = _arr(x)
+    if _dt(x).kind != "f":
+        x = lax.convert(x, np.float64)
+    nd = lax.ndim(x)
+    return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
+
+
+@ufunc(np.vecdot)
+def vecdot(x1, x2):
+    return sum_(multiply(x1, x2), axis=-1)
+
+
+FUNCTIONS[np.linalg.vecdot] = lambda x1, x2, /, *, axis=-1: sum_(multiply(x1, x2), axis=axis)
+FUNCTIONS[np.linalg.matmul] = lambda x1, x2, /: matmul(x1, x2)
+FUNCTIONS[np.linalg.outer] = lambda x1, x2, /: outer(x1, x2)
+FUNCTIONS[np.linalg.matrix_transpose] = lambda x, /: matrix_transpose(x)
+FUNCTIONS[np.linalg.trace] = lambda x, /, *, offset=0, dtype=None: trace(
+    x, offset=offset, axis1=-2, axis2=-1, dtype=dtype)
+FUNCTIONS[np.linalg.diagonal] = lambda x, /, *, offset=0: diagonal(x, offset, -2, -1)
+FUNCTIONS[np.linalg.tensordot] = lambda x1, x2, /, *, axes=2: tensordot(x1, x2, axes)
+
+
+@implements(np.cov)
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+        dtype=None):
+    if fweights is not None or aweights is not None:
+        raise unsupported("numpy.cov with fweights/aweights")
+    m = _arr(m)
+    if lax.ndim(m) > 2:
+        raise ValueError("m has more than 2 dimensions")
+    dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(m, np.zeros((), np.float64))
+    X = lax.convert(atleast_2d(m), dt)
+    if not rowvar and _shape(X)[0] != 1:
+        X = transpose(X)
+    if y is not None:
+        Y = lax.convert(atleast_2d(_arr(y)), dt)
+        if not rowvar and _shape(Y)[0] != 1:
+            Y = transpose(Y)
+        X = concatenate([X, Y], axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = _shape(X)[1]
+    X = lax.sub(X, mean(X, axis=1, keepdims=True))
+    c = lax.div(matmul(X, transpose(X)), float(n - ddof))
+    return squeeze(c)
+
+
+@implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = cov(x, y, rowvar, dtype=dtype)
+    if lax.ndim(c) == 0:
+        return lax.div(c, c)
+    sd = lax.sqrt(diagonal(c))
+    n = _shape(sd)[0]
+    c = lax.div(lax.div(c, lax.reshape(sd, (n, 1))), lax.reshape(sd, (1, n)))
+    return clip(c, -1, 1)

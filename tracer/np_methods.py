@@ -1,0 +1,136 @@
+"""The ndarray surface of Tracer: arithmetic and comparison operators (with reflected
+forms), unary operators, the properties T/mT/real/imag/flat, the methods (x.sum(),
+x.reshape(...), x.astype(...), ...), a clear error for ndarray methods without a
+rule, and __getitem__ (rules in tracer/indexing.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import lax
+from .numpy_api import UFUNCS, _norm, _with_user_line, unsupported
+from .np_elementwise import (
+    absolute, add, bitwise_and, bitwise_or, bitwise_xor, clip, divmod_, floor_divide, imag,
+    invert, multiply, negative, positive, power, remainder, round_, subtract, true_divide,
+)
+from .np_linalg import diagonal, dot, matmul, trace
+from .np_reductions import (
+    all_, any_, argmax, argmin, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
+)
+from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
+from .trace import Tracer
+
+
+# ---------------------------------------------------------------- Tracer methods
+def _binop(fn, reflected=False):
+    if reflected:
+        return _with_user_line(lambda self, other: fn(_norm(other), self))
+    return _with_user_line(lambda self, other: fn(self, _norm(other)))
+
+
+for _name, _fn in {
+    "add": add, "sub": subtract, "mul": multiply, "truediv": true_divide,
+    "floordiv": floor_divide, "mod": remainder, "pow": power, "matmul": matmul,
+    "and": bitwise_and, "or": bitwise_or, "xor": bitwise_xor, "divmod": divmod_,
+    "lt": UFUNCS[np.less], "le": UFUNCS[np.less_equal], "gt": UFUNCS[np.greater],
+    "ge": UFUNCS[np.greater_equal], "eq": UFUNCS[np.equal], "ne": UFUNCS[np.not_equal],
+}.items():
+    setattr(Tracer, f"__{_name}__", _binop(_fn))
+    if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(Tracer, f"__r{_name}__", _binop(_fn, reflected=True))
+
+Tracer.__neg__ = _with_user_line(negative)
+Tracer.__pos__ = positive
+Tracer.__abs__ = _with_user_line(absolute)
+Tracer.__invert__ = _with_user_line(invert)
+Tracer.__round__ = lambda self, ndigits=None: round_(self, ndigits or 0)
+Tracer.T = property(lambda self: transpose(self))
+Tracer.mT = property(lambda self: matrix_transpose(self))
+Tracer.real = property(lambda self: self)
+Tracer.imag = property(lambda self: imag(self))
+Tracer.flat = property(lambda self: ravel(self))
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        return shape[0]
+    return shape
+
+
+def _method(fn):
+    return _with_user_line(fn)
+
+
+Tracer.reshape = _method(lambda self, *shape, order="C": reshape(self, _shape_args(shape),
+                                                                   order=order))
+Tracer.transpose = _method(lambda self, *axes: transpose(self, _shape_args(axes) if axes else None))
+Tracer.sum = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: sum_(
+    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw))
+Tracer.prod = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: prod_(
+    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw))
+Tracer.max = _method(lambda self, axis=None, out=None, keepdims=False, **kw: max_(
+    self, axis=axis, out=out, keepdims=keepdims, **kw))
+Tracer.min = _method(lambda self, axis=None, out=None, keepdims=False, **kw: min_(
+    self, axis=axis, out=out, keepdims=keepdims, **kw))
+Tracer.mean = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
+    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims))
+Tracer.var = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: var(
+    self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
+Tracer.std = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: std(
+    self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
+Tracer.all = _method(lambda self, axis=None, out=None, keepdims=False: all_(
+    self, axis=axis, out=out, keepdims=keepdims))
+Tracer.any = _method(lambda self, axis=None, out=None, keepdims=False: any_(
+    self, axis=axis, out=out, keepdims=keepdims))
+Tracer.argmax = _method(lambda self, axis=None, out=None, *, keepdims=False: argmax(
+    self, axis=axis, out=out, keepdims=keepdims))
+Tracer.argmin = _method(lambda self, axis=None, out=None, *, keepdims=False: argmin(
+    self, axis=axis, out=out, keepdims=keepdims))
+Tracer.cumsum = _method(lambda self, axis=None, dtype=None, out=None: cumsum(
+    self, axis=axis, dtype=dtype, out=out))
+Tracer.cumprod = _method(lambda self, axis=None, dtype=None, out=None: cumprod(
+    self, axis=axis, dtype=dtype, out=out))
+Tracer.astype = _method(lambda self, dtype, order="K", casting="unsafe", subok=True, copy=True:
+                        lax.convert(self, np.dtype(dtype)))
+Tracer.dot = _method(lambda self, b, out=None: dot(self, b, out=out))
+Tracer.flatten = _method(lambda self, order="C": ravel(self, order))
+Tracer.ravel = _method(lambda self, order="C": ravel(self, order))
+Tracer.squeeze = _method(lambda self, axis=None: squeeze(self, axis))
+Tracer.swapaxes = _method(lambda self, axis1, axis2: swapaxes(self, axis1, axis2))
+Tracer.clip = _method(lambda self, min=None, max=None, out=None, **kw: clip(
+    self, min, max, out=out, **kw))
+Tracer.round = _method(lambda self, decimals=0, out=None: round_(self, decimals, out))
+Tracer.copy = lambda self, order="C": self
+Tracer.conj = Tracer.conjugate = lambda self: self
+Tracer.diagonal = _method(lambda self, offset=0, axis1=0, axis2=1: diagonal(
+    self, offset, axis1, axis2))
+Tracer.trace = _method(lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(
+    self, offset, axis1, axis2, dtype, out))
+Tracer.repeat = _method(lambda self, repeats, axis=None: repeat(self, repeats, axis))
+Tracer.take = _method(lambda self, indices, axis=None, out=None, mode="raise": take(
+    self, indices, axis, out, mode))
+Tracer.nonzero = lambda self: (_ for _ in ()).throw(
+    unsupported("numpy.nonzero", "its output shape depends on values"))
+Tracer.item = lambda self, *args: (
+    self._concrete("item()").item(*args))
+Tracer.tolist = lambda self: self._concrete("tolist()").tolist()
+
+
+
+class UnsupportedMethodError(NotImplementedError, AttributeError):
+    """An ndarray method without a rule. Also an AttributeError, so that code probing
+    with hasattr(x, "sort") sees a missing attribute rather than a crash."""
+
+
+def _missing_attribute(self, name):
+    """ndarray methods without a rule are named, like NumPy functions without one."""
+    if not name.startswith("__") and hasattr(np.ndarray, name):
+        raise UnsupportedMethodError(*unsupported(f"numpy.ndarray.{name}").args)
+    raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+
+
+Tracer.__getattr__ = _missing_attribute
+
+from .indexing import getitem as _getitem  # noqa: E402
+
+Tracer.__getitem__ = _with_user_line(_getitem)

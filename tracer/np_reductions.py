@@ -1,0 +1,325 @@
+"""Reductions along axes: sum/prod/max/min (np.amax, ...), all/any, count_nonzero,
+mean/var/std/ptp/average, argmax/argmin, the nan* family, cumsum/cumprod and
+cumulative_sum/cumulative_prod, allclose, and the ufunc methods reduce/accumulate.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import lax
+from .numpy_api import (
+    FUNCTIONS, _arr, _axes, _consts_scalar, _dt, _keep, _norm_axis, _shape, _sum_dtype,
+    implements, unsupported,
+)
+from .np_elementwise import add, isclose, isnan, maximum, minimum, multiply, subtract
+from .np_shape import ravel
+
+
+# ---------------------------------------------------------------- reductions
+def _reduction(prim_fn, name):
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
+        a = _arr(a)
+        if dtype is not None:
+            a = lax.convert(a, dtype)
+        elif name in ("sum", "prod"):
+            a = lax.convert(a, _sum_dtype(_dt(a)))
+        axes = _axes(axis, lax.ndim(a))
+        if where is not None and where is not True:
+            # masked-out elements become the identity (or `initial` for max/min)
+            if name in ("max", "min") and initial is None:
+                raise ValueError(f"reduction operation '{name}imum' does not have an identity, "
+                                 "so to use a where mask one has to specify 'initial'")
+            fill = {"sum": 0, "prod": 1}.get(name, initial)
+            mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+            a = lax.select(mask, a, lax.full(_shape(a), fill, _dt(a)))
+        if name in ("max", "min") and initial is None and any(_shape(a)[i] == 0 for i in axes):
+            raise ValueError(
+                f"zero-size array to reduction operation {name}imum which has no identity")
+        res = prim_fn(a, axes)
+        if initial is not None:
+            combine = {"sum": add, "prod": multiply, "max": maximum, "min": minimum}[name]
+            res = combine(res, _consts_scalar(initial, _dt(res)))
+        return _keep(a, res, axes, keepdims)
+
+    impl.__name__ = name
+    return impl
+
+
+FUNCTIONS[np.sum] = _reduction(lax.reduce_sum, "sum")
+FUNCTIONS[np.prod] = _reduction(lax.reduce_prod, "prod")
+FUNCTIONS[np.max] = FUNCTIONS[np.amax] = _reduction(lax.reduce_max, "max")
+FUNCTIONS[np.min] = FUNCTIONS[np.amin] = _reduction(lax.reduce_min, "min")
+sum_ = FUNCTIONS[np.sum]
+prod_ = FUNCTIONS[np.prod]
+max_ = FUNCTIONS[np.max]
+min_ = FUNCTIONS[np.min]
+
+
+def _bool_reduction(name):
+    identity = name == "all"
+
+    def impl(a, axis=None, out=None, keepdims=False, *, where=None):
+        if out is not None or where is not None:
+            raise unsupported(f"numpy.{name} with out=/where=")
+        a = lax.convert(_arr(a), bool)
+        axes = _axes(axis, lax.ndim(a))
+        if any(_shape(a)[i] == 0 for i in axes):
+            shp = [d for i, d in enumerate(_shape(a)) if i not in axes]
+            res = lax.full(shp, identity, bool)
+        else:
+            res = (lax.reduce_min if identity else lax.reduce_max)(a, axes)
+        return _keep(a, res, axes, keepdims)
+
+    return impl
+
+
+FUNCTIONS[np.all] = all_ = _bool_reduction("all")
+FUNCTIONS[np.any] = any_ = _bool_reduction("any")
+
+
+@implements(np.count_nonzero)
+def count_nonzero(a, axis=None, *, keepdims=False):
+    a = _arr(a)
+    nz = lax.convert(lax.ne(a, _consts_scalar(0, _dt(a))), np.int64)
+    return sum_(nz, axis=axis, keepdims=keepdims)
+
+
+def _mean_dtype(a, dtype):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return _dt(a) if _dt(a).kind == "f" else np.dtype(np.float64)
+
+
+@implements(np.mean)
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    if out is not None:
+        raise unsupported("numpy.mean with out=")
+    a = _arr(a)
+    a = lax.convert(a, _mean_dtype(a, dtype))
+    axes = _axes(axis, lax.ndim(a))
+    if where is not None and where is not True:
+        mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+        s = sum_(a, axis=axes, keepdims=keepdims, where=mask)
+        return lax.div(s, lax.convert(sum_(mask, axis=axes, keepdims=keepdims), _dt(s)))
+    n = math.prod(_shape(a)[i] for i in axes)
+    s = lax.reduce_sum(a, axes)
+    return _keep(a, lax.div(s, float(n)), axes, keepdims)
+
+
+@implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
+        mean=None, correction=None):
+    if out is not None or where is not None or mean is not None:
+        raise unsupported("numpy.var with out=/where=/mean=")
+    if correction is not None:
+        ddof = correction
+    a = _arr(a)
+    a = lax.convert(a, _mean_dtype(a, dtype))
+    axes = _axes(axis, lax.ndim(a))
+    n = math.prod(_shape(a)[i] for i in axes)
+    m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
+    d = lax.sub(a, m)
+    ss = lax.reduce_sum(lax.mul(d, d), axes)
+    return _keep(a, lax.div(ss, float(max(n - ddof, 0))), axes, keepdims)
+
+
+@implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
+        mean=None, correction=None):
+    return lax.sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                        where=where, mean=mean, correction=correction))
+
+
+@implements(np.ptp)
+def ptp(a, axis=None, out=None, keepdims=False):
+    if out is not None:
+        raise unsupported("numpy.ptp with out=")
+    return subtract(max_(a, axis=axis, keepdims=keepdims), min_(a, axis=axis, keepdims=keepdims))
+
+
+@implements(np.average)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    a = _arr(a)
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        n = math.prod(_shape(a)[i] for i in _axes(axis, lax.ndim(a)))
+        wsum = lax.full(_shape(avg), n, _dt(avg))
+        return (avg, wsum) if returned else avg
+    w = _arr(weights)
+    if _dt(a).kind in "biu":
+        dt = lax.result_dtype(np.zeros((), _dt(a)), np.zeros((), _dt(w)), np.zeros((), np.float64))
+    else:
+        dt = lax.result_dtype(np.zeros((), _dt(a)), np.zeros((), _dt(w)))
+    a, w = lax.convert(a, dt), lax.convert(w, dt)
+    if _shape(w) != _shape(a):
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        if lax.ndim(w) != 1:
+            raise TypeError("1D weights expected when shapes of a and weights differ.")
+        ax = _norm_axis(axis, lax.ndim(a))
+        if _shape(w)[0] != _shape(a)[ax]:
+            raise ValueError("Length of weights not compatible with specified axis.")
+        w = lax.broadcast_in_dim(w, _shape(a), (ax,))
+    wsum = sum_(w, axis=axis, keepdims=keepdims)
+    avg = lax.div(sum_(lax.mul(a, w), axis=axis, keepdims=keepdims), wsum)
+    return (avg, wsum) if returned else avg
+
+
+def _arg_reduction(prim_fn, name):
+    def impl(a, axis=None, out=None, *, keepdims=False):
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
+        a = _arr(a)
+        if axis is None:  # over the flattened array
+            if 0 in _shape(a):
+                raise ValueError(f"attempt to get {name} of an empty sequence")
+            res = prim_fn(ravel(a), 0)
+            return lax.reshape(res, (1,) * lax.ndim(a)) if keepdims else res
+        ax = _norm_axis(axis, lax.ndim(a))
+        if _shape(a)[ax] == 0:
+            raise ValueError(f"attempt to get {name} of an empty sequence")
+        return _keep(a, prim_fn(a, ax), (ax,), keepdims)
+
+    return impl
+
+
+FUNCTIONS[np.argmax] = argmax = _arg_reduction(lax.argmax, "argmax")
+FUNCTIONS[np.argmin] = argmin = _arg_reduction(lax.argmin, "argmin")
+
+
+def _nan_replace(a, value):
+    a = _arr(a)
+    if _dt(a).kind != "f":
+        return a
+    return lax.select(isnan(a), _consts_scalar(value, _dt(a)), a)
+
+
+@implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    return sum_(_nan_replace(a, 0), axis=axis, dtype=dtype, out=out, keepdims=keepdims,
+                initial=initial, where=where)
+
+
+@implements(np.nanprod)
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    return prod_(_nan_replace(a, 1), axis=axis, dtype=dtype, out=out, keepdims=keepdims,
+                 initial=initial, where=where)
+
+
+@implements(np.nanmean)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    a = _arr(a)
+    if _dt(a).kind != "f":
+        return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
+    total = nansum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    count = sum_(lax.logical_not(isnan(a)), axis=axis, keepdims=keepdims)
+    return lax.div(total, lax.convert(count, _dt(total)))
+
+
+def _nan_extremum(name, fill):
+    red = max_ if name == "nanmax" else min_
+
+    def impl(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        a = _arr(a)
+        if _dt(a).kind != "f":
+            return red(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
+        res = red(_nan_replace(a, fill), axis=axis, keepdims=keepdims, initial=initial)
+        all_nan = all_(isnan(a), axis=axis, keepdims=keepdims)
+        return lax.select(all_nan, _consts_scalar(np.nan, _dt(a)), res)
+
+    return impl
+
+
+FUNCTIONS[np.nanmax] = _nan_extremum("nanmax", -np.inf)
+FUNCTIONS[np.nanmin] = _nan_extremum("nanmin", np.inf)
+
+
+# ---------------------------------------------------------------- cumulative
+@implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    if out is not None:
+        raise unsupported("numpy.cumsum with out=")
+    a = _arr(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    a = lax.convert(a, np.dtype(dtype) if dtype is not None else _sum_dtype(_dt(a)))
+    return lax.cumsum(a, _norm_axis(axis, lax.ndim(a)))
+
+
+@implements(np.cumprod)
+def cumprod(a, axis=None, dtype=None, out=None):
+    """There is no cumulative-product primitive: out[i] = prod_j (j <= i ? a[j] : 1),
+    a reduce_prod over a triangular broadcast (O(n^2) work along the axis)."""
+    if out is not None:
+        raise unsupported("numpy.cumprod with out=")
+    a = _arr(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    a = lax.convert(a, np.dtype(dtype) if dtype is not None else _sum_dtype(_dt(a)))
+    ax = _norm_axis(axis, lax.ndim(a))
+    n = _shape(a)[ax]
+    if n == 0:
+        return a
+    shp = _shape(a)
+    # axes: ... i (output position) j (factor) ...  with j right after i
+    big = shp[:ax] + (n, n) + shp[ax + 1:]
+    bd = tuple(range(ax)) + (ax + 1,) + tuple(range(ax + 2, len(big)))
+    factors = lax.broadcast_in_dim(a, big, bd)
+    i = lax.iota(np.int64, big, ax)
+    j = lax.iota(np.int64, big, ax + 1)
+    factors = lax.select(lax.le(j, i), factors, lax.full(big, 1, _dt(a)))
+    return lax.reduce_prod(factors, (ax + 1,))
+
+
+FUNCTIONS[(np.add, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cumsum(
+    a, axis=axis, dtype=dtype, **kw)
+FUNCTIONS[(np.multiply, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cumprod(
+    a, axis=axis, dtype=dtype, **kw)
+
+
+def _cumulative(fn, identity):
+    def impl(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        x = _arr(x)
+        if axis is None:
+            if lax.ndim(x) > 1:
+                raise ValueError("axis must be specified for multi-dimensional arrays")
+            axis = 0
+        res = fn(x, axis=axis, dtype=dtype, out=out)
+        if not include_initial:
+            return res
+        ax = _norm_axis(axis, lax.ndim(res))
+        shp = list(_shape(res))
+        shp[ax] = 1
+        return lax.concatenate([lax.full(shp, identity, _dt(res)), res], ax)
+
+    return impl
+
+
+FUNCTIONS[np.cumulative_sum] = _cumulative(cumsum, 0)
+FUNCTIONS[np.cumulative_prod] = _cumulative(cumprod, 1)
+
+
+@implements(np.allclose)
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """A traced 0-d bool (NumPy returns a Python bool; deciding on it needs pb.cond)."""
+    return all_(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ---------------------------------------------------------------- ufunc methods
+def _ufunc_reduce(reduction):
+    def impl(a, axis=0, dtype=None, out=None, keepdims=False, **kw):
+        return reduction(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+
+    return impl
+
+
+FUNCTIONS[(np.add, "reduce")] = _ufunc_reduce(sum_)
+FUNCTIONS[(np.multiply, "reduce")] = _ufunc_reduce(prod_)
+FUNCTIONS[(np.maximum, "reduce")] = lambda a, axis=0, **kw: max_(a, axis=axis, **kw)
+FUNCTIONS[(np.minimum, "reduce")] = lambda a, axis=0, **kw: min_(a, axis=axis, **kw)
+FUNCTIONS[(np.logical_and, "reduce")] = lambda a, axis=0, **kw: all_(a, axis=axis, **kw)
+FUNCTIONS[(np.logical_or, "reduce")] = lambda a, axis=0, **kw: any_(a, axis=axis, **kw)

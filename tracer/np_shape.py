@@ -1,0 +1,618 @@
+"""Shapes and layout: np.shape/ndim/size, reshape/ravel/transpose/swapaxes/moveaxis/
+squeeze/expand_dims/atleast_*d, broadcast_to/broadcast_arrays, zeros_like/ones_like/
+empty_like/full_like, concatenate/stack/hstack/vstack/dstack/column_stack/block,
+split/array_split/hsplit/vsplit, flip/fliplr/flipud/rot90/roll/tile/repeat,
+take/take_along_axis, pad, append, linspace, meshgrid.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import lax
+from .numpy_api import (
+    FUNCTIONS, _PY_SCALARS, _arr, _axes, _dt, _norm, _norm_axis, _shape, _take_range,
+    implements, unsupported,
+)
+from .trace import Tracer
+
+
+# ---------------------------------------------------------------- shapes
+@implements(np.shape)
+def shape(a):
+    return _shape(_arr(a))
+
+
+@implements(np.ndim)
+def ndim_(a):
+    return lax.ndim(_arr(a))
+
+
+@implements(np.size)
+def size(a, axis=None):
+    s = _shape(_arr(a))
+    return math.prod(s) if axis is None else s[_norm_axis(axis, len(s))]
+
+
+@implements(np.reshape)
+def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    if order != "C":
+        raise unsupported(f"numpy.reshape with order={order!r}")
+    shape = newshape if shape is None else shape
+    a = _arr(a)
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = [int(d) for d in shape]
+    total = math.prod(_shape(a))
+    if shape.count(-1) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or total % known:
+            raise ValueError(f"cannot reshape array of size {total} into shape {tuple(shape)}")
+        shape[shape.index(-1)] = total // known
+    if math.prod(shape) != total or any(d < 0 for d in shape):
+        raise ValueError(f"cannot reshape array of size {total} into shape {tuple(shape)}")
+    return lax.reshape(a, shape)
+
+
+@implements(np.ravel)
+def ravel(a, order="C"):
+    if order not in ("C", "A", "K"):
+        raise unsupported(f"numpy.ravel with order={order!r}")
+    a = _arr(a)
+    return lax.reshape(a, (math.prod(_shape(a)),))
+
+
+@implements(np.transpose, np.permute_dims)
+def transpose(a, axes=None):
+    a = _arr(a)
+    nd = lax.ndim(a)
+    perm = tuple(reversed(range(nd))) if axes is None else tuple(_norm_axis(x, nd) for x in axes)
+    if sorted(perm) != list(range(nd)):
+        raise ValueError("axes don't match array")
+    return lax.transpose(a, perm)
+
+
+@implements(np.matrix_transpose)
+def matrix_transpose(x):
+    x = _arr(x)
+    if lax.ndim(x) < 2:
+        raise ValueError("Input array must be at least 2-dimensional")
+    return swapaxes(x, -1, -2)
+
+
+@implements(np.swapaxes)
+def swapaxes(a, axis1, axis2):
+    a = _arr(a)
+    nd = lax.ndim(a)
+    i, j = _norm_axis(axis1, nd), _norm_axis(axis2, nd)
+    perm = list(range(nd))
+    perm[i], perm[j] = perm[j], perm[i]
+    return lax.transpose(a, perm)
+
+
+@implements(np.moveaxis)
+def moveaxis(a, source, destination):
+    a = _arr(a)
+    nd = lax.ndim(a)
+    src = _axes(source if isinstance(source, (tuple, list)) else [source], nd)
+    dst = _axes(destination if isinstance(destination, (tuple, list)) else [destination], nd)
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number of elements")
+    order = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return lax.transpose(a, order)
+
+
+@implements(np.squeeze)
+def squeeze(a, axis=None):
+    a = _arr(a)
+    shp = _shape(a)
+    if axis is None:
+        axes = [i for i, d in enumerate(shp) if d == 1]
+    else:
+        axes = _axes(axis, len(shp))
+        if any(shp[i] != 1 for i in axes):
+            raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+    return lax.reshape(a, [d for i, d in enumerate(shp) if i not in axes])
+
+
+@implements(np.expand_dims)
+def expand_dims(a, axis):
+    a = _arr(a)
+    axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
+    out_nd = lax.ndim(a) + len(axes)
+    axes = _axes(axes, out_nd)
+    return lax.expand_dims(a, axes)
+
+
+def _atleast(nd, a):
+    a = _arr(a)
+    shp = _shape(a)
+    if len(shp) >= nd:
+        return a
+    if nd == 3 and len(shp) == 2:
+        return lax.reshape(a, shp + (1,))
+    if nd == 3 and len(shp) == 1:
+        return lax.reshape(a, (1,) + shp + (1,))
+    return lax.reshape(a, (1,) * (nd - len(shp)) + shp)
+
+
+def _atleast_fn(nd):
+    def impl(*arys):
+        res = [_atleast(nd, a) for a in arys]
+        return res[0] if len(res) == 1 else tuple(res)
+
+    return impl
+
+
+FUNCTIONS[np.atleast_1d] = atleast_1d = _atleast_fn(1)
+FUNCTIONS[np.atleast_2d] = atleast_2d = _atleast_fn(2)
+FUNCTIONS[np.atleast_3d] = atleast_3d = _atleast_fn(3)
+
+
+@implements(np.broadcast_to)
+def broadcast_to(array, shape, subok=False):
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    a = _arr(array)
+    try:
+        return lax.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(
+            f"operands could not be broadcast together with remapped shapes "
+            f"[original->remapped]: {_shape(a)} and requested shape {shape}") from None
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    args = [_arr(a) for a in args]
+    shp = lax.broadcast_shapes(*[_shape(a) for a in args])
+    return tuple(lax.broadcast_to(a, shp) for a in args)
+
+
+def _like(fill):
+    def impl(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+        a = _arr(a)
+        shp = _shape(a) if shape is None else (
+            (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+        return lax.full(shp, fill, np.dtype(dtype) if dtype is not None else _dt(a))
+
+    return impl
+
+
+FUNCTIONS[np.zeros_like] = zeros_like = _like(0)
+FUNCTIONS[np.ones_like] = ones_like = _like(1)
+FUNCTIONS[np.empty_like] = _like(0)  # pullback's "uninitialized" memory is zeros
+
+
+@implements(np.full_like)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    a = _arr(a)
+    shp = _shape(a) if shape is None else (
+        (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    dt = np.dtype(dtype) if dtype is not None else _dt(a)
+    fill = _norm(fill_value)
+    if isinstance(fill, Tracer) or (isinstance(fill, np.ndarray) and fill.ndim):
+        return lax.broadcast_to(lax.convert(fill, dt), shp)
+    return lax.full(shp, np.asarray(fill).item(), dt)
+
+
+# ---------------------------------------------------------------- joining and splitting
+def _seq(arrays, name):
+    if isinstance(arrays, Tracer):
+        raise TypeError(f"numpy.{name} takes a sequence of arrays, not a single traced array")
+    arrays = [_arr(a) for a in arrays]
+    if not arrays:
+        raise ValueError("need at least one array to concatenate")
+    return arrays
+
+
+@implements(np.concatenate, np.concat)
+def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    if out is not None:
+        raise unsupported("numpy.concatenate with out=")
+    arrays = _seq(arrays, "concatenate")
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    nd = lax.ndim(arrays[0])
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    for a in arrays:
+        if lax.ndim(a) != nd:
+            raise ValueError(
+                "all the input array dimensions except for the concatenation axis must match "
+                "exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
+    ax = _norm_axis(axis, nd)
+    for a in arrays:
+        if any(d != e for i, (d, e) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
+            raise ValueError(
+                f"all the input array dimensions except for the concatenation axis must match "
+                f"exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
+    dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*arrays)
+    arrays = [lax.convert(a, dt) for a in arrays]
+    arrays = [a for a in arrays if _shape(a)[ax] != 0] or arrays[:1]
+    if not any(isinstance(a, Tracer) for a in arrays):
+        return np.concatenate(arrays, axis=ax)
+    return lax.concatenate(arrays, ax)
+
+
+@implements(np.stack)
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    arrays = _seq(arrays, "stack")
+    shp = _shape(arrays[0])
+    if any(_shape(a) != shp for a in arrays):
+        raise ValueError("all input arrays must have the same shape; got "
+                         + ", ".join(str(_shape(a)) for a in arrays))
+    ax = _norm_axis(axis, len(shp) + 1)
+    return concatenate([lax.expand_dims(a, (ax,)) for a in arrays], axis=ax, out=out, dtype=dtype)
+
+
+@implements(np.hstack)
+def hstack(tup, *, dtype=None, casting="same_kind"):
+    arrs = [atleast_1d(a) for a in _seq(tup, "hstack")]
+    return concatenate(arrs, axis=0 if lax.ndim(arrs[0]) == 1 else 1, dtype=dtype)
+
+
+@implements(np.vstack)
+def vstack(tup, *, dtype=None, casting="same_kind"):
+    return concatenate([atleast_2d(a) for a in _seq(tup, "vstack")], axis=0, dtype=dtype)
+
+
+@implements(np.dstack)
+def dstack(tup):
+    return concatenate([atleast_3d(a) for a in _seq(tup, "dstack")], axis=2)
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    arrs = []
+    for a in _seq(tup, "column_stack"):
+        arrs.append(lax.reshape(a, (_shape(a)[0], 1)) if lax.ndim(a) == 1 else atleast_2d(a))
+    return concatenate(arrs, axis=1)
+
+
+@implements(np.block)
+def block(arrays):
+    """Nested lists: the innermost level joins along the last axis, the next level
+    along the one before, and so on."""
+    def depth(a):
+        return 1 + depth(a[0]) if isinstance(a, list) and a else (0 if not isinstance(a, list) else 1)
+
+    def leaves(a):
+        return [l for p in a for l in leaves(p)] if isinstance(a, list) else [a]
+
+    if isinstance(arrays, tuple):
+        raise TypeError("arrays is a tuple. Only lists are supported as arguments to `block`.")
+    d = depth(arrays)
+    nd = max([d] + [lax.ndim(_arr(l)) for l in leaves(arrays)])
+
+    def rec(a, level):
+        if isinstance(a, list):
+            if depth(a) != d - level:
+                raise ValueError("List depths are mismatched in numpy.block")
+            return concatenate([rec(p, level + 1) for p in a], axis=-(d - level))
+        x = _arr(a)
+        return lax.reshape(x, (1,) * (nd - lax.ndim(x)) + _shape(x))
+
+    return rec(arrays, 0)
+
+
+def _split_points(n, indices_or_sections, even):
+    if isinstance(indices_or_sections, (int, np.integer)):
+        s = int(indices_or_sections)
+        if s <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        if even and n % s:
+            raise ValueError("array split does not result in an equal division")
+        q, r = divmod(n, s)
+        sizes = [q + 1] * r + [q] * (s - r)
+        return [sum(sizes[:k]) for k in range(s + 1)]
+    pts = [int(i) for i in indices_or_sections]
+    return [0] + pts + [n]
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
+    return _split(ary, indices_or_sections, axis, even=False)
+
+
+@implements(np.split)
+def split(ary, indices_or_sections, axis=0):
+    return _split(ary, indices_or_sections, axis, even=True)
+
+
+def _split(ary, indices_or_sections, axis, even):
+    a = _arr(ary)
+    ax = _norm_axis(axis, lax.ndim(a))
+    n = _shape(a)[ax]
+    pts = _split_points(n, indices_or_sections, even)
+    out = []
+    for lo, hi in zip(pts[:-1], pts[1:]):
+        lo = lo + n if lo < 0 else lo
+        hi = hi + n if hi < 0 else hi
+        lo, hi = min(max(lo, 0), n), min(max(hi, 0), n)
+        out.append(_take_range(a, ax, lo, max(lo, hi)))
+    return out
+
+
+@implements(np.hsplit)
+def hsplit(ary, indices_or_sections):
+    a = _arr(ary)
+    return split(a, indices_or_sections, axis=1 if lax.ndim(a) > 1 else 0)
+
+
+@implements(np.vsplit)
+def vsplit(ary, indices_or_sections):
+    return split(ary, indices_or_sections, axis=0)
+
+
+# ---------------------------------------------------------------- rearranging
+@implements(np.flip)
+def flip(m, axis=None):
+    m = _arr(m)
+    return lax.rev(m, _axes(axis, lax.ndim(m)))
+
+
+@implements(np.fliplr)
+def fliplr(m):
+    m = _arr(m)
+    if lax.ndim(m) < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return lax.rev(m, (1,))
+
+
+@implements(np.flipud)
+def flipud(m):
+    m = _arr(m)
+    if lax.ndim(m) < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return lax.rev(m, (0,))
+
+
+@implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    m = _arr(m)
+    nd = lax.ndim(m)
+    a0, a1 = (_norm_axis(a, nd) for a in axes)
+    if a0 == a1:
+        raise ValueError("Axes must be different.")
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return lax.rev(m, (a0, a1))
+    if k == 1:
+        return swapaxes(lax.rev(m, (a1,)), a0, a1)
+    return lax.rev(swapaxes(m, a0, a1), (a1,))
+
+
+def _roll_axis(a, shift, ax):
+    n = _shape(a)[ax]
+    if n == 0:
+        return a
+    if isinstance(shift, Tracer):
+        idx = lax.rem(lax.sub(lax.iota(np.int64, (n,)), lax.convert(shift, np.int64)), n)
+        return lax.gather(a, idx, ax)
+    s = int(shift) % n
+    if s == 0:
+        return a
+    return lax.concatenate([_take_range(a, ax, n - s, n), _take_range(a, ax, 0, n - s)], ax)
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    a = _arr(a)
+    if axis is None:
+        return lax.reshape(_roll_axis(ravel(a), shift, 0), _shape(a))
+    axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
+    shifts = list(shift) if isinstance(shift, (tuple, list)) else [shift] * len(axes)
+    if len(axes) != len(shifts):
+        if len(axes) == 1:
+            axes = axes * len(shifts)
+        elif len(shifts) == 1:
+            shifts = shifts * len(axes)
+        else:
+            raise ValueError("'shift' and 'axis' should be scalars or 1D sequences of equal length")
+    for s, ax in zip(shifts, axes):
+        a = _roll_axis(a, s, _norm_axis(ax, lax.ndim(a)))
+    return a
+
+
+@implements(np.tile)
+def tile(A, reps):
+    a = _arr(A)
+    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
+    nd = max(len(reps), lax.ndim(a))
+    reps = (1,) * (nd - len(reps)) + reps
+    shp = (1,) * (nd - lax.ndim(a)) + _shape(a)
+    # (d0, d1, ...) -> (r0, d0, r1, d1, ...) -> (r0*d0, r1*d1, ...)
+    a = lax.reshape(a, shp)
+    big = tuple(v for r, d in zip(reps, shp) for v in (r, d))
+    a = lax.broadcast_in_dim(a, big, tuple(range(1, 2 * nd, 2)))
+    return lax.reshape(a, [r * d for r, d in zip(reps, shp)])
+
+
+@implements(np.repeat)
+def repeat(a, repeats, axis=None):
+    a = _arr(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _norm_axis(axis, lax.ndim(a))
+    shp = _shape(a)
+    if isinstance(repeats, Tracer):
+        raise unsupported("numpy.repeat with traced repeats", "the output shape would depend on values")
+    reps = np.asarray(repeats)
+    if reps.ndim == 0 or reps.size == 1:
+        r = int(reps.reshape(()))
+        if r < 0:
+            raise ValueError("negative dimensions are not allowed")
+        big = shp[:ax + 1] + (r,) + shp[ax + 1:]
+        bd = tuple(i for i in range(len(big)) if i != ax + 1)
+        return lax.reshape(lax.broadcast_in_dim(a, big, bd), shp[:ax] + (shp[ax] * r,) + shp[ax + 1:])
+    if reps.shape != (shp[ax],):
+        raise ValueError(f"operands could not be broadcast together with shape ({shp[ax]},) {reps.shape}")
+    idx = np.repeat(np.arange(shp[ax], dtype=np.int64), reps)
+    return lax.gather(a, idx, ax)
+
+
+@implements(np.take)
+def take(a, indices, axis=None, out=None, mode=None):
+    if out is not None:
+        raise unsupported("numpy.take with out=")
+    a = _arr(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _norm_axis(axis, lax.ndim(a))
+    n = _shape(a)[ax]
+    idx = _norm(indices)
+    if type(idx) in _PY_SCALARS:
+        idx = np.asarray(idx)
+    if _dt(idx).kind not in "iu":
+        raise IndexError("arrays used as indices must be of integer type")
+    mode = mode or "raise"
+    if n == 0:
+        raise IndexError("cannot do a non-empty take from an empty axes.")
+    if not isinstance(idx, Tracer):
+        idx = np.asarray(idx, np.int64)
+        if mode == "raise":
+            bad = idx[(idx < -n) | (idx >= n)]
+            if bad.size:
+                raise IndexError(f"index {bad.flat[0]} is out of bounds for axis {ax} with size {n}")
+            idx = np.where(idx < 0, idx + n, idx)
+        elif mode == "wrap":
+            idx = np.mod(idx, n)
+        else:
+            idx = np.clip(idx, 0, n - 1)
+    elif mode == "wrap":
+        idx = lax.rem(idx, n)
+    elif mode == "raise":  # cannot raise on values: wrap negatives, clamp the rest
+        idx = lax.select(lax.lt(idx, 0), lax.add(idx, n), idx)
+    return lax.gather(a, idx, ax)
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    a = _arr(arr)
+    idx = _norm(indices)
+    if axis is None:
+        a, axis = ravel(a), 0
+    nd = lax.ndim(a)
+    ax = _norm_axis(axis, nd)
+    if lax.ndim(idx) != nd:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    n = _shape(a)[ax]
+    if isinstance(idx, Tracer):
+        idx = lax.convert(lax.select(lax.lt(idx, 0), lax.add(idx, n), idx), np.int64)
+        idx = lax.max(lax.min(idx, n - 1), 0)
+    else:
+        idx = np.asarray(idx, np.int64)
+        idx = np.where(idx < 0, idx + n, idx)
+    out_shape = tuple(
+        i if k == ax else lax.broadcast_shapes((d,), (i,))[0]
+        for k, (d, i) in enumerate(zip(_shape(a), _shape(idx))))
+    a = lax.broadcast_to(a, tuple(d if k == ax else out_shape[k] for k, d in enumerate(_shape(a))))
+    idx = lax.broadcast_to(idx, out_shape)
+    # one gather on the flattened array: flat = sum_k coordinate_k * stride_k
+    strides = [math.prod(_shape(a)[k + 1:]) for k in range(nd)]
+    flat = None
+    for k in range(nd):
+        coord = idx if k == ax else lax.iota(np.int64, out_shape, k)
+        term = lax.mul(coord, strides[k])
+        flat = term if flat is None else lax.add(flat, term)
+    return lax.gather(ravel(a), flat, 0)
+
+
+# ---------------------------------------------------------------- grids, statistics, signals
+@implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
+             device=None):
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    start, stop = _arr(start), _arr(stop)
+    dt = lax.result_dtype(start, stop, float(num))
+    start, stop = lax.convert(start, dt), lax.convert(stop, dt)
+    shp = lax.broadcast_shapes(_shape(start), _shape(stop))
+    start, stop = lax.broadcast_to(start, shp), lax.broadcast_to(stop, shp)
+    div = (num - 1) if endpoint else num
+    delta = lax.sub(stop, start)
+    ramp = lax.iota(dt, (num,) + shp, 0)
+    step = lax.div(delta, float(div)) if div > 0 else lax.full(shp, np.nan, dt)
+    # NumPy's formula: start + i * step, and exactly `stop` at the end
+    y = lax.add(lax.mul(ramp, step if div > 0 else delta), start)
+    if endpoint and num > 1:
+        y = lax.concatenate([_take_range(y, 0, 0, num - 1), lax.expand_dims(stop, (0,))], 0)
+    if dtype is not None:
+        if np.dtype(dtype).kind in "iu":
+            y = lax.floor(y)
+        y = lax.convert(y, np.dtype(dtype))
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    return (y, step) if retstep else y
+
+
+@implements(np.meshgrid)
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    xs = [ravel(x) for x in xi]
+    nd = len(xs)
+    pos = list(range(nd))
+    if indexing == "xy" and nd > 1:
+        pos[0], pos[1] = 1, 0
+    full = [0] * nd
+    for x, p in zip(xs, pos):
+        full[p] = _shape(x)[0]
+    out = []
+    for x, p in zip(xs, pos):
+        shp = [1] * nd
+        shp[p] = _shape(x)[0]
+        x = lax.reshape(x, shp)
+        out.append(x if sparse else lax.broadcast_to(x, tuple(full)))
+    return tuple(out)
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    a = _arr(array)
+    nd = lax.ndim(a)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
+                             if np.ndim(pad_width) else np.asarray(pad_width, np.int64),
+                             (nd, 2)) if nd else np.zeros((0, 2), np.int64)
+    if (widths < 0).any():
+        raise ValueError("index can't contain negative values")
+    if mode == "constant":
+        value = kwargs.pop("constant_values", 0)
+        if kwargs:
+            raise unsupported(f"numpy.pad with {sorted(kwargs)}")
+        if np.ndim(value) != 0 and not isinstance(value, Tracer):
+            vals = np.unique(np.asarray(value))
+            if vals.size != 1:
+                raise unsupported("numpy.pad with different constant_values per side")
+            value = vals[0].item()
+        value = lax.convert(_arr(value), _dt(a))
+        return lax.pad(a, value, [(int(lo), int(hi), 0) for lo, hi in widths])
+    if mode in ("edge", "reflect", "symmetric", "wrap"):
+        if kwargs.get("reflect_type", "even") != "even":
+            raise unsupported("numpy.pad with reflect_type='odd'")
+        for ax, (lo, hi) in enumerate(widths):
+            if lo or hi:
+                n = _shape(a)[ax]
+                if n == 0:
+                    raise ValueError(f"can't extend empty axis {ax} using modes other than "
+                                     "'constant' or 'empty'")
+                # the source position of every output element, computed by NumPy itself
+                idx = np.pad(np.arange(n), (int(lo), int(hi)), mode=mode)
+                a = lax.gather(a, idx, ax)
+        return a
+    raise unsupported(f"numpy.pad with mode={mode!r}")
+
+
+@implements(np.append)
+def append(arr, values, axis=None):
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)], axis=0)
+    return concatenate([arr, values], axis=axis)

@@ -1,0 +1,168 @@
+"""1-d numerics on sampled data: diff/ediff1d, searchsorted, interp,
+convolve/correlate, trapezoid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import lax
+from .numpy_api import _arr, _dt, _norm_axis, _shape, _take_range, implements, unsupported
+from .np_elementwise import add, multiply, true_divide
+from .np_reductions import sum_
+from .np_shape import concatenate, ravel, take
+
+
+@implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    a = ravel(ary)
+    parts = [] if to_begin is None else [ravel(to_begin)]
+    parts.append(lax.sub(_take_range(a, 0, 1, _shape(a)[0]),
+                         _take_range(a, 0, 0, max(_shape(a)[0] - 1, 0))))
+    if to_end is not None:
+        parts.append(ravel(to_end))
+    if len(parts) == 1:
+        return parts[0]
+    return concatenate([lax.convert(p, _dt(parts[1 if to_begin is not None else 0]))
+                        for p in parts])
+
+
+@implements(np.diff)
+def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    a = _arr(a)
+    ax = _norm_axis(axis, lax.ndim(a))
+    parts = []
+    for extra in (prepend,):
+        if extra is not np._NoValue:
+            e = _arr(extra)
+            if lax.ndim(e) == 0:
+                shp = list(_shape(a))
+                shp[ax] = 1
+                e = lax.broadcast_to(e, shp)
+            parts.append(e)
+    parts.append(a)
+    if append is not np._NoValue:
+        e = _arr(append)
+        if lax.ndim(e) == 0:
+            shp = list(_shape(a))
+            shp[ax] = 1
+            e = lax.broadcast_to(e, shp)
+        parts.append(e)
+    a = concatenate(parts, axis=ax) if len(parts) > 1 else a
+    for _ in range(n):
+        d = _shape(a)[ax]
+        hi = _take_range(a, ax, 1, d)
+        lo = _take_range(a, ax, 0, max(d - 1, 0))
+        a = lax.ne(hi, lo) if _dt(a).kind == "b" else lax.sub(hi, lo)
+    return a
+
+
+@implements(np.searchsorted)
+def searchsorted(a, v, side="left", sorter=None):
+    """For sorted `a`, the insertion index is the count of elements before `v`:
+    one comparison per pair (O(len(a) * v.size)), no value-dependent branching."""
+    if sorter is not None:
+        raise unsupported("numpy.searchsorted with sorter=")
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1:
+        raise ValueError("object too deep for desired array")
+    n = _shape(a)[0]
+    vb = lax.expand_dims(v, (lax.ndim(v),))
+    before = lax.lt(a, vb) if side == "left" else lax.le(a, vb)
+    return lax.reduce_sum(lax.convert(before, np.int64), (lax.ndim(v),)) if n else \
+        lax.full(_shape(v), 0, np.int64)
+
+
+@implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    if period is not None:
+        raise unsupported("numpy.interp with period=")
+    x = lax.convert(_arr(x), np.float64)
+    xp, fp = lax.convert(_arr(xp), np.float64), lax.convert(_arr(fp), np.float64)
+    if lax.ndim(xp) != 1 or _shape(xp) != _shape(fp):
+        raise ValueError("fp and xp are not of the same length.")
+    n = _shape(xp)[0]
+    if n == 0:
+        raise ValueError("array of sample points is empty")
+    first, last = take(xp, 0), take(xp, n - 1)
+    f_first, f_last = take(fp, 0), take(fp, n - 1)
+    if n == 1:
+        inside = lax.broadcast_to(f_first, _shape(x))
+    else:
+        j = lax.sub(searchsorted(xp, x, side="right"), 1)
+        j = lax.max(lax.min(j, n - 2), 0)
+        x0, x1 = take(xp, j), take(xp, lax.add(j, 1))
+        f0, f1 = take(fp, j), take(fp, lax.add(j, 1))
+        slope = lax.div(lax.sub(f1, f0), lax.sub(x1, x0))
+        inside = lax.add(lax.mul(slope, lax.sub(x, x0)), f0)
+        inside = lax.select(lax.eq(x, last), lax.broadcast_to(f_last, _shape(x)), inside)
+    lo = f_first if left is None else lax.convert(_arr(left), np.float64)
+    hi = f_last if right is None else lax.convert(_arr(right), np.float64)
+    out = lax.select(lax.lt(x, first), lax.broadcast_to(lo, _shape(x)), inside)
+    return lax.select(lax.gt(x, last), lax.broadcast_to(hi, _shape(x)), out)
+
+
+def _full_convolution(a, v):
+    """out[k] = sum_i a[k - i] v[i]: a gather of shifted windows of the zero-padded
+    `a`, then one dot with the reversed `v`."""
+    n, m = _shape(a)[0], _shape(v)[0]
+    ap = lax.pad(a, 0, [(m - 1, m - 1, 0)])
+    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
+    return lax.dot_general(lax.gather(ap, windows, 0), lax.rev(v, (0,)), (((1,), (0,)), ((), ())))
+
+
+def _mode_slice(full, n, m, mode):
+    if mode == "full":
+        return full
+    lo, hi = min(n, m), max(n, m)
+    if mode == "same":
+        start = (lo - 1) // 2
+        return _take_range(full, 0, start, start + hi)
+    if mode == "valid":
+        return _take_range(full, 0, lo - 1, hi)
+    raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
+        raise ValueError("object too deep for desired array")
+    n, m = _shape(a)[0], _shape(v)[0]
+    if n == 0 or m == 0:
+        raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
+    dt = lax.result_dtype(a, v)
+    a, v = lax.convert(a, dt), lax.convert(v, dt)
+    return _mode_slice(_full_convolution(a, v), n, m, mode)
+
+
+@implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    a, v = _arr(a), _arr(v)
+    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
+        raise ValueError("object too deep for desired array")
+    n, m = _shape(a)[0], _shape(v)[0]
+    dt = lax.result_dtype(a, v)
+    a, v = lax.convert(a, dt), lax.convert(v, dt)
+    if m > n:  # NumPy swaps the operands and reverses the result
+        return lax.rev(_mode_slice(_full_convolution(v, lax.rev(a, (0,))), m, n, mode), (0,))
+    return _mode_slice(_full_convolution(a, lax.rev(v, (0,))), n, m, mode)
+
+
+@implements(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = _arr(y)
+    ax = _norm_axis(axis, lax.ndim(y))
+    n = _shape(y)[ax]
+    if x is None:
+        d = dx
+    else:
+        x = _arr(x)
+        if lax.ndim(x) == 1:
+            d = diff(x)
+            shp = [1] * lax.ndim(y)
+            shp[ax] = _shape(d)[0]
+            d = lax.reshape(d, shp)
+        else:
+            d = diff(x, axis=ax)
+    pair_sum = add(_take_range(y, ax, 1, n), _take_range(y, ax, 0, max(n - 1, 0)))
+    return sum_(true_divide(multiply(d, pair_sum), 2.0), axis=ax)
