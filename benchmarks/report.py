@@ -199,7 +199,7 @@ def plot(data, path):
             ("first_call pullback/jax", "first call vs JAX"),
             ("warm_cache pullback/jax first", "first call, warm disk cache, vs JAX")]
     names = list(data["workloads"])
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(names) + 2), 5))
     width = 0.8 / len(keys)
     for i, (k, label) in enumerate(keys):
         vals = [data["workloads"][n].get("ratios", {}).get(k) for n in names]
@@ -211,7 +211,8 @@ def plot(data, path):
     ax.set_xticklabels(names, rotation=20, ha="right")
     ax.set_ylabel("pullback time / peer time (lower is better)")
     ax.set_title("pullback jit against JAX jit and hand-written Numba")
-    ax.legend()
+    # Below the axes, so the legend never hides a bar.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(keys), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
