@@ -86,6 +86,18 @@ def test_new_process_hits_disk_cache_and_corrupt_entry_is_rebuilt(tmp_cache):
     assert third["stats"]["disk_entries_rebuilt"] >= 1
     fourth = _child(env)
     assert fourth["stats"]["numba_compiles"] == 0
+    # damage Numba's own cache files (index and machine code): recompiled, still correct
+    pyc = kdir / "__pycache__"
+    damaged = [p for p in pyc.iterdir() if p.suffix in (".nbi", ".nbc")]
+    assert damaged
+    for p in damaged:
+        p.write_bytes(p.read_bytes()[:40])
+    fifth = _child(env)
+    np.testing.assert_allclose(fifth["y"], want, rtol=1e-12)
+    assert fifth["stats"]["disk_entries_rebuilt"] >= 1
+    sixth = _child(env)
+    np.testing.assert_allclose(sixth["y"], want, rtol=1e-12)
+    assert sixth["stats"]["numba_compiles"] == 0
 
 
 def test_disk_cache_disabled(tmp_cache, monkeypatch):

@@ -148,7 +148,7 @@ def _wrap_source(ir):
     for k, v in enumerate(ir.outvars):
         r = "r" if single else f"r[{k}]"
         outs.append(f"_array({r}, _dt{k})" if v.aval.ndim == 0 else r)
-    lines = [f"def make_run(kernel, consts, explain, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(ir.outvars))) or '_unused=None'}):"]
+    lines = [f"def make_run(kernel, consts, explain, recover, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(ir.outvars))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")
     lines.append(f"    def run({', '.join(args)}):")
@@ -156,6 +156,9 @@ def _wrap_source(ir):
     lines.append(f"            r = kernel({', '.join(args + consts)})")
     lines.append("        except NumbaError as err:")
     lines.append("            raise explain(err) from None")
+    lines.append("        except Exception as err:  # e.g. a damaged Numba cache file")
+    lines.append("            recover(err)")
+    lines.append(f"            return run({', '.join(args)})")
     lines.append(f"        return [{', '.join(outs)}]")
     lines.append("    return run")
     return "\n".join(lines) + "\n"
@@ -182,10 +185,20 @@ def compile(ir):
     def explain(err):
         return _explain(err, source, eqn_at, mod, ir)
 
+    retried = []
+
+    def recover(err):
+        """Numba raises raw pickle/IO errors on a damaged cache file: drop the
+        files once and let Numba recompile; anything else propagates."""
+        if retried or mod.path is None:
+            raise err
+        retried.append(True)
+        cache.drop_damaged(mod.path)
+
     env = {}
     exec(_wrap_source(ir), env)
     dts = [np.dtype(v.aval.dtype) for v in ir.outvars]
-    run = env["make_run"](mod.kernel, [_prepare_const(c) for c in ir.consts], explain,
+    run = env["make_run"](mod.kernel, [_prepare_const(c) for c in ir.consts], explain, recover,
                           numba.core.errors.NumbaError, np.array, *dts)
     run.source = source
     run.kernel = mod.kernel

@@ -105,6 +105,13 @@ def _drop_numba_cache(path):
         pass
 
 
+def drop_damaged(path):
+    """Forget Numba's machine code for the kernel file at `path` (it failed to load)."""
+    with _lock:
+        _counters["disk_entries_rebuilt"] += 1
+        _drop_numba_cache(path)
+
+
 def load(source: str):
     """The module for `source`, with `kernel` an njit dispatcher (shared by identical sources)."""
     h = source_hash(source)
