@@ -141,7 +141,7 @@ class Codegen:
         if not shape:
             self.emit(f"{nm} = {self.read(a, [])}", eqn)
         else:
-            self.emit(f"{nm} = np.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
+            self.emit(f"{nm} = _h.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
             idx = [f"i{k}" for k in range(len(shape))]
             for k, n in enumerate(shape):
                 self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
@@ -153,7 +153,7 @@ class Codegen:
     def copy_loop(self, out, shape, dtype, read, eqn):
         """Emit `out = <fresh C array of shape>` filled by `read(idx)` with one loop nest.
         (Numba compiles `arr.transpose(axes)` very slowly, so layouts are copied here.)"""
-        self.emit(f"{out} = np.empty({tuple(shape)}, {L.DT[np.dtype(dtype)]})", eqn)
+        self.emit(f"{out} = _h.empty({tuple(shape)}, {L.DT[np.dtype(dtype)]})", eqn)
         idx = [f"i{k}" for k in range(len(shape))]
         for k, n in enumerate(shape):
             self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
@@ -179,7 +179,7 @@ class Codegen:
         nm = self.materialize(a, eqn)
         if a.aval.ndim == 0:
             return f"np.full(1, {nm}, {L.DT[a.aval.dtype]})"
-        return f"np.ascontiguousarray({nm})"
+        return f"_h.contiguous({nm})"
 
     # ------------------------------------------------------------ groups
     def close(self, g):
@@ -205,14 +205,14 @@ class Codegen:
                   + f": {len(g.members)} equation(s)", None)
         for v in stored:
             if v.aval.ndim:
-                self.emit(f"{self.name(v)} = np.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
+                self.emit(f"{self.name(v)} = _h.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
         for e in reductions:
             (v,) = e.outputs
             if v.aval.ndim and not trailing:
-                self.emit(f"{self.name(v)} = np.full({tuple(v.aval.shape)}, "
+                self.emit(f"{self.name(v)} = _h.full({tuple(v.aval.shape)}, "
                           f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})")
             elif v.aval.ndim:
-                self.emit(f"{self.name(v)} = np.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})")
+                self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})")
         idx = [f"i{d}" for d in range(nd)]
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
@@ -530,8 +530,8 @@ def _dot_general(cg, e):
         a = _dense(cg, lhs, e) + (".T" if tuple(lc) == (0,) else "")
         b = _dense(cg, rhs, e) + (".T" if tuple(rc) == (1,) else "")
         out = cg.name(e.outputs[0])
-        cg.emit(f"{out} = np.empty(({M}, {N}), {L.DT[dt]})", e)
-        cg.emit(f"np.dot({a}, {b}, {out})", e)
+        cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
+        cg.emit(f"_h.dot_into({a}, {b}, {out})", e)
         return
 
     def operand(a, perm, shape3):
@@ -541,7 +541,7 @@ def _dot_general(cg, e):
             return f"{cg.permuted(a, perm, e)}.reshape({shape3})"
         nm = cg.materialize(a, e)
         t = cg.fresh("op")
-        cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({shape3})", e)
+        cg.emit(f"{t} = _h.contiguous({nm}).reshape({shape3})", e)
         return t
 
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
@@ -557,7 +557,7 @@ def _dense(cg, a, e):
     nm = cg.materialize(a, e)
     if a in cg.ir.invars:  # the caller's layout is unknown
         t = cg.fresh("op")
-        cg.emit(f"{t} = np.ascontiguousarray({nm})", e)
+        cg.emit(f"{t} = _h.contiguous({nm})", e)
         return t
     return nm  # kernel-made arrays and (prepared) constants are C-contiguous
 
@@ -585,7 +585,7 @@ def _moved_last(cg, e, axis):
         nm = cg.materialize(x, e)
     rows = _prod(x.aval.shape[d] for d in perm[:-1])
     t = cg.fresh("mv")
-    cg.emit(f"{t} = np.ascontiguousarray({nm}).reshape({(rows, x.aval.shape[axis])})", e)
+    cg.emit(f"{t} = _h.contiguous({nm}).reshape({(rows, x.aval.shape[axis])})", e)
     return t, perm
 
 

@@ -106,3 +106,29 @@ def argbest2(x, want_max):
                     bi = j
         out[r] = bi
     return out
+
+
+# Allocation and BLAS entry points as cached helpers: a kernel that calls these
+# instead of np.empty/np.full/np.dot directly loads their machine code from
+# Numba's disk cache, so compiling a new kernel in a new process skips
+# re-compiling NumPy's implementations (~0.3-0.5 s each).
+@numba.njit(**_JIT)
+def empty(shape, dtype):
+    return np.empty(shape, dtype)
+
+
+@numba.njit(**_JIT)
+def full(shape, value, dtype):
+    out = np.empty(shape, dtype)
+    out.fill(value)
+    return out
+
+
+@numba.njit(**_JIT)
+def contiguous(x):
+    return np.ascontiguousarray(x)
+
+
+@numba.njit(**_JIT)
+def dot_into(a, b, out):
+    np.dot(a, b, out)
