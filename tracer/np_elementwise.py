@@ -119,28 +119,27 @@ def conjugate(x):
     return _arr(x)  # real dtypes only
 
 
-@ufunc(np.isnan)
-def isnan(x):
+def _float_test(x, test, non_float_answer):
+    """A predicate on floats; ints and bools are never NaN or inf, so a constant."""
     x = _arr(x)
     if _dt(x).kind != "f":
-        return lax.full(_shape(x), False, bool)
-    return lax.ne(x, x)
+        return lax.full(_shape(x), non_float_answer, bool)
+    return test(x)
+
+
+@ufunc(np.isnan)
+def isnan(x):
+    return _float_test(x, lambda v: lax.ne(v, v), False)
 
 
 @ufunc(np.isinf)
 def isinf(x):
-    x = _arr(x)
-    if _dt(x).kind != "f":
-        return lax.full(_shape(x), False, bool)
-    return lax.eq(lax.abs(x), math.inf)
+    return _float_test(x, lambda v: lax.eq(lax.abs(v), math.inf), False)
 
 
 @ufunc(np.isfinite)
 def isfinite(x):
-    x = _arr(x)
-    if _dt(x).kind != "f":
-        return lax.full(_shape(x), True, bool)
-    return lax.is_finite(x)
+    return _float_test(x, lax.is_finite, True)
 
 
 def _negative_sign_bit(x):
@@ -169,11 +168,26 @@ def invert(x):
 
 
 # ---------------------------------------------------------------- binary ufuncs
-@ufunc(np.add)
-def add(x, y):
-    if lax.result_dtype(x, y).kind == "b":
-        return lax.bitwise_or(x, y)
-    return lax.add(x, y)
+def _with_bool_loop(name, op, bool_op):
+    """A binary ufunc whose bool loop is logical: add and maximum are `or`,
+    multiply and minimum are `and`."""
+
+    def impl(x, y):
+        if lax.result_dtype(x, y).kind == "b":
+            return bool_op(x, y)
+        return op(x, y)
+
+    impl.__name__ = name
+    return impl
+
+
+def _to_common_float(x, y):
+    """Both operands in their common float dtype (ints and bools compute in float64)."""
+    dt = _float_dtype(x, y)
+    return lax.convert(x, dt), lax.convert(y, dt), dt
+
+
+add = ufunc(np.add)(_with_bool_loop("add", lax.add, lax.bitwise_or))
 
 
 @ufunc(np.subtract)
@@ -183,17 +197,13 @@ def subtract(x, y):
     return lax.sub(x, y)
 
 
-@ufunc(np.multiply)
-def multiply(x, y):
-    if lax.result_dtype(x, y).kind == "b":
-        return lax.bitwise_and(x, y)
-    return lax.mul(x, y)
+multiply = ufunc(np.multiply)(_with_bool_loop("multiply", lax.mul, lax.bitwise_and))
 
 
 @ufunc(np.true_divide)
 def true_divide(x, y):
-    dt = _float_dtype(x, y)
-    return lax.div(lax.convert(x, dt), lax.convert(y, dt))
+    x, y, _ = _to_common_float(x, y)
+    return lax.div(x, y)
 
 
 @ufunc(np.floor_divide)
@@ -252,47 +262,37 @@ def float_power(x, y):
     return lax.pow(lax.convert(x, np.float64), lax.convert(y, np.float64))
 
 
-@ufunc(np.maximum)
-def maximum(x, y):
-    if lax.result_dtype(x, y).kind == "b":
-        return lax.bitwise_or(x, y)
-    return lax.max(x, y)
+maximum = ufunc(np.maximum)(_with_bool_loop("maximum", lax.max, lax.bitwise_or))
+minimum = ufunc(np.minimum)(_with_bool_loop("minimum", lax.min, lax.bitwise_and))
 
 
-@ufunc(np.minimum)
-def minimum(x, y):
-    if lax.result_dtype(x, y).kind == "b":
-        return lax.bitwise_and(x, y)
-    return lax.min(x, y)
+def _ignoring_nan(m, x, y):
+    """fmax/fmin: `m` (the max or min), but the other operand where one is NaN
+    (maximum and minimum propagate the NaN instead)."""
+    if lax.result_dtype(x, y).kind != "f":
+        return m
+    return lax.select(isnan(y), lax.select(isnan(x), m, x), lax.select(isnan(x), y, m))
 
 
 @ufunc(np.fmax)
 def fmax(x, y):
-    # fmax ignores a NaN operand (maximum propagates it)
-    m = lax.max(x, y)
-    if lax.result_dtype(x, y).kind != "f":
-        return m
-    return lax.select(isnan(y), lax.select(isnan(x), m, x), lax.select(isnan(x), y, m))
+    return _ignoring_nan(lax.max(x, y), x, y)
 
 
 @ufunc(np.fmin)
 def fmin(x, y):
-    m = lax.min(x, y)
-    if lax.result_dtype(x, y).kind != "f":
-        return m
-    return lax.select(isnan(y), lax.select(isnan(x), m, x), lax.select(isnan(x), y, m))
+    return _ignoring_nan(lax.min(x, y), x, y)
 
 
 @ufunc(np.arctan2)
 def arctan2(y, x):
-    dt = _float_dtype(y, x)
-    return lax.atan2(lax.convert(y, dt), lax.convert(x, dt))
+    y, x, _ = _to_common_float(y, x)
+    return lax.atan2(y, x)
 
 
 @ufunc(np.hypot)
 def hypot(x, y):
-    dt = _float_dtype(x, y)
-    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    x, y, dt = _to_common_float(x, y)
     # scaled, so that hypot(1e200, 1e200) does not overflow: big * sqrt(1 + (small/big)^2)
     ax, ay = lax.abs(x), lax.abs(y)
     big, small = lax.max(ax, ay), lax.min(ax, ay)
@@ -310,43 +310,40 @@ def _abs_diff_unless(mask, x, y, dt):
     return lax.abs(lax.sub(lax.select(mask, zeros, x), lax.select(mask, zeros, y)))
 
 
+def _logaddexp_parts(x, y):
+    """max(x, y), x == y and |x - y| for logaddexp/logaddexp2. Equal operands (including
+    both -inf or both +inf) get their own formula; they are replaced by zeros before
+    subtracting, so inf - inf is never computed."""
+    x, y, dt = _to_common_float(x, y)
+    m = lax.max(x, y)
+    same = lax.eq(x, y)
+    return m, same, _abs_diff_unless(same, x, y, dt)
+
+
 @ufunc(np.logaddexp)
 def logaddexp(x, y):
-    dt = _float_dtype(x, y)
-    x, y = lax.convert(x, dt), lax.convert(y, dt)
-    m = lax.max(x, y)
-    # equal operands (including both -inf or both +inf): x + log 2; they are replaced
-    # by zeros before subtracting, so inf - inf is never computed
-    same = lax.eq(x, y)
-    safe_d = _abs_diff_unless(same, x, y, dt)
+    m, same, safe_d = _logaddexp_parts(x, y)
     out = lax.add(m, lax.log1p(lax.exp(lax.neg(safe_d))))
     return lax.select(same, lax.add(m, LN2), out)
 
 
 @ufunc(np.logaddexp2)
 def logaddexp2(x, y):
-    dt = _float_dtype(x, y)
-    x, y = lax.convert(x, dt), lax.convert(y, dt)
-    m = lax.max(x, y)
-    same = lax.eq(x, y)
-    safe_d = _abs_diff_unless(same, x, y, dt)
+    m, same, safe_d = _logaddexp_parts(x, y)
     out = lax.add(m, lax.div(lax.log1p(lax.exp(lax.mul(safe_d, -LN2))), LN2))
     return lax.select(same, lax.add(m, 1.0), out)
 
 
 @ufunc(np.heaviside)
 def heaviside(x, h0):
-    dt = _float_dtype(x, h0)
-    x = lax.convert(x, dt)
-    h0 = lax.convert(h0, dt)
+    x, h0, _ = _to_common_float(x, h0)
     out = lax.select(lax.lt(x, 0), 0.0, lax.select(lax.gt(x, 0), 1.0, h0))
     return lax.select(lax.ne(x, x), x, out) if isinstance(out, Tracer) else out
 
 
 @ufunc(np.copysign)
 def copysign(x, y):
-    dt = _float_dtype(x, y)
-    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    x, y, _ = _to_common_float(x, y)
     ax = lax.abs(x)
     return lax.select(_negative_sign_bit(y), lax.neg(ax), ax)
 
@@ -534,9 +531,7 @@ def isposinf(x, out=None):
 
 @implements(np.isclose)
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    a, b = _norm(a), _norm(b)
-    dt = _float_dtype(a, b)
-    x, y = lax.convert(a, dt), lax.convert(b, dt)
+    x, y, dt = _to_common_float(_norm(a), _norm(b))
     same = lax.eq(x, y)
     close = lax.le(_abs_diff_unless(same, x, y, dt), lax.add(atol, lax.mul(rtol, lax.abs(y))))
     close = lax.bitwise_and(close, isfinite(_arr(y)))

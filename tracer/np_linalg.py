@@ -9,13 +9,13 @@ import math
 import numpy as np
 
 from . import lax
+from .np_elementwise import clip, multiply, subtract
+from .np_reductions import mean, sum_
+from .np_shape import atleast_2d, concatenate, matrix_transpose, moveaxis, ravel, squeeze, transpose
 from .numpy_api import (
     FUNCTIONS, UFUNCS, _arr, _axes, _dt, _keep, _norm_axis, _shape, _take_range, implements,
     ufunc, unsupported,
 )
-from .np_elementwise import clip, multiply, subtract
-from .np_reductions import mean, sum_
-from .np_shape import atleast_2d, concatenate, matrix_transpose, moveaxis, ravel, squeeze, transpose
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -344,10 +344,21 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
 
 
 # -- norms
+def _norm_operand(x):
+    """Norms compute in float: ints and bools become float64."""
+    x = _arr(x)
+    return x if _dt(x).kind == "f" else lax.convert(x, np.float64)
+
+
+def _frobenius(x, axes):
+    """sqrt(sum(x * x)) over `axes`: the 2-norm of vectors, Frobenius of matrices."""
+    return lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
+
+
 def _vector_norm(x, ord, axes, keepdims):
     ax = lax.abs(x)
     if ord is None or ord == 2:
-        res = lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
+        res = _frobenius(x, axes)
     elif ord == 1:
         res = lax.reduce_sum(ax, axes)
     elif ord == math.inf:
@@ -368,14 +379,13 @@ def _matrix_norm(x, ord, axes, keepdims):
     r, c = axes
     ax = lax.abs(x)
     if ord in (None, "fro", "f"):
-        res = lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
-        return _keep(x, res, axes, keepdims)
-    if ord in (1, -1):
-        sums = lax.reduce_sum(ax, (r,))
-        res = (lax.reduce_max if ord == 1 else lax.reduce_min)(sums, (c - (1 if c > r else 0),))
-    elif ord in (math.inf, -math.inf):
-        sums = lax.reduce_sum(ax, (c,))
-        res = (lax.reduce_max if ord == math.inf else lax.reduce_min)(sums, (r - (1 if r > c else 0),))
+        return _keep(x, _frobenius(x, axes), axes, keepdims)
+    if ord in (1, -1, math.inf, -math.inf):
+        # 1-norms: the largest (ord > 0) or smallest column sum; inf-norms: row sums
+        summed, other = (r, c) if ord in (1, -1) else (c, r)
+        sums = lax.reduce_sum(ax, (summed,))
+        pick = lax.reduce_max if ord > 0 else lax.reduce_min
+        res = pick(sums, (other - (1 if other > summed else 0),))
     else:
         raise unsupported(f"numpy.linalg.norm with ord={ord!r} for matrices",
                           "it needs singular values")
@@ -384,14 +394,12 @@ def _matrix_norm(x, ord, axes, keepdims):
 
 @implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
-    x = _arr(x)
-    if _dt(x).kind != "f":
-        x = lax.convert(x, np.float64)
+    x = _norm_operand(x)
     nd = lax.ndim(x)
     if axis is None:
         if ord is None:
             axes = tuple(range(nd))
-            return _keep(x, lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes)), axes, keepdims)
+            return _keep(x, _frobenius(x, axes), axes, keepdims)
         if nd == 1:
             return _vector_norm(x, ord, (0,), keepdims)
         if nd == 2:
@@ -407,17 +415,13 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 @implements(np.linalg.vector_norm)
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
-    x = _arr(x)
-    if _dt(x).kind != "f":
-        x = lax.convert(x, np.float64)
+    x = _norm_operand(x)
     return _vector_norm(x, ord, _axes(axis, lax.ndim(x)), keepdims)
 
 
 @implements(np.linalg.matrix_norm)
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
-    x = _arr(x)
-    if _dt(x).kind != "f":
-        x = lax.convert(x, np.float64)
+    x = _norm_operand(x)
     nd = lax.ndim(x)
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
 

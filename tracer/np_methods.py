@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import lax
-from .numpy_api import UFUNCS, _norm, _with_user_line, unsupported
 from .np_elementwise import (
     absolute, add, bitwise_and, bitwise_or, bitwise_xor, clip, divmod_, floor_divide, imag,
     invert, multiply, negative, positive, power, remainder, round_, subtract, true_divide,
@@ -18,6 +17,7 @@ from .np_reductions import (
     all_, any_, argmax, argmin, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
 )
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
+from .numpy_api import UFUNCS, _norm, _with_user_line, unsupported
 from .trace import Tracer
 
 

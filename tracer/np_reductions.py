@@ -9,15 +9,25 @@ import math
 import numpy as np
 
 from . import lax
+from .np_elementwise import add, isclose, isnan, maximum, minimum, multiply, subtract
+from .np_shape import ravel
 from .numpy_api import (
     FUNCTIONS, _arr, _axes, _consts_scalar, _dt, _keep, _norm_axis, _shape, _sum_dtype,
     implements, unsupported,
 )
-from .np_elementwise import add, isclose, isnan, maximum, minimum, multiply, subtract
-from .np_shape import ravel
 
 
 # ---------------------------------------------------------------- reductions
+def _where_mask(where, a):
+    """A `where=` argument as a bool array of a's shape."""
+    return lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+
+
+def _count(a, axes):
+    """How many elements a reduction over `axes` combines."""
+    return math.prod(_shape(a)[i] for i in axes)
+
+
 def _reduction(prim_fn, name):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
         if out is not None:
@@ -34,7 +44,7 @@ def _reduction(prim_fn, name):
                 raise ValueError(f"reduction operation '{name}imum' does not have an identity, "
                                  "so to use a where mask one has to specify 'initial'")
             fill = {"sum": 0, "prod": 1}.get(name, initial)
-            mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+            mask = _where_mask(where, a)
             a = lax.select(mask, a, lax.full(_shape(a), fill, _dt(a)))
         if name in ("max", "min") and initial is None and any(_shape(a)[i] == 0 for i in axes):
             raise ValueError(
@@ -94,18 +104,23 @@ def _mean_dtype(a, dtype):
     return _dt(a) if _dt(a).kind == "f" else np.dtype(np.float64)
 
 
+def _mean_operand(a, axis, dtype):
+    """mean/var's operand in the dtype they compute in, and the reduced axes."""
+    a = _arr(a)
+    a = lax.convert(a, _mean_dtype(a, dtype))
+    return a, _axes(axis, lax.ndim(a))
+
+
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     if out is not None:
         raise unsupported("numpy.mean with out=")
-    a = _arr(a)
-    a = lax.convert(a, _mean_dtype(a, dtype))
-    axes = _axes(axis, lax.ndim(a))
+    a, axes = _mean_operand(a, axis, dtype)
     if where is not None and where is not True:
-        mask = lax.broadcast_to(lax.convert(_arr(where), bool), _shape(a))
+        mask = _where_mask(where, a)
         s = sum_(a, axis=axes, keepdims=keepdims, where=mask)
         return lax.div(s, lax.convert(sum_(mask, axis=axes, keepdims=keepdims), _dt(s)))
-    n = math.prod(_shape(a)[i] for i in axes)
+    n = _count(a, axes)
     s = lax.reduce_sum(a, axes)
     return _keep(a, lax.div(s, float(n)), axes, keepdims)
 
@@ -117,10 +132,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
         raise unsupported("numpy.var with out=/where=/mean=")
     if correction is not None:
         ddof = correction
-    a = _arr(a)
-    a = lax.convert(a, _mean_dtype(a, dtype))
-    axes = _axes(axis, lax.ndim(a))
-    n = math.prod(_shape(a)[i] for i in axes)
+    a, axes = _mean_operand(a, axis, dtype)
+    n = _count(a, axes)
     m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
     d = lax.sub(a, m)
     ss = lax.reduce_sum(lax.mul(d, d), axes)
@@ -146,7 +159,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     a = _arr(a)
     if weights is None:
         avg = mean(a, axis=axis, keepdims=keepdims)
-        n = math.prod(_shape(a)[i] for i in _axes(axis, lax.ndim(a)))
+        n = _count(a, _axes(axis, lax.ndim(a)))
         wsum = lax.full(_shape(avg), n, _dt(avg))
         return (avg, wsum) if returned else avg
     w = _arr(weights)
@@ -239,28 +252,29 @@ FUNCTIONS[np.nanmin] = _nan_extremum("nanmin", np.inf)
 
 
 # ---------------------------------------------------------------- cumulative
-@implements(np.cumsum)
-def cumsum(a, axis=None, dtype=None, out=None):
+def _scan_operand(name, a, axis, dtype, out):
+    """cumsum/cumprod's operand (flattened when axis is None) in the accumulator dtype,
+    and the axis to scan."""
     if out is not None:
-        raise unsupported("numpy.cumsum with out=")
+        raise unsupported(f"numpy.{name} with out=")
     a = _arr(a)
     if axis is None:
         a, axis = ravel(a), 0
     a = lax.convert(a, np.dtype(dtype) if dtype is not None else _sum_dtype(_dt(a)))
-    return lax.cumsum(a, _norm_axis(axis, lax.ndim(a)))
+    return a, _norm_axis(axis, lax.ndim(a))
+
+
+@implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    a, ax = _scan_operand("cumsum", a, axis, dtype, out)
+    return lax.cumsum(a, ax)
 
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
     """There is no cumulative-product primitive: out[i] = prod_j (j <= i ? a[j] : 1),
     a reduce_prod over a triangular broadcast (O(n^2) work along the axis)."""
-    if out is not None:
-        raise unsupported("numpy.cumprod with out=")
-    a = _arr(a)
-    if axis is None:
-        a, axis = ravel(a), 0
-    a = lax.convert(a, np.dtype(dtype) if dtype is not None else _sum_dtype(_dt(a)))
-    ax = _norm_axis(axis, lax.ndim(a))
+    a, ax = _scan_operand("cumprod", a, axis, dtype, out)
     n = _shape(a)[ax]
     if n == 0:
         return a

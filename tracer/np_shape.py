@@ -154,9 +154,14 @@ FUNCTIONS[np.atleast_2d] = atleast_2d = _atleast_fn(2)
 FUNCTIONS[np.atleast_3d] = atleast_3d = _atleast_fn(3)
 
 
+def _int_tuple(dims):
+    """A shape or reps argument (an int or a sequence of ints) as a tuple of ints."""
+    return (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(d) for d in dims)
+
+
 @implements(np.broadcast_to)
 def broadcast_to(array, shape, subok=False):
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    shape = _int_tuple(shape)
     a = _arr(array)
     try:
         return lax.broadcast_to(a, shape)
@@ -173,12 +178,17 @@ def broadcast_arrays(*args, subok=False):
     return tuple(lax.broadcast_to(a, shp) for a in args)
 
 
+def _like_shape_dtype(a, shape, dtype):
+    """The shape and dtype of a *_like result: a's unless given."""
+    shp = _shape(a) if shape is None else (
+        (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    return shp, np.dtype(dtype) if dtype is not None else _dt(a)
+
+
 def _like(fill):
     def impl(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-        a = _arr(a)
-        shp = _shape(a) if shape is None else (
-            (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
-        return lax.full(shp, fill, np.dtype(dtype) if dtype is not None else _dt(a))
+        shp, dt = _like_shape_dtype(_arr(a), shape, dtype)
+        return lax.full(shp, fill, dt)
 
     return impl
 
@@ -190,10 +200,7 @@ FUNCTIONS[np.empty_like] = _like(0)  # pullback's "uninitialized" memory is zero
 
 @implements(np.full_like)
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    a = _arr(a)
-    shp = _shape(a) if shape is None else (
-        (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
-    dt = np.dtype(dtype) if dtype is not None else _dt(a)
+    shp, dt = _like_shape_dtype(_arr(a), shape, dtype)
     fill = _norm(fill_value)
     if isinstance(fill, Tracer) or (isinstance(fill, np.ndarray) and fill.ndim):
         return lax.broadcast_to(lax.convert(fill, dt), shp)
@@ -220,17 +227,17 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     nd = lax.ndim(arrays[0])
     if nd == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
-    for a in arrays:
-        if lax.ndim(a) != nd:
-            raise ValueError(
-                "all the input array dimensions except for the concatenation axis must match "
-                "exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
+    def mismatch():
+        return ValueError(
+            "all the input array dimensions except for the concatenation axis must match "
+            "exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
+
+    if any(lax.ndim(a) != nd for a in arrays):
+        raise mismatch()
     ax = _norm_axis(axis, nd)
     for a in arrays:
         if any(d != e for i, (d, e) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
-            raise ValueError(
-                f"all the input array dimensions except for the concatenation axis must match "
-                f"exactly; got shapes " + ", ".join(str(_shape(b)) for b in arrays))
+            raise mismatch()
     dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*arrays)
     arrays = [lax.convert(a, dt) for a in arrays]
     arrays = [a for a in arrays if _shape(a)[ax] != 0] or arrays[:1]
@@ -424,7 +431,7 @@ def roll(a, shift, axis=None):
 @implements(np.tile)
 def tile(A, reps):
     a = _arr(A)
-    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
+    reps = _int_tuple(reps)
     nd = max(len(reps), lax.ndim(a))
     reps = (1,) * (nd - len(reps)) + reps
     shp = (1,) * (nd - lax.ndim(a)) + _shape(a)

@@ -6,18 +6,23 @@ from __future__ import annotations
 import numpy as np
 
 from . import lax
-from .numpy_api import _arr, _dt, _norm_axis, _shape, _take_range, implements, unsupported
 from .np_elementwise import add, multiply, true_divide
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
+from .numpy_api import _arr, _dt, _norm_axis, _shape, _take_range, implements, unsupported
+
+
+def _neighbours(a, ax):
+    """a[1:] and a[:-1] along axis `ax` (both empty for an empty axis)."""
+    d = _shape(a)[ax]
+    return _take_range(a, ax, 1, d), _take_range(a, ax, 0, max(d - 1, 0))
 
 
 @implements(np.ediff1d)
 def ediff1d(ary, to_end=None, to_begin=None):
     a = ravel(ary)
     parts = [] if to_begin is None else [ravel(to_begin)]
-    parts.append(lax.sub(_take_range(a, 0, 1, _shape(a)[0]),
-                         _take_range(a, 0, 0, max(_shape(a)[0] - 1, 0))))
+    parts.append(lax.sub(*_neighbours(a, 0)))
     if to_end is not None:
         parts.append(ravel(to_end))
     if len(parts) == 1:
@@ -30,28 +35,23 @@ def ediff1d(ary, to_end=None, to_begin=None):
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     a = _arr(a)
     ax = _norm_axis(axis, lax.ndim(a))
-    parts = []
-    for extra in (prepend,):
-        if extra is not np._NoValue:
-            e = _arr(extra)
-            if lax.ndim(e) == 0:
-                shp = list(_shape(a))
-                shp[ax] = 1
-                e = lax.broadcast_to(e, shp)
-            parts.append(e)
-    parts.append(a)
-    if append is not np._NoValue:
-        e = _arr(append)
+
+    def edge(extra):
+        """prepend=/append= as a slab along `ax` (a scalar is broadcast to one)."""
+        e = _arr(extra)
         if lax.ndim(e) == 0:
             shp = list(_shape(a))
             shp[ax] = 1
             e = lax.broadcast_to(e, shp)
-        parts.append(e)
+        return e
+
+    parts = [] if prepend is np._NoValue else [edge(prepend)]
+    parts.append(a)
+    if append is not np._NoValue:
+        parts.append(edge(append))
     a = concatenate(parts, axis=ax) if len(parts) > 1 else a
     for _ in range(n):
-        d = _shape(a)[ax]
-        hi = _take_range(a, ax, 1, d)
-        lo = _take_range(a, ax, 0, max(d - 1, 0))
+        hi, lo = _neighbours(a, ax)
         a = lax.ne(hi, lo) if _dt(a).kind == "b" else lax.sub(hi, lo)
     return a
 
@@ -122,12 +122,17 @@ def _mode_slice(full, n, m, mode):
     raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
 
 
-@implements(np.convolve)
-def convolve(a, v, mode="full"):
+def _vector_pair(a, v):
+    """convolve/correlate's two 1-d operands and their lengths."""
     a, v = _arr(a), _arr(v)
     if lax.ndim(a) != 1 or lax.ndim(v) != 1:
         raise ValueError("object too deep for desired array")
-    n, m = _shape(a)[0], _shape(v)[0]
+    return a, v, _shape(a)[0], _shape(v)[0]
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v, n, m = _vector_pair(a, v)
     if n == 0 or m == 0:
         raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
     dt = lax.result_dtype(a, v)
@@ -137,10 +142,7 @@ def convolve(a, v, mode="full"):
 
 @implements(np.correlate)
 def correlate(a, v, mode="valid"):
-    a, v = _arr(a), _arr(v)
-    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
-        raise ValueError("object too deep for desired array")
-    n, m = _shape(a)[0], _shape(v)[0]
+    a, v, n, m = _vector_pair(a, v)
     dt = lax.result_dtype(a, v)
     a, v = lax.convert(a, dt), lax.convert(v, dt)
     if m > n:  # NumPy swaps the operands and reverses the result
@@ -152,7 +154,6 @@ def correlate(a, v, mode="valid"):
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     y = _arr(y)
     ax = _norm_axis(axis, lax.ndim(y))
-    n = _shape(y)[ax]
     if x is None:
         d = dx
     else:
@@ -164,5 +165,5 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
             d = lax.reshape(d, shp)
         else:
             d = diff(x, axis=ax)
-    pair_sum = add(_take_range(y, ax, 1, n), _take_range(y, ax, 0, max(n - 1, 0)))
+    pair_sum = add(*_neighbours(y, ax))
     return sum_(true_divide(multiply(d, pair_sum), 2.0), axis=ax)

@@ -32,7 +32,6 @@ Python scalars. Python scalars stay weakly typed (NEP 50); NumPy scalars such as
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -46,22 +45,20 @@ FUNCTIONS: dict = {}
 _PY_SCALARS = (bool, int, float)
 
 
-def implements(*np_funcs):
-    def register(fn):
-        for f in np_funcs:
-            FUNCTIONS[f] = fn
-        return fn
+def _registrar(table):
+    def decorator(*np_objects):
+        def register(fn):
+            for f in np_objects:
+                table[f] = fn
+            return fn
 
-    return register
+        return register
+
+    return decorator
 
 
-def ufunc(*np_ufuncs):
-    def register(fn):
-        for f in np_ufuncs:
-            UFUNCS[f] = fn
-        return fn
-
-    return register
+implements = _registrar(FUNCTIONS)  # @implements(np.sum, ...): rules for __array_function__
+ufunc = _registrar(UFUNCS)  # @ufunc(np.add, ...): rules for __array_ufunc__
 
 
 def _qualname(func):
