@@ -14,7 +14,8 @@ def parse(argv):
         prog="python -m benchmarks",
         description="pullback side by side with JAX, NumPy, autograd and hand-written Numba.")
     p.add_argument("--quick", action="store_true",
-                   help="few repeats (same sizes): a smoke run in well under a minute")
+                   help="smoke run: every cell checked, few short timing batches, size-bound "
+                        "workloads shrunk (see --list), one warm-cache process")
     p.add_argument("--workload", nargs="+", action="extend", metavar="NAME",
                    help="workloads to run (default: all)")
     p.add_argument("--system", nargs="+", action="extend", metavar="NAME",
@@ -41,7 +42,8 @@ def main(argv=None):
         from .workloads import WORKLOADS
 
         for n, w in WORKLOADS.items():
-            print(f"workload {n}: {w.description}")
+            print(f"workload {n}: {w.description}"
+                  + (f" (--quick: {w.quick_size})" if w.quick_size else ""))
         for n, s in SYSTEMS.items():
             print(f"system {n}: {s.label}" + (f" (skipped: {s.unavailable()})"
                                               if s.unavailable() else ""))

@@ -103,14 +103,18 @@ def mismatch(out, ref, rtol, atol):
 
 # ------------------------------------------------------------------ timing
 class Settings:
+    """How long to time. --quick is a smoke run (every cell still checked), not
+    for numbers: a few short batches, and a slow cell's checking call serves as
+    its one sample once it exceeds the cap."""
+
     def __init__(self, quick):
         self.quick = quick
         # Per batch of calls: long enough that the timer's resolution is irrelevant.
-        self.batch_s = 0.002 if quick else 0.01
+        self.batch_s = 0.001 if quick else 0.01
         self.min_rounds = 3 if quick else 9
-        self.max_rounds = 15 if quick else 200
-        self.budget_s = 0.4 if quick else 4.0   # per workload, across all its systems
-        self.cap_s = 3.0 if quick else 30.0     # stop even below min_rounds
+        self.max_rounds = 5 if quick else 200
+        self.budget_s = 0.15 if quick else 4.0  # per workload, across all its systems
+        self.cap_s = 0.5 if quick else 30.0     # stop even below min_rounds
 
 
 def _time_batch(fn, inner):
@@ -232,7 +236,10 @@ def run_workload(workload, systems, settings, log=None):
 
     log = log or (lambda msg: None)
     case = workload.make_case(settings.quick)
+    case.quick = settings.quick
     result = {"description": workload.description, "cells": {}, "floors": {}}
+    if settings.quick and workload.quick_size:
+        result["quick_size"] = workload.quick_size
     try:
         ref = workload.impls["numpy"](case)(*case.args)
     except Exception as e:  # noqa: BLE001
@@ -391,7 +398,8 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
 
     warm = warm_cache and "pullback" in system_names
     # Full runs start each workload's warm-cache process right after its first call
-    # (the shorter the gap, the less can change); --quick shares one process at the end.
+    # (the shorter the gap, the less can change); --quick runs one process at the
+    # end for the first workload only (its start-up would dominate a smoke run).
     for name in workload_names:
         log(f"{name}:")
         w = WORKLOADS[name]
@@ -408,7 +416,7 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
             record_warm([name], True)
     if warm and quick:
         todo = [n for n in workload_names
-                if "first_call_s" in data["workloads"][n]["cells"]["pullback"]]
+                if "first_call_s" in data["workloads"][n]["cells"]["pullback"]][:1]
         log(f"warm-cache process: {', '.join(todo) or 'none'}")
         record_warm(todo, False)
     return data

@@ -137,6 +137,11 @@ def markdown(data):
                     if any("first_attempt" in data["workloads"][n].get("warm_cache", {})
                            for n in names) else ""))
     lines.append("")
+    shrunk = [f"{n}: {data['workloads'][n]['quick_size']}" for n in names
+              if data["workloads"][n].get("quick_size")]
+    if shrunk:
+        lines.append("--quick sizes (smaller than a full run's): " + "; ".join(shrunk) + ".")
+        lines.append("")
     for n in names:
         for fname, f in data["workloads"][n].get("floors", {}).items():
             if f.get("status") == "ok":

@@ -13,6 +13,12 @@ examples/ode.py, which these mirror):
   differences of scipy's solve_ivp at rtol = atol = 1e-12, which differs from
   RK4's derivative by the discretisation error (~1e-9 relative), so the
   workload's tolerance is 1e-6.
+
+Under --quick both shrink where their cost grows with size: integral_bounds
+takes 10^4 bounds, ode_rk4_jacrev integrates 50 RK4 steps to t = 0.5 (the same
+step, dt = 0.01, so solve_ivp still agrees with RK4's derivative to the
+tolerance); the step count is an argument of the loop, not of the IR, so
+pullback and JAX compile the same program either way.
 """
 from __future__ import annotations
 
@@ -87,7 +93,7 @@ def _int_autograd(case):
 def _int_numba(case):
     nodes, weights = leggauss(GL_ORDER)
 
-    @_njit()
+    @_njit(case)
     def integrals(b):
         out = np.empty_like(b)
         for i in range(b.shape[0]):
@@ -112,15 +118,19 @@ register(Workload(
     floors={f"python loop over scipy quad, {QUAD_SAMPLE} bounds": _quad_loop_floor},
     rtol=1e-12,
     atol=1e-14,
+    quick_size="10^4 bounds",
 ))
 
 
 # ------------------------------------------------------------------ RK4 ODE parameter Jacobian
 T_END, RK4_STEPS = 5.0, 500
+QUICK_T_END, QUICK_RK4_STEPS = 0.5, 50  # same dt
 
 
 def _ode_case(quick):
-    return Case((np.array([1.1, 0.4, 0.1, 0.4]), np.array([10.0, 5.0])))
+    t_end, steps = (QUICK_T_END, QUICK_RK4_STEPS) if quick else (T_END, RK4_STEPS)
+    return Case((np.array([1.1, 0.4, 0.1, 0.4]), np.array([10.0, 5.0])),
+                {"t_end": t_end, "steps": steps})
 
 
 def _lv(xp):
@@ -142,10 +152,11 @@ def _rk4_step(rhs, s, p, dt):
 def _ode_pullback(case):
     import pullback as pb
 
-    rhs, dt = _lv(np), T_END / RK4_STEPS
+    rhs, steps = _lv(np), case.consts["steps"]
+    dt = case.consts["t_end"] / steps
 
     def final_state(p, s0):
-        return pb.fori_loop(0, RK4_STEPS, lambda i, s: _rk4_step(rhs, s, p, dt), s0)
+        return pb.fori_loop(0, steps, lambda i, s: _rk4_step(rhs, s, p, dt), s0)
 
     return pb.jacrev(final_state)
 
@@ -154,10 +165,11 @@ def _ode_jax(case):
     import jax
     import jax.numpy as jnp
 
-    rhs, dt = _lv(jnp), T_END / RK4_STEPS
+    rhs, steps = _lv(jnp), case.consts["steps"]
+    dt = case.consts["t_end"] / steps
 
     def final_state(p, s0):
-        return jax.lax.fori_loop(0, RK4_STEPS, lambda i, s: _rk4_step(rhs, s, p, dt), s0)
+        return jax.lax.fori_loop(0, steps, lambda i, s: _rk4_step(rhs, s, p, dt), s0)
 
     return jax.jacrev(final_state)
 
@@ -165,7 +177,8 @@ def _ode_jax(case):
 def _ode_numpy(case):
     """Complex-step Jacobian: the four perturbed parameter vectors run as one
     batch of complex RK4 solutions (axis 1 of the state)."""
-    dt, h = T_END / RK4_STEPS, 1e-30
+    steps, h = case.consts["steps"], 1e-30
+    dt = case.consts["t_end"] / steps
 
     def rhs(s, p):
         x, y = s[0], s[1]
@@ -175,7 +188,7 @@ def _ode_numpy(case):
         n = len(p)
         pc = p[:, None] + 1j * h * np.eye(n)  # column k perturbs parameter k
         s = np.repeat(s0.astype(complex)[:, None], n, axis=1)
-        for _ in range(RK4_STEPS):
+        for _ in range(steps):
             s = _rk4_step(rhs, s, pc, dt)
         return s.imag / h
 
@@ -186,11 +199,12 @@ def _ode_autograd(case):
     import autograd
     import autograd.numpy as anp
 
-    rhs, dt = _lv(anp), T_END / RK4_STEPS
+    rhs, steps = _lv(anp), case.consts["steps"]
+    dt = case.consts["t_end"] / steps
 
     def final_state(p, s0):
         s = s0
-        for _ in range(RK4_STEPS):
+        for _ in range(steps):
             s = _rk4_step(rhs, s, p, dt)
         return s
 
@@ -199,9 +213,10 @@ def _ode_autograd(case):
 
 def _ode_numba(case):
     """Complex-step Jacobian in loops, one complex RK4 solution per parameter."""
-    dt, h = T_END / RK4_STEPS, 1e-30
+    steps, h = case.consts["steps"], 1e-30
+    dt = case.consts["t_end"] / steps
 
-    @_njit()
+    @_njit(case)
     def jac(p, s0):
         n = p.shape[0]
         out = np.empty((2, n))
@@ -209,7 +224,7 @@ def _ode_numba(case):
             pc = p.astype(np.complex128)
             pc[k] += 1j * h
             x, y = complex(s0[0]), complex(s0[1])
-            for _ in range(RK4_STEPS):
+            for _ in range(steps):
                 k1x, k1y = pc[0] * x - pc[1] * x * y, pc[2] * x * y - pc[3] * y
                 xa, ya = x + dt / 2 * k1x, y + dt / 2 * k1y
                 k2x, k2y = pc[0] * xa - pc[1] * xa * ya, pc[2] * xa * ya - pc[3] * ya
@@ -229,10 +244,12 @@ def _ode_numba(case):
 def _solve_ivp_fd(case):
     from scipy.integrate import solve_ivp
 
+    t_end = case.consts["t_end"]
+
     def final(p, s0):
         sol = solve_ivp(lambda t, s: [p[0] * s[0] - p[1] * s[0] * s[1],
                                       p[2] * s[0] * s[1] - p[3] * s[1]],
-                        (0.0, T_END), s0, method="DOP853", rtol=1e-12, atol=1e-12)
+                        (0.0, t_end), s0, method="DOP853", rtol=1e-12, atol=1e-12)
         return sol.y[:, -1]
 
     def jac(p, s0, eps=1e-6):
@@ -251,4 +268,5 @@ register(Workload(
     extras={"scipy solve_ivp + central differences": _solve_ivp_fd},
     rtol=1e-6,
     atol=1e-8,
+    quick_size="50 steps to t = 0.5",
 ))

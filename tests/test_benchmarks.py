@@ -76,6 +76,45 @@ def test_quick_run_ratios_match_cells(quick_run):
         assert r == pytest.approx(c[num][field] / c[den][field])
 
 
+# ------------------------------------------------------------------ quick configuration
+def test_quick_configuration_covers_every_workload():
+    """--quick runs every registered workload by default, and each one's quick case
+    is checked correct (here on the cheap systems: the interpreter, NumPy, extras)."""
+    data = harness.run_suite(None, ["numpy", "pullback_interp"], quick=True,
+                             warm_cache=False, eqns=False)
+    assert data["meta"]["quick"] is True
+    assert list(data["workloads"]) == list(WORKLOADS)
+    for name, w in WORKLOADS.items():
+        res = data["workloads"][name]
+        cells = res["cells"]
+        assert {"numpy", "pullback_interp"} <= set(cells)
+        for sname, cell in cells.items():
+            assert cell["status"] == "ok", (name, sname, cell["status"])
+            assert cell["median_s"] > 0 and cell["first_call_s"] > 0
+        for fname, floor in res["floors"].items():
+            assert floor["status"] == "ok", (name, fname, floor)
+        # A quick case is never bigger than the full one; a workload that shrinks
+        # says how (and the report prints it).
+        quick_case, full_case = w.make_case(True), w.make_case(False)
+        q_size = sum(x.size for x in harness.leaves(quick_case.args))
+        f_size = sum(x.size for x in harness.leaves(full_case.args))
+        shrunk = q_size < f_size or quick_case.consts.get("steps", 0) < full_case.consts.get(
+            "steps", 0)
+        assert shrunk == bool(w.quick_size), name
+        assert res.get("quick_size") == (w.quick_size or None)
+    md = report.markdown(data)
+    assert "--quick sizes (smaller than a full run's): " in md
+    assert "ode_rk4_jacrev: 50 steps to t = 0.5" in md
+
+
+def test_quick_ode_case_keeps_the_step():
+    from benchmarks import workloads_control_flow as cf
+
+    q, f = cf._ode_case(True), cf._ode_case(False)
+    assert q.consts["t_end"] / q.consts["steps"] == f.consts["t_end"] / f.consts["steps"]
+    assert (f.consts["t_end"], f.consts["steps"]) == (5.0, 500)  # full run unchanged
+
+
 # ------------------------------------------------------------------ cell isolation
 def _tiny_workload():
     return Workload(
