@@ -38,6 +38,12 @@ VIRTUAL = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p,
            P.iota_p, P.pad_p, P.gather_p}
 REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
+# elementwise ops cheap enough to recompute in a consuming loop rather than store
+# (see Codegen.defer_cheap); transcendental ones are stored
+DEFER_CHEAP = {P.add_p, P.sub_p, P.mul_p, P.neg_p, P.div_p, P.convert_element_type_p,
+               P.max_p, P.min_p, P.abs_p, P.select_p, P.eq_p, P.ne_p, P.lt_p, P.le_p,
+               P.gt_p, P.ge_p}
+DEFER_MAX_OPS = 6  # at most this many ops recomputed per element for one deferred value
 
 
 class LoweringError(NotImplementedError):
@@ -89,6 +95,8 @@ class Codegen:
                     self.consumers[a].add(id(e))
         self.returned = {v for v in ir.outvars if isinstance(v, Var)}
         self.cur_loads = None
+        self.eqn_by_id = {id(e): e for e in ir.eqns}
+        self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -194,6 +202,7 @@ class Codegen:
             for v in e.outputs:
                 if v in self.returned or any(c not in g.member_ids for c in self.consumers[v]):
                     stored.append(v)
+        stored = self.defer_cheap(g, stored)
         reductions = [e for e in g.members if e.prim in REDUCE]
         shape = g.shape
         nd = len(shape)
@@ -261,12 +270,85 @@ class Codegen:
     def acc(self, e):
         return f"{self.name(e.outputs[0])}_acc"
 
+    def defer_cheap(self, g, stored):
+        """Of the values `g` would store, keep back the cheap elementwise ones whose
+        consumers are all fused loops: each consumer loop recomputes them from
+        their inputs (arrays by then), which costs a few flops instead of writing
+        and re-reading a temporary array. Returns the values still to store."""
+        if not g.shape:
+            return stored
+        stored_set = set(stored)
+        by_var = {v: e for e in g.members for v in e.outputs}
+        plan = {}
+
+        def cost(v, depth=0):  # ops recomputed per element, or None if v must stay stored
+            if v in plan:
+                return plan[v]
+            e = by_var[v]
+            if (e.prim not in DEFER_CHEAP or e.prim not in L.scalar_rules or depth > 8
+                    or len(e.outputs) != 1):
+                return None
+            total = 1
+            for x in e.inputs:
+                if not isinstance(x, Var) or x not in g.locals or x in stored_set:
+                    continue  # a literal, or readable later (array, layout view, deferred)
+                c = cost(x, depth + 1)  # a loop-local value: recomputed along with v
+                if c is None:
+                    return None
+                total += c
+            if total > DEFER_MAX_OPS:
+                return None
+            plan[v] = total
+            return total
+
+        keep = []
+        for v in stored:
+            outside = [self.eqn_by_id[c] for c in self.consumers[v] if c not in g.member_ids]
+            if (v.aval.ndim and v not in self.returned and outside
+                    and all(c.prim in P.ELEMENTWISE or c.prim in REDUCE for c in outside)
+                    and cost(v) is not None):
+                continue
+            keep.append(v)
+        deferred_roots = set(stored) - set(keep)
+        # only the values a deferred root actually needs are recomputed later
+        need, todo = set(), list(deferred_roots)
+        while todo:
+            v = todo.pop()
+            if v in need:
+                continue
+            need.add(v)
+            for x in by_var[v].inputs:
+                if isinstance(x, Var) and x in g.locals and x not in stored_set:
+                    todo.append(x)
+        for v in need:
+            e = by_var[v]
+            self.deferred[v] = e
+            self.virtual[v] = self._recompute_reader(e)
+        return keep
+
+    def _recompute_reader(self, e):
+        """Expression of one element of a deferred value (for reads outside fused loops)."""
+        (v,) = e.outputs
+        dts = [a.aval.dtype for a in e.inputs]
+        rule = L.scalar_rules[e.prim]
+        return lambda idx: "(" + rule(self.ctx, v.aval.dtype, dts,
+                                      *[self.read(a, idx) for a in e.inputs], **e.params) + ")"
+
     def load(self, a, idx, g, indent, eqn):
         """Bind a read of `a` inside the loop body to a local (once per group)."""
         if isinstance(a, Literal) or a in g.locals:
             return self.read(a, idx, g)
         if a in self.cur_loads:
             return self.cur_loads[a]
+        de = self.deferred.get(a)
+        if de is not None and a in self.virtual:  # recompute from its inputs, operands as locals
+            ins = [self.load(x, idx, g, indent, eqn) for x in de.inputs]
+            expr = L.scalar_rules[de.prim](self.ctx, a.aval.dtype, [x.aval.dtype for x in de.inputs],
+                                           *ins, **de.params)
+            nm = self.name(a) + "_rc"
+            self.emit(f"{nm} = {expr}  # recomputed: {_pp_eqn(de, self.pctx, 0)}", eqn, indent)
+            self.cur_loads[a] = nm
+            return nm
         expr = self.read(a, idx, g)
         if expr.isidentifier():
             return expr
@@ -418,15 +500,19 @@ class Codegen:
         rd = self.read
 
         def reader(idx):
+            # bounds checks that hold for every output index are left out (an
+            # unpadded axis needs none), so LLVM sees fewer branches
             conds, src = [], []
-            for (lo, hi, interior), i, n in zip(cfg, idx, x.aval.shape):
+            for (lo, hi, interior), i, n, m in zip(cfg, idx, x.aval.shape, e.outputs[0].aval.shape):
                 j = f"({i} - {lo})" if lo else i
                 step = interior + 1
-                conds.append(f"{j} >= 0")
+                if lo > 0:  # output index i >= 0, so j = i - lo >= 0 needs a check only then
+                    conds.append(f"{j} >= 0")
                 if step > 1:
                     conds.append(f"{j} % {step} == 0")
                     j = f"({j} // {step})"
-                conds.append(f"{j} < {n}")
+                if m - 1 - lo >= (n - 1) * step + 1 or step > 1 or lo < 0:
+                    conds.append(f"{j} < {n}")
                 src.append(j)
             if not conds:
                 return rd(x, src)
