@@ -111,7 +111,8 @@ class Codegen:
         self.lines.append("    " * indent + text)
 
     def comment(self, eqn, indent=1):
-        text = _pp_eqn(eqn, self.pctx, 0)
+        header = COMMENT_HEADERS.get(eqn.prim)  # control flow: its sub-IRs follow as code
+        text = header(self, eqn) if header else _pp_eqn(eqn, self.pctx, 0)
         src = f"  [{eqn.source}]" if eqn.source is not None else ""
         for i, line in enumerate(text.splitlines()):
             self.emit("# " + line + (src if i == 0 else ""), eqn, indent)
@@ -577,6 +578,7 @@ def _no_rule(prim):
 
 # ---------------------------------------------------------------- calls
 CALLS: dict = {}
+COMMENT_HEADERS: dict = {}  # prim -> fn(cg, eqn) -> one-line comment text
 
 
 def _call(prim):
@@ -717,6 +719,10 @@ def _concatenate(cg, e):
     parts = [cg.contiguous(a, e) for a in e.inputs]
     (v,) = e.outputs
     cg.emit(f"{cg.name(v)} = np.concatenate(({', '.join(parts)},), axis={e.params['dimension']})", e)
+
+
+# cond / while / scan: nested code in the same kernel (registers CALLS entries)
+from . import control_flow as _control_flow  # noqa: E402
 
 
 # ---------------------------------------------------------------- module

@@ -1,0 +1,194 @@
+"""Numba lowering of cond, while and scan: real branches and loops in the one kernel.
+
+A sub-IR is generated as nested code of the same function by a `_Nested`
+codegen: it shares the kernel's names, output lines and temporaries with its
+parent, has its own fusion groups, and writes its results to names the parent
+chose. So
+
+    cond   ->  if pred: <true branch> else: <false branch>
+    while  ->  while True: <cond>; if not p: break; <body>; carries = body outs
+    scan   ->  for i in range(length) (or reversed): x = xs[i]; <body>; ys[i] = y
+
+and control flow nests to any depth (scan in cond in fori_loop) without
+unrolling and without a second compiled function.
+
+Numba unifies the type of a name over all its assignments, so a value that
+crosses a branch or an iteration keeps one type: 0-d values are pinned to their
+dtype with a constructor (`np.float32(...)`, `np.int64(0)`), and arrays that
+cross are C-contiguous (carries start as copies, xs are read through a
+C-contiguous array, pass-through operands are copied).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ...ir import control_flow as CF
+from ...ir.core import Literal
+from . import lowering as L
+from .codegen import CALLS, COMMENT_HEADERS, Codegen
+
+CONTROL_FLOW = {CF.cond_p, CF.while_p, CF.scan_p}
+
+
+class _Nested(Codegen):
+    """Code of a closed sub-IR, emitted into the parent's function `depth` levels deeper."""
+
+    def __init__(self, parent, ir, depth):
+        # a codegen of its own for the sub-IR (fusion groups, virtual values,
+        # consumers), then the parent's names, output lines and lowering context
+        super().__init__(ir, parent.ctx.vecmath_names)
+        self.parent = parent
+        self.depth = depth
+        self.ctx = parent.ctx
+        self.pctx = parent.pctx
+        self.names = parent.names
+        self.lines = parent.lines
+        self.line_eqn = parent.line_eqn
+
+    def emit(self, text, eqn=None, indent=1):
+        self.parent.emit(text, eqn, indent + self.depth)
+
+    def fresh(self, base="t"):
+        return self.parent.fresh(base)
+
+    def name(self, v):
+        nm = self.names.get(v)
+        if nm is None:  # not seen by the printer (should not happen): a unique name
+            nm = self.names[v] = self.fresh("v")
+        return nm
+
+    def run_into(self, bindings, targets):
+        """Bind the sub-IR's invars to `bindings` (expressions), run it, and assign
+        its outputs to the names `targets` with types that unify across branches
+        and iterations."""
+        ir = self.ir
+        for v, expr in zip(ir.invars, bindings):
+            self.emit(f"{self.name(v)} = {expr}")
+            self.arrays.add(v)
+        for e in ir.eqns:
+            self.eqn(e)
+        for g in sorted(self.open.values(), key=lambda g: g.id):
+            self.close(g)
+        for v, t in zip(ir.outvars, targets):
+            if isinstance(v, Literal):
+                expr = L.literal(v.val, v.aval.dtype)
+                if v.aval.ndim:  # an array literal: a fresh filled array
+                    expr = f"_h.full({tuple(v.aval.shape)}, {expr}, {L.DT[v.aval.dtype]})"
+            else:
+                expr = self.materialize(v)
+            if t.endswith("]"):  # a row of a stacked output: copied by the assignment
+                self.emit(f"{t} = {expr}")
+                continue
+            if v.aval.ndim and v in ir.invars:
+                expr = f"{expr}.copy()"  # fresh, C-contiguous, never the caller's array
+            self.emit(f"{t} = {_typed(expr, v.aval)}")
+        return targets
+
+
+def _typed(expr, aval):
+    """`expr` pinned to aval's type when 0-d (one Numba type across assignments)."""
+    if aval.ndim or expr.startswith(L.DT[aval.dtype] + "("):
+        return expr
+    return f"{L.DT[aval.dtype]}({expr})"
+
+
+def _operand(cg, a, e):
+    """Expression of an operand of a control flow equation, read outside the loop."""
+    if isinstance(a, Literal):
+        return _typed(L.literal(a.val, a.aval.dtype), a.aval)
+    return cg.materialize(a, e)
+
+
+def _foreign(cg, a):
+    """Does `a` come from outside this (sub-)IR, with a layout the code does not know?
+    (Arrays the kernel makes itself are C-contiguous.)"""
+    return a in cg.ir.invars or a in cg.ir.constvars
+
+
+def _carry_init(cg, a, e):
+    expr = _operand(cg, a, e)
+    if a.aval.ndim:  # the loop variable owns a C-contiguous array (no output aliases init)
+        return f"{expr}.copy()"
+    return _typed(expr, a.aval)
+
+
+def _cond(cg, e):
+    pred, *ops = e.inputs
+    false_ir, true_ir = e.params["branches"]
+    args = [_operand(cg, a, e) for a in ops]
+    p = _operand(cg, pred, e)
+    targets = [cg.name(v) for v in e.outputs]
+    cg.emit(f"if {p}:", e)
+    cg.emit("# true branch", e, 2)
+    _Nested(cg, true_ir, 1).run_into(args, targets)
+    cg.emit("else:", e)
+    cg.emit("# false branch", e, 2)
+    _Nested(cg, false_ir, 1).run_into(args, targets)
+
+
+def _while(cg, e):
+    cn, bn = e.params["cond_nconsts"], e.params["body_nconsts"]
+    cconsts = [_operand(cg, a, e) for a in e.inputs[:cn]]
+    bconsts = [_operand(cg, a, e) for a in e.inputs[cn:cn + bn]]
+    init = e.inputs[cn + bn:]
+    carries = [cg.fresh("c") for _ in init]
+    for c, a in zip(carries, init):
+        cg.emit(f"{c} = {_carry_init(cg, a, e)}", e)
+    p = cg.fresh("p")
+    cg.emit("while True:", e)
+    cg.emit("# loop condition", e, 2)
+    _Nested(cg, e.params["cond"], 1).run_into(cconsts + carries, [p])
+    cg.emit(f"if not {p}:", e, 2)
+    cg.emit("break", e, 3)
+    cg.emit("# loop body", e, 2)
+    _Nested(cg, e.params["body"], 1).run_into(bconsts + carries, carries)
+    for v, c in zip(e.outputs, carries):
+        cg.emit(f"{cg.name(v)} = {c}", e)
+
+
+def _scan(cg, e):
+    p = e.params
+    n, nc, nk = p["length"], p["num_consts"], p["num_carry"]
+    consts = [_operand(cg, a, e) for a in e.inputs[:nc]]
+    init = e.inputs[nc:nc + nk]
+    xs = e.inputs[nc + nk:]
+    carries = [cg.fresh("c") for _ in init]
+    for c, a in zip(carries, init):
+        cg.emit(f"{c} = {_carry_init(cg, a, e)}", e)
+    xnames = []
+    for a in xs:
+        nm = _operand(cg, a, e)
+        if a.aval.ndim >= 2 and _foreign(cg, a):  # slices are arrays: read them from a C array
+            t = cg.fresh("xs")
+            cg.emit(f"{t} = np.ascontiguousarray({nm})", e)
+            nm = t
+        xnames.append(nm)
+    ys = e.outputs[nk:]
+    for v in ys:
+        cg.emit(f"{cg.name(v)} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})", e)
+    i = cg.fresh("i")
+    rng = f"range({n} - 1, -1, -1)" if p["reverse"] else f"range({n})"
+    cg.emit(f"for {i} in {rng}:", e)
+    slices = [f"{x}[{i}]" for x in xnames]
+    rows = [f"{cg.name(v)}[{i}]" for v in ys]
+    _Nested(cg, p["body"], 1).run_into(consts + carries + slices, carries + rows)
+    for v, c in zip(e.outputs[:nk], carries):
+        cg.emit(f"{cg.name(v)} = {c}", e)
+
+
+CALLS[CF.cond_p] = _cond
+CALLS[CF.while_p] = _while
+CALLS[CF.scan_p] = _scan
+
+
+def comment_header(cg, eqn):
+    """One-line comment for a control flow equation (its sub-IRs follow as code)."""
+    outs = " ".join(f"{cg.name(v)}:{v.aval.str_short()}" for v in eqn.outputs)
+    params = ", ".join(f"{k}={v}" for k, v in sorted(eqn.params.items())
+                       if k not in ("branches", "cond", "body"))
+    ins = " ".join(cg.pctx.use(a) for a in eqn.inputs)
+    return f"{outs} = {eqn.prim.name}[{params}] {ins}"
+
+
+for _p in CONTROL_FLOW:
+    COMMENT_HEADERS[_p] = comment_header
