@@ -96,6 +96,9 @@ class Codegen:
         self.returned = {v for v in ir.outvars if isinstance(v, Var)}
         self.cur_loads = None
         self.eqn_by_id = {id(e): e for e in ir.eqns}
+        self.producer = {v: e for e in ir.eqns for v in e.outputs}
+        self.const_of = dict(zip(ir.constvars, ir.consts))
+        self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
 
     # ------------------------------------------------------------ helpers
@@ -270,6 +273,32 @@ class Codegen:
 
     def acc(self, e):
         return f"{self.name(e.outputs[0])}_acc"
+
+    def known_value(self, a, limit=1 << 16):
+        """The value of `a` if it depends on no kernel input (a constant, or layout
+        and elementwise ops over constants and literals, like an identity matrix
+        built from iota or pad), evaluated with the interpreter's rules; else None."""
+        if isinstance(a, Literal):
+            return np.asarray(a.val, a.aval.dtype)
+        if a in self.folded:
+            return self.folded[a]
+        val = None
+        if a in self.const_of:
+            val = np.asarray(self.const_of[a])
+        else:
+            e = self.producer.get(a)
+            if (e is not None and len(e.outputs) == 1 and a.aval.size <= limit
+                    and (e.prim in VIRTUAL or e.prim in P.ELEMENTWISE)):
+                ins = [self.known_value(x, limit) for x in e.inputs]
+                if all(x is not None for x in ins):
+                    from ..interpreter import impl_rules
+
+                    try:
+                        val = np.asarray(impl_rules[e.prim](*ins, **e.params)[0])
+                    except Exception:  # anything odd: simply not folded
+                        val = None
+        self.folded[a] = val
+        return val
 
     def defer_cheap(self, g, stored):
         """Of the values `g` would store, keep back the cheap elementwise ones whose
@@ -455,7 +484,7 @@ class Codegen:
             raise LoweringError(_no_rule(prim))
         self.comment(e)
         fn(self, e)
-        self.arrays.update(e.outputs)
+        self.arrays.update(v for v in e.outputs if v not in self.virtual)  # a call may lower to a view
 
     # ------------------------------------------------------------ layout as index arithmetic
     def virtual_reader(self, e):
@@ -611,6 +640,8 @@ def _dot_general(cg, e):
     K = _prod(ls[i] for i in lc)
     N = _prod(rs[i] for i in rfree)
     dt = e.outputs[0].aval.dtype
+    if _identity_product(cg, e):
+        return
     if (not lb and dt.kind == "f" and len(ls) == 2 and len(rs) == 2
             and M * N * K >= BLAS_MIN_FLOPS):
         # plain matrix product: BLAS reads a transposed operand through its layout
@@ -636,6 +667,60 @@ def _dot_general(cg, e):
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
     blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
     _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})")
+
+
+def _identity_product(cg, e):
+    """A 2-d product with an identity matrix (as reverse mode builds for trace or
+    jacobians) is its other operand, maybe transposed: lowered to a view (no code)."""
+    lhs, rhs = e.inputs
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    (v,) = e.outputs
+    dt = v.aval.dtype
+    if lb or lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or dt.kind not in "fi" or not (
+            lhs.aval.dtype == rhs.aval.dtype == dt):
+        return False
+    # (identity, other operand, other's contracted axis, output axis of other's rows)
+    for eye, other, oc, line in ((rhs, lhs, lc[0], 0), (lhs, rhs, rc[0], 1)):
+        n = eye.aval.shape[0]
+        if eye.aval.shape[1] != n or not isinstance(eye, Var) or other.aval.size == 0:
+            continue
+        val = cg.known_value(eye)
+        if val is None or not np.array_equal(val, np.eye(n, dtype=val.dtype)):
+            continue
+        cg.emit("#   (a product with the identity: read the other operand where used)", e)
+        # out[i, j] (or out[j, i] when the identity is lhs) = other's element at row i,
+        # contracted position j
+        def src(idx, oc=oc, line=line):
+            pos = [None, None]
+            pos[oc], pos[1 - oc] = idx[1 - line], idx[line]
+            return pos
+
+        if dt.kind == "i":
+            cg.virtual[v] = lambda idx, o=other, src=src: cg.read(o, src(idx))
+            return True
+        # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
+        # so a row with a non-finite element elsewhere gives nan, as BLAS would
+        bad = cg.fresh("nonfinite")
+        rows = other.aval.shape[1 - oc]
+        cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
+        cnt = cg.fresh("cnt")
+        cg.emit(f"for i0 in range({rows}):", e)
+        cg.emit(f"{cnt} = 0", e, 2)
+        cg.emit(f"for i1 in range({n}):", e, 2)
+        cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
+                e, 3)
+        cg.emit(f"{cnt} += 1", e, 4)
+        cg.emit(f"{bad}[i0] = {cnt}", e, 2)
+
+        def reader(idx, o=other, src=src, bad=bad, line=line):
+            x = cg.read(o, src(idx))
+            nb = f"{bad}[{idx[line]}]"
+            return (f"({x} if {nb} == 0 or ({nb} == 1 and not math.isfinite({x})) "
+                    f"else {L.literal(np.nan, dt)})")
+
+        cg.virtual[v] = reader
+        return True
+    return False
 
 
 def _dense(cg, a, e):
