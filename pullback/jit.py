@@ -19,11 +19,13 @@ from .tracer.trace import Tracer
 
 
 class _Entry:
-    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten")
+    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten", "direct")
 
     def __init__(self, ir, out_tree, compiled, source):
         self.ir, self.out_tree, self.compiled, self.source = ir, out_tree, compiled, source
         self.unflatten = _unflattener(out_tree)
+        # one output that is the whole result: call the backend's single-output entry
+        self.direct = getattr(compiled, "first", None) if out_tree.kind == "leaf" else None
 
 
 def _unflattener(out_tree):
@@ -46,6 +48,9 @@ _LEAF_TYPES = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.
 def _fast_key(args):
     """A cheap signature key: (shape, dtype) for arrays, the type for anything else.
     Only calls whose arguments are all array/scalar leaves are ever stored under it."""
+    if len(args) == 1:  # the common case, without building a tuple
+        a = args[0]
+        return (a.shape, a.dtype, 1) if type(a) is _ndarray else type(a)
     return tuple([(a.shape, a.dtype) if type(a) is _ndarray else type(a) for a in args])
 
 
@@ -62,7 +67,9 @@ class Jitted:
         self._cache = {}
         self._fast = {}  # _fast_key(args) -> entry, for the lean per-call path
         self._lock = threading.Lock()
-        functools.update_wrapper(self, f)
+        # updated=(): merging f.__dict__ would overwrite self.f/_cache/_fast when f
+        # carries a Jitted's attributes (pb.grad(jitted) copies them via functools.wraps)
+        functools.update_wrapper(self, f, updated=())
 
     def _entry(self, args):
         leaves, sig = flatten_inputs(self.f, args, self.static_argnums)
@@ -84,9 +91,13 @@ class Jitted:
         return _Entry(ir, out_tree, compiled, getattr(compiled, "source", None))
 
     def __call__(self, *args):
-        if self._fast:
-            entry = self._fast.get(_fast_key(args))
+        fast = self._fast
+        if fast:
+            entry = fast.get(_fast_key(args))
             if entry is not None:  # cache hit: no flattening, tracing or hashing of IRs
+                direct = entry.direct
+                if direct is not None:
+                    return direct(*args)
                 return entry.unflatten(entry.compiled(*args))
         leaves, entry = self._entry(args)
         if any(isinstance(x, Tracer) for x in leaves):

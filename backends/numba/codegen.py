@@ -676,7 +676,7 @@ def _identity_product(cg, e):
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
     (v,) = e.outputs
     dt = v.aval.dtype
-    if lb or lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or dt.kind not in "fi" or not (
+    if lb or len(lc) != 1 or lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or dt.kind not in "fi" or not (
             lhs.aval.dtype == rhs.aval.dtype == dt):
         return False
     # (identity, other operand, other's contracted axis, output axis of other's rows)
