@@ -20,7 +20,7 @@ C-contiguous array, pass-through operands are copied).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 
 from ...ir import control_flow as CF
 from ...ir.core import Literal
@@ -28,6 +28,7 @@ from . import lowering as L
 from .codegen import CALLS, COMMENT_HEADERS, Codegen
 
 CONTROL_FLOW = {CF.cond_p, CF.while_p, CF.scan_p}
+_ALLOC = re.compile(r"(\w+) = _h\.empty\(\(.*\), np\.\w+\)$")
 
 
 class _Nested(Codegen):
@@ -42,11 +43,17 @@ class _Nested(Codegen):
         self.ctx = parent.ctx
         self.pctx = parent.pctx
         self.names = parent.names
-        self.lines = parent.lines
-        self.line_eqn = parent.line_eqn
+        self.out_names = {self.name(v) for v in ir.outvars if not isinstance(v, Literal)}
+        self.buf = []  # (text, eqn, indent in the parent, hoistable): replayed by the parent
 
     def emit(self, text, eqn=None, indent=1):
-        self.parent.emit(text, eqn, indent + self.depth)
+        m = _ALLOC.match(text)
+        self.buf.append((text, eqn, indent + self.depth,
+                         m is not None and m.group(1) not in self.out_names))
+
+    def put(self, item):
+        text, eqn, indent, hoist = item
+        self.buf.append((text, eqn, indent + self.depth, hoist))
 
     def fresh(self, base="t"):
         return self.parent.fresh(base)
@@ -112,18 +119,49 @@ def _carry_init(cg, a, e):
     return _typed(expr, a.aval)
 
 
+def _put(cg, item):
+    """Replay a line of a nested sub-IR into `cg` (the kernel, or a sub-IR's buffer)."""
+    if isinstance(cg, _Nested):
+        cg.put(item)
+    else:
+        cg.emit(item[0], item[1], item[2])
+
+
+def _loop(cg, e, header, bodies):
+    """Emit `header` and under it `bodies`, lists of buffered lines
+    (text, eqn, indent, hoistable). Allocations of arrays that stay inside
+    one iteration move in front of the loop: every iteration rewrites all their
+    elements before reading them, and no reference to them outlives the iteration
+    (sub-IR outputs are never hoisted; carries and ys rows hold other arrays or
+    copies), so one buffer serves all iterations instead of one malloc each."""
+    items = [it for part in bodies for it in part]
+    for text, eqn, _, hoist in items:
+        if hoist:
+            _put(cg, (text, eqn, 1, True))
+    cg.emit(header, e)
+    for it in items:
+        if not it[3]:
+            _put(cg, it)
+
+
+def _line(text, e, indent):
+    return [(text, e, indent, False)]
+
+
 def _cond(cg, e):
     pred, *ops = e.inputs
     false_ir, true_ir = e.params["branches"]
     args = [_operand(cg, a, e) for a in ops]
     p = _operand(cg, pred, e)
     targets = [cg.name(v) for v in e.outputs]
-    cg.emit(f"if {p}:", e)
-    cg.emit("# true branch", e, 2)
-    _Nested(cg, true_ir, 1).run_into(args, targets)
-    cg.emit("else:", e)
-    cg.emit("# false branch", e, 2)
-    _Nested(cg, false_ir, 1).run_into(args, targets)
+    for head, note, ir in ((f"if {p}:", "# true branch", true_ir),
+                           ("else:", "# false branch", false_ir)):
+        branch = _Nested(cg, ir, 1)
+        branch.run_into(args, targets)
+        cg.emit(head, e)
+        cg.emit(note, e, 2)
+        for it in branch.buf:  # allocations stay flagged: an enclosing loop may hoist them
+            _put(cg, it)
 
 
 def _while(cg, e):
@@ -135,13 +173,13 @@ def _while(cg, e):
     for c, a in zip(carries, init):
         cg.emit(f"{c} = {_carry_init(cg, a, e)}", e)
     p = cg.fresh("p")
-    cg.emit("while True:", e)
-    cg.emit("# loop condition", e, 2)
-    _Nested(cg, e.params["cond"], 1).run_into(cconsts + carries, [p])
-    cg.emit(f"if not {p}:", e, 2)
-    cg.emit("break", e, 3)
-    cg.emit("# loop body", e, 2)
-    _Nested(cg, e.params["body"], 1).run_into(bconsts + carries, carries)
+    test = _Nested(cg, e.params["cond"], 1)
+    test.run_into(cconsts + carries, [p])
+    body = _Nested(cg, e.params["body"], 1)
+    body.run_into(bconsts + carries, carries)
+    _loop(cg, e, "while True:", [_line("# loop condition", e, 2), test.buf,
+                                 _line(f"if not {p}:", e, 2), _line("break", e, 3),
+                                 _line("# loop body", e, 2), body.buf])
     for v, c in zip(e.outputs, carries):
         cg.emit(f"{cg.name(v)} = {c}", e)
 
@@ -168,10 +206,11 @@ def _scan(cg, e):
         cg.emit(f"{cg.name(v)} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})", e)
     i = cg.fresh("i")
     rng = f"range({n} - 1, -1, -1)" if p["reverse"] else f"range({n})"
-    cg.emit(f"for {i} in {rng}:", e)
     slices = [f"{x}[{i}]" for x in xnames]
     rows = [f"{cg.name(v)}[{i}]" for v in ys]
-    _Nested(cg, p["body"], 1).run_into(consts + carries + slices, carries + rows)
+    body = _Nested(cg, p["body"], 1)
+    body.run_into(consts + carries + slices, carries + rows)
+    _loop(cg, e, f"for {i} in {rng}:", [body.buf])
     for v, c in zip(e.outputs[:nk], carries):
         cg.emit(f"{cg.name(v)} = {c}", e)
 
