@@ -147,7 +147,12 @@ def _wrap_source(ir):
     single = len(ir.outvars) == 1  # the kernel returns the bare value, not a tuple
     for k, v in enumerate(ir.outvars):
         r = "r" if single else f"r[{k}]"
-        outs.append(f"_array({r}, _dt{k})" if v.aval.ndim == 0 else r)
+        if v.aval.ndim:
+            outs.append(r)
+        elif np.dtype(v.aval.dtype) in _SCALAR_NATIVE:  # the scalar already boxes as that dtype
+            outs.append(f"_array({r})")
+        else:
+            outs.append(f"_array({r}, _dt{k})")
     lines = [f"def make_run(kernel, consts, explain, recover, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(ir.outvars))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")
@@ -160,8 +165,20 @@ def _wrap_source(ir):
     lines.append("            recover(err)")
     lines.append(f"            return run({', '.join(args)})")
     lines.append(f"        return [{', '.join(outs)}]")
+    if single:  # run.first(*args) = run(*args)[0]: one call layer less for pb.jit's fast path
+        lines.append(f"    def first({', '.join(args)}):")
+        lines.append("        try:")
+        lines.append(f"            r = kernel({', '.join(args + consts)})")
+        lines.append("        except Exception:")
+        lines.append(f"            return run({', '.join(args)})[0]")
+        lines.append(f"        return {outs[0]}")
+        lines.append("    run.first = first")
     lines.append("    return run")
     return "\n".join(lines) + "\n"
+
+
+# 0-d results whose Numba scalar (Python float/int/bool) boxes to this dtype by itself
+_SCALAR_NATIVE = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 
 
 def _prepare_const(c):
