@@ -100,6 +100,7 @@ class Codegen:
         self.const_of = dict(zip(ir.constvars, ir.consts))
         self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
+        self.defer_cost = {}            # deferred var -> ops per element to recompute it
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -320,10 +321,16 @@ class Codegen:
                 return None
             total = 1
             for x in e.inputs:
-                if not isinstance(x, Var) or x not in g.locals or x in stored_set:
-                    continue  # a literal, or readable later (array, layout view, deferred)
-                c = cost(x, depth + 1)  # a loop-local value: recomputed along with v
+                if not isinstance(x, Var):
+                    continue
+                if x not in g.locals:  # readable later: an array, a view, or deferred itself
+                    if x in self.deferred and x in self.virtual:
+                        total += self.defer_cost.get(x, 0)  # chains across loops add up
+                    continue
+                c = cost(x, depth + 1)  # a loop value: recomputed along with v if deferred
                 if c is None:
+                    if x in stored_set:  # stays stored: read from its array
+                        continue
                     return None
                 total += c
             if total > DEFER_MAX_OPS:
@@ -353,6 +360,7 @@ class Codegen:
         for v in need:
             e = by_var[v]
             self.deferred[v] = e
+            self.defer_cost[v] = plan[v]
             self.virtual[v] = self._recompute_reader(e)
         return keep
 
