@@ -267,3 +267,51 @@ def test_integer_reductions_and_arithmetic_keep_dtype(dtype):
     x = np.arange(-6, 6).reshape(3, 4).astype(dtype)
     y = np.array([1, -2, 3, 5], dtype)
     check(f, x, y)
+
+
+def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
+    # reverse mode builds identity matrices (trace, jacobian bases); a product with
+    # one lowers to a read of the other operand, with BLAS's nan for rows holding
+    # inf/nan elsewhere (inf * 0), for each contraction layout and either side
+    x = RNG.standard_normal((3, 4))
+    x[1, 2] = np.inf
+    sq = RNG.standard_normal((4, 4))
+    sq[0, 3], sq[2, 0] = np.nan, -np.inf
+
+    def eye(n, dtype):
+        return lax.convert(
+            lax.eq(lax.iota(np.int64, (n, n), 0), lax.iota(np.int64, (n, n), 1)), dtype)
+
+    def f(a, b, i):
+        outs = []
+        for (lc, rc) in [((1,), (0,)), ((1,), (1,)), ((0,), (0,)), ((0,), (1,))]:
+            for m in (a, b, i):
+                n_r = m.shape[lc[0]]
+                outs.append(lax.dot_general(m, eye(n_r, m.dtype), ((lc, rc), ((), ()))))
+                n_l = m.shape[rc[0]]
+                outs.append(lax.dot_general(eye(n_l, m.dtype), m, ((lc, rc), ((), ()))))
+        return outs
+
+    args = (x, sq, np.arange(12).reshape(4, 3))
+    got, want = both(f, *args)
+    assert_same(got, want, rtol=0.0)
+    src = pb.jit(f).source(*args)
+    assert "product with the identity" in src and "dot_into" not in src
+
+
+def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():
+    # e = (x == max) and h = e / count are recomputed in later loops, not stored
+    def f(x):
+        m = lax.reduce_max(x, (1,))
+        mb = lax.broadcast_in_dim(m, x.shape, (0,))
+        e = lax.convert(lax.eq(x, mb), np.float64)
+        cnt = lax.broadcast_in_dim(lax.reduce_sum(e, (1,)), x.shape, (0,))
+        h = lax.div(e, cnt)
+        s = lax.broadcast_in_dim(lax.reduce_sum(lax.exp(lax.sub(x, mb)), (1,)), x.shape, (0,))
+        return lax.add(lax.mul(h, s), lax.neg(e))
+
+    x = RNG.standard_normal((5, 7))
+    x[2, :3] = x[2].max() + 1.0  # ties in a row
+    got, want = both(f, x)
+    assert_same(got, want)
+    assert "recomputed" in pb.jit(f).source(x)
