@@ -470,3 +470,27 @@ def test_non_contiguous_inputs():
     got = three_ways(layouts, a, b, v, t, what="strided")
     want = pb.jit(layouts)(*(np.ascontiguousarray(z) for z in (a, b, v, t)))
     assert_same(got, want, "strided vs contiguous copies")
+
+
+def test_blas_sized_products_empty_and_non_finite_inputs():
+    """Products above the BLAS threshold, jacobians built from identity matrices
+    (lowered to views), transposed operands, empty arrays; then inf/nan inputs
+    through the same kernel (IEEE results as the interpreter gives them)."""
+    A, B = RNG.standard_normal((20, 30)), RNG.standard_normal((12, 12))
+
+    def products(x, X, y, e):
+        return (pb.jacrev(lambda x: A @ x)(x), pb.jacfwd(lambda x: A @ x)(x),
+                pb.hessian(lambda y: y @ B @ y)(y), pb.grad(lambda X: np.trace(X @ X))(X),
+                pb.grad(lambda X: np.sum(X.T @ X))(X), pb.jacrev(lambda X: X @ X.T)(X[:4, :5]),
+                pb.grad(lambda e: np.sum(e ** 2) + 1.0)(e), pb.jvp(lambda e: e * 2, (e,), (e,))[1],
+                pb.jacrev(lambda y: np.outer(y, y))(y[:4]),
+                pb.jacrev(lambda X: np.sum(X * X, axis=0))(X[:3, :3]))
+
+    x, X, y = RNG.standard_normal(30), RNG.standard_normal((10, 10)).T, RNG.standard_normal(12)
+    got = three_ways(products, x, X, y, np.zeros((0, 3)), what="products")
+    np.testing.assert_allclose(got[0], A, rtol=1e-12)
+    np.testing.assert_allclose(got[2], B + B.T, rtol=1e-12)
+    np.testing.assert_allclose(got[3], 2 * X.T, rtol=1e-12)
+    assert got[6].shape == (0, 3)
+    x[3], X[1, 2] = np.inf, np.nan
+    three_ways(products, x, X, y, np.zeros((0, 3)), what="products with inf/nan")
