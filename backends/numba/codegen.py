@@ -44,6 +44,10 @@ DEFER_CHEAP = {P.add_p, P.sub_p, P.mul_p, P.neg_p, P.div_p, P.convert_element_ty
                P.max_p, P.min_p, P.abs_p, P.select_p, P.eq_p, P.ne_p, P.lt_p, P.le_p,
                P.gt_p, P.ge_p}
 DEFER_MAX_OPS = 6  # at most this many ops recomputed per element for one deferred value
+# read through layout views, a deferred value is one nested expression: only ops whose
+# lowering names each operand once, so the expression grows linearly
+DEFER_LINEAR = {P.add_p, P.sub_p, P.mul_p, P.neg_p}
+VIEW_THROUGH = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p, P.pad_p}
 
 
 class LoweringError(NotImplementedError):
@@ -101,6 +105,7 @@ class Codegen:
         self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
         self.defer_cost = {}            # deferred var -> ops per element to recompute it
+        self.defer_linear = {}          # deferred var -> its recompute expression stays linear
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -324,8 +329,7 @@ class Codegen:
                 if not isinstance(x, Var):
                     continue
                 if x not in g.locals:  # readable later: an array, a view, or deferred itself
-                    if x in self.deferred and x in self.virtual:
-                        total += self.defer_cost.get(x, 0)  # chains across loops add up
+                    total += self._read_cost(x)  # chains across loops add up
                     continue
                 c = cost(x, depth + 1)  # a loop value: recomputed along with v if deferred
                 if c is None:
@@ -338,12 +342,27 @@ class Codegen:
             plan[v] = total
             return total
 
+        def linear(v):  # v and the loop values it needs use each operand once
+            e = by_var[v]
+            if e.prim not in DEFER_LINEAR:
+                return False
+            for x in e.inputs:
+                if not isinstance(x, Var):
+                    continue
+                if x not in g.locals:
+                    if not self._read_cost(x, linear_only=True):
+                        return False
+                elif x not in stored_set or x in plan:
+                    if not linear(x):
+                        return False
+            return True
+
         keep = []
         for v in stored:
             outside = [self.eqn_by_id[c] for c in self.consumers[v] if c not in g.member_ids]
-            if (v.aval.ndim and v not in self.returned and outside
-                    and all(c.prim in P.ELEMENTWISE or c.prim in REDUCE for c in outside)
-                    and cost(v) is not None):
+            uses = self._loop_uses(outside)
+            if (v.aval.ndim and v not in self.returned and outside and uses is not None
+                    and cost(v) is not None and (uses == "load" or linear(v))):
                 continue
             keep.append(v)
         deferred_roots = set(stored) - set(keep)
@@ -361,8 +380,38 @@ class Codegen:
             e = by_var[v]
             self.deferred[v] = e
             self.defer_cost[v] = plan[v]
+            self.defer_linear[v] = linear(v)
             self.virtual[v] = self._recompute_reader(e)
         return keep
+
+    def _read_cost(self, x, depth=0, linear_only=False):
+        """Ops per element to read `x` later: the recompute cost of the deferred
+        values it reads, directly or through layout views. With linear_only: whether
+        those reads nest only linear expressions (True/False)."""
+        if isinstance(x, Var) and x in self.deferred and x in self.virtual:
+            return self.defer_linear.get(x, False) if linear_only else self.defer_cost.get(x, 0)
+        e = self.producer.get(x) if isinstance(x, Var) else None
+        if x in self.virtual and e is not None and e.prim in VIEW_THROUGH and depth < 8:
+            parts = [self._read_cost(y, depth + 1, linear_only) for y in e.inputs]
+            return all(parts) if linear_only else sum(parts)
+        return True if linear_only else 0
+
+    def _loop_uses(self, consumers, depth=0):
+        """'load' if every consumer is a fused loop (reads the value through `load`,
+        operands bound to locals); 'view' if some read it through layout views that
+        end in fused loops (nested expressions); None if any other consumer."""
+        kind = "load"
+        for c in consumers:
+            if c.prim in P.ELEMENTWISE or c.prim in REDUCE:
+                continue
+            if c.prim not in VIEW_THROUGH or depth >= 4:
+                return None
+            (o,) = c.outputs
+            if o in self.returned or self._loop_uses(
+                    [self.eqn_by_id[i] for i in self.consumers[o]], depth + 1) is None:
+                return None
+            kind = "view"
+        return kind
 
     def _recompute_reader(self, e):
         """Expression of one element of a deferred value (for reads outside fused loops)."""
