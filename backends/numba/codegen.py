@@ -214,6 +214,12 @@ class Codegen:
                     stored.append(v)
         stored = self.defer_cheap(g, stored)
         reductions = [e for e in g.members if e.prim in REDUCE]
+        if not stored and not reductions:  # every value is recomputed where it is used
+            self.emit(f"# fused loop over {list(g.shape)}: no code, its "
+                      f"{len(g.members)} equation(s) are recomputed where used", None)
+            for e in g.members:
+                self.comment(e)
+            return
         shape = g.shape
         nd = len(shape)
         axes = g.red_axes or ()
