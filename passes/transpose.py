@@ -271,6 +271,15 @@ transpose_rules.update({
 
 
 # ---------------------------------------------------------------- the pass
+NO_TRANSPOSE_HINTS = {
+    "while": (
+        ". As in JAX, pb.while_loop (and pb.fori_loop with traced bounds) has no reverse "
+        "mode: its trip count is unknown until it runs. Use pb.fori_loop with Python-int "
+        "bounds or pb.scan (both reverse-differentiable), or forward mode (pb.jvp, pb.jacfwd)."
+    ),
+}
+
+
 def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
     """Inside an active Builder: run `lin`'s primal equations forward on
     `primal_args` (values of its non-linear inputs), then transpose its linear
@@ -326,6 +335,7 @@ def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
                 f"reverse-mode differentiation through primitive '{eqn.prim.name}' is not "
                 "supported (no transpose rule; it appeared applied to a tangent)"
                 + (f" at {eqn.source}" if eqn.source else "")
+                + NO_TRANSPOSE_HINTS.get(eqn.prim.name, "")
             ) from None
         if eqn.prim.multiple_results:
             in_cts = rule(cts, *args, **eqn.params)
