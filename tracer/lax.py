@@ -152,11 +152,9 @@ def _all_concrete(xs):
     return not any(isinstance(x, Tracer) for x in xs)
 
 
-def _nary(prim, dt=None):
+def _nary(prim):
     def op(*xs):
-        xs, out_shape = _prepare(xs, dt)
-        if out_shape and all(not isinstance(x, Tracer) and np.ndim(x) == 0 for x in xs):
-            xs = [broadcast_to(np.asarray(x), out_shape) for x in xs]
+        xs, _ = _prepare(xs)
         return prim.bind(*xs)
 
     op.__name__ = prim.name
@@ -176,21 +174,12 @@ bitwise_and = _nary(P.and_p)
 bitwise_or = _nary(P.or_p)
 
 
-def _compare(prim):
-    def op(x, y):
-        xs, _ = _prepare([x, y])
-        return prim.bind(*xs)
-
-    op.__name__ = prim.name
-    return op
-
-
-eq = _compare(P.eq_p)
-ne = _compare(P.ne_p)
-lt = _compare(P.lt_p)
-le = _compare(P.le_p)
-gt = _compare(P.gt_p)
-ge = _compare(P.ge_p)
+eq = _nary(P.eq_p)
+ne = _nary(P.ne_p)
+lt = _nary(P.lt_p)
+le = _nary(P.le_p)
+gt = _nary(P.gt_p)
+ge = _nary(P.ge_p)
 
 
 def select(pred, on_true, on_false):
