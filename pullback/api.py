@@ -97,12 +97,24 @@ def flatten_inputs(f, args, static_argnums=()):
     """(flat leaves, Signature) for a call f(*args)."""
     dyn, static = split_static(args, static_argnums)
     leaves, in_tree = tree_flatten(tuple(dyn))
-    names = [n for i, n in enumerate(_arg_names(f, len(args))) if i not in dict(static)]
+    try:
+        avals = [abstractify(x, "") for x in leaves]
+    except TypeError:
+        # Name the offending leaf. Paths need inspect.signature, so they are built
+        # only here, never on the per-call path of a jitted function.
+        for x, p in zip(leaves, _leaf_paths(f, args, static, in_tree)):
+            abstractify(x, p)
+        raise
+    return leaves, Signature(in_tree, avals, static)
+
+
+def _leaf_paths(f, args, static, in_tree):
+    static_idx = dict(static)
+    names = [n for i, n in enumerate(_arg_names(f, len(args))) if i not in static_idx]
     paths = []
     for k, child in enumerate(in_tree.children):
         paths += [names[k] + p for p in leaf_paths(child)]
-    avals = [abstractify(x, p) for x, p in zip(leaves, paths)]
-    return leaves, Signature(in_tree, avals, static)
+    return paths
 
 
 def check_outputs(f, out_leaves):
