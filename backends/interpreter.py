@@ -6,7 +6,6 @@ later pass and backend is tested against `eval_ir` here.
 from __future__ import annotations
 
 import numpy as np
-import scipy.special
 
 from ..ir import control_flow as CF
 from ..ir import primitives as P
@@ -46,6 +45,13 @@ def _round(x):
     return np.round(x)
 
 
+def _erf(x):
+    # scipy.special costs ~0.3 s to import: pay it on the first erf, not on `import pullback`.
+    import scipy.special
+
+    return scipy.special.erf(x)
+
+
 _ELEMENTWISE_IMPLS = {
     P.neg_p: np.negative, P.exp_p: np.exp, P.log_p: np.log, P.log1p_p: np.log1p,
     P.expm1_p: np.expm1, P.sin_p: np.sin, P.cos_p: np.cos, P.tan_p: np.tan,
@@ -53,7 +59,7 @@ _ELEMENTWISE_IMPLS = {
     P.sinh_p: np.sinh, P.cosh_p: np.cosh, P.tanh_p: np.tanh,
     P.asinh_p: np.arcsinh, P.acosh_p: np.arccosh, P.atanh_p: np.arctanh,
     P.sqrt_p: np.sqrt, P.rsqrt_p: _rsqrt, P.logistic_p: _logistic,
-    P.erf_p: scipy.special.erf, P.floor_p: np.floor, P.ceil_p: np.ceil,
+    P.erf_p: _erf, P.floor_p: np.floor, P.ceil_p: np.ceil,
     P.round_p: _round, P.abs_p: np.abs, P.sign_p: _sign,
     P.not_p: np.invert, P.is_finite_p: np.isfinite,
     P.stop_gradient_p: lambda x: x,
