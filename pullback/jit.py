@@ -14,18 +14,24 @@ import numpy as np
 from .api import _as_tuple, flatten_inputs, to_output, trace_to_ir
 from .backends import get_backend
 from .backends.interpreter import eval_ir
-from .tracer.pytree import tree_unflatten
+from .tracer.pytree import tree_flatten, tree_unflatten
 from .tracer.trace import Tracer
 
 
 class _Entry:
-    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten", "direct")
+    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten")
 
     def __init__(self, ir, out_tree, compiled, source):
         self.ir, self.out_tree, self.compiled, self.source = ir, out_tree, compiled, source
         self.unflatten = _unflattener(out_tree)
-        # one output that is the whole result: call the backend's single-output entry
-        self.direct = getattr(compiled, "first", None) if out_tree.kind == "leaf" else None
+
+    def fast_call(self, args):
+        """(call, finish) for later calls like `args`: finish(call(*args)) is the
+        result, finish None meaning call's value already is."""
+        specialize = getattr(self.compiled, "specialize", None)
+        if specialize is not None and self.out_tree.kind == "leaf":
+            return specialize(args)  # one output that is the whole result
+        return self.compiled, self.unflatten
 
 
 def _unflattener(out_tree):
@@ -45,17 +51,25 @@ _ndarray = np.ndarray
 _LEAF_TYPES = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
+def _leaves_key(leaves):
+    """A cheap signature key: (shape, dtype) for an array, the type for anything else.
+    Only calls whose leaves all are arrays or _LEAF_TYPES scalars are stored under it.
+    (A loop: on Python 3.11 a comprehension costs a function call more.)"""
+    key = []
+    for a in leaves:
+        key.append((a.shape, a.dtype) if type(a) is _ndarray else type(a))
+    return tuple(key)
+
+
 def _fast_key(args):
-    """A cheap signature key: (shape, dtype) for arrays, the type for anything else.
-    Only calls whose arguments are all array/scalar leaves are ever stored under it."""
     if len(args) == 1:  # the common case, without building a tuple
         a = args[0]
         return (a.shape, a.dtype, 1) if type(a) is _ndarray else type(a)
-    return tuple([(a.shape, a.dtype) if type(a) is _ndarray else type(a) for a in args])
+    return _leaves_key(args)
 
 
-def _fast_keyable(args):
-    return all(type(a) is _ndarray or type(a) in _LEAF_TYPES for a in args)
+def _keyable(leaves):
+    return all(type(a) is _ndarray or type(a) in _LEAF_TYPES for a in leaves)
 
 
 class Jitted:
@@ -65,7 +79,12 @@ class Jitted:
         self.backend_name = backend
         self.backend = get_backend(backend)
         self._cache = {}
-        self._fast = {}  # _fast_key(args) -> entry, for the lean per-call path
+        # The lean per-call paths (numba outputs already are NumPy arrays):
+        # _fast_key(args) -> (call, finish) when every argument is an array or scalar,
+        # (input tree, _leaves_key(leaves)) -> entry for other pytrees of them.
+        self._fast_ok = not self.static_argnums and backend == "numba"
+        self._fast = {}
+        self._tree_fast = {}
         self._lock = threading.Lock()
         # updated=(): merging f.__dict__ would overwrite self.f/_cache/_fast when f
         # carries a Jitted's attributes (pb.grad(jitted) copies them via functools.wraps)
@@ -80,7 +99,7 @@ class Jitted:
                 if entry is None:
                     entry = self._build(args)
                     self._cache[sig] = entry
-        return leaves, entry
+        return leaves, sig, entry
 
     def _build(self, args):
         from .passes.manager import optimize
@@ -91,30 +110,47 @@ class Jitted:
         return _Entry(ir, out_tree, compiled, getattr(compiled, "source", None))
 
     def __call__(self, *args):
-        fast = self._fast
-        if fast:
-            entry = fast.get(_fast_key(args))
-            if entry is not None:  # cache hit: no flattening, tracing or hashing of IRs
-                direct = entry.direct
-                if direct is not None:
-                    return direct(*args)
-                return entry.unflatten(entry.compiled(*args))
-        leaves, entry = self._entry(args)
+        # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),
+        # one dict lookup, the compiled code; no flattening, tracing or IR hashing.
+        # The one-argument key is _fast_key inlined: a call costs as much as the key.
+        if len(args) == 1:
+            a = args[0]
+            key = (a.shape, a.dtype, 1) if type(a) is _ndarray else type(a)
+        else:
+            key = _leaves_key(args)
+        hit = self._fast.get(key)
+        if hit is not None:
+            call, finish = hit
+            out = call(*args)
+            return out if finish is None else finish(out)
+        return self._call_slow(args)
+
+    def _call_slow(self, args):
+        if self._tree_fast:  # pytree arguments: flatten, then the same kind of key
+            leaves, in_tree = tree_flatten(args)
+            entry = self._tree_fast.get((in_tree, _leaves_key(leaves)))
+            if entry is not None:
+                return entry.unflatten(entry.compiled(*leaves))
+        leaves, sig, entry = self._entry(args)
         if any(isinstance(x, Tracer) for x in leaves):
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)
             return tree_unflatten(entry.out_tree, outs)
         outs = entry.compiled(*leaves)
-        if not self.static_argnums and self.backend_name == "numba" and _fast_keyable(args):
-            self._fast[_fast_key(args)] = entry
+        # registered after the call: Numba has compiled the overload these arguments need
+        if self._fast_ok and _keyable(leaves):
+            if _keyable(args):  # every argument is a leaf
+                self._fast[_fast_key(args)] = entry.fast_call(args)
+            else:
+                self._tree_fast[(sig.in_tree, _leaves_key(leaves))] = entry
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
     def ir(self, *args):
         """The optimized IR compiled for these arguments."""
-        return self._entry(args)[1].ir
+        return self._entry(args)[2].ir
 
     def source(self, *args):
         """The generated source handed to the backend for these arguments."""
-        src = self._entry(args)[1].source
+        src = self._entry(args)[2].source
         if src is None:
             raise ValueError(f"backend {self.backend_name!r} generates no source")
         return src

@@ -3,7 +3,9 @@
 `compile(ir)` returns `run(*flat_args) -> list of NumPy arrays`, with `run.source`
 the generated module text (what `f.source(*args)` and `pullback dump --format
 source` print) and `run.kernel` the Numba dispatcher. `stats()` (also
-`pb.jit_stats()`) reads the compile/cache counters, see cache.py.
+`pb.jit_stats()`) reads the compile/cache counters, see cache.py. For a single
+output, `run.first(*args)` is `run(*args)[0]` and `run.specialize(args)` gives
+pb.jit's per-call path for later calls like `args` (see _specializer).
 
 Pipeline: custom_jvp/vjp calls are inlined; codegen.py writes one Python
 function (fusion groups as loop nests, layout ops as index arithmetic, helper
@@ -21,6 +23,7 @@ optimized IR (pullback/jit.py), so only the outermost jit compiles.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -173,6 +176,12 @@ def _wrap_source(ir):
         lines.append(f"            return run({', '.join(args)})[0]")
         lines.append(f"        return {outs[0]}")
         lines.append("    run.first = first")
+    if single and consts:  # run.bind(ep): a compiled overload's entry point with the constants appended
+        lines.append("    def bind(ep):")
+        lines.append(f"        def call({', '.join(args)}):")
+        lines.append(f"            return ep({', '.join(args + consts)})")
+        lines.append("        return call")
+        lines.append("    run.bind = bind")
     lines.append("    return run")
     return "\n".join(lines) + "\n"
 
@@ -215,11 +224,53 @@ def compile(ir):
     env = {}
     exec(_wrap_source(ir), env)
     dts = [np.dtype(v.aval.dtype) for v in ir.outvars]
-    run = env["make_run"](mod.kernel, [_prepare_const(c) for c in ir.consts], explain, recover,
+    consts = [_prepare_const(c) for c in ir.consts]
+    run = env["make_run"](mod.kernel, consts, explain, recover,
                           numba.core.errors.NumbaError, np.array, *dts)
     run.source = source
     run.kernel = mod.kernel
+    if len(ir.outvars) == 1:
+        run.specialize = _specializer(run, mod.kernel, consts, _box(ir.outvars[0].aval))
     return run
+
+
+def _box(aval):
+    """Turns the kernel's value for a single output into the result: None when the
+    kernel already returns it (a fresh array), else a fresh 0-d array of the output's
+    dtype (Numba returns 0-d values as Python scalars). np.array is the cheapest fresh
+    0-d array measured (np.empty + item assignment, template.copy(), a kernel-made
+    0-d array all cost more)."""
+    if aval.ndim:
+        return None
+    dt = np.dtype(aval.dtype)
+    return np.array if dt in _SCALAR_NATIVE else functools.partial(np.array, dtype=dt)
+
+
+def _specializer(run, kernel, consts, box):
+    def specialize(args):
+        """(call, box) for later calls whose arguments have the types of `args` (for
+        arrays also their shapes and dtypes): box(call(*a)) == run(*a)[0], box None
+        meaning call's value is final. Scalars alone fix Numba's signature, so `call`
+        is then the machine-code entry point of the overload `args` compiled, skipping
+        Numba's type dispatch. An array's Numba type also depends on its layout,
+        alignment and writeability, which pb.jit's key does not see: arrays keep
+        going through the dispatcher."""
+        if not any(isinstance(a, np.ndarray) for a in args):
+            entry = _entry_point(kernel, list(args) + consts)
+            if entry is not None:
+                return (run.bind(entry) if consts else entry), box
+        return run.first, None
+
+    return specialize
+
+
+def _entry_point(kernel, args):
+    """The compiled overload of `kernel` for these argument values, or None."""
+    try:
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        return kernel.overloads[sig].entry_point
+    except (KeyError, AttributeError, ValueError, TypeError):
+        return None  # not compiled for them (or Numba's internals moved): dispatch as usual
 
 
 _LINE_RE = re.compile(r'File "([^"]*)", line (\d+)|at (\S+) \((\d+)\)')

@@ -1,0 +1,197 @@
+"""pb.jit's per-call path on a cache hit (numba backend): results are fresh NumPy
+arrays of the right dtype and shape, whatever path served the call (the first,
+traced call; the scalar path that calls Numba's compiled overload directly; the
+array path through Numba's dispatcher; the pytree path), also from many threads."""
+import threading
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import pullback as pb
+
+
+def _calls(f, *args, n=3):
+    """f(*args) n times: the first call compiles, the others hit the caches."""
+    return [f(*args) for _ in range(n)]
+
+
+def test_grad_sin_returns_fresh_0d_float64_arrays():
+    g = pb.jit(pb.grad(np.sin))
+    outs = _calls(g, 1.0)
+    for r in outs:
+        assert type(r) is np.ndarray and r.shape == () and r.dtype == np.float64
+        assert r == np.cos(1.0)
+    assert outs[1] is not outs[2] and not np.shares_memory(outs[1], outs[2])
+    outs[1][()] = 99.0  # a caller may write into its result
+    assert g(1.0) == np.cos(1.0) and outs[2] == np.cos(1.0)
+    assert g(0.25) == np.cos(0.25)
+
+
+@pytest.mark.parametrize("x, dtype", [
+    (np.float32(0.5), np.float32), (np.int32(3), np.int32), (np.int64(3), np.int64),
+    (3, np.int64), (0.5, np.float64), (np.float64(0.5), np.float64),
+])
+def test_scalar_results_keep_their_dtype(x, dtype):
+    f = pb.jit(lambda v: v * 2 + 1)
+    for r in _calls(f, x):
+        assert type(r) is np.ndarray and r.shape == () and r.dtype == dtype
+        assert r == dtype(x) * 2 + 1
+
+
+def test_bool_result_and_one_function_called_with_several_scalar_types():
+    f = pb.jit(lambda v: v > 1)
+    g = pb.jit(lambda v: v * 3)
+    for _ in range(2):
+        r = f(2.0)
+        assert r.dtype == np.bool_ and r.shape == () and bool(r) is True
+        assert bool(f(0)) is False and f(0).dtype == np.bool_
+        # int, then float, then a NumPy float32 scalar: one entry per type
+        assert g(2).dtype == np.int64 and g(2) == 6
+        assert g(2.5).dtype == np.float64 and g(2.5) == 7.5
+        assert g(np.float32(1.5)).dtype == np.float32 and g(np.float32(1.5)) == 4.5
+        assert g(True) == 3
+
+
+def test_constants_with_scalar_arguments():
+    w = np.array([1.0, 2.0, 3.0])
+    f = pb.jit(lambda x: np.sum(w * x))       # 0-d output, array constant
+    h = pb.jit(lambda x: w * x)               # array output
+    for x in (2.0, 2.0, -1.0):
+        assert f(x) == np.sum(w * x) and f(x).shape == ()
+        a, b = h(x), h(x)
+        np.testing.assert_array_equal(a, w * x)
+        assert not np.shares_memory(a, b)
+    w[0] = 100.0  # constants were captured at compile time, as by the first call
+    assert f(1.0) == 6.0
+
+
+def test_two_scalars_and_mixed_scalar_array_arguments():
+    f = pb.jit(lambda x, y: np.sin(x) * y)
+    for _ in range(3):
+        assert f(0.5, 2.0) == np.sin(0.5) * 2.0 and f(0.5, 2.0).shape == ()
+    y = np.arange(4.0)
+    for _ in range(3):
+        np.testing.assert_allclose(f(0.5, y), np.sin(0.5) * y, rtol=1e-15)
+        np.testing.assert_allclose(f(y, 2), np.sin(y) * 2, rtol=1e-15)
+
+
+def test_arrays_of_one_shape_and_dtype_but_other_layouts():
+    # the fast key is (shape, dtype): layout, writeability and alignment must still
+    # reach Numba's dispatcher, which compiles what they need
+    f = pb.jit(lambda a, b: a * b + 1.0)
+    base = np.arange(12.0).reshape(3, 4)
+    c = np.ascontiguousarray(base)
+    fortran = np.asfortranarray(base)
+    strided = np.arange(24.0).reshape(3, 8)[:, ::2]
+    readonly = base.copy()
+    readonly.flags.writeable = False
+    raw = np.zeros(12 * 8 + 1, np.uint8)[1:].view(np.float64).reshape(3, 4)
+    raw[...] = base
+    assert not raw.flags.aligned
+    for a in (c, fortran, strided, readonly, raw, c):
+        for _ in range(2):
+            np.testing.assert_array_equal(f(a, c), a * c + 1.0)
+            np.testing.assert_array_equal(f(c, a), c * a + 1.0)
+    g = pb.jit(lambda a: np.sum(a * 2.0))  # one array argument
+    for a in (c, fortran.T, strided, readonly, raw):
+        for _ in range(2):
+            assert g(a) == np.sum(a * 2.0) and g(a).shape == ()
+
+
+def test_a_new_shape_recompiles():
+    f = pb.jit(lambda a: np.cumsum(a) * 2.0)
+    for n in (3, 3, 5, 5, 3, 0):
+        a = np.arange(float(n))
+        r = f(a)
+        assert r.shape == (n,)
+        np.testing.assert_array_equal(r, np.cumsum(a) * 2.0)
+    assert len(f._cache) == 3  # one compiled entry per shape
+
+
+def test_zero_d_array_and_scalar_arguments_share_nothing_wrongly():
+    f = pb.jit(lambda v: v + 1)
+    for x in (np.array(2.0), 2.0, np.array(2.0), np.float64(2.0), np.array(2, np.int32), 2):
+        want = np.asarray(x) + 1
+        r = f(x)
+        assert r.dtype == want.dtype and r.shape == () and r == want
+
+
+def test_pytree_arguments_and_outputs():
+    f = pb.jit(lambda p: {"s": sum(p["w"]), "n": p["b"] * 2.0})
+    p = {"w": [np.ones(3), np.full(3, 2.0)], "b": 1.5}
+    for _ in range(3):
+        r = f(p)
+        np.testing.assert_array_equal(r["s"], np.full(3, 3.0))
+        assert r["n"] == 3.0 and r["n"].shape == () and r["n"].dtype == np.float64
+    # same structure, other shapes / dtypes / scalar types: new entries, right results
+    q = {"w": [np.ones(2), np.full(2, 2.0)], "b": 1.5}
+    np.testing.assert_array_equal(f(q)["s"], np.full(2, 3.0))
+    q32 = {"w": [np.ones(3, np.float32), np.ones(3, np.float32)], "b": np.float32(1)}
+    for _ in range(2):
+        assert f(q32)["s"].dtype == np.float32 and f(q32)["n"].dtype == np.float32
+    # another structure (dict keys, list length) is another signature
+    g = pb.jit(lambda p: sum(v * i for i, v in enumerate(p.values())))
+    for _ in range(2):
+        np.testing.assert_array_equal(g({"a": np.ones(2), "b": np.ones(2)}), np.ones(2))
+        np.testing.assert_array_equal(g({"a": np.ones(2), "c": np.ones(2), "d": np.ones(2)}),
+                                      np.full(2, 3.0))
+    Pair = namedtuple("Pair", "x y")
+    h = pb.jit(lambda t, scale: (t.x * scale, None, [t.y]))
+    for _ in range(3):
+        a, none, (b,) = h(Pair(np.ones(2), 3.0), 2.0)
+        np.testing.assert_array_equal(a, np.full(2, 2.0))
+        assert none is None and b == 3.0 and b.shape == ()
+
+
+def test_transforms_of_a_jitted_function_after_concrete_calls():
+    # tracers must not be served by the per-call caches filled by concrete calls
+    f = pb.jit(lambda x: np.sin(x) * x)
+    p = pb.jit(lambda d: np.sum(d["a"] * d["b"]))
+    d = {"a": np.arange(3.0), "b": np.full(3, 2.0)}
+    for _ in range(2):
+        assert f(0.5) == np.sin(0.5) * 0.5
+        assert p(d) == 6.0
+    assert np.isclose(pb.grad(f)(0.5), np.cos(0.5) * 0.5 + np.sin(0.5), rtol=1e-14)
+    np.testing.assert_array_equal(pb.grad(p)(d)["a"], d["b"])
+    assert pb.jit(pb.grad(f))(0.5) == pb.grad(f)(0.5)
+
+
+def test_static_argnums_still_dispatch_on_the_static_value():
+    f = pb.jit(lambda x, n: x ** n, static_argnums=1)
+    for _ in range(2):
+        assert f(2.0, 3) == 8.0 and f(2.0, 2) == 4.0
+
+
+def test_threads_calling_one_jitted_function():
+    g = pb.jit(pb.grad(np.sin))
+    h = pb.jit(lambda a, s: np.tanh(a) * s)
+    t = pb.jit(lambda p: p["x"] * p["y"])
+    inputs = [np.linspace(-3, 3, 5) + k for k in range(6)]
+    # single-threaded answers first (compiling everything), checked against NumPy
+    want = {}
+    for k, xs in enumerate(inputs):
+        for x in xs:
+            want[k, x] = (g(x), h(xs, x), t({"x": xs, "y": x}))
+            np.testing.assert_allclose(want[k, x][1], np.tanh(xs) * x, rtol=1e-14)
+    errors = []
+
+    def work(k):
+        try:
+            xs = inputs[k]
+            for i in range(300):
+                x = float(xs[i % 5])
+                r = g(x)
+                assert r.shape == () and r == np.cos(x) == want[k, x][0]
+                np.testing.assert_array_equal(h(xs, x), want[k, x][1])
+                np.testing.assert_array_equal(t({"x": xs, "y": x}), want[k, x][2])
+                r[()] = -1.0  # writing a result must not disturb other threads
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[0]
