@@ -2,12 +2,37 @@
 
 
 def get_backend(name):
+    """The backend module `name`, set up for compiling.
+
+    Called when a jitted function is constructed (`pb.jit(f)`), so the one-time
+    imports every first call would otherwise pay (the pass pipeline and, for
+    numba, the helper modules whose njit dispatchers the kernels call) happen
+    here, once per process, not inside the first call of the first function.
+    """
     if name == "interpreter":
         from . import interpreter_backend
 
+        _import_pass_pipeline()
         return interpreter_backend
     if name == "numba":
         from . import numba as numba_backend
 
+        _import_pass_pipeline()
+        _import_numba_helpers()
         return numba_backend
     raise ValueError(f"unknown backend {name!r}; choose 'numba' or 'interpreter'")
+
+
+def _import_pass_pipeline():
+    from ..passes import manager  # noqa: F401  (pb.jit optimizes every IR before compiling)
+
+
+def _import_numba_helpers():
+    # Imported by every generated kernel module (helpers) and by the code
+    # generator when it picks vectorizable math (vecmath).
+    from .numba import helpers  # noqa: F401
+
+    try:
+        from .numba import vecmath  # noqa: F401
+    except ImportError:  # the backend runs without vectorized math (see numba._vecmath)
+        pass

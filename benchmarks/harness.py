@@ -425,10 +425,19 @@ def run_suite(workload_names=None, system_names=None, quick=False, warm_cache=Tr
 def _warm_child(names, quick=False):
     """Print {workload: {...}} as one JSON line: first calls against a warm disk cache.
 
-    Numba's one-time start-up (LLVM initialisation, ~1-2 s) is measured on its own
-    first, like the main process's warm-up, so `first_call_s` compares with the
-    peers' first calls; `import_s` and `numba_startup_s` are what a new process
-    pays on top.
+    One-time costs of the new process are measured on their own, in order, like
+    the main process's warm-up, so `first_call_s` compares with the peers' first
+    calls; each is reported next to it (what a new process pays on top, once):
+    - `import_s`: `import pullback` (and the benchmark's own modules);
+    - `numba_startup_s`: Numba's start-up (import, LLVM initialisation, one
+      trivial njit compiled), as the main process warms up the Numba peer;
+    - `backend_import_s`: pullback's numba backend set-up, which `pb.jit(f)`
+      does when the first jitted function is constructed (get_backend("numba"):
+      the code generator, the helper modules kernels call with their njit
+      dispatchers, the pass pipeline).
+    `first_call_s` is everything per function: trace, passes, code generation,
+    source hash and disk-cache lookup, loading the kernel module, Numba loading
+    the machine code from its cache, and one run.
     """
     t0 = time.perf_counter()
     import pullback  # noqa: F401
@@ -441,6 +450,11 @@ def _warm_child(names, quick=False):
     t0 = time.perf_counter()
     SYSTEMS["numba"].warm_up()
     numba_startup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    from pullback.backends import get_backend
+
+    get_backend(system.backend)
+    backend_import_s = time.perf_counter() - t0
     def counters():
         try:
             from pullback.backends import numba as nb_backend
@@ -451,7 +465,8 @@ def _warm_child(names, quick=False):
 
     results = {}
     for name in names:
-        res = {"import_s": import_s, "numba_startup_s": numba_startup_s}
+        res = {"import_s": import_s, "numba_startup_s": numba_startup_s,
+               "backend_import_s": backend_import_s}
         results[name] = res
         before = counters()
         try:

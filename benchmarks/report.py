@@ -67,6 +67,19 @@ def _cell_text(cell, key):
     return status.split(":")[0] or "—"
 
 
+def _startup_split(data, names):
+    """': import a-b s, Numba b-c s, backend c-d s' over the warm-cache processes."""
+    warms = [data["workloads"][n].get("warm_cache", {}) for n in names]
+    parts = []
+    for key, label in (("import_s", "import"), ("numba_startup_s", "Numba"),
+                       ("backend_import_s", "backend set-up")):
+        vals = [w[key] for w in warms if w.get("status") == "ok" and key in w]
+        if vals:
+            lo, hi = min(vals), max(vals)
+            parts.append(f"{label} {fmt_time(lo)}" + (f"–{fmt_time(hi)}" if hi > lo else ""))
+    return ": " + ", ".join(parts) if parts else ""
+
+
 def markdown(data):
     systems = data["meta"]["systems"]
     labels = data["meta"]["labels"]
@@ -98,7 +111,8 @@ def markdown(data):
         r = w.get("ratios", {})
         warm = w.get("warm_cache", {})
         if warm.get("status") == "ok":
-            startup = (warm.get("import_s") or 0.0) + (warm.get("numba_startup_s") or 0.0)
+            startup = sum(warm.get(k) or 0.0 for k in
+                          ("import_s", "numba_startup_s", "backend_import_s"))
             warm_txt = f"{fmt_time(warm['first_call_s'])} (+{fmt_time(startup)} start-up)"
             # Say so when the new process compiled anyway (e.g. the backend's sources
             # changed between the two processes, which changes the cache key).
@@ -130,7 +144,9 @@ def markdown(data):
     lines.append("First calls exclude each library's one-time start-up (a trivial jit per "
                  "library runs first). The warm-cache column is pullback's first call in a new "
                  "process reusing this run's PULLBACK_CACHE_DIR; the start-up it pays on top "
-                 "(import pullback + Numba's LLVM initialisation) is in parentheses."
+                 "(import pullback + Numba's LLVM initialisation + the numba backend's "
+                 "set-up at the first pb.jit(...): code generator, kernel helper modules, "
+                 "pass pipeline) is in parentheses" + _startup_split(data, names) + "."
                  + (" † the first new process missed the cache (it compiled: the backend's "
                     "own sources, part of the key, were being edited during the run); the "
                     "number is from a second new process, and the JSON keeps both."

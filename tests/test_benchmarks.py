@@ -60,6 +60,11 @@ def test_quick_run_structure(quick_run):
     # The warm-cache process ran exactly when pullback's first call did.
     pb = cells["pullback"]
     assert ("warm_cache" in data["workloads"]["grad_sin"]) == ("first_call_s" in pb)
+    warm = data["workloads"]["grad_sin"].get("warm_cache")
+    if warm is not None and warm.get("status") == "ok":
+        # The new process's one-time costs are reported next to its first call.
+        for key in ("import_s", "numba_startup_s", "backend_import_s", "first_call_s"):
+            assert warm[key] > 0, key
 
 
 def test_quick_run_ratios_match_cells(quick_run):
@@ -288,3 +293,40 @@ def test_plot(tmp_path):
         assert "matplotlib not installed" in why and not path.exists()
     else:
         assert why is None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------ warm-cache child
+def test_warm_child_reports_setup_and_loads_from_disk(tmp_path):
+    """Two new processes on one cache dir: the first compiles grad_sin, the second
+    loads it (no compilation) and reports its one-time costs in separate fields."""
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    env.pop("PULLBACK_CACHE", None)
+
+    def child():
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.harness", "--warm-child",
+                               "--quick", "grad_sin"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])["grad_sin"]
+
+    first, second = child(), child()
+    for res in (first, second):
+        assert res["status"] == "ok"
+        assert set(res) >= {"import_s", "numba_startup_s", "backend_import_s", "first_call_s",
+                            "cache_stats"}
+    assert first["cache_stats"]["numba_compiles"] == 1
+    assert second["cache_stats"]["numba_compiles"] == 0
+    assert second["cache_stats"]["numba_disk_loads"] == 1
+    assert second["cache_stats"]["disk_source_hits"] == 1
+
+
+def test_report_note_names_the_backend_setup():
+    warm = {"status": "ok", "import_s": 0.3, "numba_startup_s": 0.8, "backend_import_s": 0.05,
+            "first_call_s": 0.01, "cache_stats": {}}
+    cell = {"status": "ok", "label": "pullback jit", "median_s": 1e-6, "first_call_s": 0.02}
+    data = {"meta": {"systems": ["pullback"], "labels": {"pullback": "pullback jit"}},
+            "workloads": {"w": {"cells": {"pullback": cell}, "ratios": {}, "floors": {},
+                                "warm_cache": warm}}}
+    md = report.markdown(data)
+    assert "10 ms (+1.15 s start-up)" in md  # import + Numba + backend set-up
+    assert "import 300 ms, Numba 800 ms, backend set-up 50 ms" in md

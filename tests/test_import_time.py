@@ -68,3 +68,16 @@ def test_lazy_erf_derivative():
     for x in (-1.5, 0.0, 0.3, 2.0):
         assert pb.grad(lax.erf)(x) == pytest.approx(2 / math.sqrt(math.pi) * math.exp(-x * x),
                                                     rel=1e-14)
+
+
+def test_jit_construction_sets_up_the_numba_backend():
+    """pb.jit(f) (not its first call) imports the backend, the helpers kernels call
+    and the pass pipeline: one-time per-process work, kept out of first calls."""
+    loaded = _modules_after(
+        "import numpy as np, pullback as pb\n"
+        "f = pb.jit(lambda x: np.exp(x) + 1.0)\n"
+        "import sys\n"
+        "assert 'pullback.backends.numba.helpers' in sys.modules\n"
+        "assert 'pullback.backends.numba.vecmath' in sys.modules\n")
+    assert {"numba", "pullback.backends.numba", "pullback.passes.manager"} <= set(loaded)
+    assert "scipy.special" not in loaded
