@@ -2,6 +2,10 @@
 arrays of the right dtype and shape, whatever path served the call (the first,
 traced call; the scalar path that calls Numba's compiled overload directly; the
 array path through Numba's dispatcher; the pytree path), also from many threads."""
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections import namedtuple
 
@@ -195,3 +199,31 @@ def test_threads_calling_one_jitted_function():
     for th in threads:
         th.join()
     assert not errors, errors[0]
+
+
+_CHILD = r"""
+import json, numpy as np, pullback as pb
+w = np.linspace(0.5, 2.0, 7)
+g = pb.jit(pb.grad(lambda x: np.sum(np.sin(w * x))))   # scalar in, 0-d out, a constant
+h = pb.jit(lambda x, n: x * n)
+outs = [g(0.5), g(0.5), g(-1.5), h(2.0, 3), h(2.0, 3)]
+assert all(type(o) is np.ndarray and o.shape == () for o in outs)
+print(json.dumps({"stats": pb.jit_stats(), "y": [float(o) for o in outs]}))
+"""
+
+
+def test_scalar_path_with_kernels_loaded_from_the_disk_cache(tmp_path):
+    # the scalar path calls the overload Numba compiled or loaded from disk
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    env.pop("PULLBACK_CACHE", None)
+    w = np.linspace(0.5, 2.0, 7)
+    want = [np.sum(w * np.cos(w * 0.5))] * 2 + [np.sum(w * np.cos(w * -1.5)), 6.0, 6.0]
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        np.testing.assert_allclose(runs[-1]["y"], want, rtol=1e-13)
+    assert runs[0]["stats"]["numba_compiles"] >= 2
+    assert runs[1]["stats"]["numba_compiles"] == 0 and runs[1]["stats"]["numba_disk_loads"] >= 2
