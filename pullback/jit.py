@@ -3,6 +3,12 @@
 Called inside another trace (`grad(jit(f))`, `jit` within `jit`), a jitted
 function inlines its optimized IR into the enclosing trace through `eval_ir`,
 so outer transformations see ordinary equations.
+
+A call that hits the cache (numba backend) costs a key built from the argument
+types (shapes and dtypes of arrays), one dict lookup and the compiled code: with
+only scalar arguments, Numba's compiled overload itself (no type dispatch; see
+backends/numba `specialize`), then np.array for a 0-d result (results are always
+fresh arrays); pytree arguments are flattened and keyed the same way.
 """
 from __future__ import annotations
 
