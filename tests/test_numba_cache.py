@@ -191,3 +191,89 @@ def _flat(t):
     if isinstance(t, (tuple, list)):
         return [x for c in t for x in _flat(c)]
     return [t]
+
+
+# ---------------------------------------------------------------- comment-insensitive keys
+_MOVED_CHILD = r"""
+import json, numpy as np, pullback as pb
+f = pb.jit(pb.grad(lambda x: np.sum(np.tanh(x[1:]) * x[:-1]) + 0.{salt}))
+x = np.arange(5.0)
+y = f(x)
+print(json.dumps({{"stats": pb.jit_stats(), "y": y.tolist(), "source": f.source(x)}}))
+"""
+
+
+def _moved_child(env, blank_lines, salt):
+    code = "\n" * blank_lines + _MOVED_CHILD.format(salt=salt)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_function_moved_in_its_file_hits_the_disk_cache(tmp_cache):
+    """The kernel's comments carry the user's source lines; moving the function
+    down its file changes them but not the code: a new process loads the kernel."""
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_cache))
+    salt = os.getpid()
+    x = np.arange(5.0)
+    t = np.tanh(x[1:])
+    want = np.zeros(5)
+    want[1:] += (1 - t * t) * x[:-1]
+    want[:-1] += t
+    first = _moved_child(env, 0, salt)
+    moved = _moved_child(env, 7, salt)
+    for res in (first, moved):
+        np.testing.assert_allclose(res["y"], want, rtol=1e-12)
+    assert "<string>:3 " in first["source"] and "<string>:10 " in moved["source"]
+    assert first["stats"]["numba_compiles"] == 1
+    assert moved["stats"]["numba_compiles"] == 0
+    assert moved["stats"]["numba_disk_loads"] == 1
+    assert moved["stats"]["disk_source_hits"] == 1
+    assert moved["stats"]["disk_entries_rebuilt"] == 0
+
+
+def test_key_ignores_equation_comments_not_code_or_header():
+    src = ("# generated\n# backend version 1\nimport math\n\n\ndef kernel_py(a):\n"
+           "    # b:f64[] = sin a  [user.py:3 (f)]\n    b = math.sin(a)\n    return b\n")
+    assert cache.source_hash(src) == cache.source_hash(src.replace("user.py:3", "user.py:9"))
+    assert cache.source_hash(src) != cache.source_hash(src.replace("math.sin", "math.cos"))
+    assert cache.source_hash(src) != cache.source_hash(src.replace("version 1", "version 2"))
+    # blanking keeps line numbers (Numba's cache index and error lines depend on them)
+    assert cache.key_text(src).count("\n") == src.count("\n")
+
+
+def test_code_object_file_is_checked_and_rebuilt(tmp_cache):
+    f = pb.jit(_unique(4))
+    x = np.linspace(-1, 1, 6)
+    np.testing.assert_allclose(f(x), _unique(4)(x), rtol=1e-12)
+    (path,) = [p for p in (tmp_cache / "kernels").iterdir() if p.suffix == ".py"]
+    text = path.read_text()
+    cpath = cache._code_path(str(path))
+    assert os.path.exists(cpath)
+    code = cache._module_code(str(path), text)  # read back from the file
+    assert code.co_filename == str(path)
+    ns = {}
+    exec(code, ns)
+    assert callable(ns["kernel_py"])
+    blob = open(cpath, "rb").read()
+    for damaged in (blob[: len(blob) // 2], blob[:-1] + bytes([blob[-1] ^ 0xFF]), b""):
+        with open(cpath, "wb") as fh:
+            fh.write(damaged)
+        code = cache._module_code(str(path), text)  # detected, recompiled, rewritten
+        ns = {}
+        exec(code, ns)
+        assert callable(ns["kernel_py"])
+        assert open(cpath, "rb").read() == blob
+    # a code file of other text (the module was rewritten) is not used
+    other = text.replace("kernel_py", "kernel_py_other")
+    code = cache._module_code(str(path), other)
+    ns = {}
+    exec(code, ns)
+    assert "kernel_py_other" in ns
+    # and a new process-like load after all this still computes the right values
+    cache.clear_memory()
+    g = pb.jit(_unique(4))
+    np.testing.assert_allclose(g(x), _unique(4)(x), rtol=1e-12)

@@ -1,12 +1,22 @@
 """Kernel modules: in-memory and on-disk caches, and the counters users can read.
 
-A kernel's source is content-hashed. In memory, identical sources share one
-compiled module. On disk, the source is written to `<cache dir>/kernels/pb_<hash>.py`
-(first line: the hash of the rest, so a truncated, corrupt or foreign file is
-detected and rewritten) and imported as a real module, so `numba.njit(cache=True)`
-can store and reload machine code next to it: a new process compiles nothing it
-compiled before. Writes go to a temporary file renamed into place, so processes
-racing on one entry are safe.
+A kernel's source is content-hashed. The key is the source with its indented
+comment lines blanked (`key_text`): those are the IR equations with the user's
+source lines, which differ between call sites of one function (an equation made
+by a transform is attributed to the line that called it) but never change the
+code; the module's header comments (backend version, njit options) stay in the
+key. In memory, sources with one key share one compiled module. On disk, the
+source is written to `<cache dir>/kernels/pb_<key>.py` (first line: the hash of
+the rest, so a truncated, corrupt or foreign file is detected and rewritten) and
+executed as a module with that file name, so `numba.njit(cache=True)` can store
+and reload machine code next to it: a new process compiles nothing it compiled
+before. An existing file whose code matches is reused as it is (its comments
+may name another call site), so its line numbers and Numba's stamp stay valid.
+The module's Python code object is kept next to Numba's files (marshal, checked
+by hashes), so a new process does not recompile the module's Python source
+either (Python's own .pyc would do that, but not under PYTHONDONTWRITEBYTECODE).
+Writes go to a temporary file renamed into place, so processes racing on one
+entry are safe.
 
 PULLBACK_CACHE_DIR overrides the directory (default: $XDG_CACHE_HOME/pullback or
 ~/.cache/pullback); PULLBACK_CACHE=0 disables the disk cache.
@@ -15,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import marshal
 import os
 import sys
 import tempfile
@@ -46,20 +57,37 @@ def disk_enabled():
     return os.environ.get("PULLBACK_CACHE", "1") != "0"
 
 
+def _sha(text) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def key_text(source: str) -> str:
+    """`source` with its indented comment lines blanked (line numbers kept)."""
+    return "\n".join("#" if line[:1] in (" ", "\t") and line.lstrip()[:1] == "#" else line
+                     for line in source.split("\n"))
+
+
 def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()
+    """The cache key of a kernel source (comments inside functions do not count)."""
+    return _sha(key_text(source))
 
 
-def _file_text(source, h):
-    return f"{HASH_PREFIX}{h}\n{source}"
+def _file_text(source):
+    return f"{HASH_PREFIX}{_sha(source)}\n{source}"
 
 
-def _write_atomic(path, text):
+def _matches(existing, source):
+    """Is `existing` an intact kernel file (its hash line fits its body) with the code of `source`?"""
+    head, sep, body = existing.partition("\n")
+    return bool(sep) and head == HASH_PREFIX + _sha(body) and key_text(body) == key_text(source)
+
+
+def _write_atomic(path, data, suffix=".py"):
     d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".py", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=d)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -69,29 +97,70 @@ def _write_atomic(path, text):
         raise
 
 
-def _disk_path(source, h):
-    """The module file for `source`, written (or rewritten) if missing or damaged."""
+def _disk_entry(source, h):
+    """(path, file text) of the module file for `source`: an intact file with the same
+    code is reused as it is; a missing or damaged one is (re)written."""
     d = os.path.join(cache_dir(), "kernels")
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, f"pb_{h[:32]}.py")
-    text = _file_text(source, h)
     try:
         with open(path) as f:
             existing = f.read()
     except (OSError, UnicodeDecodeError):
         existing = None
-    if existing == text:
+    if existing is not None and _matches(existing, source):
         _counters["disk_source_hits"] += 1
-        return path
+        return path, existing
     if existing is not None:
         _counters["disk_entries_rebuilt"] += 1
         _drop_numba_cache(path)
+    text = _file_text(source)
     _write_atomic(path, text)
-    return path
+    return path, text
+
+
+# Code-object file: magic | sha256(module text) | sha256(payload) | marshal payload.
+# The payload hash is checked before unmarshalling, so a damaged file is never loaded.
+_CODE_MAGIC = importlib.util.MAGIC_NUMBER
+
+
+def _code_path(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    tag = sys.implementation.cache_tag or "py"
+    return os.path.join(os.path.dirname(path), "__pycache__", f"{stem}.{tag}.pbcode")
+
+
+def _module_code(path, text):
+    """The compiled code of the module file `path` holding `text`, from the
+    code-object file when it is intact and belongs to this text and path."""
+    cpath = _code_path(path)
+    want = _sha(text).encode()
+    try:
+        with open(cpath, "rb") as f:
+            blob = f.read()
+        n = len(_CODE_MAGIC)
+        payload = blob[n + 128:]
+        if (blob[:n] == _CODE_MAGIC and blob[n:n + 64] == want
+                and blob[n + 64:n + 128] == _sha(payload).encode()):
+            code = marshal.loads(payload)
+            if code.co_filename == path:  # not a copy of the cache dir made elsewhere
+                return code
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = compile(text, path, "exec")
+    try:
+        os.makedirs(os.path.dirname(cpath), exist_ok=True)
+        payload = marshal.dumps(code)
+        _write_atomic(cpath, _CODE_MAGIC + want + _sha(payload).encode() + payload,
+                      suffix=".pbcode")
+    except OSError:
+        pass  # the cache is an optimization: a read-only directory still works
+    return code
 
 
 def _drop_numba_cache(path):
-    """Remove Numba's index/data files of a damaged entry (they describe other code)."""
+    """Remove Numba's index/data files (and our code-object file) of a damaged entry
+    (they describe other code)."""
     pyc = os.path.join(os.path.dirname(path), "__pycache__")
     stem = os.path.splitext(os.path.basename(path))[0]
     try:
@@ -113,7 +182,7 @@ def drop_damaged(path):
 
 
 def load(source: str):
-    """The module for `source`, with `kernel` an njit dispatcher (shared by identical sources)."""
+    """The module for `source`, with `kernel` an njit dispatcher (shared by sources with one key)."""
     h = source_hash(source)
     with _lock:
         mod = _modules.get(h)
@@ -125,17 +194,19 @@ def load(source: str):
         path = None
         if disk_enabled():
             try:
-                path = _disk_path(source, h)
+                path, text = _disk_entry(source, h)
+                code = _module_code(path, text)
             except OSError:
                 path = None  # unwritable cache dir: fall back to memory only
+        mod = types.ModuleType(name)
         if path is not None:
-            spec = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(spec)
+            # As an import of the file would: Numba locates the source (and puts its
+            # cache next to it) through the code's file name.
+            mod.__file__ = path
             sys.modules[name] = mod
-            spec.loader.exec_module(mod)
         else:
-            mod = types.ModuleType(name)
-            exec(compile(source, f"<pullback kernel {h[:12]}>", "exec"), mod.__dict__)
+            code = compile(source, f"<pullback kernel {h[:12]}>", "exec")
+        exec(code, mod.__dict__)
         mod.kernel = numba.njit(cache=path is not None, **JIT_OPTIONS)(mod.kernel_py)
         mod.path = path
         _modules[h] = mod
