@@ -8,9 +8,11 @@ Interface (used by make_ir(optimize=True), jit and the CLI):
         {"pass": name, "eqns_before": int, "eqns_after": int, "seconds": float,
          "round": int}   (round: 1-based round of the default pipeline; 1 otherwise)
 
-The default pipeline runs DEFAULT_PIPELINE (simplify, cse, dce) in rounds until
-simplify and cse change nothing in a round (DCE alone never enables more work), at
-most MAX_ROUNDS times. Each pass returns its input IR
+The default pipeline runs DEFAULT_PIPELINE (simplify, cse, layout, dce) in rounds
+until simplify, cse and layout change nothing in a round (DCE alone never enables
+more work), at most MAX_ROUNDS times. `layout` (passes/layout.py) sinks transposes,
+unit reshapes and pads toward the inputs, so fused loops compute in the output's
+order. Each pass returns its input IR
 object when it has nothing to do, and keeps untouched equations as the same
 objects, so "nothing changed" is an identity check, not a print.
 Equation counts are top-level (`count_eqns`), comparable with len(jaxpr.eqns).
@@ -21,12 +23,13 @@ import time
 
 from .cse import cse
 from .dce import dce
+from .layout import sink_layout
 from .simplify import simplify
 
-PASSES = {"simplify": simplify, "cse": cse, "dce": dce}
-DEFAULT_PIPELINE = ("simplify", "cse", "dce")
+PASSES = {"simplify": simplify, "cse": cse, "layout": sink_layout, "dce": dce}
+DEFAULT_PIPELINE = ("simplify", "cse", "layout", "dce")
 MAX_ROUNDS = 10
-REWRITING = {"simplify", "cse"}  # passes whose changes can enable further changes
+REWRITING = {"simplify", "cse", "layout"}  # passes whose changes can enable further changes
 
 
 def count_eqns(ir):
@@ -80,8 +83,8 @@ def optimize(ir, passes=None, stats=None):
             new = _run(ir, name, stats, round_no)
             rewrote |= new is not ir and name in REWRITING
             ir = new
-        # Removing dead equations creates no new rewrite: once simplify and cse
-        # find nothing, the round's DCE result is the fixpoint.
+        # Removing dead equations creates no new rewrite: once simplify, cse and
+        # layout find nothing, the round's DCE result is the fixpoint.
         if not rewrote:
             break
     return ir
