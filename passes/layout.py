@@ -38,6 +38,7 @@ use by dead code must not block a sink); otherwise DCE's job.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -57,9 +58,11 @@ CROSSED_ELEMENTWISE = {
 }
 
 
-def _max_pad_growth(x):
-    """Padded elements a sunk pad may add: the chain below it is computed on them too."""
-    return x.aval.size // 2
+def _pad_sinks(x, out):
+    """A pad sinks only if it adds at most half of x's elements: the chain below it
+    is computed on the padded elements too."""
+    n = math.prod(x.aval.shape)
+    return math.prod(out.aval.shape) - n <= n // 2
 
 
 # ---------------------------------------------------------------- layout ops
@@ -84,8 +87,8 @@ def _kind(e):
     if e.prim is P.reshape_p and isinstance(e.inputs[0], Var) and _unit_map(
             e.inputs[0].aval.shape, e.outputs[0].aval.shape) is not None:
         return "unit"
-    if (e.prim is P.pad_p and isinstance(e.inputs[1], Literal)
-            and e.outputs[0].aval.size - e.inputs[0].aval.size <= _max_pad_growth(e.inputs[0])):
+    if e.prim is P.pad_p and isinstance(e.inputs[1], Literal) and _pad_sinks(e.inputs[0],
+                                                                             e.outputs[0]):
         return "pad"
     return None
 
@@ -177,6 +180,8 @@ def _pad_values(D, ins, value):
         if _bits(got) == want:  # same dtype and bits
             found = list(combo)
             break
+    if len(_pad_values_memo) > 4096:  # bounded: keys carry literal values
+        _pad_values_memo.clear()
     _pad_values_memo[key] = found
     return found
 
