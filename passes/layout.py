@@ -30,7 +30,9 @@ round differently on strided than on contiguous data.
 
 A layout op L is sunk into the equation D defining its operand only when every
 use of D's output is an L with the same params (those duplicates are merged),
-so nothing is computed twice. Sunk layout ops are processed again at once, so a
+so nothing is computed twice. A transpose read only by dot_general stays: the
+backend hands it to BLAS as a transposed view for free, while sunk into a loop
+it would turn that loop's reads strided. Sunk layout ops are processed again at once, so a
 chain sinks in one run. Sub-IRs are rewritten on their own (each is a closed
 scope). Dead equations are dropped on the way when anything else changes (a
 use by dead code must not block a sink); otherwise DCE's job.
@@ -367,6 +369,10 @@ def _sink(ir: IR, memo) -> IR:
         users = uses[x]
         if not all(_same_layout(u, E) for u in users):
             continue
+        out = E.outputs[0]
+        if E.prim is P.transpose_p and out not in returned and uses[out] and all(
+                u.prim is P.dot_general_p for u in uses[out]):
+            continue  # BLAS reads a transposed operand as is; sunk, loops would read strided
         pos, D = producer[x]
         rule = rules.get(D.prim)
         b = _Builder(E)
@@ -374,7 +380,6 @@ def _sink(ir: IR, memo) -> IR:
         if new is None:
             continue
         changed = True
-        out = E.outputs[0]
         for u in users:  # E and its duplicates go; the duplicates' outputs become E's
             dead.add(id(u))
             if u is not E:

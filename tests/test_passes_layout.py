@@ -239,6 +239,18 @@ def test_stops_at_transcendental_reductions_products_other_uses_and_general_resh
     check_pass(sink_layout, src, src)
 
 
+def test_a_transpose_only_a_product_reads_stays():
+    # BLAS takes the transposed view as is; sunk, the neg loop would read `a` strided
+    src = """
+    { lambda ; a:f64[2,3] b:f64[2,4]. let
+        c:f64[2,3] = neg a
+        d:f64[3,2] = transpose[permutation=(1, 0)] c
+        e:f64[3,4] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] d b
+      in (e,) }
+    """
+    check_pass(sink_layout, src, src)
+
+
 def test_duplicate_layout_ops_merge_and_nothing_is_computed_twice():
     check_pass(sink_layout, """
     { lambda ; a:f64[2,3]. let
