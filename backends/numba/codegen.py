@@ -196,7 +196,7 @@ class Codegen:
         """A C-contiguous array expression of `a` (ndim >= 1)."""
         nm = self.materialize(a, eqn)
         if a.aval.ndim == 0:
-            return f"np.full(1, {nm}, {L.DT[a.aval.dtype]})"
+            return f"_h.full((1,), {nm}, {L.DT[a.aval.dtype]})"
         return f"_h.contiguous({nm})"
 
     # ------------------------------------------------------------ groups
@@ -681,14 +681,17 @@ def _call(prim):
     return deco
 
 
-def _finish(cg, e, expr):
-    """Assign a helper's array result, reshaped to the output (scalar when 0-d)."""
+def _finish(cg, e, expr, result_shape):
+    """Assign a helper's array result (of `result_shape`), reshaped to the output
+    (scalar when 0-d)."""
     (v,) = e.outputs
     shape = v.aval.shape
-    if not shape:
-        cg.emit(f"{cg.name(v)} = {expr}.reshape(-1)[0]", e)
+    if not shape:  # the helper's result has one element
+        cg.emit(f"{cg.name(v)} = {expr}[{', '.join(['0'] * len(result_shape))}]", e)
+    elif tuple(shape) == tuple(result_shape):
+        cg.emit(f"{cg.name(v)} = {expr}", e)
     else:
-        cg.emit(f"{cg.name(v)} = {expr}.reshape({tuple(shape)})", e)
+        cg.emit(f"{cg.name(v)} = _h.reshape({expr}, {tuple(shape)})", e)
 
 
 @_call(P.dot_general_p)
@@ -718,18 +721,18 @@ def _dot_general(cg, e):
 
     def operand(a, perm, shape3):
         if a.aval.ndim == 0:
-            return f"np.full({shape3}, {cg.materialize(a, e)}, {L.DT[dt]})"
+            return f"_h.full({shape3}, {cg.materialize(a, e)}, {L.DT[dt]})"
         if list(perm) != list(range(len(perm))) or a in cg.virtual:
-            return f"{cg.permuted(a, perm, e)}.reshape({shape3})"
+            return f"_h.reshape({cg.permuted(a, perm, e)}, {shape3})"
         nm = cg.materialize(a, e)
         t = cg.fresh("op")
-        cg.emit(f"{t} = _h.contiguous({nm}).reshape({shape3})", e)
+        cg.emit(f"{t} = _h.reshape({nm}, {shape3})", e)
         return t
 
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
     blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
-    _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})")
+    _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
 
 
 def _identity_product(cg, e):
@@ -805,9 +808,9 @@ def _scatter_add(cg, e):
     k = ind.aval.ndim
     us = upd.aval.shape
     pre, kk, post = _prod(us[:axis]), _prod(us[axis:axis + k]), _prod(us[axis + k:])
-    u3 = f"{cg.contiguous(upd, e)}.reshape({(pre, kk, post)})"
-    i1 = f"{cg.contiguous(ind, e)}.reshape({kk})"
-    _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})")
+    u3 = f"_h.reshape({cg.contiguous(upd, e)}, {(pre, kk, post)})"
+    i1 = f"_h.reshape({cg.contiguous(ind, e)}, {(kk,)})"
+    _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})", (pre, size, post))
 
 
 def _moved_last(cg, e, axis):
@@ -821,7 +824,7 @@ def _moved_last(cg, e, axis):
         nm = cg.materialize(x, e)
     rows = _prod(x.aval.shape[d] for d in perm[:-1])
     t = cg.fresh("mv")
-    cg.emit(f"{t} = _h.contiguous({nm}).reshape({(rows, x.aval.shape[axis])})", e)
+    cg.emit(f"{t} = _h.reshape({nm}, {(rows, x.aval.shape[axis])})", e)
     return t, perm
 
 
@@ -833,7 +836,7 @@ def _cumsum(cg, e):
     shape = v.aval.shape
     moved = tuple(shape[d] for d in perm)
     inv = [perm.index(d) for d in range(len(perm))]
-    expr = f"_h.cumsum2({t}, {bool(e.params['reverse'])}).reshape({moved})"
+    expr = f"_h.reshape(_h.cumsum2({t}, {bool(e.params['reverse'])}), {moved})"
     if inv == list(range(len(inv))):
         cg.emit(f"{cg.name(v)} = {expr}", e)
         return
@@ -848,12 +851,13 @@ def _cumsum(cg, e):
 
 def _arg(want_max):
     def lower(cg, e):
-        t, _ = _moved_last(cg, e, e.params["axis"])
+        t, perm = _moved_last(cg, e, e.params["axis"])
         (v,) = e.outputs
+        rows = _prod(e.inputs[0].aval.shape[d] for d in perm[:-1])
         expr = f"_h.argbest2({t}, {want_max})"
         if v.aval.dtype != np.int64:
             expr += f".astype({L.DT[v.aval.dtype]})"
-        _finish(cg, e, expr)
+        _finish(cg, e, expr, (rows,))
 
     return lower
 

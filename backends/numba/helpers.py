@@ -15,6 +15,23 @@ from numba.extending import overload
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
+def _helper(fn):
+    """njit(cache=True) `fn`, typed with non-literal arguments when called from a
+    kernel: Numba types the constant `(2000, 4)` in `_h.empty((2000, 4), ...)` as a
+    tuple of Literal[int]s, which would make every shape (every size passed to
+    scatter_add3...) a specialization of its own: a ~15 ms disk-cache load per
+    shape and process, or a ~130 ms compile for a shape never seen."""
+    dispatcher = numba.njit(**_JIT)(fn)
+    literal_template = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return literal_template(tuple(types.unliteral(a) for a in args),
+                                {k: types.unliteral(a) for k, a in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
+
+
 def scalar(x):
     """A 0-d input as a scalar: kernels accept Python/NumPy scalars or 0-d arrays."""
     return x[()] if isinstance(x, np.ndarray) else x
@@ -27,7 +44,7 @@ def _scalar_overload(x):
     return lambda x: x
 
 
-@numba.njit(**_JIT)
+@_helper
 def matmul3_blas(a, b):
     """(B, M, K) @ (B, K, N) through BLAS, one np.dot per batch."""
     nb, m, k = a.shape
@@ -40,7 +57,7 @@ def matmul3_blas(a, b):
     return out
 
 
-@numba.njit(**_JIT)
+@_helper
 def matmul3_loop(a, b):
     """(B, M, K) @ (B, K, N) with loops: integers and tiny float products."""
     nb, m, k = a.shape
@@ -55,7 +72,7 @@ def matmul3_loop(a, b):
     return out
 
 
-@numba.njit(**_JIT)
+@_helper
 def scatter_add3(upd, idx, size):
     """out[p, clip(idx[j]), q] += upd[p, j, q]; indices clamped into [0, size)."""
     pre, k, post = upd.shape
@@ -68,7 +85,7 @@ def scatter_add3(upd, idx, size):
     return out
 
 
-@numba.njit(**_JIT)
+@_helper
 def cumsum2(x, reverse):
     """Cumulative sum along the last axis of a (rows, n) array."""
     rows, n = x.shape
@@ -87,7 +104,7 @@ def cumsum2(x, reverse):
     return out
 
 
-@numba.njit(**_JIT)
+@_helper
 def argbest2(x, want_max):
     """Index of the first max (or min) along the last axis; the first NaN wins, as NumPy."""
     rows, n = x.shape
@@ -112,23 +129,39 @@ def argbest2(x, want_max):
 # instead of np.empty/np.full/np.dot directly loads their machine code from
 # Numba's disk cache, so compiling a new kernel in a new process skips
 # re-compiling NumPy's implementations (~0.3-0.5 s each).
-@numba.njit(**_JIT)
+@_helper
 def empty(shape, dtype):
     return np.empty(shape, dtype)
 
 
-@numba.njit(**_JIT)
+@_helper
 def full(shape, value, dtype):
     out = np.empty(shape, dtype)
     out.fill(value)
     return out
 
 
-@numba.njit(**_JIT)
+@_helper
 def contiguous(x):
     return np.ascontiguousarray(x)
 
 
-@numba.njit(**_JIT)
+# `x.reshape(shape)` written in a kernel makes Numba compile its internal
+# normalize_reshape_value subroutine in every process (0.2-0.45 s, not cached);
+# here it is compiled once into this helper's cached machine code.
+@_helper
+def reshape(x, shape):
+    return np.ascontiguousarray(x).reshape(shape)
+
+
+@_helper
+def copy(x):
+    """A fresh C-contiguous copy."""
+    out = np.empty(x.shape, x.dtype)
+    out[...] = x
+    return out
+
+
+@_helper
 def dot_into(a, b, out):
     np.dot(a, b, out)

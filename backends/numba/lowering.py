@@ -47,8 +47,23 @@ def cast(expr, dtype) -> str:
     """Pin the Numba type of `expr` to `dtype` where Numba would widen it."""
     dtype = np.dtype(dtype)
     if dtype in (np.dtype("float32"), np.dtype("int32")):
-        return f"{DT[dtype]}({expr})"
+        ctor = DT[dtype]
+        if _one_call(expr, ctor):  # already pinned
+            return expr
+        return f"{ctor}({expr})"
     return expr
+
+
+def _one_call(expr, fn):
+    """Is `expr` a single call `fn(...)` (its opening parenthesis closes at the end)?"""
+    if not (expr.startswith(fn + "(") and expr.endswith(")")):
+        return False
+    depth = 0
+    for k in range(len(fn), len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[k], 0)
+        if depth == 0:
+            return k == len(expr) - 1
+    return False
 
 
 class LoweringContext:
@@ -57,8 +72,16 @@ class LoweringContext:
     def __init__(self, vecmath_names=()):
         self.vecmath_names = frozenset(vecmath_names)
 
-    def math_call(self, name, *args, fallback=None):
+    def math_call(self, name, *args, fallback=None, dtype=None):
+        """Call of the elementary function `name`; with `dtype` (the operand's) a
+        vecmath kernel is called through its per-dtype intrinsic (`_vm.exp_f64`),
+        which Numba types without compiling the dispatching overload `_vm.exp`."""
         if name in self.vecmath_names:
+            dtype = np.dtype(dtype) if dtype is not None else None
+            if dtype == np.float64:
+                return f"_vm.{name}_f64({', '.join(args)})"
+            if dtype == np.float32:
+                return f"np.float32(_vm.{name}_f32(np.float64({', '.join(args)})))"
             return f"_vm.{name}({', '.join(args)})"
         return f"{fallback or 'math.' + name}({', '.join(args)})"
 
@@ -77,7 +100,7 @@ def _rule(*prims):
 
 def _math(name, fallback=None):
     def rule(ctx, out, ins, x, **params):
-        return cast(ctx.math_call(name, x, fallback=fallback), out)
+        return cast(ctx.math_call(name, x, fallback=fallback, dtype=ins[0]), out)
 
     return rule
 
@@ -99,10 +122,10 @@ def _rsqrt(ctx, out, ins, x):
 @_rule(P.logistic_p)
 def _logistic(ctx, out, ins, x):
     if "logistic" in ctx.vecmath_names:
-        return cast(f"_vm.logistic({x})", out)
+        return cast(ctx.math_call("logistic", x, dtype=ins[0]), out)
     one = literal(1.0, out)
     # exp(-|x|) never overflows: the interpreter's stable form.
-    e = ctx.math_call("exp", f"-abs({x})")
+    e = ctx.math_call("exp", f"-abs({x})", dtype=ins[0])
     return cast(f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))", out)
 
 

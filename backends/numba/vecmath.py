@@ -493,8 +493,17 @@ def _always_inlined(kernel):
     return call
 
 
+# name -> float64 -> float64 intrinsic (the kernel inlined at the call site), one
+# per dtype variant: generated code that knows its dtypes calls these directly,
+# which skips typing and compiling the dispatching overload below (its
+# implementations cannot come from Numba's disk cache: they are closures).
+F64 = {}
+F32 = {}
+
+
 def _make_public(name, kernel64, kernel32):
     call64, call32 = _always_inlined(kernel64), _always_inlined(kernel32)
+    F64[name], F32[name] = call64, call32
 
     def fn(x):
         return _apply_python(name, x)
@@ -522,6 +531,11 @@ log = _make_public("log", _log64, _log32)
 log1p = _make_public("log1p", _log1p64, _log1p32)
 tanh = _make_public("tanh", _tanh64, _tanh32)
 logistic = _make_public("logistic", _logistic64, _logistic32)
+# `_vm.exp_f64(x)` (x float64) and `_vm.exp_f32(x)` (x float32 widened to float64,
+# the float64 result to be rounded to float32 by the caller)
+for _name in F64:
+    globals()[_name + "_f64"] = F64[_name]
+    globals()[_name + "_f32"] = F32[_name]
 
 
 # ---------------------------------------------------------------------------

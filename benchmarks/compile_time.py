@@ -1,0 +1,124 @@
+"""pullback's first call per workload, split into trace+passes and Numba compile time.
+
+    python -m benchmarks.compile_time [--repeat N] [--workload NAME ...]
+
+Each measurement runs in a fresh process (the harness's conditions: one thread
+per library, pinned to one core, glibc trimming off) with an empty
+PULLBACK_CACHE_DIR, after Numba's one-time start-up is paid on a trivial njit
+function, so the numbers are what a new user process pays for one workload
+alone (no subroutine compiled for an earlier workload is reused). Printed per
+workload: the medians of trace+passes+codegen (`pb.jit(...).ir(*args)`) and of
+the Numba compile (the first call minus that), the generated source's lines,
+and JAX's first call from benchmarks/results.json with the ratio of pullback's
+whole first call to it (issue 5's goal: <= 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+
+
+def measure(name, quick=False):
+    """One workload's first call in this process: {trace_s, compile_s, lines, status}."""
+    import pullback as pb
+
+    from .harness import mismatch
+    from .workloads import WORKLOADS
+    from . import workloads_control_flow  # noqa: F401 - registers its workloads
+
+    w = WORKLOADS[name]
+    case = w.make_case(quick)
+    j = pb.jit(w.impls["pullback"](case))
+    t0, c0 = time.perf_counter(), time.process_time()
+    j.ir(*case.args)  # trace, passes, code generation (Numba compiles lazily)
+    t1, c1 = time.perf_counter(), time.process_time()
+    out = j(*case.args)
+    t2, c2 = time.perf_counter(), time.process_time()
+    bad = mismatch(out, w.impls["numpy"](case)(*case.args), w.rtol, w.atol)
+    # CPU seconds too: on a shared machine they swing less than wall time
+    return {"trace_s": t1 - t0, "compile_s": t2 - t1, "compile_cpu_s": c2 - c1,
+            "lines": j.source(*case.args).count("\n"),
+            "status": "wrong result: " + bad if bad else "ok"}
+
+
+def _child(name, quick):
+    import numba
+
+    numba.njit(lambda x: x + 1.0)(1.0)  # LLVM start-up, as the harness's warm-up
+    print(json.dumps(measure(name, quick)))
+
+
+def run_fresh(name, quick=False):
+    """measure(name) in a new process with an empty kernel cache."""
+    from .harness import CONDITIONS
+
+    with tempfile.TemporaryDirectory(prefix="pullback-ct-") as d:
+        env = dict(os.environ, **CONDITIONS, PULLBACK_CACHE_DIR=d)
+        env.pop("PULLBACK_CACHE", None)
+        cmd = [sys.executable, "-m", "benchmarks.compile_time", "--child", name]
+        if quick:
+            cmd.append("--quick")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        p = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    if p.returncode:
+        return {"status": "error: " + (p.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def jax_first_calls():
+    try:
+        with open(RESULTS) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {n: w["cells"]["jax"]["first_call_s"] for n, w in data.get("workloads", {}).items()
+            if "first_call_s" in w.get("cells", {}).get("jax", {})}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compile_time")
+    p.add_argument("--repeat", type=int, default=3, help="fresh processes per workload")
+    p.add_argument("--workload", nargs="+", action="extend", metavar="NAME")
+    p.add_argument("--quick", action="store_true", help="the workloads' --quick sizes")
+    p.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+        _child(args.child, args.quick)
+        return 0
+    from .workloads import WORKLOADS
+    from . import workloads_control_flow  # noqa: F401
+
+    names = args.workload or list(WORKLOADS)
+    jax = jax_first_calls()
+    print(f"# python -m benchmarks.compile_time --repeat {args.repeat}: medians of fresh processes")
+    print(f"{'workload':20s} {'trace+passes s':>14s} {'numba s':>8s} {'(cpu s)':>8s} {'lines':>6s} "
+          f"{'jax first s':>11s} {'ratio':>6s}  status")
+    for name in names:
+        runs = [run_fresh(name, args.quick) for _ in range(args.repeat)]
+        ok = [r for r in runs if "compile_s" in r]
+        if not ok:
+            print(f"{name:20s} {runs[0]['status']}")
+            continue
+        tr = statistics.median(r["trace_s"] for r in ok)
+        co = statistics.median(r["compile_s"] for r in ok)
+        cpu = statistics.median(r["compile_cpu_s"] for r in ok)
+        jf = jax.get(name)
+        ratio = f"{(tr + co) / jf:6.2f}" if jf else "     -"
+        status = sorted({r["status"] for r in runs})
+        print(f"{name:20s} {tr:14.3f} {co:8.3f} {cpu:8.3f} {ok[0]['lines']:6d} "
+              f"{jf if jf else float('nan'):11.3f} {ratio}  {', '.join(status)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
