@@ -81,3 +81,30 @@ def test_jit_construction_sets_up_the_numba_backend():
         "assert 'pullback.backends.numba.vecmath' in sys.modules\n")
     assert {"numba", "pullback.backends.numba", "pullback.passes.manager"} <= set(loaded)
     assert "scipy.special" not in loaded
+
+
+def test_first_call_imports_nothing_after_construction(tmp_path):
+    """The one-time set-up is done by pb.jit(f): its first call in a new process
+    with a warm disk cache (trace, passes, codegen, kernel load) imports no module
+    but the generated kernel itself, once Numba itself has started (its first
+    compilation or cache load in a process imports its typing and lowering
+    registries, ~150 modules: Numba's start-up, measured apart by the benchmarks)."""
+    code = (
+        "import sys, json, numpy as np, numba, pullback as pb\n"
+        "f = pb.jit(pb.grad(lambda x: np.sum(np.exp(np.tanh(x)) * x)))\n"
+        "numba.njit(lambda x: x + 1.0)(1.0)  # Numba's own start-up\n"
+        "before = set(sys.modules)\n"
+        "x = np.linspace(-1.0, 1.0, 5)\n"
+        "g = f(x)\n"
+        "t = np.tanh(x)\n"
+        "want = np.exp(t) * (1 - t * t) * x + np.exp(t)\n"
+        "assert np.allclose(g, want, rtol=1e-12), (g, want)\n"
+        "print(json.dumps(sorted(m for m in set(sys.modules) - before\n"
+        "                        if not m.startswith('_pullback_kernel_'))))\n")
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    env.pop("PULLBACK_CACHE", None)
+    for _ in range(2):  # the first process compiles and fills the cache
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
