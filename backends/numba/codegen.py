@@ -25,6 +25,7 @@ its first outside use. Each IR equation appears as a comment above its code.
 from __future__ import annotations
 
 import keyword
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -35,8 +36,19 @@ from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 
 VIRTUAL = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p,
-           P.iota_p, P.pad_p, P.gather_p}
+           P.iota_p, P.pad_p, P.gather_p, P.concatenate_p}
+# a larger concatenation is copied out once (one loop nest) instead of being read
+# through a branch per element by every loop that uses it
+CONCAT_VIEW_MAX = 256
 REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
+# elementwise ops lowered to scalar libm calls (no vector form), and the ops the
+# vectorizable kernels of vecmath.py implement (name there)
+LIBM_CALLS = {P.sin_p, P.cos_p, P.tan_p, P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p,
+              P.asinh_p, P.acosh_p, P.atanh_p, P.erf_p, P.atan2_p, P.pow_p}
+VECMATH_PRIMS = {P.exp_p: "exp", P.log_p: "log", P.log1p_p: "log1p", P.expm1_p: "expm1",
+                 P.tanh_p: "tanh", P.logistic_p: "logistic"}
+LANE_SPLIT_MIN = 1024   # elements (Lane split: see Codegen.lane)
+LANE_SPLIT_MAX = 16384  # elements (128 KiB of float64: glibc's default mmap threshold)
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
 # elementwise ops cheap enough to recompute in a consuming loop rather than store
 # (see Codegen.defer_cheap); transcendental ones are stored
@@ -62,13 +74,31 @@ def _prod(xs):
 
 
 class _Group:
-    def __init__(self, shape, gid):
-        self.shape = tuple(shape)
+    def __init__(self, key, gid):
+        self.key = key
+        self.shape, self.lane = key
         self.id = gid
         self.members = []      # eqns, in program order
         self.member_ids = set()
         self.locals = set()    # vars computed in the loop body
         self.red_axes = None   # axes of the group's reductions (all equal)
+        self.deps = []         # open groups whose stored values this one reads: emitted first
+        self.closed = False
+
+
+    def add_deps(self, groups):
+        for h in groups:
+            if h is not self and h not in self.deps:
+                self.deps.append(h)
+
+
+def _depends(h, g, seen=None):
+    """Does open group `h` (transitively) read values of group `g`?"""
+    seen = set() if seen is None else seen
+    for d in h.deps:
+        if d is g or (not d.closed and id(d) not in seen and (seen.add(id(d)) or _depends(d, g, seen))):
+            return True
+    return False
 
 
 class Codegen:
@@ -106,6 +136,8 @@ class Codegen:
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
         self.defer_cost = {}            # deferred var -> ops per element to recompute it
         self.defer_linear = {}          # deferred var -> its recompute expression stays linear
+        self.view_sources = {}          # virtual var -> the vars its reader reads
+        self.local_expr = {}            # group local -> the name/literal it copies (no code)
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -132,7 +164,7 @@ class Codegen:
         if isinstance(a, Literal):
             return L.literal(a.val, a.aval.dtype)
         if group is not None and a in group.locals:
-            return self.name(a) + "_"
+            return self.local_expr.get(a) or self.name(a) + "_"
         if a in self.virtual:
             return self.virtual[a](idx)
         if a in self.arrays:
@@ -142,9 +174,15 @@ class Codegen:
         raise AssertionError(f"value {self.name(a)} read before it is defined")
 
     def need(self, a):
-        """Make sure `a` can be read from outside any group (close its group)."""
-        if isinstance(a, Var) and a in self.group_of:
+        """Make sure `a` can be read from outside any group (close its group; for a
+        view, the groups of the values it reads)."""
+        if not isinstance(a, Var):
+            return
+        if a in self.group_of:
             self.close(self.group_of[a])
+        elif a in self.virtual:
+            for x in self.view_sources.get(a, ()):
+                self.need(x)
 
     def materialize(self, a, eqn=None):
         """A name holding `a` as an array (or scalar when 0-d)."""
@@ -160,10 +198,8 @@ class Codegen:
             self.emit(f"{nm} = {self.read(a, [])}", eqn)
         else:
             self.emit(f"{nm} = _h.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
-            idx = [f"i{k}" for k in range(len(shape))]
-            for k, n in enumerate(shape):
-                self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
-            self.emit(f"{nm}[{', '.join(idx)}] = {self.read(a, idx)}", eqn, 1 + len(shape))
+            idx, indent = self.loop_nest(shape, eqn)
+            self.emit(f"{nm}[{', '.join(idx)}] = {self.read(a, idx)}", eqn, indent)
         self.arrays.add(a)
         del self.virtual[a]
         return nm
@@ -172,10 +208,21 @@ class Codegen:
         """Emit `out = <fresh C array of shape>` filled by `read(idx)` with one loop nest.
         (Numba compiles `arr.transpose(axes)` very slowly, so layouts are copied here.)"""
         self.emit(f"{out} = _h.empty({tuple(shape)}, {L.DT[np.dtype(dtype)]})", eqn)
-        idx = [f"i{k}" for k in range(len(shape))]
+        idx, indent = self.loop_nest(shape, eqn)
+        self.emit(f"{out}[{', '.join(idx)}] = {read(idx)}", eqn, indent)
+
+    def loop_nest(self, shape, eqn, indent=1):
+        """Emit `for` lines over `shape` (none for unit axes: their index is 0);
+        returns the index expressions and the body's indentation."""
+        idx = []
         for k, n in enumerate(shape):
-            self.emit(f"for i{k} in range({n}):", eqn, 1 + k)
-        self.emit(f"{out}[{', '.join(idx)}] = {read(idx)}", eqn, 1 + len(shape))
+            if n == 1:
+                idx.append("0")
+            else:
+                idx.append(f"i{k}")
+                self.emit(f"for i{k} in range({n}):", eqn, indent)
+                indent += 1
+        return idx, indent
 
     def permuted(self, a, perm, eqn):
         """A fresh C-contiguous array holding transpose(a, perm) (a may be virtual)."""
@@ -201,8 +248,13 @@ class Codegen:
 
     # ------------------------------------------------------------ groups
     def close(self, g):
-        if self.open.get(g.shape) is g:
-            del self.open[g.shape]
+        if g.closed:
+            return
+        g.closed = True
+        if self.open.get(g.key) is g:
+            del self.open[g.key]
+        for h in g.deps:  # the loops whose stored values this one reads come first
+            self.close(h)
         for v in [v for v, h in self.group_of.items() if h is g]:
             del self.group_of[v]
         stored = []
@@ -214,6 +266,7 @@ class Codegen:
                     stored.append(v)
         stored = self.defer_cheap(g, stored)
         reductions = [e for e in g.members if e.prim in REDUCE]
+        live = self._live(g, stored, reductions)
         if not stored and not reductions:  # every value is recomputed where it is used
             self.emit(f"# fused loop over {list(g.shape)}: no code, its "
                       f"{len(g.members)} equation(s) are recomputed where used", None)
@@ -238,7 +291,7 @@ class Codegen:
                           f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})")
             elif v.aval.ndim:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})")
-        idx = [f"i{d}" for d in range(nd)]
+        idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
         for depth, d in enumerate(order):
@@ -246,6 +299,8 @@ class Codegen:
                 for e in reductions:
                     self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
                               e, indent)
+            if shape[d] == 1:
+                continue
             self.emit(f"for i{d} in range({shape[d]}):", None, indent)
             indent += 1
         if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
@@ -255,6 +310,10 @@ class Codegen:
         self.cur_loads = {}
         for e in g.members:
             self.comment(e, indent)
+            if e.prim not in REDUCE and not any(v in live for v in e.outputs):
+                # every use recomputes it (deferred) or reads it elsewhere: no code here
+                self.emit("#   (not needed in this loop)", e, indent)
+                continue
             if e.prim in REDUCE:
                 (x,) = e.inputs
                 xv = self.load(x, idx, g, indent, e)
@@ -269,22 +328,39 @@ class Codegen:
             self.elementwise(e, idx, g, indent)
         for v in stored:
             if v.aval.ndim:
-                self.emit(f"{self.name(v)}[{', '.join(idx)}] = {self.name(v)}_", None, indent)
+                self.emit(f"{self.name(v)}[{', '.join(idx)}] = {self.read(v, idx, g)}", None, indent)
         self.cur_loads = None
         if trailing:
-            base = 1 + len(kept_dims)
+            base = 1 + sum(1 for d in kept_dims if shape[d] != 1)
             for e in reductions:
                 (v,) = e.outputs
                 tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.name(v)
                 self.emit(f"{tgt} = {self.acc(e)}", e, base)
         for v in stored:
             if not v.aval.ndim:
-                self.emit(f"{self.name(v)} = {self.name(v)}_", None, 1)
+                self.emit(f"{self.name(v)} = {self.read(v, [], g)}", None, 1)
         self.arrays.update(stored)
         self.arrays.update(e.outputs[0] for e in reductions)
 
     def acc(self, e):
         return f"{self.name(e.outputs[0])}_acc"
+
+    @staticmethod
+    def _live(g, stored, reductions):
+        """The group's values the loop body must compute: the stored ones, the
+        reductions' operands, and what they are computed from."""
+        by_var = {v: e for e in g.members if e.prim not in REDUCE for v in e.outputs}
+        todo = list(stored) + [x for e in reductions for x in e.inputs]
+        live = set()
+        while todo:
+            v = todo.pop()
+            if not isinstance(v, Var) or v in live or v not in g.locals:
+                continue
+            live.add(v)
+            e = by_var.get(v)
+            if e is not None:
+                todo.extend(e.inputs)
+        return live
 
     def known_value(self, a, limit=1 << 16):
         """The value of `a` if it depends on no kernel input (a constant, or layout
@@ -388,6 +464,7 @@ class Codegen:
             self.defer_cost[v] = plan[v]
             self.defer_linear[v] = linear(v)
             self.virtual[v] = self._recompute_reader(e)
+            self.view_sources[v] = [x for x in e.inputs if isinstance(x, Var)]
         return keep
 
     def _read_cost(self, x, depth=0, linear_only=False):
@@ -438,12 +515,15 @@ class Codegen:
             ins = [self.load(x, idx, g, indent, eqn) for x in de.inputs]
             expr = L.scalar_rules[de.prim](self.ctx, a.aval.dtype, [x.aval.dtype for x in de.inputs],
                                            *ins, **de.params)
+            if _atomic(expr):
+                self.cur_loads[a] = expr
+                return expr
             nm = self.name(a) + "_rc"
             self.emit(f"{nm} = {expr}  # recomputed: {_pp_eqn(de, self.pctx, 0)}", eqn, indent)
             self.cur_loads[a] = nm
             return nm
         expr = self.read(a, idx, g)
-        if expr.isidentifier():
+        if _atomic(expr):
             return expr
         nm = self.name(a) + "_ld"
         self.emit(f"{nm} = {expr}", eqn, indent)
@@ -458,6 +538,9 @@ class Codegen:
         if e.prim is P.integer_pow_p:
             lines, expr = L.integer_pow_lines(self.ctx, out, ins[0], e.params["y"],
                                               self.name(v) + "_p")
+            if lines and lines[-1].startswith(expr + " = "):  # the last step computes v
+                lines[-1] = target + lines[-1][len(expr):]
+                expr = None
             for line in lines:
                 self.emit(line, e, indent)
         elif e.prim in REDUCE:  # reduction over no axes: identity
@@ -468,13 +551,61 @@ class Codegen:
             except KeyError:
                 raise LoweringError(_no_rule(e.prim)) from None
             expr = rule(self.ctx, out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
+        if expr is None:
+            return
+        if _atomic(expr):  # a copy (same-dtype convert, stop_gradient, x**1): no statement
+            self.local_expr[v] = expr
+            return
         self.emit(f"{target} = {expr}", e, indent)
 
-    def join(self, e, shape):
-        g = self.open.get(shape)
+    def sources(self, inputs, g):
+        """Open groups whose stored values a new member of `g` (the open group of its
+        shape, or None) reads. They stay open (a group is emitted when something
+        outside needs it, after the groups it reads), so groups of one shape are not
+        split by an unrelated loop in between. A value of `g` itself that is not read
+        as a plain local (a reduction result, or read through a view) closes `g`, as
+        does any source group that already depends on `g` (it must come first)."""
+        found = []
+
+        def walk(a):
+            if not isinstance(a, Var):
+                return
+            h = self.group_of.get(a)
+            if h is not None:
+                if h not in found:
+                    found.append(h)
+            elif a in self.virtual:
+                for x in self.view_sources.get(a, ()):
+                    walk(x)
+
+        for a in inputs:
+            if isinstance(a, Var) and g is not None and a in g.locals and self.group_of.get(a) is g:
+                continue  # a local of the loop body
+            walk(a)
+        if g is not None and (g in found or any(_depends(h, g) for h in found)):
+            self.close(g)
+        return [h for h in found if not h.closed]
+
+    def lane(self, e, shape):
+        """Which open loop over `shape` an equation joins: calls of scalar libm
+        functions (lane 1) stop LLVM from vectorizing a loop, so they get loops of
+        their own, apart from the vectorizable ops (lane 0). Only for mid-sized
+        shapes: on short loops vector code gains nothing and a second loop costs
+        compile time; on large ones the values passed between the two loops are
+        stored, and large temporaries cost page faults (glibc returns big blocks to
+        the OS) that outweigh the vector speed-up in a default environment."""
+        if not LANE_SPLIT_MIN <= _prod(shape) <= LANE_SPLIT_MAX:
+            return 0
+        vm = VECMATH_PRIMS.get(e.prim)
+        if e.prim in LIBM_CALLS or (vm is not None and vm not in self.ctx.vecmath_names):
+            return 1
+        return 0
+
+    def join(self, e, key):
+        g = self.open.get(key)
         if g is None:
             self.ngroups += 1
-            g = self.open[shape] = _Group(shape, self.ngroups)
+            g = self.open[key] = _Group(key, self.ngroups)
         g.members.append(e)
         g.member_ids.add(id(e))
         if e.prim not in REDUCE or not e.params["axes"]:
@@ -512,36 +643,37 @@ class Codegen:
     def eqn(self, e):
         prim = e.prim
         if prim in P.ELEMENTWISE or (prim in REDUCE and not e.params["axes"]):
-            shape = e.outputs[0].aval.shape
-            g = self.open.get(shape)
-            for a in e.inputs:  # values of other groups (or this group's reductions) must be stored
-                if isinstance(a, Var) and a in self.group_of and (
-                        self.group_of[a] is not g or a not in g.locals):
-                    self.need(a)
-            self.join(e, shape)
+            key = (tuple(e.outputs[0].aval.shape), self.lane(e, e.outputs[0].aval.shape))
+            deps = self.sources(e.inputs, self.open.get(key))
+            self.join(e, key).add_deps(deps)
             return
         if prim in REDUCE:
             (x,) = e.inputs
-            shape = x.aval.shape
+            key = (tuple(x.aval.shape), self.lane(e, x.aval.shape))
             axes = tuple(e.params["axes"])
-            g = self.open.get(shape)
+            g = self.open.get(key)
             if g is not None and g.red_axes is not None and g.red_axes != axes:
                 self.close(g)
                 g = None
-            if isinstance(x, Var) and x in self.group_of and (
-                    self.group_of[x] is not g or x not in g.locals):
-                self.need(x)
-            g = self.join(e, shape)
+            deps = self.sources([x], g)
+            g = self.join(e, key)
+            g.add_deps(deps)
             g.red_axes = axes
             self.group_of[e.outputs[0]] = g  # readable only once the group is closed
             return
-        for a in e.inputs:
-            self.need(a)
         if prim in VIRTUAL:
+            # no code; the groups of its sources stay open until something reads the
+            # view (`need`), so e.g. a broadcast between two loops over one shape
+            # does not split them
             self.comment(e)
             self.emit("#   (no code: read through index arithmetic where used)", e)
             self.virtual[e.outputs[0]] = self.virtual_reader(e)
+            self.view_sources[e.outputs[0]] = [a for a in e.inputs if isinstance(a, Var)]
+            if prim is P.concatenate_p and e.outputs[0].aval.size > CONCAT_VIEW_MAX:
+                self.materialize(e.outputs[0], e)  # one copy loop; reads stay branch-free
             return
+        for a in e.inputs:
+            self.need(a)
         fn = CALLS.get(prim)
         if fn is None:
             raise LoweringError(_no_rule(prim))
@@ -574,7 +706,7 @@ class Codegen:
             return lambda idx: rd(x, [_affine(i, s, t) for i, s, t in zip(idx, st, strd)])
         if prim is P.rev_p:
             dims = p["dimensions"]
-            return lambda idx: rd(x, [f"({x.aval.shape[k] - 1} - {i})" if k in dims else i
+            return lambda idx: rd(x, [_fold(f"({x.aval.shape[k] - 1} - {i})") if k in dims else i
                                       for k, i in enumerate(idx)])
         if prim is P.reshape_p:
             return _reshape_reader(rd, x, v.aval.shape)
@@ -585,7 +717,38 @@ class Codegen:
             return self._pad_reader(e)
         if prim is P.gather_p:
             return self._gather_reader(e)
+        if prim is P.concatenate_p:
+            return self._concatenate_reader(e)
         raise AssertionError(prim)
+
+    def _concatenate_reader(self, e):
+        d = e.params["dimension"]
+        parts, start = [], 0
+        for a in e.inputs:
+            n = a.aval.shape[d]
+            if n:
+                parts.append((a, start, n))
+            start += n
+        rd = self.read
+
+        def reader(idx):
+            # the part holding index i along d: chosen here when i is a constant,
+            # else by comparisons, last part first in the innermost branch
+            i = idx[d]
+            expr = None
+            for a, start, n in reversed(parts):
+                src = list(idx)
+                src[d] = _fold(f"({i} - {start})") if start else i
+                here = rd(a, src)
+                if expr is None:
+                    expr = here
+                    continue
+                known = _fold_cond(f"{i} < {start + n}")
+                expr = here if known else expr if known is False else (
+                    f"({here} if {i} < {start + n} else {expr})")
+            return expr
+
+        return reader
 
     def _pad_reader(self, e):
         x, pv = e.inputs
@@ -597,16 +760,21 @@ class Codegen:
             # unpadded axis needs none), so LLVM sees fewer branches
             conds, src = [], []
             for (lo, hi, interior), i, n, m in zip(cfg, idx, x.aval.shape, e.outputs[0].aval.shape):
-                j = f"({i} - {lo})" if lo else i
+                j = _fold(f"({i} - {lo})") if lo else i
                 step = interior + 1
                 if lo > 0:  # output index i >= 0, so j = i - lo >= 0 needs a check only then
                     conds.append(f"{j} >= 0")
                 if step > 1:
                     conds.append(f"{j} % {step} == 0")
-                    j = f"({j} // {step})"
+                    j = _fold(f"({j} // {step})")
                 if m - 1 - lo >= (n - 1) * step + 1 or step > 1 or lo < 0:
                     conds.append(f"{j} < {n}")
                 src.append(j)
+            # checks on constant indices (unit axes, constant offsets) are decided here
+            known = [_fold_cond(c) for c in conds]
+            if False in known:
+                return rd(pv, [])
+            conds = [c for c, k in zip(conds, known) if k is None]
             if not conds:
                 return rd(x, src)
             return f"({rd(x, src)} if ({' and '.join(conds)}) else {rd(pv, [])})"
@@ -624,9 +792,38 @@ class Codegen:
             + idx[axis + k:])
 
 
+_ATOMIC = re.compile(r"^([A-Za-z_]\w*|-?\d+(\.\d*)?(e[+-]?\d+)?)$")
+
+
+def _atomic(expr):
+    """A name or a number: binding it to another name would only copy it."""
+    return bool(_ATOMIC.match(expr))
+
+
 def _affine(i, start, stride):
     s = i if stride == 1 else f"{i} * {stride}"
-    return s if not start else f"({start} + {s})"
+    return _fold(s if not start else f"({start} + {s})")
+
+
+_INT_ARITH = re.compile(r"^[\d\s+\-*/%()]+$")
+_INT_COND = re.compile(r"^[\d\s+\-*/%()<>=!]+$")
+
+
+def _fold(expr):
+    """An index expression of literals only, evaluated: `(1 + 0)` -> `1` (unit axes
+    index with 0, so offsets and checks on them become constants)."""
+    if expr.isdigit() or not _INT_ARITH.match(expr) or "/ " in expr.replace("//", ""):
+        return expr
+    v = eval(expr, {"__builtins__": {}})  # integer arithmetic on literals only (regex above)
+    return str(v) if v >= 0 else f"({v})"
+
+
+def _fold_cond(cond):
+    """True/False for a check on literal indices, None when it depends on a loop index."""
+    if (not _INT_COND.match(cond.replace(" and ", " ").replace(" or ", " "))
+            or re.search(r"(?<![/])/(?!/)", cond)):
+        return None
+    return bool(eval(cond, {"__builtins__": {}}))
 
 
 def _reshape_reader(rd, x, out_shape):
@@ -657,7 +854,7 @@ def _reshape_reader(rd, x, out_shape):
             s *= n
         in_strides.reverse()
         for n, st in zip(in_shape, in_strides):
-            src.append(f"((({lin}) // {st}) % {n})")
+            src.append(_fold(f"((({lin}) // {st}) % {n})"))
         return rd(x, src)
 
     return general
@@ -763,6 +960,7 @@ def _identity_product(cg, e):
 
         if dt.kind == "i":
             cg.virtual[v] = lambda idx, o=other, src=src: cg.read(o, src(idx))
+            cg.view_sources[v] = [other]
             return True
         # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
         # so a row with a non-finite element elsewhere gives nan, as BLAS would
@@ -785,6 +983,7 @@ def _identity_product(cg, e):
                     f"else {L.literal(np.nan, dt)})")
 
         cg.virtual[v] = reader
+        cg.view_sources[v] = [other]
         return True
     return False
 
@@ -864,13 +1063,6 @@ def _arg(want_max):
 
 CALLS[P.argmax_p] = _arg(True)
 CALLS[P.argmin_p] = _arg(False)
-
-
-@_call(P.concatenate_p)
-def _concatenate(cg, e):
-    parts = [cg.contiguous(a, e) for a in e.inputs]
-    (v,) = e.outputs
-    cg.emit(f"{cg.name(v)} = np.concatenate(({', '.join(parts)},), axis={e.params['dimension']})", e)
 
 
 # cond / while / scan: nested code in the same kernel (registers CALLS entries)
