@@ -55,7 +55,9 @@ class PullbackJit(System):
         return pb.jit(super().build(workload, case), backend=self.backend)
 
     def warm_up(self):
-        import pullback  # noqa: F401
+        from pullback.backends import get_backend
+
+        get_backend(self.backend)  # the backend's one-time set-up (helper modules, passes)
 
 
 class PullbackInterpreter(PullbackJit):
@@ -85,8 +87,11 @@ class Jax(System):
         return lambda: block(fn(*args))
 
     def warm_up(self):
+        import numpy as np
+
         jax = self._jax()
         jax.block_until_ready(jax.jit(lambda x: x + 1.0)(1.0))
+        jax.block_until_ready(jax.jit(lambda x: x * 2.0)(np.ones(3)))
 
 
 class NumpyHand(System):
@@ -111,8 +116,13 @@ class NumbaHand(System):
 
     def warm_up(self):
         import numba
+        import numpy as np
 
+        # Scalars and arrays: Numba's first array-typed compile in a process costs
+        # ~0.2 s more than a scalar one, which would otherwise land in whichever
+        # system compiles arrays first.
         numba.njit(lambda x: x + 1.0)(1.0)
+        numba.njit(lambda x: x * 2.0)(np.ones(3))
 
 
 SYSTEMS = {s.name: s for s in (PullbackJit(), PullbackInterpreter(), Jax(), NumpyHand(),
