@@ -138,6 +138,7 @@ class Codegen:
         self.defer_linear = {}          # deferred var -> its recompute expression stays linear
         self.view_sources = {}          # virtual var -> the vars its reader reads
         self.local_expr = {}            # group local -> the name/literal it copies (no code)
+        self.dense_inputs = {}          # kernel input -> its C-contiguous copy (for products)
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -966,15 +967,19 @@ def _identity_product(cg, e):
         # so a row with a non-finite element elsewhere gives nan, as BLAS would
         bad = cg.fresh("nonfinite")
         rows = other.aval.shape[1 - oc]
-        cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
-        cnt = cg.fresh("cnt")
-        cg.emit(f"for i0 in range({rows}):", e)
-        cg.emit(f"{cnt} = 0", e, 2)
-        cg.emit(f"for i1 in range({n}):", e, 2)
-        cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
-                e, 3)
-        cg.emit(f"{cnt} += 1", e, 4)
-        cg.emit(f"{bad}[i0] = {cnt}", e, 2)
+        if other not in cg.virtual:  # an array: count in the (cached) helper, no loop here
+            nm = cg.materialize(other, e)
+            cg.emit(f"{bad} = _h.nonfinite_per_row({nm}{'.T' if oc == 0 else ''})", e)
+        else:
+            cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
+            cnt = cg.fresh("cnt")
+            cg.emit(f"for i0 in range({rows}):", e)
+            cg.emit(f"{cnt} = 0", e, 2)
+            cg.emit(f"for i1 in range({n}):", e, 2)
+            cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
+                    e, 3)
+            cg.emit(f"{cnt} += 1", e, 4)
+            cg.emit(f"{bad}[i0] = {cnt}", e, 2)
 
         def reader(idx, o=other, src=src, bad=bad, line=line):
             x = cg.read(o, src(idx))
@@ -994,8 +999,10 @@ def _dense(cg, a, e):
         return cg.permuted(a, list(range(a.aval.ndim)), e)
     nm = cg.materialize(a, e)
     if a in cg.ir.invars:  # the caller's layout is unknown
-        t = cg.fresh("op")
-        cg.emit(f"{t} = _h.contiguous({nm})", e)
+        t = cg.dense_inputs.get(a)
+        if t is None:  # one copy per input, shared by all its products
+            t = cg.dense_inputs[a] = cg.fresh("op")
+            cg.emit(f"{t} = _h.contiguous({nm})", e)
         return t
     return nm  # kernel-made arrays and (prepared) constants are C-contiguous
 

@@ -155,6 +155,20 @@ def reshape(x, shape):
 
 
 @_helper
+def nonfinite_per_row(x):
+    """For each row of a 2-d array, how many of its elements are inf or nan."""
+    rows, n = x.shape
+    out = np.empty(rows, np.int64)
+    for r in range(rows):
+        c = 0
+        for j in range(n):
+            if not np.isfinite(x[r, j]):
+                c += 1
+        out[r] = c
+    return out
+
+
+@_helper
 def copy(x):
     """A fresh C-contiguous copy."""
     out = np.empty(x.shape, x.dtype)
