@@ -195,8 +195,14 @@ class Codegen:
         # virtual: copy it out with one loop nest
         shape = a.aval.shape
         nm = self.name(a)
+        val = self.known_value(a) if shape else None
         if not shape:
             self.emit(f"{nm} = {self.read(a, [])}", eqn)
+        elif val is not None and val.size and np.array_equal(val, np.full(val.shape, val.flat[0]),
+                                                                equal_nan=val.dtype.kind == "f"):
+            # one value everywhere (a broadcast constant): filled by the cached helper
+            self.emit(f"{nm} = _h.full({tuple(shape)}, {L.literal(val.flat[0], a.aval.dtype)}, "
+                      f"{L.DT[a.aval.dtype]})", eqn)
         else:
             self.emit(f"{nm} = _h.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
             idx, indent = self.loop_nest(shape, eqn)
