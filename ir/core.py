@@ -10,6 +10,8 @@ hashable, so equations can be compared and deduplicated (CSE).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # ---------------------------------------------------------------- dtypes
@@ -49,8 +51,9 @@ class ShapedArray:
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape, dtype):
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
+        self.shape = tuple(map(int, shape))
+        # np.dtype(d) is d for a dtype object; the call is skipped on this hot path.
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
 
     @property
     def ndim(self):
@@ -58,7 +61,7 @@ class ShapedArray:
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def __eq__(self, other):
         return (
@@ -151,8 +154,16 @@ Atom = "Var | Literal"
 
 
 # ---------------------------------------------------------------- params
+_PLAIN_PARAM_TYPES = frozenset({int, float, str, bool, type(None)})
+
+
 def freeze(value):
     """Make a param value hashable (lists become tuples, dicts sorted tuples)."""
+    t = type(value)
+    if t in _PLAIN_PARAM_TYPES:  # the common case, returned as is below too
+        return value
+    if t is tuple and all(type(v) in _PLAIN_PARAM_TYPES for v in value):
+        return value  # already frozen (tuple(freeze(v) ...) would rebuild an equal tuple)
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
     if isinstance(value, tuple):

@@ -21,6 +21,8 @@ Conventions shared by all rules:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .core import IRError, ShapedArray, is_float, is_int
@@ -34,13 +36,21 @@ class Primitive:
         self.multiple_results = multiple_results
 
     def bind(self, *args, **params):
-        from ..tracer.trace import bind
-
-        return bind(self, *args, **params)
+        return _tracer_bind()(self, *args, **params)
 
     def __repr__(self):
         return self.name
 
+
+def _tracer_bind():
+    """tracer.trace.bind, imported on first use (the tracer imports this module)."""
+    global _bind
+    if _bind is None:
+        from ..tracer.trace import bind as _bind
+    return _bind
+
+
+_bind = None
 
 PRIMITIVES: dict[str, Primitive] = {}
 shape_rules: dict[Primitive, callable] = {}
@@ -178,7 +188,7 @@ broadcast_in_dim_p = _register("broadcast_in_dim", _broadcast_in_dim_rule)
 
 
 def _reshape_rule(x, *, shape, _name=None):
-    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d < 0 for d in shape):
+    if math.prod(shape) != x.size or any(d < 0 for d in shape):
         _fail(f"reshape: cannot reshape {x} into shape {tuple(shape)}")
     return [ShapedArray(shape, x.dtype)]
 

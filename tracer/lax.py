@@ -85,6 +85,8 @@ def convert(x, new_dtype):
 
 
 def broadcast_shapes(*shapes):
+    if shapes and all(type(s) is tuple and s == shapes[0] for s in shapes):
+        return shapes[0]  # one shape (the common case): nothing to broadcast
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

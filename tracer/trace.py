@@ -192,14 +192,17 @@ class Builder:
             raise ShapeError(f"{e}{where(src)}") from None
         # Concrete values flow along when every input's value is known.
         vals = None
-        known = [self.known_value(a, t) for a, t in zip(args, atoms)]
-        if self.concrete and all(k is not None for k in known):
-            from ..backends.interpreter import impl
+        if self.concrete:
+            known = [self.known_value(a, t) for a, t in zip(args, atoms)]
+            if all(k is not None for k in known):
+                from ..backends.interpreter import impl
 
-            vals = impl(prim, *known, **params)
+                vals = impl(prim, *known, **params)
         outs = [Var(a) for a in out_avals]
         self.eqns.append(Eqn(prim, atoms, outs, params, src))
-        return [Tracer(self, v, None if vals is None else vals[i]) for i, v in enumerate(outs)]
+        if vals is None:
+            return [Tracer(self, v) for v in outs]
+        return [Tracer(self, v, vals[i]) for i, v in enumerate(outs)]
 
     def build(self, outs) -> IR:
         outvars = [self.to_operand(o) for o in outs]
