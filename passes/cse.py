@@ -33,13 +33,50 @@ def _commutes(eqn):
     return eqn.prim in COMMUTATIVE_IF_NOT_FLOAT and eqn.inputs[0].aval.dtype.kind != "f"
 
 
-def _const_key(value):
-    """A by-value key for a small concrete constant (None: compare by identity)."""
+def _const_group(value):
+    """Constants that may be merged by value share a group: (dtype, shape) of a small
+    concrete array; None means compare by identity only."""
     if isinstance(value, (np.ndarray, np.generic)):
         arr = np.asarray(value)
         if arr.size <= MAX_CONST_COMPARE:
-            return ("value", arr.dtype.str, arr.shape, np.ascontiguousarray(arr).tobytes())
-    return ("id", id(value))
+            return arr.dtype.str, arr.shape
+    return None
+
+
+def _const_bytes(value):
+    return np.ascontiguousarray(np.asarray(value)).tobytes()
+
+
+def _first_equal_consts(constvars, consts):
+    """constvar -> the first earlier constvar holding the same object or, for small
+    arrays, the same dtype, shape and bytes. Bytes are read only when two constants
+    share a dtype and shape."""
+    rep_of = {}
+    by_id = {}  # id(const) -> first constvar holding it
+    groups = {}  # (dtype, shape) -> [[constvar, const, bytes or None], ...]
+    for v, c in zip(constvars, consts):
+        group = _const_group(c)
+        if group is None:
+            rep = by_id.setdefault(id(c), v)
+        else:
+            members = groups.setdefault(group, [])
+            rep = v
+            mine = None
+            for m in members:
+                if m[1] is c:
+                    rep = m[0]
+                    break
+                if m[2] is None:
+                    m[2] = _const_bytes(m[1])
+                if mine is None:
+                    mine = _const_bytes(c)
+                if m[2] == mine:
+                    rep = m[0]
+                    break
+            else:
+                members.append([v, c, mine])
+        rep_of[v] = rep
+    return rep_of
 
 
 def _cse(ir: IR, memo) -> IR:
@@ -54,9 +91,7 @@ def _cse(ir: IR, memo) -> IR:
 
     # Equal constants: later constvars are renamed to the first equal one. Only
     # uses are renamed; DCE then drops the unused constvar at top level.
-    seen_consts = {}
-    for v, c in zip(ir.constvars, ir.consts):
-        rep = seen_consts.setdefault(_const_key(c), v)
+    for v, rep in _first_equal_consts(ir.constvars, ir.consts).items():
         if rep is not v and rep.aval == v.aval:
             subst[v] = rep
 

@@ -25,32 +25,36 @@ def map_subirs(eqn, fn, memo):
     its rewrite so an IR shared by several equations stays shared (CSE compares
     sub-IRs by identity); it also keeps the originals alive so ids stay unique.
     """
-    if not eqn.params:
-        return eqn
-
-    def rewrite(sub):
-        hit = memo.get(id(sub))
-        if hit is None:
-            hit = memo[id(sub)] = (sub, fn(sub))
-        return hit[1]
-
-    changed = False
-    params = {}
+    params = None  # a copy of eqn.params, made at the first rewritten sub-IR
     for k, v in eqn.params.items():
-        nv = v
         if isinstance(v, IR):
-            nv = rewrite(v)
-        elif isinstance(v, tuple) and any(isinstance(x, IR) for x in v):
-            items = [rewrite(x) if isinstance(x, IR) else x for x in v]
-            if any(a is not b for a, b in zip(items, v)):
-                nv = tuple(items)
-        changed |= nv is not v
-        params[k] = nv
-    if not changed:
+            nv = _rewrite_subir(v, fn, memo)
+        elif isinstance(v, tuple):
+            for x in v:  # a loop, not any(...): this runs for every tuple param
+                if isinstance(x, IR):
+                    break
+            else:
+                continue
+            items = [_rewrite_subir(x, fn, memo) if isinstance(x, IR) else x for x in v]
+            nv = tuple(items) if any(a is not b for a, b in zip(items, v)) else v
+        else:
+            continue
+        if nv is not v:
+            if params is None:
+                params = dict(eqn.params)
+            params[k] = nv
+    if params is None:
         return eqn
     new = eqn.replace()
     new.params = params
     return new
+
+
+def _rewrite_subir(sub, fn, memo):
+    hit = memo.get(id(sub))
+    if hit is None:
+        hit = memo[id(sub)] = (sub, fn(sub))
+    return hit[1]
 
 
 def has_subirs(eqn):
@@ -64,9 +68,15 @@ def _live_eqns(eqns, live):
     """Reverse walk: the equations (in order) with a used output; grows `live`."""
     kept = []
     for eqn in reversed(eqns):
-        if any(o in live for o in eqn.outputs):
-            kept.append(eqn)
-            live.update(a for a in eqn.inputs if isinstance(a, Var))
+        for o in eqn.outputs:
+            if o in live:
+                break
+        else:
+            continue  # no output used
+        kept.append(eqn)
+        for a in eqn.inputs:
+            if isinstance(a, Var):
+                live.add(a)
     kept.reverse()
     return kept
 

@@ -330,6 +330,9 @@ def _same_layout(a, b):
 def _sink(ir: IR, memo) -> IR:
     eqns = [map_subirs(e, lambda s: _sink(s, memo), memo) for e in ir.eqns]
     changed = any(a is not b for a, b in zip(eqns, ir.eqns))
+    stack = [e for e in eqns if _kind(e)]  # popped last-first: outputs' layout ops first
+    if not stack and not changed:
+        return ir  # no layout op to sink
     subst = {}
 
     def canon(a):
@@ -358,7 +361,6 @@ def _sink(ir: IR, memo) -> IR:
             if isinstance(a, Var):
                 uses[a].append(e)
     returned = {v for v in ir.outvars if isinstance(v, Var)}
-    stack = [e for e in eqns if _kind(e)]  # popped last-first: outputs' layout ops first
     while stack:
         E = stack.pop()
         if id(E) in dead:

@@ -14,7 +14,9 @@ more work), at most MAX_ROUNDS times. `layout` (passes/layout.py) sinks transpos
 unit reshapes and pads toward the inputs, so fused loops compute in the output's
 order. Each pass returns its input IR
 object when it has nothing to do, and keeps untouched equations as the same
-objects, so "nothing changed" is an identity check, not a print.
+objects, so "nothing changed" is an identity check, not a print. A pass is not run
+again on an IR object it already returned unchanged (its stats entry then shows the
+lookup's time).
 Equation counts are top-level (`count_eqns`), comparable with len(jaxpr.eqns).
 """
 from __future__ import annotations
@@ -49,7 +51,9 @@ def count_eqns_deep(ir):
     return total
 
 
-def _run(ir, name, stats, round_no):
+def _run(ir, name, stats, round_no, known_fixpoint=False):
+    """Run pass `name` on `ir`; with `known_fixpoint` (the pass already returned this
+    very IR object unchanged) its result is `ir` without running it again."""
     try:
         fn = PASSES[name]
     except KeyError:
@@ -58,7 +62,7 @@ def _run(ir, name, stats, round_no):
         ) from None
     before = count_eqns(ir)
     t0 = time.perf_counter()
-    out = fn(ir)
+    out = ir if known_fixpoint else fn(ir)
     if stats is not None:
         stats.append({"pass": name, "eqns_before": before, "eqns_after": count_eqns(out),
                       "seconds": time.perf_counter() - t0, "round": round_no})
@@ -77,10 +81,16 @@ def optimize(ir, passes=None, stats=None):
         for name in passes:
             ir = _run(ir, name, stats, 1)
         return ir
+    # Passes are deterministic and IRs immutable: a pass that returned an IR object
+    # unchanged returns it unchanged again, so a later round skips it on that object
+    # (typically the last round's cse, layout and dce, after simplify found nothing).
+    unchanged_by = {}  # pass name -> the last IR it returned as is
     for round_no in range(1, MAX_ROUNDS + 1):
         rewrote = False
         for name in DEFAULT_PIPELINE:
-            new = _run(ir, name, stats, round_no)
+            new = _run(ir, name, stats, round_no, unchanged_by.get(name) is ir)
+            if new is ir:
+                unchanged_by[name] = ir
             rewrote |= new is not ir and name in REWRITING
             ir = new
         # Removing dead equations creates no new rewrite: once simplify, cse and
