@@ -141,10 +141,10 @@ def dce_prune(ir: IR, used_outputs=None, prune_inputs=True):
         )
     outvars = [v for v, u in zip(ir.outvars, used_outputs) if u]
     ir = dce(ir.replace(outvars=outvars))
-    live = {v for v in ir.outvars if isinstance(v, Var)}
-    for e in ir.eqns:
-        live.update(a for a in e.inputs if isinstance(a, Var))
     if prune_inputs:
+        live = {v for v in ir.outvars if isinstance(v, Var)}
+        for e in ir.eqns:
+            live.update(a for a in e.inputs if isinstance(a, Var))
         used_inputs = [v in live for v in ir.invars]
         ir = ir.replace(invars=[v for v in ir.invars if v in live])
     else:
@@ -155,8 +155,7 @@ def dce_prune(ir: IR, used_outputs=None, prune_inputs=True):
 def used_inputs(ir: IR):
     """Which invars of `ir` its (live) equations or outvars read."""
     live = {v for v in ir.outvars if isinstance(v, Var)}
-    for e in _live_eqns(ir.eqns, live):
-        live.update(a for a in e.inputs if isinstance(a, Var))
+    _live_eqns(ir.eqns, live)  # adds the inputs of every live equation to `live`
     return [v in live for v in ir.invars]
 
 
@@ -193,12 +192,11 @@ def _dce_scan(eqn, used):
     keep_ys = list(used[nk:])
     while True:
         pruned, _ = dce_prune(body, keep_carry + keep_ys, prune_inputs=False)
-        needs = used_inputs(pruned)[nc : nc + nk]
-        grown = [k or n for k, n in zip(keep_carry, needs)]
+        needed = used_inputs(pruned)
+        grown = [k or n for k, n in zip(keep_carry, needed[nc : nc + nk])]
         if grown == keep_carry:
             break
         keep_carry = grown
-    needed = used_inputs(pruned)
     invar_flags = needed[:nc] + keep_carry + needed[nc + nk :]
     if all(invar_flags) and all(keep_carry + keep_ys):
         return eqn
@@ -218,15 +216,17 @@ def _dce_while(eqn, used):
     m, n = p["cond_nconsts"], p["body_nconsts"]
     cond, body = p["cond"], p["body"]
     nk = len(eqn.outputs)
-    keep = [u or c for u, c in zip(used, used_inputs(cond)[m:])]
+    cond_reads = used_inputs(cond)
+    keep = [u or c for u, c in zip(used, cond_reads[m:])]
     while True:
         pruned, _ = dce_prune(body, keep, prune_inputs=False)
-        grown = [k or r for k, r in zip(keep, used_inputs(pruned)[n:])]
+        body_reads = used_inputs(pruned)
+        grown = [k or r for k, r in zip(keep, body_reads[n:])]
         if grown == keep:
             break
         keep = grown
-    cond_needed = used_inputs(cond)[:m]
-    body_needed = used_inputs(pruned)[:n]
+    cond_needed = cond_reads[:m]
+    body_needed = body_reads[:n]
     if all(cond_needed) and all(body_needed) and all(keep):
         return eqn
     cond = cond.replace(invars=_select(cond.invars, cond_needed + keep))

@@ -242,7 +242,7 @@ def _splat_to_literal(ctx, e):
     """An n-ary elementwise operand that is a broadcast of a Literal becomes the
     Literal itself (same elements), as long as another operand keeps the output shape."""
     out_shape = e.outputs[0].aval.shape
-    if len(e.inputs) < 2 or not out_shape:
+    if len(e.inputs) < 2 or not out_shape or not ctx.splat_of:
         return None
     splats = [ctx.splat_of.get(a) if isinstance(a, Var) else None for a in e.inputs]
     if not any(s is not None for s in splats) or not any(
@@ -372,9 +372,12 @@ def _fold(ctx, e):
     """Output atoms of `e` evaluated now, or None when it cannot or should not be."""
     if e.prim not in impl_rules or has_subirs(e):
         return None
-    vals = [ctx.value(a) for a in e.inputs]
-    if any(v is None for v in vals):
-        return None
+    vals = []
+    for a in e.inputs:  # stops at the first unknown operand (the common case)
+        v = ctx.value(a)
+        if v is None:
+            return None
+        vals.append(v)
     largest_in = max([np.size(v) for v in vals], default=0)
     sizes = [o.aval.size for o in e.outputs]
     if sum(sizes) > MAX_FOLD_SIZE or any(s > max(1, largest_in) for s in sizes):

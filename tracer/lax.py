@@ -138,6 +138,12 @@ def _scalar_operand(x, dt):
 
 def _prepare(xs, dt=None):
     """Promote to one dtype and broadcast to one shape (scalars stay literals)."""
+    first = xs[0] if xs else None
+    if isinstance(first, Tracer):  # traced operands of one aval: nothing to do
+        aval = first.ir_var.aval
+        if (dt is None or dt == aval.dtype) and all(
+                isinstance(x, Tracer) and x.ir_var.aval == aval for x in xs):
+            return list(xs), aval.shape
     dt = dt or result_dtype(*xs)
     out_shape = broadcast_shapes(*[shape(x) for x in xs])
     res = []

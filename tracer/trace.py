@@ -183,7 +183,8 @@ class Builder:
         return x
 
     def add_eqn(self, prim, args, params, source=None):
-        atoms = [self.to_operand(a) for a in args]
+        atoms = [a.ir_var if type(a) is Tracer and a.builder is self else self.to_operand(a)
+                 for a in args]  # our own tracers (the common case) inline
         avals = [a.aval for a in atoms]
         src = source or self.source or user_source(2)
         try:
