@@ -105,8 +105,16 @@ def _unary(kinds, out_dtype=None):
 
 def _nary(kinds, out_dtype=None):
     def rule(*avals, _name=None, **params):
-        shape = _common_shape(avals, _name)
-        dtype = _same_dtype(avals, _name)
+        shape = dtype = None
+        if avals:  # the common case: operands of one shape and dtype
+            shape, dtype = avals[0].shape, avals[0].dtype
+            for a in avals:
+                if a.shape != shape or a.dtype != dtype:
+                    shape = None
+                    break
+        if shape is None:  # literals, or a mismatch to report
+            shape = _common_shape(avals, _name)
+            dtype = _same_dtype(avals, _name)
         _kind_check(dtype, kinds, _name)
         return [ShapedArray(shape, out_dtype or dtype)]
 
