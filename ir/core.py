@@ -192,7 +192,7 @@ class Eqn:
 
     def params_key(self):
         """A hashable key of the params (sub-IRs compare by identity)."""
-        return tuple(sorted(self.params.items(), key=lambda kv: kv[0]))
+        return tuple(sorted(self.params.items()))  # keys are distinct: values never compared
 
     def replace(self, **kw):
         new = Eqn(self.prim, self.inputs, self.outputs, self.params, self.source)

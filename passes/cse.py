@@ -103,9 +103,12 @@ def _cse(ir: IR, memo) -> IR:
     table = {}
     new_eqns = []
     changed = False
+    def sub_cse(s):
+        return _cse(s, memo)
+
     for eqn in ir.eqns:
         inputs = [subst.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs]
-        new = map_subirs(eqn, lambda s: _cse(s, memo), memo)
+        new = map_subirs(eqn, sub_cse, memo)
         if any(a is not b for a, b in zip(inputs, eqn.inputs)):
             new = new.replace(inputs=inputs)
         changed |= new is not eqn

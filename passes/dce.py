@@ -104,7 +104,10 @@ def _dce(ir: IR, memo, top: bool) -> IR:
         kept = _live_eqns_with_rules(ir.eqns, live)
     else:
         kept = _live_eqns(ir.eqns, live)
-    kept = [map_subirs(e, lambda s: _dce(s, memo, False), memo) for e in kept]
+    def sub_dce(s):
+        return _dce(s, memo, False)
+
+    kept = [map_subirs(e, sub_dce, memo) for e in kept]
     if top:
         used = [(v, c) for v, c in zip(ir.constvars, ir.consts) if v in live]
         constvars, consts = [v for v, _ in used], [c for _, c in used]

@@ -370,7 +370,7 @@ _register_control_flow_rules()
 # ---------------------------------------------------------------- folding
 def _fold(ctx, e):
     """Output atoms of `e` evaluated now, or None when it cannot or should not be."""
-    if e.prim not in impl_rules or has_subirs(e):
+    if e.prim not in impl_rules:
         return None
     vals = []
     for a in e.inputs:  # stops at the first unknown operand (the common case)
@@ -378,6 +378,8 @@ def _fold(ctx, e):
         if v is None:
             return None
         vals.append(v)
+    if has_subirs(e):
+        return None
     largest_in = max([np.size(v) for v in vals], default=0)
     sizes = [o.aval.size for o in e.outputs]
     if sum(sizes) > MAX_FOLD_SIZE or any(s > max(1, largest_in) for s in sizes):
@@ -414,9 +416,12 @@ def _simplify(ir: IR, memo, top: bool) -> IR:
     subst = ctx.subst
     new_eqns = []
     changed = False
+    def sub_simplify(s):
+        return _simplify(s, memo, False)
+
     for eqn in ir.eqns:
         inputs = [subst.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs]
-        e = map_subirs(eqn, lambda s: _simplify(s, memo, False), memo)
+        e = map_subirs(eqn, sub_simplify, memo)
         if any(a is not b for a, b in zip(inputs, eqn.inputs)):
             e = e.replace(inputs=inputs)
         while True:

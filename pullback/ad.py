@@ -62,13 +62,13 @@ class _Traced:
             self.offsets.append(self.offsets[-1] + t.num_leaves)
         if argnums is not None:
             self.single, self.argnums = _argnums_tuple(argnums, len(args), _fn_name(f))
-            names = _arg_names(f, len(args))
             self.wrt = [False] * len(self.leaves)
             for i in self.argnums:
-                paths = leaf_paths(self.arg_trees[i], names[i])
-                for k, p in zip(range(self.offsets[i], self.offsets[i + 1]), paths):
+                for n, k in enumerate(range(self.offsets[i], self.offsets[i + 1])):
                     aval = self.ir.invars[k].aval
                     if not is_float(aval.dtype):
+                        # argument names (inspect.signature) only for the message
+                        p = leaf_paths(self.arg_trees[i], _arg_names(f, len(args))[i])[n]
                         raise TypeError(
                             f"{what} requires real-valued (float) inputs to differentiate, "
                             f"but argument {p} of {_fn_name(f)} has dtype {aval.dtype}. "

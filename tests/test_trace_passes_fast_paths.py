@@ -135,3 +135,12 @@ def test_shaped_array_normalizes_shape_and_dtype():
     assert a.shape == (2, 3) and all(type(d) is int for d in a.shape)
     assert a.dtype == np.dtype(np.float64) and a.size == 6 and type(a.size) is int
     assert ShapedArray((), np.float32).size == 1
+
+
+def test_grad_of_an_int_leaf_names_its_path():
+    # argument names are looked up only when this error is raised
+    def f(x, p):
+        return np.sum(x) + np.sum(p["w"])
+
+    with pytest.raises(TypeError, match=r"argument p\['w'\] of f has dtype int64"):
+        pb.grad(f, argnums=(0, 1))(np.ones(2), {"a": np.ones(2), "w": np.arange(3)})
