@@ -59,6 +59,9 @@ DEFER_MAX_OPS = 6  # at most this many ops recomputed per element for one deferr
 # read through layout views, a deferred value is one nested expression: only ops whose
 # lowering names each operand once, so the expression grows linearly
 DEFER_LINEAR = {P.add_p, P.sub_p, P.mul_p, P.neg_p}
+# consecutive nests share their outer loops where that is exact (see _Chain);
+# False emits each nest on its own (for comparisons)
+CHAIN_NESTS = True
 VIEW_THROUGH = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p, P.pad_p}
 
 
@@ -90,6 +93,79 @@ class _Group:
         for h in groups:
             if h is not self and h not in self.deps:
                 self.deps.append(h)
+
+
+class _Nest:
+    """The buffered lines of one closed group's loop nest: `lines` as
+    (text, eqn, indent); `headers` the positions of its `for` lines, of which
+    the first `share` may be shared with neighbouring nests."""
+
+    def __init__(self, lines, headers, share, written, reads, lane):
+        self.lines, self.headers, self.written, self.reads, self.lane = (
+            lines, headers, written, reads, lane)
+        # the shareable headers must directly follow one another
+        n = 0
+        while n < share and headers[n] == headers[0] + n:
+            n += 1
+        self.share = n if headers else 0
+
+
+class _Chain:
+    """Consecutive nests under one shared outer loop: each nest's inner loops run
+    in turn inside it. Fewer loops for LLVM to optimize (compile time) with the same
+    work per element. A nest joins only if every value it reads from the chain is
+    final within the same outer iteration (read at the outer indices it was written
+    at), and never into the same innermost loop as a nest of another lane (a loop of
+    libm calls would stop vectorizing the other's)."""
+
+    def __init__(self, nest):
+        k = nest.share
+        h0 = nest.headers[0]
+        self.shared = nest.lines[h0:h0 + k]
+        self.head, self.body = self._split_head(nest.lines[:h0], k)
+        self.body += nest.lines[h0 + k:]
+        self.interlude = []
+        self.written = dict(nest.written)
+        self.inner_lanes = set() if len(nest.headers) > k else {nest.lane}
+
+    def admit(self, nest):
+        k = len(self.shared)
+        if nest.share < k:
+            return False
+        h0 = nest.headers[0]
+        if [(t, i) for t, _, i in nest.lines[h0:h0 + k]] != [(t, i) for t, _, i in self.shared]:
+            return False
+        body = nest.lines[h0 + k:]
+        if any(i <= k for _, _, i in body):
+            return False
+        lanes = self.inner_lanes | ({nest.lane} if len(nest.headers) == k else set())
+        if len(lanes) > 1:
+            return False
+        outer = {t.split()[1] for t, _, _ in self.shared}  # the shared loops' index names
+        for v, ridx in nest.reads:
+            w = self.written.get(v)
+            if w is None:
+                continue
+            widx, red = w
+            if widx is None or ridx is None or outer & set(red):
+                return False
+            if any(wi in outer and ri != wi for wi, ri in zip(widx, ridx)):
+                return False
+        head, notes = self._split_head(nest.lines[:h0], k)
+        self.head += head
+        self.body += notes + body
+        self.written.update(nest.written)
+        self.inner_lanes = lanes
+        return True
+
+    @staticmethod
+    def _split_head(lines, k):
+        """(allocations, the nest's comments moved inside the shared loops)."""
+        return ([x for x in lines if not x[0].startswith("#")],
+                [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
+
+    def lines(self):
+        return self.head + self.interlude + self.shared + self.body
 
 
 def _depends(h, g, seen=None):
@@ -139,6 +215,9 @@ class Codegen:
         self.view_sources = {}          # virtual var -> the vars its reader reads
         self.local_expr = {}            # group local -> the name/literal it copies (no code)
         self.dense_inputs = {}          # kernel input -> its C-contiguous copy (for products)
+        self._capture = None            # close(): the nest's lines, buffered (see _Chain)
+        self.read_log = None            # close(): (var, index exprs) of each array read
+        self.pending = None             # the last nest(s), not yet emitted: later ones may share its outer loops
 
     # ------------------------------------------------------------ helpers
     def name(self, v):
@@ -149,8 +228,26 @@ class Codegen:
         return f"_{base}{self.tmp}"
 
     def emit(self, text, eqn=None, indent=1):
+        if self._capture is not None:
+            self._capture.append((text, eqn, indent))
+            return
+        if self.pending is not None:
+            if text.startswith("#"):  # comments (views, deferred groups) do not end a chain
+                self.pending.interlude.append((text, eqn, indent))
+                return
+            self.flush()
+        self._put(text, eqn, indent)
+
+    def _put(self, text, eqn, indent):
         self.line_eqn[len(self.lines)] = eqn
         self.lines.append("    " * indent + text)
+
+    def flush(self):
+        """Emit the pending chain of nests (one shared outer loop)."""
+        c, self.pending = self.pending, None
+        if c is not None:
+            for item in c.lines():
+                self._put(*item)
 
     def comment(self, eqn, indent=1):
         header = COMMENT_HEADERS.get(eqn.prim)  # control flow: its sub-IRs follow as code
@@ -169,6 +266,8 @@ class Codegen:
         if a in self.virtual:
             return self.virtual[a](idx)
         if a in self.arrays:
+            if self.read_log is not None:
+                self.read_log.append((a, tuple(idx) if a.aval.ndim else None))
             if a.aval.ndim == 0:
                 return self.name(a)
             return f"{self.name(a)}[{', '.join(idx)}]"
@@ -286,6 +385,10 @@ class Codegen:
         trailing = tuple(axes) == tuple(range(nd - len(axes), nd))
         kept_dims = [d for d in range(nd) if d not in axes]
         order = kept_dims + list(axes) if trailing else list(range(nd))
+        # nested sub-IRs emit their nests as they come (no chains)
+        cap = self._capture = [] if CHAIN_NESTS and type(self) is Codegen else None
+        self.read_log = [] if cap is not None else None
+        headers = []  # positions in cap of the `for` lines, in order
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
                   + f": {len(g.members)} equation(s)", None)
         for v in stored:
@@ -308,6 +411,8 @@ class Codegen:
                               e, indent)
             if shape[d] == 1:
                 continue
+            if cap is not None:
+                headers.append((len(cap), d))
             self.emit(f"for i{d} in range({shape[d]}):", None, indent)
             indent += 1
         if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
@@ -348,6 +453,36 @@ class Codegen:
                 self.emit(f"{self.name(v)} = {self.read(v, [], g)}", None, 1)
         self.arrays.update(stored)
         self.arrays.update(e.outputs[0] for e in reductions)
+        if cap is None:
+            return
+        self._capture, reads, self.read_log = None, self.read_log, None
+        # the outer loops this nest may share: the kept ones of a trailing reduction,
+        # else all but the innermost (all of a 1-d loop)
+        if trailing and axes:
+            share = sum(1 for _, d in headers if d in kept_dims)
+        else:
+            share = len(headers) - 1 if len(headers) > 1 else len(headers)
+        # where each value is written: its index (the element is final after the
+        # outer iteration holding those indices), or None when only after the nest
+        written = {}
+        for v in stored:
+            written[v] = (tuple(idx), ()) if v.aval.ndim else (None, ())
+        for e in reductions:
+            (v,) = e.outputs
+            if not v.aval.ndim:
+                written[v] = (None, ())
+            else:  # a reduction over an outer loop is final only after the nest
+                written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
+        nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
+        c = self.pending
+        if c is not None and c.admit(nest):
+            return
+        self.flush()
+        if nest.share:
+            self.pending = _Chain(nest)
+        else:
+            for item in cap:
+                self._put(*item)
 
     def acc(self, e):
         return f"{self.name(e.outputs[0])}_acc"

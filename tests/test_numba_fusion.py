@@ -1,0 +1,141 @@
+"""Loop nests of the numba backend's kernels: consecutive nests share their
+outer loops where that is exact, and the values stay those of NumPy and the
+interpreter (NaN propagation of max, ties, reads across rows).
+
+Structure is checked on the generated source (`f.source(x)`), never timing.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import pullback as pb
+
+
+@pytest.fixture(autouse=True)
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PULLBACK_CACHE", raising=False)
+    return tmp_path
+
+
+def top_nests(src):
+    """Number of loop nests at the kernel's top level."""
+    return len(re.findall(r"^    for ", src, flags=re.M))
+
+
+def loops(src):
+    return len(re.findall(r"^\s*for ", src, flags=re.M))
+
+
+def logsumexp(x):
+    m = np.max(x, axis=1)
+    return np.sum(m + np.log(np.sum(np.exp(x - m[:, None]), axis=1)))
+
+
+def softmax_rows(x):
+    m = x.max(axis=1, keepdims=True)
+    e = np.exp(x - m)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def both(f, *args):
+    jf = pb.jit(f)
+    ji = pb.jit(f, backend="interpreter")
+    return jf, jf(*args), ji(*args)
+
+
+def test_logsumexp_gradient_is_one_row_loop():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 30))
+    jf, got, ref = both(pb.grad(logsumexp), x)
+    np.testing.assert_allclose(got, softmax_rows(x), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+    src = jf.source(x)
+    # max, tie count, exp sum, reciprocal, and the gradient rows: one outer loop
+    assert top_nests(src) == 1, src
+
+
+def test_row_chain_keeps_ties_and_nan_of_max():
+    x = np.array([[1.0, 3.0, 3.0, 0.0],     # a tie at the max: the gradient splits
+                  [np.nan, 1.0, 2.0, 0.0],  # NaN max: NaN row
+                  [-np.inf, -np.inf, 0.0, 1.0],
+                  [2.0, 2.0, 2.0, 2.0]])
+
+    def f(x):
+        return np.sum(np.max(x, axis=1) * np.arange(1.0, 5.0))
+
+    jf, got, ref = both(pb.grad(f), x)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got[0], [0.0, 0.5, 0.5, 0.0])
+    assert np.isnan(got[1]).all()
+    np.testing.assert_array_equal(got[3], [1.0, 1.0, 1.0, 1.0])
+    jl, got, ref = both(pb.grad(logsumexp), x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+
+
+def test_values_read_across_rows_are_not_chained():
+    # the second loop reads the first's stored values transposed (other rows):
+    # it must run after every row of the first, not inside its row loop
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(24, 24))
+
+    def f(x):
+        c = x - np.max(x, axis=1)[:, None]
+        e = np.exp(c)
+        return e.T * x + e, np.max(e.T * x, axis=1)
+
+    jf, got, ref = both(f, x)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got[0], e.T * x + e, rtol=1e-13)
+    np.testing.assert_allclose(got[1], (e.T * x).max(axis=1), rtol=1e-13)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_a_reduction_over_the_rows_is_final_only_after_them():
+    # column sums accumulate over the outer loop: a nest reading them cannot share it
+    rng = np.random.default_rng(2)
+    x = rng.uniform(1.0, 2.0, size=(16, 12))
+
+    def f(x):
+        s = np.sum(x * 2.0, axis=0)
+        y = x / s[None, :]
+        return y, np.sum(np.tanh(y), axis=1)
+
+    jf, got, ref = both(f, x)
+    y = x / (2.0 * x).sum(axis=0)
+    np.testing.assert_allclose(got[0], y, rtol=1e-13)
+    np.testing.assert_allclose(got[1], np.tanh(y).sum(axis=1), rtol=1e-13)
+    assert top_nests(jf.source(x)) == 2
+
+
+def test_rows_of_different_widths_share_the_row_loop():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(32, 7))
+    b = rng.normal(size=(32, 5))
+
+    def f(a, b):
+        ra = np.sum(a * a, axis=1)
+        return np.sum(b * ra[:, None], axis=1) + np.max(b, axis=1)
+
+    jf, got, ref = both(f, a, b)
+    np.testing.assert_allclose(got, (b * (a * a).sum(1)[:, None]).sum(1) + b.max(1), rtol=1e-13)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    src = jf.source(a, b)
+    assert top_nests(src) == 1, src
+
+
+def test_lane_split_loops_stay_apart():
+    # mid-sized loops keep scalar libm calls (sin) out of the vectorized exp loop
+    x = np.linspace(-3.0, 3.0, 4096)
+
+    def f(x):
+        return np.sin(x) * np.exp(x)
+
+    jf, got, ref = both(f, x)
+    np.testing.assert_allclose(got, np.sin(x) * np.exp(x), rtol=1e-13)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    src = jf.source(x)
+    assert loops(src) == 2, src
