@@ -116,17 +116,21 @@ class _Chain:
     work per element. A nest joins only if every value it reads from the chain is
     final within the same outer iteration (read at the outer indices it was written
     at), and never into the same innermost loop as a nest of another lane (a loop of
-    libm calls would stop vectorizing the other's)."""
+    libm calls would stop vectorizing the other's). A nest whose inner loops equal
+    those of the nest before it and that reads nothing that one writes (sibling
+    reductions of one row: max's tie count and the sum of exp(x - max)) shares
+    them too: one inner loop computing both."""
 
     def __init__(self, nest):
         k = nest.share
         h0 = nest.headers[0]
         self.shared = nest.lines[h0:h0 + k]
-        self.head, self.body = self._split_head(nest.lines[:h0], k)
-        self.body += nest.lines[h0 + k:]
+        self.head = []
+        self.members = []
         self.interlude = []
-        self.written = dict(nest.written)
-        self.inner_lanes = set() if len(nest.headers) > k else {nest.lane}
+        self.written = {}
+        self.inner_lanes = set()
+        self._add(nest, k)
 
     def admit(self, nest):
         k = len(self.shared)
@@ -135,8 +139,7 @@ class _Chain:
         h0 = nest.headers[0]
         if [(t, i) for t, _, i in nest.lines[h0:h0 + k]] != [(t, i) for t, _, i in self.shared]:
             return False
-        body = nest.lines[h0 + k:]
-        if any(i <= k for _, _, i in body):
+        if any(i <= k for _, _, i in nest.lines[h0 + k:]):
             return False
         lanes = self.inner_lanes | ({nest.lane} if len(nest.headers) == k else set())
         if len(lanes) > 1:
@@ -151,12 +154,27 @@ class _Chain:
                 return False
             if any(wi in outer and ri != wi for wi, ri in zip(widx, ridx)):
                 return False
+        self._add(nest, k)
+        return True
+
+    def _add(self, nest, k):
+        h0 = nest.headers[0]
         head, notes = self._split_head(nest.lines[:h0], k)
         self.head += head
-        self.body += notes + body
+        m = _Member(notes + nest.lines[h0 + k:], k, nest)
+        last = self.members[-1] if self.members else None
+        if (CHAIN_NESTS != "outer" and last is not None and last.inner is not None and m.inner is not None
+                and last.loops == m.loops and last.lane == m.lane
+                and not any(v in last.written for v, _ in nest.reads)):
+            last.pre += m.pre
+            last.inner += m.inner
+            last.post += m.post
+            last.written.update(nest.written)
+        else:
+            self.members.append(m)
         self.written.update(nest.written)
-        self.inner_lanes = lanes
-        return True
+        if len(nest.headers) == k:
+            self.inner_lanes.add(nest.lane)
 
     @staticmethod
     def _split_head(lines, k):
@@ -165,7 +183,43 @@ class _Chain:
                 [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
 
     def lines(self):
-        return self.head + self.interlude + self.shared + self.body
+        out = self.head + self.interlude + self.shared
+        for m in self.members:
+            out += m.lines()
+        return out
+
+
+class _Member:
+    """One nest's lines inside a chain's shared loops, split (when it has that form)
+    into lines before its inner loops (accumulator set-up), the inner loop headers,
+    their body, and the lines after (accumulator stores)."""
+
+    def __init__(self, lines, k, nest):
+        self.lane = nest.lane
+        self.written = dict(nest.written)
+        self.flat = lines
+        self.inner = None
+        i = 0
+        while i < len(lines) and lines[i][2] == k + 1 and not lines[i][0].startswith("for "):
+            i += 1
+        pre, j = lines[:i], i
+        while j < len(lines) and lines[j][0].startswith("for ") and lines[j][2] == k + 1 + (j - i):
+            j += 1
+        loops = lines[i:j]
+        depth = k + 1 + len(loops)
+        n = j
+        while n < len(lines) and lines[n][2] >= depth:
+            n += 1
+        post = lines[n:]
+        if loops and all(x[2] == k + 1 and not x[0].startswith("for ") for x in post):
+            self.pre, self.loops, self.inner, self.post = pre, loops, lines[j:n], post
+            self.loops = [(t, ind) for t, _, ind in loops]
+            self._loop_lines = loops
+
+    def lines(self):
+        if self.inner is None:
+            return self.flat
+        return self.pre + self._loop_lines + self.inner + self.post
 
 
 def _depends(h, g, seen=None):
