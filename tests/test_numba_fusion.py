@@ -139,3 +139,53 @@ def test_lane_split_loops_stay_apart():
     np.testing.assert_allclose(got, ref, rtol=1e-13)
     src = jf.source(x)
     assert loops(src) == 2, src
+
+
+def test_row_values_read_only_in_the_chain_are_scalars():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 30))
+    jf, got, ref = both(pb.grad(logsumexp), x)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+    src = jf.source(x)
+    # max, tie count, sum of exp, ... of a row: locals of the row loop, no (40,) array
+    assert "_h.empty((40,)" not in src, src
+    assert "_row = " in src
+
+
+def test_row_values_used_after_the_chain_stay_arrays():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(20, 9))
+    x[3, 4] = np.nan
+
+    def f(x):
+        m = np.max(x, axis=1)
+        s = np.sum(np.exp(x - m[:, None]), axis=1)
+        return m, s, np.sum(m) * 2.0, x / s[:, None]
+
+    jf, got, ref = both(f, x)
+    m = x.max(axis=1)
+    s = np.exp(x - m[:, None]).sum(axis=1)
+    expect = (m, s, 2.0 * m.sum(), x / s[:, None])
+    for a, b, c in zip(got, ref, expect):
+        np.testing.assert_allclose(a, c, rtol=1e-13)
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_sibling_row_reductions_in_one_inner_loop(monkeypatch):
+    # optional (FUSE_SIBLINGS): the tie count of max and the sum of exp share a loop
+    from pullback.backends.numba import codegen
+
+    monkeypatch.setattr(codegen, "FUSE_SIBLINGS", True)
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 1.0, 2.0, 0.0], [0.5, -1.0, 2.0, 2.0]])
+    jf, got, ref = both(pb.grad(logsumexp), x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got[[0, 2]], softmax_rows(x[[0, 2]]), rtol=1e-13)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    src = jf.source(x)
+    body = src[src.index("for i0"):]
+    # max; tie count + sum of exp; the row's gradient sum; the gradient row
+    assert len(re.findall(r"^        for ", body, flags=re.M)) == 4, src
+    monkeypatch.setattr(codegen, "FUSE_SIBLINGS", False)
+    src = pb.jit(pb.grad(logsumexp)).source(x)
+    body = src[src.index("for i0"):]
+    assert len(re.findall(r"^        for ", body, flags=re.M)) == 5, src
