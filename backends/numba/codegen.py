@@ -17,6 +17,11 @@ outputs (0-d values travel as scalars). Equations are sorted into three kinds:
   products), scatter_add, cumsum, argmax/argmin and concatenate call small njit
   helpers (helpers.py) on contiguous reshaped views.
 
+* **chains**: consecutive nests whose outer loops agree share them (`_Chain`):
+  a row's max, the sum of exp(x - max) and the gradient row run as inner loops
+  of one row loop, when every value a nest reads from the chain is final in the
+  same outer iteration. Per-row values only the chain reads become scalars.
+
 A group is emitted ("closed") when something outside it needs one of its values:
 by then every member is known, so exactly the values with an outside consumer
 are stored. That keeps the program order valid: a value is always emitted before
