@@ -169,23 +169,3 @@ def test_row_values_used_after_the_chain_stay_arrays():
     for a, b, c in zip(got, ref, expect):
         np.testing.assert_allclose(a, c, rtol=1e-13)
         np.testing.assert_allclose(a, b, rtol=1e-13)
-
-
-def test_sibling_row_reductions_in_one_inner_loop(monkeypatch):
-    # optional (FUSE_SIBLINGS): the tie count of max and the sum of exp share a loop
-    from pullback.backends.numba import codegen
-
-    monkeypatch.setattr(codegen, "FUSE_SIBLINGS", True)
-    x = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 1.0, 2.0, 0.0], [0.5, -1.0, 2.0, 2.0]])
-    jf, got, ref = both(pb.grad(logsumexp), x)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
-    np.testing.assert_allclose(got[[0, 2]], softmax_rows(x[[0, 2]]), rtol=1e-13)
-    np.testing.assert_allclose(got, ref, rtol=1e-13)
-    src = jf.source(x)
-    body = src[src.index("for i0"):]
-    # max; tie count + sum of exp; the row's gradient sum; the gradient row
-    assert len(re.findall(r"^        for ", body, flags=re.M)) == 4, src
-    monkeypatch.setattr(codegen, "FUSE_SIBLINGS", False)
-    src = pb.jit(pb.grad(logsumexp)).source(x)
-    body = src[src.index("for i0"):]
-    assert len(re.findall(r"^        for ", body, flags=re.M)) == 5, src

@@ -64,15 +64,6 @@ DEFER_MAX_OPS = 6  # at most this many ops recomputed per element for one deferr
 # read through layout views, a deferred value is one nested expression: only ops whose
 # lowering names each operand once, so the expression grows linearly
 DEFER_LINEAR = {P.add_p, P.sub_p, P.mul_p, P.neg_p}
-# consecutive nests share their outer loops where that is exact (see _Chain);
-# False emits each nest on its own (for comparisons)
-CHAIN_NESTS = True
-# sibling nests of a chain with equal inner loops share them (see _Chain): off, as
-# measured on the logsumexp gradient (tie count + sum of exp in one inner loop) it
-# saved ~3% of compile time (0.335 -> 0.324 s) but cost ~4% per call (345 -> 359 us)
-FUSE_SIBLINGS = False
-# a chain's per-row values read only inside it become scalar locals (_Chain.scalarize)
-SCALAR_ROWS = True
 VIEW_THROUGH = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p, P.pad_p}
 
 
@@ -127,10 +118,9 @@ class _Chain:
     work per element. A nest joins only if every value it reads from the chain is
     final within the same outer iteration (read at the outer indices it was written
     at), and never into the same innermost loop as a nest of another lane (a loop of
-    libm calls would stop vectorizing the other's). With FUSE_SIBLINGS, a nest whose
-    inner loops equal those of the nest before it and that reads nothing that one
-    writes (sibling reductions of one row: max's tie count and the sum of
-    exp(x - max)) shares them too: one inner loop computing both."""
+    libm calls would stop vectorizing the other's). Sibling nests with equal inner
+    loops keep them apart: merging the logsumexp gradient's tie count and sum of exp
+    into one inner loop saved ~3% of its compile time but cost ~4% per call."""
 
     def __init__(self, nest):
         k = nest.share
@@ -178,17 +168,7 @@ class _Chain:
         h0 = nest.headers[0]
         head, notes = self._split_head(nest.lines[:h0], k)
         self.head += head
-        m = _Member(notes + nest.lines[h0 + k:], k, nest)
-        last = self.members[-1] if self.members else None
-        if (FUSE_SIBLINGS and last is not None and last.inner is not None and m.inner is not None
-                and last.loops == m.loops and last.lane == m.lane
-                and not any(v in last.written for v, _ in nest.reads)):
-            last.pre += m.pre
-            last.inner += m.inner
-            last.post += m.post
-            last.written.update(nest.written)
-        else:
-            self.members.append(m)
+        self.members.append(notes + nest.lines[h0 + k:])  # its lines inside the shared loops
         self.written.update(nest.written)
         self.reads += nest.reads
         self.member_ids |= nest.member_ids
@@ -200,8 +180,6 @@ class _Chain:
         """Values of one element per outer iteration (a row's max, sum, ...) that
         only this chain reads, in the iteration that writes them, become scalar
         locals: no array allocated (each allocation is compile time too)."""
-        if not SCALAR_ROWS:
-            return
         outer = {t.split()[1] for t, _, _ in self.shared}
         subst = {}
         for v in self.row_values:
@@ -223,11 +201,7 @@ class _Chain:
             return [(t if t.startswith("#") else pat.sub(lambda m: subst[m.group(1)][1], t), e, i)
                     for t, e, i in lines]
 
-        for m in self.members:
-            m.flat = sub(m.flat)
-            if m.inner is not None:
-                m.pre, m.inner, m.post = sub(m.pre), sub(m.inner), sub(m.post)
-                m._loop_lines = sub(m._loop_lines)
+        self.members = [sub(m) for m in self.members]
 
     @staticmethod
     def _split_head(lines, k):
@@ -238,41 +212,8 @@ class _Chain:
     def lines(self):
         out = self.head + self.before + self.shared
         for m in self.members:
-            out += m.lines()
+            out += m
         return out + self.interlude
-
-
-class _Member:
-    """One nest's lines inside a chain's shared loops, split (when it has that form)
-    into lines before its inner loops (accumulator set-up), the inner loop headers,
-    their body, and the lines after (accumulator stores)."""
-
-    def __init__(self, lines, k, nest):
-        self.lane = nest.lane
-        self.written = dict(nest.written)
-        self.flat = lines
-        self.inner = None
-        i = 0
-        while i < len(lines) and lines[i][2] == k + 1 and not lines[i][0].startswith("for "):
-            i += 1
-        pre, j = lines[:i], i
-        while j < len(lines) and lines[j][0].startswith("for ") and lines[j][2] == k + 1 + (j - i):
-            j += 1
-        loops = lines[i:j]
-        depth = k + 1 + len(loops)
-        n = j
-        while n < len(lines) and lines[n][2] >= depth:
-            n += 1
-        post = lines[n:]
-        if loops and all(x[2] == k + 1 and not x[0].startswith("for ") for x in post):
-            self.pre, self.loops, self.inner, self.post = pre, loops, lines[j:n], post
-            self.loops = [(t, ind) for t, _, ind in loops]
-            self._loop_lines = loops
-
-    def lines(self):
-        if self.inner is None:
-            return self.flat
-        return self.pre + self._loop_lines + self.inner + self.post
 
 
 def _depends(h, g, seen=None):
@@ -494,7 +435,7 @@ class Codegen:
         kept_dims = [d for d in range(nd) if d not in axes]
         order = kept_dims + list(axes) if trailing else list(range(nd))
         # nested sub-IRs emit their nests as they come (no chains)
-        cap = self._capture = [] if CHAIN_NESTS and type(self) is Codegen else None
+        cap = self._capture = [] if type(self) is Codegen else None
         self.read_log = [] if cap is not None else None
         headers = []  # positions in cap of the `for` lines, in order
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
