@@ -31,7 +31,7 @@ import re
 import numpy as np
 
 from ...ir import primitives as P
-from ...ir.core import IR, Literal, Var
+from ...ir.core import IR, Var
 from . import cache
 from .cache import stats  # noqa: F401
 from .codegen import LoweringError, generate

@@ -25,7 +25,8 @@ import re
 from ...ir import control_flow as CF
 from ...ir.core import Literal
 from . import lowering as L
-from .codegen import CALLS, COMMENT_HEADERS, Codegen
+from .calls import CALLS, COMMENT_HEADERS
+from .codegen import Codegen
 
 CONTROL_FLOW = {CF.cond_p, CF.while_p, CF.scan_p}
 _ALLOC = re.compile(r"(\w+) = _h\.empty\(\(.*\), np\.\w+\)$")

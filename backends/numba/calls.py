@@ -1,0 +1,221 @@
+"""Lowering rules of the equations a kernel hands to a helper or nested code:
+`CALLS[prim](cg, eqn)` emits the code through the Codegen `cg` (see codegen.py).
+
+dot_general calls BLAS through np.dot on contiguous views (loops for integers and
+tiny products; an identity-basis product counts non-finite rows instead), and
+scatter_add, cumsum and argmax/argmin call the cached njit helpers of helpers.py.
+cond/while/scan register theirs from control_flow.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import primitives as P
+from ...ir.core import Var
+from . import lowering as L
+from .codegen import BLAS_MIN_FLOPS, _prod
+CALLS: dict = {}
+COMMENT_HEADERS: dict = {}  # prim -> fn(cg, eqn) -> one-line comment text
+
+
+def _call(prim):
+    def deco(fn):
+        CALLS[prim] = fn
+        return fn
+
+    return deco
+
+
+def _finish(cg, e, expr, result_shape):
+    """Assign a helper's array result (of `result_shape`), reshaped to the output
+    (scalar when 0-d)."""
+    (v,) = e.outputs
+    shape = v.aval.shape
+    if not shape:  # the helper's result has one element
+        cg.emit(f"{cg.name(v)} = {expr}[{', '.join(['0'] * len(result_shape))}]", e)
+    elif tuple(shape) == tuple(result_shape):
+        cg.emit(f"{cg.name(v)} = {expr}", e)
+    else:
+        cg.emit(f"{cg.name(v)} = _h.reshape({expr}, {tuple(shape)})", e)
+
+
+@_call(P.dot_general_p)
+def _dot_general(cg, e):
+    lhs, rhs = e.inputs
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    ls, rs = lhs.aval.shape, rhs.aval.shape
+    lfree = [i for i in range(len(ls)) if i not in lc and i not in lb]
+    rfree = [i for i in range(len(rs)) if i not in rc and i not in rb]
+    B = _prod(ls[i] for i in lb)
+    M = _prod(ls[i] for i in lfree)
+    K = _prod(ls[i] for i in lc)
+    N = _prod(rs[i] for i in rfree)
+    dt = e.outputs[0].aval.dtype
+    if _identity_product(cg, e):
+        return
+    if (not lb and dt.kind == "f" and len(ls) == 2 and len(rs) == 2
+            and M * N * K >= BLAS_MIN_FLOPS):
+        # plain matrix product: BLAS reads a transposed operand through its layout
+        # flag (`.T` of a C array is an F array), so nothing is copied
+        a = _dense(cg, lhs, e) + (".T" if tuple(lc) == (0,) else "")
+        b = _dense(cg, rhs, e) + (".T" if tuple(rc) == (1,) else "")
+        out = cg.name(e.outputs[0])
+        cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
+        cg.emit(f"_h.dot_into({a}, {b}, {out})", e)
+        return
+
+    def operand(a, perm, shape3):
+        if a.aval.ndim == 0:
+            return f"_h.full({shape3}, {cg.materialize(a, e)}, {L.DT[dt]})"
+        if list(perm) != list(range(len(perm))) or a in cg.virtual:
+            return f"_h.reshape({cg.permuted(a, perm, e)}, {shape3})"
+        nm = cg.materialize(a, e)
+        t = cg.fresh("op")
+        cg.emit(f"{t} = _h.reshape({nm}, {shape3})", e)
+        return t
+
+    a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
+    b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
+    blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
+    _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
+
+
+def _identity_product(cg, e):
+    """A 2-d product with an identity matrix (as reverse mode builds for trace or
+    jacobians) is its other operand, maybe transposed: lowered to a view (no code)."""
+    lhs, rhs = e.inputs
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    (v,) = e.outputs
+    dt = v.aval.dtype
+    if lb or len(lc) != 1 or lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or dt.kind not in "fi" or not (
+            lhs.aval.dtype == rhs.aval.dtype == dt):
+        return False
+    # (identity, other operand, other's contracted axis, output axis of other's rows)
+    for eye, other, oc, line in ((rhs, lhs, lc[0], 0), (lhs, rhs, rc[0], 1)):
+        n = eye.aval.shape[0]
+        if eye.aval.shape[1] != n or not isinstance(eye, Var) or other.aval.size == 0:
+            continue
+        val = cg.known_value(eye)
+        if val is None or not np.array_equal(val, np.eye(n, dtype=val.dtype)):
+            continue
+        cg.emit("#   (a product with the identity: read the other operand where used)", e)
+        # out[i, j] (or out[j, i] when the identity is lhs) = other's element at row i,
+        # contracted position j
+        def src(idx, oc=oc, line=line):
+            pos = [None, None]
+            pos[oc], pos[1 - oc] = idx[1 - line], idx[line]
+            return pos
+
+        if dt.kind == "i":
+            cg.virtual[v] = lambda idx, o=other, src=src: cg.read(o, src(idx))
+            cg.view_sources[v] = [other]
+            return True
+        # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
+        # so a row with a non-finite element elsewhere gives nan, as BLAS would
+        bad = cg.fresh("nonfinite")
+        rows = other.aval.shape[1 - oc]
+        if other not in cg.virtual:  # an array: count in the (cached) helper, no loop here
+            nm = cg.materialize(other, e)
+            cg.emit(f"{bad} = _h.nonfinite_per_row({nm}{'.T' if oc == 0 else ''})", e)
+        else:
+            cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
+            cnt = cg.fresh("cnt")
+            cg.emit(f"for i0 in range({rows}):", e)
+            cg.emit(f"{cnt} = 0", e, 2)
+            cg.emit(f"for i1 in range({n}):", e, 2)
+            cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
+                    e, 3)
+            cg.emit(f"{cnt} += 1", e, 4)
+            cg.emit(f"{bad}[i0] = {cnt}", e, 2)
+
+        def reader(idx, o=other, src=src, bad=bad, line=line):
+            x = cg.read(o, src(idx))
+            nb = f"{bad}[{idx[line]}]"
+            return (f"({x} if {nb} == 0 or ({nb} == 1 and not math.isfinite({x})) "
+                    f"else {L.literal(np.nan, dt)})")
+
+        cg.virtual[v] = reader
+        cg.view_sources[v] = [other]
+        return True
+    return False
+
+
+def _dense(cg, a, e):
+    """A C-contiguous 2-d array expression for `a`."""
+    if a in cg.virtual:
+        return cg.permuted(a, list(range(a.aval.ndim)), e)
+    nm = cg.materialize(a, e)
+    if a in cg.ir.invars:  # the caller's layout is unknown
+        t = cg.dense_inputs.get(a)
+        if t is None:  # one copy per input, shared by all its products
+            t = cg.dense_inputs[a] = cg.fresh("op")
+            cg.emit(f"{t} = _h.contiguous({nm})", e)
+        return t
+    return nm  # kernel-made arrays and (prepared) constants are C-contiguous
+
+
+@_call(P.scatter_add_p)
+def _scatter_add(cg, e):
+    upd, ind = e.inputs
+    axis, size = e.params["axis"], e.params["size"]
+    k = ind.aval.ndim
+    us = upd.aval.shape
+    pre, kk, post = _prod(us[:axis]), _prod(us[axis:axis + k]), _prod(us[axis + k:])
+    u3 = f"_h.reshape({cg.contiguous(upd, e)}, {(pre, kk, post)})"
+    i1 = f"_h.reshape({cg.contiguous(ind, e)}, {(kk,)})"
+    _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})", (pre, size, post))
+
+
+def _moved_last(cg, e, axis):
+    """(rows, n) contiguous view of the input with `axis` moved last, and the perm."""
+    (x,) = e.inputs
+    nd = x.aval.ndim
+    perm = [d for d in range(nd) if d != axis] + [axis]
+    if perm != list(range(nd)) or x in cg.virtual:
+        nm = cg.permuted(x, perm, e)
+    else:
+        nm = cg.materialize(x, e)
+    rows = _prod(x.aval.shape[d] for d in perm[:-1])
+    t = cg.fresh("mv")
+    cg.emit(f"{t} = _h.reshape({nm}, {(rows, x.aval.shape[axis])})", e)
+    return t, perm
+
+
+@_call(P.cumsum_p)
+def _cumsum(cg, e):
+    axis = e.params["axis"]
+    t, perm = _moved_last(cg, e, axis)
+    (v,) = e.outputs
+    shape = v.aval.shape
+    moved = tuple(shape[d] for d in perm)
+    inv = [perm.index(d) for d in range(len(perm))]
+    expr = f"_h.reshape(_h.cumsum2({t}, {bool(e.params['reverse'])}), {moved})"
+    if inv == list(range(len(inv))):
+        cg.emit(f"{cg.name(v)} = {expr}", e)
+        return
+    c = cg.fresh("cs")
+    cg.emit(f"{c} = {expr}", e)
+
+    def read(idx):  # element idx of the output sits at moved position perm(idx)
+        return f"{c}[{', '.join(idx[p] for p in perm)}]"
+
+    cg.copy_loop(cg.name(v), shape, v.aval.dtype, read, e)
+
+
+def _arg(want_max):
+    def lower(cg, e):
+        t, perm = _moved_last(cg, e, e.params["axis"])
+        (v,) = e.outputs
+        rows = _prod(e.inputs[0].aval.shape[d] for d in perm[:-1])
+        expr = f"_h.argbest2({t}, {want_max})"
+        if v.aval.dtype != np.int64:
+            expr += f".astype({L.DT[v.aval.dtype]})"
+        _finish(cg, e, expr, (rows,))
+
+    return lower
+
+
+CALLS[P.argmax_p] = _arg(True)
+CALLS[P.argmin_p] = _arg(False)
+
+
