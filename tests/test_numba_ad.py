@@ -379,6 +379,20 @@ def test_custom_rules_under_jit():
     np.testing.assert_allclose(got[7], [0.8, 1.0, -1.0])
 
 
+def test_custom_rules_inside_control_flow_under_jit():
+    # the backend inlines custom calls inside cond branches and loop bodies too
+    def f(x):
+        y = pb.cond(x[0] > 0, lambda y: ste_floor(y) * 2.0, lambda y: y, x)
+        return pb.fori_loop(0, 2, lambda i, c: c + cube(c), y)
+
+    x = np.array([0.4, 1.6, -2.5])
+    want = np.floor(x) * 2.0
+    want = want + want ** 3
+    want = want + want ** 3
+    np.testing.assert_allclose(pb.jit(f)(x), want)
+    np.testing.assert_allclose(pb.jit(f, backend="interpreter")(x), want)
+
+
 # ---------------------------------------------------------------- the users' questions
 A = RNG.standard_normal((20, 4))
 
