@@ -18,7 +18,6 @@ def get_backend(name):
         from . import numba as numba_backend
 
         _import_pass_pipeline()
-        _import_numba_helpers()
         return numba_backend
     raise ValueError(f"unknown backend {name!r}; choose 'numba' or 'interpreter'")
 
@@ -26,13 +25,3 @@ def get_backend(name):
 def _import_pass_pipeline():
     from ..passes import manager  # noqa: F401  (pb.jit optimizes every IR before compiling)
 
-
-def _import_numba_helpers():
-    # Imported by every generated kernel module (helpers) and by the code
-    # generator when it picks vectorizable math (vecmath).
-    from .numba import helpers  # noqa: F401
-
-    try:
-        from .numba import vecmath  # noqa: F401
-    except ImportError:  # the backend runs without vectorized math (see numba._vecmath)
-        pass

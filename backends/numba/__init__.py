@@ -32,6 +32,7 @@ import numpy as np
 
 from ...passes.inline import inline_calls
 from . import cache, vecmath
+from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
 from .cache import stats  # noqa: F401
 from .codegen import generate
 
