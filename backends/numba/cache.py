@@ -37,7 +37,12 @@ import numba
 HASH_PREFIX = "# pullback kernel sha256="
 # reassoc only: lets LLVM vectorize sum/prod reductions (partial sums in SIMD lanes,
 # as NumPy's pairwise sum reorders too); no nnan/ninf, so inf/nan stay IEEE.
-JIT_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"reassoc"})
+# no_rewrites: Numba's IR rewrites (array expressions, constant raises, static
+# binops) find nothing in a kernel (no whole-array arithmetic, no raise, no `**`)
+# and cost ~6% of a large kernel's compile; no_cfunc_wrapper: nothing calls the
+# kernel from C, and its wrapper is compiled for every kernel.
+JIT_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"reassoc"},
+                   no_rewrites=True, no_cfunc_wrapper=True)
 
 _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)
