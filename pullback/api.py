@@ -12,6 +12,9 @@ from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
 from .tracer.trace import Tracer, trace
 
 
+_PY_SCALARS = (bool, int, float)
+
+
 # ---------------------------------------------------------------- arguments
 def _fn_name(f):
     return getattr(f, "__name__", type(f).__name__)
@@ -50,17 +53,19 @@ def leaf_value(x):
 
 
 class Signature:
-    """What a trace depends on: pytree structure, avals, static argument values."""
+    """What a trace depends on: pytree structure, avals, static argument values,
+    and which leaves are Python scalars (weakly typed: `weak`, their positions)."""
 
-    __slots__ = ("in_tree", "avals", "static", "_hash")
+    __slots__ = ("in_tree", "avals", "static", "weak", "_hash")
 
-    def __init__(self, in_tree, avals, static):
+    def __init__(self, in_tree, avals, static, weak=()):
         self.in_tree, self.avals, self.static = in_tree, tuple(avals), static
-        self._hash = hash((in_tree, self.avals, static))
+        self.weak = weak
+        self._hash = hash((in_tree, self.avals, static, weak))
 
     def __eq__(self, o):
         return (self.in_tree == o.in_tree and self.avals == o.avals
-                and self.static == o.static)
+                and self.static == o.static and self.weak == o.weak)
 
     def __hash__(self):
         return self._hash
@@ -105,7 +110,8 @@ def flatten_inputs(f, args, static_argnums=()):
         for x, p in zip(leaves, _leaf_paths(f, args, static, in_tree)):
             abstractify(x, p)
         raise
-    return leaves, Signature(in_tree, avals, static)
+    weak = tuple(i for i, x in enumerate(leaves) if type(x) in _PY_SCALARS)
+    return leaves, Signature(in_tree, avals, static, weak)
 
 
 def _leaf_paths(f, args, static, in_tree):
@@ -146,7 +152,7 @@ def trace_to_ir(f, args, static_argnums=(), concrete=False):
     vals = [leaf_value(x) for x in leaves] if concrete else None
     if vals is not None and any(v is None for v in vals):
         vals = None
-    ir = trace(flat_fn, sig.avals, vals)
+    ir = trace(flat_fn, sig.avals, vals, weak=sig.weak)
     return ir, sig, out_tree_box[0]
 
 

@@ -3,10 +3,15 @@ import itertools
 
 import numpy as np
 import pytest
+from textwrap import dedent
 
 import pullback as pb
 from pullback.ir.core import Literal
 from pullback.tracer import lax
+
+def text(s):
+    return dedent(s).strip()
+
 
 DTYPES = [np.float64, np.float32, np.int64, np.int32, np.bool_]
 
@@ -107,6 +112,75 @@ def test_lax_result_dtype_is_nep50():
     assert lax.result_dtype(np.arange(2), 2.0) == np.float64
     assert lax.result_dtype(f32, np.ones(2)) == np.float64
     assert lax.result_dtype(True, np.arange(2, dtype=np.int32)) == np.int32
+
+
+# ---------------------------------------------------------------- Python scalar arguments
+# A Python scalar passed as an argument stays weak inside the trace, as it is when
+# the function runs on NumPy: jit(f)(x32, 0.5) has the dtype of f(x32, 0.5).
+SCALAR_ARG_FUNCS = {
+    "x*s": lambda x, s: x * s,
+    "s+x": lambda x, s: s + x,
+    "x*(1-s)": lambda x, s: x * (1 - s),
+    "x/(s*s+1)": lambda x, s: x / (s * s + 1),
+    "max(x,s)": lambda x, s: np.maximum(x, s),
+    "where": lambda x, s: np.where(x > 1, x, s),
+    "x>s": lambda x, s: x > s,
+    "x+sin(s)": lambda x, s: x + np.sin(s),  # np.sin(0.5) is a strong np.float64
+}
+
+
+# (NumPy computes np.sin(True) in float16, a dtype pullback does not have)
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name,scalar", [
+    (n, s) for n in SCALAR_ARG_FUNCS for s in (3, 0.5, True)
+    if not (n == "x+sin(s)" and s is True)], ids=str)
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_python_scalar_argument_is_weak_like_numpy(name, scalar, dt, backend):
+    f = SCALAR_ARG_FUNCS[name]
+    x = _arr(dt)
+    with np.errstate(all="ignore"):
+        expected = f(x, scalar)
+        got = pb.jit(f, backend=backend)(x, scalar)
+    assert got.dtype == expected.dtype, (name, scalar, dt)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_python_float_argument_converts_in_the_ir():
+    ir = pb.make_ir(lambda x, s: x * s)(np.ones(3, np.float32), 2.0)
+    assert str(ir) == text("""
+        { lambda ; a:f32[3] b:f64[]. let
+            c:f32[] = convert_element_type[new_dtype=f32] b
+            d:f32[3] = broadcast_in_dim[broadcast_dimensions=(), shape=(3,)] c
+            e:f32[3] = mul a d
+          in (e,) }""")
+
+
+def test_python_and_numpy_scalar_arguments_are_separate_jit_entries():
+    f = pb.jit(lambda x, s: x * s)
+    x = np.ones(3, np.float32)
+    assert f(x, 2.0).dtype == np.float32
+    assert f(x, np.float64(2.0)).dtype == np.float64  # strong, as in NumPy
+    assert f(x, np.array(2.0)).dtype == np.float64
+    assert f(x, 3.0).dtype == np.float32
+    np.testing.assert_array_equal(f(x, 3.0), np.full(3, 3.0, np.float32))
+
+
+def test_python_scalar_argument_under_ad_and_vmap_keeps_f32():
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    f = lambda x, s: x * (1.0 - s)
+    out, vjp_fn = pb.vjp(f, x, 0.25)
+    assert out.dtype == np.float32
+    gx, gs = vjp_fn(np.ones(3, np.float32))
+    assert gx.dtype == np.float32 and gs.dtype == np.float64  # gs: the dtype of 0.25
+    np.testing.assert_allclose(gx, np.full(3, 0.75))
+    np.testing.assert_allclose(gs, -x.sum())
+    assert pb.jvp(f, (x, 0.25), (x, 1.0))[1].dtype == np.float32
+    assert pb.jacfwd(f)(x, 0.25).dtype == np.float32
+    assert pb.vmap(f, in_axes=(0, None))(x, 0.25).dtype == np.float32
+    g = pb.jit(pb.grad(lambda x, s: np.sum(f(x, s) ** 2)))
+    got = g(x, 0.25)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, 2 * x * 0.75 ** 2, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- closures

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ir import primitives as P
 from ..ir.core import canonical_dtype
-from .trace import Tracer
+from .trace import Tracer, WeakTracer
 
 _PY_SCALARS = (bool, int, float)
 
@@ -67,9 +67,14 @@ def asarray(x):
     return arr
 
 
+# what a weak tracer (a traced Python scalar argument) promotes like
+_WEAK_STAND_INS = {"b": False, "i": 0, "f": 0.0}
+
+
 def result_dtype(*xs):
-    """NumPy 2 promotion (NEP 50) with Python scalars weak."""
-    args = [x if is_weak(x) else dtype(x) for x in xs]
+    """NumPy 2 promotion (NEP 50) with Python scalars, traced or not, weak."""
+    args = [x if is_weak(x) else _WEAK_STAND_INS[x.dtype.kind]
+            if isinstance(x, WeakTracer) else dtype(x) for x in xs]
     return canonical_dtype(np.result_type(*args))
 
 

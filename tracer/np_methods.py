@@ -17,15 +17,21 @@ from .np_reductions import (
     all_, any_, argmax, argmin, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
 )
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
-from .numpy_api import UFUNCS, _norm, _with_user_line, unsupported
-from .trace import Tracer
+from .numpy_api import _PY_SCALARS, UFUNCS, _norm, _with_user_line, unsupported
+from .trace import Tracer, WeakTracer, weaken
 
 
 # ---------------------------------------------------------------- Tracer methods
 def _binop(fn, reflected=False):
-    if reflected:
-        return _with_user_line(lambda self, other: fn(_norm(other), self))
-    return _with_user_line(lambda self, other: fn(self, _norm(other)))
+    def op(self, other):
+        other = _norm(other)
+        out = fn(other, self) if reflected else fn(self, other)
+        # Python arithmetic on Python scalars gives Python scalars: `1.0 - s` stays weak
+        if self.weak and (isinstance(other, WeakTracer) or type(other) in _PY_SCALARS):
+            return weaken(out)
+        return out
+
+    return _with_user_line(op)
 
 
 for _name, _fn in {

@@ -139,10 +139,10 @@ class Builder:
         self.active = False
 
     # -- values
-    def new_arg(self, aval, val=None):
+    def new_arg(self, aval, val=None, weak=False):
         v = Var(aval)
         self.invars.append(v)
-        return Tracer(self, v, val)
+        return (WeakTracer if weak else Tracer)(self, v, val)
 
     def to_operand(self, x):
         """The IR atom for `x`: a var of ours, a Literal, or a (lifted) constvar."""
@@ -238,6 +238,7 @@ class Tracer:
 
     __slots__ = ("builder", "ir_var", "val", "__weakref__")
     __array_priority__ = 1000
+    weak = False  # see WeakTracer
 
     def __init__(self, builder, var, val=None):
         self.builder = builder
@@ -332,14 +333,31 @@ class Tracer:
     # NumPy protocol and operators are attached by tracer.numpy_api.
 
 
-def trace(fn, in_avals, in_vals=None, source=None):
-    """Trace `fn` (taking and returning flat lists of arrays) into an IR."""
+class WeakTracer(Tracer):
+    """A traced Python scalar argument, weakly typed as NumPy 2 types Python
+    scalars (NEP 50): `f32_array * s` stays f32 when `s` was passed as a Python
+    float, as it would outside the trace. Python arithmetic between weak values
+    stays weak (`1.0 - s`); anything else gives ordinary (strong) tracers, as
+    NumPy functions give NumPy scalars."""
+
+    __slots__ = ()
+    weak = True
+
+
+def weaken(x):
+    """`x` as a WeakTracer (a view of the same IR value)."""
+    return WeakTracer(x.builder, x.ir_var, x.val) if type(x) is Tracer else x
+
+
+def trace(fn, in_avals, in_vals=None, source=None, weak=()):
+    """Trace `fn` (taking and returning flat lists of arrays) into an IR. The
+    inputs whose positions are in `weak` were Python scalars (see WeakTracer)."""
     with Builder() as b:
         if source is not None:
             b.source = source
         b.concrete = in_vals is not None
         args = [
-            b.new_arg(a, None if in_vals is None else in_vals[i])
+            b.new_arg(a, None if in_vals is None else in_vals[i], i in weak)
             for i, a in enumerate(in_avals)
         ]
         outs = fn(*args)
