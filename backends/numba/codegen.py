@@ -939,6 +939,8 @@ class Codegen:
             if n:
                 parts.append((a, start, n))
             start += n
+        if not parts:  # every part is empty, so is the output: no element is ever read
+            parts.append((e.inputs[0], 0, 0))
         rd = self.read
 
         def reader(idx):
