@@ -90,7 +90,9 @@ def cumsum2(x, reverse):
     """Cumulative sum along the last axis of a (rows, n) array."""
     rows, n = x.shape
     out = np.empty((rows, n), x.dtype)
-    zero = np.zeros(1, x.dtype)[0]
+    # -0.0 is the additive identity (-0.0 + x == x for every x, also x = -0.0), so a
+    # leading -0.0 stays -0.0 as in NumPy; for integers it is 0
+    zero = -np.zeros(1, x.dtype)[0]
     for r in range(rows):
         acc = zero
         if reverse:
