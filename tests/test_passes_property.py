@@ -151,16 +151,17 @@ def _broadcastable(a, b):
 
 
 @st.composite
-def programs(draw):
-    """(in_avals, fn) of a random program; fn records it when traced."""
+def programs(draw, shapes=SHAPES, dtypes=(np.float64, np.float32), ops=OPS):
+    """(in_avals, fn) of a random program; fn records it when traced. tests/test_numba_property.py
+    draws them over bigger shapes, and with integer/bool ops of its own."""
     in_avals = draw(st.lists(
-        st.builds(ShapedArray, st.sampled_from(SHAPES), st.sampled_from([np.float64, np.float32])),
+        st.builds(ShapedArray, st.sampled_from(shapes), st.sampled_from(dtypes)),
         min_size=1, max_size=3,
     ))
     ints = st.integers(0, 10**6)
     # each step: op, operand picks, repeat it (a common subexpression)?, choices
     script = draw(st.lists(
-        st.tuples(st.integers(0, len(OPS) - 1), ints, ints, st.booleans(),
+        st.tuples(st.integers(0, len(ops) - 1), ints, ints, st.booleans(),
                   st.lists(ints, min_size=4, max_size=4)),
         min_size=3, max_size=14,
     ))
@@ -169,7 +170,7 @@ def programs(draw):
     def fn(*args):
         pool = list(args)
         for op_i, pick1, pick2, repeat, choices in script:
-            name, arity, op = OPS[op_i]
+            name, arity, op = ops[op_i]
             x = pool[pick1 % len(pool)]
             ys = [p for p in pool if _broadcastable(lax.shape(p), lax.shape(x))]
             operands = [x] if arity == 1 else [x, ys[pick2 % len(ys)]]

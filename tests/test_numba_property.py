@@ -1,0 +1,350 @@
+"""Differential fuzzing of the numba backend: compiled kernel vs interpreter on
+random straight-line programs.
+
+The programs are those of tests/test_passes_property.py (random DAGs over 25+
+primitives with broadcasting, shared subexpressions, constants and dead code),
+drawn here over shapes that make real loops: (5, 7), (4, 1, 7), (9,), empty
+(0,) / (0, 7), 0-d, with size-1 axes that broadcast. Each program is traced,
+optimized with the default pipeline and compiled by the numba backend; the
+kernel runs on random inputs (nan, inf, -0.0 mixed in), some of them
+non-contiguous (transposed or strided views of bigger arrays, 0-d values as
+scalars), and must give what the interpreter gives on the same optimized IR.
+Some programs are also differentiated (grad of a weighted sum of the outputs).
+
+Comparison: same shape and dtype; NaN positions equal; infinities equal with
+their sign; finite floats within rtol 1e-12 (f64) / 1e-5 (f32) with an atol scaled
+to the magnitude of the output, since the backend's vecmath exp/log/tanh/... have
+an error budget of ~1.5 ulp against NumPy (backends/numba/vecmath.py) and sums
+may be accumulated in another order.
+
+Campaign: PULLBACK_FUZZ_EXAMPLES=1500 raises max_examples;
+PULLBACK_FUZZ_LOG=path additionally records every failing program there and
+keeps going (without shrinking) instead of stopping at the first one.
+"""
+import os
+import traceback
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pullback as pb
+from pullback.backends import numba as nb
+from pullback.backends.interpreter import eval_ir
+from pullback.ir import ShapedArray, parse
+from pullback.passes.manager import optimize
+from pullback.tracer import lax
+from pullback.tracer.trace import trace
+from passes_util import sample
+from test_passes_property import (_broadcast, _concat, _dot, _reduce, _reshape_pair, _rev,
+                                  _slice, _transpose_pair, programs)
+
+N_EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "30"))
+FUZZ_LOG = os.environ.get("PULLBACK_FUZZ_LOG")
+
+# (5, 7) x (1, 7) x (5, 1) x (7,) x () broadcast together; (4, 1, 7) with (5, 7) makes
+# (4, 5, 7); (0,) and (0, 7) are empty; (9,) and (1,) make 1-d loops.
+LOOP_SHAPES = [(), (7,), (5, 7), (1, 7), (5, 1), (4, 1, 7), (9,), (1,), (0,), (0, 7)]
+FLOATS = [np.float64, np.float32]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_disk_cache():
+    # thousands of throwaway kernels: keep them out of the user's disk cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PULLBACK_CACHE", "0")
+        yield
+
+
+# ---------------------------------------------------------------- integer and bool programs
+INTS = [np.int64, np.int32, np.bool_]
+
+
+def _kind(x):
+    return np.dtype(lax.dtype(x)).kind
+
+
+def _num(x):
+    """x as a number: bools become int32 (arithmetic rejects bool)."""
+    return lax.convert(x, np.int32) if _kind(x) == "b" else x
+
+
+def _int_binary(fn):
+    return lambda choose, x, y: fn(_num(x), _num(y))
+
+
+def _int_unary(fn):
+    return lambda choose, x: fn(_num(x))
+
+
+def _logic(fn):
+    def op(choose, x, y):
+        if (_kind(x) == "b") != (_kind(y) == "b"):
+            return None
+        return fn(x, y)
+
+    return op
+
+
+def _not(choose, x):
+    return lax.logical_not(x) if _kind(x) == "b" else None
+
+
+def _int_select(choose, x, y):
+    return lax.select(lax.lt(_num(x), _num(y)), x, y) if _kind(x) == _kind(y) else None
+
+
+def _int_convert(choose, x):
+    return lax.convert(x, [np.int64, np.int32, np.bool_, np.float64][choose(4)])
+
+
+def _int_pad(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    return lax.pad(x, np.zeros((), lax.dtype(x)) + (choose(3) if _kind(x) != "b" else 0),
+                   [(choose(2), choose(2), choose(2))] + [(0, 0, 0)] * (lax.ndim(x) - 1))
+
+
+def _int_reduce(prim_fn):
+    op = _reduce(prim_fn)
+    return lambda choose, x: op(choose, _num(x))
+
+
+def _arg(fn):
+    def op(choose, x):
+        if lax.ndim(x) == 0:
+            return None
+        axis = choose(lax.ndim(x))
+        return fn(_num(x), axis) if lax.shape(x)[axis] else None
+
+    return op
+
+
+def _int_cumsum(choose, x):
+    return lax.cumsum(_num(x), 0, bool(choose(2))) if lax.ndim(x) else None
+
+
+def _gather(choose, x, idx):
+    if lax.ndim(x) == 0 or _kind(idx) not in "iu" or lax.ndim(idx) > 1:
+        return None
+    axis = choose(lax.ndim(x))
+    if lax.shape(x)[axis] == 0:
+        return None
+    return lax.gather(x, idx, axis)
+
+
+def _iota_mul(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    i = lax.iota(np.int64, lax.shape(x), choose(lax.ndim(x)))
+    return lax.mul(_num(x), i)
+
+
+INT_OPS = [
+    ("add", 2, _int_binary(lax.add)), ("sub", 2, _int_binary(lax.sub)),
+    ("mul", 2, _int_binary(lax.mul)), ("div", 2, _int_binary(lax.div)),
+    ("rem", 2, _int_binary(lax.rem)), ("max", 2, _int_binary(lax.max)),
+    ("min", 2, _int_binary(lax.min)), ("eq", 2, _int_binary(lax.eq)),
+    ("lt", 2, _int_binary(lax.lt)), ("ge", 2, _int_binary(lax.ge)),
+    ("and", 2, _logic(lax.bitwise_and)), ("or", 2, _logic(lax.bitwise_or)),
+    ("not", 1, _not), ("select", 2, _int_select),
+    ("neg", 1, _int_unary(lax.neg)), ("abs", 1, _int_unary(lax.abs)),
+    ("sign", 1, _int_unary(lax.sign)),
+    ("square", 1, _int_unary(lambda x: lax.integer_pow(x, 2))),
+    ("cube", 1, _int_unary(lambda x: lax.integer_pow(x, 3))),
+    ("convert", 1, _int_convert), ("pad", 1, _int_pad),
+    ("reduce_sum", 1, _int_reduce(lax.reduce_sum)), ("reduce_max", 1, _int_reduce(lax.reduce_max)),
+    ("reduce_min", 1, _int_reduce(lax.reduce_min)),
+    ("reduce_prod", 1, _int_reduce(lax.reduce_prod)),
+    ("argmax", 1, _arg(lax.argmax)), ("argmin", 1, _arg(lax.argmin)),
+    ("cumsum", 1, _int_cumsum), ("gather", 2, _gather), ("iota", 1, _iota_mul),
+    ("transpose", 1, _transpose_pair), ("reshape", 1, _reshape_pair), ("slice", 1, _slice),
+    ("rev", 1, _rev), ("concat", 2, _concat), ("broadcast", 1, _broadcast),
+    ("dot", 2, lambda choose, x, y: _dot(choose, _num(x), _num(y))),
+]
+
+
+# ---------------------------------------------------------------- inputs
+def _layout(x, how):
+    """x (or an equal array) laid out as `how` says: contiguous, transposed view,
+    strided view of a bigger array, or (0-d) a NumPy scalar."""
+    if x.ndim == 0:
+        return x.dtype.type(x.item()) if how == 1 else x
+    if how == 1:  # a transposed view of a C-contiguous array
+        return np.ascontiguousarray(x.T).T
+    if how == 2:  # every other element of a twice-as-long array along each axis
+        big = np.zeros(tuple(2 * d for d in x.shape), x.dtype)
+        big[tuple(slice(None, None, 2) for _ in x.shape)] = x
+        return big[tuple(slice(None, None, 2) for _ in x.shape)]
+    return x
+
+
+def make_args(ir, rng):
+    args = [sample(v.aval, rng) for v in ir.invars]
+    laid = [_layout(a, int(rng.integers(0, 3))) for a in args]
+    return args, laid
+
+
+# ---------------------------------------------------------------- comparison
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
+
+def assert_close(got, want, what, rtol=None):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+    if want.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        return
+    gn, wn = np.isnan(got), np.isnan(want)
+    assert np.array_equal(gn, wn), f"{what}: NaN positions differ\ngot  {got}\nwant {want}"
+    gi, wi = np.isinf(got), np.isinf(want)
+    assert np.array_equal(got[gi | wi], want[gi | wi]), \
+        f"{what}: infinities differ\ngot  {got}\nwant {want}"
+    zg, zw = got == 0, want == 0
+    assert np.array_equal(np.signbit(got[zg & zw]), np.signbit(want[zg & zw])), \
+        f"{what}: signs of zeros differ\ngot  {got}\nwant {want}"
+    fin = ~(gn | gi | wi)
+    g, w = got[fin].astype(np.float64), want[fin].astype(np.float64)
+    rtol = max(RTOL[want.dtype], rtol or 0.0)
+    scale = np.max(np.abs(w)) if w.size else 0.0
+    atol = rtol * scale + np.finfo(want.dtype).tiny
+    bad = np.abs(g - w) > atol + rtol * np.abs(w)
+    assert not bad.any(), f"{what}: values differ at {np.flatnonzero(bad)}\ngot  {got}\nwant {want}"
+
+
+def check_ir(ir, seed, trials=2):
+    """The numba kernel of `ir` equals the interpreter on random inputs."""
+    run = nb.compile(ir)
+    rtol = _ir_rtol(ir)
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        args, laid = make_args(ir, rng)
+        with np.errstate(all="ignore"):
+            try:
+                want = eval_ir(ir, ir.consts, args)
+            except ValueError as err:
+                # reduce_max/min over an empty axis: the interpreter raises like NumPy,
+                # the kernel returns the identity (-inf / +inf) like JAX; the spec
+                # leaves it open, so such programs compare nothing
+                if "zero-size array to reduction" in str(err):
+                    return
+                raise
+            got = run(*laid)
+        # the kernel must not write into its arguments
+        for a, b in zip(args, laid):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert len(got) == len(want)
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert isinstance(g, np.ndarray), f"output {k} is {type(g)}"
+            assert_close(g, w, f"output {k}", rtol)
+
+
+def _ir_rtol(ir):
+    """The tolerance of the least precise float computed anywhere in `ir`: a float32
+    exp that is 1 ulp off stays ~1e-7 off when converted to float64."""
+    avals = [v.aval for v in ir.invars] + [v.aval for e in ir.eqns for v in e.outputs]
+    return max([RTOL[np.dtype(a.dtype)] for a in avals if np.dtype(a.dtype).kind == "f"],
+               default=0.0)
+
+
+def weighted_loss(fn, n_out_hint=None):
+    """sum_k sum(w_k * convert(out_k, f64)) with fixed weights: a scalar to differentiate."""
+    def loss(*args):
+        total = None
+        for out in fn(*args):
+            x = lax.convert(out, np.float64)
+            w = np.cos(np.arange(int(np.prod(lax.shape(x)))) * 0.7 + 0.3).reshape(lax.shape(x))
+            s = lax.reduce_sum(lax.mul(x, w), tuple(range(lax.ndim(x))))
+            total = s if total is None else lax.add(total, s)
+        return total
+
+    return loss
+
+
+def grad_ir(fn, in_avals):
+    g = pb.grad(weighted_loss(fn), argnums=tuple(range(len(in_avals))))
+    return trace(lambda *a: list(g(*a)), in_avals)
+
+
+def _run_or_log(body, program_text):
+    if not FUZZ_LOG:
+        body()
+        return
+    try:
+        body()
+    except Exception:  # campaign mode: record and keep exploring
+        with open(FUZZ_LOG, "a") as f:
+            f.write("=" * 72 + "\n" + program_text + "\n" + traceback.format_exc() + "\n")
+
+
+def _program_text(ir, seed):
+    return f"seed {seed}\n{ir}\nconsts {[np.asarray(c).tolist() for c in ir.consts]}"
+
+
+# ---------------------------------------------------------------- properties
+loop_programs = programs(shapes=LOOP_SHAPES, dtypes=FLOATS)
+SETTINGS = dict(max_examples=N_EXAMPLES, deadline=None, derandomize=not FUZZ_LOG,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(**SETTINGS)
+@given(loop_programs, st.integers(0, 2**31 - 1))
+def test_compiled_equals_interpreter(program, seed):
+    in_avals, fn = program
+    ir = optimize(trace(fn, in_avals))
+    _run_or_log(lambda: check_ir(ir, seed), _program_text(ir, seed))
+
+
+@settings(**SETTINGS)
+@given(programs(shapes=LOOP_SHAPES, dtypes=INTS, ops=INT_OPS), st.integers(0, 2**31 - 1))
+def test_compiled_equals_interpreter_on_integer_programs(program, seed):
+    in_avals, fn = program
+    ir = optimize(trace(fn, in_avals))
+    _run_or_log(lambda: check_ir(ir, seed), _program_text(ir, seed))
+
+
+@settings(**dict(SETTINGS, max_examples=max(N_EXAMPLES // 3, 8)))
+@given(loop_programs, st.integers(0, 2**31 - 1))
+def test_compiled_gradient_equals_interpreter(program, seed):
+    in_avals, fn = program
+    ir = optimize(grad_ir(fn, in_avals))
+    _run_or_log(lambda: check_ir(ir, seed), _program_text(ir, seed))
+
+
+# ---------------------------------------------------------------- regressions found by the fuzzer
+def check_text(src, *args):
+    """Compile the IR text; the kernel equals the interpreter on `args`."""
+    ir = parse(src)
+    with np.errstate(all="ignore"):
+        want = eval_ir(ir, ir.consts, list(args))
+        got = nb.compile(ir)(*args)
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, f"output {k}")
+    return got
+
+
+def test_concatenate_of_empty_parts():
+    # every part empty: the read-through had no part to read and crashed the code generator
+    (out,) = check_text("""{ lambda ; c:f32[0]. let
+    d:f32[0] = concatenate[dimension=0] c c
+    f:f32[0] = sign d
+  in (f,) }""", np.zeros(0, np.float32))
+    assert out.shape == (0,) and out.dtype == np.float32
+
+
+def test_cumsum_keeps_a_leading_negative_zero():
+    # the running sum started at +0.0, so cumsum([-0.0, ...])[0] was +0.0 (NumPy: -0.0);
+    # atan2 made the sign visible: atan2(-0.0, -0.0) = -pi, atan2(0.0, 0.0) = 0
+    for dt, name in [(np.float64, "f64"), (np.float32, "f32")]:
+        x = np.array([-0.0, -0.0, 1.0, -0.0], dt)
+        fwd, bwd, angle = check_text(f"""{{ lambda ; c:{name}[4]. let
+    d:{name}[4] = cumsum[axis=0, reverse=False] c
+    e:{name}[4] = cumsum[axis=0, reverse=True] c
+    f:{name}[4] = atan2 d d
+  in (d, e, f) }}""", x)
+        assert np.signbit(fwd).tolist() == [True, True, False, False]
+        assert np.signbit(bwd).tolist() == [False, False, False, True]
+        assert angle[0] == dt(-np.pi) and angle.dtype == dt
