@@ -142,8 +142,8 @@ def _abs(ctx, out, ins, x):
 @_rule(P.sign_p)
 def _sign(ctx, out, ins, x):
     one, zero = literal(1, out), literal(0, out)
-    if np.dtype(out).kind == "f":  # nan and +-0 come back unchanged, as np.sign
-        return f"({one} if {x} > {zero} else (-{one} if {x} < {zero} else {x}))"
+    if np.dtype(out).kind == "f":  # nan comes back unchanged and -0.0 as +0.0, as np.sign
+        return f"({one} if {x} > {zero} else (-{one} if {x} < {zero} else ({zero} if {x} == {zero} else {x})))"
     return f"({one} if {x} > {zero} else ({literal(-1, out)} if {x} < {zero} else {zero}))"
 
 
