@@ -37,8 +37,8 @@ from pullback.passes.manager import optimize
 from pullback.tracer import lax
 from pullback.tracer.trace import trace
 from passes_util import sample
-from test_passes_property import (_broadcast, _concat, _dot, _reduce, _reshape_pair, _rev,
-                                  _slice, _transpose_pair, programs)
+from test_passes_property import (OPS, _broadcast, _concat, _dot, _reduce, _reshape_pair, _rev,
+                                  _slice, _transpose_pair, _unary, programs)
 
 N_EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "30"))
 FUZZ_LOG = os.environ.get("PULLBACK_FUZZ_LOG")
@@ -55,6 +55,113 @@ def no_disk_cache():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PULLBACK_CACHE", "0")
         yield
+
+
+# ---------------------------------------------------------------- more float ops
+# Patterns the shared OPS do not make: a reduction broadcast back over the rows it
+# came from (the row chains of codegen's _Chain: softmax, x - max(x)), reductions over
+# several axes, gathers and scatters with constant indices, more unary ops.
+REDUCERS = [lax.reduce_sum, lax.reduce_max, lax.reduce_min, lax.reduce_prod]
+
+
+def _keepdims(choose, x):
+    """x combined with one of its reductions, broadcast back (x - max(x, k)[..., None, ...])."""
+    if lax.ndim(x) == 0:
+        return None
+    k = choose(lax.ndim(x))
+    r = REDUCERS[choose(4)](x, (k,))
+    back = lax.broadcast_in_dim(r, lax.shape(x), [d for d in range(lax.ndim(x)) if d != k])
+    return [lax.sub, lax.div, lax.mul, lambda x, b: b][choose(4)](x, back)
+
+
+def _softmax(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    k = choose(lax.ndim(x))
+    keep = [d for d in range(lax.ndim(x)) if d != k]
+    e = lax.exp(lax.sub(x, lax.broadcast_in_dim(lax.reduce_max(x, (k,)), lax.shape(x), keep)))
+    return lax.div(e, lax.broadcast_in_dim(lax.reduce_sum(e, (k,)), lax.shape(x), keep))
+
+
+def _reduce_many(choose, x):
+    n = lax.ndim(x)
+    if n == 0:
+        return None
+    axes = [d for d in range(n) if choose(2)] or [n - 1]
+    return REDUCERS[choose(4)](x, tuple(axes))
+
+
+def _const_indices(choose, x, k):
+    n = lax.shape(x)[k]
+    return np.array([(choose(n + 2) + 1) % (n + 2) - 1 for _ in range(3)], np.int64)  # -1..n: clamped
+
+
+def _gather_const(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    k = choose(lax.ndim(x))
+    if lax.shape(x)[k] == 0:
+        return None
+    return lax.gather(x, _const_indices(choose, x, k), k)
+
+
+def _scatter_const(choose, x):
+    if lax.ndim(x) == 0 or lax.shape(x)[0] == 0:
+        return None
+    idx = np.array([choose(4) - 1 for _ in range(lax.shape(x)[0])], np.int64)  # repeats, clamps
+    return lax.scatter_add(x, idx, 0, 3)
+
+
+def _transpose3(choose, x):
+    if lax.ndim(x) != 3:
+        return None
+    return lax.transpose(x, [(1, 0, 2), (2, 1, 0), (0, 2, 1), (2, 0, 1)][choose(4)])
+
+
+def _argbest(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    k = choose(lax.ndim(x))
+    if lax.shape(x)[k] == 0:
+        return None
+    return lax.convert((lax.argmax if choose(2) else lax.argmin)(x, k), lax.dtype(x))
+
+
+def _dot_any(choose, x, y):
+    """A contraction over a matching axis of any rank, with a batch axis sometimes."""
+    sx, sy = lax.shape(x), lax.shape(y)
+    pairs = [(i, j) for i in range(len(sx)) for j in range(len(sy)) if sx[i] == sy[j]]
+    if not pairs:
+        return None
+    i, j = pairs[choose(len(pairs))]
+    return lax.dot_general(x, y, (((i,), (j,)), ((), ())))
+
+
+def _is_finite_select(choose, x):
+    return lax.select(lax.is_finite(x), x, lax.full(lax.shape(x), 0.0, lax.dtype(x)))
+
+
+def _pad_general(choose, x):
+    if lax.ndim(x) == 0:
+        return None
+    return lax.pad(x, 1.5, [(choose(3), choose(2), choose(2)) for _ in range(lax.ndim(x))])
+
+
+MORE_FLOAT_OPS = [
+    ("keepdims", 1, _keepdims), ("softmax", 1, _softmax), ("reduce_many", 1, _reduce_many),
+    ("gather", 1, _gather_const), ("scatter_add", 1, _scatter_const),
+    ("transpose3", 1, _transpose3), ("argbest", 1, _argbest), ("dot_any", 2, _dot_any),
+    ("is_finite", 1, _is_finite_select), ("pad_general", 1, _pad_general),
+    ("log_abs", 1, _unary(lambda x: lax.log(lax.abs(x)))), ("expm1", 1, _unary(lax.expm1)),
+    ("rsqrt", 1, _unary(lax.rsqrt)), ("erf", 1, _unary(lax.erf)), ("round", 1, _unary(lax.round)),
+    ("ceil", 1, _unary(lax.ceil)), ("atan", 1, _unary(lax.atan)), ("sinh", 1, _unary(lax.sinh)),
+    ("recip_square", 1, _unary(lambda x: lax.integer_pow(x, -2))),
+    ("cube", 1, _unary(lambda x: lax.integer_pow(x, 3))),
+    ("rem", 2, lambda choose, x, y: lax.rem(x, y)), ("pow", 2, lambda choose, x, y: lax.pow(x, y)),
+    ("eq_select", 2, lambda choose, x, y: lax.select(lax.eq(x, y), y, x)),
+    ("le_convert", 2, lambda choose, x, y: lax.convert(lax.le(x, y), lax.dtype(x))),
+]
+FLOAT_OPS = OPS + MORE_FLOAT_OPS
 
 
 # ---------------------------------------------------------------- integer and bool programs
@@ -102,7 +209,7 @@ def _int_convert(choose, x):
 def _int_pad(choose, x):
     if lax.ndim(x) == 0:
         return None
-    return lax.pad(x, np.zeros((), lax.dtype(x)) + (choose(3) if _kind(x) != "b" else 0),
+    return lax.pad(x, np.dtype(lax.dtype(x)).type(choose(2 if _kind(x) == "b" else 3)),
                    [(choose(2), choose(2), choose(2))] + [(0, 0, 0)] * (lax.ndim(x) - 1))
 
 
@@ -269,12 +376,13 @@ def grad_ir(fn, in_avals):
 
 
 def _run_or_log(body, program_text):
-    if not FUZZ_LOG:
-        body()
-        return
     try:
         body()
-    except Exception:  # campaign mode: record and keep exploring
+    except Exception as err:
+        if not FUZZ_LOG:
+            err.add_note(program_text)  # pytest shows the failing program
+            raise
+        # campaign mode: record and keep exploring
         with open(FUZZ_LOG, "a") as f:
             f.write("=" * 72 + "\n" + program_text + "\n" + traceback.format_exc() + "\n")
 
@@ -284,7 +392,7 @@ def _program_text(ir, seed):
 
 
 # ---------------------------------------------------------------- properties
-loop_programs = programs(shapes=LOOP_SHAPES, dtypes=FLOATS)
+loop_programs = programs(shapes=LOOP_SHAPES, dtypes=FLOATS, ops=FLOAT_OPS)
 SETTINGS = dict(max_examples=N_EXAMPLES, deadline=None, derandomize=not FUZZ_LOG,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -348,3 +456,15 @@ def test_cumsum_keeps_a_leading_negative_zero():
         assert np.signbit(fwd).tolist() == [True, True, False, False]
         assert np.signbit(bwd).tolist() == [False, False, False, True]
         assert angle[0] == dt(-np.pi) and angle.dtype == dt
+
+
+def test_sign_of_negative_zero_is_positive_zero():
+    # the kernel returned -0.0 unchanged; np.sign (the interpreter) gives +0.0
+    for name, dt in [("f64", np.float64), ("f32", np.float32)]:
+        x = np.array([-0.0, 0.0, np.nan, -2.0, 3.0], dt)
+        out, s = check_text(f"""{{ lambda ; c:{name}[5] r:{name}[]. let
+    d:{name}[5] = sign c
+    e:{name}[] = round r
+    f:{name}[] = sign e
+  in (d, f) }}""", x, dt(-0.4))
+        assert not np.signbit(out[:2]).any() and not np.signbit(s)
