@@ -225,7 +225,8 @@ def _scatter_add(updates, idx, *, axis, size):
     out = np.zeros(shape, updates.dtype)
     # move the scattered axis to the front, then add.at along it
     upd = np.moveaxis(
-        updates.reshape(updates.shape[:axis] + (-1,) + updates.shape[axis + k :]), axis, 0
+        # idx.size, not -1: NumPy cannot infer -1 when another axis of updates is empty
+        updates.reshape(updates.shape[:axis] + (idx.size,) + updates.shape[axis + k :]), axis, 0
     )
     np.add.at(np.moveaxis(out, axis, 0), idx.reshape(-1), upd)
     return [out]
