@@ -1,22 +1,37 @@
 """Differential test of the Numba backend on random programs with control flow.
 
 Random straight-line programs (the `programs()` strategy of
-test_passes_property.py) are wrapped, one or two levels deep, in cond, scan
-(forward / reverse, several carries of different shapes and dtypes, consts,
-stacked ys, length 0), fori_loop (static bounds: a scan; traced bound: a while)
-and while_loop (a counter carry read by the predicate). Each IR goes through
-the default pipeline and is then run by the compiled kernel and by the
-interpreter on the same random inputs (nan, inf, -0.0 mixed in): same shapes
-and dtypes, integers and bools exact, floats with NaNs in the same positions
-and within a few ulps (vecmath's error budget, see tests/test_vecmath.py).
-The same is checked for derivatives (grad, jvp) compiled vs interpreted.
+test_passes_property.py) are wrapped, one or more levels deep, in cond (false
+branches of another structure: negation, literals, pass-through, permuted
+operands), scan (forward / reverse, carries of several shapes and dtypes,
+consts, stacked ys, length 0, rows of the inputs), fori_loop (static bounds: a
+scan; traced bound: a while; rows read with a dynamic index) and while_loop (the
+predicate reads the counter and a float carry). Each IR goes through the
+default pipeline and is then run by the compiled kernel and by the interpreter
+on the same random inputs (nan, inf, -0.0 mixed in; some in Fortran order or
+strided): same shapes and dtypes, integers and bools exact, floats with NaNs in
+the same positions and within a few ulps (vecmath's error budget, see
+tests/test_vecmath.py). The same is checked for derivatives (grad, jacrev, jvp)
+and for vmap (also against one call per example), compiled vs interpreted.
 
-PULLBACK_FUZZ_EXAMPLES=500 raises the number of examples for a local campaign.
+Forward mode through a while_loop *nested in* cond or scan fails in the jvp pass
+(KeyError in passes/jvp.py `_split_linear`: the jvp'd while carries primal and
+tangent values in one equation, which `partition` puts on the linear side), so
+the derivative test uses fori_loop with static bounds only.
+
+Expected near-misses in a long campaign (triaged, not bugs): an ulp of
+difference (vecmath vs NumPy, or NumPy's own layout-dependent summation order)
+in front of sin/cos of a large argument, e.g. sin(x**2 / logistic(x)) at
+x = -3.25 in f32, gives ~1e-4 relative. Loop carries fold outputs back through
+tanh(total / 16) so that such differences are not amplified iteration after
+iteration.
+
+A local campaign: PULLBACK_FUZZ_EXAMPLES=500 (random, not derandomized) and
+PULLBACK_FUZZ_DEPTH=3 (levels of control flow, default at most 2).
 """
 import os
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -30,7 +45,14 @@ from pullback.tracer.trace import trace
 from passes_util import sample
 from test_passes_property import programs
 
-EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "15"))
+CAMPAIGN = "PULLBACK_FUZZ_EXAMPLES" in os.environ
+EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "8"))
+
+
+def fuzz_settings(n):
+    # CI runs a fixed (derandomized) sample: every compile costs 0.2-2 s
+    return settings(max_examples=n, deadline=None, derandomize=not CAMPAIGN,
+                    suppress_health_check=[HealthCheck.too_slow])
 DEPTH = int(os.environ.get("PULLBACK_FUZZ_DEPTH", "2"))  # levels of control flow, at most
 N_AVAL = ShapedArray((), np.int64)  # every program also takes an int `n` (loop bounds)
 
@@ -80,14 +102,23 @@ def _total(xs, dt):
     """One scalar of dtype dt from all values (NaN-safe enough: sums)."""
     acc = lax.convert(np.float64(0.0), dt) if not xs else None
     for x in xs:
+        if x.dtype.kind == "b":  # reduce_sum takes numbers
+            x = lax.convert(x, np.int64)
         s = lax.convert(lax.reduce_sum(x, range(lax.ndim(x))), dt)
         acc = s if acc is None else lax.add(acc, s)
     return acc
 
 
+def _squashed_total(xs, dt):
+    """_total through tanh(t / 16): a carry that feeds it back grows by at most 1 an
+    iteration and rounding differences (summation order) are not amplified from
+    one iteration to the next (they would be, exponentially, by a plain sum)."""
+    return lax.tanh(lax.mul(_total(xs, dt), 0.0625))
+
+
 def _fold(vals, outs):
     """vals updated by the outputs (same avals as vals: a loop carry)."""
-    return [lax.add(v, _total(outs, v.dtype)) for v in vals]
+    return [lax.add(v, _squashed_total(outs, v.dtype)) for v in vals]
 
 
 def wrap_cond(fn, opt):
@@ -153,10 +184,10 @@ def wrap_scan(fn, opt):
             inputs = [c0] + [lax.broadcast_to(xk[k], lax.shape(args[k])) if k in xk
                              else args[k] for k in range(1, len(args))]
             outs = fn(n, *inputs)
-            t = _total(outs, c0.dtype)
+            t = _squashed_total(outs, c0.dtype)
             new_c0 = lax.add(lax.mul(c0, lax.convert(r, c0.dtype)), t)
             new_flag = lax.ne(flag, lax.gt(t, 0.0))
-            return ((new_c0, lax.add(count, 1), lax.add(acc, _total(outs, np.float32)),
+            return ((new_c0, lax.add(count, 1), lax.add(acc, _squashed_total(outs, np.float32)),
                      new_flag), (list(outs), count))
 
         init = (args[0], np.int64(0), np.float32(0.5), np.bool_(False))
@@ -246,7 +277,7 @@ def _inputs(in_avals, rng, special=True):
 
 
 # ---------------------------------------------------------------- the property tests
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_settings(EXAMPLES)
 @given(cf_programs(), st.integers(0, 2**31 - 1))
 def test_compiled_matches_interpreter(program, seed):
     in_avals, fn, _ = program
@@ -262,9 +293,9 @@ def _float_total(fn):
     return f
 
 
-@settings(max_examples=max(EXAMPLES // 2, 8), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(cf_programs(kinds=("cond", "scan", "fori_static")), st.sampled_from(["grad", "jvp"]),
+@fuzz_settings(max(EXAMPLES // 2, 4))
+@given(cf_programs(kinds=("cond", "scan", "fori_static")),
+       st.sampled_from(["grad", "jacrev", "jvp"]),
        st.integers(0, 2**31 - 1))
 def test_derivatives_compiled_match_interpreter(program, transform, seed):
     in_avals, fn, _ = program
@@ -273,6 +304,11 @@ def test_derivatives_compiled_match_interpreter(program, transform, seed):
     argnums = tuple(range(1, len(in_avals) + 1))
     if transform == "grad":
         g = pb.grad(f, argnums=argnums)
+    elif transform == "jacrev":  # of the first float output (any shape)
+        def first(n, *xs):
+            return next(lax.convert(o, np.float64) for o in fn(n, *xs)
+                        if o.dtype.kind == "f")
+        g = pb.jacrev(first, argnums=argnums)
     else:
         def g(n, *xs):
             tangents = tuple(lax.full(lax.shape(x), 0.5, x.dtype) for x in xs)
@@ -387,3 +423,33 @@ def test_cond_in_scan_in_cond_with_consts():
     for x, p in ((np.array([0.3, -0.2, 1.0]), 1.0), (np.array([0.3, -0.2, 1.0]), -1.0),
                  (np.array([-1.0, -2.0, -3.0]), 2.0)):
         np.testing.assert_allclose(g(x, p), ref(x, p), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- batching
+@fuzz_settings(max(EXAMPLES // 2, 4))
+@given(cf_programs(), st.booleans(), st.integers(0, 2**31 - 1))
+def test_vmap_compiled_matches_interpreter_and_loop(program, batch_n, seed):
+    """vmap of control flow (a batched predicate, per-example trip counts when n is
+    batched): compiled == interpreted == one interpreted call per example."""
+    in_avals, fn, _ = program
+    b = 3
+    batched = pb.vmap(lambda n, *xs: fn(n, *xs), in_axes=(0 if batch_n else None,) +
+                      (0,) * len(in_avals))
+    rng = np.random.default_rng(seed)
+    one = pb.jit(lambda n, *xs: fn(n, *xs), backend="interpreter")
+    compiled, interp = pb.jit(batched), pb.jit(batched, backend="interpreter")
+    for k in range(2):
+        rows = [_inputs(in_avals, rng, special=k == 0) for _ in range(b)]
+        ns = np.array([r[0] for r in rows]) if batch_n else rows[0][0]
+        args = [ns] + [np.stack([r[j] for r in rows]) for j in range(1, len(in_avals) + 1)]
+        note(f"args: {args!r}")
+        with np.errstate(all="ignore"):
+            want = interp(*args)
+            got = compiled(*args)
+            per_row = [one(*([r[0] if batch_n else ns] + r[1:])) for r in rows]
+        text = str(pb.make_ir(batched)(*args))
+        tol_dtype = np.float32 if "f32" in text else None
+        for j, (g, w) in enumerate(zip(got, want)):
+            assert_close(g, w, f"output {j}", tol_dtype)
+            assert_close(w, np.stack([np.asarray(p[j]) for p in per_row]), f"row {j}",
+                         tol_dtype)
