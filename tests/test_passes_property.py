@@ -151,7 +151,7 @@ def _broadcastable(a, b):
 
 
 @st.composite
-def programs(draw, shapes=SHAPES, dtypes=(np.float64, np.float32), ops=OPS):
+def programs(draw, shapes=SHAPES, dtypes=(np.float64, np.float32), ops=OPS, max_steps=14):
     """(in_avals, fn) of a random program; fn records it when traced. tests/test_numba_property.py
     draws them over bigger shapes, and with integer/bool ops of its own."""
     in_avals = draw(st.lists(
@@ -163,7 +163,7 @@ def programs(draw, shapes=SHAPES, dtypes=(np.float64, np.float32), ops=OPS):
     script = draw(st.lists(
         st.tuples(st.integers(0, len(ops) - 1), ints, ints, st.booleans(),
                   st.lists(ints, min_size=4, max_size=4)),
-        min_size=3, max_size=14,
+        min_size=3, max_size=max_steps,
     ))
     out_picks = draw(st.lists(ints, min_size=1, max_size=3))
 
