@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..ir import primitives as P
-from ..ir.core import IR, Literal, ShapedArray, is_float
+from ..ir.core import IR, Literal, ShapedArray, Var, is_float
 from ..tracer import lax
 from ..tracer.trace import Builder, bind_list
 
@@ -511,17 +511,48 @@ def jvp_eqns(eqns, penv, tenv, builder):
 def partition(ir: IR, linear_inputs):
     """Split `ir.eqns` into (primal eqns, linear eqns, set of linear vars):
     an equation is linear when one of its inputs depends on a linear input."""
-    from ..ir.core import Var
-
     linear = {v for v, lin in zip(ir.invars, linear_inputs) if lin}
     primal_eqns, linear_eqns = [], []
     for eqn in ir.eqns:
         if any(isinstance(a, Var) and a in linear for a in eqn.inputs):
+            split = _split_while(eqn, linear) if eqn.prim is CF.while_p else None
+            if split is not None:
+                primal_eqns.append(split[0])
+                eqn = split[1]
             linear_eqns.append(eqn)
             linear.update(eqn.outputs)
         else:
             primal_eqns.append(eqn)
     return primal_eqns, linear_eqns, linear
+
+
+def _split_while(eqn, linear):
+    """The jvp of a while loop carries primals and tangents in one loop (there is
+    nowhere to store residuals), so it reads linear values although its primal
+    carries do not depend on them. For partition: (a copy of the loop computing
+    just those carries, for the primal side; the loop with them renamed, for the
+    linear side), or None when there is no such split."""
+    from .dce import dce_rules
+
+    p = eqn.params
+    m, n = p["cond_nconsts"], p["body_nconsts"]
+    body = p["body"]
+    is_lin = [isinstance(a, Var) and a in linear for a in eqn.inputs]
+    carry_lin = is_lin[m + n:]
+    while True:  # a carry becomes linear through its update, too: a fixpoint
+        _, _, lin = partition(body, is_lin[m:m + n] + carry_lin)
+        grown = [c or (isinstance(v, Var) and v in lin) for c, v in zip(carry_lin, body.outvars)]
+        if grown == carry_lin:
+            break
+        carry_lin = grown
+    if all(carry_lin):
+        return None
+    copy = dce_rules[CF.while_p](eqn, [not c for c in carry_lin])
+    if copy is eqn or any(isinstance(a, Var) and a in linear for a in copy.inputs):
+        return None  # e.g. the condition reads a carry that depends on a linear value
+    computed = set(copy.outputs)
+    return copy, eqn.replace(outputs=[Var(v.aval) if v in computed else v
+                                      for v in eqn.outputs])
 
 
 # ---------------------------------------------------------------- control flow
@@ -535,7 +566,6 @@ def partition(ir: IR, linear_inputs):
 # has forward mode only (its trip count is unknown, so nothing to store
 # residuals in). Loop carries' tangents are found by a fixpoint over the body.
 from ..ir import control_flow as CF  # noqa: E402
-from ..ir.core import Var  # noqa: E402
 from ..tracer.trace import trace as _trace  # noqa: E402
 
 

@@ -142,3 +142,21 @@ def test_while_forward_mode_and_reverse_error():
     pb.check_grads(f, (x,), order=2, modes=("fwd",))
     with pytest.raises(NotImplementedError, match="while"):
         pb.grad(lambda x: np.sum(f(x)))(x)
+
+
+def test_forward_mode_through_a_while_loop_nested_in_cond_and_scan():
+    # the jvp of a while carries primals and tangents in one loop; inside a cond
+    # branch or a scan body the primal side gets a copy of the loop without tangents
+    def wl(x):
+        return pb.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, np.sin(c[1]) * 1.5), (0, x))[1]
+
+    in_cond = lambda x: pb.cond(x > 0, wl, lambda x: x * x, x)
+    in_scan = lambda x: pb.scan(lambda c, _: (wl(c) + c, None), x, None, length=2)[0]
+    for f in (in_cond, in_scan):
+        for x in (0.7, -0.4):
+            pb.check_grads(f, (x,), order=2, modes=("fwd",))
+            out, t = pb.jvp(f, (x,), (1.0,))
+            np.testing.assert_allclose(out, f(x), rtol=1e-12)
+            np.testing.assert_allclose(pb.jit(pb.jacfwd(f))(x), t, rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="while"):
+        pb.grad(in_cond)(0.7)

@@ -14,10 +14,9 @@ the same positions and within a few ulps (vecmath's error budget, see
 tests/test_vecmath.py). The same is checked for derivatives (grad, jacrev, jvp)
 and for vmap (also against one call per example), compiled vs interpreted.
 
-Forward mode through a while_loop *nested in* cond or scan fails in the jvp pass
-(KeyError in passes/jvp.py `_split_linear`: the jvp'd while carries primal and
-tangent values in one equation, which `partition` puts on the linear side), so
-the derivative test uses fori_loop with static bounds only.
+while_loop (and fori_loop with a traced bound) has forward mode only, so
+reverse-mode derivatives are drawn over cond, scan and static fori_loop, and
+forward mode (jvp) over all four, nested.
 
 Expected near-misses in a long campaign (triaged, not bugs): an ulp of
 difference (vecmath vs NumPy, or NumPy's own layout-dependent summation order)
@@ -324,6 +323,27 @@ def test_derivatives_compiled_match_interpreter(program, transform, seed):
             want, got = interp(*args), compiled(*args)
         for w, gv in zip(_leaves(want), _leaves(got)):
             assert_close(gv, w, transform, tol_dtype)
+
+
+@fuzz_settings(max(EXAMPLES // 4, 3))
+@given(cf_programs(), st.integers(0, 2**31 - 1))
+def test_forward_mode_through_any_loop_compiled_matches_interpreter(program, seed):
+    in_avals, fn, _ = program
+    f = _float_total(fn)
+
+    def g(n, *xs):
+        tangents = tuple(lax.full(lax.shape(x), 0.5, x.dtype) for x in xs)
+        return pb.jvp(lambda *ys: f(n, *ys), xs, tangents)
+
+    rng = np.random.default_rng(seed)
+    ir_text = str(pb.make_ir(g)(*_inputs(in_avals, rng)))
+    note(ir_text)
+    tol_dtype = np.float32 if "f32" in ir_text else None
+    args = _inputs(in_avals, rng)
+    with np.errstate(all="ignore"):
+        want, got = pb.jit(g, backend="interpreter")(*args), pb.jit(g)(*args)
+    for w, gv in zip(_leaves(want), _leaves(got)):
+        assert_close(gv, w, "jvp", tol_dtype)
 
 
 def _leaves(x):
