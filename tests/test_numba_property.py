@@ -1,25 +1,36 @@
 """Differential fuzzing of the numba backend: compiled kernel vs interpreter on
 random straight-line programs.
 
-The programs are those of tests/test_passes_property.py (random DAGs over 25+
-primitives with broadcasting, shared subexpressions, constants and dead code),
-drawn here over shapes that make real loops: (5, 7), (4, 1, 7), (9,), empty
-(0,) / (0, 7), 0-d, with size-1 axes that broadcast. Each program is traced,
-optimized with the default pipeline and compiled by the numba backend; the
-kernel runs on random inputs (nan, inf, -0.0 mixed in), some of them
-non-contiguous (transposed or strided views of bigger arrays, 0-d values as
-scalars), and must give what the interpreter gives on the same optimized IR.
-Some programs are also differentiated (grad of a weighted sum of the outputs).
+Programs: the random DAGs of tests/test_passes_property.py (`programs()`: 25+
+primitives with broadcasting, shared subexpressions, constants, dead code), with
+more float ops of this file (row chains like x - max(x, k) broadcast back and
+softmax, multi-axis reductions, gathers/scatters with constant indices, argmax,
+padding, more unary ops) and an integer/bool op set (floor division and remainder
+by zero, comparisons, logic, argmax, cumsum, gather, integer dot, conversions).
+Shapes make real loops: (5, 7), (4, 1, 7), (9,), empty (0,) / (0, 7), 0-d and
+size-1 axes that broadcast; a second set, (40, 33), (3, 1, 33), ..., with longer
+programs, passes the code generator's size thresholds (lane splitting, BLAS,
+copied-out concatenations). Dtypes f64, f32, int64, int32, bool.
 
-Comparison: same shape and dtype; NaN positions equal; infinities equal with
-their sign; finite floats within rtol 1e-12 (f64) / 1e-5 (f32) with an atol scaled
-to the magnitude of the output, since the backend's vecmath exp/log/tanh/... have
-an error budget of ~1.5 ulp against NumPy (backends/numba/vecmath.py) and sums
-may be accumulated in another order.
+Each program is traced, optimized with the default pipeline and compiled by the
+numba backend; the kernel runs on random inputs (nan, inf, -0.0 mixed in), each
+laid out at random: contiguous, transposed, strided or reversed views, 0-d values
+as NumPy scalars; it must give what the interpreter gives on the same optimized
+IR, and leave its arguments unchanged. Some programs are differentiated first
+(grad of a weighted sum of the outputs).
 
-Campaign: PULLBACK_FUZZ_EXAMPLES=1500 raises max_examples;
+Comparison: same shape and dtype; integers and bools exactly; for floats NaN
+positions equal, infinities equal with their sign, signs of zeros equal (except in
+IRs with max/min, whose choice between -0.0 and +0.0 is unspecified), finite values
+within rtol 1e-12 (f64; 1e-5 if the IR computes in f32 anywhere) of the value and of
+the magnitude of the operands the output was computed from (see eval_with_scales):
+the backend's vecmath exp/log/tanh/... have an error budget of ~1.5 ulp against
+NumPy (backends/numba/vecmath.py) and sums may be accumulated in another order.
+
+Campaign: PULLBACK_FUZZ_EXAMPLES=1500 raises max_examples (default 40);
 PULLBACK_FUZZ_LOG=path additionally records every failing program there and
-keeps going (without shrinking) instead of stopping at the first one.
+keeps going (without shrinking) instead of stopping at the first one. The bugs
+the campaigns found are the regression tests at the end of the file.
 """
 import os
 import traceback
@@ -42,7 +53,7 @@ from passes_util import sample
 from test_passes_property import (OPS, _broadcast, _concat, _dot, _reduce, _reshape_pair, _rev,
                                   _slice, _transpose_pair, _unary, programs)
 
-N_EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "30"))
+N_EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "40"))
 FUZZ_LOG = os.environ.get("PULLBACK_FUZZ_LOG")
 
 # (5, 7) x (1, 7) x (5, 1) x (7,) x () broadcast together; (4, 1, 7) with (5, 7) makes
@@ -328,7 +339,7 @@ def assert_close(got, want, what, rtol=None, zero_signs=True, scale=0.0):
     fin = ~(gn | gi | wi)
     g, w = got[fin].astype(np.float64), want[fin].astype(np.float64)
     rtol = max(RTOL[want.dtype], rtol or 0.0)
-    atol = rtol * max(scale, _magnitude(w)) + np.finfo(want.dtype).tiny
+    atol = rtol * max(scale, _magnitude(w)) + float(np.finfo(want.dtype).tiny)
     bad = np.abs(g - w) > atol + rtol * np.abs(w)
     assert not bad.any(), f"{what}: values differ at {np.flatnonzero(bad)}\ngot  {got}\nwant {want}"
 
