@@ -10,9 +10,10 @@ outputs (0-d values travel as scalars). Equations are sorted into three kinds:
   group (or returned) are stored to arrays; reductions accumulate in scalars
   (when the reduced axes are trailing) or in their output array.
 * **virtual**: layout ops (broadcast_in_dim, transpose, reshape, slice, rev,
-  pad, gather) and iota emit no code; they become index arithmetic at the point
-  where a loop reads them, so `x * y.T + b[None, :]` is one loop reading three
-  arrays with three index expressions.
+  pad, gather, concatenate) and iota emit no code; they become index arithmetic
+  at the point where a loop reads them (their rules: readers.py), so
+  `x * y.T + b[None, :]` is one loop reading three arrays with three index
+  expressions.
 * **calls**: dot_general (BLAS through np.dot, loops for integers and tiny
   products), scatter_add, cumsum and argmax/argmin call small njit helpers
   (helpers.py) on contiguous reshaped views; their rules are in calls.py, those
@@ -40,9 +41,9 @@ from ...ir import primitives as P
 from ...ir.core import Literal, Var
 from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
+from .readers import atomic, readers
 
-VIRTUAL = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p,
-           P.iota_p, P.pad_p, P.gather_p, P.concatenate_p}
+VIRTUAL = set(readers)  # layout ops read through index arithmetic (readers.py)
 # a larger concatenation is copied out once (one loop nest) instead of being read
 # through a branch per element by every loop that uses it
 CONCAT_VIEW_MAX = 256
@@ -725,7 +726,7 @@ class Codegen:
             ins = [self.load(x, idx, g, indent, eqn) for x in de.inputs]
             expr = L.scalar_rules[de.prim](self.ctx, a.aval.dtype, [x.aval.dtype for x in de.inputs],
                                            *ins, **de.params)
-            if _atomic(expr):
+            if atomic(expr):
                 self.cur_loads[a] = expr
                 return expr
             nm = self.name(a) + "_rc"
@@ -733,7 +734,7 @@ class Codegen:
             self.cur_loads[a] = nm
             return nm
         expr = self.read(a, idx, g)
-        if _atomic(expr):
+        if atomic(expr):
             return expr
         nm = self.name(a) + "_ld"
         self.emit(f"{nm} = {expr}", eqn, indent)
@@ -763,7 +764,7 @@ class Codegen:
             expr = rule(self.ctx, out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
         if expr is None:
             return
-        if _atomic(expr):  # a copy (same-dtype convert, stop_gradient, x**1): no statement
+        if atomic(expr):  # a copy (same-dtype convert, stop_gradient, x**1): no statement
             self.local_expr[v] = expr
             return
         self.emit(f"{target} = {expr}", e, indent)
@@ -877,7 +878,7 @@ class Codegen:
             # does not split them
             self.comment(e)
             self.emit("#   (no code: read through index arithmetic where used)", e)
-            self.virtual[e.outputs[0]] = self.virtual_reader(e)
+            self.virtual[e.outputs[0]] = readers[e.prim](e, self.read)
             self.view_sources[e.outputs[0]] = [a for a in e.inputs if isinstance(a, Var)]
             if prim is P.concatenate_p and e.outputs[0].aval.size > CONCAT_VIEW_MAX:
                 self.materialize(e.outputs[0], e)  # one copy loop; reads stay branch-free
@@ -892,186 +893,6 @@ class Codegen:
         self.arrays.update(v for v in e.outputs if v not in self.virtual)  # a call may lower to a view
 
     # ------------------------------------------------------------ layout as index arithmetic
-    def virtual_reader(self, e):
-        prim, p = e.prim, e.params
-        (v,) = e.outputs[:1]
-        x = e.inputs[0] if e.inputs else None
-        rd = self.read
-        if prim is P.broadcast_in_dim_p:
-            bd = p["broadcast_dimensions"]
-            return lambda idx: rd(x, ["0" if x.aval.shape[i] == 1 and p["shape"][d] != 1 else idx[d]
-                                      for i, d in enumerate(bd)])
-        if prim is P.transpose_p:
-            perm = p["permutation"]
-
-            def tr(idx):
-                src = [None] * len(perm)
-                for k, q in enumerate(perm):
-                    src[q] = idx[k]
-                return rd(x, src)
-
-            return tr
-        if prim is P.slice_p:
-            st, strd = p["start_indices"], p["strides"]
-            return lambda idx: rd(x, [_affine(i, s, t) for i, s, t in zip(idx, st, strd)])
-        if prim is P.rev_p:
-            dims = p["dimensions"]
-            return lambda idx: rd(x, [_fold(f"({x.aval.shape[k] - 1} - {i})") if k in dims else i
-                                      for k, i in enumerate(idx)])
-        if prim is P.reshape_p:
-            return _reshape_reader(rd, x, v.aval.shape)
-        if prim is P.iota_p:
-            d, dt = p["dimension"], v.aval.dtype
-            return lambda idx: L.cast(idx[d], dt) if dt.kind != "f" else f"{L.DT[dt]}({idx[d]})"
-        if prim is P.pad_p:
-            return self._pad_reader(e)
-        if prim is P.gather_p:
-            return self._gather_reader(e)
-        if prim is P.concatenate_p:
-            return self._concatenate_reader(e)
-        raise AssertionError(prim)
-
-    def _concatenate_reader(self, e):
-        d = e.params["dimension"]
-        parts, start = [], 0
-        for a in e.inputs:
-            n = a.aval.shape[d]
-            if n:
-                parts.append((a, start, n))
-            start += n
-        if not parts:  # every part is empty, so is the output: no element is ever read
-            parts.append((e.inputs[0], 0, 0))
-        rd = self.read
-
-        def reader(idx):
-            # the part holding index i along d: chosen here when i is a constant,
-            # else by comparisons, last part first in the innermost branch
-            i = idx[d]
-            expr = None
-            for a, start, n in reversed(parts):
-                src = list(idx)
-                src[d] = _fold(f"({i} - {start})") if start else i
-                here = rd(a, src)
-                if expr is None:
-                    expr = here
-                    continue
-                known = _fold_cond(f"{i} < {start + n}")
-                expr = here if known else expr if known is False else (
-                    f"({here} if {i} < {start + n} else {expr})")
-            return expr
-
-        return reader
-
-    def _pad_reader(self, e):
-        x, pv = e.inputs
-        cfg = e.params["padding_config"]
-        rd = self.read
-
-        def reader(idx):
-            # bounds checks that hold for every output index are left out (an
-            # unpadded axis needs none), so LLVM sees fewer branches
-            conds, src = [], []
-            for (lo, hi, interior), i, n, m in zip(cfg, idx, x.aval.shape, e.outputs[0].aval.shape):
-                j = _fold(f"({i} - {lo})") if lo else i
-                step = interior + 1
-                if lo > 0:  # output index i >= 0, so j = i - lo >= 0 needs a check only then
-                    conds.append(f"{j} >= 0")
-                if step > 1:
-                    conds.append(f"{j} % {step} == 0")
-                    j = _fold(f"({j} // {step})")
-                if m - 1 - lo >= (n - 1) * step + 1 or step > 1 or lo < 0:
-                    conds.append(f"{j} < {n}")
-                src.append(j)
-            # checks on constant indices (unit axes, constant offsets) are decided here
-            known = [_fold_cond(c) for c in conds]
-            if False in known:
-                return rd(pv, [])
-            conds = [c for c, k in zip(conds, known) if k is None]
-            if not conds:
-                return rd(x, src)
-            return f"({rd(x, src)} if ({' and '.join(conds)}) else {rd(pv, [])})"
-
-        return reader
-
-    def _gather_reader(self, e):
-        x, ind = e.inputs
-        axis = e.params["axis"]
-        k = ind.aval.ndim
-        n = x.aval.shape[axis]
-        rd = self.read
-        return lambda idx: rd(
-            x, idx[:axis] + [f"min(max({rd(ind, idx[axis:axis + k])}, 0), {n - 1})"]
-            + idx[axis + k:])
-
-
-_ATOMIC = re.compile(r"^([A-Za-z_]\w*|-?\d+(\.\d*)?(e[+-]?\d+)?)$")
-
-
-def _atomic(expr):
-    """A name or a number: binding it to another name would only copy it."""
-    return bool(_ATOMIC.match(expr))
-
-
-def _affine(i, start, stride):
-    s = i if stride == 1 else f"{i} * {stride}"
-    return _fold(s if not start else f"({start} + {s})")
-
-
-_INT_ARITH = re.compile(r"^[\d\s+\-*/%()]+$")
-_INT_COND = re.compile(r"^[\d\s+\-*/%()<>=!]+$")
-
-
-def _fold(expr):
-    """An index expression of literals only, evaluated: `(1 + 0)` -> `1` (unit axes
-    index with 0, so offsets and checks on them become constants)."""
-    if expr.isdigit() or not _INT_ARITH.match(expr) or "/ " in expr.replace("//", ""):
-        return expr
-    v = eval(expr, {"__builtins__": {}})  # integer arithmetic on literals only (regex above)
-    return str(v) if v >= 0 else f"({v})"
-
-
-def _fold_cond(cond):
-    """True/False for a check on literal indices, None when it depends on a loop index."""
-    if (not _INT_COND.match(cond.replace(" and ", " ").replace(" or ", " "))
-            or re.search(r"(?<![/])/(?!/)", cond)):
-        return None
-    return bool(eval(cond, {"__builtins__": {}}))
-
-
-def _reshape_reader(rd, x, out_shape):
-    in_shape = x.aval.shape
-    nz_in = [d for d in range(len(in_shape)) if in_shape[d] != 1]
-    nz_out = [d for d in range(len(out_shape)) if out_shape[d] != 1]
-    if [in_shape[d] for d in nz_in] == [out_shape[d] for d in nz_out]:
-        # only unit axes inserted or removed: a renaming of indices
-        def unit(idx):
-            src = ["0"] * len(in_shape)
-            for a, b in zip(nz_in, nz_out):
-                src[a] = idx[b]
-            return rd(x, src)
-
-        return unit
-
-    def general(idx):
-        strides, s = [], 1
-        for n in reversed(out_shape):
-            strides.append(s)
-            s *= n
-        strides.reverse()
-        lin = " + ".join(f"{i} * {st}" if st != 1 else i for i, st in zip(idx, strides)) or "0"
-        src, s = [], 1
-        in_strides = []
-        for n in reversed(in_shape):
-            in_strides.append(s)
-            s *= n
-        in_strides.reverse()
-        for n, st in zip(in_shape, in_strides):
-            src.append(_fold(f"((({lin}) // {st}) % {n})"))
-        return rd(x, src)
-
-    return general
-
-
 def _no_rule(prim):
     return (f"the numba backend has no lowering for primitive '{prim.name}'; "
             "use pb.jit(..., backend=\"interpreter\") for this function")
