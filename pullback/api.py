@@ -9,7 +9,7 @@ import numpy as np
 from .ir.core import ShapedArray, canonical_dtype
 from .tracer import numpy_api  # noqa: F401  (installs NumPy dispatch on Tracer)
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, trace
+from .tracer.trace import Tracer, WeakTracer, trace
 
 
 _PY_SCALARS = (bool, int, float)
@@ -110,7 +110,9 @@ def flatten_inputs(f, args, static_argnums=()):
         for x, p in zip(leaves, _leaf_paths(f, args, static, in_tree)):
             abstractify(x, p)
         raise
-    weak = tuple(i for i, x in enumerate(leaves) if type(x) in _PY_SCALARS)
+    # Python scalars, and traced ones of an enclosing trace (jit(vmap(f))(x, 0.5))
+    weak = tuple(i for i, x in enumerate(leaves)
+                 if type(x) in _PY_SCALARS or type(x) is WeakTracer)
     return leaves, Signature(in_tree, avals, static, weak)
 
 

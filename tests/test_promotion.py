@@ -177,6 +177,10 @@ def test_python_scalar_argument_under_ad_and_vmap_keeps_f32():
     assert pb.jvp(f, (x, 0.25), (x, 1.0))[1].dtype == np.float32
     assert pb.jacfwd(f)(x, 0.25).dtype == np.float32
     assert pb.vmap(f, in_axes=(0, None))(x, 0.25).dtype == np.float32
+    # weak inside an enclosing trace, too
+    assert pb.jit(pb.vmap(f, in_axes=(0, None)))(x, 0.25).dtype == np.float32
+    assert pb.jit(lambda x, s: pb.jit(f)(x, s))(x, 0.25).dtype == np.float32
+    assert pb.jit(pb.grad(lambda s, x: np.sum(f(x, s))))(0.25, x).dtype == np.float64
     g = pb.jit(pb.grad(lambda x, s: np.sum(f(x, s) ** 2)))
     got = g(x, 0.25)
     assert got.dtype == np.float32
