@@ -8,11 +8,9 @@ import numpy as np
 
 from .ir.core import ShapedArray, canonical_dtype
 from .tracer import numpy_api  # noqa: F401  (installs NumPy dispatch on Tracer)
+from .tracer.lax import _PY_SCALARS
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
 from .tracer.trace import Tracer, WeakTracer, trace
-
-
-_PY_SCALARS = (bool, int, float)
 
 
 # ---------------------------------------------------------------- arguments
@@ -58,7 +56,7 @@ class Signature:
 
     __slots__ = ("in_tree", "avals", "static", "weak", "_hash")
 
-    def __init__(self, in_tree, avals, static, weak=()):
+    def __init__(self, in_tree, avals, static, weak):
         self.in_tree, self.avals, self.static = in_tree, tuple(avals), static
         self.weak = weak
         self._hash = hash((in_tree, self.avals, static, weak))

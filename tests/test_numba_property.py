@@ -113,11 +113,17 @@ def _const_indices(choose, x, k):
     return np.array([(choose(n + 2) + 1) % (n + 2) - 1 for _ in range(3)], np.int64)  # -1..n: clamped
 
 
-def _gather_const(choose, x):
+def _nonempty_axis(choose, x):
+    """A random axis of x with elements, or None."""
     if lax.ndim(x) == 0:
         return None
     k = choose(lax.ndim(x))
-    if lax.shape(x)[k] == 0:
+    return None if lax.shape(x)[k] == 0 else k
+
+
+def _gather_const(choose, x):
+    k = _nonempty_axis(choose, x)
+    if k is None:
         return None
     return lax.gather(x, _const_indices(choose, x, k), k)
 
@@ -137,10 +143,8 @@ def _transpose3(choose, x):
 
 
 def _argbest(choose, x):
-    if lax.ndim(x) == 0:
-        return None
-    k = choose(lax.ndim(x))
-    if lax.shape(x)[k] == 0:
+    k = _nonempty_axis(choose, x)
+    if k is None:
         return None
     return lax.convert((lax.argmax if choose(2) else lax.argmin)(x, k), lax.dtype(x))
 

@@ -27,7 +27,7 @@ def _binop(fn, reflected=False):
         other = _norm(other)
         out = fn(other, self) if reflected else fn(self, other)
         # Python arithmetic on Python scalars gives Python scalars: `1.0 - s` stays weak
-        if self.weak and (isinstance(other, WeakTracer) or type(other) in _PY_SCALARS):
+        if isinstance(self, WeakTracer) and (isinstance(other, WeakTracer) or type(other) in _PY_SCALARS):
             return weaken(out)
         return out
 

@@ -238,7 +238,6 @@ class Tracer:
 
     __slots__ = ("builder", "ir_var", "val", "__weakref__")
     __array_priority__ = 1000
-    weak = False  # see WeakTracer
 
     def __init__(self, builder, var, val=None):
         self.builder = builder
@@ -341,7 +340,6 @@ class WeakTracer(Tracer):
     NumPy functions give NumPy scalars."""
 
     __slots__ = ()
-    weak = True
 
 
 def weaken(x):
