@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import pullback as pb
+from numba.core.dispatcher import Dispatcher
+
 from pullback.backends.numba import helpers as _h
 from pullback.tracer import lax
 
@@ -41,9 +43,11 @@ def test_helpers_are_typed_without_literal_shapes(tmp_cache):
         y, c = pb.jit(f)(x)
         np.testing.assert_allclose(y, np.sin(x) * 2.0, rtol=1e-15)
         np.testing.assert_array_equal(c, np.cumsum(x, axis=0))
-    for helper in (_h.empty, _h.reshape, _h.cumsum2):
-        sigs = [str(s) for s in helper.signatures]
-        assert sigs and not any("Literal" in s for s in sigs), (helper, sigs)
+    sigs = [str(s) for s in _h.cumsum2.signatures]
+    assert sigs and not any("Literal" in s for s in sigs), sigs
+    # allocation, views and BLAS calls are intrinsics: no helper compiled or linked
+    assert not any(isinstance(fn, Dispatcher) for fn in (_h.empty, _h.full, _h.reshape,
+                                                        _h.contiguous, _h.dot_into))
 
 
 def test_kernels_call_no_array_reshape_and_typed_math_intrinsics(tmp_cache):
@@ -80,6 +84,63 @@ def test_dot_general_results_reshaped_to_their_shape(tmp_cache, lshape, rshape, 
     want = pb.jit(f, backend="interpreter")(a, b)
     assert got.shape == np.shape(want)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _layouts(x):
+    """x as C-, F- and non-contiguous (strided) arrays of equal values, and read-only."""
+    f = np.asfortranarray(x)
+    strided = np.repeat(x, 2, axis=-1)[..., ::2]
+    ro = x.copy()
+    ro.flags.writeable = False
+    return [x, f, strided, ro]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blas_products_of_every_operand_layout(tmp_cache, dtype):
+    # dot_into calls gemm with each operand's layout flag (C as is, F transposed),
+    # copies what is neither, and B == 1 products of any rank go through it too
+    rng = np.random.default_rng(5)
+    x, y, z = (rng.standard_normal(s).astype(dtype) for s in [(30, 40), (40, 50), (30, 50)])
+    t = rng.standard_normal((3, 10, 40)).astype(dtype)
+
+    def f(a, b, c, t):
+        return (a @ b, a.T @ c, b @ c.T, (a @ b).T @ c,
+                np.einsum("ijk,kl->ijl", t, b), np.einsum("ijk,ik->j", t, a[:3]))
+
+    jf = pb.jit(f)
+    src = jf.source(x, y, z, t)
+    assert src.count("_h.dot_into(") == 6 and "matmul3" not in src, src
+    want = pb.jit(f, backend="interpreter")(x, y, z, t)
+    eps = 1e-5 if dtype == np.float32 else 1e-13  # sums of ~40 products, in any order
+    for args in zip(_layouts(x), _layouts(y), _layouts(z), _layouts(t)):
+        for g, w in zip(jf(*args), want):
+            assert g.dtype == dtype and g.flags.c_contiguous and g.flags.writeable
+            np.testing.assert_allclose(g, w, rtol=eps, atol=eps * np.abs(w).max())
+
+
+def test_allocation_and_view_intrinsics(tmp_cache):
+    # full of every dtype (also 0-d values padded to (1,) for a product), empty and
+    # zero-size arrays, reshapes of inputs of any layout; results are fresh arrays
+    def f(x, n, b):
+        ones = np.ones((3, 4), np.int64) * n
+        flags = np.zeros((2, 2), bool) | b
+        col = x.reshape(-1)[:5] * 2.0
+        empty = x[:0] * 3.0
+        return ones, flags, col, empty, np.cumsum(x.T, axis=0), np.argmax(x, axis=1)
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 6))
+    jf = pb.jit(f)
+    for xi in _layouts(x):
+        ones, flags, col, empty, cs, am = jf(xi, 7, True)
+        np.testing.assert_array_equal(ones, np.full((3, 4), 7))
+        assert ones.dtype == np.int64 and flags.dtype == bool and flags.all()
+        np.testing.assert_array_equal(col, x.reshape(-1)[:5] * 2.0)
+        assert empty.shape == (0, 6)
+        np.testing.assert_array_equal(cs, np.cumsum(x.T, axis=0))
+        np.testing.assert_array_equal(am, np.argmax(x, axis=1))
+        for r in (ones, flags, col, cs, am):
+            assert r.flags.writeable and not np.shares_memory(r, xi)
 
 
 def test_concatenation_views_and_copies(tmp_cache):

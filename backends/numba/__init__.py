@@ -49,7 +49,7 @@ class NumbaCompileError(TypeError):
 def _backend_version():
     """Hash of the helper sources compiled into kernels: editing them invalidates the disk cache."""
     h = hashlib.sha256()
-    for name in ("helpers.py", "vecmath.py"):
+    for name in ("helpers.py", "intrinsics.py", "vecmath.py"):
         try:
             with open(os.path.join(_HERE, name), "rb") as f:
                 h.update(f.read())

@@ -74,9 +74,17 @@ def _dot_general(cg, e):
         cg.emit(f"{t} = _h.reshape({nm}, {shape3})", e)
         return t
 
+    blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
+    if blas and not lb:  # one product of (M, K) and (K, N) views
+        a2 = operand(lhs, lfree + list(lc), (M, K))
+        b2 = operand(rhs, list(rc) + rfree, (K, N))
+        out = cg.fresh("mm")
+        cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
+        cg.emit(f"_h.dot_into({a2}, {b2}, {out})", e)
+        _finish(cg, e, out, (M, N))
+        return
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
-    blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
     _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
 
 

@@ -3,7 +3,10 @@
 Every helper takes C-contiguous arrays reshaped by the generated code to a
 canonical rank (e.g. (batch, m, k) for matmuls, (pre, n, post) for scatters) and
 returns a fresh array, so the codegen never has to reason about aliasing here.
-They are compiled with `cache=True`, so a new process loads them from disk.
+They are compiled with `cache=True`, so a new process loads them from disk, but
+each kernel that calls one still re-optimizes its linked body: allocation, views,
+copies and BLAS calls are therefore intrinsics (intrinsics.py), re-exported here
+so that kernels call everything as `_h.<name>`.
 """
 from __future__ import annotations
 
@@ -12,13 +15,15 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from .intrinsics import contiguous, dot_into, empty, full, reshape  # noqa: F401
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 def _helper(fn):
     """njit(cache=True) `fn`, typed with non-literal arguments when called from a
-    kernel: Numba types the constant `(2000, 4)` in `_h.empty((2000, 4), ...)` as a
-    tuple of Literal[int]s, which would make every shape (every size passed to
+    kernel: Numba types the constant `(2, 4, 3)` in `_h.matmul3_loop(...)`'s reshapes
+    or the `7` in `_h.scatter_add3(u, i, 7)` as Literal[int]s, which would make every shape (every size passed to
     scatter_add3...) a specialization of its own: a ~15 ms disk-cache load per
     shape and process, or a ~130 ms compile for a shape never seen."""
     dispatcher = numba.njit(**_JIT)(fn)
@@ -127,35 +132,6 @@ def argbest2(x, want_max):
     return out
 
 
-# Allocation and BLAS entry points as cached helpers: a kernel that calls these
-# instead of np.empty/np.full/np.dot directly loads their machine code from
-# Numba's disk cache, so compiling a new kernel in a new process skips
-# re-compiling NumPy's implementations (~0.3-0.5 s each).
-@_helper
-def empty(shape, dtype):
-    return np.empty(shape, dtype)
-
-
-@_helper
-def full(shape, value, dtype):
-    out = np.empty(shape, dtype)
-    out.fill(value)
-    return out
-
-
-@_helper
-def contiguous(x):
-    return np.ascontiguousarray(x)
-
-
-# `x.reshape(shape)` written in a kernel makes Numba compile its internal
-# normalize_reshape_value subroutine in every process (0.2-0.45 s, not cached);
-# here it is compiled once into this helper's cached machine code.
-@_helper
-def reshape(x, shape):
-    return np.ascontiguousarray(x).reshape(shape)
-
-
 @_helper
 def nonfinite_per_row(x):
     """For each row of a 2-d array, how many of its elements are inf or nan."""
@@ -168,16 +144,3 @@ def nonfinite_per_row(x):
                 c += 1
         out[r] = c
     return out
-
-
-@_helper
-def copy(x):
-    """A fresh C-contiguous copy."""
-    out = np.empty(x.shape, x.dtype)
-    out[...] = x
-    return out
-
-
-@_helper
-def dot_into(a, b, out):
-    np.dot(a, b, out)

@@ -1,0 +1,210 @@
+"""Allocation, views and BLAS calls of generated kernels as Numba intrinsics.
+
+Why: a kernel that calls an njit helper links the helper's LLVM module into its
+own, and Numba then optimizes and generates machine code for that module whole,
+helper bodies included: every kernel pays again for `np.empty`, `reshape` or
+`np.dot` (20-60 ms each, measured), although the helper's own machine code is in
+Numba's disk cache. An intrinsic instead emits its few instructions at the call
+site: an allocation is one call into Numba's runtime, a reshape of a C-contiguous
+array a new header over the same buffer, a matrix product one call of the BLAS
+entry Numba exports (`numba_xxgemm`). Only the rare layouts these cannot handle
+in place (an argument that is not C-contiguous) call the cached njit `copy_c`.
+
+Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape` and
+`_h.dot_into` (helpers.py re-exports them). They are not callable from Python.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir as llvm_ir
+from numba.core import cgutils, types
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import get_itemsize, make_array, populate_array
+
+
+@numba.njit(cache=True, nogil=True)
+def copy_c(x):
+    """A fresh C-contiguous copy of any array (the fallback of the views below)."""
+    out = np.empty(x.shape, x.dtype)
+    out[...] = x
+    return out
+
+
+def _dtype_of(ty):
+    """The element type named by a dtype argument (`np.float64` or a dtype object)."""
+    if isinstance(ty, types.NumberClass):
+        return ty.instance_type
+    if isinstance(ty, types.DType):
+        return ty.dtype
+    return None
+
+
+def _shape_values(context, builder, tuple_type, value):
+    """The lowered items of a shape tuple, as intp values."""
+    items = cgutils.unpack_tuple(builder, value, len(tuple_type))
+    return [context.cast(builder, v, t, types.intp) for v, t in zip(items, tuple_type)]
+
+
+def _c_header(context, builder, arr_type, data, shapes, meminfo, parent=None):
+    """An array struct of C layout over `data` (owned through `meminfo`)."""
+    itemsize = context.get_constant(types.intp, get_itemsize(context, arr_type))
+    strides = [itemsize]
+    for s in reversed(shapes[1:]):
+        strides.append(builder.mul(strides[-1], s))
+    strides.reverse()
+    intp_t = context.get_value_type(types.intp)
+    ary = make_array(arr_type)(context, builder)
+    populate_array(ary, data=builder.bitcast(data, context.get_data_type(arr_type.dtype).as_pointer()),
+                   shape=cgutils.pack_array(builder, shapes, ty=intp_t),
+                   strides=cgutils.pack_array(builder, strides[:len(shapes)], ty=intp_t),
+                   itemsize=itemsize, meminfo=meminfo, parent=parent)
+    return ary
+
+
+def _alloc(context, builder, arr_type, shapes):
+    """A new C-contiguous array (uninitialized); MemoryError when allocation fails.
+    Shapes come from the IR's avals, so their product cannot overflow here."""
+    size = context.get_constant(types.intp, get_itemsize(context, arr_type))
+    for s in shapes:
+        size = builder.mul(size, s)
+    align = context.get_preferred_array_alignment(arr_type.dtype)
+    meminfo = context.nrt.meminfo_alloc_aligned(builder, size, align)
+    data = context.nrt.meminfo_data(builder, meminfo)
+    return _c_header(context, builder, arr_type, data, shapes, meminfo)
+
+
+def _copy_c(context, builder, arr_type, value):
+    """(C-contiguous array type, new reference) copied by the cached njit copy_c."""
+    out_type = arr_type.copy(layout="C", readonly=False)
+    sig = out_type(arr_type)
+    copy_c.compile(sig.args)  # loaded from Numba's disk cache after the first process
+    cres = copy_c.overloads[sig.args]
+    context.add_linking_libs([cres.library])
+    return out_type, context.call_internal(builder, cres.fndesc, sig, [value])
+
+
+@intrinsic
+def empty(typingctx, shape, dtype):
+    """np.empty(shape, dtype) for a C-contiguous result."""
+    dt = _dtype_of(dtype)
+    if dt is None or not isinstance(shape, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, sig, args):
+        shapes = _shape_values(context, builder, sig.args[0], args[0])
+        return _alloc(context, builder, sig.return_type, shapes)._getvalue()
+    return types.Array(dt, len(shape), "C")(shape, dtype), codegen
+
+
+@intrinsic
+def full(typingctx, shape, value, dtype):
+    """np.full(shape, value, dtype), C-contiguous."""
+    dt = _dtype_of(dtype)
+    if dt is None or not isinstance(shape, types.BaseTuple) or not isinstance(
+            value, (types.Number, types.Boolean)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        shapes = _shape_values(context, builder, sig.args[0], args[0])
+        ary = _alloc(context, builder, sig.return_type, shapes)
+        fill = context.cast(builder, args[1], sig.args[1], dt)
+        n = context.get_constant(types.intp, 1)
+        for s in shapes:
+            n = builder.mul(n, s)
+        with cgutils.for_range(builder, n) as loop:
+            builder.store(context.get_value_as_data(builder, dt, fill),
+                          builder.gep(ary.data, [loop.index]))
+        return ary._getvalue()
+    return types.Array(dt, len(shape), "C")(shape, value, dtype), codegen
+
+
+@intrinsic
+def contiguous(typingctx, x):
+    """np.ascontiguousarray(x) for ndim >= 1: x itself when C-contiguous, else a copy."""
+    if not isinstance(x, types.Array) or x.ndim == 0:
+        return None
+    out_type = x if x.layout == "C" else x.copy(layout="C", readonly=False)
+
+    def codegen(context, builder, sig, args):
+        (x_type,), (value,) = sig.args, args
+        if x_type.layout == "C":
+            return impl_ret_borrowed(context, builder, x_type, value)
+        return _copy_c(context, builder, x_type, value)[1]
+    return out_type(x), codegen
+
+
+@intrinsic
+def reshape(typingctx, x, shape):
+    """np.ascontiguousarray(x).reshape(shape), the size unchanged: a new header over
+    x's buffer when x is C-contiguous, else over a C-contiguous copy."""
+    if not isinstance(x, types.Array) or not isinstance(shape, types.BaseTuple):
+        return None
+    out_type = x.copy(ndim=len(shape), layout="C", readonly=not x.mutable and x.layout == "C")
+
+    def codegen(context, builder, sig, args):
+        x_type, shape_type = sig.args
+        value = args[0]
+        fresh = x_type.layout != "C"
+        if fresh:
+            x_type, value = _copy_c(context, builder, x_type, value)
+        src = make_array(x_type)(context, builder, value)
+        shapes = _shape_values(context, builder, shape_type, args[1])
+        view = _c_header(context, builder, sig.return_type, src.data, shapes, src.meminfo,
+                         src.parent if not fresh else None)._getvalue()
+        # a view of x shares (and so increfs) x's buffer; one of a fresh copy takes it over
+        return view if fresh else impl_ret_borrowed(context, builder, sig.return_type, view)
+    return out_type(x, shape), codegen
+
+
+_BLAS_KIND = {types.float64: ord("d"), types.float32: ord("s")}
+
+
+@intrinsic
+def dot_into(typingctx, a, b, out):
+    """out[...] = a @ b through BLAS gemm: a (M, K) and b (K, N) C- or F-contiguous
+    (a transposed view of a C array is F: BLAS reads it through its transpose flag),
+    out (M, N) C-contiguous, one float dtype, M, N, K >= 1 (the code generator only
+    calls BLAS on products big enough to beat loops)."""
+    arrays = (a, b, out)
+    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
+        return None
+    if a.dtype not in _BLAS_KIND or b.dtype != a.dtype or out.dtype != a.dtype:
+        return None
+    if a.layout not in "CF" or b.layout not in "CF" or out.layout != "C":
+        return None
+    from numba.np.linalg import ensure_blas
+
+    ensure_blas()
+
+    def codegen(context, builder, sig, args):
+        a_t, b_t, _ = sig.args
+        A, B, C = (make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
+        m, k = cgutils.unpack_tuple(builder, A.shape)
+        n = cgutils.unpack_tuple(builder, B.shape)[1]
+        char, intp, void_p = llvm_ir.IntType(8), context.get_value_type(types.intp), cgutils.voidptr_t
+        fnty = llvm_ir.FunctionType(llvm_ir.IntType(32), [char, char, char, intp, intp, intp,
+                                                         void_p, void_p, intp, void_p, intp,
+                                                         void_p, void_p, intp])
+        gemm = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        # Row-major C = A B is column-major C^T = B^T A^T: a C array is its own
+        # transpose read column-major ('n'), an F array needs 't'.
+        def operand(t, ary, rows, cols):
+            c = t.layout == "C"
+            return (char(ord("n" if c else "t")), cols if c else rows,
+                    builder.bitcast(ary.data, void_p))
+        tb, ldb, pb = operand(b_t, B, k, n)
+        ta, lda, pa = operand(a_t, A, m, k)
+        dt = a_t.dtype
+        one = cgutils.alloca_once_value(builder, context.get_constant(dt, 1.0))
+        zero = cgutils.alloca_once_value(builder, context.get_constant(dt, 0.0))
+        status = builder.call(gemm, [char(_BLAS_KIND[dt]), tb, ta, n, m, k,
+                                     builder.bitcast(one, void_p), pb, ldb, pa, lda,
+                                     builder.bitcast(zero, void_p),
+                                     builder.bitcast(C.data, void_p), n])
+        from numba.np.linalg import check_blas_return
+
+        check_blas_return(context, builder, status)
+        return context.get_dummy_value()
+    return types.none(a, b, out), codegen
