@@ -13,9 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import types
-from numba.extending import overload
 
-from .intrinsics import contiguous, dot_into, empty, full, reshape  # noqa: F401
+from .intrinsics import contiguous, dot_into, empty, full, reshape, scalar  # noqa: F401
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -35,18 +34,6 @@ def _helper(fn):
 
     dispatcher.get_call_template = get_call_template
     return dispatcher
-
-
-def scalar(x):
-    """A 0-d input as a scalar: kernels accept Python/NumPy scalars or 0-d arrays."""
-    return x[()] if isinstance(x, np.ndarray) else x
-
-
-@overload(scalar, jit_options=_JIT)
-def _scalar_overload(x):
-    if isinstance(x, types.Array):
-        return lambda x: x[()]
-    return lambda x: x
 
 
 @_helper

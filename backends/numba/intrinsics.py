@@ -21,7 +21,7 @@ from llvmlite import ir as llvm_ir
 from numba.core import cgutils, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import get_itemsize, make_array, populate_array
+from numba.np.arrayobj import get_itemsize, load_item, make_array, populate_array
 
 
 @numba.njit(cache=True, nogil=True)
@@ -83,6 +83,19 @@ def _copy_c(context, builder, arr_type, value):
     cres = copy_c.overloads[sig.args]
     context.add_linking_libs([cres.library])
     return out_type, context.call_internal(builder, cres.fndesc, sig, [value])
+
+
+@intrinsic
+def scalar(typingctx, x):
+    """A 0-d input as a scalar: kernels accept Python/NumPy scalars or 0-d arrays."""
+    if isinstance(x, types.Array) and x.ndim == 0:
+        def codegen(context, builder, sig, args):
+            ary = make_array(sig.args[0])(context, builder, args[0])
+            return load_item(context, builder, sig.args[0], ary.data)
+        return x.dtype(x), codegen
+    if isinstance(x, (types.Number, types.Boolean)):
+        return x(x), lambda context, builder, sig, args: args[0]
+    return None
 
 
 @intrinsic
