@@ -143,6 +143,34 @@ def test_allocation_and_view_intrinsics(tmp_cache):
             assert r.flags.writeable and not np.shares_memory(r, xi)
 
 
+def test_guarded_reads_are_branch_free_selects(tmp_cache):
+    # pads (edges, interior), small concatenations, gathers, NaN-aware
+    # max/min, sign and where lower to _h.where selects, no conditional expressions
+    # (each costs Numba ~20 ms of compile time); the reads they guard use clamped
+    # indices, so the values equal the interpreter's, NaN and -0.0 included
+    def f(x, y, idx):
+        p = lax.pad(x, -1.5, [(2, 1, 1), (0, 3, 0)])
+        c = np.concatenate([x[:, :1], y, np.sin(x[:, -2:])], axis=1)
+        g = x[:, idx]
+        m = np.maximum(x, y[:, :5]) - np.minimum(y[:, 1:6], x)
+        r = np.max(np.where(x > 0, x, -y[:, :5] * 2.0), axis=1)
+        return p, c * 2.0, g + 1.0, m, np.sign(x) * r[:, None]
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 5))
+    x[1, 2], x[2, 0], x[3, 4] = np.nan, -0.0, np.inf
+    y = rng.standard_normal((4, 7))
+    y[0, 3] = np.nan
+    idx = np.array([4, -3, 9, 0])  # out of range: clamped, as the interpreter's gather
+    jf = pb.jit(f)
+    code = [ln for ln in jf.source(x, y, idx).splitlines() if not ln.strip().startswith("#")]
+    assert not any(" if " in ln for ln in code), "\n".join(code)
+    assert sum(ln.count("_h.where(") for ln in code) >= 6
+    for g, w in zip(jf(x, y, idx), pb.jit(f, backend="interpreter")(x, y, idx)):
+        np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+
+
 def test_concatenation_views_and_copies(tmp_cache):
     # small: read through index comparisons (constant indices decided at generation);
     # large (> CONCAT_VIEW_MAX elements): copied out once by one loop nest

@@ -139,8 +139,8 @@ def _identity_product(cg, e):
         def reader(idx, o=other, src=src, bad=bad, line=line):
             x = cg.read(o, src(idx))
             nb = f"{bad}[{idx[line]}]"
-            return (f"({x} if {nb} == 0 or ({nb} == 1 and not math.isfinite({x})) "
-                    f"else {L.literal(np.nan, dt)})")
+            exact = L.any_of(f"{nb} == 0", L.all_of(f"{nb} == 1", f"not math.isfinite({x})"))
+            return L.where(exact, x, L.literal(np.nan, dt))
 
         cg.virtual[v] = reader
         cg.view_sources[v] = [other]

@@ -14,7 +14,8 @@ import numba
 import numpy as np
 from numba import types
 
-from .intrinsics import contiguous, dot_into, empty, full, reshape, scalar  # noqa: F401
+from .intrinsics import (clamp, contiguous, dot_into, empty, full, reshape, scalar,  # noqa: F401
+                         where)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 

@@ -43,6 +43,22 @@ def literal(val, dtype) -> str:
     return text if dtype == np.int64 else f"{DT[dtype]}({text})"
 
 
+def where(cond, t, f) -> str:
+    """`t if cond else f` as a branch-free select (see intrinsics.where): both `t`
+    and `f` are evaluated, so they must be safe to evaluate for every element."""
+    return f"_h.where({cond}, {t}, {f})"
+
+
+def any_of(*conds) -> str:
+    """Conditions joined with `|`: `or` would branch (and `|` binds tighter than a
+    comparison, hence the parentheses)."""
+    return " | ".join(f"({c})" for c in conds)
+
+
+def all_of(*conds) -> str:
+    return " & ".join(f"({c})" for c in conds)
+
+
 def cast(expr, dtype) -> str:
     """Pin the Numba type of `expr` to `dtype` where Numba would widen it."""
     dtype = np.dtype(dtype)
@@ -126,7 +142,7 @@ def _logistic(ctx, out, ins, x):
     one = literal(1.0, out)
     # exp(-|x|) never overflows: the interpreter's stable form.
     e = ctx.math_call("exp", f"-abs({x})", dtype=ins[0])
-    return cast(f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))", out)
+    return cast(where(f"{x} >= 0", f"{one} / ({one} + {e})", f"{e} / ({one} + {e})"), out)
 
 
 @_rule(P.neg_p)
@@ -143,8 +159,9 @@ def _abs(ctx, out, ins, x):
 def _sign(ctx, out, ins, x):
     one, zero = literal(1, out), literal(0, out)
     if np.dtype(out).kind == "f":  # nan comes back unchanged and -0.0 as +0.0, as np.sign
-        return f"({one} if {x} > {zero} else (-{one} if {x} < {zero} else ({zero} if {x} == {zero} else {x})))"
-    return f"({one} if {x} > {zero} else ({literal(-1, out)} if {x} < {zero} else {zero}))"
+        return where(f"{x} > {zero}", one, where(f"{x} < {zero}", f"-{one}",
+                                                    where(f"{x} == {zero}", zero, x)))
+    return where(f"{x} > {zero}", one, where(f"{x} < {zero}", literal(-1, out), zero))
 
 
 @_rule(P.not_p)
@@ -184,15 +201,15 @@ def _div(ctx, out, ins, x, y):
 def _max(ctx, out, ins, x, y):
     # np.maximum: NaN in either operand wins.
     if np.dtype(out).kind == "f":
-        return f"({x} if ({x} > {y} or {x} != {x}) else {y})"
-    return f"({x} if {x} > {y} else {y})"
+        return where(any_of(f"{x} > {y}", f"{x} != {x}"), x, y)
+    return where(f"{x} > {y}", x, y)
 
 
 @_rule(P.min_p)
 def _min(ctx, out, ins, x, y):
     if np.dtype(out).kind == "f":
-        return f"({x} if ({x} < {y} or {x} != {x}) else {y})"
-    return f"({x} if {x} < {y} else {y})"
+        return where(any_of(f"{x} < {y}", f"{x} != {x}"), x, y)
+    return where(f"{x} < {y}", x, y)
 
 
 @_rule(P.pow_p)
@@ -222,7 +239,7 @@ for _p, _op in [(P.eq_p, "=="), (P.ne_p, "!="), (P.lt_p, "<"), (P.le_p, "<="),
 
 @_rule(P.select_p)
 def _select(ctx, out, ins, pred, t, f):
-    return f"({t} if {pred} else {f})"
+    return where(pred, t, f)
 
 
 @_rule(P.convert_element_type_p)
@@ -285,5 +302,5 @@ def reduce_update(prim, dtype, acc, v) -> str:
         return cast(f"{acc} * {v}", dtype)
     op = ">" if prim is P.reduce_max_p else "<"
     if dtype.kind == "f":
-        return f"({v} if ({v} {op} {acc} or {v} != {v}) else {acc})"
-    return f"({v} if {v} {op} {acc} else {acc})"
+        return where(any_of(f"{v} {op} {acc}", f"{v} != {v}"), v, acc)
+    return where(f"{v} {op} {acc}", v, acc)

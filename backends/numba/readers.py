@@ -109,7 +109,7 @@ def _pad(e, rd):
     def reader(idx):
         # bounds checks that hold for every output index are left out (an
         # unpadded axis needs none), so LLVM sees fewer branches
-        conds, src = [], []
+        conds, src, clamped = [], [], []
         for (lo, hi, interior), i, n, m in zip(cfg, idx, x.aval.shape, e.outputs[0].aval.shape):
             j = fold(f"({i} - {lo})") if lo else i
             step = interior + 1
@@ -118,9 +118,11 @@ def _pad(e, rd):
             if step > 1:
                 conds.append(f"{j} % {step} == 0")
                 j = fold(f"({j} // {step})")
-            if m - 1 - lo >= (n - 1) * step + 1 or step > 1 or lo < 0:
+            high = m - 1 - lo >= (n - 1) * step + 1 or step > 1 or lo < 0
+            if high:
                 conds.append(f"{j} < {n}")
             src.append(j)
+            clamped.append(clamp(j, n) if lo > 0 or high else j)
         # checks on constant indices (unit axes, constant offsets) are decided here
         known = [fold_cond(c) for c in conds]
         if False in known:
@@ -128,7 +130,8 @@ def _pad(e, rd):
         conds = [c for c, k in zip(conds, known) if k is None]
         if not conds:
             return rd(x, src)
-        return f"({rd(x, src)} if ({' and '.join(conds)}) else {rd(pv, [])})"
+        # a select reads x also where the checks fail: there at a clamped index
+        return L.where(L.all_of(*conds), rd(x, clamped), rd(pv, []))
 
     return reader
 
@@ -140,7 +143,7 @@ def _gather(e, rd):
     k = ind.aval.ndim
     n = x.aval.shape[axis]
     return lambda idx: rd(
-        x, idx[:axis] + [f"min(max({rd(ind, idx[axis:axis + k])}, 0), {n - 1})"]
+        x, idx[:axis] + [clamp(rd(ind, idx[axis:axis + k]), n)]
         + idx[axis + k:])
 
 
@@ -157,20 +160,19 @@ def _concatenate(e, rd):
         parts.append((e.inputs[0], 0, 0))
 
     def reader(idx):
-        # the part holding index i along d: chosen here when i is a constant,
-        # else by comparisons, last part first in the innermost branch
+        # the part holding index i along d: chosen here when i is a constant, else
+        # by selects, last part innermost; a select reads every part, each at an
+        # index clamped into its range
         i = idx[d]
         expr = None
         for a, start, n in reversed(parts):
-            src = list(idx)
-            src[d] = fold(f"({i} - {start})") if start else i
-            here = rd(a, src)
-            if expr is None:
-                expr = here
+            known = None if expr is None else fold_cond(f"{i} < {start + n}")
+            if known is False:
                 continue
-            known = fold_cond(f"{i} < {start + n}")
-            expr = here if known else expr if known is False else (
-                f"({here} if {i} < {start + n} else {expr})")
+            local = fold(f"({i} - {start})") if start else i
+            safe = local if fold_cond(f"0 <= {local} < {n}") else clamp(local, n)
+            here = rd(a, idx[:d] + [safe] + idx[d + 1:])
+            expr = here if expr is None or known else L.where(f"{i} < {start + n}", here, expr)
         return expr
 
     return reader
@@ -199,6 +201,11 @@ def fold(expr):
         return expr
     v = eval(expr, {"__builtins__": {}})  # integer arithmetic on literals only (regex above)
     return str(v) if v >= 0 else f"({v})"
+
+
+def clamp(j, n):
+    """Index expression `j` clamped into [0, n): for reads a select may discard."""
+    return f"_h.clamp({j}, {n - 1})" if n > 1 else "0"
 
 
 def fold_cond(cond):
