@@ -22,10 +22,10 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 def _helper(fn):
     """njit(cache=True) `fn`, typed with non-literal arguments when called from a
-    kernel: Numba types the constant `(2, 4, 3)` in `_h.matmul3_loop(...)`'s reshapes
-    or the `7` in `_h.scatter_add3(u, i, 7)` as Literal[int]s, which would make every shape (every size passed to
-    scatter_add3...) a specialization of its own: a ~15 ms disk-cache load per
-    shape and process, or a ~130 ms compile for a shape never seen."""
+    kernel: Numba types the constant `7` in `_h.scatter_add3(u, i, 7)` as a
+    Literal[int], which would make every size a specialization of its own: a
+    ~15 ms disk-cache load per size and process, or a ~130 ms compile for a size
+    never seen."""
     dispatcher = numba.njit(**_JIT)(fn)
     literal_template = dispatcher.get_call_template
 

@@ -1,4 +1,4 @@
-"""Allocation, views and BLAS calls of generated kernels as Numba intrinsics.
+"""Allocation, views, BLAS calls and selects of generated kernels as Numba intrinsics.
 
 Why: a kernel that calls an njit helper links the helper's LLVM module into its
 own, and Numba then optimizes and generates machine code for that module whole,
@@ -7,12 +7,13 @@ helper bodies included: every kernel pays again for `np.empty`, `reshape` or
 Numba's disk cache. An intrinsic instead emits its few instructions at the call
 site: an allocation is one call into Numba's runtime, a reshape of a C-contiguous
 array a new header over the same buffer, a matrix product one call of the BLAS
-entry Numba exports (`numba_xxgemm`). Only the rare layouts these cannot handle
-in place (an argument that is not C-contiguous) call the cached njit `copy_c`.
+entry Numba exports (`numba_xxgemm`), a conditional a `select`. Only the rare
+layouts these cannot handle in place (an argument that is not C-contiguous) call
+the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where` and `_h.clamp` (helpers.py re-exports them). They
-are not callable from Python.
+`_h.dot_into`, `_h.scalar`, `_h.where` and `_h.clamp` (helpers.py re-exports
+them). They are not callable from Python.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _c_header(context, builder, arr_type, data, shapes, meminfo, parent=None):
     strides.reverse()
     intp_t = context.get_value_type(types.intp)
     ary = make_array(arr_type)(context, builder)
-    populate_array(ary, data=builder.bitcast(data, context.get_data_type(arr_type.dtype).as_pointer()),
+    data = builder.bitcast(data, context.get_data_type(arr_type.dtype).as_pointer())
+    populate_array(ary, data=data,
                    shape=cgutils.pack_array(builder, shapes, ty=intp_t),
                    strides=cgutils.pack_array(builder, strides[:len(shapes)], ty=intp_t),
                    itemsize=itemsize, meminfo=meminfo, parent=parent)
@@ -232,7 +234,8 @@ def dot_into(typingctx, a, b, out):
         A, B, C = (make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
         m, k = cgutils.unpack_tuple(builder, A.shape)
         n = cgutils.unpack_tuple(builder, B.shape)[1]
-        char, intp, void_p = llvm_ir.IntType(8), context.get_value_type(types.intp), cgutils.voidptr_t
+        char, void_p = llvm_ir.IntType(8), cgutils.voidptr_t
+        intp = context.get_value_type(types.intp)
         fnty = llvm_ir.FunctionType(llvm_ir.IntType(32), [char, char, char, intp, intp, intp,
                                                          void_p, void_p, intp, void_p, intp,
                                                          void_p, void_p, intp])
