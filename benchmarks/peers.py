@@ -57,6 +57,7 @@ class PullbackJit(System):
     def warm_up(self):
         from pullback.backends import get_backend
 
+        numba_startup()  # also when the Numba peer does not run
         get_backend(self.backend)  # the backend's one-time set-up (helper modules, passes)
 
 
@@ -115,14 +116,18 @@ class NumbaHand(System):
         return _missing("numba")
 
     def warm_up(self):
-        import numba
-        import numpy as np
+        numba_startup()
 
-        # Scalars and arrays: Numba's first array-typed compile in a process costs
-        # ~0.2 s more than a scalar one, which would otherwise land in whichever
-        # system compiles arrays first.
-        numba.njit(lambda x: x + 1.0)(1.0)
-        numba.njit(lambda x: x * 2.0)(np.ones(3))
+
+def numba_startup():
+    """Numba's one-time start-up: LLVM, and for arrays its NumPy registries and
+    SciPy's BLAS (~0.2-0.7 s), which would otherwise land in whichever first call
+    compiles arrays first (pullback's when only pullback runs)."""
+    import numba
+    import numpy as np
+
+    numba.njit(lambda x: x + 1.0)(1.0)
+    numba.njit(lambda x: x * 2.0)(np.ones(3))
 
 
 SYSTEMS = {s.name: s for s in (PullbackJit(), PullbackInterpreter(), Jax(), NumpyHand(),
