@@ -9,8 +9,9 @@ function, so the numbers are what a new user process pays for one workload
 alone (no subroutine compiled for an earlier workload is reused). Printed per
 workload: the medians of trace+passes+codegen (`pb.jit(...).ir(*args)`) and of
 the Numba compile (the first call minus that), the generated source's lines,
-and JAX's first call from benchmarks/results.json with the ratio of pullback's
-whole first call to it (issue 5's goal: <= 2).
+and JAX's first call, measured the same way (fresh processes interleaved with
+pullback's, after JAX's start-up), with the ratio of pullback's whole first call
+to it (issue 5's goal: <= 2).
 """
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
 
 
 def measure(name, quick=False):
@@ -49,21 +48,41 @@ def measure(name, quick=False):
             "status": "wrong result: " + bad if bad else "ok"}
 
 
-def _child(name, quick):
-    import numba
+def measure_jax(name, quick=False):
+    """JAX's first call of the workload in this process (after JAX's start-up)."""
+    from .peers import SYSTEMS
+    from .workloads import WORKLOADS
+    from . import workloads_control_flow  # noqa: F401
 
-    numba.njit(lambda x: x + 1.0)(1.0)  # LLVM start-up, as the harness's warm-up
+    jax = SYSTEMS["jax"]
+    jax.warm_up()
+    w = WORKLOADS[name]
+    case = w.make_case(quick)
+    run = jax.runner(w, case)
+    t0 = time.perf_counter()
+    run()
+    return {"jax_first_s": time.perf_counter() - t0}
+
+
+def _child(name, quick, system):
+    if system == "jax":
+        print(json.dumps(measure_jax(name, quick)))
+        return
+    from .peers import numba_startup
+
+    numba_startup()  # as the harness's warm-up
     print(json.dumps(measure(name, quick)))
 
 
-def run_fresh(name, quick=False):
-    """measure(name) in a new process with an empty kernel cache."""
+def run_fresh(name, quick=False, system="pullback"):
+    """measure(name) (or measure_jax) in a new process with an empty kernel cache."""
     from .harness import CONDITIONS
 
     with tempfile.TemporaryDirectory(prefix="pullback-ct-") as d:
         env = dict(os.environ, **CONDITIONS, PULLBACK_CACHE_DIR=d)
         env.pop("PULLBACK_CACHE", None)
-        cmd = [sys.executable, "-m", "benchmarks.compile_time", "--child", name]
+        cmd = [sys.executable, "-m", "benchmarks.compile_time", "--child", name,
+               "--child-system", system]
         if quick:
             cmd.append("--quick")
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,38 +92,35 @@ def run_fresh(name, quick=False):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def jax_first_calls():
-    try:
-        with open(RESULTS) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return {n: w["cells"]["jax"]["first_call_s"] for n, w in data.get("workloads", {}).items()
-            if "first_call_s" in w.get("cells", {}).get("jax", {})}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.compile_time")
     p.add_argument("--repeat", type=int, default=3, help="fresh processes per workload")
     p.add_argument("--workload", nargs="+", action="extend", metavar="NAME")
     p.add_argument("--quick", action="store_true", help="the workloads' --quick sizes")
+    p.add_argument("--no-jax", action="store_true", help="skip JAX's first calls")
     p.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
+    p.add_argument("--child-system", default="pullback", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
-        _child(args.child, args.quick)
+        _child(args.child, args.quick, args.child_system)
         return 0
+    from .peers import SYSTEMS
     from .workloads import WORKLOADS
     from . import workloads_control_flow  # noqa: F401
 
     names = args.workload or list(WORKLOADS)
-    jax = jax_first_calls()
+    with_jax = not args.no_jax and not SYSTEMS["jax"].unavailable()
     print(f"# python -m benchmarks.compile_time --repeat {args.repeat}: medians of fresh processes")
     print(f"{'workload':20s} {'trace+passes s':>14s} {'numba s':>8s} {'(cpu s)':>8s} {'lines':>6s} "
           f"{'jax first s':>11s} {'ratio':>6s}  status")
     for name in names:
-        runs = [run_fresh(name, args.quick) for _ in range(args.repeat)]
+        runs, jax_runs = [], []
+        for _ in range(args.repeat):  # interleaved: both sides see the same machine load
+            runs.append(run_fresh(name, args.quick))
+            if with_jax:
+                jax_runs.append(run_fresh(name, args.quick, "jax"))
         ok = [r for r in runs if "compile_s" in r]
         if not ok:
             print(f"{name:20s} {runs[0]['status']}")
@@ -112,7 +128,8 @@ def main(argv=None):
         tr = statistics.median(r["trace_s"] for r in ok)
         co = statistics.median(r["compile_s"] for r in ok)
         cpu = statistics.median(r["compile_cpu_s"] for r in ok)
-        jf = jax.get(name)
+        jax_ok = [r["jax_first_s"] for r in jax_runs if "jax_first_s" in r]
+        jf = statistics.median(jax_ok) if jax_ok else None
         ratio = f"{(tr + co) / jf:6.2f}" if jf else "     -"
         status = sorted({r["status"] for r in runs})
         print(f"{name:20s} {tr:14.3f} {co:8.3f} {cpu:8.3f} {ok[0]['lines']:6d} "
