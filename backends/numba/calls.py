@@ -1,8 +1,9 @@
 """Lowering rules of the equations a kernel hands to a helper or nested code:
 `CALLS[prim](cg, eqn)` emits the code through the Codegen `cg` (see codegen.py).
 
-dot_general calls BLAS through np.dot on contiguous views (loops for integers and
-tiny products; an identity-basis product counts non-finite rows instead), and
+dot_general calls BLAS gemm on 2-d views (`_h.dot_into`, an intrinsic; batched
+products one np.dot per batch in a helper; loops for integers and tiny products;
+an identity-basis product counts non-finite rows instead), and
 scatter_add, cumsum and argmax/argmin call the cached njit helpers of helpers.py.
 cond/while/scan register theirs from control_flow.py.
 """

@@ -108,7 +108,7 @@ def _pad(e, rd):
 
     def reader(idx):
         # bounds checks that hold for every output index are left out (an
-        # unpadded axis needs none), so LLVM sees fewer branches
+        # unpadded axis needs none): fewer compares, and no clamp on such axes
         conds, src, clamped = [], [], []
         for (lo, hi, interior), i, n, m in zip(cfg, idx, x.aval.shape, e.outputs[0].aval.shape):
             j = fold(f"({i} - {lo})") if lo else i
