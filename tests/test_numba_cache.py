@@ -51,6 +51,12 @@ _CHILD = r"""
 import json, numpy as np, pullback as pb
 f = pb.jit(lambda x: np.tanh(x) * 3.0 + np.sum(np.exp(x)))
 y = f(np.arange(4.0))
+# machine code loaded from the disk cache calls BLAS (gemm) and selects too
+a = np.linspace(-1.0, 1.0, 128).reshape(16, 8)
+g = pb.jit(lambda a: (a @ a.T * 2.0, np.maximum(np.concatenate([a[:1], a]), 0.0)))
+p, m = g(a)
+assert np.allclose(p, a @ a.T * 2.0, rtol=1e-13)
+assert np.array_equal(m, np.maximum(np.concatenate([a[:1], a]), 0.0))
 print(json.dumps({"stats": pb.jit_stats(), "y": y.tolist()}))
 """
 
