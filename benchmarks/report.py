@@ -142,7 +142,9 @@ def markdown(data):
           ["workload", "pullback raw", "pullback optimized", "JAX jaxpr", "JAX (sub-jaxprs inlined)"])
 
     lines.append("First calls exclude each library's one-time start-up (a trivial jit per "
-                 "library runs first). The warm-cache column is pullback's first call in a new "
+                 "library runs first) and are one sample each (a first call happens once per "
+                 "process; medians of fresh processes for pullback and JAX: "
+                 "`python -m benchmarks.compile_time`). The warm-cache column is pullback's first call in a new "
                  "process reusing this run's PULLBACK_CACHE_DIR; the start-up it pays on top "
                  "(import pullback + Numba's LLVM initialisation + the numba backend's "
                  "set-up at the first pb.jit(...): code generator, kernel helper modules, "
