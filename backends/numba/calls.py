@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import primitives as P
-from ...ir.core import Var
+from ...ir.core import Literal, Var
 from . import lowering as L
 from .codegen import BLAS_MIN_FLOPS, _prod
 CALLS: dict = {}
@@ -54,15 +54,15 @@ def _dot_general(cg, e):
     dt = e.outputs[0].aval.dtype
     if _identity_product(cg, e):
         return
-    if (not lb and dt.kind == "f" and len(ls) == 2 and len(rs) == 2
-            and M * N * K >= BLAS_MIN_FLOPS):
+    if _plain_matmul(cg, e):
         # plain matrix product: BLAS reads a transposed operand through its layout
         # flag (`.T` of a C array is an F array), so nothing is copied
         a = _dense(cg, lhs, e) + (".T" if tuple(lc) == (0,) else "")
         b = _dense(cg, rhs, e) + (".T" if tuple(rc) == (1,) else "")
-        out = cg.name(e.outputs[0])
-        cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
-        cg.emit(f"_h.dot_into({a}, {b}, {out})", e)
+        out, alpha, beta = _epilogue(cg, e)
+        if not beta:
+            cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
+        cg.emit(f"_h.dot_into({a}, {b}, {out}, {alpha!r}, {beta!r})", e)
         return
 
     def operand(a, perm, shape3):
@@ -81,7 +81,7 @@ def _dot_general(cg, e):
         b2 = operand(rhs, list(rc) + rfree, (K, N))
         out = cg.fresh("mm")
         cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
-        cg.emit(f"_h.dot_into({a2}, {b2}, {out})", e)
+        cg.emit(f"_h.dot_into({a2}, {b2}, {out}, 1.0, 0.0)", e)
         _finish(cg, e, out, (M, N))
         return
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
@@ -89,64 +89,124 @@ def _dot_general(cg, e):
     _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
 
 
-def _identity_product(cg, e):
-    """A 2-d product with an identity matrix (as reverse mode builds for trace or
-    jacobians) is its other operand, maybe transposed: lowered to a view (no code)."""
+def _plain_matmul(cg, e):
+    """A product of two float matrices over one axis, big enough for BLAS and not
+    with an identity matrix: one gemm on the operands' (maybe transposed) arrays."""
+    lhs, rhs = e.inputs
+    (lc, rc), (lb, _) = e.params["dimension_numbers"]
+    (v,) = e.outputs
+    return (not lb and len(lc) == 1 and lhs.aval.ndim == 2 and rhs.aval.ndim == 2
+            and v.aval.dtype.kind == "f" and v.aval.size * lhs.aval.shape[lc[0]] >= BLAS_MIN_FLOPS
+            and _identity_operand(cg, e) is None)
+
+
+def _epilogue(cg, e):
+    """(array to write, alpha, beta) of the gemm of plain product `e`: its own output
+    with (1, 0), or, when its only consumer scales it by a literal (`2.0 * d`, `-d`)
+    or adds it to another plain product, that consumer's output: (c, 0) for a
+    scaling, (1, 0) for the first product of a sum and (1, 1) for the second, which
+    accumulates. The consumer then emits no code (Codegen.absorbed): one loop nest
+    and one temporary less."""
+    (v,) = e.outputs
+    own = (cg.name(v), 1.0, 0.0)
+    if id(e) in cg.accumulate_into:  # the second product of a sum
+        return cg.accumulate_into.pop(id(e)), 1.0, 1.0
+    if v in cg.returned or len(cg.consumers[v]) != 1:
+        return own
+    c = cg.eqn_by_id[next(iter(cg.consumers[v]))]
+    (out,) = c.outputs
+    if out.aval != v.aval or out in cg.virtual:
+        return own
+    others = [a for a in c.inputs if a is not v]
+    if c.prim is P.neg_p:
+        alpha = -1.0
+    elif c.prim is P.mul_p and len(others) == 1 and isinstance(others[0], Literal):
+        alpha = float(others[0].val)
+        if alpha == 0.0 or not np.isfinite(alpha):  # BLAS may skip the product: no inf * 0
+            return own
+    elif c.prim is P.add_p and len(others) == 1 and isinstance(others[0], Var):
+        w = others[0]
+        f = cg.producer.get(w)
+        if (f is None or f.prim is not P.dot_general_p or w in cg.returned
+                or len(cg.consumers[w]) != 1 or not _plain_matmul(cg, f)):
+            return own
+        cg.accumulate_into[id(f)] = cg.name(out)
+        alpha = 1.0
+    else:
+        return own
+    cg.absorbed.add(id(c))
+    cg.arrays.add(out)
+    return cg.name(out), alpha, 0.0
+
+
+def _identity_operand(cg, e):
+    """(identity, other operand, other's contracted axis, output axis of other's rows)
+    when `e` is a 2-d product with an identity matrix, else None."""
     lhs, rhs = e.inputs
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
-    (v,) = e.outputs
-    dt = v.aval.dtype
+    dt = e.outputs[0].aval.dtype
     if lb or len(lc) != 1 or lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or dt.kind not in "fi" or not (
             lhs.aval.dtype == rhs.aval.dtype == dt):
-        return False
-    # (identity, other operand, other's contracted axis, output axis of other's rows)
+        return None
     for eye, other, oc, line in ((rhs, lhs, lc[0], 0), (lhs, rhs, rc[0], 1)):
         n = eye.aval.shape[0]
         if eye.aval.shape[1] != n or not isinstance(eye, Var) or other.aval.size == 0:
             continue
         val = cg.known_value(eye)
-        if val is None or not np.array_equal(val, np.eye(n, dtype=val.dtype)):
-            continue
-        cg.emit("#   (a product with the identity: read the other operand where used)", e)
-        # out[i, j] (or out[j, i] when the identity is lhs) = other's element at row i,
-        # contracted position j
-        def src(idx, oc=oc, line=line):
-            pos = [None, None]
-            pos[oc], pos[1 - oc] = idx[1 - line], idx[line]
-            return pos
+        if val is not None and np.array_equal(val, np.eye(n, dtype=val.dtype)):
+            return eye, other, oc, line
+    return None
 
-        if dt.kind == "i":
-            cg.virtual[v] = lambda idx, o=other, src=src: cg.read(o, src(idx))
-            cg.view_sources[v] = [other]
-            return True
-        # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
-        # so a row with a non-finite element elsewhere gives nan, as BLAS would
-        bad = cg.fresh("nonfinite")
-        rows = other.aval.shape[1 - oc]
-        if other not in cg.virtual:  # an array: count in the (cached) helper, no loop here
-            nm = cg.materialize(other, e)
-            cg.emit(f"{bad} = _h.nonfinite_per_row({nm}{'.T' if oc == 0 else ''})", e)
-        else:
-            cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
-            cnt = cg.fresh("cnt")
-            cg.emit(f"for i0 in range({rows}):", e)
-            cg.emit(f"{cnt} = 0", e, 2)
-            cg.emit(f"for i1 in range({n}):", e, 2)
-            cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
-                    e, 3)
-            cg.emit(f"{cnt} += 1", e, 4)
-            cg.emit(f"{bad}[i0] = {cnt}", e, 2)
 
-        def reader(idx, o=other, src=src, bad=bad, line=line):
-            x = cg.read(o, src(idx))
-            nb = f"{bad}[{idx[line]}]"
-            exact = L.any_of(f"{nb} == 0", L.all_of(f"{nb} == 1", f"not math.isfinite({x})"))
-            return L.where(exact, x, L.literal(np.nan, dt))
+def _identity_product(cg, e):
+    """A 2-d product with an identity matrix (as reverse mode builds for trace or
+    jacobians) is its other operand, maybe transposed: lowered to a view (no code)."""
+    found = _identity_operand(cg, e)
+    if found is None:
+        return False
+    eye, other, oc, line = found
+    (v,) = e.outputs
+    dt = v.aval.dtype
+    n = eye.aval.shape[0]
+    cg.emit("#   (a product with the identity: read the other operand where used)", e)
+    # out[i, j] (or out[j, i] when the identity is lhs) = other's element at row i,
+    # contracted position j
+    def src(idx, oc=oc, line=line):
+        pos = [None, None]
+        pos[oc], pos[1 - oc] = idx[1 - line], idx[line]
+        return pos
 
-        cg.virtual[v] = reader
+    if dt.kind == "i":
+        cg.virtual[v] = lambda idx, o=other, src=src: cg.read(o, src(idx))
         cg.view_sources[v] = [other]
         return True
-    return False
+    # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
+    # so a row with a non-finite element elsewhere gives nan, as BLAS would
+    bad = cg.fresh("nonfinite")
+    rows = other.aval.shape[1 - oc]
+    if other not in cg.virtual:  # an array: count in the (cached) helper, no loop here
+        nm = cg.materialize(other, e)
+        cg.emit(f"{bad} = _h.nonfinite_per_row({nm}{'.T' if oc == 0 else ''})", e)
+    else:
+        cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
+        cnt = cg.fresh("cnt")
+        cg.emit(f"for i0 in range({rows}):", e)
+        cg.emit(f"{cnt} = 0", e, 2)
+        cg.emit(f"for i1 in range({n}):", e, 2)
+        cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
+                e, 3)
+        cg.emit(f"{cnt} += 1", e, 4)
+        cg.emit(f"{bad}[i0] = {cnt}", e, 2)
+
+    def reader(idx, o=other, src=src, bad=bad, line=line):
+        x = cg.read(o, src(idx))
+        nb = f"{bad}[{idx[line]}]"
+        exact = L.any_of(f"{nb} == 0", L.all_of(f"{nb} == 1", f"not math.isfinite({x})"))
+        return L.where(exact, x, L.literal(np.nan, dt))
+
+    cg.virtual[v] = reader
+    cg.view_sources[v] = [other]
+    return True
 
 
 def _dense(cg, a, e):

@@ -265,6 +265,8 @@ class Codegen:
         self.view_sources = {}          # virtual var -> the vars its reader reads
         self.local_expr = {}            # group local -> the name/literal it copies (no code)
         self.dense_inputs = {}          # kernel input -> its C-contiguous copy (for products)
+        self.absorbed = set()           # ids of eqns a BLAS call computes (calls._epilogue)
+        self.accumulate_into = {}       # id of a product's eqn -> the array its gemm adds to
         self._capture = None            # close(): the nest's lines, buffered (see _Chain)
         self.read_log = None            # close(): (var, index exprs) of each array read
         self.pending = None             # the last nest(s), not yet emitted: later ones may share its outer loops
@@ -853,6 +855,10 @@ class Codegen:
 
     def eqn(self, e):
         prim = e.prim
+        if id(e) in self.absorbed:
+            self.comment(e)
+            self.emit("#   (no code: folded into the gemm call of its product)", e)
+            return
         if prim in P.ELEMENTWISE or (prim in REDUCE and not e.params["axes"]):
             key = (tuple(e.outputs[0].aval.shape), self.lane(e, e.outputs[0].aval.shape))
             deps = self.sources(e.inputs, self.open.get(key))

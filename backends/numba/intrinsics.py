@@ -213,13 +213,16 @@ _BLAS_KIND = {types.float64: ord("d"), types.float32: ord("s")}
 
 
 @intrinsic
-def dot_into(typingctx, a, b, out):
-    """out[...] = a @ b through BLAS gemm: a (M, K) and b (K, N) C- or F-contiguous
-    (a transposed view of a C array is F: BLAS reads it through its transpose flag),
-    out (M, N) C-contiguous, one float dtype, M, N, K >= 1 (the code generator only
-    calls BLAS on products big enough to beat loops)."""
+def dot_into(typingctx, a, b, out, alpha, beta):
+    """out[...] = alpha * (a @ b) + beta * out through BLAS gemm: a (M, K) and b (K, N)
+    C- or F-contiguous (a transposed view of a C array is F: BLAS reads it through
+    its transpose flag), out (M, N) C-contiguous, one float dtype, M, N, K >= 1 (the
+    code generator only calls BLAS on products big enough to beat loops). alpha and
+    beta fold a scaling or a sum of two products into the call (codegen: epilogue)."""
     arrays = (a, b, out)
     if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
+        return None
+    if not all(isinstance(t, (types.Float, types.Integer)) for t in (alpha, beta)):
         return None
     if a.dtype not in _BLAS_KIND or b.dtype != a.dtype or out.dtype != a.dtype:
         return None
@@ -230,8 +233,8 @@ def dot_into(typingctx, a, b, out):
     ensure_blas()
 
     def codegen(context, builder, sig, args):
-        a_t, b_t, _ = sig.args
-        A, B, C = (make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
+        a_t, b_t = sig.args[:2]
+        A, B, C = (make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3]))
         m, k = cgutils.unpack_tuple(builder, A.shape)
         n = cgutils.unpack_tuple(builder, B.shape)[1]
         char, void_p = llvm_ir.IntType(8), cgutils.voidptr_t
@@ -249,14 +252,14 @@ def dot_into(typingctx, a, b, out):
         tb, ldb, pb = operand(b_t, B, k, n)
         ta, lda, pa = operand(a_t, A, m, k)
         dt = a_t.dtype
-        one = cgutils.alloca_once_value(builder, context.get_constant(dt, 1.0))
-        zero = cgutils.alloca_once_value(builder, context.get_constant(dt, 0.0))
+        alpha_p, beta_p = (cgutils.alloca_once_value(builder, context.cast(builder, v, t, dt))
+                           for v, t in zip(args[3:], sig.args[3:]))
         status = builder.call(gemm, [char(_BLAS_KIND[dt]), tb, ta, n, m, k,
-                                     builder.bitcast(one, void_p), pb, ldb, pa, lda,
-                                     builder.bitcast(zero, void_p),
+                                     builder.bitcast(alpha_p, void_p), pb, ldb, pa, lda,
+                                     builder.bitcast(beta_p, void_p),
                                      builder.bitcast(C.data, void_p), n])
         from numba.np.linalg import check_blas_return
 
         check_blas_return(context, builder, status)
         return context.get_dummy_value()
-    return types.none(a, b, out), codegen
+    return types.none(a, b, out, alpha, beta), codegen
