@@ -141,6 +141,29 @@ def test_gemm_epilogues_scale_and_sum_products(tmp_cache):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
 
 
+def test_intrinsics_refuse_mismatched_sizes():
+    # gemm and array headers trust their sizes: a code generator bug would read or
+    # write out of bounds, so the intrinsics check them and raise
+    import numba
+
+    @numba.njit
+    def product(a, b):
+        out = _h.empty((3, 3), np.float64)
+        _h.dot_into(a, b, out, 1.0, 0.0)
+        return out
+
+    @numba.njit
+    def view(x):
+        return _h.reshape(x, (5, 3))
+
+    np.testing.assert_array_equal(product(np.ones((3, 4)), np.ones((4, 3))), np.full((3, 3), 4.0))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        product(np.ones((3, 4)), np.ones((5, 3)))
+    np.testing.assert_array_equal(view(np.arange(15.0)), np.arange(15.0).reshape(5, 3))
+    with pytest.raises(ValueError, match="size would change"):
+        view(np.ones((3, 4)))
+
+
 def test_allocation_and_view_intrinsics(tmp_cache):
     # full of every dtype (also 0-d values padded to (1,) for a product), empty and
     # zero-size arrays, reshapes of inputs of any layout; results are fresh arrays

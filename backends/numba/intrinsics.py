@@ -202,6 +202,12 @@ def reshape(typingctx, x, shape):
             x_type, value = _copy_c(context, builder, x_type, value)
         src = make_array(x_type)(context, builder, value)
         shapes = _shape_values(context, builder, shape_type, args[1])
+        size = context.get_constant(types.intp, 1)
+        for s in shapes:
+            size = builder.mul(size, s)
+        with cgutils.if_unlikely(builder, builder.icmp_signed("!=", size, src.nitems)):
+            context.call_conv.return_user_exc(builder, ValueError,
+                                              ("reshape: the size would change",))
         view = _c_header(context, builder, sig.return_type, src.data, shapes, src.meminfo,
                          src.parent if not fresh else None)._getvalue()
         # a view of x shares (and so increfs) x's buffer; one of a fresh copy takes it over
@@ -236,7 +242,15 @@ def dot_into(typingctx, a, b, out, alpha, beta):
         a_t, b_t = sig.args[:2]
         A, B, C = (make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3]))
         m, k = cgutils.unpack_tuple(builder, A.shape)
-        n = cgutils.unpack_tuple(builder, B.shape)[1]
+        k2, n = cgutils.unpack_tuple(builder, B.shape)
+        m2, n2 = cgutils.unpack_tuple(builder, C.shape)
+        # BLAS trusts its sizes: a mismatch (a code generator bug) would read and
+        # write out of bounds, so it raises instead
+        bad = builder.or_(builder.icmp_signed("!=", k, k2), builder.or_(
+            builder.icmp_signed("!=", m, m2), builder.icmp_signed("!=", n, n2)))
+        with cgutils.if_unlikely(builder, bad):
+            context.call_conv.return_user_exc(builder, ValueError,
+                                              ("dot_into: operand shapes do not match",))
         char, void_p = llvm_ir.IntType(8), cgutils.voidptr_t
         intp = context.get_value_type(types.intp)
         fnty = llvm_ir.FunctionType(llvm_ir.IntType(32), [char, char, char, intp, intp, intp,
