@@ -150,11 +150,15 @@ def _argbest(choose, x):
 
 
 def _dot_any(choose, x, y):
-    """A contraction over a matching axis of any rank, with a batch axis sometimes."""
+    """A contraction over a matching axis of any rank, or an outer product (no
+    contracted axis: BLAS with K = 1 when big enough)."""
     sx, sy = lax.shape(x), lax.shape(y)
     pairs = [(i, j) for i in range(len(sx)) for j in range(len(sy)) if sx[i] == sy[j]]
-    if not pairs:
-        return None
+    if not pairs or (choose(4) == 0 and 0 < len(sx) + len(sy) <= 4
+                     and int(np.prod(sx)) * int(np.prod(sy)) <= 8192):
+        if len(sx) + len(sy) > 4 or int(np.prod(sx)) * int(np.prod(sy)) > 8192:
+            return None
+        return lax.dot_general(x, y, (((), ()), ((), ())))
     i, j = pairs[choose(len(pairs))]
     return lax.dot_general(x, y, (((i,), (j,)), ((), ())))
 
