@@ -14,10 +14,14 @@ outputs (0-d values travel as scalars). Equations are sorted into three kinds:
   at the point where a loop reads them (their rules: readers.py), so
   `x * y.T + b[None, :]` is one loop reading three arrays with three index
   expressions.
-* **calls**: dot_general (BLAS through np.dot, loops for integers and tiny
-  products), scatter_add, cumsum and argmax/argmin call small njit helpers
-  (helpers.py) on contiguous reshaped views; their rules are in calls.py, those
-  of cond/while/scan (nested code in the same kernel) in control_flow.py.
+* **calls**: dot_general (a BLAS gemm through the `_h.dot_into` intrinsic,
+  which also takes a literal scaling or a sum of two products; loops for
+  integers and tiny products), scatter_add, cumsum and argmax/argmin call small
+  njit helpers (helpers.py) on contiguous reshaped views; their rules are in
+  calls.py, those of cond/while/scan (nested code in the same kernel) in
+  control_flow.py. Allocation, views and selects are intrinsics too
+  (intrinsics.py): Numba re-optimizes a called njit helper's body in every
+  kernel, an intrinsic costs a few instructions.
 
 * **chains**: consecutive nests whose outer loops agree share them (`_Chain`):
   a row's max, the sum of exp(x - max) and the gradient row run as inner loops
