@@ -66,12 +66,20 @@ def _c_header(context, builder, arr_type, data, shapes, meminfo, parent=None):
     return ary
 
 
+def _count(context, builder, shapes):
+    """The number of elements of `shapes` (intp values)."""
+    n = context.get_constant(types.intp, 1)
+    for s in shapes:
+        n = builder.mul(n, s)
+    return n
+
+
 def _alloc(context, builder, arr_type, shapes):
     """A new C-contiguous array (uninitialized); MemoryError when allocation fails.
-    Shapes come from the IR's avals, so their product cannot overflow here."""
-    size = context.get_constant(types.intp, get_itemsize(context, arr_type))
-    for s in shapes:
-        size = builder.mul(size, s)
+    Shapes come from the IR's avals, so their product cannot overflow here. (Numba's
+    own `arrayobj._empty_nd_impl` compiles an allocator subroutine per kernel.)"""
+    itemsize = context.get_constant(types.intp, get_itemsize(context, arr_type))
+    size = builder.mul(itemsize, _count(context, builder, shapes))
     align = context.get_preferred_array_alignment(arr_type.dtype)
     meminfo = context.nrt.meminfo_alloc_aligned(builder, size, align)
     data = context.nrt.meminfo_data(builder, meminfo)
@@ -161,10 +169,7 @@ def full(typingctx, shape, value, dtype):
         shapes = _shape_values(context, builder, sig.args[0], args[0])
         ary = _alloc(context, builder, sig.return_type, shapes)
         fill = context.cast(builder, args[1], sig.args[1], dt)
-        n = context.get_constant(types.intp, 1)
-        for s in shapes:
-            n = builder.mul(n, s)
-        with cgutils.for_range(builder, n) as loop:
+        with cgutils.for_range(builder, _count(context, builder, shapes)) as loop:
             builder.store(context.get_value_as_data(builder, dt, fill),
                           builder.gep(ary.data, [loop.index]))
         return ary._getvalue()
@@ -202,9 +207,7 @@ def reshape(typingctx, x, shape):
             x_type, value = _copy_c(context, builder, x_type, value)
         src = make_array(x_type)(context, builder, value)
         shapes = _shape_values(context, builder, shape_type, args[1])
-        size = context.get_constant(types.intp, 1)
-        for s in shapes:
-            size = builder.mul(size, s)
+        size = _count(context, builder, shapes)
         with cgutils.if_unlikely(builder, builder.icmp_signed("!=", size, src.nitems)):
             context.call_conv.return_user_exc(builder, ValueError,
                                               ("reshape: the size would change",))
