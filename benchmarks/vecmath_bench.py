@@ -50,7 +50,8 @@ except ImportError:       # pragma: no cover
 
 NUMPY = {"exp": lambda x, o: np.exp(x, out=o), "expm1": lambda x, o: np.expm1(x, out=o),
          "log": lambda x, o: np.log(x, out=o), "log1p": lambda x, o: np.log1p(x, out=o),
-         "tanh": lambda x, o: np.tanh(x, out=o), "logistic": numpy_logistic}
+         "tanh": lambda x, o: np.tanh(x, out=o), "logistic": numpy_logistic,
+         "sin": lambda x, o: np.sin(x, out=o), "cos": lambda x, o: np.cos(x, out=o)}
 
 
 @numba.njit
@@ -89,10 +90,22 @@ def math_logistic(a, out):
         out[i] = 1.0 / (1.0 + math.exp(-a[i]))
 
 
+@numba.njit
+def math_sin(a, out):
+    for i in range(a.shape[0]):
+        out[i] = math.sin(a[i])
+
+
+@numba.njit
+def math_cos(a, out):
+    for i in range(a.shape[0]):
+        out[i] = math.cos(a[i])
+
+
 MATH = {"exp": math_exp, "expm1": math_expm1, "log": math_log, "log1p": math_log1p,
-        "tanh": math_tanh, "logistic": math_logistic}
+        "tanh": math_tanh, "logistic": math_logistic, "sin": math_sin, "cos": math_cos}
 RANGES = {"exp": (-10, 10), "expm1": (-5, 5), "log": (1e-3, 1e3), "log1p": (-0.9, 10),
-          "tanh": (-5, 5), "logistic": (-10, 10)}
+          "tanh": (-5, 5), "logistic": (-10, 10), "sin": (-10, 10), "cos": (-10, 10)}
 
 
 def time_round_robin(fns, x, out, repeats):

@@ -12,7 +12,7 @@ import pytest
 
 from pullback.backends.numba import vecmath as vm
 
-NAMES = ["exp", "expm1", "log", "log1p", "tanh", "logistic"]
+NAMES = ["exp", "expm1", "log", "log1p", "tanh", "logistic", "sin", "cos"]
 LD = np.longdouble
 
 pytestmark = pytest.mark.skipif(np.finfo(LD).nmant < 63,
@@ -35,6 +35,10 @@ def reference(name, x):
         if name == "logistic":
             e = np.exp(-np.abs(x))
             return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        if name == "sin":       # glibc's sinl/cosl reduce huge arguments exactly
+            return np.sin(x)
+        if name == "cos":
+            return np.cos(x)
     raise KeyError(name)
 
 
@@ -57,10 +61,14 @@ GRIDS = {  # (lo, hi) of a dense linear grid where the function is interesting
     "log1p": [(-1.0, 4.0), (-0.5, 1.0), (-1e-6, 1e-6)],
     "tanh": [(-25.0, 25.0), (-1.0, 1.0), (-1e-6, 1e-6)],
     "logistic": [(-760.0, 760.0), (-40.0, 40.0), (-1e-6, 1e-6)],
+    # the second range straddles 2**20, where the two range reductions meet
+    "sin": [(-10.0, 10.0), (2.0 ** 20 - 100.0, 2.0 ** 20 + 100.0), (-1e-6, 1e-6)],
+    "cos": [(-10.0, 10.0), (2.0 ** 20 - 100.0, 2.0 ** 20 + 100.0), (-1e-6, 1e-6)],
 }
 F32_GRIDS = {
     "exp": [(-110.0, 95.0)], "expm1": [(-20.0, 95.0)], "log": [(0.0, 4.0)],
     "log1p": [(-1.0, 4.0)], "tanh": [(-12.0, 12.0)], "logistic": [(-110.0, 110.0)],
+    "sin": [(-10.0, 10.0)], "cos": [(-10.0, 10.0)],
 }
 
 
@@ -116,6 +124,12 @@ SPECIALS = {
              (5e-324, 5e-324), (-5e-324, -5e-324), (1e308, 1.0), (-30.0, -1.0)],
     "logistic": [(np.inf, 1.0), (-np.inf, 0.0), (np.nan, np.nan), (0.0, 0.5), (-0.0, 0.5),
                  (1e308, 1.0), (-1e308, 0.0), (-745.1, 5e-324), (40.0, 1.0)],
+    "sin": [(np.inf, np.nan), (-np.inf, np.nan), (np.nan, np.nan), (0.0, 0.0), (-0.0, -0.0),
+            (5e-324, 5e-324), (-5e-324, -5e-324), (1e-300, 1e-300),
+            (1.7976931348623157e308, np.sin(1.7976931348623157e308)), (-1e22, np.sin(-1e22))],
+    "cos": [(np.inf, np.nan), (-np.inf, np.nan), (np.nan, np.nan), (0.0, 1.0), (-0.0, 1.0),
+            (5e-324, 1.0), (1.7976931348623157e308, np.cos(1.7976931348623157e308)),
+            (1e22, np.cos(1e22))],
 }
 
 
@@ -153,6 +167,39 @@ def test_scalar_calls_keep_dtype_inside_njit(name):
     assert fn(0.75) == r64 and np.asarray(fn(np.float32(0.75))).dtype == np.float32
 
 
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_trig_near_multiples_of_half_pi(name):
+    """Where x is closest to a multiple of pi/2 the reduced argument is tiny
+    and every bit of it must be right: the doubles nearest k*pi/2 (both range
+    reductions), their neighbours, and the hardest case over all doubles
+    (x = 6381956970095103 * 2**797, |x mod pi/2| ~ 2**-61)."""
+    k = np.concatenate([np.arange(1, 100_000), np.unique(np.geomspace(1e5, 1e300, 20_000))])
+    near = k * (np.pi / 2)
+    x = np.concatenate([near, np.nextafter(near, 0), np.nextafter(near, np.inf), -near,
+                        [6381956970095103 * 2.0 ** 797, -6381956970095103 * 2.0 ** 797]])
+    x = x[np.isfinite(x)]
+    err, special_ok, bad = ulp_errors(name, x, vm.ARRAY_LOOPS[name](x))
+    assert err.max() <= vm.ULP_BOUNDS["float64"][name], err.max()
+    assert special_ok, bad[:5]
+
+
+def test_sincos_is_sin_and_cos():
+    """Generated code calls sincos_f64 once where it needs both."""
+    @numba.njit
+    def both(a, s, c):
+        for i in range(a.shape[0]):
+            s[i], c[i] = vm.sincos_f64(a[i])
+
+    x = np.concatenate([np.linspace(-10.0, 10.0, 1001), np.geomspace(1e5, 1e300, 101),
+                        [np.inf, -np.inf, np.nan, 0.0, -0.0, 5e-324, -1e-300]])
+    s, c = np.empty_like(x), np.empty_like(x)
+    both(x, s, c)
+    for got, name in ((s, "sin"), (c, "cos")):
+        want = vm.ARRAY_LOOPS[name](x)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_python_call_on_arrays_and_scalars():
     x = np.linspace(-3, 3, 12).reshape(3, 4)[:, ::2]       # non-contiguous 2-d
     np.testing.assert_allclose(vm.tanh(x), np.tanh(x), rtol=1e-15)
@@ -165,12 +212,14 @@ def test_fused_loop_vectorizes():
     @numba.njit(error_model="numpy")
     def fused(a, out):
         for i in range(a.shape[0]):
-            out[i] = vm.tanh(a[i]) * vm.exp(a[i]) + vm.log1p(vm.logistic(a[i]))
+            out[i] = (vm.tanh(a[i]) * vm.exp(a[i]) + vm.log1p(vm.logistic(a[i]))
+                      + vm.sin(a[i]) * vm.cos(a[i]))
 
     a = np.linspace(-5, 5, 101)
     out = np.empty_like(a)
     fused(a, out)
-    ref = np.tanh(a) * np.exp(a) + np.log1p(1 / (1 + np.exp(-a)))
+    ref = (np.tanh(a) * np.exp(a) + np.log1p(1 / (1 + np.exp(-a)))
+           + np.sin(a) * np.cos(a))
     np.testing.assert_allclose(out, ref, rtol=1e-14, atol=1e-16)
     llvm = fused.inspect_llvm(fused.signatures[0])
     body = llvm[llvm.index("define"):]
@@ -193,9 +242,12 @@ def test_kernels_keep_ieee_semantics_in_fastmath_callers():
             out[1, i] = vm.log(x)
             out[2, i] = vm.tanh(x)
             out[3, i] = vm.log1p(x)
+            out[4, i] = vm.sin(x)
+            out[5, i] = vm.cos(x)
 
-    x = np.array([-np.inf, np.inf, np.nan, 0.0, -1.0, 1e-310, 0.3, 800.0, -800.0])
-    out = np.empty((4, x.size))
+    x = np.array([-np.inf, np.inf, np.nan, 0.0, -1.0, 1e-310, 0.3, 800.0, -800.0,
+                  6381956970095103 * 2.0 ** 797, 1e22])
+    out = np.empty((6, x.size))
     apply_all(x, out)
-    for row, name in enumerate(["exp", "log", "tanh", "log1p"]):
+    for row, name in enumerate(["exp", "log", "tanh", "log1p", "sin", "cos"]):
         np.testing.assert_array_equal(out[row], vm.ARRAY_LOOPS[name](x))
