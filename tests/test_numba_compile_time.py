@@ -55,8 +55,8 @@ def test_kernels_call_no_array_reshape_and_typed_math_intrinsics(tmp_cache):
         a = np.tanh(x) + np.exp(x) * np.log1p(np.abs(x))
         return a @ y, np.sum(np.exp(y.astype(np.float32)))
 
-    x = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
-    y = np.linspace(0.5, 1.5, 8).reshape(4, 2)
+    x = np.linspace(-2.0, 2.0, 24).reshape(4, 6)
+    y = np.linspace(0.5, 1.5, 24).reshape(6, 4)
     jf = pb.jit(f)
     src = jf.source(x, y)
     assert not re.search(r"(?<!_h)\.reshape\(", src)  # only the cached helper _h.reshape
@@ -65,6 +65,21 @@ def test_kernels_call_no_array_reshape_and_typed_math_intrinsics(tmp_cache):
     np.testing.assert_allclose(m, (np.tanh(x) + np.exp(x) * np.log1p(np.abs(x))) @ y, rtol=1e-13)
     assert s.dtype == np.float32
     np.testing.assert_allclose(s, np.sum(np.exp(y.astype(np.float32))), rtol=1e-6)
+
+
+def test_scalars_and_tiny_arrays_call_libm(tmp_cache):
+    # below VECMATH_MIN elements SIMD gains nothing, and libm compiles faster
+    def f(s, x, big):
+        return np.sin(s) * np.exp(s), np.cos(x) + np.log1p(x), np.sum(np.sin(big))
+
+    s, x, big = 0.7, np.linspace(0.1, 2.0, 8), np.linspace(-3.0, 3.0, 64)
+    jf = pb.jit(f)
+    src = jf.source(s, x, big)
+    for fn in ("sin", "exp", "cos", "log1p"):
+        assert f"math.{fn}(" in src, src
+    assert src.count("_vm.") == 1 and "_vm.sincos_f64(" in src, src  # only the 64-element loop
+    for got, want in zip(jf(s, x, big), pb.jit(f, backend="interpreter")(s, x, big)):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("lshape,rshape,dims", [

@@ -128,17 +128,35 @@ def test_rows_of_different_widths_share_the_row_loop():
 
 
 def test_lane_split_loops_stay_apart():
-    # mid-sized loops keep scalar libm calls (sin) out of the vectorized exp loop
+    # mid-sized loops keep scalar libm calls (arctan) out of the vectorized exp loop
     x = np.linspace(-3.0, 3.0, 4096)
 
     def f(x):
-        return np.sin(x) * np.exp(x)
+        return np.arctan(x) * np.exp(x)
 
     jf, got, ref = both(f, x)
-    np.testing.assert_allclose(got, np.sin(x) * np.exp(x), rtol=1e-13)
+    np.testing.assert_allclose(got, np.arctan(x) * np.exp(x), rtol=1e-13)
     np.testing.assert_allclose(got, ref, rtol=1e-13)
     src = jf.source(x)
     assert loops(src) == 2, src
+
+
+def test_sin_cos_fuse_with_vectorizable_math():
+    # sin and cos are vecmath kernels: no lane split, one vectorizable loop
+    x = np.linspace(-3.0, 3.0, 4096)
+
+    def f(x):
+        return np.sin(x) * np.exp(np.cos(x))
+
+    jf, got, ref = both(f, x)
+    np.testing.assert_allclose(got, np.sin(x) * np.exp(np.cos(x)), rtol=1e-14)
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
+    src = jf.source(x)
+    assert loops(src) == 1 and "math.sin" not in src and src.count("_vm.sincos_f64(") == 1, src
+    x32 = x.astype(np.float32)            # float32: the float64 kernel, rounded once
+    jf32, got32, ref32 = both(f, x32)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, ref32, rtol=1e-6, atol=1e-7)
 
 
 def test_row_values_read_only_in_the_chain_are_scalars():

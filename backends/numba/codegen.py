@@ -54,10 +54,14 @@ CONCAT_VIEW_MAX = 256
 REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
 # elementwise ops lowered to scalar libm calls (no vector form), and the ops the
 # vectorizable kernels of vecmath.py implement (name there)
-LIBM_CALLS = {P.sin_p, P.cos_p, P.tan_p, P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p,
+LIBM_CALLS = {P.tan_p, P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p,
               P.asinh_p, P.acosh_p, P.atanh_p, P.erf_p, P.atan2_p, P.pow_p}
 VECMATH_PRIMS = {P.exp_p: "exp", P.log_p: "log", P.log1p_p: "log1p", P.expm1_p: "expm1",
-                 P.tanh_p: "tanh", P.logistic_p: "logistic"}
+                 P.tanh_p: "tanh", P.logistic_p: "logistic", P.sin_p: "sin", P.cos_p: "cos"}
+# Fewer elements than this call libm's scalar functions instead of vecmath's:
+# SIMD gains nothing there, and each inlined vecmath kernel costs Numba 10-20 ms
+# of compile time (measured on grad(sin) at a scalar: 38 -> 60 ms with vecmath's cos).
+VECMATH_MIN = 16
 LANE_SPLIT_MIN = 1024   # elements (Lane split: see Codegen.lane)
 LANE_SPLIT_MAX = 16384  # elements (128 KiB of float64: glibc's default mmap threshold)
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
@@ -124,7 +128,10 @@ class _Chain:
     work per element. A nest joins only if every value it reads from the chain is
     final within the same outer iteration (read at the outer indices it was written
     at), and never into the same innermost loop as a nest of another lane (a loop of
-    libm calls would stop vectorizing the other's). Sibling nests with equal inner
+    libm calls would stop vectorizing the other's). A nest with vecmath calls whose
+    loops would all be shared stays out of chains with inner loops: in the outer
+    loop's body its math runs scalar, slower than libm (seed_jacfwd's tanh and
+    sin/cos over 2000 rows: 92 -> 202 us per call). Sibling nests with equal inner
     loops keep them apart: merging the logsumexp gradient's tie count and sum of exp
     into one inner loop saved ~3% of its compile time but cost ~4% per call."""
 
@@ -141,6 +148,8 @@ class _Chain:
         self.reads = []
         self.member_ids = set()
         self.row_values = set()
+        self.flat_vector_math = False   # a nest sharing all its loops calls vecmath
+        self.deep = False               # a nest has loops inside the shared ones
         self._add(nest, k)
 
     def admit(self, nest):
@@ -152,8 +161,11 @@ class _Chain:
             return False
         if any(i <= k for _, _, i in nest.lines[h0 + k:]):
             return False
-        lanes = self.inner_lanes | ({nest.lane} if len(nest.headers) == k else set())
+        flat = len(nest.headers) == k    # its body would be the outer loop's body
+        lanes = self.inner_lanes | ({nest.lane} if flat else set())
         if len(lanes) > 1:
+            return False
+        if (self.flat_vector_math and not flat) or (flat and nest.vector_math and self.deep):
             return False
         outer = {t.split()[1] for t, _, _ in self.shared}  # the shared loops' index names
         for v, ridx in nest.reads:
@@ -181,6 +193,9 @@ class _Chain:
         self.row_values |= nest.row_values
         if len(nest.headers) == k:
             self.inner_lanes.add(nest.lane)
+            self.flat_vector_math |= nest.vector_math
+        else:
+            self.deep = True
 
     def scalarize(self, cg):
         """Values of one element per outer iteration (a row's max, sum, ...) that
@@ -235,6 +250,7 @@ class Codegen:
     def __init__(self, ir, vecmath_names=()):
         self.ir = ir
         self.ctx = L.LoweringContext(vecmath_names)
+        self.scalar_ctx = L.LoweringContext()  # libm only (VECMATH_MIN)
         pctx = _Ctx()
         _pp(ir, pctx, 0)
         pctx.frozen = True
@@ -259,6 +275,7 @@ class Codegen:
                     self.consumers[a].add(id(e))
         self.returned = {v for v in ir.outvars if isinstance(v, Var)}
         self.cur_loads = None
+        self.cur_sincos = None  # operand -> (sin, cos) locals of the loop body (sincos)
         self.eqn_by_id = {id(e): e for e in ir.eqns}
         self.producer = {v: e for e in ir.eqns for v in e.outputs}
         self.const_of = dict(zip(ir.constvars, ir.consts))
@@ -477,6 +494,7 @@ class Codegen:
                 self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
                           e, indent)
         self.cur_loads = {}
+        self.cur_sincos = {}
         for e in g.members:
             self.comment(e, indent)
             if e.prim not in REDUCE and not any(v in live for v in e.outputs):
@@ -532,6 +550,8 @@ class Codegen:
                 written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
         nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
         nest.member_ids = g.member_ids
+        nest.vector_math = _prod(g.shape) >= LANE_SPLIT_MIN and any(
+            VECMATH_PRIMS.get(e.prim) in self.ctx.vecmath_names for e in g.members)
         nest.row_values = {v for v in stored if v.aval.ndim} | {
             e.outputs[0] for e in reductions if trailing and e.outputs[0].aval.ndim}
         c = self.pending
@@ -718,8 +738,12 @@ class Codegen:
         (v,) = e.outputs
         dts = [a.aval.dtype for a in e.inputs]
         rule = L.scalar_rules[e.prim]
-        return lambda idx: "(" + rule(self.ctx, v.aval.dtype, dts,
+        return lambda idx: "(" + rule(self.rule_ctx(v), v.aval.dtype, dts,
                                       *[self.read(a, idx) for a in e.inputs], **e.params) + ")"
+
+    def rule_ctx(self, v):
+        """Lowering context of the elementwise value `v`: small ones call libm."""
+        return self.ctx if _prod(v.aval.shape) >= VECMATH_MIN else self.scalar_ctx
 
     def load(self, a, idx, g, indent, eqn):
         """Bind a read of `a` inside the loop body to a local (once per group)."""
@@ -730,7 +754,8 @@ class Codegen:
         de = self.deferred.get(a)
         if de is not None and a in self.virtual:  # recompute from its inputs, operands as locals
             ins = [self.load(x, idx, g, indent, eqn) for x in de.inputs]
-            expr = L.scalar_rules[de.prim](self.ctx, a.aval.dtype, [x.aval.dtype for x in de.inputs],
+            expr = L.scalar_rules[de.prim](self.rule_ctx(a), a.aval.dtype,
+                                           [x.aval.dtype for x in de.inputs],
                                            *ins, **de.params)
             if atomic(expr):
                 self.cur_loads[a] = expr
@@ -762,18 +787,33 @@ class Codegen:
                 self.emit(line, e, indent)
         elif e.prim in REDUCE:  # reduction over no axes: identity
             expr = ins[0]
+        elif (e.prim in (P.sin_p, P.cos_p) and self.cur_loads is not None
+              and self.rule_ctx(v) is self.ctx and "sin" in self.ctx.vecmath_names
+              and e.inputs[0].aval.dtype in (np.float64, np.float32)):
+            expr = L.cast(self.sincos(e, ins[0], indent)[e.prim is P.cos_p], out)
         else:
             try:
                 rule = L.scalar_rules[e.prim]
             except KeyError:
                 raise LoweringError(_no_rule(e.prim)) from None
-            expr = rule(self.ctx, out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
+            expr = rule(self.rule_ctx(v), out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
         if expr is None:
             return
         if atomic(expr):  # a copy (same-dtype convert, stop_gradient, x**1): no statement
             self.local_expr[v] = expr
             return
         self.emit(f"{target} = {expr}", e, indent)
+
+    def sincos(self, e, x, indent):
+        """Locals holding sin and cos of the loop body's operand `x`: one
+        `_vm.sincos_f64` call serves both (see vecmath.sincos_f64)."""
+        names = self.cur_sincos.get(x)
+        if names is None:
+            base = self.name(e.outputs[0]) + "_sc"
+            names = self.cur_sincos[x] = (base + "s", base + "c")
+            arg = x if e.inputs[0].aval.dtype == np.float64 else f"np.float64({x})"
+            self.emit(f"{names[0]}, {names[1]} = _vm.sincos_f64({arg})", e, indent)
+        return names
 
     def sources(self, inputs, g):
         """Open groups whose stored values a new member of `g` (the open group of its
