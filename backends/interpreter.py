@@ -41,6 +41,16 @@ def _div(x, y):
     return np.true_divide(x, y)
 
 
+def _pow(x, y):
+    # C99 pow for every element. np.power with a scalar (or stride-0) exponent of
+    # 0.5, -1, 2... takes fast paths (sqrt, reciprocal, square) that differ from
+    # pow at -inf (sqrt(-inf) is nan, pow(-inf, 0.5) is inf); a contiguous
+    # exponent array does not.
+    y = np.asarray(y)
+    shape = np.broadcast_shapes(np.shape(x), y.shape)
+    return np.power(x, np.array(np.broadcast_to(y, shape)))
+
+
 def _round(x):
     return np.round(x)
 
@@ -65,7 +75,7 @@ _ELEMENTWISE_IMPLS = {
     P.stop_gradient_p: lambda x: x,
     P.add_p: np.add, P.sub_p: np.subtract, P.mul_p: np.multiply, P.div_p: _div,
     P.rem_p: np.remainder, P.max_p: np.maximum, P.min_p: np.minimum,
-    P.pow_p: np.power, P.atan2_p: np.arctan2,
+    P.pow_p: _pow, P.atan2_p: np.arctan2,
     P.and_p: np.bitwise_and, P.or_p: np.bitwise_or,
     P.eq_p: np.equal, P.ne_p: np.not_equal, P.lt_p: np.less, P.le_p: np.less_equal,
     P.gt_p: np.greater, P.ge_p: np.greater_equal, P.select_p: np.where,

@@ -568,3 +568,37 @@ def test_scatter_add_of_empty_updates():
     for j, i in enumerate([0, 5, 6, 1, 1, 2]):
         want[:, i] += upd.reshape(4, 6)[:, j]
     np.testing.assert_array_equal(out, want)
+
+
+def test_no_reassociation_outside_reduction_accumulators():
+    # the kernels were compiled with fastmath={"reassoc"}, so LLVM folded
+    # c * pow(c, a) into pow(c, a + 1) and pow(c, a) / c into pow(c, a - 1):
+    # 0 * pow(0, -1) gave 1 (IEEE: 0 * inf = nan), and exp(a) * exp(-a)
+    # would have become exp(0) = 1 where exp(a) overflows
+    c = np.array([0.0, -0.0, np.inf, -np.inf, 2.0, -2.0, 5e-324, np.nan])
+    for a in [-1.0, -2.0, 2.0, 0.5, np.inf, -np.inf]:
+        mul, div = check_text("""{ lambda ; a:f64[] c:f64[8]. let
+    b:f64[8] = broadcast_in_dim[broadcast_dimensions=(), shape=(8,)] a
+    d:f64[8] = pow c b
+    e:f64[8] = mul c d
+    f:f64[8] = div d c
+  in (e, f) }""", np.float64(a), c)
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(mul, c * np.power(c, np.full(8, a)))
+    (e,) = check_text("""{ lambda ; a:f64[4]. let
+    b:f64[4] = exp a
+    c:f64[4] = neg a
+    d:f64[4] = exp c
+    f:f64[4] = mul b d
+  in (f,) }""", np.array([800.0, -800.0, 1.0, np.inf]))
+    assert np.isnan(e[0]) and np.isnan(e[1]) and abs(e[2] - 1.0) < 1e-15
+
+
+def test_pow_of_minus_inf_to_one_half_is_c99_pow():
+    # the interpreter's np.power(x, 0.5) took NumPy's scalar-exponent fast path,
+    # sqrt: sqrt(-inf) = nan where pow(-inf, 0.5) = inf (the kernel's libm pow)
+    x = np.array([-np.inf, -0.0, 4.0, -8.0, np.inf])
+    (out,) = check_text("""{ lambda ; c:f64[5]. let
+    d:f64[5] = pow c 0.5
+  in (d,) }""", x)
+    np.testing.assert_array_equal(out, [np.inf, 0.0, 2.0, np.nan, np.inf])

@@ -35,14 +35,13 @@ import types
 import numba
 
 HASH_PREFIX = "# pullback kernel sha256="
-# reassoc only: lets LLVM vectorize sum/prod reductions (partial sums in SIMD lanes,
-# as NumPy's pairwise sum reorders too); no nnan/ninf, so inf/nan stay IEEE.
+# No fastmath: IEEE arithmetic everywhere; the reductions' accumulators alone may be
+# reassociated (intrinsics.radd/rmul), which is what lets their loops vectorize.
 # no_rewrites: Numba's IR rewrites (array expressions, constant raises, static
 # binops) find nothing in a kernel (no whole-array arithmetic, no raise, no `**`)
 # and cost ~6% of a large kernel's compile; no_cfunc_wrapper: nothing calls the
 # kernel from C, and its wrapper is compiled for every kernel.
-JIT_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"reassoc"},
-                   no_rewrites=True, no_cfunc_wrapper=True)
+JIT_OPTIONS = dict(nogil=True, error_model="numpy", no_rewrites=True, no_cfunc_wrapper=True)
 
 _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)

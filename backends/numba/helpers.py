@@ -14,8 +14,8 @@ import numba
 import numpy as np
 from numba import types
 
-from .intrinsics import (clamp, contiguous, dot_into, empty, full, reshape, scalar,  # noqa: F401
-                         where)
+from .intrinsics import (clamp, contiguous, dot_into, empty, full, radd, reshape,  # noqa: F401
+                         rmul, scalar, where)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 

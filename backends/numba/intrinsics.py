@@ -12,8 +12,8 @@ layouts these cannot handle in place (an argument that is not C-contiguous) call
 the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where` and `_h.clamp` (helpers.py re-exports
-them). They are not callable from Python.
+`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.clamp`, and `_h.radd`/`_h.rmul`
+for float sum/product accumulators (helpers.py re-exports them). They are not callable from Python.
 """
 from __future__ import annotations
 
@@ -127,6 +127,30 @@ def where(typingctx, cond, a, b):
         y = context.cast(builder, y, sig.args[2], sig.return_type)
         return builder.select(c, x, y)
     return ty(cond, a, b), codegen
+
+
+def _accumulate(opname):
+    """acc <op> x for a reduction's accumulator: on floats one instruction with
+    LLVM's `reassoc` flag, so that the loop's partial sums (products) go into
+    SIMD lanes, as NumPy's pairwise sum reorders too. Only the accumulation gets
+    the flag: on the whole kernel (fastmath={"reassoc"}) it also let LLVM fold
+    `x * pow(x, y)` into `pow(x, y + 1)` and `exp(a) * exp(b)` into
+    `exp(a + b)`, which differ at zeros, infinities and overflow."""
+    @intrinsic
+    def accumulate(typingctx, acc, x):
+        if not isinstance(acc, types.Float) or not isinstance(x, (types.Number, types.Boolean)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            y = context.cast(builder, args[1], sig.args[1], sig.return_type)
+            return getattr(builder, opname)(args[0], y, flags=("reassoc",))
+        return acc(acc, x), codegen
+    accumulate.__name__ = {"fadd": "radd", "fmul": "rmul"}[opname]
+    return accumulate
+
+
+radd = _accumulate("fadd")
+rmul = _accumulate("fmul")
 
 
 @intrinsic

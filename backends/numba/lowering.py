@@ -296,10 +296,10 @@ def reduce_init(prim, dtype) -> str:
 def reduce_update(prim, dtype, acc, v) -> str:
     """The expression of the new accumulator; max/min propagate NaN as np.max."""
     dtype = np.dtype(dtype)
-    if prim is P.reduce_sum_p:
-        return cast(f"{acc} + {v}", dtype)
-    if prim is P.reduce_prod_p:
-        return cast(f"{acc} * {v}", dtype)
+    if prim in (P.reduce_sum_p, P.reduce_prod_p):
+        if dtype.kind == "f":  # reassociable, so the loop vectorizes (intrinsics.radd)
+            return f"_h.{'radd' if prim is P.reduce_sum_p else 'rmul'}({acc}, {v})"
+        return cast(f"{acc} {'+' if prim is P.reduce_sum_p else '*'} {v}", dtype)
     op = ">" if prim is P.reduce_max_p else "<"
     if dtype.kind == "f":
         return where(any_of(f"{v} {op} {acc}", f"{v} != {v}"), v, acc)
