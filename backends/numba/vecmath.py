@@ -435,7 +435,7 @@ _PIO2_3 = _pio2_piece(66, 33)
 _PIO2_3T = _pio2_piece(99, 53)
 _PIO2_HI = _pio2_piece(0, 53)                # pi/2 as a double-double
 _PIO2_LO = _pio2_piece(53, 53)
-_TWO_OVER_PI_F = float.fromhex("0x1.45f306dc9c883p-1")
+_TWO_OVER_PI_F = (_TWO_OVER_PI >> (_PI_BITS - 80)) / 2 ** 80    # 2/pi rounded
 _TRIG_MEDIUM = 1048576.0                     # 2**20
 
 # Row e - 1043 for biased exponents e in [1043, 2046] (E = e - 1075 in
@@ -892,6 +892,27 @@ def _fit_coefficients():
         c, e = _fit_tail(log_tail, 0.0, zmax, degree, lambda z: z / 3,
                          [L(2) / L(2 * k + 3) for k in range(20)])
         print(f"{label} = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
+
+    def sin_tail(z):            # (sin r - r) / r**3  with z = r**2
+        s, term = np.zeros_like(z), np.full_like(z, -L(1) / 6)
+        for k in range(1, 30):
+            s, term = s + term, -term * z / ((2 * k + 2) * (2 * k + 3))
+        return s
+
+    def cos_tail(z):            # (cos r - 1 + z/2) / z**2
+        s, term = np.zeros_like(z), np.full_like(z, L(1) / 24)
+        for k in range(1, 30):
+            s, term = s + term, -term * z / ((2 * k + 3) * (2 * k + 4))
+        return s
+
+    # errors relative to sin r ~ r (weight z) and to cos r >= 0.7 (weight z**2)
+    zmax = (np.pi / 4) ** 2 * 1.02
+    c, e = _fit_tail(sin_tail, 0.0, zmax, 6, lambda z: z,
+                     [(-1) ** (k + 1) / L(factorial(2 * k + 3)) for k in range(20)])
+    print(f"_SIN_S = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
+    c, e = _fit_tail(cos_tail, 0.0, zmax, 5, lambda z: z * z,
+                     [(-1) ** k / L(factorial(2 * k + 4)) for k in range(20)])
+    print(f"_COS_C = {tuple(float(v) for v in c)!r}  # weighted error 2**{np.log2(e):.1f}")
 
 if __name__ == "__main__":
     _fit_coefficients()
