@@ -124,6 +124,25 @@ def test_scan_gradient_matches_unrolled_loop():
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 
+def test_loop_invariant_residuals_are_not_stacked():
+    # W[0, 0] * W[1, 1] and the slices of W are the same in every iteration: the
+    # primal scan computes them once, outside, instead of stacking length copies
+    def f(h0, W):
+        def step(h, _):
+            a = W[0, 0] * W[1, 1]
+            return np.tanh(a * h + W[0] * h[::-1]), None
+        return np.sum(scan(step, h0, None, length=6)[0])
+
+    h0 = np.array([0.3, -0.2])
+    pb.check_grads(f, (h0, W), order=2)
+    ir = pb.make_ir(pb.grad(f, (0, 1)))(h0, W)
+    (fwd,) = [e for e in ir.eqns if e.prim is CF.scan_p and not e.params["reverse"]]
+    stacked = [v.aval.shape for v in fwd.outputs[fwd.params["num_carry"]:]]
+    # h, h[::-1] and 1 - tanh(.)**2 per iteration; before: also a, W[0, 0], W[1, 1]
+    # as (6,) stacks and W[0] broadcast as a (6, 2) one
+    assert stacked == [(6, 2)] * 3, stacked
+
+
 def test_reverse_scan_and_grad_of_grad():
     def f(x):
         c, ys = scan(lambda c, x: (c * x + np.sin(c), c), 0.5, x, reverse=True)
