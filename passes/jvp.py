@@ -727,7 +727,7 @@ def _scan_jvp(primals, tangents, *, body, length, reverse, num_consts, num_carry
     inv_ir = _invariant_ir(primal_eqns, list(j.constvars) + list(j.invars[:nc]), res_iter)
     res_inv = list(inv_ir.outvars)
     inv_vals = _eval(inv_ir, list(j.consts) + list(consts)) if res_inv else []
-    res_iter = [r for r in res_iter if r not in set(res_inv)]
+    res_iter = [r for r in res_iter if r not in inv_ir.outvars]
 
     body_p = _retrace(IR([], [], list(j.constvars) + list(j.invars[:n_p]), primal_eqns,
                          list(j.outvars[:n_out]) + res_iter))
@@ -766,11 +766,12 @@ jvp_rules[CF.scan_p] = _scan_jvp
 def _invariant_ir(eqns, invariant_inputs, wanted):
     """IR: invariant_inputs -> those of `wanted` that `eqns` compute from
     invariant_inputs alone (and literals), with just the equations they need."""
-    invariant = set(invariant_inputs)
+    inputs = set(invariant_inputs)
+    invariant = set(inputs)
     for e in eqns:
         if all(not isinstance(a, Var) or a in invariant for a in e.inputs):
             invariant.update(e.outputs)
-    outs = [w for w in wanted if w in invariant and w not in set(invariant_inputs)]
+    outs = [w for w in wanted if w in invariant and w not in inputs]
     need, kept = set(outs), []
     for e in reversed(eqns):
         if any(o in need for o in e.outputs):

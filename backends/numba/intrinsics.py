@@ -13,7 +13,8 @@ the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
 `_h.dot_into`, `_h.scalar`, `_h.where`, `_h.clamp`, and `_h.radd`/`_h.rmul`
-for float sum/product accumulators (helpers.py re-exports them). They are not callable from Python.
+for float sum/product accumulators (helpers.py re-exports them). They are not
+callable from Python.
 """
 from __future__ import annotations
 
