@@ -766,18 +766,15 @@ jvp_rules[CF.scan_p] = _scan_jvp
 def _invariant_ir(eqns, invariant_inputs, wanted):
     """IR: invariant_inputs -> those of `wanted` that `eqns` compute from
     invariant_inputs alone (and literals), with just the equations they need."""
+    from .dce import _live_eqns
+
     inputs = set(invariant_inputs)
     invariant = set(inputs)
     for e in eqns:
         if all(not isinstance(a, Var) or a in invariant for a in e.inputs):
             invariant.update(e.outputs)
     outs = [w for w in wanted if w in invariant and w not in inputs]
-    need, kept = set(outs), []
-    for e in reversed(eqns):
-        if any(o in need for o in e.outputs):
-            kept.append(e)
-            need.update(a for a in e.inputs if isinstance(a, Var))
-    return IR([], [], list(invariant_inputs), kept[::-1], outs)
+    return IR([], [], list(invariant_inputs), _live_eqns(eqns, set(outs)), outs)
 
 
 def _while_jvp(primals, tangents, *, cond, body, cond_nconsts, body_nconsts):

@@ -236,6 +236,14 @@ def _log_p(z):
     return a + z4 * b
 
 
+@_kernel
+def _two_sum(a, b):
+    """TwoSum: (s, err) with s = a + b rounded and s + err == a + b exactly."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
 # ---------------------------------------------------------------------------
 # float64 kernels.  Clamps are written `c if x > c else x` so that a NaN
 # fails the comparison and flows through the arithmetic unchanged.
@@ -283,9 +291,7 @@ def _expm1_parts(x):
     small = h < _TWO52
     a = ((h - 0.5) if small else h) + h * r
     b = h * tail + (0.0 if small else -0.5)
-    s = a + b
-    bb = s - a                               # TwoSum: s + err == a + b
-    err = (a - (s - bb)) + (b - bb)
+    s, err = _two_sum(a, b)
     return 2.0 * s, 2.0 * err
 
 
@@ -324,10 +330,7 @@ def _log64(x):
 
 @_kernel
 def _log1p64(x):
-    u = 1.0 + x
-    # TwoSum: u + c == 1 + x exactly; log1p(x) = log(u) + c/u to first order.
-    b = u - x
-    c = (1.0 - b) + (x - (u - b))
+    u, c = _two_sum(x, 1.0)   # u + c == 1 + x exactly; log1p(x) = log(u) + c/u to first order
     ix = _bits(u)
     high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK
     m = _float(ix - high)
@@ -466,13 +469,6 @@ _COS_C = (0.0416666666666669, -0.00138888888889044, 2.4801587299508764e-05,
           -1.1357375556477389e-11)  # weighted error 2**-59.1
 (_SS0, _SS1, _SS2, _SS3, _SS4, _SS5, _SS6) = _SIN_S
 (_CC0, _CC1, _CC2, _CC3, _CC4, _CC5) = _COS_C
-
-
-@_kernel
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
 
 
 @_kernel
@@ -636,9 +632,7 @@ def _log32(x):
 
 @_kernel
 def _log1p32(x):
-    u = 1.0 + x
-    b = u - x
-    c = (1.0 - b) + (x - (u - b))
+    u, c = _two_sum(x, 1.0)
     ix = _bits(u)
     high = (ix - _SQRT_HALF_BITS) & _EXPONENT_MASK
     m = _float(ix - high)
