@@ -75,6 +75,37 @@ def test_row_chain_keeps_ties_and_nan_of_max():
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 3, 17, 100])
+def test_max_min_rows_propagate_nan_at_any_position(dtype, n):
+    # max/min accumulate through LLVM's maximum/minimum (vectorized in lanes): a NaN
+    # in any lane or in the scalar remainder makes the row NaN, as np.max/np.min
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(6, n)).astype(dtype)
+    x[1, 0] = np.nan
+    x[2, n - 1] = np.nan
+    x[3, n // 2] = np.nan
+    x[4, :] = np.inf
+    x[5, n // 2] = -np.inf
+
+    def f(x):
+        return np.max(x, axis=1), np.min(x, axis=1), np.max(x, axis=0), np.min(x)
+
+    got = pb.jit(f)(x)
+    for g, want in zip(got, (x.max(axis=1), x.min(axis=1), x.max(axis=0), x.min())):
+        assert g.dtype == want.dtype
+        np.testing.assert_array_equal(g, want)
+
+
+def test_max_of_signed_zeros_is_ieee_maximum():
+    # IEEE 754-2019 maximum/minimum order -0.0 below 0.0 (np.max keeps the first
+    # of equal values): the sign is that of the larger (smaller) zero in any order
+    x = np.array([[-0.0, 0.0], [0.0, -0.0]])
+    mx, mn = pb.jit(lambda x: (np.max(x, axis=1), np.min(x, axis=1)))(x)
+    np.testing.assert_array_equal(np.signbit(mx), [False, False])
+    np.testing.assert_array_equal(np.signbit(mn), [True, True])
+
+
 def test_values_read_across_rows_are_not_chained():
     # the second loop reads the first's stored values transposed (other rows):
     # it must run after every row of the first, not inside its row loop

@@ -15,7 +15,7 @@ import numpy as np
 from numba import types
 
 from .intrinsics import (clamp, contiguous, dot_into, empty, full, radd, reshape,  # noqa: F401
-                         rmul, scalar, where)
+                         rmax, rmin, rmul, scalar, where)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 

@@ -12,8 +12,8 @@ layouts these cannot handle in place (an argument that is not C-contiguous) call
 the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.clamp`, and `_h.radd`/`_h.rmul`
-for float sum/product accumulators (helpers.py re-exports them). They are not
+`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.clamp`, and `_h.radd`/`_h.rmul`/
+`_h.rmax`/`_h.rmin` for float reduction accumulators (helpers.py re-exports them). They are not
 callable from Python.
 """
 from __future__ import annotations
@@ -130,13 +130,8 @@ def where(typingctx, cond, a, b):
     return ty(cond, a, b), codegen
 
 
-def _accumulate(opname):
-    """acc <op> x for a reduction's accumulator: on floats one instruction with
-    LLVM's `reassoc` flag, so that the loop's partial sums (products) go into
-    SIMD lanes, as NumPy's pairwise sum reorders too. Only the accumulation gets
-    the flag: on the whole kernel (fastmath={"reassoc"}) it also let LLVM fold
-    `x * pow(x, y)` into `pow(x, y + 1)` and `exp(a) * exp(b)` into
-    `exp(a + b)`, which differ at zeros, infinities and overflow."""
+def _accumulate(name, emit):
+    """A reduction's accumulator update `emit(builder, acc, x)` as one instruction."""
     @intrinsic
     def accumulate(typingctx, acc, x):
         if not isinstance(acc, types.Float) or not isinstance(x, (types.Number, types.Boolean)):
@@ -144,14 +139,38 @@ def _accumulate(opname):
 
         def codegen(context, builder, sig, args):
             y = context.cast(builder, args[1], sig.args[1], sig.return_type)
-            return getattr(builder, opname)(args[0], y, flags=("reassoc",))
+            return emit(builder, args[0], y)
         return acc(acc, x), codegen
-    accumulate.__name__ = {"fadd": "radd", "fmul": "rmul"}[opname]
+    accumulate.__name__ = name
     return accumulate
 
 
-radd = _accumulate("fadd")
-rmul = _accumulate("fmul")
+def _llvm_binary(name):
+    """A call of the LLVM intrinsic `llvm.<name>.<type>` on two floats."""
+    def emit(builder, a, b):
+        ty = a.type
+        fn = cgutils.get_or_insert_function(
+            builder.module, llvm_ir.FunctionType(ty, [ty, ty]),
+            f"llvm.{name}.{'f32' if ty == llvm_ir.FloatType() else 'f64'}")
+        return builder.call(fn, [a, b])
+    return emit
+
+
+# Float sums and products: one instruction with LLVM's `reassoc` flag, so that the
+# loop's partial sums (products) go into SIMD lanes, as NumPy's pairwise sum
+# reorders too. Only the accumulation gets the flag: on the whole kernel
+# (fastmath={"reassoc"}) it also let LLVM fold `x * pow(x, y)` into
+# `pow(x, y + 1)` and `exp(a) * exp(b)` into `exp(a + b)`, which differ at
+# zeros, infinities and overflow.
+radd = _accumulate("radd", lambda builder, a, b: builder.fadd(a, b, flags=("reassoc",)))
+rmul = _accumulate("rmul", lambda builder, a, b: builder.fmul(a, b, flags=("reassoc",)))
+# Float max and min: IEEE 754-2019 maximum/minimum (NaN propagates, as in np.max),
+# which LLVM vectorizes as a reduction (vmaxpd plus a NaN check); a select on
+# `x > acc or x != x` carries a dependency through every element and stays scalar
+# (measured: 1000 rows of 100, 67 -> 29 us). Unlike np.max, which keeps the first
+# of equal values, max(-0.0, 0.0) is 0.0 and min(-0.0, 0.0) is -0.0 in any order.
+rmax = _accumulate("rmax", _llvm_binary("maximum"))
+rmin = _accumulate("rmin", _llvm_binary("minimum"))
 
 
 @intrinsic

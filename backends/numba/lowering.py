@@ -300,7 +300,7 @@ def reduce_update(prim, dtype, acc, v) -> str:
         if dtype.kind == "f":  # reassociable, so the loop vectorizes (intrinsics.radd)
             return f"_h.{'radd' if prim is P.reduce_sum_p else 'rmul'}({acc}, {v})"
         return cast(f"{acc} {'+' if prim is P.reduce_sum_p else '*'} {v}", dtype)
+    if dtype.kind == "f":  # NaN-propagating and vectorizable (intrinsics.rmax)
+        return f"_h.{'rmax' if prim is P.reduce_max_p else 'rmin'}({acc}, {v})"
     op = ">" if prim is P.reduce_max_p else "<"
-    if dtype.kind == "f":
-        return where(any_of(f"{v} {op} {acc}", f"{v} != {v}"), v, acc)
     return where(f"{v} {op} {acc}", v, acc)
