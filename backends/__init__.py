@@ -1,4 +1,6 @@
-"""Backends: `compile(ir)` returns a callable on flat NumPy arguments -> list of arrays."""
+"""Backends: `compile(ir)` returns a callable on flat NumPy arguments -> list of arrays;
+`compile_traced(traced_ir)` returns (that callable for the optimized IR, a function
+giving the optimized IR), which lets a backend skip the passes for an IR it has seen."""
 
 
 def get_backend(name):

@@ -7,3 +7,11 @@ def compile(ir):
         return run_ir(ir, ir.consts, args)
 
     return run
+
+
+def compile_traced(traced):
+    """(run, optimized()) for a traced IR, as the numba backend's."""
+    from ..passes.manager import optimize
+
+    ir = optimize(traced)
+    return compile(ir), lambda: ir

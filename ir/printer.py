@@ -188,3 +188,40 @@ def var_names(ir: IR) -> dict:
     ctx = _Ctx()
     _pp(ir, ctx, 0)
     return ctx.names
+
+
+_FINGERPRINT_PARAM_TYPES = (bool, int, float, str, type(None), np.dtype, np.number, np.bool_)
+
+
+def fingerprint(ir: IR) -> str | None:
+    """A digest that pins `ir` down up to the identity of its variables: its text,
+    every equation's source line (generated code names them) and the constants'
+    values, sub-IRs included. None when a param is an object the text shows only
+    by name (a callable, such as a custom derivative rule), whose code it cannot see."""
+    import hashlib
+
+    h = hashlib.sha256(pp_ir(ir).encode())
+    stack = [ir]
+
+    def plain(v):
+        """Is `v` text, numbers, dtypes or IRs? (Hashes the scalars' types: the text
+        shows 1.0 for float32 and float64 alike.)"""
+        if isinstance(v, tuple):
+            return all(plain(x) for x in v)
+        if isinstance(v, IR):
+            stack.append(v)
+            return True
+        h.update(type(v).__name__.encode())
+        return isinstance(v, _FINGERPRINT_PARAM_TYPES)
+
+    while stack:
+        cur = stack.pop()
+        for c in cur.consts:
+            a = np.asarray(c)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        for eqn in cur.eqns:
+            if not all(plain(v) for v in eqn.params.values()):
+                return None
+            h.update(repr(tuple(eqn.source) if eqn.source else None).encode())
+    return h.hexdigest()

@@ -1,5 +1,9 @@
 """pb.jit: trace once per signature, optimize, compile, cache; dispatch fast.
 
+The backend's compile_traced(traced IR) does the optimizing: the numba backend
+reuses a stored program for an IR it has seen (also in an earlier process) and
+optimizes only when the IR itself is asked for (`entry.ir`).
+
 Called inside another trace (`grad(jit(f))`, `jit` within `jit`), a jitted
 function inlines its optimized IR into the enclosing trace through `eval_ir`,
 so outer transformations see ordinary equations.
@@ -25,11 +29,16 @@ from .tracer.trace import Tracer
 
 
 class _Entry:
-    __slots__ = ("ir", "out_tree", "compiled", "source", "unflatten")
+    __slots__ = ("optimized", "out_tree", "compiled", "source", "unflatten")
 
-    def __init__(self, ir, out_tree, compiled, source):
-        self.ir, self.out_tree, self.compiled, self.source = ir, out_tree, compiled, source
+    def __init__(self, optimized, out_tree, compiled, source):
+        self.optimized, self.out_tree, self.compiled, self.source = optimized, out_tree, compiled, source
         self.unflatten = _unflattener(out_tree)
+
+    @property
+    def ir(self):
+        """The optimized IR (built on demand when the backend reused a stored program)."""
+        return self.optimized()
 
     def fast_call(self, args):
         """(call, finish) for later calls like `args`: finish(call(*args)) is the
@@ -108,12 +117,9 @@ class Jitted:
         return leaves, sig, entry
 
     def _build(self, args):
-        from .passes.manager import optimize
-
-        ir, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
-        ir = optimize(ir)
-        compiled = self.backend.compile(ir)
-        return _Entry(ir, out_tree, compiled, getattr(compiled, "source", None))
+        traced, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
+        compiled, optimized = self.backend.compile_traced(traced)
+        return _Entry(optimized, out_tree, compiled, getattr(compiled, "source", None))
 
     def __call__(self, *args):
         # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),
@@ -177,7 +183,8 @@ def jit(f=None, *, static_argnums=(), backend="numba"):
 def jit_stats():
     """Compile and cache counters of the numba backend (see backends/numba/cache.py):
     kernels_generated, memory_hits, disk_source_hits, disk_entries_rebuilt,
-    numba_compiles (machine code built in this process), numba_disk_loads."""
+    program_hits (traced IRs whose optimized kernel came from the cache: no passes
+    ran), numba_compiles (machine code built in this process), numba_disk_loads."""
     from .backends.numba import stats
 
     return stats()

@@ -111,6 +111,7 @@ def test_disk_cache_disabled(tmp_cache, monkeypatch):
     f = pb.jit(_unique(2))
     np.testing.assert_allclose(f(np.ones(3)), _unique(2)(np.ones(3)), rtol=1e-12)
     assert not (tmp_cache / "kernels").exists()
+    assert not (tmp_cache / "programs").exists()
 
 
 def test_threads_calling_one_jitted_function(tmp_cache):
@@ -155,6 +156,34 @@ def test_numba_typing_error_names_equation_and_user_line(tmp_cache, monkeypatch)
     msg = str(info.value)
     assert "bogus_op" in msg and "test_numba_cache.py" in msg and "interpreter" in msg
     assert len(msg.splitlines()) < 12
+
+
+def test_typing_error_from_a_stored_program_names_equation(tmp_cache, monkeypatch):
+    """A program reused from the cache has no IR at hand: the error message
+    optimizes the traced IR again to find the equation behind the failing line."""
+    from pullback.backends import numba as nb
+    from pullback.backends.numba import lowering
+    from pullback.ir.core import IR, Eqn, ShapedArray, Var
+    from pullback.tracer.trace import SourceInfo
+
+    bad = P.Primitive("bogus_op2")
+    monkeypatch.setattr(P, "ELEMENTWISE", P.ELEMENTWISE | {bad})
+    monkeypatch.setitem(lowering.scalar_rules, bad,
+                        lambda ctx, out, ins, x: f"({x} + 'text')")
+    a, b = Var(ShapedArray((3,), np.float64)), Var(ShapedArray((3,), np.float64))
+    src = SourceInfo(__file__, 5, "user_fn")
+    traced = IR([], [], [a], [Eqn(bad, [a], [b], {}, source=src)], [b])
+    nb.compile_traced(traced)
+    cache.clear_memory()
+    s0 = pb.jit_stats()
+    run, optimized = nb.compile_traced(traced)
+    assert pb.jit_stats()["program_hits"] == s0["program_hits"] + 1
+    with pytest.raises(nb.NumbaCompileError) as info:
+        run(np.ones(3))
+    msg = str(info.value)
+    assert "equation: b:f64[3] = bogus_op2 a" in msg and "interpreter" in msg
+    assert 'test_numba_cache.py", line 5, in user_fn' in msg
+    assert [e.prim for e in optimized().eqns] == [bad]
 
 
 def test_jit_of_grad_and_grad_of_jit():
@@ -283,3 +312,112 @@ def test_code_object_file_is_checked_and_rebuilt(tmp_cache):
     cache.clear_memory()
     g = pb.jit(_unique(4))
     np.testing.assert_allclose(g(x), _unique(4)(x), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- programs of traced IRs
+_PROGRAM_CHILD = r"""
+import json, numpy as np, pullback as pb
+from pullback.passes import manager
+runs = []
+real = manager.optimize
+manager.optimize = lambda ir, *a, **k: runs.append(1) or real(ir, *a, **k)
+f = pb.jit(pb.hessian(lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+                      + 0.{salt}))
+x = np.linspace(-1.0, 1.5, 6)
+h = f(x)
+before_ir = len(runs)
+text = str(f.ir(x))  # the optimized IR, made on demand when the program was stored
+g = pb.grad(lambda x: np.sum(f(x)))(x)  # jit inside a trace inlines that IR
+print(json.dumps({{"stats": pb.jit_stats(), "h": h.tolist(), "g": g.tolist(),
+                   "passes_before_ir": before_ir, "ir": text}}))
+"""
+
+
+def _program_child(env, salt):
+    out = subprocess.run([sys.executable, "-c", _PROGRAM_CHILD.format(salt=salt)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_new_process_reuses_the_program_of_a_traced_ir(tmp_cache):
+    """A new process that traces the same IR takes the optimized program from the
+    disk: no pass runs until the optimized IR itself is asked for."""
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_cache))
+    salt = os.getpid()
+    first = _program_child(env, salt)
+    second = _program_child(env, salt)
+    x = np.linspace(-1.0, 1.5, 6)
+    want = pb.hessian(lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))(x)
+    for res in (first, second):
+        np.testing.assert_allclose(res["h"], want, rtol=1e-12)
+        np.testing.assert_allclose(res["g"], np.sum(pb.jacfwd(pb.hessian(
+            lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)))(x),
+            axis=(0, 1)), rtol=1e-12)
+    assert first["stats"]["program_hits"] == 0 and first["passes_before_ir"] == 1
+    assert second["stats"]["program_hits"] == 1 and second["passes_before_ir"] == 0
+    assert second["stats"]["numba_compiles"] == 0
+    assert second["ir"] == first["ir"]
+
+
+def _traced(f, *args):
+    from pullback.api import trace_to_ir
+
+    return trace_to_ir(f, args, ())[0]
+
+
+def test_fingerprint_sees_text_lines_and_constants_not_callables():
+    from pullback.ir.printer import fingerprint
+
+    x = np.ones(3)
+    c1, c2 = np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0])
+    f = lambda x: x * c1  # noqa: E731
+    g = lambda x: x * c2  # noqa: E731  (same text, other constant)
+    h = lambda x: x * c1  # noqa: E731  (same text and constant, another line)
+    assert fingerprint(_traced(f, x)) == fingerprint(_traced(f, x))
+    assert len({fingerprint(_traced(k, x)) for k in (f, g, h)}) == 3
+    assert fingerprint(_traced(f, x)) != fingerprint(_traced(f, x.astype(np.float32)))
+
+    @pb.custom_jvp
+    def clip(x):
+        return np.clip(x, 0.0, 1.0)
+
+    @clip.defjvp
+    def clip_jvp(primals, tangents):
+        return clip(primals[0]), tangents[0]
+
+    assert fingerprint(_traced(lambda x: clip(x) * 2.0, x)) is None  # the rule is code
+    # such IRs are compiled without a stored program
+    before = pb.jit_stats()["program_hits"]
+    for _ in range(2):
+        np.testing.assert_array_equal(pb.jit(lambda x: clip(x) * 2.0)(x - 0.5), [1.0, 1.0, 1.0])
+    assert pb.jit_stats()["program_hits"] == before
+
+
+def test_damaged_or_foreign_program_file_is_rebuilt(tmp_cache, monkeypatch):
+    fn = _unique(5)
+    x = np.linspace(-1, 1, 6)
+    np.testing.assert_allclose(pb.jit(fn)(x), fn(x), rtol=1e-12)
+    (path,) = (tmp_cache / "programs").iterdir()
+    good = path.read_bytes()
+    for damaged in (good[: len(good) // 2], good[:-1] + bytes([good[-1] ^ 1]), b""):
+        path.write_bytes(damaged)
+        cache.clear_memory()
+        s0 = pb.jit_stats()
+        np.testing.assert_allclose(pb.jit(fn)(x), fn(x), rtol=1e-12)
+        s1 = pb.jit_stats()
+        assert s1["program_hits"] == s0["program_hits"]
+        assert s1["disk_entries_rebuilt"] == s0["disk_entries_rebuilt"] + 1
+        assert path.read_bytes() == good  # rewritten
+    cache.clear_memory()
+    s0 = pb.jit_stats()
+    pb.jit(fn)(x)
+    assert pb.jit_stats()["program_hits"] == s0["program_hits"] + 1
+    # other pullback code (or NumPy) makes other programs: the stored one is not used
+    cache.clear_memory()
+    monkeypatch.setattr(cache, "code_version", lambda: "another version")
+    s0 = pb.jit_stats()
+    np.testing.assert_allclose(pb.jit(fn)(x), fn(x), rtol=1e-12)
+    assert pb.jit_stats()["program_hits"] == s0["program_hits"]

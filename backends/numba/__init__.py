@@ -6,6 +6,9 @@ source` print) and `run.kernel` the Numba dispatcher. `stats()` (also
 `pb.jit_stats()`) reads the compile/cache counters, see cache.py. For a single
 output, `run.first(*args)` is `run(*args)[0]` and `run.specialize(args)` gives
 pb.jit's per-call path for later calls like `args` (see _specializer).
+`compile_traced(traced)` is pb.jit's entry: it optimizes and compiles, or takes
+the Program (source, constants, output types) stored for an identical traced IR
+(cache.load_program) and skips the passes and the code generator.
 
 Pipeline: custom_jvp/vjp calls are inlined; codegen.py writes one Python
 function (fusion groups as loop nests, layout ops as index arithmetic, helper
@@ -27,9 +30,11 @@ import functools
 import hashlib
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 
+from ...ir.printer import fingerprint
 from ...passes.inline import inline_calls
 from . import cache, vecmath
 from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
@@ -82,22 +87,21 @@ def _module_source(ir):
     return "\n".join(lines) + "\n", eqn_at
 
 
-def _wrap_source(ir):
+def _wrap_source(prog):
     """A plain-Python entry: call the kernel, box 0-d results with their dtype."""
-    n_in = len(ir.invars)
-    args = [f"a{i}" for i in range(n_in)]
-    consts = [f"c{i}" for i in range(len(ir.consts))]
+    args = [f"a{i}" for i in range(prog.n_in)]
+    consts = [f"c{i}" for i in range(len(prog.consts))]
     outs = []
-    single = len(ir.outvars) == 1  # the kernel returns the bare value, not a tuple
-    for k, v in enumerate(ir.outvars):
+    single = len(prog.outs) == 1  # the kernel returns the bare value, not a tuple
+    for k, (ndim, dtype) in enumerate(prog.outs):
         r = "r" if single else f"r[{k}]"
-        if v.aval.ndim:
+        if ndim:
             outs.append(r)
-        elif np.dtype(v.aval.dtype) in _SCALAR_NATIVE:  # the scalar already boxes as that dtype
+        elif np.dtype(dtype) in _SCALAR_NATIVE:  # the scalar already boxes as that dtype
             outs.append(f"_array({r})")
         else:
             outs.append(f"_array({r}, _dt{k})")
-    lines = [f"def make_run(kernel, consts, explain, recover, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(ir.outvars))) or '_unused=None'}):"]
+    lines = [f"def make_run(kernel, consts, explain, recover, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(prog.outs))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")
     lines.append(f"    def run({', '.join(args)}):")
@@ -138,16 +142,67 @@ def _prepare_const(c):
     return np.ascontiguousarray(a).copy()  # a private copy: later user writes cannot leak in
 
 
-def compile(ir):
-    """run(*flat_args) -> list of NumPy arrays, compiled lazily by Numba on first call."""
-    import numba
+class Program(NamedTuple):
+    """Everything a kernel's entry is made from: the module source, the number of
+    arguments, each output's (ndim, dtype), the constants (private copies). Programs
+    are what the cache stores for a traced IR (cache.load_program)."""
+    source: str
+    n_in: int
+    outs: tuple
+    consts: list
 
+
+def _program(ir):
+    """(Program, ir with calls inlined, line -> equation) of an optimized IR."""
     ir = inline_calls(ir)  # custom_jvp/vjp calls (also inside sub-IRs) -> their bodies
     source, eqn_at = _module_source(ir)
+    outs = tuple((v.aval.ndim, np.dtype(v.aval.dtype).str) for v in ir.outvars)
+    prog = Program(source, len(ir.invars), outs, [_prepare_const(c) for c in ir.consts])
+    return prog, ir, eqn_at
+
+
+def compile(ir):
+    """run(*flat_args) -> list of NumPy arrays, compiled lazily by Numba on first call."""
+    prog, ir, eqn_at = _program(ir)
+    return _link(prog, lambda: (ir, eqn_at))
+
+
+def compile_traced(traced):
+    """(run, optimized()) for a traced IR: run is compile(optimize(traced)), and
+    optimized() gives optimize(traced). A program stored for an IR with the same
+    fingerprint (this process or an earlier one, cache.load_program) is reused, so
+    the passes and the code generator run only when optimized() is first asked
+    for (an inlining trace, `f.ir(x)`, an error message)."""
+    from ...passes.manager import optimize
+
+    key = fingerprint(traced)
+    if key is not None:
+        key = hashlib.sha256(f"{key} {cache.code_version()}".encode()).hexdigest()
+        prog = cache.load_program(key)
+        if prog is not None:
+            optimized = functools.lru_cache(maxsize=None)(lambda: optimize(traced))
+
+            @functools.lru_cache(maxsize=None)
+            def located():
+                return _program(optimized())[1:]
+            return _link(prog, located), optimized
+    ir = optimize(traced)
+    prog, inlined, eqn_at = _program(ir)
+    if key is not None:
+        cache.store_program(key, prog)
+    return _link(prog, lambda: (inlined, eqn_at)), lambda: ir
+
+
+def _link(prog, located):
+    """The entry of a program; located() gives (IR, line -> equation) of its
+    kernel source, for naming the equation in a Numba error."""
+    import numba
+
+    source = prog.source
     mod = cache.load(source)
 
     def explain(err):
-        return _explain(err, source, eqn_at, mod, ir)
+        return _explain(err, source, *located(), mod)
 
     retried = []
 
@@ -160,27 +215,27 @@ def compile(ir):
         cache.drop_damaged(mod.path)
 
     env = {}
-    exec(_wrap_source(ir), env)
-    dts = [np.dtype(v.aval.dtype) for v in ir.outvars]
-    consts = [_prepare_const(c) for c in ir.consts]
+    exec(_wrap_source(prog), env)
+    dts = [np.dtype(dt) for _, dt in prog.outs]
+    consts = prog.consts
     run = env["make_run"](mod.kernel, consts, explain, recover,
                           numba.core.errors.NumbaError, np.array, *dts)
     run.source = source
     run.kernel = mod.kernel
-    if len(ir.outvars) == 1:
-        run.specialize = _specializer(run, mod.kernel, consts, _box(ir.outvars[0].aval))
+    if len(prog.outs) == 1:
+        run.specialize = _specializer(run, mod.kernel, consts, _box(*prog.outs[0]))
     return run
 
 
-def _box(aval):
+def _box(ndim, dtype):
     """Turns the kernel's value for a single output into the result: None when the
     kernel already returns it (a fresh array), else a fresh 0-d array of the output's
     dtype (Numba returns 0-d values as Python scalars). np.array is the cheapest fresh
     0-d array measured (np.empty + item assignment, template.copy(), a kernel-made
     0-d array all cost more)."""
-    if aval.ndim:
+    if ndim:
         return None
-    dt = np.dtype(aval.dtype)
+    dt = np.dtype(dtype)
     return np.array if dt in _SCALAR_NATIVE else functools.partial(np.array, dtype=dt)
 
 
@@ -214,7 +269,7 @@ def _entry_point(kernel, args):
 _LINE_RE = re.compile(r'File "([^"]*)", line (\d+)|at (\S+) \((\d+)\)')
 
 
-def _explain(err, source, eqn_at, mod, ir):
+def _explain(err, source, ir, eqn_at, mod):
     from ...ir.printer import pp_eqn
     from ...tracer.trace import where
 

@@ -18,15 +18,25 @@ either (Python's own .pyc would do that, but not under PYTHONDONTWRITEBYTECODE).
 Writes go to a temporary file renamed into place, so processes racing on one
 entry are safe.
 
+Programs: what `pb.jit` builds from a traced IR (the optimized kernel's source,
+its constants, its outputs' types) is also kept, in memory and in
+`<cache dir>/programs/`, keyed by the traced IR's fingerprint (its text, source
+lines and constants: ir.printer.fingerprint) and a hash of pullback's own code
+(`code_version`). A new process that traces the same IR skips the passes and
+the code generator. A program file carries the hash of its payload, checked
+before it is unpickled: a damaged one is rebuilt, never loaded.
+
 PULLBACK_CACHE_DIR overrides the directory (default: $XDG_CACHE_HOME/pullback or
 ~/.cache/pullback); PULLBACK_CACHE=0 disables the disk cache.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import marshal
 import os
+import pickle
 import sys
 import tempfile
 import threading
@@ -45,8 +55,9 @@ JIT_OPTIONS = dict(nogil=True, error_model="numpy", no_rewrites=True, no_cfunc_w
 
 _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)
+_programs: dict = {}     # program key -> Program (see backends/numba compile_traced)
 _counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
-             "disk_entries_rebuilt": 0}
+             "disk_entries_rebuilt": 0, "program_hits": 0}
 
 
 def cache_dir():
@@ -217,6 +228,80 @@ def load(source: str):
         return mod
 
 
+@functools.lru_cache(maxsize=None)
+def code_version() -> str:
+    """A stamp of pullback's own code: every source file's name, size and
+    modification time, as Python's .pyc files are validated (reading and hashing
+    the files instead costs ~2 ms of every new process's first call), and NumPy's
+    version (constant folding runs it). A program made by other passes or another
+    code generator never matches."""
+    import numpy
+
+    dirs = set()
+    for name in ("", ".ir", ".tracer", ".passes", ".backends", ".backends.numba"):
+        dirs.update(os.path.abspath(d) for d in importlib.import_module("pullback" + name).__path__)
+    stamp = [numpy.__version__]
+    for d in sorted(dirs):
+        with os.scandir(d) as entries:
+            for e in sorted(entries, key=lambda e: e.name):
+                if e.name.endswith(".py"):
+                    st = e.stat()
+                    stamp.append(f"{e.path} {st.st_size} {st.st_mtime_ns}")
+    return _sha("\n".join(stamp))
+
+
+_PROGRAM_MAGIC = b"pullback program 1\n"
+
+
+def _program_path(key):
+    return os.path.join(cache_dir(), "programs", f"{key[:40]}.pkl")
+
+
+def load_program(key):
+    """The program stored under `key` (memory, then disk), or None."""
+    with _lock:
+        prog = _programs.get(key)
+        if prog is None and disk_enabled():
+            prog = _read_program(key)
+        if prog is not None:
+            _programs[key] = prog
+            _counters["program_hits"] += 1
+        return prog
+
+
+def _read_program(key):
+    try:
+        with open(_program_path(key), "rb") as f:
+            blob = f.read()
+    except OSError:
+        return None
+    n = len(_PROGRAM_MAGIC)
+    head, digest, payload = blob[:n], blob[n:n + 64], blob[n + 64:]
+    if head != _PROGRAM_MAGIC or digest != _sha(key.encode() + payload).encode():
+        _counters["disk_entries_rebuilt"] += 1  # damaged or foreign: rebuilt by the caller
+        return None
+    try:
+        return pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - e.g. a class that moved: rebuild
+        _counters["disk_entries_rebuilt"] += 1
+        return None
+
+
+def store_program(key, prog):
+    with _lock:
+        _programs[key] = prog
+        if not disk_enabled():
+            return
+        path = _program_path(key)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            payload = pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL)
+            _write_atomic(path, _PROGRAM_MAGIC + _sha(key.encode() + payload).encode() + payload,
+                          suffix=".pkl")
+        except OSError:
+            pass  # the cache is an optimization: a read-only directory still works
+
+
 def stats():
     """Counters: kernels generated / shared in memory / found on disk, and Numba's
     compilations versus machine code loaded from its disk cache."""
@@ -238,6 +323,7 @@ def clear_memory():
     """Forget in-memory modules (tests use it to exercise the disk cache)."""
     with _lock:
         _modules.clear()
+        _programs.clear()
 
 
 def options_text():
