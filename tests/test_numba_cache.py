@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pullback as pb
 from pullback.backends.numba import cache
@@ -421,3 +423,44 @@ def test_damaged_or_foreign_program_file_is_rebuilt(tmp_cache, monkeypatch):
     s0 = pb.jit_stats()
     np.testing.assert_allclose(pb.jit(fn)(x), fn(x), rtol=1e-12)
     assert pb.jit_stats()["program_hits"] == s0["program_hits"]
+
+
+# ---------------------------------------------------------------- random programs
+
+
+def _random_programs():
+    from test_numba_property import FLOAT_OPS, FLOATS, LOOP_SHAPES
+    from test_passes_property import programs
+
+    return programs(shapes=LOOP_SHAPES, dtypes=FLOATS, ops=FLOAT_OPS)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(_random_programs(), st.integers(0, 2**31 - 1))
+def test_stored_program_of_random_ir_equals_a_fresh_build(tmp_cache, program, seed):
+    """A traced IR's program taken from the disk (memory cleared) has the source and
+    constants a fresh build gives and computes the same values, and its optimized IR
+    on demand is the fresh optimize()."""
+    from pullback.backends import numba as nb
+    from pullback.ir.printer import fingerprint, ir_equal
+    from pullback.passes.manager import optimize
+    from pullback.tracer.trace import trace
+    from test_numba_property import make_args
+
+    in_avals, fn = program
+    traced = trace(fn, in_avals)
+    assert fingerprint(traced) == fingerprint(trace(fn, in_avals))  # deterministic
+    run1, _ = nb.compile_traced(traced)
+    cache.clear_memory()
+    s0 = pb.jit_stats()
+    run2, optimized = nb.compile_traced(traced)
+    assert pb.jit_stats()["program_hits"] == s0["program_hits"] + 1
+    fresh = optimize(traced)
+    assert ir_equal(optimized(), fresh)
+    assert run2.source == nb.compile(fresh).source == run1.source
+    args, laid = make_args(traced, np.random.default_rng(seed))
+    with np.errstate(all="ignore"):
+        for a, b in zip(run1(*laid), run2(*laid)):
+            np.testing.assert_array_equal(a, b)
