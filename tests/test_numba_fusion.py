@@ -190,6 +190,47 @@ def test_sin_cos_fuse_with_vectorizable_math():
     np.testing.assert_allclose(got32, ref32, rtol=1e-6, atol=1e-7)
 
 
+def test_sin_cos_of_bounded_values_skip_the_huge_argument_reduction():
+    # tanh is within 1, so 3 tanh(x) + 2 is within 5: the medium-range kernel suffices;
+    # x itself and tanh(x) + 2**21 are not provably below 2**20
+    x = np.concatenate([np.linspace(-3.0, 3.0, 4093), [np.nan, np.inf, -np.inf]])
+
+    def f(x):
+        t = np.tanh(x)
+        return (np.sin(3.0 * t + 2.0) * np.cos(t) + np.sin(x)
+                + np.cos(t + 2.0 ** 21) + np.sin(np.maximum(t, 0.5) ** 2 - t * t))
+
+    jf, got, ref = both(f, x)
+    with np.errstate(invalid="ignore"):
+        want = f(x)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+    src = jf.source(x)
+    assert src.count("_vm.sincos_medium_f64(") == 3, src
+    assert src.count("_vm.sincos_f64(") == 2, src
+
+
+def test_magnitude_bounds():
+    from pullback.api import trace_to_ir
+    from pullback.backends.numba.codegen import magnitude_bound
+
+    def bound(f, x):
+        ir = trace_to_ir(f, (x,), ())[0]
+        producer = {v: e for e in ir.eqns for v in e.outputs}
+        return magnitude_bound(ir.outvars[0], producer, {})
+
+    x = np.ones((3, 4))
+    assert bound(lambda x: np.tanh(x), x) == 1.0
+    assert bound(lambda x: 3.0 * np.tanh(x) - np.sin(x) ** 3, x) == 4.0
+    assert bound(lambda x: np.concatenate([np.tanh(x), np.cos(x).T.reshape(3, 4) * -2.0]), x) == 2.0
+    assert bound(lambda x: np.where(x > 0, np.tanh(x), 7.0)[:, 1:], x) == 7.0
+    assert bound(lambda x: np.max(np.tanh(x), axis=1), x) == 1.0
+    assert bound(lambda x: x, x) == np.inf
+    assert bound(lambda x: np.tanh(x) * x, x) == np.inf
+    assert bound(lambda x: np.tanh(x) / 0.5, x) == np.inf  # no rule for div: unknown
+    assert bound(lambda x: np.tanh(x) * 0.0 * x, x) == np.inf
+
+
 def test_row_values_read_only_in_the_chain_are_scalars():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(40, 30))

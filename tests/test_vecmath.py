@@ -200,6 +200,35 @@ def test_sincos_is_sin_and_cos():
         assert np.array_equal(np.signbit(got), np.signbit(want))
 
 
+def test_sincos_medium_equals_sincos_below_two_to_twenty():
+    """The kernel without the huge-argument reduction gives the same bits below
+    2**20 (random doubles, the doubles nearest k pi/2, signed zeros, subnormals),
+    and NaN for NaN and infinities."""
+    @numba.njit
+    def pairs(a, s, c, sm, cm):
+        for i in range(a.shape[0]):
+            s[i], c[i] = vm.sincos_f64(a[i])
+            sm[i], cm[i] = vm.sincos_medium_f64(a[i])
+
+    rng = np.random.default_rng(11)
+    k = np.arange(-600000, 600000, 97, dtype=np.float64)
+    near = k * (np.pi / 2)
+    x = np.concatenate([rng.uniform(-2.0**20, 2.0**20, 200000),
+                        np.geomspace(1e-320, 2.0**20 * 0.999, 20000),
+                        near, np.nextafter(near, np.inf), np.nextafter(near, -np.inf),
+                        [0.0, -0.0, 5e-324, -5e-324, np.nextafter(2.0**20, 0.0)]])
+    x = np.concatenate([x, -x])
+    s, c, sm, cm = (np.empty_like(x) for _ in range(4))
+    pairs(x, s, c, sm, cm)
+    np.testing.assert_array_equal(sm, s)
+    np.testing.assert_array_equal(cm, c)
+    assert np.array_equal(np.signbit(sm), np.signbit(s))
+    special = np.array([np.nan, np.inf, -np.inf])
+    s, c, sm, cm = (np.empty_like(special) for _ in range(4))
+    pairs(special, s, c, sm, cm)
+    assert np.isnan(sm).all() and np.isnan(cm).all()
+
+
 def test_python_call_on_arrays_and_scalars():
     x = np.linspace(-3, 3, 12).reshape(3, 4)[:, ::2]       # non-contiguous 2-d
     np.testing.assert_allclose(vm.tanh(x), np.tanh(x), rtol=1e-15)

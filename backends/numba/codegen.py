@@ -77,6 +77,54 @@ DEFER_LINEAR = {P.add_p, P.sub_p, P.mul_p, P.neg_p}
 VIEW_THROUGH = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.rev_p, P.pad_p}
 
 
+# |value| bounds for sin/cos operands (magnitude_bound): below TRIG_MEDIUM the
+# vector kernel skips its reduction for huge arguments (vecmath.sincos_medium_f64)
+TRIG_MEDIUM = 2.0 ** 20
+BOUNDED_BY_ONE = {P.tanh_p, P.sin_p, P.cos_p, P.logistic_p, P.erf_p}
+KEEPS_BOUND = {P.neg_p, P.abs_p, P.convert_element_type_p, P.stop_gradient_p, P.gather_p,
+               P.reduce_max_p, P.reduce_min_p} | (VIEW_THROUGH - {P.pad_p})
+
+
+def magnitude_bound(a, producer, memo):
+    """An upper bound on |x| for every element x of `a` that is not NaN (inf when
+    unknown), from the equations that made it: tanh is within 1, a sum within the
+    sum of its operands' bounds, and so on. `memo` maps values to their bounds."""
+    if isinstance(a, Literal):
+        v = abs(float(a.val))
+        return v if v == v else np.inf
+    if a in memo:
+        return memo[a]
+    memo[a] = np.inf  # also while its operands are looked at
+    e = producer.get(a)
+    if e is None:
+        return np.inf
+    if e.prim in BOUNDED_BY_ONE:
+        memo[a] = 1.0
+        return 1.0
+    rule = _BOUND_RULES.get(e.prim)
+    if rule is None and e.prim in KEEPS_BOUND:
+        rule = _keeps_bound
+    if rule is None:
+        return np.inf
+    b = rule([magnitude_bound(x, producer, memo) for x in e.inputs], **e.params)
+    memo[a] = b = b if b == b else np.inf  # inf * 0
+    return b
+
+
+def _keeps_bound(b, **params):
+    return b[0]
+
+
+_BOUND_RULES = {
+    P.add_p: lambda b: b[0] + b[1],
+    P.sub_p: lambda b: b[0] + b[1],
+    P.mul_p: lambda b: b[0] * b[1],
+    P.select_p: lambda b: max(b[1:]),
+    P.integer_pow_p: lambda b, y: b[0] ** y if y >= 0 else np.inf,
+    **{p: (lambda b, **params: max(b)) for p in (P.max_p, P.min_p, P.pad_p, P.concatenate_p)},
+}
+
+
 class LoweringError(NotImplementedError):
     pass
 
@@ -278,6 +326,7 @@ class Codegen:
         self.cur_sincos = None  # operand -> (sin, cos) locals of the loop body (sincos)
         self.eqn_by_id = {id(e): e for e in ir.eqns}
         self.producer = {v: e for e in ir.eqns for v in e.outputs}
+        self.bounds = {}  # value -> magnitude_bound
         self.const_of = dict(zip(ir.constvars, ir.consts))
         self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
@@ -806,13 +855,16 @@ class Codegen:
 
     def sincos(self, e, x, indent):
         """Locals holding sin and cos of the loop body's operand `x`: one
-        `_vm.sincos_f64` call serves both (see vecmath.sincos_f64)."""
+        `_vm.sincos_f64` call serves both (see vecmath.sincos_f64), or
+        `_vm.sincos_medium_f64` where the operand is provably below 2**20."""
         names = self.cur_sincos.get(x)
         if names is None:
             base = self.name(e.outputs[0]) + "_sc"
             names = self.cur_sincos[x] = (base + "s", base + "c")
             arg = x if e.inputs[0].aval.dtype == np.float64 else f"np.float64({x})"
-            self.emit(f"{names[0]}, {names[1]} = _vm.sincos_f64({arg})", e, indent)
+            medium = magnitude_bound(e.inputs[0], self.producer, self.bounds) < TRIG_MEDIUM
+            kernel = "sincos_medium_f64" if medium else "sincos_f64"
+            self.emit(f"{names[0]}, {names[1]} = _vm.{kernel}({arg})", e, indent)
         return names
 
     def sources(self, inputs, g):

@@ -532,6 +532,21 @@ def _sin_cos_reduced(hi, lo):
 
 
 @_kernel
+def _sincos_quadrant(x, n, hi, lo):
+    """(sin x, cos x) from x = n pi/2 + hi + lo."""
+    sin_r, cos_r = _sin_cos_reduced(hi, lo)
+    # sin(n pi/2 + r) by n mod 4; cos(x) = sin(x + pi/2), quadrant n + 1
+    odd = (n & 1) != 0
+    s = cos_r if odd else sin_r
+    c = sin_r if odd else cos_r
+    s = -s if (n & 2) != 0 else s
+    c = -c if ((n + 1) & 2) != 0 else c
+    # below 2**-26, sin x rounds to x: keeps -0.0 and subnormals exact
+    s = x if abs(x) < 1.4901161193847656e-08 else s
+    return s, c
+
+
+@_kernel
 def _sincos64(x):
     a = abs(x)
     nm, hm, lm = _reduce_medium(x)
@@ -541,20 +556,21 @@ def _sincos64(x):
     hh = -hh if negative else hh
     lh = -lh if negative else lh
     medium = a < _TRIG_MEDIUM
-    n = nm if medium else nh
-    sin_r, cos_r = _sin_cos_reduced(hm if medium else hh, lm if medium else lh)
-    # sin(n pi/2 + r) by n mod 4; cos(x) = sin(x + pi/2), quadrant n + 1
-    odd = (n & 1) != 0
-    s = cos_r if odd else sin_r
-    c = sin_r if odd else cos_r
-    s = -s if (n & 2) != 0 else s
-    c = -c if ((n + 1) & 2) != 0 else c
-    # below 2**-26, sin x rounds to x: keeps -0.0 and subnormals exact
-    s = x if a < 1.4901161193847656e-08 else s
+    s, c = _sincos_quadrant(x, nm if medium else nh, hm if medium else hh, lm if medium else lh)
     # inf - inf is the invalid operation's default NaN, as libm returns;
     # a NaN argument comes back unchanged
     nan = x - x
     return (s if a < _INF else nan), (c if a < _INF else nan)
+
+
+@_kernel
+def _sincos64_medium(x):
+    """_sincos64 for |x| < 2**20, bit for bit (NaN and +-inf give NaN; larger
+    arguments garbage): the code generator calls it where it proves the bound
+    (codegen.magnitude_bound). The huge-argument reduction it skips is ~60% of
+    _sincos64's time."""
+    n, hi, lo = _reduce_medium(x)
+    return _sincos_quadrant(x, n, hi, lo)
 
 
 @_kernel
@@ -742,6 +758,10 @@ cos = _make_public("cos", _cos64, _cos64)
 # inlined copy costs Numba ~20 ms of compile time, so generated code that
 # needs both calls this once.
 sincos_f64 = _always_inlined(_sincos64, types.UniTuple(types.float64, 2)(types.float64))
+# `_vm.sincos_medium_f64(x)`: the same below 2**20 only (seed_jacfwd's sin/cos of
+# tanh values: 83 -> 54 us per call, 454 -> 417 ms of Numba compile).
+sincos_medium_f64 = _always_inlined(_sincos64_medium,
+                                    types.UniTuple(types.float64, 2)(types.float64))
 # `_vm.exp_f64(x)` (x float64) and `_vm.exp_f32(x)` (x float32 widened to float64,
 # the float64 result to be rounded to float32 by the caller)
 for _name in F64:
