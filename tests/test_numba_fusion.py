@@ -229,6 +229,8 @@ def test_magnitude_bounds():
     assert bound(lambda x: np.tanh(x) * x, x) == np.inf
     assert bound(lambda x: np.tanh(x) / 0.5, x) == np.inf  # no rule for div: unknown
     assert bound(lambda x: np.tanh(x) * 0.0 * x, x) == np.inf
+    assert bound(lambda x: (np.tanh(x) * 1e200) ** 3, x) == np.inf  # overflows: unknown
+    assert bound(lambda x: (np.tanh(x) * 3.0) ** 2, x) == 9.0
 
 
 def test_row_values_read_only_in_the_chain_are_scalars():

@@ -80,9 +80,6 @@ VIEW_THROUGH = {P.broadcast_in_dim_p, P.transpose_p, P.reshape_p, P.slice_p, P.r
 # |value| bounds for sin/cos operands (magnitude_bound): below TRIG_MEDIUM the
 # vector kernel skips its reduction for huge arguments (vecmath.sincos_medium_f64)
 TRIG_MEDIUM = 2.0 ** 20
-BOUNDED_BY_ONE = {P.tanh_p, P.sin_p, P.cos_p, P.logistic_p, P.erf_p}
-KEEPS_BOUND = {P.neg_p, P.abs_p, P.convert_element_type_p, P.stop_gradient_p, P.gather_p,
-               P.reduce_max_p, P.reduce_min_p} | (VIEW_THROUGH - {P.pad_p})
 
 
 def magnitude_bound(a, producer, memo):
@@ -92,37 +89,50 @@ def magnitude_bound(a, producer, memo):
     if isinstance(a, Literal):
         v = abs(float(a.val))
         return v if v == v else np.inf
-    if a in memo:
-        return memo[a]
-    memo[a] = np.inf  # also while its operands are looked at
-    e = producer.get(a)
-    if e is None:
-        return np.inf
-    if e.prim in BOUNDED_BY_ONE:
-        memo[a] = 1.0
-        return 1.0
-    rule = _BOUND_RULES.get(e.prim)
-    if rule is None and e.prim in KEEPS_BOUND:
-        rule = _keeps_bound
-    if rule is None:
-        return np.inf
-    b = rule([magnitude_bound(x, producer, memo) for x in e.inputs], **e.params)
-    memo[a] = b = b if b == b else np.inf  # inf * 0
-    return b
+    if a not in memo:
+        e = producer.get(a)
+        rule = BOUND_RULES.get(e.prim) if e is not None else None
+        if rule is None:
+            memo[a] = np.inf
+        else:
+            b = rule([magnitude_bound(x, producer, memo) for x in e.inputs], **e.params)
+            memo[a] = b if b == b else np.inf  # inf * 0
+    return memo[a]
 
 
-def _keeps_bound(b, **params):
+def _one(b, **params):
+    return 1.0
+
+
+def _first(b, **params):
     return b[0]
 
 
-_BOUND_RULES = {
+def _largest(b, **params):
+    return max(b)
+
+
+BOUND_RULES = {
+    **dict.fromkeys([P.tanh_p, P.sin_p, P.cos_p, P.logistic_p, P.erf_p], _one),
+    **dict.fromkeys([P.neg_p, P.abs_p, P.convert_element_type_p, P.stop_gradient_p,
+                     P.gather_p, P.reduce_max_p, P.reduce_min_p, *(VIEW_THROUGH - {P.pad_p})],
+                    _first),
+    **dict.fromkeys([P.max_p, P.min_p, P.pad_p, P.concatenate_p], _largest),
     P.add_p: lambda b: b[0] + b[1],
     P.sub_p: lambda b: b[0] + b[1],
     P.mul_p: lambda b: b[0] * b[1],
     P.select_p: lambda b: max(b[1:]),
-    P.integer_pow_p: lambda b, y: b[0] ** y if y >= 0 else np.inf,
-    **{p: (lambda b, **params: max(b)) for p in (P.max_p, P.min_p, P.pad_p, P.concatenate_p)},
+    P.integer_pow_p: lambda b, y: _power(b[0], y),
 }
+
+
+def _power(b, y):
+    if y < 0:
+        return np.inf
+    try:
+        return b ** y
+    except OverflowError:  # Python floats raise where NumPy's give inf
+        return np.inf
 
 
 class LoweringError(NotImplementedError):
