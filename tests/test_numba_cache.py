@@ -139,19 +139,26 @@ def test_threads_calling_one_jitted_function(tmp_cache):
     assert not errors, errors[0]
 
 
-def test_numba_typing_error_names_equation_and_user_line(tmp_cache, monkeypatch):
-    from pullback.backends import numba as nb
+def _untypable_ir(monkeypatch, name, line):
+    """(primitive, IR) of one elementwise equation at this file's `line` whose
+    lowering Numba cannot type (a float plus a string)."""
     from pullback.backends.numba import lowering
     from pullback.ir.core import IR, Eqn, ShapedArray, Var
     from pullback.tracer.trace import SourceInfo
 
-    bad = P.Primitive("bogus_op")
+    bad = P.Primitive(name)
     monkeypatch.setattr(P, "ELEMENTWISE", P.ELEMENTWISE | {bad})
     monkeypatch.setitem(lowering.scalar_rules, bad,
                         lambda ctx, out, ins, x: f"({x} + 'text')")
     a, b = Var(ShapedArray((3,), np.float64)), Var(ShapedArray((3,), np.float64))
-    src = SourceInfo(__file__, 4, "user_fn")
-    ir = IR([], [], [a], [Eqn(bad, [a], [b], {}, source=src)], [b])
+    src = SourceInfo(__file__, line, "user_fn")
+    return bad, IR([], [], [a], [Eqn(bad, [a], [b], {}, source=src)], [b])
+
+
+def test_numba_typing_error_names_equation_and_user_line(tmp_cache, monkeypatch):
+    from pullback.backends import numba as nb
+
+    _, ir = _untypable_ir(monkeypatch, "bogus_op", 4)
     run = nb.compile(ir)
     with pytest.raises(nb.NumbaCompileError) as info:
         run(np.ones(3))
@@ -164,17 +171,8 @@ def test_typing_error_from_a_stored_program_names_equation(tmp_cache, monkeypatc
     """A program reused from the cache has no IR at hand: the error message
     optimizes the traced IR again to find the equation behind the failing line."""
     from pullback.backends import numba as nb
-    from pullback.backends.numba import lowering
-    from pullback.ir.core import IR, Eqn, ShapedArray, Var
-    from pullback.tracer.trace import SourceInfo
 
-    bad = P.Primitive("bogus_op2")
-    monkeypatch.setattr(P, "ELEMENTWISE", P.ELEMENTWISE | {bad})
-    monkeypatch.setitem(lowering.scalar_rules, bad,
-                        lambda ctx, out, ins, x: f"({x} + 'text')")
-    a, b = Var(ShapedArray((3,), np.float64)), Var(ShapedArray((3,), np.float64))
-    src = SourceInfo(__file__, 5, "user_fn")
-    traced = IR([], [], [a], [Eqn(bad, [a], [b], {}, source=src)], [b])
+    bad, traced = _untypable_ir(monkeypatch, "bogus_op2", 5)
     nb.compile_traced(traced)
     cache.clear_memory()
     s0 = pb.jit_stats()
