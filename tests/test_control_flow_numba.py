@@ -1,6 +1,8 @@
 """Control flow compiled by the Numba backend (pb.jit's default): values,
 derivatives and batching agree with the interpreter and with Python loops, and
 the loop stays a loop (one compiled function, no unrolled body)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -250,3 +252,49 @@ def test_readme_control_flow_functions_compiled():
     close(total, np.sum(x))
     p, s0 = np.array([1.1, 0.4, 0.1, 0.4]), np.array([10.0, 5.0])
     close(pb.jit(ns["final_state"])(p, s0), ns["final_state"](p, s0))  # its jacrev: test above
+
+
+def test_scan_array_carries_reuse_two_rows():
+    """An array carry the scan body makes afresh is written into row `i & 1` of a
+    buffer allocated before the loop, not allocated per iteration: the values are
+    those of the interpreter, also where other carries are views or copies of the
+    previous iteration's arrays, and where an inner scan's final carry becomes an
+    outer carry."""
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(3, 3)) * 0.5
+    xs = rng.normal(size=(6, 3))
+
+    def rnn(h0, xs):
+        return pb.scan(lambda h, x: (np.tanh(W @ h + x), h.sum()), h0, xs)
+
+    f = pb.jit(rnn)
+    src = f.source(np.ones(3), xs)
+    assert re.search(r"^ +\w+_rows\d+ = _h\.empty\(\(2, 3\), np\.float64\)$", src, re.M), src
+    assert re.search(r"= \w+_rows\d+\[_i\d+ & 1\]$", src, re.M), src
+    for got, want in zip(f(np.ones(3), xs), ijit(rnn)(np.ones(3), xs)):
+        close(got, want)
+
+    def views(a, xs):  # carry 1: fresh; carries 2 and 3 read the previous carry 1
+        def step(c, x):
+            h, g, t = c
+            return (np.tanh(h * 1.5 + x[0]), h.reshape(2, 3), h.T + g), g.sum() + t.sum()
+        return pb.scan(step, (a, a.reshape(2, 3), a.T.copy()), xs, reverse=True)
+
+    a = rng.normal(size=(3, 2))
+    for got, want in zip(_flat(pb.jit(views)(a, xs)), _flat(ijit(views)(a, xs))):
+        close(got, want)
+
+    def nested_carries(a, xs):  # the inner scan's final carry is the outer carry
+        def outer(c, x):
+            inner, _ = pb.scan(lambda d, y: (np.sin(d) + y * x[1], d.sum()), c, xs[:3])
+            return inner * 0.5, inner.sum()
+        return pb.scan(outer, a, xs)
+
+    for got, want in zip(pb.jit(nested_carries)(a[:, 0], xs), ijit(nested_carries)(a[:, 0], xs)):
+        close(got, want)
+
+
+def _flat(t):
+    if isinstance(t, (tuple, list)):
+        return [x for c in t for x in _flat(c)]
+    return [t]

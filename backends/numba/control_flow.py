@@ -149,6 +149,42 @@ def _line(text, e, indent):
     return [(text, e, indent, False)]
 
 
+def _two_rows(cg, e, buf, carries, avals, i):
+    """The scan body's lines with each array carry that is a fresh `_h.empty` of the
+    iteration written into row `i & 1` of a (2, ...) buffer allocated before the
+    loop: the new carry never overwrites the one the iteration reads, and the loop
+    allocates nothing. Only where every array carry is fresh (an allocation or a
+    copy): a carry that could be a view of another iteration's array keeps the
+    per-iteration allocation of all of them. The buffer is allocated in front of
+    this loop, never hoisted further (an enclosing loop may keep the final carry)."""
+    rows, allocs = {}, []
+    for c, aval in zip(carries, avals):
+        if not aval.ndim:
+            continue
+        assigned = next((it for it in buf if it[0].startswith(f"{c} = ")), None)
+        if assigned is None:
+            return buf
+        expr = assigned[0][len(c) + 3:]
+        if expr.endswith(".copy()") or expr.startswith("_h.full("):
+            continue
+        alloc = next((k for k, it in enumerate(buf) if it[0].startswith(f"{expr} = _h.")
+                      and it[2] == assigned[2] and not it[3]), None)
+        if alloc is None:
+            return buf  # a view, or something this does not know: keep the allocations
+        m = re.match(rf"{re.escape(expr)} = _h\.empty\(\((.*)\), (np\.\w+)\)$", buf[alloc][0])
+        if m is None:
+            if buf[alloc][0].startswith(f"{expr} = _h.full("):
+                continue
+            return buf
+        if alloc not in rows:
+            b = cg.fresh(expr + "_rows")
+            allocs.append(f"{b} = _h.empty((2, {m.group(1).rstrip(',')}), {m.group(2)})")
+            rows[alloc] = (f"{expr} = {b}[{i} & 1]",) + buf[alloc][1:]
+    for text in allocs:
+        _put(cg, (text, e, 1, False))
+    return [rows.get(k, it) for k, it in enumerate(buf)]
+
+
 def _cond(cg, e):
     pred, *ops = e.inputs
     false_ir, true_ir = e.params["branches"]
@@ -211,7 +247,8 @@ def _scan(cg, e):
     rows = [f"{cg.name(v)}[{i}]" for v in ys]
     body = _Nested(cg, p["body"], 1)
     body.run_into(consts + carries + slices, carries + rows)
-    _loop(cg, e, f"for {i} in {rng}:", [body.buf])
+    _loop(cg, e, f"for {i} in {rng}:",
+          [_two_rows(cg, e, body.buf, carries, [a.aval for a in init], i)])
     for v, c in zip(e.outputs[:nk], carries):
         cg.emit(f"{cg.name(v)} = {c}", e)
 
