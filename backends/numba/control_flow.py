@@ -29,7 +29,7 @@ from .calls import CALLS, COMMENT_HEADERS
 from .codegen import Codegen
 
 CONTROL_FLOW = {CF.cond_p, CF.while_p, CF.scan_p}
-_ALLOC = re.compile(r"(\w+) = _h\.empty\(\(.*\), np\.\w+\)$")
+_ALLOC = re.compile(r"(\w+) = _h\.empty\(\((.*)\), (np\.\w+)\)$")  # name, shape, dtype
 
 
 class _Nested(Codegen):
@@ -167,19 +167,17 @@ def _two_rows(cg, e, buf, carries, avals, i):
         expr = assigned[0][len(c) + 3:]
         if expr.endswith(".copy()") or expr.startswith("_h.full("):
             continue
-        alloc = next((k for k, it in enumerate(buf) if it[0].startswith(f"{expr} = _h.")
-                      and it[2] == assigned[2] and not it[3]), None)
-        if alloc is None:
+        made = next((k for k, it in enumerate(buf) if it[0].startswith(f"{expr} = _h.")
+                     and it[2] == assigned[2] and not it[3]), None)
+        if made is not None and buf[made][0].startswith(f"{expr} = _h.full("):
+            continue
+        m = _ALLOC.match(buf[made][0]) if made is not None else None
+        if m is None or m.group(1) != expr:
             return buf  # a view, or something this does not know: keep the allocations
-        m = re.match(rf"{re.escape(expr)} = _h\.empty\(\((.*)\), (np\.\w+)\)$", buf[alloc][0])
-        if m is None:
-            if buf[alloc][0].startswith(f"{expr} = _h.full("):
-                continue
-            return buf
-        if alloc not in rows:
+        if made not in rows:
             b = cg.fresh(expr + "_rows")
-            allocs.append(f"{b} = _h.empty((2, {m.group(1).rstrip(',')}), {m.group(2)})")
-            rows[alloc] = (f"{expr} = {b}[{i} & 1]",) + buf[alloc][1:]
+            allocs.append(f"{b} = _h.empty((2, {m.group(2).rstrip(',')}), {m.group(3)})")
+            rows[made] = (f"{expr} = {b}[{i} & 1]",) + buf[made][1:]
     for text in allocs:
         _put(cg, (text, e, 1, False))
     return [rows.get(k, it) for k, it in enumerate(buf)]
