@@ -183,7 +183,9 @@ def test_sin_cos_fuse_with_vectorizable_math():
     np.testing.assert_allclose(got, np.sin(x) * np.exp(np.cos(x)), rtol=1e-14)
     np.testing.assert_allclose(got, ref, rtol=1e-14)
     src = jf.source(x)
-    assert loops(src) == 1 and "math.sin" not in src and src.count("_vm.sincos_f64(") == 1, src
+    assert loops(src) == 1 and "math.sin" not in src, src
+    # one call serves sin and cos; |x| is unknown: the medium kernel, guarded
+    assert src.count("_vm.sincos_medium_f64(") == 1 and src.count("_vm.beyond_medium_f64(") == 1, src
     x32 = x.astype(np.float32)            # float32: the float64 kernel, rounded once
     jf32, got32, ref32 = both(f, x32)
     assert got32.dtype == np.float32
@@ -192,7 +194,8 @@ def test_sin_cos_fuse_with_vectorizable_math():
 
 def test_sin_cos_of_bounded_values_skip_the_huge_argument_reduction():
     # tanh is within 1, so 3 tanh(x) + 2 is within 5: the medium-range kernel suffices;
-    # x itself and tanh(x) + 2**21 are not provably below 2**20
+    # x itself and tanh(x) + 2**21 are not provably below 2**20: guarded (and the
+    # second fails the guard at every call)
     x = np.concatenate([np.linspace(-3.0, 3.0, 4093), [np.nan, np.inf, -np.inf]])
 
     def f(x):
@@ -206,8 +209,108 @@ def test_sin_cos_of_bounded_values_skip_the_huge_argument_reduction():
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
     src = jf.source(x)
-    assert src.count("_vm.sincos_medium_f64(") == 3, src
-    assert src.count("_vm.sincos_f64(") == 2, src
+    assert src.count("_vm.sincos_medium_f64(") == 5, src
+    assert src.count("_vm.beyond_medium_f64(") == 2, src
+    assert "_vm.sincos_f64(" not in src, src
+    np.testing.assert_array_equal(jf(x), got)  # later calls: the unguarded kernel
+
+
+def test_guarded_sin_cos_fall_back_to_the_full_reduction():
+    """Operands of unknown size get the medium kernel and a guard: a call that sees
+    a finite operand of 2**20 or more is redone by the kernel with the full
+    reduction, which serves that function's later calls too. NaN and inf pass the
+    guard (the medium kernel gives NaN for them, as the full one does)."""
+    from pullback.backends.numba.cache import stats
+
+    x = np.linspace(-3.0, 3.0, 4099)
+
+    def f(x):
+        return np.sin(x) * np.exp(np.cos(0.5 * x))
+
+    jf = pb.jit(f)
+    fell = stats()["trig_fallbacks"]
+    got = jf(x)
+    np.testing.assert_allclose(got, f(x), rtol=1e-14, atol=1e-15)
+    odd = x.copy()
+    odd[[5, 6, 7, 8]] = [np.nan, np.inf, -np.inf, np.nextafter(2.0 ** 20, 0.0)]
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(jf(odd), f(odd), rtol=1e-14, atol=1e-15)
+    assert stats()["trig_fallbacks"] == fell
+    src = jf.source(x)
+    assert src.count("_vm.beyond_medium_f64(") == 2 and "_vm.sincos_f64(" not in src, src
+
+    huge = x.copy()
+    huge[[100, 4000]] = [1e22, -2.0 ** 20]
+    np.testing.assert_allclose(jf(huge), f(huge), rtol=1e-14, atol=1e-15)
+    assert stats()["trig_fallbacks"] == fell + 1
+    again = jf(x)                                 # the unguarded kernel, same bits
+    np.testing.assert_array_equal(again, got)
+    assert stats()["trig_fallbacks"] == fell + 1  # switched once, not per call
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_guarded_kernels_with_several_and_scalar_outputs(dtype):
+    from pullback.backends.numba.cache import stats
+
+    def f(x):
+        return np.sum(np.sin(x)), np.cos(x) * 2
+
+    x = np.linspace(-3.0, 3.0, 257).astype(dtype)
+    big = x.copy()
+    big[3] = 3e7
+    jf = pb.jit(f)
+    ji = pb.jit(f, backend="interpreter")
+    fell = stats()["trig_fallbacks"]
+    tol = dict(rtol=1e-13, atol=1e-13) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for arg, switched in ((x, 0), (big, 1), (x, 1)):
+        s, c = jf(arg)
+        rs, rc = ji(arg)
+        assert isinstance(s, np.ndarray) and s.shape == () and s.dtype == dtype
+        assert c.dtype == dtype
+        np.testing.assert_allclose(s, rs, **tol)
+        np.testing.assert_allclose(c, rc, **tol)
+        assert stats()["trig_fallbacks"] == fell + switched
+
+
+def test_guarded_kernel_of_scalar_arguments():
+    # scalars alone would let pb.jit call the kernel's entry point directly; a
+    # guarded kernel keeps the wrapper that reads its flag
+    from pullback.backends.numba.cache import stats
+
+    def f(s):
+        return np.sin(s * np.arange(1.0, 40.0))
+
+    jf = pb.jit(f)
+    fell = stats()["trig_fallbacks"]
+    for s in (2.0, 2.0, 1e7, 2.0):
+        np.testing.assert_allclose(jf(s), f(s), rtol=1e-14, atol=1e-15)
+    assert stats()["trig_fallbacks"] == fell + 1
+
+
+def test_guard_inside_a_loop_carry():
+    # the carry's size is unknown to the code generator: guarded inside the loop body
+    from pullback.backends.numba.cache import stats
+
+    def grows(x):  # two steps only: each multiplies cos's rounding by 3e6
+        return pb.fori_loop(0, 2, lambda i, c: np.cos(c) * 3e6, x)
+
+    def stays(x):
+        return pb.fori_loop(0, 4, lambda i, c: np.cos(c) * 0.5 + c, x)
+
+    def reference(body, x, n=4):
+        for i in range(n):
+            x = body(i, x)
+        return x
+
+    x = np.linspace(-3.0, 3.0, 64)
+    fell = stats()["trig_fallbacks"]
+    js = pb.jit(stays)
+    np.testing.assert_allclose(js(x), reference(lambda i, c: np.cos(c) * 0.5 + c, x), rtol=1e-14)
+    assert "_vm.beyond_medium_f64(" in js.source(x)
+    assert stats()["trig_fallbacks"] == fell
+    jg = pb.jit(grows)
+    np.testing.assert_allclose(jg(x), reference(lambda i, c: np.cos(c) * 3e6, x, 2), rtol=1e-7)
+    assert stats()["trig_fallbacks"] == fell + 1
 
 
 def test_magnitude_bounds():

@@ -280,3 +280,17 @@ def test_kernels_keep_ieee_semantics_in_fastmath_callers():
     apply_all(x, out)
     for row, name in enumerate(["exp", "log", "tanh", "log1p", "sin", "cos"]):
         np.testing.assert_array_equal(out[row], vm.ARRAY_LOOPS[name](x))
+
+
+def test_beyond_medium_marks_where_the_medium_kernel_is_wrong():
+    @numba.njit
+    def flags(a, out):
+        for i in range(a.shape[0]):
+            out[i] = vm.beyond_medium_f64(a[i])
+
+    top = np.nextafter(2.0 ** 20, 0.0)
+    x = np.array([0.0, -0.0, 1.0, top, -top, 2.0 ** 20, -2.0 ** 20, 1e22, -1e300,
+                  np.finfo(np.float64).max, np.nan, np.inf, -np.inf])
+    out = np.empty(x.shape, np.bool_)
+    flags(x, out)
+    assert out.tolist() == [False] * 5 + [True] * 5 + [False] * 3

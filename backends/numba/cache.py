@@ -57,7 +57,13 @@ _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)
 _programs: dict = {}     # program key -> Program (see backends/numba compile_traced)
 _counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
-             "disk_entries_rebuilt": 0, "program_hits": 0}
+             "disk_entries_rebuilt": 0, "program_hits": 0,
+             "trig_fallbacks": 0}  # programs switched to their unguarded kernel (codegen.TrigGuard)
+
+
+def count(name):
+    with _lock:
+        _counters[name] += 1
 
 
 def cache_dir():

@@ -44,6 +44,7 @@ class _Nested(Codegen):
         self.ctx = parent.ctx
         self.pctx = parent.pctx
         self.names = parent.names
+        self.trig_guard = parent.trig_guard
         self.out_names = {self.name(v) for v in ir.outvars if not isinstance(v, Literal)}
         self.buf = []  # (text, eqn, indent in the parent, hoistable): replayed by the parent
 

@@ -574,6 +574,13 @@ def _sincos64_medium(x):
 
 
 @_kernel
+def _beyond_medium64(x):
+    """True where _sincos64_medium(x) is not _sincos64(x): finite |x| >= 2**20."""
+    a = abs(x)
+    return (a >= _TRIG_MEDIUM) & (a < _INF)
+
+
+@_kernel
 def _sin64(x):
     return _sincos64(x)[0]
 
@@ -762,6 +769,10 @@ sincos_f64 = _always_inlined(_sincos64, types.UniTuple(types.float64, 2)(types.f
 # tanh values: 83 -> 54 us per call, 454 -> 417 ms of Numba compile).
 sincos_medium_f64 = _always_inlined(_sincos64_medium,
                                     types.UniTuple(types.float64, 2)(types.float64))
+# `_vm.beyond_medium_f64(x)`: where the medium kernel is wrong. Kernels that call
+# it for operands of unknown size are guarded (codegen.TrigGuard): one huge
+# operand, and the call is redone by the kernel compiled with sincos_f64.
+beyond_medium_f64 = _always_inlined(_beyond_medium64, types.boolean(types.float64))
 # `_vm.exp_f64(x)` (x float64) and `_vm.exp_f32(x)` (x float32 widened to float64,
 # the float64 result to be rounded to float32 by the caller)
 for _name in F64:
