@@ -139,6 +139,35 @@ def test_threads_calling_one_jitted_function(tmp_cache):
     assert not errors, errors[0]
 
 
+def test_threads_calling_a_guarded_kernel_while_it_falls_back(tmp_cache):
+    # sin of 64 unbounded values: the guarded medium kernel (codegen.TrigGuard); the
+    # threads given a huge value make the function switch to the unguarded kernel
+    # while the others call it
+    c = 0.5 + os.getpid()
+    f = pb.jit(lambda x: np.sin(x) * c + np.cos(x))
+    xs = [np.linspace(-3.0, 3.0, 64) + k for k in range(8)]
+    for k in (2, 5):
+        xs[k][10] = 1e9 + k
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                np.testing.assert_allclose(f(xs[k]), np.sin(xs[k]) * c + np.cos(xs[k]),
+                                           rtol=1e-14, atol=1e-10)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    before = pb.jit_stats()["trig_fallbacks"]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert pb.jit_stats()["trig_fallbacks"] == before + 1
+
+
 def _untypable_ir(monkeypatch, name, line):
     """(primitive, IR) of one elementwise equation at this file's `line` whose
     lowering Numba cannot type (a float plus a string)."""
@@ -360,6 +389,27 @@ def test_new_process_reuses_the_program_of_a_traced_ir(tmp_cache):
     assert second["stats"]["program_hits"] == 1 and second["passes_before_ir"] == 0
     assert second["stats"]["numba_compiles"] == 0
     assert second["ir"] == first["ir"]
+
+
+def test_a_stored_guarded_program_falls_back(tmp_cache):
+    """A program taken from the disk (no passes run) still finds its unguarded
+    kernel when a call fails the guard: the passes run then, once."""
+    c = 0.25 + os.getpid()
+
+    def f(x):
+        return np.sin(x * c)
+
+    x = np.linspace(-1.0, 1.0, 64)
+    np.testing.assert_allclose(pb.jit(f)(x), f(x), rtol=1e-14)
+    cache.clear_memory()  # as a new process: the program comes from the disk
+    before = pb.jit_stats()
+    g = pb.jit(f)
+    huge = x * 1e8
+    np.testing.assert_allclose(g(huge), f(huge), rtol=1e-14, atol=1e-15)
+    after = pb.jit_stats()
+    assert after["program_hits"] == before["program_hits"] + 1
+    assert after["trig_fallbacks"] == before["trig_fallbacks"] + 1
+    np.testing.assert_allclose(g(x), f(x), rtol=1e-14)
 
 
 def _traced(f, *args):

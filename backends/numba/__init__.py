@@ -30,6 +30,7 @@ import functools
 import hashlib
 import os
 import re
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -236,14 +237,20 @@ def _link(prog, located):
         retried.append(True)
         cache.drop_damaged(mod.path)
 
-    @functools.lru_cache(maxsize=None)
+    fallback = []
+    fallback_lock = threading.Lock()
+
     def unguarded():
-        """The entry of this IR's kernel generated without the guard, compiled on
-        the first call whose guard flag was set."""
-        cache.count("trig_fallbacks")
-        ir = located()[0]
-        prog2, ir2, eqn_at = _program(ir, guard_trig=False)
-        return _link(prog2, lambda: (ir2, eqn_at))
+        """The entry of this IR's kernel generated without the guard, made on the
+        first call whose guard flag was set (once, also when threads race)."""
+        if not fallback:
+            with fallback_lock:
+                if not fallback:
+                    ir = located()[0]
+                    prog2, ir2, eqn_at = _program(ir, guard_trig=False)
+                    fallback.append(_link(prog2, lambda: (ir2, eqn_at)))
+                    cache.count("trig_fallbacks")
+        return fallback[0]
 
     env = {}
     exec(_wrap_source(prog), env)
