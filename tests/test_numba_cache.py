@@ -140,7 +140,7 @@ def test_threads_calling_one_jitted_function(tmp_cache):
 
 
 def test_threads_calling_a_guarded_kernel_while_it_falls_back(tmp_cache):
-    # sin of 64 unbounded values: the guarded medium kernel (codegen.TrigGuard); the
+    # sin of 64 unbounded values: the guarded medium kernel (trig.TrigGuard); the
     # threads given a huge value make the function switch to the unguarded kernel
     # while the others call it
     c = 0.5 + os.getpid()

@@ -77,7 +77,7 @@ def test_scalars_and_tiny_arrays_call_libm(tmp_cache):
     src = jf.source(s, x, big)
     for fn in ("sin", "exp", "cos", "log1p"):
         assert f"math.{fn}(" in src, src
-    # only the 64-element loop: the medium sin/cos and its guard (codegen.TrigGuard)
+    # only the 64-element loop: the medium sin/cos and its guard (trig.TrigGuard)
     assert src.count("_vm.") == 2 and "_vm.sincos_medium_f64(" in src, src
     assert "_vm.beyond_medium_f64(" in src, src
     for got, want in zip(jf(s, x, big), pb.jit(f, backend="interpreter")(s, x, big)):

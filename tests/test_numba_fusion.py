@@ -315,7 +315,7 @@ def test_guard_inside_a_loop_carry():
 
 def test_magnitude_bounds():
     from pullback.api import trace_to_ir
-    from pullback.backends.numba.codegen import magnitude_bound
+    from pullback.backends.numba.trig import magnitude_bound
 
     def bound(f, x):
         ir = trace_to_ir(f, (x,), ())[0]

@@ -66,7 +66,7 @@ def _backend_version():
 
 # ---------------------------------------------------------------- compile
 def _module_source(ir, guard_trig=True):
-    """(source, line -> equation, guarded): see codegen.generate and TrigGuard."""
+    """(source, line -> equation, guarded): see codegen.generate and trig.TrigGuard."""
     # vecmath.F64 names the functions written as vectorizable arithmetic
     head, conv, body, line_eqn, guarded = generate(ir, tuple(vecmath.F64), guard_trig)
     pre = [
@@ -165,7 +165,7 @@ def _prepare_const(c):
 class Program(NamedTuple):
     """Everything a kernel's entry is made from: the module source, the number of
     arguments, each output's (ndim, dtype), the constants (private copies), and
-    whether the kernel is guarded (codegen.TrigGuard: it returns a flag after the
+    whether the kernel is guarded (trig.TrigGuard: it returns a flag after the
     outputs). Programs are what the cache stores for a traced IR (cache.load_program)."""
     source: str
     n_in: int

@@ -567,7 +567,7 @@ def _sincos64(x):
 def _sincos64_medium(x):
     """_sincos64 for |x| < 2**20, bit for bit (NaN and +-inf give NaN; larger
     arguments garbage): the code generator calls it where it proves the bound
-    (codegen.magnitude_bound). The huge-argument reduction it skips is ~60% of
+    (trig.magnitude_bound). The huge-argument reduction it skips is ~60% of
     _sincos64's time."""
     n, hi, lo = _reduce_medium(x)
     return _sincos_quadrant(x, n, hi, lo)
@@ -770,7 +770,7 @@ sincos_f64 = _always_inlined(_sincos64, types.UniTuple(types.float64, 2)(types.f
 sincos_medium_f64 = _always_inlined(_sincos64_medium,
                                     types.UniTuple(types.float64, 2)(types.float64))
 # `_vm.beyond_medium_f64(x)`: where the medium kernel is wrong. Kernels that call
-# it for operands of unknown size are guarded (codegen.TrigGuard): one huge
+# it for operands of unknown size are guarded (trig.TrigGuard): one huge
 # operand, and the call is redone by the kernel compiled with sincos_f64.
 beyond_medium_f64 = _always_inlined(_beyond_medium64, types.boolean(types.float64))
 # `_vm.exp_f64(x)` (x float64) and `_vm.exp_f32(x)` (x float32 widened to float64,
