@@ -294,6 +294,49 @@ def test_scan_array_carries_reuse_two_rows():
         close(got, want)
 
 
+def test_while_array_carries_reuse_two_rows():
+    """A while loop's fresh array carries alternate between the rows of one buffer
+    by an iteration counter, as a scan's do: values equal the interpreter's for a
+    Newton iteration, for carries that are views of the previous carry, and for a
+    while loop inside a scan whose final carry becomes the scan's carry."""
+    a = np.linspace(1.0, 4.0, 8)
+
+    def newton(x0, a):  # a data-dependent iteration count
+        def body(c):
+            i, x = c
+            return i + 1, 0.5 * (x + a / x)
+        return pb.while_loop(lambda c: np.max(np.abs(c[1] * c[1] - a)) > 1e-12, body, (0, x0))
+
+    f = pb.jit(newton)
+    src = f.source(np.ones(8), a)
+    assert re.search(r"^ +\w+_rows\d+ = _h\.empty\(\(2, 8\), np\.float64\)$", src, re.M), src
+    assert re.search(r"= \w+_rows\d+\[_k\d+ & 1\]$", src, re.M), src
+    for got, want in zip(f(np.ones(8), a), ijit(newton)(np.ones(8), a)):
+        close(got, want)
+    np.testing.assert_allclose(f(np.ones(8), a)[1], np.sqrt(a), rtol=1e-12)
+
+    def views(m):  # carries 2 and 3 read the previous value of carry 1
+        def body(c):
+            i, x, y, z = c
+            return i + 1, np.tanh(x @ x.T * 0.3 + y + z.reshape(3, 3)), x.T, x.reshape(9)
+        return pb.while_loop(lambda c: c[0] < 5, body, (0, m, m.T, m.reshape(9)))
+
+    m = np.linspace(-1.0, 1.0, 9).reshape(3, 3)
+    for got, want in zip(pb.jit(views)(m), ijit(views)(m)):
+        close(got, want)
+
+    def nested(a, xs):
+        def outer(c, x):
+            _, inner = pb.while_loop(lambda d: d[0] < 3,
+                                     lambda d: (d[0] + 1, np.sin(d[1]) + x), (0, c))
+            return inner * 0.5, inner.sum()
+        return pb.scan(outer, a, xs)
+
+    xs = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    for got, want in zip(pb.jit(nested)(a[:3], xs), ijit(nested)(a[:3], xs)):
+        close(got, want)
+
+
 def _flat(t):
     if isinstance(t, (tuple, list)):
         return [x for c in t for x in _flat(c)]

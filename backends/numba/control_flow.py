@@ -151,10 +151,10 @@ def _line(text, e, indent):
 
 
 def _two_rows(cg, e, buf, carries, avals, i):
-    """The scan body's lines with each array carry that is a fresh `_h.empty` of the
-    iteration written into row `i & 1` of a (2, ...) buffer allocated before the
-    loop: the new carry never overwrites the one the iteration reads, and the loop
-    allocates nothing. Only where every array carry is fresh (an allocation or a
+    """The scan or while body's lines (`buf` itself if nothing changes) with each
+    array carry that is a fresh `_h.empty` of the iteration (number `i`) written
+    into row `i & 1` of a (2, ...) buffer allocated before the loop: the new carry
+    never overwrites the one the iteration reads, and the loop allocates nothing. Only where every array carry is fresh (an allocation or a
     copy): a carry that could be a view of another iteration's array keeps the
     per-iteration allocation of all of them. The buffer is allocated in front of
     this loop, never hoisted further (an enclosing loop may keep the final carry)."""
@@ -179,6 +179,8 @@ def _two_rows(cg, e, buf, carries, avals, i):
             b = cg.fresh(expr + "_rows")
             allocs.append(f"{b} = _h.empty((2, {m.group(2).rstrip(',')}), {m.group(3)})")
             rows[made] = (f"{expr} = {b}[{i} & 1]",) + buf[made][1:]
+    if not rows:
+        return buf
     for text in allocs:
         _put(cg, (text, e, 1, False))
     return [rows.get(k, it) for k, it in enumerate(buf)]
@@ -213,9 +215,14 @@ def _while(cg, e):
     test.run_into(cconsts + carries, [p])
     body = _Nested(cg, e.params["body"], 1)
     body.run_into(bconsts + carries, carries)
+    k = cg.fresh("k")  # iterations done: the row of _two_rows this one writes
+    lines = _two_rows(cg, e, body.buf, carries, [a.aval for a in init], k)
+    if lines is not body.buf:
+        cg.emit(f"{k} = 0", e)
+        lines = lines + _line(f"{k} += 1", e, 2)
     _loop(cg, e, "while True:", [_line("# loop condition", e, 2), test.buf,
                                  _line(f"if not {p}:", e, 2), _line("break", e, 3),
-                                 _line("# loop body", e, 2), body.buf])
+                                 _line("# loop body", e, 2), lines])
     for v, c in zip(e.outputs, carries):
         cg.emit(f"{cg.name(v)} = {c}", e)
 
