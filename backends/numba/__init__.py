@@ -8,7 +8,10 @@ output, `run.first(*args)` is `run(*args)[0]` and `run.specialize(args)` gives
 pb.jit's per-call path for later calls like `args` (see _specializer).
 `compile_traced(traced)` is pb.jit's entry: it optimizes and compiles, or takes
 the Program (source, constants, output types) stored for an identical traced IR
-(cache.load_program) and skips the passes and the code generator.
+(cache.load_program) and skips the passes and the code generator. A kernel that
+speculates on the size of sin/cos operands (trig.TrigGuard) returns a flag after
+its outputs; a call that sets it is redone by the kernel generated without the
+guard (`_link`).
 
 Pipeline: custom_jvp/vjp calls are inlined; codegen.py writes one Python
 function (fusion groups as loop nests, layout ops as index arithmetic, helper
