@@ -206,6 +206,32 @@ def test_allocation_and_view_intrinsics(tmp_cache):
             assert r.flags.writeable and not np.shares_memory(r, xi)
 
 
+def test_copies_are_the_copy_intrinsic(tmp_cache):
+    # a returned input and loop carries: `_h.copy` (no allocator subroutine compiled
+    # per kernel, as Numba's own array.copy does), fresh C-contiguous arrays for
+    # inputs of any layout, also of bools and integers and of zero size
+    def f(x, k, b):
+        doubled = pb.fori_loop(0, 3, lambda i, c: c * 2.0 + 1.0, x.T)
+        flags = pb.fori_loop(0, 2, lambda i, c: ~c, b)
+        return x, doubled, k, flags, pb.fori_loop(0, 2, lambda i, c: c + 1, x[:0])
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 6))
+    k = np.arange(12).reshape(3, 4)[:, ::2]
+    b = rng.integers(0, 2, (5,)).astype(bool)[::-1]
+    jf = pb.jit(f)
+    src = jf.source(x, k, b)
+    assert "_h.copy(" in src and ".copy()" not in src, src
+    for xi in _layouts(x):
+        got = jf(xi, k, b)
+        want = (x, ((x.T * 2.0 + 1.0) * 2.0 + 1.0) * 2.0 + 1.0, k, b, x[:0] + 2)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+            assert g.dtype == w.dtype and g.flags.c_contiguous and g.flags.writeable
+        for g, arg in zip(got[:4:2], (xi, k)):
+            assert not np.shares_memory(g, arg)
+
+
 def test_guarded_reads_are_branch_free_selects(tmp_cache):
     # pads (edges, interior), small concatenations, gathers, NaN-aware
     # max/min, sign and where lower to _h.where selects, no conditional expressions

@@ -899,7 +899,7 @@ class Codegen:
                 continue
             nm = self.materialize(v)
             if v.aval.ndim and (v in seen or v in ir.invars or v in ir.constvars):
-                nm = f"{nm}.copy()"
+                nm = f"_h.copy({nm})"
             seen.add(v)
             outs.append(nm)
         if self.trig_guard.used:

@@ -89,7 +89,7 @@ class _Nested(Codegen):
                 self.emit(f"{t} = {expr}")
                 continue
             if v.aval.ndim and v in ir.invars:
-                expr = f"{expr}.copy()"  # fresh, C-contiguous, never the caller's array
+                expr = f"_h.copy({expr})"  # fresh, C-contiguous, never the caller's array
             self.emit(f"{t} = {_typed(expr, v.aval)}")
         return targets
 
@@ -117,7 +117,7 @@ def _foreign(cg, a):
 def _carry_init(cg, a, e):
     expr = _operand(cg, a, e)
     if a.aval.ndim:  # the loop variable owns a C-contiguous array (no output aliases init)
-        return f"{expr}.copy()"
+        return f"_h.copy({expr})"
     return _typed(expr, a.aval)
 
 
@@ -166,7 +166,7 @@ def _two_rows(cg, e, buf, carries, avals, i):
         if assigned is None:
             return buf
         expr = assigned[0][len(c) + 3:]
-        if expr.endswith(".copy()") or expr.startswith("_h.full("):
+        if expr.startswith(("_h.copy(", "_h.full(")):
             continue
         made = next((k for k, it in enumerate(buf) if it[0].startswith(f"{expr} = _h.")
                      and it[2] == assigned[2] and not it[3]), None)

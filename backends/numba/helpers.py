@@ -14,7 +14,7 @@ import numba
 import numpy as np
 from numba import types
 
-from .intrinsics import (clamp, contiguous, dot_into, empty, full, radd, reshape,  # noqa: F401
+from .intrinsics import (clamp, contiguous, copy, dot_into, empty, full, radd, reshape,  # noqa: F401
                          rmax, rmin, rmul, scalar, where)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")

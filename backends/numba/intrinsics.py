@@ -236,6 +236,25 @@ def contiguous(typingctx, x):
 
 
 @intrinsic
+def copy(typingctx, x):
+    """A fresh C-contiguous copy of x (ndim >= 1): x.copy() without the allocator
+    subroutine Numba's own copy compiles into every kernel that calls it."""
+    if not isinstance(x, types.Array) or x.ndim == 0:
+        return None
+    out_type = x.copy(layout="C", readonly=False)
+
+    def codegen(context, builder, sig, args):
+        (x_type,), (value,) = sig.args, args
+        if x_type.layout != "C":
+            return _copy_c(context, builder, x_type, value)[1]
+        src = make_array(x_type)(context, builder, value)
+        out = _alloc(context, builder, out_type, cgutils.unpack_tuple(builder, src.shape))
+        cgutils.raw_memcpy(builder, out.data, src.data, src.nitems, src.itemsize, align=1)
+        return out._getvalue()
+    return out_type(x), codegen
+
+
+@intrinsic
 def reshape(typingctx, x, shape):
     """np.ascontiguousarray(x).reshape(shape), the size unchanged: a new header over
     x's buffer when x is C-contiguous, else over a C-contiguous copy."""
