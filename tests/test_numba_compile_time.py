@@ -231,6 +231,18 @@ def test_copies_are_the_copy_intrinsic(tmp_cache):
         for g, arg in zip(got[:4:2], (xi, k)):
             assert not np.shares_memory(g, arg)
 
+    # a scan reads the rows of an input through a C-contiguous array (`_h.contiguous`:
+    # the input itself when it is one, else a copy)
+    def g(h, xs):
+        return pb.scan(lambda c, x: (np.tanh(c + x.sum(axis=0)), c.sum()), h, xs)
+
+    xs = rng.standard_normal((5, 4, 3))
+    src = pb.jit(g).source(np.ones(3), xs)
+    assert "_h.contiguous(" in src and "ascontiguousarray" not in src, src
+    for xsi in (xs, xs.transpose(0, 2, 1).copy().transpose(0, 2, 1), xs[:, ::-1]):
+        for got, want in zip(pb.jit(g)(np.ones(3), xsi), pb.jit(g, backend="interpreter")(np.ones(3), xsi)):
+            np.testing.assert_allclose(got, want, rtol=1e-14)
+
 
 def test_guarded_reads_are_branch_free_selects(tmp_cache):
     # pads (edges, interior), small concatenations, gathers, NaN-aware

@@ -241,7 +241,7 @@ def _scan(cg, e):
         nm = _operand(cg, a, e)
         if a.aval.ndim >= 2 and _foreign(cg, a):  # slices are arrays: read them from a C array
             t = cg.fresh("xs")
-            cg.emit(f"{t} = np.ascontiguousarray({nm})", e)
+            cg.emit(f"{t} = _h.contiguous({nm})", e)
             nm = t
         xnames.append(nm)
     ys = e.outputs[nk:]
