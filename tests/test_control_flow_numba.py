@@ -254,6 +254,20 @@ def test_readme_control_flow_functions_compiled():
     close(pb.jit(ns["final_state"])(p, s0), ns["final_state"](p, s0))  # its jacrev: test above
 
 
+def _assert_two_rows(f, args, shape, counter):
+    """jit(f)'s source allocates a (2, ...) buffer of `shape` and selects its rows by
+    the parity of the loop's `counter`; its values are the interpreter's. Returns them."""
+    jf = pb.jit(f)
+    src = jf.source(*args)
+    alloc = r"^ +\w+_rows\d+ = _h\.empty\(" + re.escape(shape) + r", np\.float64\)$"
+    assert re.search(alloc, src, re.M), src
+    assert re.search(r"= \w+_rows\d+\[" + counter + r"\d+ & 1\]$", src, re.M), src
+    got = jf(*args)
+    for g, want in zip(got, ijit(f)(*args)):
+        close(g, want)
+    return got
+
+
 def test_scan_array_carries_reuse_two_rows():
     """An array carry the scan body makes afresh is written into row `i & 1` of a
     buffer allocated before the loop, not allocated per iteration: the values are
@@ -267,12 +281,7 @@ def test_scan_array_carries_reuse_two_rows():
     def rnn(h0, xs):
         return pb.scan(lambda h, x: (np.tanh(W @ h + x), h.sum()), h0, xs)
 
-    f = pb.jit(rnn)
-    src = f.source(np.ones(3), xs)
-    assert re.search(r"^ +\w+_rows\d+ = _h\.empty\(\(2, 3\), np\.float64\)$", src, re.M), src
-    assert re.search(r"= \w+_rows\d+\[_i\d+ & 1\]$", src, re.M), src
-    for got, want in zip(f(np.ones(3), xs), ijit(rnn)(np.ones(3), xs)):
-        close(got, want)
+    _assert_two_rows(rnn, (np.ones(3), xs), "(2, 3)", "_i")
 
     def views(a, xs):  # carry 1: fresh; carries 2 and 3 read the previous carry 1
         def step(c, x):
@@ -307,13 +316,8 @@ def test_while_array_carries_reuse_two_rows():
             return i + 1, 0.5 * (x + a / x)
         return pb.while_loop(lambda c: np.max(np.abs(c[1] * c[1] - a)) > 1e-12, body, (0, x0))
 
-    f = pb.jit(newton)
-    src = f.source(np.ones(8), a)
-    assert re.search(r"^ +\w+_rows\d+ = _h\.empty\(\(2, 8\), np\.float64\)$", src, re.M), src
-    assert re.search(r"= \w+_rows\d+\[_k\d+ & 1\]$", src, re.M), src
-    for got, want in zip(f(np.ones(8), a), ijit(newton)(np.ones(8), a)):
-        close(got, want)
-    np.testing.assert_allclose(f(np.ones(8), a)[1], np.sqrt(a), rtol=1e-12)
+    got = _assert_two_rows(newton, (np.ones(8), a), "(2, 8)", "_k")
+    np.testing.assert_allclose(got[1], np.sqrt(a), rtol=1e-12)
 
     def views(m):  # carries 2 and 3 read the previous value of carry 1
         def body(c):

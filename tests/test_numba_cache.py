@@ -131,12 +131,17 @@ def test_threads_calling_one_jitted_function(tmp_cache):
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    _in_threads(work, 8)
+    assert not errors, errors[0]
+
+
+def _in_threads(work, n):
+    """work(k) for k < n, each in a thread of its own, started together."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors, errors[0]
 
 
 def test_threads_calling_a_guarded_kernel_while_it_falls_back(tmp_cache):
@@ -159,11 +164,7 @@ def test_threads_calling_a_guarded_kernel_while_it_falls_back(tmp_cache):
             errors.append(e)
 
     before = pb.jit_stats()["trig_fallbacks"]
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(work, 8)
     assert not errors, errors[0]
     assert pb.jit_stats()["trig_fallbacks"] == before + 1
 
