@@ -1,7 +1,8 @@
 """IR -> Python source of one Numba kernel, with loop fusion.
 
 The kernel is one function `kernel(<invars>, <constvars>)` returning a tuple of
-outputs (0-d values travel as scalars; a guarded kernel's flag last, trig.py). Equations are sorted into three kinds:
+outputs (0-d values travel as scalars; a guarded kernel's flag last, trig.py).
+Equations are sorted into three kinds:
 
 * **fused**: elementwise equations and reductions. Equations over the same
   iteration space (the output shape of an elementwise op, the input shape of a
