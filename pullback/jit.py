@@ -29,11 +29,17 @@ from .tracer.trace import Tracer
 
 
 class _Entry:
-    __slots__ = ("optimized", "out_tree", "compiled", "source", "unflatten")
+    __slots__ = ("optimized", "out_tree", "compiled", "unflatten")
 
-    def __init__(self, optimized, out_tree, compiled, source):
-        self.optimized, self.out_tree, self.compiled, self.source = optimized, out_tree, compiled, source
+    def __init__(self, optimized, out_tree, compiled):
+        self.optimized, self.out_tree, self.compiled = optimized, out_tree, compiled
         self.unflatten = _unflattener(out_tree)
+
+    @property
+    def source(self):
+        """The generated source of the code that runs (a numba entry may switch to
+        an unguarded kernel: backends/numba _link), None for the interpreter."""
+        return getattr(self.compiled, "source", None)
 
     @property
     def ir(self):
@@ -119,7 +125,7 @@ class Jitted:
     def _build(self, args):
         traced, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
         compiled, optimized = self.backend.compile_traced(traced)
-        return _Entry(optimized, out_tree, compiled, getattr(compiled, "source", None))
+        return _Entry(optimized, out_tree, compiled)
 
     def __call__(self, *args):
         # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),

@@ -203,16 +203,19 @@ def test_sin_cos_of_bounded_values_skip_the_huge_argument_reduction():
         return (np.sin(3.0 * t + 2.0) * np.cos(t) + np.sin(x)
                 + np.cos(t + 2.0 ** 21) + np.sin(np.maximum(t, 0.5) ** 2 - t * t))
 
+    src = pb.jit(f).source(x)  # before a call: the guarded kernel
+    assert src.count("_vm.sincos_medium_f64(") == 5, src
+    assert src.count("_vm.beyond_medium_f64(") == 2, src
+    assert "_vm.sincos_f64(" not in src, src
     jf, got, ref = both(f, x)
     with np.errstate(invalid="ignore"):
         want = f(x)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
-    src = jf.source(x)
-    assert src.count("_vm.sincos_medium_f64(") == 5, src
-    assert src.count("_vm.beyond_medium_f64(") == 2, src
-    assert "_vm.sincos_f64(" not in src, src
     np.testing.assert_array_equal(jf(x), got)  # later calls: the unguarded kernel
+    src = jf.source(x)  # it runs now: the full kernel where no bound is known
+    assert src.count("_vm.sincos_medium_f64(") == 3, src
+    assert src.count("_vm.sincos_f64(") == 2 and "beyond_medium" not in src, src
 
 
 def test_guarded_sin_cos_fall_back_to_the_full_reduction():
@@ -246,6 +249,8 @@ def test_guarded_sin_cos_fall_back_to_the_full_reduction():
     again = jf(x)                                 # the unguarded kernel, same bits
     np.testing.assert_array_equal(again, got)
     assert stats()["trig_fallbacks"] == fell + 1  # switched once, not per call
+    src = jf.source(x)                            # the source of the kernel that runs now
+    assert src.count("_vm.sincos_f64(") == 2 and "beyond_medium" not in src, src
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -252,6 +252,7 @@ def _link(prog, located):
                     ir = located()[0]
                     prog2, ir2, eqn_at = _program(ir, guard_trig=False)
                     fallback.append(_link(prog2, lambda: (ir2, eqn_at)))
+                    run.source = fallback[0].source  # what f.source(x) shows from now on
                     cache.count("trig_fallbacks")
         return fallback[0]
 
