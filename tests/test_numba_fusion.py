@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pullback as pb
 
@@ -369,3 +371,37 @@ def test_row_values_used_after_the_chain_stay_arrays():
     for a, b, c in zip(got, ref, expect):
         np.testing.assert_allclose(a, c, rtol=1e-13)
         np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+_NEAR_MEDIUM = [np.nextafter(2.0 ** 20, 0.0), 2.0 ** 20, -(2.0 ** 20), 3.0e6, -1.0e9, 1.0e22,
+                0.5, -2.5, 0.0, -0.0, np.nan, np.inf, -np.inf]
+_STEPS = {"sin": np.sin, "cos": np.cos, "tanh": np.tanh}
+_GROW = {"scale": lambda x: x * 3.0e6, "shift": lambda x: x + 2.0 ** 20,
+         "square": lambda x: x * x}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(sorted(_STEPS)), max_size=3),
+       st.sampled_from(sorted(_GROW)), st.integers(0, 3),
+       st.lists(st.sampled_from(_NEAR_MEDIUM), min_size=16, max_size=40))
+def test_guarded_chains_around_the_medium_bound(steps, grow, at, values):
+    """sin/cos/tanh chains with one step that makes operands large, on values just
+    below and above 2**20 and far beyond. Below the bound the guarded kernel and, after
+    a switch, the unguarded one give the same bits; above it the values are NumPy's
+    (to 1e-7: one step may scale a 1-ulp difference of an earlier sin by 3e6)."""
+    chain = steps[:at] + [grow] + steps[at:]
+
+    def f(x):
+        for op in chain:
+            x = _GROW[op](x) if op in _GROW else _STEPS[op](x)
+        return np.sin(x) + np.cos(x)
+
+    x = np.array(values)
+    # small negative values keep x, x * 3e6, x * x and x + 2**20 below 2**20 (a sin or
+    # cos before the growing step may not: then the kernel switches at this call)
+    small = -(np.abs(np.nan_to_num(np.clip(x, -4.0, 4.0))) + 1.0) * 1e-7
+    jf = pb.jit(f)
+    before = jf(small)
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(jf(x), f(x), rtol=1e-7, atol=1e-7)
+    np.testing.assert_array_equal(jf(small), before)  # also after a switch: same bits
