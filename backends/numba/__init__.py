@@ -94,9 +94,9 @@ def _module_source(ir, guard_trig=True):
 
 def _wrap_source(prog):
     """A plain-Python entry: call the kernel, box 0-d results with their dtype. A
-    guarded kernel's call whose flag is set is redone by `unguarded()`, which then
-    serves all later calls too (`failed` non-empty): one wasted call at most, where
-    retrying the guard could double every call of inputs that keep failing it."""
+    guarded kernel's call whose flag is set is redone by `unguarded()`, whose entry
+    (`fallback[0]` from then on) serves all later calls too: one wasted call at most,
+    where retrying the guard could double every call of inputs that keep failing it."""
     args = [f"a{i}" for i in range(prog.n_in)]
     consts = [f"c{i}" for i in range(len(prog.consts))]
     outs = []
@@ -110,13 +110,13 @@ def _wrap_source(prog):
             outs.append(f"_array({r})")
         else:
             outs.append(f"_array({r}, _dt{k})")
-    lines = [f"def make_run(kernel, consts, explain, recover, unguarded, failed, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(prog.outs))) or '_unused=None'}):"]
+    lines = [f"def make_run(kernel, consts, explain, recover, unguarded, fallback, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(prog.outs))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")
     lines.append(f"    def run({', '.join(args)}):")
     if prog.guarded:
-        lines.append("        if failed:")
-        lines.append(f"            return unguarded()({', '.join(args)})")
+        lines.append("        if fallback:")
+        lines.append(f"            return fallback[0]({', '.join(args)})")
     lines.append("        try:")
     lines.append(f"            r = kernel({', '.join(args + consts)})")
     lines.append("        except NumbaError as err:")
@@ -126,23 +126,18 @@ def _wrap_source(prog):
     lines.append(f"            return run({', '.join(args)})")
     if prog.guarded:
         lines.append("        if r[-1]:")
-        lines.append("            failed.append(True)")
         lines.append(f"            return unguarded()({', '.join(args)})")
     lines.append(f"        return [{', '.join(outs)}]")
     if one:  # run.first(*args) = run(*args)[0]: one call layer less for pb.jit's fast path
         lines.append(f"    def first({', '.join(args)}):")
-        if prog.guarded:
-            lines.append("        if failed:")
-            lines.append(f"            return unguarded()({', '.join(args)})[0]")
-        lines.append("        try:")
-        lines.append(f"            r = kernel({', '.join(args + consts)})")
-        lines.append("        except Exception:")
-        lines.append(f"            return run({', '.join(args)})[0]")
-        if prog.guarded:
-            lines.append("        if r[-1]:")
-            lines.append("            failed.append(True)")
-            lines.append(f"            return unguarded()({', '.join(args)})[0]")
-        lines.append(f"        return {outs[0]}")
+        if prog.guarded:  # its loops dominate the call: run reads the flag
+            lines.append(f"        return run({', '.join(args)})[0]")
+        else:
+            lines.append("        try:")
+            lines.append(f"            r = kernel({', '.join(args + consts)})")
+            lines.append("        except Exception:")
+            lines.append(f"            return run({', '.join(args)})[0]")
+            lines.append(f"        return {outs[0]}")
         lines.append("    run.first = first")
     if bare and consts:  # run.bind(ep): a compiled overload's entry point with the constants appended
         lines.append("    def bind(ep):")
@@ -260,7 +255,7 @@ def _link(prog, located):
     exec(_wrap_source(prog), env)
     dts = [np.dtype(dt) for _, dt in prog.outs]
     consts = prog.consts
-    run = env["make_run"](mod.kernel, consts, explain, recover, unguarded, [],
+    run = env["make_run"](mod.kernel, consts, explain, recover, unguarded, fallback,
                           numba.core.errors.NumbaError, np.array, *dts)
     run.source = source
     run.kernel = mod.kernel

@@ -154,9 +154,10 @@ def _two_rows(cg, e, buf, carries, avals, i):
     """The scan or while body's lines (`buf` itself if nothing changes) with each
     array carry that is a fresh `_h.empty` of the iteration (number `i`) written
     into row `i & 1` of a (2, ...) buffer allocated before the loop: the new carry
-    never overwrites the one the iteration reads, and the loop allocates nothing. Only where every array carry is fresh (an allocation or a
-    copy): a carry that could be a view of another iteration's array keeps the
-    per-iteration allocation of all of them. The buffer is allocated in front of
+    never overwrites the one the iteration reads, and the loop allocates nothing.
+    Only where every array carry is fresh (an allocation or a copy): a carry that
+    could be a view of another iteration's array keeps the per-iteration allocation
+    of all of them. The buffer is allocated in front of
     this loop, never hoisted further (an enclosing loop may keep the final carry)."""
     rows, allocs = {}, []
     for c, aval in zip(carries, avals):
