@@ -47,6 +47,7 @@ from ...ir.core import Literal, Var
 from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 from .readers import atomic, readers
+from .band import EMPTY, band_hulls
 from .trig import TRIG_MEDIUM, TrigGuard, magnitude_bound
 
 VIRTUAL = set(readers)  # layout ops read through index arithmetic (readers.py)
@@ -282,6 +283,7 @@ class Codegen:
         self.eqn_by_id = {id(e): e for e in ir.eqns}
         self.producer = {v: e for e in ir.eqns for v in e.outputs}
         self.bounds = {}  # value -> magnitude_bound
+        self.hulls = None  # 2-d value -> its band's hull (band.band_hulls), on first need
         self.const_of = dict(zip(ir.constvars, ir.consts))
         self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
@@ -457,6 +459,7 @@ class Codegen:
             for e in g.members:
                 self.comment(e)
             return
+        band = self.band_plan(g, stored, reductions)
         shape = g.shape
         nd = len(shape)
         axes = g.red_axes or ()
@@ -491,7 +494,12 @@ class Codegen:
                 continue
             if cap is not None:
                 headers.append((len(cap), d))
-            self.emit(f"for i{d} in range({shape[d]}):", None, indent)
+            extent = shape[d]
+            if band and d == 1:
+                for nm, expr in band:
+                    self.emit(f"{nm} = {expr}", None, indent)
+                extent = f"{band[0][0]}, {band[1][0]}"
+            self.emit(f"for i{d} in range({extent}):", None, indent)
             indent += 1
         if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
             for e in reductions:
@@ -520,6 +528,14 @@ class Codegen:
         for v in stored:
             if v.aval.ndim:
                 self.emit(f"{self.name(v)}[{', '.join(idx)}] = {self.read(v, idx, g)}", None, indent)
+        if band:  # the rest of the row: copies of the columns beside the band
+            (first, _), (end, _) = band
+            for v in stored:  # (locals: a load from the row would stop vector stores)
+                nm = self.name(v)
+                for part, col, cols in (("l", first, first), ("r", f"{end} - 1", f"{end}, {shape[1]}")):
+                    self.emit(f"{nm}_{part} = {nm}[i0, {col}]", None, indent - 1)
+                    self.emit(f"for i1 in range({cols}):", None, indent - 1)
+                    self.emit(f"{nm}[i0, i1] = {nm}_{part}", None, indent)
         self.cur_loads = None
         if trailing:
             base = 1 + sum(1 for d in kept_dims if shape[d] != 1)
@@ -567,6 +583,31 @@ class Codegen:
         else:
             for item in cap:
                 self._put(*item)
+
+    def band_plan(self, g, stored, reductions):
+        """When each row of every value the 2-d loop `g` stores is one value outside
+        a narrow band of offsets i1 - i0 (band.py): [(name, expr)] of the first
+        and end columns the loop over axis 1 computes, the band and a column on
+        each side (where the row has one); the rest of each row copies those.
+        Else None: the loop covers every column."""
+        if (reductions or not stored or len(g.shape) != 2 or min(g.shape) < 2
+                or type(self) is not Codegen):
+            return None
+        if self.hulls is None:
+            self.hulls = band_hulls(self.ir.eqns, self.known_value)
+        hulls = [self.hulls.get(v) for v in stored]
+        if any(h is None for h in hulls):
+            return None
+        hulls = [h for h in hulls if h != EMPTY] or [EMPTY]
+        lo, hi = min(h[0] for h in hulls), max(h[1] for h in hulls)
+        n1 = g.shape[1]
+        if max(hi - lo + 3, 2) > n1 // 2:  # wide: the copies save next to nothing
+            return None
+        # clamped so that a row whose band lies outside it still computes a column
+        def at(k):
+            return f"_h.clamp(i0 {'-' if k < 0 else '+'} {abs(k)}, {n1 - 1})"
+
+        return [(self.fresh("first"), at(lo - 1)), (self.fresh("end"), at(hi + 1) + " + 1")]
 
     def read_only_by(self, v, ids, depth=0):
         """Is `v` read only by the equations `ids` (directly, or through views and
