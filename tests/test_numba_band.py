@@ -20,6 +20,12 @@ EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "12"))
 BAND_LOOP = "for i1 in range(_first"
 
 
+@pytest.fixture(autouse=True)
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PULLBACK_CACHE", raising=False)
+
+
 def rosen(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
@@ -36,9 +42,10 @@ def assert_bits(got, want):
 
 
 def hull_of(f, *args):
-    """The hull band_hulls finds for f's output (None: not banded)."""
+    """(lo, hi) of the hull band_hulls finds for f's output (None: not banded)."""
     ir = pb.jit(f).ir(*args)
-    return band_hulls(ir.eqns, Codegen(ir).known_value).get(ir.outvars[0])
+    h = band_hulls(ir.eqns, Codegen(ir).known_value).get(ir.outvars[0])
+    return None if h is None else (EMPTY[:2] if h.lo > h.hi else h[:2])
 
 
 def same_as_interpreter(f, x, exact=True):
@@ -99,6 +106,20 @@ def test_any_elementwise_op_keeps_the_rows_outside_the_band():
     same_as_interpreter(f, x, exact=False)
 
 
+@pytest.mark.parametrize("k", [-12, -7, -3, 0, 3, 7, 20])
+@pytest.mark.parametrize("shape", [(9, 16), (16, 9)])
+def test_rows_whose_band_lies_outside_them(k, shape):
+    E = np.eye(*shape, k=k)
+
+    def f(x):
+        return np.sqrt(E * x[:, None] + 2.0) * x[:, None]  # one value per row beside the band
+
+    x = np.linspace(-1.5, 1.5, shape[0])
+    assert hull_of(f, x) == ((k, k) if -shape[0] < k < shape[1] else EMPTY[:2])
+    assert BAND_LOOP in pb.jit(f).source(x)
+    same_as_interpreter(f, x)
+
+
 def test_rules_shift_through_pad_and_slice():
     E = np.eye(6, 8)
 
@@ -111,9 +132,27 @@ def test_rules_shift_through_pad_and_slice():
     assert hull_of(g, np.ones(6)) == (-1, -1)
     assert hull_of(h, np.ones(6)) is None
     assert hull_of(lambda x: (E * x[:, None])[1:, :6], np.ones(6)) == (1, 1)
-    assert hull_of(lambda x: x[:, None] * np.ones((6, 8)), np.ones(6)) == EMPTY
+    assert hull_of(lambda x: x[:, None] * np.ones((6, 8)), np.ones(6)) == EMPTY[:2]
     for fn in (g, h):
         same_as_interpreter(fn, np.linspace(-1, 1, 6))
+
+
+def test_transposes_keep_only_hulls_with_one_value_everywhere():
+    # n = 400: the basis (160,000 elements) is too large to fold
+    # (simplify.MAX_FOLD_SIZE), so its transpose stays in the IR; its zeros are
+    # the same in every row
+    x = np.random.default_rng(2).uniform(-2, 2, 400)
+    assert "transpose" in str(pb.jit(pb.hessian(rosen)).ir(x))
+    assert hull_of(pb.hessian(rosen), x) == (-1, 1)
+    assert BAND_LOOP in pb.jit(pb.hessian(rosen)).source(x)
+    same_as_interpreter(pb.hessian(rosen), x)
+    E = np.eye(6, 8, k=1)
+
+    def f(x):
+        return (E * x[:, None]).T  # one value per row becomes one per column
+
+    assert hull_of(f, np.ones(6)) is None
+    same_as_interpreter(f, np.linspace(-1, 1, 6))
 
 
 def test_constants_with_both_zero_signs_in_a_row_are_not_banded():

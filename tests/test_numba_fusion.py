@@ -405,3 +405,41 @@ def test_guarded_chains_around_the_medium_bound(steps, grow, at, values):
     with np.errstate(all="ignore"):
         np.testing.assert_allclose(jf(x), f(x), rtol=1e-7, atol=1e-7)
     np.testing.assert_array_equal(jf(small), before)  # also after a switch: same bits
+
+
+def inner_body(src):
+    """The lines of the kernel's innermost `for i1` loops' bodies."""
+    body, inside = [], None
+    for line in src.splitlines():
+        ind = len(line) - len(line.lstrip())
+        if inside is not None and line.strip() and ind <= inside:
+            inside = None
+        if inside is not None and not line.strip().startswith("#"):
+            body.append(line.strip())
+        if line.strip().startswith("for i1 "):
+            inside = ind
+    return body
+
+
+def test_reads_the_inner_loop_does_not_change_are_computed_before_it():
+    def f(X, y):
+        return np.exp(X) * (np.tanh(y) * 2.0)[:, None] + X * (y[:, None] - 1.0)
+
+    X = np.random.default_rng(0).normal(size=(40, 30))
+    y = np.linspace(-2, 2, 40)
+    src = pb.jit(f).source(X, y)
+    body = inner_body(src)
+    assert body and not any("b[" in line or "tanh" in line for line in body)  # y is `b`
+    assert re.search(r"^        _inv\d+ = \(\(b\[i0\] - 1\.0\)\)$", src, flags=re.M)
+    np.testing.assert_allclose(pb.jit(f)(X, y), pb.jit(f, backend="interpreter")(X, y),
+                               rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(4, 0), (0, 5), (3, 1), (1, 3)])
+def test_hoisted_reads_with_empty_and_unit_axes(shape):
+    def f(X, y):
+        return X * (y * 2.0)[:, None] - (X + y[:, None]).sum(axis=1)[:, None]
+
+    X = np.arange(float(np.prod(shape))).reshape(shape)
+    y = np.arange(shape[0], dtype=float) - 1.0
+    np.testing.assert_array_equal(pb.jit(f)(X, y), pb.jit(f, backend="interpreter")(X, y))

@@ -17,18 +17,29 @@ computed there: the same operations on the same operands, so bit-equal.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ...ir import primitives as P
 from ...ir.core import Literal
 
-EMPTY = (1, 0)  # a hull with no offsets: every row is one value (a broadcast column)
+
+class Hull(NamedTuple):
+    """Outside offsets lo..hi (i1 - i0; none when lo > hi) each row of a value
+    holds one value; the same one in every row if `uniform` (the zeros of an
+    identity: what a transpose keeps, as it turns rows into columns)."""
+    lo: int
+    hi: int
+    uniform: bool = False
+
+
+EMPTY = Hull(1, 0)  # no offsets: every row is one value (a broadcast column)
 
 
 def band_hulls(eqns, known):
-    """{2-d value: (lo, hi)}: outside offsets lo..hi (i1 - i0; none when lo > hi)
-    each row of the value holds one value. `eqns` in program order; `known(v)` is
-    v's value when computable at codegen time (a constant)."""
+    """{2-d value: Hull} for the values of `eqns` (in program order) the rules
+    describe; `known(v)` is v's value when computable at codegen time."""
     hulls = {}
     for e in eqns:
         if len(e.outputs) != 1 or e.outputs[0].aval.ndim != 2:
@@ -46,9 +57,10 @@ def band_hulls(eqns, known):
 
 
 def _operand(x, hulls, known):
-    """A rule's view of operand `x`: its hull, EMPTY for a literal, or None."""
+    """A rule's view of operand `x`: its hull (one value everywhere for a
+    literal or a scalar), or None."""
     if isinstance(x, Literal) or x.aval.ndim == 0:
-        return EMPTY
+        return EMPTY._replace(uniform=True)
     if x not in hulls and x.aval.ndim == 2:
         val = known(x)  # a constant input of the kernel
         hulls[x] = _of_value(val) if val is not None else None
@@ -65,7 +77,7 @@ def _of_value(val):
     bits = val.view(np.uint8).reshape(val.shape[0], val.shape[1], -1)
     mixed = ~(bits == bits[:, :1]).all(axis=(1, 2))  # rows of more than one value
     if not mixed.any():
-        return EMPTY
+        return EMPTY._replace(uniform=bool((bits == bits[:1, :1]).all()))
     i0, i1 = np.nonzero((val != 0) & mixed[:, None])
     if i0.size == 0:
         return None  # zeros of both signs in a row
@@ -74,21 +86,23 @@ def _of_value(val):
     off, neg = (d < lo) | (d > hi), np.signbit(val)
     if ((off & neg).any(axis=1) & (off & ~neg).any(axis=1)).any():
         return None  # zeros of both signs in a row
-    return lo, hi
+    outside = bits[off]
+    return Hull(lo, hi, bool((outside == outside[:1]).all()))
 
 
 def _shift(h, k):
-    return h if h == EMPTY else (h[0] + k, h[1] + k)
+    return h if h.lo > h.hi else h._replace(lo=h.lo + k, hi=h.hi + k)
 
 
 def _union(e, hulls):
     """An elementwise op: outside all its operands' hulls, one op of one value per row."""
     if any(h is None for h in hulls):
         return None
-    hs = [h for h in hulls if h != EMPTY]
+    uniform = all(h.uniform for h in hulls)
+    hs = [h for h in hulls if h.lo <= h.hi]
     if not hs:
-        return EMPTY
-    return min(h[0] for h in hs), max(h[1] for h in hs)
+        return EMPTY._replace(uniform=uniform)
+    return Hull(min(h.lo for h in hs), max(h.hi for h in hs), uniform)
 
 
 def _broadcast(e, hulls):
@@ -97,7 +111,7 @@ def _broadcast(e, hulls):
     dims = tuple(e.params["broadcast_dimensions"])
     nd = x.aval.ndim
     if nd == 0 or (nd == 1 and dims == (0,)) or (nd == 2 and x.aval.shape[1] == 1 and dims == (0, 1)):
-        return EMPTY
+        return EMPTY._replace(uniform=nd == 0)
     return None
 
 
@@ -105,10 +119,10 @@ def _pad(e, hulls):
     """Rows padded along axis 0 hold the padding value, and the others move down;
     padding along axis 1 would put other values into rows (cropping shifts them)."""
     h = hulls[0]
-    (lo0, _, in0), (lo1, hi1, in1) = e.params["padding_config"]
+    (lo0, hi0, in0), (lo1, hi1, in1) = e.params["padding_config"]
     if h is None or in0 or in1 or lo1 > 0 or hi1 > 0:
         return None
-    return _shift(h, lo1 - lo0)
+    return _shift(h, lo1 - lo0)._replace(uniform=h.uniform and lo0 <= 0 and hi0 <= 0)
 
 
 def _slice(e, hulls):
@@ -120,8 +134,17 @@ def _slice(e, hulls):
     return _shift(h, s0 - s1)
 
 
+def _transpose(e, hulls):
+    """Only one value outside the hull everywhere survives a transpose."""
+    (h,) = hulls
+    if h is None or not h.uniform or tuple(e.params["permutation"]) != (1, 0):
+        return None
+    return h._replace(lo=-h.hi, hi=-h.lo) if h.lo <= h.hi else h
+
+
 BAND_RULES = {
     P.broadcast_in_dim_p: _broadcast,
     P.pad_p: _pad,
     P.slice_p: _slice,
+    P.transpose_p: _transpose,
 }

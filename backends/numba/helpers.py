@@ -14,8 +14,8 @@ import numba
 import numpy as np
 from numba import types
 
-from .intrinsics import (clamp, contiguous, copy, dot_into, empty, full, radd, reshape,  # noqa: F401
-                         rmax, rmin, rmul, scalar, where)
+from .intrinsics import (clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
+                         radd, reshape, rmax, rmin, rmul, scalar, where)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
