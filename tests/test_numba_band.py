@@ -120,6 +120,20 @@ def test_rows_whose_band_lies_outside_them(k, shape):
     same_as_interpreter(f, x)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_band_loops_of_other_dtypes(dtype):
+    E = np.eye(7, 12, k=2)
+
+    def f(x):
+        b = E * x[:, None]
+        return b > 0.5 if dtype is np.bool_ else (b * 3.0).astype(dtype) - x[:, None].astype(dtype)
+
+    x = np.linspace(-3, 3, 7)
+    assert hull_of(f, x) == (2, 2)
+    assert BAND_LOOP in pb.jit(f).source(x)
+    same_as_interpreter(f, x)
+
+
 def test_rules_shift_through_pad_and_slice():
     E = np.eye(6, 8)
 
