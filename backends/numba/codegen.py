@@ -28,6 +28,11 @@ Equations are sorted into three kinds:
   a row's max, the sum of exp(x - max) and the gradient row run as inner loops
   of one row loop, when every value a nest reads from the chain is final in the
   same outer iteration. Per-row values only the chain reads become scalars.
+* **inside a nest**: reads the innermost loop does not change are computed before
+  it (`_Hoist`), and a 2-d loop whose stored values are banded (band.py)
+  computes each row's band and copies one element to the rest of the row
+  (`band_plan`). Both for the kernel's top-level loops; those of control-flow
+  bodies keep every read inside and every column.
 
 A group is emitted ("closed") when something outside it needs one of its values:
 by then every member is known, so exactly the values with an outside consumer
