@@ -54,7 +54,8 @@ from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 from .readers import atomic, readers
 from .band import EMPTY, band_hulls
-from .trig import TRIG_MEDIUM, TrigGuard, magnitude_bound
+from .trig import TrigGuard, magnitude_bound
+from .vecmath import TRIG_MEDIUM
 
 VIRTUAL = set(readers)  # layout ops read through index arithmetic (readers.py)
 # a larger concatenation is copied out once (one loop nest) instead of being read
@@ -262,13 +263,14 @@ class _Hoist:
     4.1 us per call). `index` matches the innermost index; `names` are the
     locals hoisted so far (a recomputed value of only those is hoisted too)."""
 
-    def __init__(self, pos, indent, index):
-        self.pos, self.indent, self.index = pos, indent, index
+    def __init__(self, lines, pos, index):
+        self.lines, self.pos, self.index = lines, pos, index
+        self.indent = lines[pos][2]  # that of the innermost loop's header
         self.names = set()
         self.exprs = {}
 
-    def put(self, lines, text, eqn, name):
-        lines.insert(self.pos, (text, eqn, self.indent))
+    def put(self, text, eqn, name):
+        self.lines.insert(self.pos, (text, eqn, self.indent))
         self.pos += 1
         self.names.add(name)
 
@@ -277,7 +279,7 @@ class _Hoist:
         nm = self.exprs.get(expr)
         if nm is None:
             nm = self.exprs[expr] = cg.fresh("inv")
-            self.put(cg._capture, f"{nm} = {expr}", None, nm)
+            self.put(f"{nm} = {expr}", None, nm)
         return nm
 
 
@@ -388,7 +390,7 @@ class Codegen:
         if a in self.virtual:
             expr = self.virtual[a](idx)
             h = self.hoist
-            if (h is not None and "[" in expr and not atomic(expr) and not h.index.search(expr)
+            if (h is not None and "[" in expr and not h.index.search(expr)
                     and self.producer[a].prim is P.broadcast_in_dim_p):
                 return h.local(self, expr)  # a broadcast column: one read per row
             return expr
@@ -554,7 +556,7 @@ class Codegen:
                           e, indent)
         if len(headers) >= 2:  # reads the innermost index does not change go before its loop
             pos, d = headers[-1]
-            self.hoist = _Hoist(pos, cap[pos][2], re.compile(rf"\bi{d}\b"))
+            self.hoist = _Hoist(cap, pos, re.compile(rf"\bi{d}\b"))
         self.cur_loads = {}
         self.cur_sincos = {}
         for e in g.members:
@@ -862,7 +864,7 @@ class Codegen:
             h = self.hoist
             if h is not None and all(isinstance(x, Literal) or y in h.names
                                      for x, y in zip(de.inputs, ins)):
-                h.put(self._capture, line, eqn, nm)
+                h.put(line, eqn, nm)
             else:
                 self.emit(line, eqn, indent)
             self.cur_loads[a] = nm
@@ -873,7 +875,7 @@ class Codegen:
         nm = self.name(a) + "_ld"
         h = self.hoist
         if h is not None and not h.index.search(expr):
-            h.put(self._capture, f"{nm} = {expr}", eqn, nm)
+            h.put(f"{nm} = {expr}", eqn, nm)
         else:
             self.emit(f"{nm} = {expr}", eqn, indent)
         self.cur_loads[a] = nm

@@ -2,9 +2,10 @@
 
 `vecmath.sincos_f64` reduces every argument exactly, huge ones too (Payne-Hanek),
 and computes that reduction for every lane; `vecmath.sincos_medium_f64` is the
-same below 2**20 and skips it. The code generator (Codegen.sincos) calls the
-medium kernel where `magnitude_bound` proves the operand below TRIG_MEDIUM (one
-rule per primitive, BOUND_RULES), and elsewhere too, under a TrigGuard.
+same below `vecmath.TRIG_MEDIUM` (2**20) and skips it. The code generator
+(Codegen.sincos) calls the medium kernel where `magnitude_bound` proves the
+operand below that (one rule per primitive, BOUND_RULES), and elsewhere too,
+under a TrigGuard.
 """
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ import numpy as np
 
 from ...ir import primitives as P
 from ...ir.core import Literal
-
-
-# below this |x| the medium kernel (vecmath.sincos_medium_f64) is exact: it skips
-# the reduction of huge arguments, ~60% of the full kernel's time
-TRIG_MEDIUM = 2.0 ** 20
 
 
 class TrigGuard:

@@ -439,7 +439,7 @@ _PIO2_3T = _pio2_piece(99, 53)
 _PIO2_HI = _pio2_piece(0, 53)                # pi/2 as a double-double
 _PIO2_LO = _pio2_piece(53, 53)
 _TWO_OVER_PI_F = (_TWO_OVER_PI >> (_PI_BITS - 80)) / 2 ** 80    # 2/pi rounded
-_TRIG_MEDIUM = 1048576.0                     # 2**20
+TRIG_MEDIUM = 1048576.0                      # 2**20: the medium kernel's range (trig.py)
 
 # Row e - 1043 for biased exponents e in [1043, 2046] (E = e - 1075 in
 # [-32, 971]): V_k = W_k * 2**(-50 - 52k), W_k the 52 bits of 2/pi at bit
@@ -555,7 +555,7 @@ def _sincos64(x):
     nh = -nh if negative else nh
     hh = -hh if negative else hh
     lh = -lh if negative else lh
-    medium = a < _TRIG_MEDIUM
+    medium = a < TRIG_MEDIUM
     s, c = _sincos_quadrant(x, nm if medium else nh, hm if medium else hh, lm if medium else lh)
     # inf - inf is the invalid operation's default NaN, as libm returns;
     # a NaN argument comes back unchanged
@@ -577,7 +577,7 @@ def _sincos64_medium(x):
 def _beyond_medium64(x):
     """True where _sincos64_medium(x) is not _sincos64(x): finite |x| >= 2**20."""
     a = abs(x)
-    return (a >= _TRIG_MEDIUM) & (a < _INF)
+    return (a >= TRIG_MEDIUM) & (a < _INF)
 
 
 @_kernel
