@@ -220,7 +220,7 @@ def banded_programs(draw):
     n1 = draw(st.integers(8, 20))
     exact = [True]
 
-    def column(x):
+    def column():
         kind = draw(st.sampled_from(["x", "sq", "exp", "shift"]))
         if kind == "exp":
             exact[0] = False
@@ -238,10 +238,10 @@ def banded_programs(draw):
             return lambda x: E
         if kind == "scaled":
             E = np.eye(n0, n1, k=draw(st.integers(-2, 2)))
-            c = column(None)
+            c = column()
             return lambda x: E * c(x)
         if kind == "col":
-            c = column(None)
+            c = column()
             a = term(depth - 1)
             return lambda x: a(x) * c(x)
         a = term(depth - 1)
