@@ -1,7 +1,9 @@
 """IR -> Python source of one Numba kernel, with loop fusion.
 
 The kernel is one function `kernel(<invars>, <constvars>)` returning a tuple of
-outputs (0-d values travel as scalars; a guarded kernel's flag last, trig.py).
+outputs (0-d values travel as scalars; a guarded kernel's flag last, trig.py);
+a diagonal constant that only loops read is an index compare instead of an
+argument (readers.diagonal).
 Equations are sorted into three kinds:
 
 * **fused**: elementwise equations and reductions. Equations over the same
@@ -52,7 +54,7 @@ from ...ir import primitives as P
 from ...ir.core import Literal, Var
 from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
-from .readers import atomic, readers
+from .readers import atomic, diagonal, readers
 from .band import EMPTY, band_hulls
 from .trig import TrigGuard, magnitude_bound
 from .vecmath import TRIG_MEDIUM
@@ -328,6 +330,7 @@ class Codegen:
         self.bounds = {}  # value -> magnitude_bound
         self.hulls = None  # 2-d value -> its band's hull (band.band_hulls), on first need
         self.const_of = dict(zip(ir.constvars, ir.consts))
+        self.const_args = []            # the constvars the kernel takes as arguments (run)
         self.folded = {}                # var -> its value when computable at codegen time
         self.deferred = {}              # var -> its cheap eqn, recomputed where read (not stored)
         self.defer_cost = {}            # deferred var -> ops per element to recompute it
@@ -991,8 +994,18 @@ class Codegen:
     # ------------------------------------------------------------ driver
     def run(self):
         ir = self.ir
-        for v in ir.invars + ir.constvars:
-            self.arrays.add(v)
+        self.arrays.update(ir.invars)
+        for v in ir.constvars:
+            # a diagonal constant only fused loops read: a compare, not an argument
+            reader = None
+            if v not in self.returned and self._loop_uses(
+                    [self.eqn_by_id[i] for i in self.consumers[v]]) is not None:
+                reader = diagonal(self.const_of[v])
+            if reader is None:
+                self.arrays.add(v)
+                self.const_args.append(v)
+            else:
+                self.virtual[v] = reader
         for e in ir.eqns:
             self.eqn(e)
         for g in sorted(self.open.values(), key=lambda g: g.id):
@@ -1076,13 +1089,14 @@ from . import control_flow as _control_flow  # noqa: E402
 
 # ---------------------------------------------------------------- module
 def generate(ir, vecmath_names=(), guard_trig=True):
-    """(def line, argument conversions, body, line -> eqn map, guarded). The module
-    defines `kernel`; a guarded kernel returns its TrigGuard flag after the outputs."""
+    """(def line, argument conversions, body, line -> eqn map, guarded, the
+    constvars it takes after the invars). The module defines `kernel`; a guarded
+    kernel returns its TrigGuard flag after the outputs."""
     cg = Codegen(ir, vecmath_names, guard_trig)
     body = cg.run()
     args = []
     conv = []
-    for v in ir.invars + ir.constvars:
+    for v in ir.invars + cg.const_args:
         nm = cg.name(v)
         if v.aval.ndim == 0:  # scalars arrive as Python/NumPy scalars or 0-d arrays
             args.append(nm + "_in")
@@ -1092,4 +1106,4 @@ def generate(ir, vecmath_names=(), guard_trig=True):
     if cg.trig_guard.used:
         conv.append(f"    {TrigGuard.NAME} = False")
     head = [f"def kernel({', '.join(args)}):"]
-    return head, conv, body, cg.line_eqn, cg.trig_guard.used
+    return head, conv, body, cg.line_eqn, cg.trig_guard.used, cg.const_args
