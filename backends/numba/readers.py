@@ -191,7 +191,7 @@ def diagonal(value):
     if c.ndim != 2 or not c.size or c.dtype.kind not in "biuf":
         return None
     nz = np.flatnonzero(c)
-    if not nz.size:
+    if not nz.size or nz.size > min(c.shape):  # no diagonal holds more
         return None
     r, col = divmod(int(nz[0]), c.shape[1])
     k, v = col - r, c.flat[nz[0]]
@@ -199,7 +199,7 @@ def diagonal(value):
     rows = np.arange(c.shape[0])
     keep = (rows + k >= 0) & (rows + k < c.shape[1])
     expect[rows[keep], rows[keep] + k] = v
-    if expect.tobytes() != c.tobytes():  # bitwise: -0.0 and nan payloads count
+    if expect.tobytes() != c.tobytes():  # bitwise: a -0.0 zero is not +0
         return None
     on, off = L.literal(v, c.dtype), L.literal(0, c.dtype)
 
