@@ -277,6 +277,7 @@ def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     x[1, 2] = np.inf
     sq = RNG.standard_normal((4, 4))
     sq[0, 3], sq[2, 0] = np.nan, -np.inf
+    sq[3, 1], sq[3, 2] = np.inf, np.inf  # two in row 3: it becomes all nan
 
     def eye(n, dtype):
         return lax.convert(
@@ -285,7 +286,9 @@ def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     def f(a, b, i):
         outs = []
         for (lc, rc) in [((1,), (0,)), ((1,), (1,)), ((0,), (0,)), ((0,), (1,))]:
-            for m in (a, b, i):
+            # a.T and b * 2.0 are read through index arithmetic (no array): their
+            # rows are checked by a loop in the kernel instead of the helper
+            for m in (a, b, i, a.T, b * 2.0):
                 n_r = m.shape[lc[0]]
                 outs.append(lax.dot_general(m, eye(n_r, m.dtype), ((lc, rc), ((), ()))))
                 n_l = m.shape[rc[0]]
@@ -297,6 +300,7 @@ def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     assert_same(got, want, rtol=0.0)
     src = pb.jit(f).source(*args)
     assert "product with the identity" in src and "dot_into" not in src
+    assert "_h.identity_keep(" in src and "math.isfinite(" in src  # both ways
 
 
 def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():

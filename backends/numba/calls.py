@@ -181,28 +181,28 @@ def _identity_product(cg, e):
         cg.view_sources[v] = [other]
         return True
     # IEEE: the sum also holds inf * 0 = nan from the other elements of the row,
-    # so a row with a non-finite element elsewhere gives nan, as BLAS would
-    bad = cg.fresh("nonfinite")
+    # so a row with a non-finite element elsewhere gives nan, as BLAS would; per
+    # row, `keep` says which elements survive (helpers.identity_keep)
+    keep = cg.fresh("keep")
     rows = other.aval.shape[1 - oc]
-    if other not in cg.virtual:  # an array: count in the (cached) helper, no loop here
+    if other not in cg.virtual:  # an array: found by the (cached) helper, no loop here
         nm = cg.materialize(other, e)
-        cg.emit(f"{bad} = _h.nonfinite_per_row({nm}{'.T' if oc == 0 else ''})", e)
+        cg.emit(f"{keep} = _h.identity_keep({nm}{'.T' if oc == 0 else ''})", e)
     else:
-        cg.emit(f"{bad} = _h.empty(({rows},), np.int64)", e)
-        cnt = cg.fresh("cnt")
+        cg.emit(f"{keep} = _h.empty(({rows},), np.int64)", e)
+        k = cg.fresh("k")
         cg.emit(f"for i0 in range({rows}):", e)
-        cg.emit(f"{cnt} = 0", e, 2)
+        cg.emit(f"{k} = -1", e, 2)
         cg.emit(f"for i1 in range({n}):", e, 2)
         cg.emit(f"if not math.isfinite({cg.read(other, src(['i1', 'i0'][::1 if line else -1]))}):",
                 e, 3)
-        cg.emit(f"{cnt} += 1", e, 4)
-        cg.emit(f"{bad}[i0] = {cnt}", e, 2)
+        cg.emit(f"{k} = {L.where(f'{k} < 0', 'i1', str(n))}", e, 4)
+        cg.emit(f"{keep}[i0] = {k}", e, 2)
 
-    def reader(idx, o=other, src=src, bad=bad, line=line):
-        x = cg.read(o, src(idx))
-        nb = f"{bad}[{idx[line]}]"
-        exact = L.any_of(f"{nb} == 0", L.all_of(f"{nb} == 1", f"not math.isfinite({x})"))
-        return L.where(exact, x, L.literal(np.nan, dt))
+    def reader(idx, o=other, src=src, keep=keep, line=line):
+        kept = f"{keep}[{idx[line]}]"
+        return L.where(L.any_of(f"{kept} < 0", f"{kept} == {idx[1 - line]}"),
+                       cg.read(o, src(idx)), L.literal(np.nan, dt))
 
     cg.virtual[v] = reader
     cg.view_sources[v] = [other]

@@ -121,14 +121,18 @@ def argbest2(x, want_max):
 
 
 @_helper
-def nonfinite_per_row(x):
-    """For each row of a 2-d array, how many of its elements are inf or nan."""
+def identity_keep(x):
+    """For each row of a 2-d array, which of its elements a product with the
+    identity keeps (the others become nan, inf * 0 reaching them through the
+    sum): -1 when every element is finite (all are kept), the column of the only
+    inf or nan element (kept: itself plus finite zeros), or the row's length when
+    there are more (none is kept)."""
     rows, n = x.shape
     out = np.empty(rows, np.int64)
     for r in range(rows):
-        c = 0
+        keep = -1
         for j in range(n):
             if not np.isfinite(x[r, j]):
-                c += 1
-        out[r] = c
+                keep = j if keep < 0 else n
+        out[r] = keep
     return out
