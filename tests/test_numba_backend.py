@@ -3,8 +3,12 @@
 Many checks share one traced function (one compiled kernel), to keep Numba's
 compile time of this file small.
 """
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pullback as pb
 from pullback.ir import primitives as P
@@ -301,6 +305,47 @@ def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     src = pb.jit(f).source(*args)
     assert "product with the identity" in src and "dot_into" not in src
     assert "_h.identity_keep(" in src and "math.isfinite(" in src  # both ways
+
+
+@st.composite
+def identity_products(draw):
+    """(operand, contraction, identity on the left?, view?) with inf/nan placed so
+    that rows hold none, one or several of them."""
+    rows, cols = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    x = np.arange(rows * cols, dtype=np.float64).reshape(rows, cols) - 3.0
+    x[x == 0] = -0.0
+    for _ in range(draw(st.integers(0, 4))):
+        i, j = draw(st.integers(0, rows - 1)), draw(st.integers(0, cols - 1))
+        x[i, j] = draw(st.sampled_from([np.inf, -np.inf, np.nan]))
+    contraction = draw(st.sampled_from([((1,), (0,)), ((1,), (1,)), ((0,), (0,)), ((0,), (1,))]))
+    return x, contraction, draw(st.booleans()), draw(st.sampled_from(["array", "T", "scaled"]))
+
+
+@settings(max_examples=int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(identity_products())
+def test_products_with_identity_random(case):
+    # the kept element of each row (calls._identity_product): all of them, the only
+    # non-finite one, or none; for operands that are arrays or views
+    x, (lc, rc), eye_left, view = case
+
+    def eye(n):
+        return lax.convert(lax.eq(lax.iota(np.int64, (n, n), 0),
+                                  lax.iota(np.int64, (n, n), 1)), np.float64)
+
+    def f(a):
+        m = {"array": a, "T": a.T, "scaled": a * 2.0}[view]
+        if eye_left:
+            return lax.dot_general(eye(m.shape[rc[0]]), m, ((lc, rc), ((), ())))
+        return lax.dot_general(m, eye(m.shape[lc[0]]), ((lc, rc), ((), ())))
+
+    with np.errstate(all="ignore"):
+        got, want = both(f, x)
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))  # -0.0 -> +0.0
+    assert "product with the identity" in pb.jit(f).source(x)
 
 
 def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():

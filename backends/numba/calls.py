@@ -200,9 +200,11 @@ def _identity_product(cg, e):
         cg.emit(f"{keep}[i0] = {k}", e, 2)
 
     def reader(idx, o=other, src=src, keep=keep, line=line):
+        # + 0.0: the product's sum starts from +0, so a -0.0 element comes out +0.0
         kept = f"{keep}[{idx[line]}]"
         return L.where(L.any_of(f"{kept} < 0", f"{kept} == {idx[1 - line]}"),
-                       cg.read(o, src(idx)), L.literal(np.nan, dt))
+                       f"({cg.read(o, src(idx))} + {L.literal(0.0, dt)})",
+                       L.literal(np.nan, dt))
 
     cg.virtual[v] = reader
     cg.view_sources[v] = [other]
