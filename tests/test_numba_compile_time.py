@@ -136,26 +136,29 @@ def test_blas_products_of_every_operand_layout(tmp_cache, dtype):
 
 
 def test_gemm_epilogues_scale_and_sum_products(tmp_cache):
-    # `2.0 * (a @ b)`, `-(a @ b)` and `a @ b + c @ d` are the gemm call itself
-    # (alpha, beta): no loop nest; a product read twice, returned, or scaled by 0
-    # (inf * 0 must stay nan) keeps its own array
+    # `2.0 * (a @ b)` and `a @ b + c @ d` are the gemm call itself (alpha, beta): no
+    # loop nest; a product read twice, returned, scaled by 0 (inf * 0 must stay nan)
+    # or negated (BLAS would give +0.0 for -(+0.0)) keeps its own array
     def f(a, b, c):
         p = a @ b
         s = a.T @ c
         return (2.0 * (a @ b.T), -(b @ c), a.T @ b + c @ c, p * 0.0, p + p, s, s * 3.0,
-                lax.dot_general(a[:3], b[:4], (((), ()), ((), ()))))
+                lax.dot_general(a[:3], b[:4], (((), ()), ((), ()))), -1.5 * (c @ a))
 
     rng = np.random.default_rng(8)
     a, b, c = (rng.standard_normal((24, 24)) for _ in range(3))
     a[3, 5], b[7, 1] = np.inf, np.nan
+    b[2], a[:, 4] = 0.0, 0.0  # exact zeros in -(b @ c) and -1.5 * (c @ a)
     jf = pb.jit(f)
     src = jf.source(a, b, c)
     calls = re.findall(r"_h\.dot_into\(.*, (-?[\d.]+), ([\d.]+)\)", src)
-    assert ("2.0", "0.0") in calls and ("-1.0", "0.0") in calls and ("1.0", "1.0") in calls, calls
+    assert ("2.0", "0.0") in calls and ("1.0", "1.0") in calls, calls
+    assert not any(alpha.startswith("-") for alpha, _ in calls), calls
     want = pb.jit(f, backend="interpreter")(a, b, c)
     for g, w in zip(jf(a, b, c), want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_array_equal(np.signbit(g[g == 0]), np.signbit(w[g == 0]))
 
 
 def test_intrinsics_refuse_mismatched_sizes():

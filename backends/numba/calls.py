@@ -102,11 +102,11 @@ def _plain_matmul(cg, e):
 
 def _epilogue(cg, e):
     """(array to write, alpha, beta) of the gemm of plain product `e`: its own output
-    with (1, 0), or, when its only consumer scales it by a literal (`2.0 * d`, `-d`)
-    or adds it to another plain product, that consumer's output: (c, 0) for a
-    scaling, (1, 0) for the first product of a sum and (1, 1) for the second, which
-    accumulates. The consumer then emits no code (Codegen.absorbed): one loop nest
-    and one temporary less."""
+    with (1, 0), or, when its only consumer scales it by a literal >= 1
+    (`2.0 * d`) or adds it to another plain product, that consumer's output: (c, 0)
+    for a scaling, (1, 0) for the first product of a sum and (1, 1) for the second,
+    which accumulates. The consumer then emits no code (Codegen.absorbed): one loop
+    nest and one temporary less."""
     (v,) = e.outputs
     own = (cg.name(v), 1.0, 0.0)
     if id(e) in cg.accumulate_into:  # the second product of a sum
@@ -118,11 +118,12 @@ def _epilogue(cg, e):
     if out.aval != v.aval or out in cg.virtual:
         return own
     others = [a for a in c.inputs if a is not v]
-    if c.prim is P.neg_p:
-        alpha = -1.0
-    elif c.prim is P.mul_p and len(others) == 1 and isinstance(others[0], Literal):
+    if c.prim is P.mul_p and len(others) == 1 and isinstance(others[0], Literal):
         alpha = float(others[0].val)
-        if alpha == 0.0 or not np.isfinite(alpha):  # BLAS may skip the product: no inf * 0
+        # BLAS adds alpha * sum into a zeroed array: a negative alpha would turn
+        # -(+0.0) into +0.0, one below 1 a product that underflows to -0.0 too, and 0
+        # may skip the product (no inf * 0)
+        if not (1.0 <= alpha < np.inf):
             return own
     elif c.prim is P.add_p and len(others) == 1 and isinstance(others[0], Var):
         w = others[0]
