@@ -348,6 +348,49 @@ def test_products_with_identity_random(case):
     assert "product with the identity" in pb.jit(f).source(x)
 
 
+@st.composite
+def scaled_products(draw):
+    """Operands with small integer values (every sum is exact, in any order), rows
+    and columns of zeros, inf/nan; a scaling or sum the gemm may take as its
+    alpha/beta, or not; sizes for BLAS and for loops."""
+    m, k, n = (draw(st.sampled_from([2, 3, 9, 16])) for _ in range(3))
+
+    def operand(rows, cols):
+        x = np.array(draw(st.lists(st.integers(-3, 3), min_size=rows * cols,
+                                   max_size=rows * cols)), dtype=np.float64).reshape(rows, cols)
+        if draw(st.booleans()):
+            x[draw(st.integers(0, rows - 1))] = draw(st.sampled_from([0.0, -0.0]))
+        if draw(st.booleans()):
+            x[draw(st.integers(0, rows - 1)), draw(st.integers(0, cols - 1))] = draw(
+                st.sampled_from([np.inf, -np.inf, np.nan]))
+        return x
+
+    a, b, c = operand(m, k), operand(k, n), operand(m, k)
+    return a, b, c, draw(st.sampled_from(["neg", "2", "0.5", "-3", "0", "sum", "sum-neg", "T"]))
+
+
+@settings(max_examples=int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(scaled_products())
+def test_scaled_products_random(case):
+    # calls._epilogue folds some of these into the gemm call: the values, NaN
+    # positions and zero signs must be the interpreter's
+    a, b, c, how = case
+
+    def f(a, b, c):
+        p = a @ b
+        return {"neg": lambda: -p, "2": lambda: 2.0 * p, "0.5": lambda: p * 0.5,
+                "-3": lambda: -3.0 * p, "0": lambda: p * 0.0, "sum": lambda: p + c @ b,
+                "sum-neg": lambda: p + (-c) @ b, "T": lambda: 2.0 * (b.T @ a.T)}[how]()
+
+    with np.errstate(all="ignore"):
+        got, want = both(f, a, b, c)
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
+
+
 def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():
     # e = (x == max) and h = e / count are recomputed in later loops, not stored
     def f(x):
