@@ -273,6 +273,23 @@ def test_integer_reductions_and_arithmetic_keep_dtype(dtype):
     check(f, x, y)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_integer_floor_division_edges(dtype):
+    # NumPy's MIN // -1 wraps to MIN (Numba's own // gives 0); x // 0 and x % 0 are 0
+    info = np.iinfo(dtype)
+    x = np.array([-7, -1, 0, 1, 7, info.min, info.max, info.min, 5], dtype)
+    y = np.array([2, -2, 0, 0, -3, -1, -1, 1, 0], dtype)
+
+    def f(x, y):
+        return x // y, x % y, x // -1, np.floor_divide(x, 3)
+
+    with np.errstate(all="ignore"):
+        got, want = both(f, x, y)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype == dtype
+        np.testing.assert_array_equal(g, w)
+
+
 def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     # reverse mode builds identity matrices (trace, jacobian bases); a product with
     # one lowers to a read of the other operand, with BLAS's nan for rows holding

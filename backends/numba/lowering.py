@@ -194,7 +194,10 @@ scalar_rules[P.rem_p] = _binop("%")  # Python (= NumPy) sign convention for int 
 
 @_rule(P.div_p)
 def _div(ctx, out, ins, x, y):
-    return cast(f"({x} {'//' if np.dtype(out).kind in 'iu' else '/'} {y})", out)
+    kind = np.dtype(out).kind
+    if kind == "i":  # NumPy wraps MIN // -1 to MIN (Numba's // gives 0): x // -1 is -x
+        return where(f"{y} == -1", cast(f"(-{x})", out), cast(f"({x} // {y})", out))
+    return cast(f"({x} {'//' if kind == 'u' else '/'} {y})", out)
 
 
 @_rule(P.max_p)
