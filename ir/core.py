@@ -29,8 +29,12 @@ def canonical_dtype(dt) -> np.dtype:
     """The supported dtype for `dt`, or a TypeError naming it."""
     dt = np.dtype(dt)
     if dt not in DTYPE_NAMES:
+        native = dt.newbyteorder("=")
+        hint = (f" (a {native} array in {'big' if dt.byteorder == '>' else 'little'}-endian "
+                f"byte order: pass x.astype(np.{native}))"
+                if native in DTYPE_NAMES and not dt.isnative else "")
         raise TypeError(
-            f"pullback does not support dtype {dt}; supported: "
+            f"pullback does not support dtype {dt}{hint}; supported: "
             + ", ".join(str(d) for d in DTYPES.values())
         )
     return dt

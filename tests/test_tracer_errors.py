@@ -281,3 +281,14 @@ def test_unknown_attribute_is_an_attribute_error():
     pb.make_ir(lambda x: seen.append((hasattr(x, "__array_interface__"), hasattr(x, "sort"),
                                       hasattr(x, "sum"))) or x)(X3)
     assert seen == [(False, False, True)]
+
+
+@pytest.mark.parametrize("x, hint", [
+    (np.ones(3, ">f8"), "big-endian byte order: pass x.astype(np.float64)"),
+    (np.ones(3, np.int8), "supported: float64, float32, int64, int32, bool"),
+])
+def test_unsupported_dtype_names_the_argument_and_what_to_pass(x, hint):
+    for f in (pb.jit(lambda x: x * 2.0), pb.grad(lambda x: np.sum(x * 2.0))):
+        with pytest.raises(TypeError, match=re.escape(hint)) as info:
+            f(x)
+        assert "argument x" in str(info.value) and str(x.dtype) in str(info.value)
