@@ -1,4 +1,5 @@
-"""Shared helpers of the tests/test_passes_*.py files: text-in/text-out checks."""
+"""Shared helpers of the tests: text-in/text-out checks of passes, random inputs
+with special values, bitwise comparisons."""
 from textwrap import dedent
 
 import numpy as np
@@ -36,6 +37,12 @@ def same_bits(a, b):
             return False
         a, b = a[~na], b[~nb]
     return a.tobytes() == b.tobytes()
+
+
+def assert_bits(got, want):
+    """same_bits, as an assertion that shows both: equal values, NaN where `want`
+    has NaN, the same sign of every zero (a NaN's sign bit is not compared)."""
+    assert same_bits(got, want), f"\ngot  {got!r}\nwant {want!r}"
 
 
 def assert_same_results(before, after, seed=0, trials=3):

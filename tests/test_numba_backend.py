@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pullback as pb
+from passes_util import assert_bits
 from pullback.ir import primitives as P
 from pullback.tracer import lax
 
@@ -358,10 +359,7 @@ def test_products_with_identity_random(case):
 
     with np.errstate(all="ignore"):
         got, want = both(f, x)
-    nan = np.isnan(want)
-    np.testing.assert_array_equal(np.isnan(got), nan)
-    np.testing.assert_array_equal(got[~nan], want[~nan])
-    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))  # -0.0 -> +0.0
+    assert_bits(got, want)  # values, NaN positions, zero signs (-0.0 -> +0.0)
     assert "product with the identity" in pb.jit(f).source(x)
 
 
@@ -402,10 +400,7 @@ def test_scaled_products_random(case):
 
     with np.errstate(all="ignore"):
         got, want = both(f, a, b, c)
-    nan = np.isnan(want)
-    np.testing.assert_array_equal(np.isnan(got), nan)
-    np.testing.assert_array_equal(got[~nan], want[~nan])
-    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
+    assert_bits(got, want)
 
 
 def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import pullback as pb
+from passes_util import assert_bits
 from pullback.backends import numba as numba_backend
 from pullback.backends.numba.band import EMPTY, band_hulls
 from pullback.backends.numba.codegen import Codegen
@@ -28,17 +29,6 @@ def tmp_cache(tmp_path, monkeypatch):
 
 def rosen(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def assert_bits(got, want):
-    """Equal values, NaN where `want` has NaN, and the same sign of every zero
-    (a NaN's sign bit is not compared: NumPy does not define it)."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype
-    nan = np.isnan(want)
-    np.testing.assert_array_equal(np.isnan(got), nan)
-    np.testing.assert_array_equal(got[~nan], want[~nan])
-    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
 
 
 def hull_of(f, *args):

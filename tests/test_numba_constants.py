@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pullback as pb
+from passes_util import assert_bits
 from pullback.backends.numba.readers import diagonal
 
 EXAMPLES = int(os.environ.get("PULLBACK_FUZZ_EXAMPLES", "25"))
@@ -27,19 +28,6 @@ def kernel_args(f, *args):
     """The parameter names of f's generated kernel."""
     head = re.search(r"def kernel_py\((.*)\):", pb.jit(f).source(*args)).group(1)
     return [a for a in head.split(", ") if a]
-
-
-def assert_bits(got, want):
-    """Equal values, NaN where `want` has NaN, the same sign of every zero."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape and got.dtype == want.dtype
-    if want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want)
-        return
-    nan = np.isnan(want)
-    np.testing.assert_array_equal(np.isnan(got), nan)
-    np.testing.assert_array_equal(got[~nan], want[~nan])
-    np.testing.assert_array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
 
 
 def same_as_interpreter(f, *args):

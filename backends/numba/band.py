@@ -94,8 +94,9 @@ def _shift(h, k):
     return h if h.lo > h.hi else h._replace(lo=h.lo + k, hi=h.hi + k)
 
 
-def _union(e, hulls):
-    """An elementwise op: outside all its operands' hulls, one op of one value per row."""
+def union(hulls):
+    """The hull of values whose rows are one value outside every one of `hulls`
+    (None if any is None): an elementwise op of them, or a loop storing them all."""
     if any(h is None for h in hulls):
         return None
     uniform = all(h.uniform for h in hulls)
@@ -103,6 +104,11 @@ def _union(e, hulls):
     if not hs:
         return EMPTY._replace(uniform=uniform)
     return Hull(min(h.lo for h in hs), max(h.hi for h in hs), uniform)
+
+
+def _union(e, hulls):
+    """An elementwise op: outside all its operands' hulls, one op of one value per row."""
+    return union(hulls)
 
 
 def _broadcast(e, hulls):

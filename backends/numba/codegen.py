@@ -55,7 +55,7 @@ from ...ir.core import Literal, Var
 from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 from .readers import atomic, diagonal, readers
-from .band import EMPTY, band_hulls
+from .band import band_hulls, union
 from .trig import TrigGuard, magnitude_bound
 from .vecmath import TRIG_MEDIUM
 
@@ -650,11 +650,10 @@ class Codegen:
             return None
         if self.hulls is None:
             self.hulls = band_hulls(self.ir.eqns, self.known_value)
-        hulls = [self.hulls.get(v) for v in stored]
-        if any(h is None for h in hulls):
+        hull = union([self.hulls.get(v) for v in stored])
+        if hull is None:
             return None
-        hulls = [h for h in hulls if h.lo <= h.hi] or [EMPTY]
-        lo, hi = min(h.lo for h in hulls), max(h.hi for h in hulls)
+        lo, hi = hull.lo, hull.hi
         n1 = g.shape[1]
         if max(hi - lo + 2, 1) > n1 // 2:  # wide: the copies save next to nothing
             return None
