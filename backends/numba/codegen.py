@@ -35,6 +35,9 @@ Equations are sorted into three kinds:
   computes each row's band and copies one element to the rest of the row
   (`band_plan`). Both for the kernel's top-level loops; those of control-flow
   bodies keep every read inside and every column.
+* **after generation**: the clamps, bounds checks and input reads the readers
+  repeat, or that a loop does not change, are bound to one local each
+  (subexpr.py, a pass over the source lines, also into control-flow bodies).
 
 A group is emitted ("closed") when something outside it needs one of its values:
 by then every member is known, so exactly the values with an outside consumer
@@ -56,6 +59,7 @@ from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 from .readers import atomic, diagonal, readers
 from .band import band_hulls, union
+from .subexpr import share_subexpressions
 from .trig import TrigGuard, magnitude_bound
 from .vecmath import TRIG_MEDIUM
 
@@ -1105,4 +1109,7 @@ def generate(ir, vecmath_names=(), guard_trig=True):
     if cg.trig_guard.used:
         conv.append(f"    {TrigGuard.NAME} = False")
     head = [f"def kernel({', '.join(args)}):"]
-    return head, conv, body, cg.line_eqn, cg.trig_guard.used, cg.const_args
+    params = [cg.name(v) for v in ir.invars + cg.const_args]
+    arrays = [cg.name(v) for v in ir.invars + cg.const_args if v.aval.ndim]  # never written
+    body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays)
+    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args
