@@ -292,3 +292,24 @@ def test_unsupported_dtype_names_the_argument_and_what_to_pass(x, hint):
         with pytest.raises(TypeError, match=re.escape(hint)) as info:
             f(x)
         assert "argument x" in str(info.value) and str(x.dtype) in str(info.value)
+
+
+@pytest.mark.parametrize("fn, dtype", [
+    (lambda x: x.astype(np.uint8), "uint8"),
+    (lambda x: np.astype(x, np.float16), "float16"),
+    (lambda x: x.astype(complex) * 2, "complex128"),
+    (lambda x: np.sum(x, dtype=np.int8), "int8"),
+    (lambda x: np.cumsum(x, dtype=np.uint16), "uint16"),
+])
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_conversion_to_an_unsupported_dtype_names_it_and_the_line(fn, dtype, backend):
+    # before: traced into the IR, where the interpreter ran it and the numba
+    # backend failed with a KeyError from its code generator
+    with pytest.raises(TypeError, match=f"pullback does not support dtype {dtype}") as info:
+        pb.jit(fn, backend=backend)(np.linspace(0.0, 3.0, 4))
+    assert "test_tracer_errors.py" in str(info.value)
+
+
+def test_asarray_with_a_dtype_on_a_traced_value_suggests_astype():
+    with pytest.raises(TypeError, match=re.escape("x.astype(dtype) converts")):
+        pb.jit(lambda x: np.asarray(x, dtype=np.float32))(np.ones(3))

@@ -79,7 +79,7 @@ def result_dtype(*xs):
 
 
 def convert(x, new_dtype):
-    new_dtype = np.dtype(new_dtype)
+    new_dtype = canonical_dtype(new_dtype)  # astype(np.uint8): a TypeError naming it
     if is_weak(x):
         return new_dtype.type(x)
     if dtype(x) == new_dtype:

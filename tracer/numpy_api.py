@@ -79,13 +79,14 @@ def unsupported(name, why=""):
 
 
 def _with_user_line(fn):
-    """Shape, axis and index errors raised by NumPy-level rules name the user's line."""
+    """Shape, axis, index and dtype errors raised by NumPy-level rules name the
+    user's line."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, IndexError) as e:
+        except (ValueError, IndexError, TypeError) as e:
             msg = str(e)
             if "\n  at File" in msg:
                 raise
