@@ -26,10 +26,19 @@ def _arg_names(f, n):
     return [params[i] if i < len(params) else f"args[{i}]" for i in range(n)]
 
 
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
 def abstractify(x, path):
     """The aval of one input leaf, or a TypeError naming where it sits."""
     if isinstance(x, Tracer):
         return x.aval
+    if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX:
+        raise OverflowError(f"argument {path}: the Python int {x} does not fit in int64; "
+                            "pass it as a float, or mark it static with static_argnums")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"argument {path} is a masked array; pullback does not trace masks: "
+                        "pass x.filled(value), or np.where over the mask")
     if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
         arr = np.asarray(x)
         try:
@@ -102,7 +111,7 @@ def flatten_inputs(f, args, static_argnums=()):
     leaves, in_tree = tree_flatten(tuple(dyn))
     try:
         avals = [abstractify(x, "") for x in leaves]
-    except TypeError:
+    except (TypeError, OverflowError):
         # Name the offending leaf. Paths need inspect.signature, so they are built
         # only here, never on the per-call path of a jitted function.
         for x, p in zip(leaves, _leaf_paths(f, args, static, in_tree)):

@@ -139,7 +139,11 @@ class Jitted:
         hit = self._fast.get(key)
         if hit is not None:
             call, finish = hit
-            out = call(*args)
+            try:
+                out = call(*args)
+            except OverflowError:  # a Python int beyond int64: name the argument
+                flatten_inputs(self.f, args, self.static_argnums)
+                raise
             return out if finish is None else finish(out)
         return self._call_slow(args)
 
@@ -148,7 +152,11 @@ class Jitted:
             leaves, in_tree = tree_flatten(args)
             entry = self._tree_fast.get((in_tree, _leaves_key(leaves)))
             if entry is not None:
-                return entry.unflatten(entry.compiled(*leaves))
+                try:
+                    return entry.unflatten(entry.compiled(*leaves))
+                except OverflowError:  # as in __call__
+                    flatten_inputs(self.f, args, self.static_argnums)
+                    raise
         leaves, sig, entry = self._entry(args)
         if any(isinstance(x, Tracer) for x in leaves):
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)

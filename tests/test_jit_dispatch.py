@@ -227,3 +227,32 @@ def test_scalar_path_with_kernels_loaded_from_the_disk_cache(tmp_path):
         np.testing.assert_allclose(runs[-1]["y"], want, rtol=1e-13)
     assert runs[0]["stats"]["numba_compiles"] >= 2
     assert runs[1]["stats"]["numba_compiles"] == 0 and runs[1]["stats"]["numba_disk_loads"] >= 2
+
+
+def test_a_python_int_beyond_int64_names_its_argument_and_keeps_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("PULLBACK_CACHE", raising=False)
+    f = pb.jit(lambda x, y: x * y)
+    assert f(3, 2) == 6  # an int signature: later ints take the fast path to the kernel
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files
+    for big in (2**63, -2**63 - 1, 2**70):
+        with pytest.raises(OverflowError, match=rf"argument y: the Python int {big} does not fit in int64"):
+            f(3, big)
+    # before, the kernel's OverflowError was taken for a damaged cache file: dropped
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == files
+    assert f(2**63 - 1, 1) == 2**63 - 1 and f(-2**63, 1) == -2**63
+    # first call, and a pytree of arguments (its own lean path)
+    with pytest.raises(OverflowError, match=r"argument x: the Python int"):
+        pb.jit(lambda x: x + 1)(2**64)
+    g = pb.jit(lambda d: d["a"] * 2)
+    assert g({"a": 3}) == 6
+    with pytest.raises(OverflowError, match=r"argument d\['a'\]: the Python int"):
+        g({"a": 2**64})
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_masked_array_argument_is_refused(backend):
+    x = np.ma.array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(TypeError, match="argument x is a masked array"):
+        pb.jit(lambda x: x * 2.0, backend=backend)(x)

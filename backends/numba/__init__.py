@@ -233,8 +233,9 @@ def _link(prog, located):
 
     def recover(err):
         """Numba raises raw pickle/IO errors on a damaged cache file: drop the
-        files once and let Numba recompile; anything else propagates."""
-        if retried or mod.path is None:
+        files once and let Numba recompile; anything else propagates (an
+        OverflowError is an argument's, e.g. a Python int beyond int64)."""
+        if retried or mod.path is None or isinstance(err, OverflowError):
             raise err
         retried.append(True)
         cache.drop_damaged(mod.path)
