@@ -40,10 +40,12 @@ import numpy as np
 
 from ...ir.printer import fingerprint
 from ...passes.inline import inline_calls
-from . import cache, vecmath
+from . import cache, typing_cache, vecmath
 from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
 from .cache import stats  # noqa: F401
 from .codegen import generate
+
+typing_cache.install()  # scalar operators are typed once per type combination, not per use
 
 __all__ = ["compile", "stats", "NumbaCompileError"]
 
