@@ -40,15 +40,44 @@ def test_memoized_signatures_are_numbas_own():
                 assert fnty.get_impl_key(want) is not None
 
 
-def test_arrays_and_keywords_bypass_the_memo():
+def test_array_indexing_and_the_backends_intrinsics_are_numbas_own():
+    from pullback.backends.numba import intrinsics
+
+    ctx = cpu_target.typing_context
+    ctx.refresh()
+    arrays = [types.Array(types.float64, 2, "C"), types.Array(types.int64, 1, "A"),
+              types.Array(types.float32, 2, "F", readonly=True)]
+    indices = [types.int64, types.IntegerLiteral(0), types.UniTuple(types.int64, 2),
+               types.Tuple([types.int64, types.IntegerLiteral(1)]), types.slice2_type]
+    cases = [(operator.getitem, (a, i)) for a in arrays for i in indices]
+    cases += [(operator.setitem, (a, i, a.dtype)) for a in arrays for i in indices]
+    cases += [(intrinsics.where, (types.boolean, t, t)) for t in (types.float64, types.int64)]
+    cases += [(intrinsics.clamp, (types.int64, types.IntegerLiteral(98)))]
+    for fn, args in cases:
+        fnty = ctx.resolve_value_type(fn)
+        try:
+            want = typing_cache.unmemoized(fnty, ctx, args, {})
+        except Exception as e:
+            with pytest.raises(type(e)):
+                fnty.get_call_type(ctx, args, {})
+            continue
+        assert fnty.get_call_type(ctx, args, {}) == want
+        assert fnty.get_call_type(ctx, args, {}) == want, (fn, args)
+
+
+def test_other_calls_bypass_the_memo():
     ctx = cpu_target.typing_context
     ctx.refresh()
     fnty = ctx.resolve_value_type(operator.mul)
     arr = types.Array(types.float64, 1, "C")
-    sig = fnty.get_call_type(ctx, (arr, types.float64), {})
+    sig = fnty.get_call_type(ctx, (arr, types.float64), {})  # an operator on an array
     assert sig.return_type == arr
     memo = fnty.__dict__.get("_pullback_call_types", {})
     assert not any(arr in key[2] for key in memo)
+    lst = types.List(types.float64)  # indexing something else than an array
+    getitem = ctx.resolve_value_type(operator.getitem)
+    getitem.get_call_type(ctx, (lst, types.int64), {})
+    assert not any(lst in key[2] for key in getitem.__dict__.get("_pullback_call_types", {}))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.int32])
