@@ -30,7 +30,8 @@ _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max
 
 
 def abstractify(x, path):
-    """The aval of one input leaf, or a TypeError naming where it sits."""
+    """The aval of one input leaf, or a TypeError (OverflowError for a Python int
+    beyond int64) naming where it sits."""
     if isinstance(x, Tracer):
         return x.aval
     if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX:

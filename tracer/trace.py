@@ -309,9 +309,8 @@ class Tracer:
             "This happens when a traced value sits inside a Python list given to NumPy "
             "(np.array([x, 2*x]) or np.mean([x, y]): use np.stack([...]) instead), with "
             "np.asarray(x) on a traced value (drop it; x.astype(dtype) converts), when a "
-            "NumPy array is indexed by a "
-            "traced index (table[i]: use np.take(table, i)), or inside a library that "
-            "pullback cannot trace (SciPy)."
+            "NumPy array is indexed by a traced index (table[i]: use np.take(table, i)), "
+            "or inside a library that pullback cannot trace (SciPy)."
             f"{where(user_source(2))}"
         )
 

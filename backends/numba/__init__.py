@@ -45,7 +45,7 @@ from . import helpers  # noqa: F401  (every kernel module imports it: its njit d
 from .cache import stats  # noqa: F401
 from .codegen import generate
 
-typing_cache.install()  # scalar operators are typed once per type combination, not per use
+typing_cache.install()  # operators, indexing, intrinsics: typed once per type combination
 
 __all__ = ["compile", "stats", "NumbaCompileError"]
 

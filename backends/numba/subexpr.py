@@ -12,8 +12,9 @@ grows with them, not with the work. This pass binds
 * one that occurs twice or more in one block to a local before its first use
   (common-subexpression elimination),
 
-where "pure" means built from names, numbers, arithmetic, compares and the
-`_h.clamp`/`_h.where` intrinsics: no array reads (the kernel writes arrays, so
+where "pure" means built from names, numbers, arithmetic, compares, the
+`_h.clamp`/`_h.where` intrinsics and reads of the kernel's input arrays, which
+it never writes; no other array reads (the kernel writes its own arrays, so such
 a read cannot move past a store without an alias analysis) and no other calls.
 Values are unchanged: the same operations run on the same operands, only fewer
 times. A name the body assigns more than once (an accumulator, a loop carry)
