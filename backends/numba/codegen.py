@@ -1111,5 +1111,6 @@ def generate(ir, vecmath_names=(), guard_trig=True):
     head = [f"def kernel({', '.join(args)}):"]
     params = [cg.name(v) for v in ir.invars + cg.const_args]
     arrays = [cg.name(v) for v in ir.invars + cg.const_args if v.aval.ndim]  # never written
-    body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays)
+    body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays,
+                                          lambda: cg.fresh("s"))
     return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args

@@ -27,6 +27,7 @@ level, `#` comments, one statement per line, block headers ending in ':').
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 
 _HEADER = re.compile(r"(for|while|if|elif|else)\b")
@@ -112,11 +113,13 @@ class _Frame:
         self.movable = movable
 
 
-def share_subexpressions(lines, line_eqn, outer=(), readonly=()):
+def share_subexpressions(lines, line_eqn, outer=(), readonly=(), fresh=None):
     """(new lines, new line -> eqn map): see the module docstring. `outer` are the
     names defined before the body (the kernel's arguments); `readonly` those of
     them that are arrays the kernel never writes, whose reads may move too. An
-    expression with any other name the body does not visibly assign stays."""
+    expression with any other name the body does not visibly assign stays.
+    `fresh()` names the new locals (the code generator's Codegen.fresh; by
+    default _s1, _s2, ..., for bodies without such names)."""
     stmts = []  # (index, text) of the statements, headers excluded
     defs = {}   # name -> index of its only assignment, or None when assigned again
     frames_at = {}  # statement index -> the frames around it, outermost first
@@ -192,7 +195,8 @@ def share_subexpressions(lines, line_eqn, outer=(), readonly=()):
                     key = (frames_at[i][d].start, t.key)
                     counts[key] = counts.get(key, 0) + 1
 
-    fresh = _Fresh(set(re.findall(r"\b_s\d+\b", "\n".join(lines))))
+    if fresh is None:
+        fresh = map("_s{}".format, itertools.count(1)).__next__
     before = {}   # line index -> [(indent, binding text)] inserted before it
     bound = {}    # (block start, expression key) -> local name, bound before any later use
 
@@ -256,16 +260,3 @@ def share_subexpressions(lines, line_eqn, outer=(), readonly=()):
 
 # `(_s1)` -> `_s1` where the parentheses only wrapped the replaced expression
 _UNWRAP = re.compile(r"(?<![\w)\]])\(([A-Za-z_]\w*)\)")
-
-
-class _Fresh:
-    def __init__(self, taken):
-        self.taken, self.n = taken, 0
-
-    def __call__(self):
-        while True:
-            self.n += 1
-            nm = f"_s{self.n}"
-            if nm not in self.taken:
-                self.taken.add(nm)
-                return nm
