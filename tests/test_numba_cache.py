@@ -108,6 +108,22 @@ def test_new_process_hits_disk_cache_and_corrupt_entry_is_rebuilt(tmp_cache):
     assert sixth["stats"]["numba_compiles"] == 0
 
 
+def test_an_error_of_a_kernel_run_keeps_the_cache_files(tmp_cache):
+    # only errors raised while Numba reads its cache mean damage; before, a run's
+    # MemoryError (here: a 128 TiB result) dropped the kernel's cache files
+    c = _unique(3)(1.0)
+    f = pb.jit(lambda x: np.broadcast_to(x, (2**22, 2**22)) * c)
+    before = pb.jit_stats()
+    for _ in range(2):
+        with pytest.raises(MemoryError):
+            f(np.ones(2**22))
+        files = sorted(p.name for p in tmp_cache.rglob("*") if p.is_file())
+        assert any(n.endswith(".nbc") for n in files) and any(n.endswith(".nbi") for n in files)
+    after = pb.jit_stats()
+    assert after["disk_entries_rebuilt"] == before["disk_entries_rebuilt"]
+    assert after["numba_compiles"] == before["numba_compiles"] + 1
+
+
 def test_disk_cache_disabled(tmp_cache, monkeypatch):
     monkeypatch.setenv("PULLBACK_CACHE", "0")
     f = pb.jit(_unique(2))

@@ -235,9 +235,10 @@ def _link(prog, located):
 
     def recover(err):
         """Numba raises raw pickle/IO errors on a damaged cache file: drop the
-        files once and let Numba recompile; anything else propagates (an
-        OverflowError is an argument's, e.g. a Python int beyond int64)."""
-        if retried or mod.path is None or isinstance(err, OverflowError):
+        files once and let Numba recompile. Anything not raised while Numba read
+        its cache (a MemoryError of a run, an argument's OverflowError) propagates,
+        the files untouched."""
+        if retried or mod.path is None or not _raised_reading_numba_cache(err):
             raise err
         retried.append(True)
         cache.drop_damaged(mod.path)
@@ -270,6 +271,19 @@ def _link(prog, located):
         run.specialize = _specializer(run, mod.kernel, consts, _box(*prog.outs[0]),
                                       prog.guarded)
     return run
+
+
+def _raised_reading_numba_cache(err):
+    """Whether `err` came from inside Numba's cache loader (numba.core.caching)."""
+    from numba.core import caching
+
+    loader = os.path.normcase(os.path.abspath(caching.__file__))
+    tb = err.__traceback__
+    while tb is not None:
+        if os.path.normcase(os.path.abspath(tb.tb_frame.f_code.co_filename)) == loader:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _box(ndim, dtype):
