@@ -16,12 +16,12 @@ import numpy as np
 from .api import _arg_names, _fn_name, trace_to_ir
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
-from .ir.core import IR, ShapedArray, is_float
-from .passes.jvp import fit_tangent, jvp_ir
+from .ir.core import IR, ShapedArray, Var, is_float
+from .passes.jvp import ZERO_DERIVATIVE, fit_tangent, jvp_ir
 from .passes.transpose import vjp_ir
 from .tracer import lax
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, bind_list, trace
+from .tracer.trace import ConcretizationError, Tracer, bind_list, trace, where
 
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian",
@@ -54,7 +54,8 @@ class _Traced:
     def __init__(self, f, args, argnums=None, what="grad"):
         self.f = f
         self.args = args
-        self.ir, self.sig, self.out_tree = trace_to_ir(f, args, concrete=True)
+        numbers = []
+        self.ir, self.sig, self.out_tree = trace_to_ir(f, args, concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
         self.arg_trees = list(self.sig.in_tree.children)
         self.offsets = [0]
@@ -75,6 +76,9 @@ class _Traced:
                             "Convert it to float, or leave it out of argnums."
                         )
                     self.wrt[k] = True
+        else:  # jvp, vjp: every float input
+            self.wrt = [is_float(v.aval.dtype) for v in self.ir.invars]
+        _refuse_lost_derivatives(self.ir, self.wrt, numbers)
 
     def leaf_range(self, i):
         return range(self.offsets[i], self.offsets[i + 1])
@@ -85,6 +89,31 @@ class _Traced:
             tree_unflatten(self.arg_trees[i], [flat[k] for k in self.leaf_range(i)])
             for i in argnums
         )
+
+
+def _refuse_lost_derivatives(ir, wrt, numbers):
+    """Raise if a float value turned into a Python number while tracing (float(),
+    math.sin, .item(), assignment into a NumPy array: tracer.Builder.numbers)
+    depends on a differentiated input through a primitive with a derivative: the
+    number re-enters the computation as a constant, and the derivative through it
+    would silently be zero. After stop_gradient, floor & co. nothing is lost."""
+    if not numbers:
+        return
+    reached = {v for v, w in zip(ir.invars, wrt) if w}
+    for e in ir.eqns:
+        if e.prim not in ZERO_DERIVATIVE and any(
+                isinstance(a, Var) and a in reached for a in e.inputs):
+            reached.update(o for o in e.outputs if is_float(o.aval.dtype))
+    for var, what, src in numbers:
+        if var in reached:
+            raise ConcretizationError(
+                f"{what} turned a traced value that depends on a differentiated input "
+                "into a Python number: its derivative would be lost (a wrong, zero "
+                f"derivative through it).{where(src)}\n"
+                "Compute on the traced array instead (np.sin(x), not math.sin(x); "
+                "np.stack or np.where, not assignment into a NumPy array), or wrap it "
+                "in pb.stop_gradient(...) if the derivative is meant to be dropped."
+            )
 
 
 def _split_aux(tr, has_aux, fname):
@@ -163,7 +192,7 @@ def jvp(f, primals, tangents):
         raise ValueError(
             f"jvp: tangents have structure {t_tree}, primals have {tr.sig.in_tree}"
         )
-    nonzero = [is_float(v.aval.dtype) for v in tr.ir.invars]
+    nonzero = tr.wrt
     ts = []
     for v, t, nz, i in zip(tr.ir.invars, t_leaves, nonzero, range(len(t_leaves))):
         if not nz:
@@ -186,9 +215,8 @@ def vjp(f, *primals, has_aux=False):
     """`(f(*primals), vjp_fn[, aux])`; `vjp_fn(ct)` returns one cotangent per primal."""
     tr = _Traced(f, primals)
     main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
-    wrt = [is_float(v.aval.dtype) for v in tr.ir.invars]
     mask = [i in main for i in range(len(tr.ir.outvars))]
-    vir = vjp_ir(tr.ir, wrt, mask)
+    vir = vjp_ir(tr.ir, tr.wrt, mask)
     fwd_ir, bwd_ir, n_res = _split_vjp(vir, len(tr.ir.invars), len(tr.ir.outvars))
     fwd_vals = eval_ir(fwd_ir, fwd_ir.consts, list(tr.leaves))
     outs, residuals = fwd_vals[:len(tr.ir.outvars)], fwd_vals[len(tr.ir.outvars):]

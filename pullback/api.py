@@ -142,11 +142,13 @@ def check_outputs(f, out_leaves):
             )
 
 
-def trace_to_ir(f, args, static_argnums=(), concrete=False):
+def trace_to_ir(f, args, static_argnums=(), concrete=False, numbers=None):
     """Trace f(*args) into a flat IR. Returns (ir, signature, out_tree).
 
     With `concrete`, the inputs' values travel along (eager mode: Python control
-    flow on values works); otherwise the trace is abstract, as under jit.
+    flow on values works); otherwise the trace is abstract, as under jit. A list
+    given as `numbers` receives where float values became Python numbers
+    (tracer.trace.Builder.numbers).
     """
     leaves, sig = flatten_inputs(f, args, static_argnums)
     out_tree_box = []
@@ -162,7 +164,7 @@ def trace_to_ir(f, args, static_argnums=(), concrete=False):
     vals = [leaf_value(x) for x in leaves] if concrete else None
     if vals is not None and any(v is None for v in vals):
         vals = None
-    ir = trace(flat_fn, sig.avals, vals, weak=sig.weak)
+    ir = trace(flat_fn, sig.avals, vals, weak=sig.weak, numbers=numbers)
     return ir, sig, out_tree_box[0]
 
 

@@ -1,5 +1,7 @@
 """The AD API: grad/value_and_grad/jvp/vjp/jacfwd/jacrev/hessian, pytrees,
 composition, custom rules, the users' questions, IR properties."""
+import math
+
 import numpy as np
 import pytest
 
@@ -182,6 +184,42 @@ def test_eager_control_flow_and_jit_error():
     assert pb.grad(f)(-3.0) == -1.0
     with pytest.raises(pb.ConcretizationError):
         pb.jit(pb.grad(f), backend="interpreter")(3.0)
+
+
+def _assign_into_numpy(x):
+    y = np.zeros(3)
+    y[0] = x
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: math.sin(x), 2.0),
+    (lambda x: float(x) * x, 2.0),
+    (lambda x: x.item() * x, 2.0),
+    (lambda x: np.float64(x) * x, 2.0),
+    (lambda x: sum(x.tolist()) * x[0], np.ones(2)),
+    (lambda x: float(np.sin(x) + 1.0) * x, 2.0),  # reached through other primitives
+    (_assign_into_numpy, 2.0),
+], ids=["math.sin", "float", "item", "np.float64", "tolist", "float-of-sin", "assign"])
+@pytest.mark.parametrize("transform", ["grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian"])
+def test_a_python_number_made_from_a_differentiated_value_raises(f, x, transform):
+    # before, the number re-entered as a constant and the derivative was silently 0
+    run = {"grad": lambda: pb.grad(f)(x), "jvp": lambda: pb.jvp(f, (x,), (np.ones_like(x),)),
+           "vjp": lambda: pb.vjp(f, x)[1](1.0), "jacfwd": lambda: pb.jacfwd(f)(x),
+           "jacrev": lambda: pb.jacrev(f)(x), "hessian": lambda: pb.hessian(f)(x)}[transform]
+    with pytest.raises(pb.ConcretizationError,
+                       match=r"(?s)into a Python number.*test_ad_api.py.*stop_gradient"):
+        run()
+
+
+def test_python_numbers_that_lose_no_derivative_are_fine():
+    assert pb.grad(lambda x: float(pb.stop_gradient(x)) * x)(2.0) == 2.0
+    assert pb.grad(lambda x: float(np.floor(x)) * x)(2.5) == 2.0
+    assert pb.grad(lambda x: x ** int(x))(2.5) == 5.0  # int() is piecewise constant
+    assert pb.grad(lambda x, n: x * float(n))(2.0, 3.0) == 3.0  # n is not differentiated
+    assert pb.grad(lambda x: x * (2.0 if x > 0 else 1.0))(2.0) == 2.0
+    assert np.array_equal(pb.grad(lambda x: x[int(np.argmax(x))])(np.array([1.0, 3.0, 2.0])),
+                          [0.0, 1.0, 0.0])
 
 
 # ---------------------------------------------------------------- API surface

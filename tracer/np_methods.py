@@ -118,8 +118,8 @@ Tracer.take = _method(lambda self, indices, axis=None, out=None, mode="raise": t
 Tracer.nonzero = lambda self: (_ for _ in ()).throw(
     unsupported("numpy.nonzero", "its output shape depends on values"))
 Tracer.item = lambda self, *args: (
-    self._concrete("item()").item(*args))
-Tracer.tolist = lambda self: self._concrete("tolist()").tolist()
+    self._concrete("item()", number=True).item(*args))
+Tracer.tolist = lambda self: self._concrete("tolist()", number=True).tolist()
 
 
 

@@ -126,6 +126,9 @@ class Builder:
         self.source = None  # when set (by passes), used instead of the stack walk
         self.active = False
         self.concrete = False  # propagate concrete values (eager grad/jvp)
+        # (var, what, source) of float values turned into Python numbers (float(),
+        # .item(), ...) in eager mode: their derivative is lost (ad checks them)
+        self.numbers = []
 
     # -- context
     def __enter__(self):
@@ -274,16 +277,20 @@ class Tracer:
         return f"Traced<{self.aval}>{v}"
 
     # -- concretization
-    def _concrete(self, what):
+    def _concrete(self, what, number=False):
+        """The value, for a Python decision (`number` False) or as a Python number
+        that re-enters the computation (float(), .item(): recorded for floats)."""
         if self.val is None:
             src = user_source(3)
             raise ConcretizationError(
                 f"{what} needs the value of a traced array {self.aval}, which is not "
-                "known while tracing under jit."
+                "known while tracing abstractly (pb.jit, pb.vmap, pb.make_ir)."
                 f"{where(src)}\n"
                 "Mark the argument static (static_argnums=...), or use pb.cond / "
                 "pb.while_loop / np.where for value-dependent control flow."
             )
+        if number and self.dtype.kind in "fc":
+            self.builder.numbers.append((self.ir_var, what, user_source(3)))
         return np.asarray(self.val)
 
     def __bool__(self):
@@ -293,7 +300,7 @@ class Tracer:
         return int(self._concrete("int()"))
 
     def __float__(self):
-        return float(self._concrete("float()"))
+        return float(self._concrete("float()", number=True))
 
     def __index__(self):
         if self.dtype.kind not in "iu":
@@ -301,7 +308,7 @@ class Tracer:
         return int(self._concrete("using a traced array as a Python index"))
 
     def __complex__(self):
-        return complex(self._concrete("complex()"))
+        return complex(self._concrete("complex()", number=True))
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
@@ -347,9 +354,10 @@ def weaken(x):
     return WeakTracer(x.builder, x.ir_var, x.val) if type(x) is Tracer else x
 
 
-def trace(fn, in_avals, in_vals=None, source=None, weak=()):
+def trace(fn, in_avals, in_vals=None, source=None, weak=(), numbers=None):
     """Trace `fn` (taking and returning flat lists of arrays) into an IR. The
-    inputs whose positions are in `weak` were Python scalars (see WeakTracer)."""
+    inputs whose positions are in `weak` were Python scalars (see WeakTracer).
+    A list given as `numbers` receives the Builder's `numbers` records."""
     with Builder() as b:
         if source is not None:
             b.source = source
@@ -360,4 +368,6 @@ def trace(fn, in_avals, in_vals=None, source=None, weak=()):
         ]
         outs = fn(*args)
         ir = b.build(list(outs))
+    if numbers is not None:
+        numbers.extend(b.numbers)
     return ir
