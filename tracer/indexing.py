@@ -89,7 +89,8 @@ def _static_slice(s, d):
         if isinstance(part, Tracer) and part.val is None:
             raise ConcretizationError(
                 f"a slice bound is a traced array {part.aval}: slice bounds fix the result's "
-                "shape, so they must be known while tracing under jit."
+                "shape, so they must be known while tracing abstractly (pb.jit, pb.vmap, "
+                "pb.make_ir)."
                 f"{where(user_source(2))}\n"
                 "Mark the argument static (static_argnums=...), or index with an array: "
                 "x[i + np.arange(n)] reads n elements starting at a traced i."
