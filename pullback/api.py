@@ -53,6 +53,19 @@ def abstractify(x, path):
     )
 
 
+def _static_value(x, i):
+    """A static argument as a Python/NumPy value: a traced one passes when its
+    value is known (an argument of an eager grad or jvp: `pb.grad(pb.jit(f,
+    static_argnums=1))(x, 4)`); a float one must not carry a derivative (ad
+    checks what _concrete records)."""
+    if not isinstance(x, Tracer):
+        return x
+    v = x._concrete(f"static argument {i}", number=True)
+    if v.ndim:
+        return v  # unhashable: refused below, as an array argument would be
+    return v.item() if isinstance(x, WeakTracer) else v[()]
+
+
 def leaf_value(x):
     """The concrete value of an input leaf (None for an abstract tracer)."""
     if isinstance(x, Tracer):
@@ -86,7 +99,7 @@ def split_static(args, static_argnums):
         if not 0 <= i < n:
             raise ValueError(f"static_argnums {i} out of range for {n} arguments")
     dyn = tuple(a for i, a in enumerate(args) if i not in static_argnums)
-    static = tuple((i, args[i]) for i in sorted(static_argnums))
+    static = tuple((i, _static_value(args[i], i)) for i in sorted(static_argnums))
     for i, v in static:
         try:
             hash(v)
@@ -146,7 +159,8 @@ def trace_to_ir(f, args, static_argnums=(), concrete=False, numbers=None):
     """Trace f(*args) into a flat IR. Returns (ir, signature, out_tree).
 
     With `concrete`, the inputs' values travel along (eager mode: Python control
-    flow on values works); otherwise the trace is abstract, as under jit. A list
+    flow on values works); otherwise the trace is abstract, as under jit.
+    `concrete` may also be one bool per leaf (vmap: its unbatched leaves). A list
     given as `numbers` receives where float values became Python numbers
     (tracer.trace.Builder.numbers).
     """
@@ -161,8 +175,12 @@ def trace_to_ir(f, args, static_argnums=(), concrete=False, numbers=None):
         out_tree_box.append(out_tree)
         return out_leaves
 
-    vals = [leaf_value(x) for x in leaves] if concrete else None
-    if vals is not None and any(v is None for v in vals):
+    # the values known (all of them eagerly; the static-like ones, e.g. an int of
+    # pb.jit(pb.grad(f), static_argnums=1), when an enclosing trace is abstract)
+    if concrete is True or concrete is False:
+        concrete = [concrete] * len(leaves)
+    vals = [leaf_value(x) if c else None for x, c in zip(leaves, concrete)]
+    if not any(v is not None for v in vals):
         vals = None
     ir = trace(flat_fn, sig.avals, vals, weak=sig.weak, numbers=numbers)
     return ir, sig, out_tree_box[0]

@@ -174,9 +174,10 @@ def fori_loop(lower, upper, body_fun, init_val):
     """`val = body_fun(i, val)` for i in [lower, upper).
 
     With Python-int bounds this is a `scan` (so reverse mode works); with traced
-    bounds a `while`.
+    bounds a `while`. Bounds whose value the trace knows (an int argument of an
+    eager grad/jvp, or a static argument passed through one) count as Python ints.
     """
-    static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
+    static = all(not isinstance(b, Tracer) or b.val is not None for b in (lower, upper))
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = _avals(init_leaves, "init_val")
 

@@ -149,8 +149,10 @@ def _vmap_call(f, fname, names, spec, out_axes, args):
         )
 
     # Unbatched leaves stay as they are: tracers of an enclosing trace keep
-    # their avals and become inputs of the traced IR.
-    ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)))
+    # their avals and become inputs of the traced IR; known values travel along
+    # (a Python-int loop bound stays a bound, `if n > 2` works, as in JAX).
+    ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)),
+                                  concrete=[d is None for d in in_dims])
     out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
     bir = vmap_ir(ir, in_dims, size, out_dims)
     outs = eval_ir(bir, bir.consts, leaves)

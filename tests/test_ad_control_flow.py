@@ -1,5 +1,7 @@
 """Differentiation through pb.cond and pb.scan (forward and reverse, any
 order) and through while_loop (forward mode; reverse raises a clear error)."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,47 @@ def test_forward_mode_through_a_while_loop_nested_in_cond_and_scan():
             np.testing.assert_allclose(pb.jit(pb.jacfwd(f))(x), t, rtol=1e-12)
     with pytest.raises(NotImplementedError, match="while"):
         pb.grad(in_cond)(0.7)
+
+
+# ------------------------------------------- int arguments that are not differentiated
+def _power_loop(x, n):
+    return pb.fori_loop(0, n, lambda i, c: c * x, 1.0)
+
+
+def _power_scan(x, n):
+    return pb.scan(lambda c, _: (c * x, c), 1.0, None, length=n)[0]
+
+
+@pytest.mark.parametrize("n", [4, np.int64(4)], ids=["int", "np.int64"])
+def test_an_int_argument_of_grad_stays_a_static_loop_bound(n):
+    # before, grad traced n: fori_loop took the while path, which has no reverse mode
+    assert pb.grad(_power_loop)(1.5, n) == 13.5
+    assert pb.jacrev(_power_loop)(1.5, n) == 13.5
+    assert pb.vjp(_power_loop, 1.5, n)[1](1.0)[0] == 13.5
+    np.testing.assert_allclose(pb.jvp(_power_loop, (1.5, n), (1.0, 0)), (1.5 ** 4, 13.5))
+    np.testing.assert_allclose(pb.vmap(pb.grad(_power_loop), in_axes=(0, None))(
+        np.array([1.5, 2.0]), n), [13.5, 32.0])
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_static_argnums_survive_composition_with_grad(backend):
+    jit = functools.partial(pb.jit, static_argnums=1, backend=backend)
+    assert jit(pb.grad(_power_loop))(1.5, 4) == 13.5
+    assert jit(pb.grad(_power_scan))(1.5, 4) == 13.5
+    assert jit(pb.grad(lambda x, n: x ** 2 if n > 2 else x))(1.5, 4) == 3.0
+    assert pb.grad(jit(_power_loop))(1.5, 4) == 13.5
+    assert pb.grad(jit(_power_scan))(1.5, 3) == 3 * 1.5 ** 2
+    # a static argument that is differentiated would lose its derivative
+    with pytest.raises(pb.ConcretizationError, match="static argument 0"):
+        pb.grad(pb.jit(lambda x: x * 2.0, static_argnums=0, backend=backend))(1.5)
+    # a traced bound under jit stays a while loop, refused in reverse mode with advice
+    with pytest.raises(NotImplementedError, match="while"):
+        pb.jit(pb.grad(_power_loop), backend=backend)(1.5, 4)
+
+
+def test_vmap_keeps_the_value_of_an_unbatched_python_int():
+    f = lambda x, n: x * 2.0 if n > 2 else x  # noqa: E731
+    np.testing.assert_array_equal(pb.vmap(f, in_axes=(0, None))(np.arange(3.0), 3),
+                                  [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(pb.vmap(_power_loop, in_axes=(0, None))(
+        np.array([2.0, 3.0]), 3), [8.0, 27.0])
