@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .api import _arg_names, _fn_name, trace_to_ir
+from .api import _arg_names, _fn_name, trace_to_ir, with_kwargs
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -51,11 +51,12 @@ def _argnums_tuple(argnums, n, fname):
 class _Traced:
     """f traced at args: the flat IR, leaves, and which leaves each argument owns."""
 
-    def __init__(self, f, args, argnums=None, what="grad"):
+    def __init__(self, f, args, argnums=None, what="grad", kwargs=None):
         self.f = f
         self.args = args
         numbers = []
-        self.ir, self.sig, self.out_tree = trace_to_ir(f, args, concrete=True, numbers=numbers)
+        self.ir, self.sig, self.out_tree = trace_to_ir(with_kwargs(f, kwargs), args,
+                                                       concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
         self.arg_trees = list(self.sig.in_tree.children)
         self.offsets = [0]
@@ -135,8 +136,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """`(value, gradient)` of a scalar-output `f`; `((value, aux), gradient)` with has_aux."""
 
     @functools.wraps(f)
-    def value_and_grad_f(*args):
-        tr = _Traced(f, args, argnums, "grad")
+    def value_and_grad_f(*args, **kwargs):
+        tr = _Traced(f, args, argnums, "grad", kwargs)
         main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
         if len(main) != 1 or tr.ir.outvars[main[0]].aval.shape != () or not is_float(
             tr.ir.outvars[main[0]].aval.dtype
@@ -168,8 +169,8 @@ def grad(f, argnums=0, has_aux=False):
     vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
-    def grad_f(*args):
-        (value, g) = vg(*args)
+    def grad_f(*args, **kwargs):
+        (value, g) = vg(*args, **kwargs)
         if has_aux:
             return g, value[1]
         return g
@@ -306,8 +307,8 @@ def jacfwd(f, argnums=0, has_aux=False):
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
-    def jacfwd_f(*args):
-        tr = _Traced(f, args, argnums, "jacfwd")
+    def jacfwd_f(*args, **kwargs):
+        tr = _Traced(f, args, argnums, "jacfwd", kwargs)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         cols = {}
         for k, w in enumerate(tr.wrt):
@@ -337,8 +338,8 @@ def jacrev(f, argnums=0, has_aux=False):
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
-    def jacrev_f(*args):
-        tr = _Traced(f, args, argnums, "jacrev")
+    def jacrev_f(*args, **kwargs):
+        tr = _Traced(f, args, argnums, "jacrev", kwargs)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         rows = {}
         main = set(_split_aux(tr, has_aux, _fn_name(f))[0])

@@ -18,6 +18,16 @@ def _fn_name(f):
     return getattr(f, "__name__", type(f).__name__)
 
 
+def with_kwargs(f, kwargs):
+    """`f` with keyword arguments bound (pb.grad(f)(x, y=2.0), pb.make_ir(f)(x, y=2.0)):
+    constants of the trace, never differentiated, as in JAX."""
+    if not kwargs:
+        return f
+    g = functools.partial(f, **kwargs)
+    g.__name__ = _fn_name(f)
+    return g
+
+
 def _arg_names(f, n):
     try:
         params = list(inspect.signature(f).parameters)
@@ -194,8 +204,8 @@ def make_ir(f=None, *, optimize=False, static_argnums=()):
     static_argnums = _as_tuple(static_argnums)
 
     @functools.wraps(f)
-    def build(*args):
-        ir, _, _ = trace_to_ir(f, args, static_argnums)
+    def build(*args, **kwargs):
+        ir, _, _ = trace_to_ir(with_kwargs(f, kwargs), args, static_argnums)
         if optimize:
             from .passes.manager import optimize as run_pipeline
 

@@ -433,3 +433,18 @@ def test_grad_ir_keeps_source_lines():
     cos = [e for e in ir.eqns if e.prim.name == "cos"][0]
     assert cos.source is not None and "the sin line" in open(cos.source.filename).read().splitlines()[
         cos.source.lineno - 1]
+
+
+def test_keyword_arguments_are_passed_through_undifferentiated():
+    # as in JAX: keywords reach f as they are; argnums counts positional arguments
+    f = lambda x, y=1.0: x * x * y  # noqa: E731
+    assert pb.grad(f)(2.0, y=3.0) == 12.0
+    assert pb.value_and_grad(f)(2.0, y=3.0) == (12.0, 12.0)
+    assert pb.jacfwd(f)(2.0, y=3.0) == 12.0 and pb.jacrev(f)(2.0, y=3.0) == 12.0
+    assert pb.hessian(f)(2.0, y=3.0) == 6.0
+    assert pb.grad(pb.grad(f))(2.0, y=3.0) == 6.0
+    g = lambda x, *, scale: np.sum(np.sin(x) * scale)  # noqa: E731
+    np.testing.assert_allclose(pb.grad(g)(np.ones(2), scale=np.array([1.0, 2.0])),
+                               np.cos(1.0) * np.array([1.0, 2.0]), rtol=1e-15)
+    ir = pb.make_ir(f)(2.0, y=3.0)
+    assert len(ir.invars) == 1 and "3.0" in str(ir)
