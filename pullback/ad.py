@@ -51,12 +51,14 @@ def _argnums_tuple(argnums, n, fname):
 class _Traced:
     """f traced at args: the flat IR, leaves, and which leaves each argument owns."""
 
-    def __init__(self, f, args, argnums=None, what="grad", kwargs=None):
+    def __init__(self, f, args, argnums=None, what="grad", kwargs=None, has_aux=False):
         self.f = f
         self.args = args
         numbers = []
-        self.ir, self.sig, self.out_tree = trace_to_ir(with_kwargs(f, kwargs), args,
-                                                       concrete=True, numbers=numbers)
+        fn = with_kwargs(f, kwargs)
+        if has_aux:
+            fn = self._passing_aux(fn)
+        self.ir, self.sig, self.out_tree = trace_to_ir(fn, args, concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
         self.arg_trees = list(self.sig.in_tree.children)
         self.offsets = [0]
@@ -80,6 +82,30 @@ class _Traced:
         else:  # jvp, vjp: every float input
             self.wrt = [is_float(v.aval.dtype) for v in self.ir.invars]
         _refuse_lost_derivatives(self.ir, self.wrt, numbers)
+
+    def _passing_aux(self, f):
+        """f returning (output, aux) as f returning (output, aux's array leaves); the
+        other aux leaves (strings, objects) come back unchanged (`self.aux`), as in JAX."""
+        fname = _fn_name(f)
+
+        def main_and_arrays(*args):
+            out = f(*args)
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(f"{fname} with has_aux=True must return a pair (output, "
+                                f"aux), got {type(out).__name__}")
+            main, aux = out
+            leaves, tree = tree_flatten(aux)
+            arrays = [isinstance(x, (Tracer, np.ndarray, np.generic, bool, int, float))
+                      for x in leaves]
+            others = [None if a else x for x, a in zip(leaves, arrays)]
+
+            def rebuild(values):
+                it = iter(values)
+                return tree_unflatten(tree, [next(it) if a else x for x, a in zip(others, arrays)])
+            self.aux = rebuild
+            return main, [x for x, a in zip(leaves, arrays) if a]
+        main_and_arrays.__name__ = fname
+        return main_and_arrays
 
     def leaf_range(self, i):
         return range(self.offsets[i], self.offsets[i + 1])
@@ -117,18 +143,15 @@ def _refuse_lost_derivatives(ir, wrt, numbers):
             )
 
 
-def _split_aux(tr, has_aux, fname):
-    """(main output leaf indices, aux leaf indices, main tree, aux tree)."""
+def _split_aux(tr, has_aux):
+    """(main output leaf indices, aux leaf indices, main tree, aux(values of the aux
+    leaves) -> the aux pytree) of a _Traced made with `has_aux`."""
     n = len(tr.ir.outvars)
     if not has_aux:
         return list(range(n)), [], tr.out_tree, None
-    if tr.out_tree.kind not in ("tuple", "list") or len(tr.out_tree.children) != 2:
-        raise TypeError(
-            f"{fname} with has_aux=True must return a pair (output, aux), got {tr.out_tree}"
-        )
-    main, aux = tr.out_tree.children
+    main = tr.out_tree.children[0]
     k = main.num_leaves
-    return list(range(k)), list(range(k, n)), main, aux
+    return list(range(k)), list(range(k, n)), main, tr.aux
 
 
 # ---------------------------------------------------------------- grad
@@ -137,8 +160,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        tr = _Traced(f, args, argnums, "grad", kwargs)
-        main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
+        tr = _Traced(f, args, argnums, "grad", kwargs, has_aux)
+        main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
         if len(main) != 1 or tr.ir.outvars[main[0]].aval.shape != () or not is_float(
             tr.ir.outvars[main[0]].aval.dtype
         ):
@@ -157,7 +180,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         g = tr.per_arg(grads, tr.argnums)
         g = g[0] if tr.single else g
         if has_aux:
-            aux_val = tree_unflatten(aux_tree, [_out(outs[i]) for i in aux])
+            aux_val = make_aux([_out(outs[i]) for i in aux])
             return (value, aux_val), g
         return value, g
 
@@ -214,8 +237,8 @@ def jvp(f, primals, tangents):
 
 def vjp(f, *primals, has_aux=False):
     """`(f(*primals), vjp_fn[, aux])`; `vjp_fn(ct)` returns one cotangent per primal."""
-    tr = _Traced(f, primals)
-    main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, _fn_name(f))
+    tr = _Traced(f, primals, has_aux=has_aux)
+    main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
     mask = [i in main for i in range(len(tr.ir.outvars))]
     vir = vjp_ir(tr.ir, tr.wrt, mask)
     fwd_ir, bwd_ir, n_res = _split_vjp(vir, len(tr.ir.invars), len(tr.ir.outvars))
@@ -239,7 +262,7 @@ def vjp(f, *primals, has_aux=False):
         return tr.per_arg(grads, range(len(primals)))
 
     if has_aux:
-        return out_val, vjp_fn, tree_unflatten(aux_tree, [_out(outs[i]) for i in aux])
+        return out_val, vjp_fn, make_aux([_out(outs[i]) for i in aux])
     return out_val, vjp_fn
 
 
@@ -285,9 +308,9 @@ def _zero_block(out_aval, in_aval):
     return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
 
 
-def _assemble(tr, block, has_aux, fname):
+def _assemble(tr, block, has_aux):
     """Output pytree of (per-argnum pytrees of) Jacobian blocks [, aux]."""
-    main, aux, main_tree, aux_tree = _split_aux(tr, has_aux, fname)
+    main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
     out_leaves = []
     for j in main:
         per_arg = tuple(
@@ -299,7 +322,7 @@ def _assemble(tr, block, has_aux, fname):
     if not has_aux:
         return jac
     vals = eval_ir(tr.ir, tr.ir.consts, list(tr.leaves))
-    return jac, tree_unflatten(aux_tree, [_out(vals[i]) for i in aux])
+    return jac, make_aux([_out(vals[i]) for i in aux])
 
 
 def jacfwd(f, argnums=0, has_aux=False):
@@ -308,7 +331,7 @@ def jacfwd(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
-        tr = _Traced(f, args, argnums, "jacfwd", kwargs)
+        tr = _Traced(f, args, argnums, "jacfwd", kwargs, has_aux)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         cols = {}
         for k, w in enumerate(tr.wrt):
@@ -328,7 +351,7 @@ def jacfwd(f, argnums=0, has_aux=False):
                 return _zero_block(out_aval, in_aval)
             return _out(_rows_last(cols[k][j], out_aval.shape, in_aval.shape))
 
-        return _assemble(tr, block, has_aux, _fn_name(f))
+        return _assemble(tr, block, has_aux)
 
     return jacfwd_f
 
@@ -339,10 +362,10 @@ def jacrev(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
-        tr = _Traced(f, args, argnums, "jacrev", kwargs)
+        tr = _Traced(f, args, argnums, "jacrev", kwargs, has_aux)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         rows = {}
-        main = set(_split_aux(tr, has_aux, _fn_name(f))[0])
+        main = set(_split_aux(tr, has_aux)[0])
         for j, v in enumerate(tr.ir.outvars):
             out_aval = v.aval
             if j not in main or not is_float(out_aval.dtype) or out_aval.size == 0:
@@ -360,7 +383,7 @@ def jacrev(f, argnums=0, has_aux=False):
                 return _zero_block(out_aval, in_aval)
             return _out(lax.reshape(rows[j][k], tuple(out_aval.shape) + tuple(in_aval.shape)))
 
-        return _assemble(tr, block, has_aux, _fn_name(f))
+        return _assemble(tr, block, has_aux)
 
     return jacrev_f
 

@@ -448,3 +448,16 @@ def test_keyword_arguments_are_passed_through_undifferentiated():
                                np.cos(1.0) * np.array([1.0, 2.0]), rtol=1e-15)
     ir = pb.make_ir(f)(2.0, y=3.0)
     assert len(ir.invars) == 1 and "3.0" in str(ir)
+
+
+def test_aux_outputs_that_are_not_arrays_come_back_unchanged():
+    # as in JAX; before, has_aux refused a string or None in aux
+    assert pb.vjp(lambda x: (x * 2, "aux"), np.ones(2), has_aux=True)[2] == "aux"
+    g, aux = pb.grad(lambda x: (x * x, {"s": "t", "v": x, "n": None}), has_aux=True)(2.0)
+    assert g == 4.0 and aux["s"] == "t" and aux["v"] == 2.0 and aux["n"] is None
+    for jac in (pb.jacfwd, pb.jacrev):
+        j, (tag, v) = jac(lambda x: (x * 2, ("a", x)), has_aux=True)(np.ones(2))
+        np.testing.assert_array_equal(j, 2 * np.eye(2))
+        assert tag == "a" and np.array_equal(v, np.ones(2))
+    with pytest.raises(TypeError, match="must return a pair"):
+        pb.grad(lambda x: x, has_aux=True)(2.0)
