@@ -29,7 +29,7 @@ import numpy as np
 from ..ir import primitives as P
 from ..ir.core import IR, Literal, ShapedArray, Var, is_float
 from ..tracer import lax
-from ..tracer.trace import Builder, bind_list
+from ..tracer.trace import Builder, EscapedTracerError, bind_list
 
 
 class Zero:
@@ -414,14 +414,37 @@ def fit_tangent(t, aval):
     return t
 
 
+def _closure_checked(rule, kind, tangents, num_consts):
+    """The user's rule sees its function's arguments and their tangents only: a
+    differentiated value the function closes over (a const of the call) would
+    get a silently zero derivative, and a traced value the rule closes over is
+    dead by the time the rule runs. Both are refused, naming the rule."""
+    if any(not is_zero(t) for t in tangents[:num_consts]):
+        raise NotImplementedError(
+            f"the {kind} function with rule {rule.__name__} closes over a value that is "
+            "being differentiated, and its rule gives no derivative with respect to it: "
+            "pass that value as an argument of the function instead")
+
+    def run(*a):
+        try:
+            return rule(*a)
+        except EscapedTracerError:
+            raise NotImplementedError(
+                f"the rule {rule.__name__} of a {kind} function uses a traced value it "
+                "closes over (from the function that calls it): pass that value as an "
+                "argument of the function instead") from None
+    return run
+
+
 def _custom_jvp_rule(primals, tangents, *, call, jvp, num_consts):
     args, targs = primals[num_consts:], tangents[num_consts:]
+    rule = _closure_checked(jvp, "custom_jvp", tangents, num_consts)
     if all(is_zero(t) for t in targs):
         outs = bind_list(P.custom_jvp_call_p, primals,
                          dict(call=call, jvp=jvp, num_consts=num_consts))
         return outs, [Zero(a) for a in call.out_avals]
     # the user's rule, traced inline: its ops are ordinary and differentiable again
-    outs, touts = jvp(list(args), [instantiate(t) for t in targs])
+    outs, touts = rule(list(args), [instantiate(t) for t in targs])
     avals = call.out_avals
     outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
     touts = [fit_tangent(t, a) if is_float(a.dtype) else Zero(a) for t, a in zip(touts, avals)]
@@ -430,11 +453,12 @@ def _custom_jvp_rule(primals, tangents, *, call, jvp, num_consts):
 
 def _custom_vjp_rule(primals, tangents, *, call, fwd, bwd, num_consts):
     args, targs = primals[num_consts:], tangents[num_consts:]
+    rule = _closure_checked(fwd, "custom_vjp", tangents, num_consts)
     if all(is_zero(t) for t in targs):
         outs = bind_list(P.custom_vjp_call_p, primals,
                          dict(call=call, fwd=fwd, bwd=bwd, num_consts=num_consts))
         return outs, [Zero(a) for a in call.out_avals]
-    outs, res, bwd_flat = fwd(list(args), bwd)
+    outs, res, bwd_flat = rule(list(args), bwd)
     avals = call.out_avals
     outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
     lin = bind_list(

@@ -461,3 +461,24 @@ def test_aux_outputs_that_are_not_arrays_come_back_unchanged():
         assert tag == "a" and np.array_equal(v, np.ones(2))
     with pytest.raises(TypeError, match="must return a pair"):
         pb.grad(lambda x: x, has_aux=True)(2.0)
+
+
+@pytest.mark.parametrize("argnum, what", [(0, "uses a traced value it closes over"),
+                                          (1, "closes over a value that is being differentiated")])
+@pytest.mark.parametrize("kind", ["custom_jvp", "custom_vjp"])
+def test_custom_rules_refuse_closures_over_traced_values(argnum, what, kind):
+    # before: wrt y a silently zero derivative (the rule never sees y's tangent),
+    # wrt x an EscapedTracerError from deep inside the jvp pass
+    def loss(x, y):
+        if kind == "custom_jvp":
+            h = pb.custom_jvp(lambda x: x * y)
+            h.defjvp(lambda p, t: (h(p[0]), t[0] * y))
+        else:
+            h = pb.custom_vjp(lambda x: x * y)
+            h.defvjp(lambda x: (x * y, None), lambda r, ct: (ct * y,))
+        return np.sum(h(x))
+
+    x = np.array([0.4, 1.6, -2.5])
+    assert pb.jit(loss)(x, 2.0) == -1.0
+    with pytest.raises(NotImplementedError, match=what):
+        pb.grad(loss, argnum)(x, 2.0)
