@@ -816,3 +816,18 @@ def test_random_indexing_matches_numpy(shape_and_key):
     got = pb.jit(f, backend="interpreter")(x, *traced)
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_products_of_two_bool_arrays_follow_numpy(backend):
+    # NumPy's bool product is the `or` of `and`s; before, matmul/dot refused it and
+    # einsum, inner, vdot and tensordot failed inside dot_general
+    a, b, z = (np.array(v) for v in ([True, False, True], [False, False, True], [False] * 3))
+    m, n = np.array([[True, False], [False, False]]), np.array([[False, True], [True, False]])
+    cases = [(lambda a, b: np.einsum("i,i", a, b), (a, b)), (np.inner, (a, z)),
+             (np.vdot, (a, b)), (np.dot, (a, b)), (np.matmul, (a, z)),
+             (lambda a, b: np.tensordot(a, b, 1), (a, b)), (np.matmul, (m, n)),
+             (lambda m, n: np.einsum("ij,jk,kl->il", m, n, m), (m, n))]
+    for f, args in cases:
+        want, got = f(*args), pb.jit(f, backend=backend)(*args)
+        assert got.dtype == want.dtype and np.array_equal(got, want)

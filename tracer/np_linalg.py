@@ -19,6 +19,16 @@ from .numpy_api import (
 
 
 # ---------------------------------------------------------------- linear algebra
+def _dot(a, b, dimension_numbers):
+    """lax.dot_general, with NumPy's product of two bool arrays: the `or` of `and`s,
+    counted in int64 (dot_general takes numbers only)."""
+    if _dt(a).kind == "b" and _dt(b).kind == "b":
+        count = lax.dot_general(lax.convert(a, np.int64), lax.convert(b, np.int64),
+                                dimension_numbers)
+        return lax.ne(count, 0)
+    return lax.dot_general(a, b, dimension_numbers)
+
+
 @implements(np.matmul)
 def matmul(a, b):
     a, b = _arr(a), _arr(b)
@@ -30,26 +40,24 @@ def matmul(a, b):
         raise ValueError(
             f"matmul: Input operand 1 has a mismatch in its core dimension 0 "
             f"(size {kb} is different from {ka}); shapes {_shape(a)} and {_shape(b)}")
-    if _dt(a).kind == "b" and _dt(b).kind == "b":
-        raise unsupported("numpy.matmul of two bool arrays")
     if na == 1 and nb == 1:
-        return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+        return _dot(a, b, (((0,), (0,)), ((), ())))
     if nb == 1:
-        return lax.dot_general(a, b, (((na - 1,), (0,)), ((), ())))
+        return _dot(a, b, (((na - 1,), (0,)), ((), ())))
     if na == 1:
         if nb == 2:
-            return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+            return _dot(a, b, (((0,), (0,)), ((), ())))
         a = lax.reshape(a, (1, ka))
         return squeeze(matmul(a, b), -2)
     if na == 2 and nb == 2:
-        return lax.dot_general(a, b, (((1,), (0,)), ((), ())))
+        return _dot(a, b, (((1,), (0,)), ((), ())))
     # batched: broadcast the batch dims, then a dot_general with leading batch dims
     batch = lax.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2])
     a = lax.broadcast_to(a, batch + _shape(a)[-2:])
     b = lax.broadcast_to(b, batch + _shape(b)[-2:])
     nbatch = len(batch)
     bd = tuple(range(nbatch))
-    return lax.dot_general(a, b, (((nbatch + 1,), (nbatch,)), (bd, bd)))
+    return _dot(a, b, (((nbatch + 1,), (nbatch,)), (bd, bd)))
 
 
 UFUNCS[np.matmul] = matmul
@@ -68,7 +76,7 @@ def dot(a, b, out=None):
     if _shape(a)[-1] != _shape(b)[-2]:
         raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned: "
                          f"{_shape(a)[-1]} (dim {na - 1}) != {_shape(b)[-2]} (dim {nb - 2})")
-    return lax.dot_general(a, b, (((na - 1,), (nb - 2,)), ((), ())))
+    return _dot(a, b, (((na - 1,), (nb - 2,)), ((), ())))
 
 
 @implements(np.vdot)
@@ -77,7 +85,7 @@ def vdot(a, b):
     if _shape(a) != _shape(b):
         raise ValueError("cannot reshape array: vdot needs the same number of elements, got "
                          f"{_shape(a)[0]} and {_shape(b)[0]}")
-    return lax.dot_general(a, b, (((0,), (0,)), ((), ())))
+    return _dot(a, b, (((0,), (0,)), ((), ())))
 
 
 @implements(np.inner)
@@ -87,7 +95,7 @@ def inner(a, b):
         return multiply(a, b)
     if _shape(a)[-1] != _shape(b)[-1]:
         raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned for numpy.inner")
-    return lax.dot_general(a, b, (((lax.ndim(a) - 1,), (lax.ndim(b) - 1,)), ((), ())))
+    return _dot(a, b, (((lax.ndim(a) - 1,), (lax.ndim(b) - 1,)), ((), ())))
 
 
 @implements(np.outer)
@@ -114,7 +122,7 @@ def tensordot(a, b, axes=2):
     for i, j in zip(ca, cb):
         if _shape(a)[i] != _shape(b)[j]:
             raise ValueError(f"shape-mismatch for sum: {_shape(a)} axis {i} vs {_shape(b)} axis {j}")
-    return lax.dot_general(a, b, ((ca, cb), ((), ())))
+    return _dot(a, b, ((ca, cb), ((), ())))
 
 
 @implements(np.kron)
@@ -336,7 +344,7 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
         nb = len(batch)
         dn = ((tuple(acc_labs.index(l) for l in contract), tuple(labs.index(l) for l in contract)),
               (tuple(range(nb)), tuple(range(nb))))
-        acc = lax.dot_general(acc, op, dn)
+        acc = _dot(acc, op, dn)
         acc_labs = (batch + [l for l in acc_labs[nb:] if l not in contract]
                     + [l for l in labs[nb:] if l not in contract])
     acc, acc_labs = sum_unneeded(acc, acc_labs, set(out_labels))
