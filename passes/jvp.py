@@ -404,13 +404,16 @@ jvp_rules[P.reduce_prod_p] = _reduce_prod_rule
 
 
 # ---------------------------------------------------------------- custom derivative calls
-def fit_tangent(t, aval):
-    """A user rule's tangent/cotangent as a value of exactly `aval` (None = zero)."""
+def fit_tangent(t, aval, what):
+    """A user rule's value (`what` names it) as a value of exactly `aval`: None is a
+    zero; the dtype converts; another shape is refused, as in JAX (broadcasting a
+    scalar tangent over an array output would be a wrong derivative)."""
     if t is None or is_zero(t):
         return lax.full(aval.shape, 0, aval.dtype)
     t = lax.convert(lax.asarray(t) if not lax.is_traced(t) else t, aval.dtype)
     if tuple(lax.shape(t)) != aval.shape:
-        t = lax.broadcast_to(t, aval.shape)
+        raise TypeError(f"{what} has shape {tuple(lax.shape(t))}; it must have the shape "
+                        f"of the value it belongs to, {aval}")
     return t
 
 
@@ -446,8 +449,10 @@ def _custom_jvp_rule(primals, tangents, *, call, jvp, num_consts):
     # the user's rule, traced inline: its ops are ordinary and differentiable again
     outs, touts = rule(list(args), [instantiate(t) for t in targs])
     avals = call.out_avals
-    outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
-    touts = [fit_tangent(t, a) if is_float(a.dtype) else Zero(a) for t, a in zip(touts, avals)]
+    outs = [fit_tangent(o, a, f"the primal output of the jvp rule {jvp.__name__}")
+            for o, a in zip(outs, avals)]
+    touts = [fit_tangent(t, a, f"a tangent output of the jvp rule {jvp.__name__}")
+             if is_float(a.dtype) else Zero(a) for t, a in zip(touts, avals)]
     return outs, touts
 
 
@@ -460,7 +465,8 @@ def _custom_vjp_rule(primals, tangents, *, call, fwd, bwd, num_consts):
         return outs, [Zero(a) for a in call.out_avals]
     outs, res, bwd_flat = rule(list(args), bwd)
     avals = call.out_avals
-    outs = [fit_tangent(o, a) for o, a in zip(outs, avals)]
+    outs = [fit_tangent(o, a, f"the primal output of the fwd rule {fwd.__name__}")
+            for o, a in zip(outs, avals)]
     lin = bind_list(
         P.custom_vjp_linear_p,
         list(res) + [instantiate(t) for t in targs],

@@ -530,7 +530,8 @@ class custom_vjp:
                 for a, c in zip(args, in_cts):
                     n = len(tree_flatten(a)[0])
                     flat += [None] * n if c is None else tree_flatten(c)[0]
-                return [fit_tangent(c, av) for c, av in zip(flat, arg_avals)]
+                return [fit_tangent(c, av, f"a cotangent from the bwd rule {_fn_name(bwd)}")
+                        for c, av in zip(flat, arg_avals)]
 
             return po, r_leaves, _named(bwd_flat, _fn_name(bwd))
 

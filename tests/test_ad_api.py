@@ -482,3 +482,19 @@ def test_custom_rules_refuse_closures_over_traced_values(argnum, what, kind):
     assert pb.jit(loss)(x, 2.0) == -1.0
     with pytest.raises(NotImplementedError, match=what):
         pb.grad(loss, argnum)(x, 2.0)
+
+
+def test_custom_rules_must_return_values_of_the_outputs_shapes():
+    # before, a scalar tangent or cotangent was broadcast: grad gave [3, 3, 3] here
+    x = np.array([0.5, 1.0, 2.0])
+    g = pb.custom_jvp(lambda x: x * 2.0)
+    g.defjvp(lambda p, t: (p[0] * 2.0, np.sum(t[0])))
+    with pytest.raises(TypeError, match=r"tangent output of the jvp rule .* has shape \(\)"):
+        pb.grad(lambda x: np.sum(g(x)))(x)
+    h = pb.custom_vjp(lambda x: x * 2.0)
+    h.defvjp(lambda x: (x * 2.0, None), lambda r, ct: (np.sum(ct),))
+    with pytest.raises(TypeError, match=r"cotangent from the bwd rule .* has shape \(\)"):
+        pb.grad(lambda x: np.sum(h(x)))(x)
+    k = pb.custom_jvp(lambda x: x * 2.0)
+    k.defjvp(lambda p, t: (p[0] * 2.0, t[0] * 2.0))
+    np.testing.assert_array_equal(pb.grad(lambda x: np.sum(k(x)))(x), [2.0, 2.0, 2.0])
