@@ -435,13 +435,48 @@ def _named(fn, name):
     return fn
 
 
+def _positional(fun, args, kwargs):
+    """args and kwargs as positional arguments of fun (defaults filled in), as JAX's
+    custom rules see them."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fun)
+    except (TypeError, ValueError):  # no signature (a builtin): positional only
+        if kwargs:
+            raise
+        return args
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(f"{_fn_name(fun)}: keyword-only arguments {sorted(bound.kwargs)} "
+                        "cannot be passed to a custom_jvp/custom_vjp function")
+    return bound.args
+
+
+def _split_nondiff(nondiff_argnums, args, fname):
+    """(the arguments in nondiff_argnums, the others, merge(others) -> all args)."""
+    n = len(args)
+    nd = sorted({i % n if -n <= i < n else i for i in nondiff_argnums})
+    if any(not 0 <= i < n for i in nd):
+        raise ValueError(f"{fname}: nondiff_argnums {tuple(nondiff_argnums)} out of range "
+                         f"for {n} arguments")
+    fixed = {i: args[i] for i in nd}
+
+    def merge(rest):
+        it = iter(rest)
+        return [fixed[i] if i in fixed else next(it) for i in range(n)]
+    return [args[i] for i in nd], tuple(a for i, a in enumerate(args) if i not in fixed), merge
+
+
 class custom_jvp:
-    """`@custom_jvp` then `@f.defjvp` with rule(primals, tangents) -> (out, tangent_out)."""
+    """`@custom_jvp` then `@f.defjvp` with rule(primals, tangents) -> (out, tangent_out).
+    With nondiff_argnums (as in JAX) those arguments are not differentiated and come
+    first in the rule: rule(*nondiff_args, primals, tangents), primals without them."""
 
     def __init__(self, fun, nondiff_argnums=()):
-        if nondiff_argnums:
-            raise NotImplementedError("custom_jvp: nondiff_argnums is not supported")
         self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule = None
         functools.update_wrapper(self, fun)
 
@@ -449,14 +484,19 @@ class custom_jvp:
         self.jvp_rule = rule
         return rule
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if self.jvp_rule is None:
             raise TypeError(
                 f"custom_jvp function {_fn_name(self.fun)} has no rule: define one with "
                 f"@{_fn_name(self.fun)}.defjvp"
             )
-        call, consts, leaves, in_tree, out_tree = _trace_closed(self.fun, args)
-        rule = self.jvp_rule
+        fun, rule = self.fun, self.jvp_rule
+        args = _positional(fun, args, kwargs)
+        if self.nondiff_argnums:
+            fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
+            fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
+            rule = functools.wraps(rule)(lambda p, t: self.jvp_rule(*fixed, p, t))
+        call, consts, leaves, in_tree, out_tree = _trace_closed(fun, args)
 
         def jvp_flat(primals, tangents):
             p = tree_unflatten(in_tree, primals)
@@ -471,7 +511,7 @@ class custom_jvp:
             if len(po) != len(call.outvars) or len(to) != len(call.outvars):
                 raise TypeError(
                     f"the jvp rule {_fn_name(rule)} returned outputs whose structure does "
-                    f"not match {_fn_name(self.fun)}'s output {out_tree}"
+                    f"not match {_fn_name(fun)}'s output {out_tree}"
                 )
             return po, to
 
@@ -483,28 +523,35 @@ class custom_jvp:
 
 
 class custom_vjp:
-    """`@custom_vjp` then `f.defvjp(fwd, bwd)`: fwd(*args) -> (out, res); bwd(res, ct) -> cts."""
+    """`@custom_vjp` then `f.defvjp(fwd, bwd)`: fwd(*args) -> (out, res); bwd(res, ct) -> cts.
+    With nondiff_argnums (as in JAX) fwd takes all arguments, and bwd(*nondiff_args,
+    res, ct) returns cotangents of the others only."""
 
     def __init__(self, fun, nondiff_argnums=()):
-        if nondiff_argnums:
-            raise NotImplementedError("custom_vjp: nondiff_argnums is not supported")
         self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
         self.fwd = self.bwd = None
         functools.update_wrapper(self, fun)
 
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if self.fwd is None:
             raise TypeError(
                 f"custom_vjp function {_fn_name(self.fun)} has no rule: call "
                 f"{_fn_name(self.fun)}.defvjp(fwd, bwd)"
             )
-        call, consts, leaves, in_tree, out_tree = _trace_closed(self.fun, args)
-        fwd, bwd = self.fwd, self.bwd
+        fun, fwd, bwd = self.fun, self.fwd, self.bwd
+        args = _positional(fun, args, kwargs)
+        if self.nondiff_argnums:
+            fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
+            fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
+            fwd = functools.wraps(fwd)(lambda *rest: self.fwd(*merge(rest)))
+            bwd = functools.wraps(bwd)(lambda res, ct: self.bwd(*fixed, res, ct))
+        call, consts, leaves, in_tree, out_tree = _trace_closed(fun, args)
         arg_avals = call.in_avals[len(consts):]
-        fname = _fn_name(self.fun)
+        fname = _fn_name(fun)
 
         def fwd_flat(primals, _bwd):
             res = fwd(*tree_unflatten(in_tree, primals))

@@ -1,5 +1,6 @@
 """The AD API: grad/value_and_grad/jvp/vjp/jacfwd/jacrev/hessian, pytrees,
 composition, custom rules, the users' questions, IR properties."""
+import functools
 import math
 
 import numpy as np
@@ -498,3 +499,30 @@ def test_custom_rules_must_return_values_of_the_outputs_shapes():
     k = pb.custom_jvp(lambda x: x * 2.0)
     k.defjvp(lambda p, t: (p[0] * 2.0, t[0] * 2.0))
     np.testing.assert_array_equal(pb.grad(lambda x: np.sum(k(x)))(x), [2.0, 2.0, 2.0])
+
+
+def test_custom_rules_take_nondiff_argnums_and_keywords_as_in_jax():
+    @functools.partial(pb.custom_vjp, nondiff_argnums=(0,))
+    def apply(fn, x):
+        return fn(x)
+
+    apply.defvjp(lambda fn, x: (fn(x), x), lambda fn, x, g: (g * 2.0 * x,))
+    assert pb.grad(lambda x: apply(np.square, x))(3.0) == 6.0
+
+    @functools.partial(pb.custom_jvp, nondiff_argnums=(1,))
+    def scale(x, k):
+        return x * k
+
+    scale.defjvp(lambda k, p, t: (scale(p[0], k), t[0] * k))
+    assert pb.grad(lambda x: scale(x, 3.0))(2.0) == 3.0
+    assert pb.jit(pb.grad(lambda x: scale(x, 3.0)))(2.0) == 3.0
+    assert pb.hessian(lambda x: scale(x, 3.0) ** 2)(2.0) == 18.0
+
+    @pb.custom_jvp
+    def f(x, scale=2.0):
+        return x * scale
+
+    f.defjvp(lambda p, t: (f(*p), t[0] * p[1] + p[0] * t[1]))  # defaults arrive positionally
+    assert pb.grad(lambda x: f(x, scale=3.0))(2.0) == 3.0
+    assert pb.grad(lambda x: f(x))(2.0) == 2.0
+    assert pb.grad(lambda s: f(2.0, scale=s))(3.0) == 2.0
