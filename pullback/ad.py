@@ -623,8 +623,8 @@ def _compare(ad, fd, atol, rtol, what):
         a, b = worst_pair
         rel = f"{abs(a - b) / abs(b):.3g}" if b != 0 else "undefined: finite differences 0"
         raise AssertionError(
-            f"check_grads: {what}: AD {float(a)!r} vs finite differences {float(b)!r}, {worst:.3g}x "
-            f"the tolerance (relative error {rel}; atol={atol:g}, rtol={rtol:g})"
+            f"check_grads: {what}: AD {float(a)!r} vs finite differences {float(b)!r}, "
+            f"{worst:.3g}x the tolerance (relative error {rel}; atol={atol:g}, rtol={rtol:g})"
         )
 
 
