@@ -106,7 +106,9 @@ class Jitted:
         self._fast_ok = not self.static_argnums and backend == "numba"
         self._fast = {}
         self._tree_fast = {}
-        self._lock = threading.Lock()
+        # reentrant: a jitted function may call itself while it is traced
+        # (recursion on a static argument unrolls, one entry per value)
+        self._lock = threading.RLock()
         # updated=(): merging f.__dict__ would overwrite self.f/_cache/_fast when f
         # carries a Jitted's attributes (pb.grad(jitted) copies them via functools.wraps)
         functools.update_wrapper(self, f, updated=())

@@ -2,6 +2,7 @@
 arrays of the right dtype and shape, whatever path served the call (the first,
 traced call; the scalar path that calls Numba's compiled overload directly; the
 array path through Numba's dispatcher; the pytree path), also from many threads."""
+import functools
 import json
 import os
 import subprocess
@@ -256,3 +257,16 @@ def test_a_masked_array_argument_is_refused(backend):
     x = np.ma.array([1.0, 2.0], mask=[False, True])
     with pytest.raises(TypeError, match="argument x is a masked array"):
         pb.jit(lambda x: x * 2.0, backend=backend)(x)
+
+
+def test_a_jitted_function_may_call_itself_while_traced():
+    # before, the trace held a plain lock that the recursive call waited on forever
+    @functools.partial(pb.jit, static_argnums=1)
+    def power(x, n):
+        return x if n == 0 else x * power(x, n - 1)
+
+    np.testing.assert_array_equal(power(np.array([2.0]), 3), [16.0])
+    assert pb.grad(lambda x: power(x, 3))(2.0) == 32.0
+    f = pb.jit(lambda x: f(x))
+    with pytest.raises(RecursionError):
+        f(1.0)
