@@ -831,3 +831,24 @@ def test_products_of_two_bool_arrays_follow_numpy(backend):
     for f, args in cases:
         want, got = f(*args), pb.jit(f, backend=backend)(*args)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_boolean_mask_must_match_the_axes_it_indexes(backend):
+    # before, a short mask silently selected a prefix: x[[True, False]] gave [1.]
+    x, m = np.arange(1.0, 4.0), np.arange(12.0).reshape(3, 4)
+    bad = [(lambda x: x[np.array([True, False])], x, 0, 3, 2),
+           (lambda x: x[[True, False, True, True]], x, 0, 3, 4),
+           (lambda m: m[:, np.array([True, False])], m, 1, 4, 2),
+           (lambda m: m[np.ones((2, 2), bool)], m, 0, 3, 2)]
+    for f, a, axis, size, got in bad:
+        msg = (f"boolean index did not match indexed array along axis {axis}; size of axis "
+               f"is {size} but size of corresponding boolean axis is {got}")
+        with pytest.raises(IndexError, match=msg):
+            f(a)  # NumPy's own message
+        with pytest.raises(IndexError, match=msg):
+            pb.jit(f, backend=backend)(a)
+    for f, a in [(lambda x: x[np.array([True, False, True])], x),
+                 (lambda m: m[:, np.array([True, False, True, False])], m),
+                 (lambda m: m[np.arange(12).reshape(3, 4) % 3 == 0], m)]:
+        np.testing.assert_array_equal(pb.jit(f, backend=backend)(a), f(a))

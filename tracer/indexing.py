@@ -32,6 +32,21 @@ def _bool_mask_error(what):
     )
 
 
+class _MaskAxis(np.ndarray):
+    """The indices one axis of a concrete boolean mask selects (`np.nonzero`), with
+    the mask's length along that axis (`mask_len`): NumPy requires it to equal the
+    indexed axis's length, or a short mask would silently select a prefix."""
+
+
+def _mask_axes(mask):
+    parts = []
+    for n, length in zip(np.nonzero(mask), mask.shape):
+        part = np.asarray(n, np.int64).view(_MaskAxis)
+        part.mask_len = length
+        parts.append(part)
+    return parts
+
+
 def _index_items(key):
     """The key as a list of None / Ellipsis / slice / int / int ndarray / int Tracer."""
     if not isinstance(key, tuple):
@@ -56,7 +71,7 @@ def _index_items(key):
             if arr.dtype == np.bool_:
                 if arr.ndim == 0:
                     raise _bool_mask_error("a 0-d boolean array")
-                items.extend(np.asarray(n, np.int64) for n in np.nonzero(arr))
+                items.extend(_mask_axes(arr))
             elif arr.dtype.kind in "iu":
                 items.append(int(arr) if arr.ndim == 0 else arr.astype(np.int64))
             elif arr.size == 0:
@@ -131,6 +146,14 @@ def getitem(x, key):
     for it in items:
         orig_axis.append(None if it is None else ax)
         ax += it is not None
+    for i, e in enumerate(entries):
+        if isinstance(e, _MaskAxis):
+            if e.mask_len != shp[i]:
+                raise IndexError(
+                    f"boolean index did not match indexed array along axis {orig_axis[i]}; "
+                    f"size of axis is {shp[i]} but size of corresponding boolean axis is "
+                    f"{e.mask_len}")
+            entries[i] = e.view(np.ndarray)
     x = lax.reshape(x, shp)
 
     has_array = any(isinstance(e, (Tracer, np.ndarray)) for e in entries)
