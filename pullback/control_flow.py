@@ -6,6 +6,8 @@ branch stays one equation through every pass and one loop in compiled code.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .api import abstractify
@@ -133,7 +135,13 @@ def scan(f, init, xs=None, length=None, reverse=False):
     if None in lengths:
         raise TypeError("pb.scan: every leaf of xs needs a leading axis to scan over")
     if length is not None:
-        lengths.add(int(length))
+        try:
+            length = operator.index(length)
+        except TypeError:
+            raise TypeError(f"pb.scan: length must be an integer, got {length!r}") from None
+        if length < 0:
+            raise ValueError(f"pb.scan: length must be >= 0, got {length}")
+        lengths.add(length)
     if len(lengths) > 1:
         raise ValueError(f"pb.scan: xs leaves and length disagree on the length: {sorted(lengths)}")
     if not lengths:
@@ -177,6 +185,9 @@ def fori_loop(lower, upper, body_fun, init_val):
     bounds a `while`. Bounds whose value the trace knows (an int argument of an
     eager grad/jvp, or a static argument passed through one) count as Python ints.
     """
+    for b in (lower, upper):
+        if (b.dtype.kind if isinstance(b, Tracer) else np.asarray(b).dtype.kind) not in "iub":
+            raise TypeError(f"pb.fori_loop: the bounds must be integers, got {b!r}")
     static = all(not isinstance(b, Tracer) or b.val is not None for b in (lower, upper))
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = _avals(init_leaves, "init_val")

@@ -712,3 +712,25 @@ def test_share_equal_subirs_leaves_custom_rules_alone():
     # scans holding the different rules are not)
     out = optimize(share_equal_subirs(ir))
     assert sum(e.prim is CF.scan_p for e in out.eqns) == 2
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_scan_length_and_fori_loop_bounds_must_be_integers(backend):
+    # before, length=-1 crashed inside the kernel (SystemError) or the interpreter,
+    # length=2.5 ran 2 steps, and float fori_loop bounds were truncated
+    def scan_of(length):
+        return pb.jit(lambda x: pb.scan(lambda c, _: (c + 1, c), x, None, length=length),
+                      backend=backend)
+
+    with pytest.raises(ValueError, match="pb.scan: length must be >= 0, got -1"):
+        scan_of(-1)(0.0)
+    for bad in (2.5, "3"):
+        with pytest.raises(TypeError, match="pb.scan: length must be an integer"):
+            scan_of(bad)(0.0)
+    assert scan_of(np.int64(2))(0.0)[0] == 2.0
+    with pytest.raises(TypeError, match="pb.fori_loop: the bounds must be integers"):
+        pb.fori_loop(0.0, 3.0, lambda i, c: c + 1.0, 0.0)
+    with pytest.raises(TypeError, match="pb.fori_loop: the bounds must be integers"):
+        pb.jit(lambda n: pb.fori_loop(0, n, lambda i, c: c + 1.0, 0.0), backend=backend)(5.0)
+    assert pb.jit(lambda n: pb.fori_loop(0, n, lambda i, c: c + 1.0, 0.0),
+                  backend=backend)(5) == 5.0
