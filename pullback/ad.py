@@ -621,11 +621,14 @@ def _compare(ad, fd, atol, rtol, what):
             worst, worst_pair = float(over[i]), (a[i], b[i])
     if worst > 1.0:
         a, b = worst_pair
-        rel = f"{abs(a - b) / abs(b):.3g}" if b != 0 else "undefined: finite differences 0"
+        if np.isnan(a) or np.isnan(b):
+            far = "a nan"
+        else:
+            rel = f"{abs(a - b) / abs(b):.3g}" if b != 0 else "undefined: finite differences 0"
+            far = f"{worst:.3g}x the tolerance (relative error {rel}"
+            far += f"; atol={atol:g}, rtol={rtol:g})"
         raise AssertionError(
-            f"check_grads: {what}: AD {float(a)!r} vs finite differences {float(b)!r}, "
-            f"{worst:.3g}x the tolerance (relative error {rel}; atol={atol:g}, rtol={rtol:g})"
-        )
+            f"check_grads: {what}: AD {float(a)!r} vs finite differences {float(b)!r}, {far}")
 
 
 def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rtol=None,
@@ -642,6 +645,17 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
     """
     if isinstance(modes, str):
         modes = (modes,)
+    modes = tuple(modes)
+    # a typo must not make the check vacuous
+    if not modes or any(m not in ("fwd", "rev") for m in modes):
+        raise ValueError(f"check_grads: modes must be 'fwd' and/or 'rev', got {modes!r}")
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"check_grads: order must be an integer >= 1, got {order!r}")
+    for label, v, ok, bound in (("eps", eps, lambda v: v > 0, "> 0"),
+                                ("atol", atol, lambda v: v >= 0, ">= 0"),
+                                ("rtol", rtol, lambda v: v >= 0, ">= 0")):
+        if v is not None and not ok(v):  # nan fails too
+            raise ValueError(f"check_grads: {label} must be {bound}, got {v!r}")
     args = tuple(args)
     name = _name or _fn_name(f)
     leaves, tree = tree_flatten(args)

@@ -212,3 +212,20 @@ def test_check_grads_reports_argument_order_mode_and_error():
     pb.check_grads(cube, (x,), order=1)
     with pytest.raises(AssertionError, match="order 2"):
         pb.check_grads(cube, (x,), order=2)
+
+
+def test_check_grads_refuses_settings_that_would_check_nothing():
+    # before, a negative atol, an unknown or empty modes and order 0 all passed
+    f = lambda x: np.sin(x)  # noqa: E731
+    x = (np.ones(2),)
+    for kw, msg in [(dict(atol=-1.0), "atol must be >= 0"), (dict(rtol=float("nan")), "rtol"),
+                    (dict(eps=0.0), "eps must be > 0"), (dict(modes=("bogus",)), "modes"),
+                    (dict(modes=()), "modes"), (dict(order=0), "order"),
+                    (dict(order=1.5), "order")]:
+        with pytest.raises(ValueError, match=msg):
+            pb.check_grads(f, x, **kw)
+    pb.check_grads(f, x, order=2, modes="rev", eps=1e-4, atol=1e-5, rtol=1e-5)
+    nan_rule = pb.custom_jvp(lambda x: np.sqrt(x))
+    nan_rule.defjvp(lambda p, t: (np.sqrt(p[0]), t[0] * np.nan))
+    with pytest.raises(AssertionError, match="AD nan vs finite differences .*, a nan"):
+        pb.check_grads(nan_rule, x, modes="fwd")
