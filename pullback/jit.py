@@ -55,6 +55,15 @@ class _Entry:
         return self.compiled, self.unflatten
 
 
+class _Inlined:
+    """The traced IR of a call that can only be inlined into the enclosing trace."""
+    __slots__ = ("ir", "out_tree")
+    source = None
+
+    def __init__(self, ir, out_tree):
+        self.ir, self.out_tree = ir, out_tree
+
+
 def _unflattener(out_tree):
     """outs -> user pytree, specialized for the common shapes of output trees."""
     if out_tree.kind == "leaf":
@@ -120,14 +129,16 @@ class Jitted:
             with self._lock:
                 entry = self._cache.get(sig)
                 if entry is None:
-                    entry = self._build(args)
+                    traced, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
+                    if any(isinstance(c, Tracer) for c in traced.consts):
+                        # f closes over values of an enclosing trace (pb.grad(lambda y:
+                        # pb.jit(lambda z: z * y)(x))): inlined there, never compiled
+                        # nor cached, as those values belong to that trace only
+                        return leaves, sig, _Inlined(traced, out_tree)
+                    compiled, optimized = self.backend.compile_traced(traced)
+                    entry = _Entry(optimized, out_tree, compiled)
                     self._cache[sig] = entry
         return leaves, sig, entry
-
-    def _build(self, args):
-        traced, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
-        compiled, optimized = self.backend.compile_traced(traced)
-        return _Entry(optimized, out_tree, compiled)
 
     def __call__(self, *args):
         # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),
@@ -160,7 +171,7 @@ class Jitted:
                     flatten_inputs(self.f, args, self.static_argnums)
                     raise
         leaves, sig, entry = self._entry(args)
-        if any(isinstance(x, Tracer) for x in leaves):
+        if type(entry) is _Inlined or any(isinstance(x, Tracer) for x in leaves):
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)
             return tree_unflatten(entry.out_tree, outs)
         outs = entry.compiled(*leaves)

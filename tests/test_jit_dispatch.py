@@ -270,3 +270,20 @@ def test_a_jitted_function_may_call_itself_while_traced():
     f = pb.jit(lambda x: f(x))
     with pytest.raises(RecursionError):
         f(1.0)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_jitted_closure_over_a_value_of_an_enclosing_trace_is_inlined(backend):
+    # before: a TypeError about np.stack from the cache's fingerprint of the closed-over tracer
+    x = np.array([0.5, 1.5])
+
+    def inner(y):
+        return pb.jit(lambda z: np.sin(z * y), backend=backend)(x)
+
+    assert np.isclose(pb.grad(lambda y: np.sum(inner(y)))(1.0), np.sum(x * np.cos(x)))
+    np.testing.assert_allclose(pb.jvp(lambda y: np.sum(inner(y)), (1.0,), (1.0,))[1],
+                               np.sum(x * np.cos(x)))
+    np.testing.assert_allclose(pb.vmap(inner)(np.array([1.0, 2.0])),
+                               np.sin(np.outer([1.0, 2.0], x)))
+    np.testing.assert_allclose(pb.jit(inner)(2.0), np.sin(2.0 * x))
+    assert len(pb.make_ir(inner)(2.0).invars) == 1
