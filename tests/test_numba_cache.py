@@ -529,3 +529,21 @@ def test_stored_program_of_random_ir_equals_a_fresh_build(tmp_cache, program, se
     with np.errstate(all="ignore"):
         for a, b in zip(run1(*laid), run2(*laid)):
             np.testing.assert_array_equal(a, b)
+
+
+def test_jit_works_where_numba_cannot_cache_anywhere(tmp_path):
+    # a read-only install and HOME: Numba finds no cache location for pullback's own
+    # njit(cache=True) helpers; before, every pb.jit call raised RuntimeError
+    child = (
+        "from numba.core import caching\n"
+        "caching.CacheImpl._locator_classes = []  # no writable location\n"
+        "import numpy as np, pullback as pb\n"
+        "x = np.linspace(0.0, 1.0, 5)\n"
+        "g = pb.jit(pb.grad(lambda x: np.sum(np.exp(np.sin(x)) * np.tanh(x))))(x)\n"
+        "want = pb.grad(lambda x: np.sum(np.exp(np.sin(x)) * np.tanh(x)))(x)\n"
+        "assert np.allclose(g, want, rtol=1e-13), (g, want)\n"
+        "print('ok')\n")
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

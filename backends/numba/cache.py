@@ -44,6 +44,8 @@ import types
 
 import numba
 
+from .intrinsics import njit_cached
+
 HASH_PREFIX = "# pullback kernel sha256="
 # No fastmath: IEEE arithmetic everywhere; the reductions' accumulators alone may be
 # reassociated (intrinsics.radd/rmul), which is what lets their loops vectorize.
@@ -228,7 +230,7 @@ def load(source: str):
         else:
             code = compile(source, f"<pullback kernel {h[:12]}>", "exec")
         exec(code, mod.__dict__)
-        mod.kernel = numba.njit(cache=path is not None, **JIT_OPTIONS)(mod.kernel_py)
+        mod.kernel = (njit_cached if path is not None else numba.njit)(**JIT_OPTIONS)(mod.kernel_py)
         mod.path = path
         _modules[h] = mod
         return mod

@@ -14,10 +14,11 @@ import numba
 import numpy as np
 from numba import types
 
+from .intrinsics import njit_cached
 from .intrinsics import (clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
                          radd, reshape, rmax, rmin, rmul, scalar, where)
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+_JIT = dict(nogil=True, error_model="numpy")
 
 
 def _helper(fn):
@@ -26,7 +27,7 @@ def _helper(fn):
     Literal[int], which would make every size a specialization of its own: a
     ~15 ms disk-cache load per size and process, or a ~130 ms compile for a size
     never seen."""
-    dispatcher = numba.njit(**_JIT)(fn)
+    dispatcher = njit_cached(**_JIT)(fn)
     literal_template = dispatcher.get_call_template
 
     def get_call_template(args, kws):

@@ -27,7 +27,19 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import get_itemsize, load_item, make_array, populate_array
 
 
-@numba.njit(cache=True, nogil=True)
+def njit_cached(**options):
+    """numba.njit(cache=True, **options) for pullback's own compiled helpers; where
+    Numba finds no writable cache location (a read-only install and HOME), they
+    are compiled in every process instead of failing to import."""
+    def decorate(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(**options)(fn)
+    return decorate
+
+
+@njit_cached(nogil=True)
 def copy_c(x):
     """A fresh C-contiguous copy of any array (the fallback of the views below)."""
     out = np.empty(x.shape, x.dtype)

@@ -116,6 +116,8 @@ from llvmlite import ir as llvm_ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
 
+from .intrinsics import njit_cached
+
 __all__ = ["exp", "expm1", "log", "log1p", "tanh", "logistic", "sin", "cos",
            "ARRAY_LOOPS", "SOURCE_HASH", "ULP_BOUNDS"]
 
@@ -132,13 +134,13 @@ ULP_BOUNDS = {
 
 # error_model="numpy": float division by zero gives inf/nan instead of a
 # ZeroDivisionError check, whose exit edge would stop vectorization.
-_KERNEL = dict(fastmath={"contract"}, error_model="numpy", cache=True)
+_KERNEL = dict(fastmath={"contract"}, error_model="numpy")
 # Each public kernel is compiled once with the flags above and reaches the
 # caller through _always_inlined (a call marked alwaysinline), so LLVM inlines
 # it whatever its size and the caller's loop can be vectorized; the kernel's
 # instructions keep their own flags, not the caller's.  Helpers used inside a
 # kernel are inlined at Numba-IR level (inline="always") into that kernel.
-_kernel = numba.njit(inline="always", **_KERNEL)
+_kernel = njit_cached(inline="always", **_KERNEL)
 
 
 # ---------------------------------------------------------------------------
@@ -784,49 +786,49 @@ for _name in F64:
 # Compiled loops over 1-d contiguous arrays (used from Python, by the tests
 # and the benchmark).  Written out, not generated, so Numba can cache them.
 
-@numba.njit(cache=True)
+@njit_cached()
 def _exp_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = exp(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _expm1_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = expm1(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _log_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = log(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _log1p_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = log1p(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _tanh_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = tanh(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _logistic_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = logistic(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _sin_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = sin(a[i])
 
 
-@numba.njit(cache=True)
+@njit_cached()
 def _cos_loop(a, out):
     for i in range(a.shape[0]):
         out[i] = cos(a[i])
