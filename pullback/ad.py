@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .api import _arg_names, _fn_name, trace_to_ir, with_kwargs
+from .api import _arg_names, _as_tuple, _fn_name, trace_to_ir, with_kwargs
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -36,8 +36,12 @@ def _out(x):
 
 
 def _argnums_tuple(argnums, n, fname):
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
+    if argnums is None:
+        raise TypeError("argnums must be an int or a tuple of ints, got None")
+    nums = _as_tuple(argnums, "argnums")
+    if not nums:
+        raise ValueError(f"argnums of {fname} names no argument: {argnums!r}")
     out = []
     for i in nums:
         if not -n <= i < n:
@@ -48,10 +52,13 @@ def _argnums_tuple(argnums, n, fname):
     return single, tuple(out)
 
 
+_EVERY = object()  # _Traced's argnums for jvp and vjp: every float input
+
+
 class _Traced:
     """f traced at args: the flat IR, leaves, and which leaves each argument owns."""
 
-    def __init__(self, f, args, argnums=None, what="grad", kwargs=None, has_aux=False):
+    def __init__(self, f, args, argnums=_EVERY, what="grad", kwargs=None, has_aux=False):
         self.f = f
         self.args = args
         numbers = []
@@ -64,7 +71,7 @@ class _Traced:
         self.offsets = [0]
         for t in self.arg_trees:
             self.offsets.append(self.offsets[-1] + t.num_leaves)
-        if argnums is not None:
+        if argnums is not _EVERY:
             self.single, self.argnums = _argnums_tuple(argnums, len(args), _fn_name(f))
             self.wrt = [False] * len(self.leaves)
             for i in self.argnums:

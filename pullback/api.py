@@ -215,10 +215,20 @@ def make_ir(f=None, *, optimize=False, static_argnums=()):
     return build
 
 
-def _as_tuple(x):
-    if isinstance(x, int):
-        return (x,)
-    return tuple(x)
+def _as_tuple(x, what="static_argnums"):
+    """An int, a sequence of ints or None (none) as a tuple of Python ints."""
+    if x is None:
+        return ()
+    items = (x,) if isinstance(x, (int, np.integer)) else x
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = (x,)
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items):
+        raise TypeError(f"{what} must be an int or a tuple of ints, got {x!r}")
+    if len(set(int(i) for i in items)) != len(items):
+        raise ValueError(f"{what} has duplicates: {x!r}")
+    return tuple(int(i) for i in items)
 
 
 def to_output(x):

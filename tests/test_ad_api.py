@@ -526,3 +526,17 @@ def test_custom_rules_take_nondiff_argnums_and_keywords_as_in_jax():
     assert pb.grad(lambda x: f(x, scale=3.0))(2.0) == 3.0
     assert pb.grad(lambda x: f(x))(2.0) == 2.0
     assert pb.grad(lambda s: f(2.0, scale=s))(3.0) == 2.0
+
+
+def test_argnums_and_static_argnums_are_checked():
+    f = lambda x, y: x * y  # noqa: E731
+    for bad in (None, 1.0, "a", ((0,), 1), True):
+        with pytest.raises(TypeError, match="argnums must be an int or a tuple of ints"):
+            pb.grad(f, argnums=bad)(2.0, 3.0)
+    with pytest.raises(ValueError, match="duplicates"):
+        pb.grad(f, argnums=(0, 0))(2.0, 3.0)
+    assert pb.grad(f, argnums=np.int64(1))(2.0, 3.0) == 2.0  # as JAX
+    assert pb.jit(f, static_argnums=None)(2.0, 3.0) == 6.0  # None: no static argument
+    assert pb.jit(f, static_argnums=np.int64(1))(2.0, 3.0) == 6.0
+    with pytest.raises(TypeError, match="static_argnums must be an int or a tuple of ints"):
+        pb.jit(f, static_argnums=1.0)
