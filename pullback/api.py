@@ -163,6 +163,9 @@ def check_outputs(f, out_leaves):
                 f"output {i} of {_fn_name(f)} has type {type(o).__name__}; outputs must "
                 "be arrays or Python scalars inside tuples, lists and dicts"
             )
+        if type(o) is int and not _INT64_MIN <= o <= _INT64_MAX:
+            raise OverflowError(f"output {i} of {_fn_name(f)}: the Python int {o} does not "
+                                "fit in int64")
 
 
 def trace_to_ir(f, args, static_argnums=(), concrete=False, numbers=None):

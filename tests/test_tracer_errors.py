@@ -313,3 +313,12 @@ def test_conversion_to_an_unsupported_dtype_names_it_and_the_line(fn, dtype, bac
 def test_asarray_with_a_dtype_on_a_traced_value_suggests_astype():
     with pytest.raises(TypeError, match=re.escape("x.astype(dtype) converts")):
         pb.jit(lambda x: np.asarray(x, dtype=np.float32))(np.ones(3))
+
+
+def test_a_big_int_output_and_a_negative_tile_are_named():
+    # before: an OverflowError from ir/core.py naming no output; an internal reshape ShapeError
+    x = np.ones(3)
+    with pytest.raises(OverflowError, match="output 1 of <lambda>: the Python int"):
+        pb.jit(lambda x: (x, 2**70))(x)
+    with pytest.raises(ValueError, match="negative dimensions are not allowed"):
+        pb.jit(lambda x: np.tile(x, -1))(x)

@@ -432,6 +432,8 @@ def roll(a, shift, axis=None):
 def tile(A, reps):
     a = _arr(A)
     reps = _int_tuple(reps)
+    if any(r < 0 for r in reps):
+        raise ValueError("negative dimensions are not allowed")  # NumPy's words
     nd = max(len(reps), lax.ndim(a))
     reps = (1,) * (nd - len(reps)) + reps
     shp = (1,) * (nd - lax.ndim(a)) + _shape(a)
