@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pullback as pb
-from pullback.tracer.trace import ConcretizationError
+from pullback.tracer.trace import ConcretizationError, EscapedTracerError
 
 X3 = np.ones(3)
 THIS_FILE = re.escape(__file__)
@@ -322,3 +322,20 @@ def test_a_big_int_output_and_a_negative_tile_are_named():
         pb.jit(lambda x: (x, 2**70))(x)
     with pytest.raises(ValueError, match="negative dimensions are not allowed"):
         pb.jit(lambda x: np.tile(x, -1))(x)
+
+
+def test_an_escaped_tracer_names_where_it_was_made_and_used():
+    saved = []
+
+    def keep(x):
+        y = np.sin(x) * 2.0
+        saved.append(y)
+        return y
+
+    pb.jit(keep)(np.ones(2))
+    with pytest.raises(EscapedTracerError,
+                       match=r"(?s)f64\[2\] escaped.*made at .*line \d+, in keep.*"
+                             r"np.sin\(x\) \* 2.0.*used at .*in <lambda>"):
+        pb.jit(lambda x: x + saved[0])(np.ones(2))
+    with pytest.raises(EscapedTracerError, match=r"(?s)reached 'cos' outside of any trace.*made at"):
+        np.cos(saved[0])

@@ -113,6 +113,16 @@ class EscapedTracerError(RuntimeError):
     """A traced value was used after the trace that created it ended."""
 
 
+def _made_and_used(x):
+    """Where an escaped tracer was made (its equation's line, or "an input") and
+    where it is used now, for the error's message."""
+    made = next((e.source for e in x.builder.eqns if x.ir_var in e.outputs), None)
+    text = "\n  made " + (where(made)[len("\n  "):] if made is not None else
+                          "as an input of the traced function")
+    used = user_source(3)
+    return text + ("\n  used " + where(used)[len("\n  "):] if used is not None else "")
+
+
 # ---------------------------------------------------------------- builder
 class Builder:
     """Records equations; `build(outs)` closes them into an IR."""
@@ -154,8 +164,9 @@ class Builder:
                 return x.ir_var
             if not x.builder.active:
                 raise EscapedTracerError(
-                    "a traced value escaped from the function that created it "
+                    f"a traced value {x.aval} escaped from the function that created it "
                     "(stored in a global or returned through a side channel)"
+                    f"{_made_and_used(x)}"
                 )
             return self._lift(x, x.aval, x.val)
         if isinstance(x, Literal):
@@ -221,8 +232,8 @@ def bind_list(prim, args, params, source=None):
         for a in args:
             if isinstance(a, Tracer):
                 raise EscapedTracerError(
-                    f"a traced value reached '{prim.name}' outside of any trace: it "
-                    "escaped from the function that created it"
+                    f"a traced value {a.aval} reached '{prim.name}' outside of any trace: it "
+                    f"escaped from the function that created it{_made_and_used(a)}"
                 )
         from ..backends.interpreter import impl
 
