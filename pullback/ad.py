@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .api import _arg_names, _as_tuple, _fn_name, trace_to_ir, with_kwargs
+from .api import _arg_names, _as_tuple, _fn_name, check_callable, trace_to_ir, with_kwargs
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -164,6 +164,7 @@ def _split_aux(tr, has_aux):
 # ---------------------------------------------------------------- grad
 def value_and_grad(f, argnums=0, has_aux=False):
     """`(value, gradient)` of a scalar-output `f`; `((value, aux), gradient)` with has_aux."""
+    check_callable(f, "value_and_grad")
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
@@ -196,6 +197,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
 def grad(f, argnums=0, has_aux=False):
     """The gradient of a scalar-output `f` with respect to `argnums`."""
+    check_callable(f, "grad")
     vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
@@ -334,6 +336,7 @@ def _assemble(tr, block, has_aux):
 
 def jacfwd(f, argnums=0, has_aux=False):
     """Jacobian by forward mode: batched jvp over the identity basis (layout out + in)."""
+    check_callable(f, "jacfwd")
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
@@ -365,6 +368,7 @@ def jacfwd(f, argnums=0, has_aux=False):
 
 def jacrev(f, argnums=0, has_aux=False):
     """Jacobian by reverse mode: batched vjp over the identity basis (layout out + in)."""
+    check_callable(f, "jacrev")
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
@@ -397,6 +401,7 @@ def jacrev(f, argnums=0, has_aux=False):
 
 def hessian(f, argnums=0):
     """The Hessian, as jacfwd of jacrev (layout: out.shape + in.shape + in.shape)."""
+    check_callable(f, "hessian")
     return jacfwd(jacrev(f, argnums), argnums)
 
 
@@ -482,12 +487,14 @@ class custom_jvp:
     first in the rule: rule(*nondiff_args, primals, tangents), primals without them."""
 
     def __init__(self, fun, nondiff_argnums=()):
+        check_callable(fun, "custom_jvp")
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule = None
         functools.update_wrapper(self, fun)
 
     def defjvp(self, rule):
+        check_callable(rule, "defjvp")
         self.jvp_rule = rule
         return rule
 
@@ -535,12 +542,15 @@ class custom_vjp:
     res, ct) returns cotangents of the others only."""
 
     def __init__(self, fun, nondiff_argnums=()):
+        check_callable(fun, "custom_vjp")
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.fwd = self.bwd = None
         functools.update_wrapper(self, fun)
 
     def defvjp(self, fwd, bwd):
+        check_callable(fwd, "defvjp (fwd)")
+        check_callable(bwd, "defvjp (bwd)")
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args, **kwargs):

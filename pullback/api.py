@@ -18,6 +18,11 @@ def _fn_name(f):
     return getattr(f, "__name__", type(f).__name__)
 
 
+def check_callable(f, what):
+    if not callable(f):
+        raise TypeError(f"{what} expects a function, got {type(f).__name__}")
+
+
 def with_kwargs(f, kwargs):
     """`f` with keyword arguments bound (pb.grad(f)(x, y=2.0), pb.make_ir(f)(x, y=2.0)):
     constants of the trace, never differentiated, as in JAX."""
@@ -204,6 +209,7 @@ def make_ir(f=None, *, optimize=False, static_argnums=()):
     """`make_ir(f)(*args)` returns the IR of f at these argument shapes."""
     if f is None:
         return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums)
+    check_callable(f, "make_ir")
     static_argnums = _as_tuple(static_argnums)
 
     @functools.wraps(f)

@@ -10,12 +10,12 @@ import operator
 
 import numpy as np
 
-from .api import abstractify
+from .api import _fn_name, abstractify
 from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
 from .tracer.pytree import tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, trace
+from .tracer.trace import Tracer, trace, user_source, where
 
 
 def _avals(leaves, what):
@@ -53,6 +53,23 @@ def _share_captured(traced):
     return values, irs
 
 
+def _out_arrays(fn, leaves):
+    """fn's output leaves as arrays, or a TypeError naming fn and the output."""
+    out = []
+    for i, o in enumerate(leaves):
+        if not isinstance(o, Tracer):
+            if not isinstance(o, (bool, int, float, np.generic, np.ndarray)):
+                raise TypeError(f"{_fn_name(fn)} returned a {type(o).__name__} as output {i}; "
+                                "control-flow functions return arrays or numbers"
+                                f"{where(user_source(2))}")
+            try:
+                o = lax.asarray(o)
+            except TypeError as e:
+                raise TypeError(f"{_fn_name(fn)}, output {i}: {e}{where(user_source(2))}") from None
+        out.append(o)
+    return out
+
+
 def _type_text(tree, avals):
     return f"{tree} of ({', '.join(map(str, avals))})"
 
@@ -62,7 +79,7 @@ def _flat_fn(fn, in_tree, out_store):
         out = fn(*tree_unflatten(in_tree, leaves))
         out_leaves, out_tree = tree_flatten(out)
         out_store.append(out_tree)
-        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in out_leaves]
+        return _out_arrays(fn, out_leaves)
 
     return flat
 
@@ -72,6 +89,9 @@ def cond(pred, true_fun, false_fun, *operands):
     """`true_fun(*operands)` if pred else `false_fun(*operands)`, as one `cond` equation."""
     if not isinstance(pred, Tracer):
         p = np.asarray(pred)
+        if p.dtype.kind not in "biuf":
+            raise TypeError(f"pb.cond: the predicate must be a bool or a number, got "
+                            f"{type(pred).__name__}")
         if p.shape != ():
             raise TypeError(f"pb.cond: the predicate must be a scalar, got shape {p.shape}")
     elif pred.shape != ():
@@ -119,7 +139,7 @@ def _flat_one(fn, tree, store):
         out = fn(tree_unflatten(tree, leaves))
         out_leaves, out_tree = tree_flatten(out)
         store.append(out_tree)
-        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in out_leaves]
+        return _out_arrays(fn, out_leaves)
 
     return flat
 
@@ -160,7 +180,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         cl, ct = tree_flatten(new_c)
         yl, yt = tree_flatten(ys)
         out_store.append((ct, yt))
-        return [lax.asarray(o) if not isinstance(o, Tracer) else o for o in cl + yl]
+        return _out_arrays(f, cl + yl)
 
     body, consts = _trace_closed(flat, c_avals + slice_avals)
     ct, yt = out_store[0]

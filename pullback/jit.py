@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from .api import _as_tuple, flatten_inputs, to_output, trace_to_ir
+from .api import _as_tuple, check_callable, flatten_inputs, to_output, trace_to_ir
 from .backends import get_backend
 from .backends.interpreter import eval_ir
 from .tracer.pytree import tree_flatten, tree_unflatten
@@ -204,6 +204,7 @@ def jit(f=None, *, static_argnums=(), backend="numba"):
     """Decorator: `@pb.jit` or `@pb.jit(static_argnums=..., backend=...)`."""
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums, backend=backend)
+    check_callable(f, "jit")
     return Jitted(f, static_argnums, backend)
 
 

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .api import _arg_names, _fn_name, abstractify, to_output, trace_to_ir
+from .api import _arg_names, _fn_name, abstractify, check_callable, to_output, trace_to_ir
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
@@ -78,8 +78,7 @@ def vmap(f, in_axes=0, out_axes=0):
     along axis 0. `out_axes` likewise for the outputs (None: the output must not
     depend on the batch).
     """
-    if not callable(f):
-        raise TypeError(f"vmap expects a function, got {type(f).__name__}")
+    check_callable(f, "vmap")
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
 

@@ -339,3 +339,22 @@ def test_an_escaped_tracer_names_where_it_was_made_and_used():
         pb.jit(lambda x: x + saved[0])(np.ones(2))
     with pytest.raises(EscapedTracerError, match=r"(?s)reached 'cos' outside of any trace.*made at"):
         np.cos(saved[0])
+
+
+def test_transforms_of_something_not_callable_fail_at_once():
+    for transform in (pb.jit, pb.grad, pb.value_and_grad, pb.jacfwd, pb.jacrev, pb.hessian,
+                      pb.vmap, pb.make_ir, pb.custom_jvp, pb.custom_vjp):
+        with pytest.raises(TypeError, match="expects a function, got int"):
+            transform(3)
+    g = pb.custom_jvp(lambda x: x)
+    with pytest.raises(TypeError, match="defjvp expects a function"):
+        g.defjvp(3)
+
+
+def test_control_flow_functions_returning_non_arrays_are_named():
+    with pytest.raises(TypeError, match="pb.cond: the predicate must be a bool or a number, got str"):
+        pb.cond("yes", lambda: 1.0, lambda: 2.0)
+    with pytest.raises(TypeError, match=r"(?s)<lambda> returned a str as output 0.*test_tracer_errors"):
+        pb.jit(lambda x: pb.cond(x > 0, lambda: "a", lambda: "b"))(1.0)
+    with pytest.raises(TypeError, match="returned a str as output 1"):
+        pb.jit(lambda x: pb.scan(lambda c, _: (c, "s"), x, None, length=2))(1.0)
