@@ -852,3 +852,10 @@ def test_a_boolean_mask_must_match_the_axes_it_indexes(backend):
                  (lambda m: m[:, np.array([True, False, True, False])], m),
                  (lambda m: m[np.arange(12).reshape(3, 4) % 3 == 0], m)]:
         np.testing.assert_array_equal(pb.jit(f, backend=backend)(a), f(a))
+
+
+def test_a_float_axis_is_refused_as_numpy_does():
+    with pytest.raises(TypeError, match="'float' object cannot be interpreted as an integer"):
+        pb.jit(lambda x: np.sum(x, axis=1.0))(np.ones((2, 2)))
+    np.testing.assert_array_equal(pb.jit(lambda x: np.sum(x, axis=np.int64(1)))(np.ones((2, 2))),
+                                  [2.0, 2.0])

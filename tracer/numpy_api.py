@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import functools
 
+import operator
+
 import numpy as np
 
 from . import lax
@@ -154,7 +156,7 @@ def _sum_dtype(dt):
 
 
 def _norm_axis(a, nd):
-    a = int(a)
+    a = operator.index(a)  # NumPy's TypeError for axis=1.0
     if not -nd <= a < nd:
         raise np.exceptions.AxisError(a, nd)
     return a % nd
