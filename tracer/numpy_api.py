@@ -32,7 +32,6 @@ Python scalars. Python scalars stay weakly typed (NEP 50); NumPy scalars such as
 from __future__ import annotations
 
 import functools
-
 import operator
 
 import numpy as np
