@@ -150,7 +150,16 @@ def parse_ints(text, what, allow_none=False):
 
 
 def example_value(aval):
-    return np.ones(aval.shape, aval.dtype)
+    """Ones of the aval's shape without allocating them (a zero-strided view):
+    tracing reads only shapes and dtypes, so f64[100000,100000] costs nothing."""
+    return _ones_view(aval.shape, aval.dtype)
+
+
+def _ones_view(shape, dtype):
+    try:
+        return np.broadcast_to(np.ones((), dtype), tuple(shape))
+    except (ValueError, OverflowError):
+        raise CLIError(f"shape {tuple(shape)} is too large for an array") from None
 
 
 # ---------------------------------------------------------------- loading
@@ -496,7 +505,9 @@ def _add_batch_axis(x, axis, size):
     nd = x.ndim + 1
     if not -nd <= axis < nd:
         raise CLIError(f"--in-axes {axis} is out of range for an argument of shape {x.shape}")
-    return np.ones(np.insert(np.array(x.shape, dtype=np.int64), axis % nd, size), x.dtype)
+    shape = list(x.shape)
+    shape.insert(axis % nd, size)
+    return _ones_view(shape, x.dtype)
 
 
 def main(argv=None):

@@ -328,3 +328,16 @@ def test_arg_spec_parser():
     assert cli.parse_args_spec("") == []
     with pytest.raises(cli.CLIError):
         cli.parse_args_spec("f64[-1]")
+
+
+def test_huge_shapes_print_without_allocating_or_fail_clearly(user_file, run_here):
+    # before: f64[100000,100000] allocated 74.5 GiB of example ones (MemoryError), and
+    # too large dimensions or batch sizes were "internal error"s
+    r = run_here("dump", f"{user_file}:two", "--args", "f64[100000,100000], f64[]")
+    assert r.returncode == 0 and "f64[100000,100000] = mul" in r.stdout, r.stderr
+    r = run_here("dump", f"{user_file}:two", "--args", "f64[99999999999999999999], f64[]")
+    assert r.returncode == 2 and "is too large for an array" in r.stderr
+    assert "internal error" not in r.stderr
+    r = run_here("dump", f"{user_file}:two", "--args", "f64[3], f64[]", "--transform", "vmap",
+                 "--in-axes", "0,None", "--batch-size", "99999999999999999999")
+    assert r.returncode == 2 and "is too large for an array" in r.stderr
