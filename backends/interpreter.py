@@ -146,8 +146,27 @@ def _reduction(fn):
 
 impl_rules[P.reduce_sum_p] = _reduction(np.sum)
 impl_rules[P.reduce_prod_p] = _reduction(np.prod)
-impl_rules[P.reduce_max_p] = _reduction(np.max)
-impl_rules[P.reduce_min_p] = _reduction(np.min)
+def _extremum(fn, sign):
+    """max/min over `axes`; over an empty axis the identity (-inf/+inf, or the
+    dtype's extreme for ints and bools), which NumPy's own max refuses: the tracer
+    emits it only with an `initial` (np.max(x, initial=v)) that then wins."""
+    def impl(x, *, axes):
+        x = np.asarray(x)
+        if not all(x.shape[a] for a in axes):
+            if x.dtype.kind == "f":
+                ident = sign * np.inf
+            elif x.dtype.kind == "b":
+                ident = sign > 0
+            else:
+                ident = np.iinfo(x.dtype).max if sign > 0 else np.iinfo(x.dtype).min
+            return [np.asarray(fn(x, axis=tuple(axes), initial=ident), dtype=x.dtype)]
+        return [np.asarray(fn(x, axis=tuple(axes)), dtype=x.dtype)]
+
+    return impl
+
+
+impl_rules[P.reduce_max_p] = _extremum(np.max, -1)
+impl_rules[P.reduce_min_p] = _extremum(np.min, 1)
 impl_rules[P.argmax_p] = lambda x, *, axis, index_dtype: [
     np.asarray(np.argmax(x, axis=axis), index_dtype)
 ]

@@ -10,6 +10,7 @@ names are readable test ids, "const" in a name marks hand-picked special inputs.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -859,3 +860,25 @@ def test_a_float_axis_is_refused_as_numpy_does():
         pb.jit(lambda x: np.sum(x, axis=1.0))(np.ones((2, 2)))
     np.testing.assert_array_equal(pb.jit(lambda x: np.sum(x, axis=np.int64(1)))(np.ones((2, 2))),
                                   [2.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_nan_reductions_honour_where_and_initial(backend):
+    # before: nanmean/nanmax/nanmin ignored where=, nanmax gave nan instead of initial on
+    # all-NaN rows, and the interpreter's max over an empty axis with initial= raised
+    x = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, -6.0]])
+    m = np.array([[1, 1, 0], [0, 1, 1]], bool)
+    y = np.array([[np.nan, np.nan], [1.0, np.nan]])
+    cases = [(lambda x: np.nanmean(x, where=m), x), (lambda x: np.nanmean(x, axis=0, where=m), x),
+             (lambda x: np.nanmax(x, axis=1, where=m, initial=-10.0), x),
+             (lambda x: np.nanmin(x, axis=1, where=m, initial=10.0), x),
+             (lambda x: np.nanmax(x, axis=1, initial=0.5), y), (lambda x: np.nanmin(x, axis=1), y),
+             (lambda x: np.nanmax(x, initial=0.5), np.zeros((0, 3))),
+             (lambda x: np.max(x, axis=0, initial=0.5), np.zeros((0, 3))),
+             (lambda x: np.min(x, axis=0, initial=2), np.zeros((0, 3), np.int64))]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f, a in cases:
+            want, got = f(a), pb.jit(f, backend=backend)(a)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)

@@ -228,8 +228,11 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     a = _arr(a)
     if _dt(a).kind != "f":
         return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
-    total = nansum(a, axis=axis, dtype=dtype, keepdims=keepdims)
-    count = sum_(lax.logical_not(isnan(a)), axis=axis, keepdims=keepdims)
+    if out is not None:
+        raise unsupported("numpy.nanmean with out=")
+    where = True if where is None else where
+    total = nansum(a, axis=axis, dtype=dtype, keepdims=keepdims, where=where)
+    count = sum_(lax.logical_not(isnan(a)), axis=axis, keepdims=keepdims, where=where)
     return lax.div(total, lax.convert(count, _dt(total)))
 
 
@@ -240,9 +243,18 @@ def _nan_extremum(name, fill):
         a = _arr(a)
         if _dt(a).kind != "f":
             return red(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
-        res = red(_nan_replace(a, fill), axis=axis, keepdims=keepdims, initial=initial)
-        all_nan = all_(isnan(a), axis=axis, keepdims=keepdims)
-        return lax.select(all_nan, _consts_scalar(np.nan, _dt(a)), res)
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
+        where = True if where is None else where
+        # NaNs become the identity (-inf for nanmax), so they never win
+        res = red(_nan_replace(a, fill), axis=axis, keepdims=keepdims, initial=initial,
+                  where=where)
+        if initial is not None:  # NumPy's value even where every element is NaN
+            return res
+        seen = lax.select(isnan(a), False, lax.broadcast_to(lax.convert(where, np.bool_),
+                                                            _shape(a)))
+        none_seen = lax.logical_not(any_(seen, axis=axis, keepdims=keepdims))
+        return lax.select(none_seen, _consts_scalar(np.nan, _dt(a)), res)
 
     return impl
 
