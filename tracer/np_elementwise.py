@@ -41,7 +41,9 @@ for _uf, _fn in {
     np.radians: lambda x: lax.mul(x, math.pi / 180.0),
     np.rad2deg: lambda x: lax.mul(x, 180.0 / math.pi),
     np.degrees: lambda x: lax.mul(x, 180.0 / math.pi),
-    np.cbrt: lambda x: lax.mul(lax.sign(x), lax.pow(lax.abs(x), 1.0 / 3.0)),
+    # ±0 and nan pass through as they are (sign(-0.0) * 0 would be +0.0)
+    np.cbrt: lambda x: lax.select(lax.eq(x, 0), x,
+                                  lax.mul(lax.sign(x), lax.pow(lax.abs(x), 1.0 / 3.0))),
 }.items():
     UFUNCS[_uf] = _float_unary(_fn)
 
@@ -83,10 +85,15 @@ def positive(x):
     return _arr(x)
 
 
-@ufunc(np.absolute, np.fabs)
+@ufunc(np.absolute)
 def absolute(x):
     x = _arr(x)
     return x if _dt(x).kind == "b" else lax.abs(x)
+
+
+@ufunc(np.fabs)
+def fabs(x):
+    return lax.abs(_to_common_float(x, x)[0])  # a float result, also for ints (NumPy)
 
 
 @ufunc(np.sign)
@@ -216,6 +223,14 @@ def floor_divide(x, y):
         # 1.0 // 0.1 is 9.0, while floor(1.0 / 0.1) is 10.0
         x, y = lax.convert(x, dt), lax.convert(y, dt)
         q = lax.round(lax.div(lax.sub(x, lax.rem(x, y)), y))
+        # as NumPy: a zero quotient has the sign of x / y; a finite x over ±inf is
+        # -1 where the signs differ (-1 // inf), else that signed zero
+        zero = copysign(lax.full(lax.broadcast_shapes(_shape(x), _shape(y)), 0, dt),
+                        lax.div(x, y))
+        q = lax.select(lax.eq(q, 0), zero, q)
+        differ = lax.bitwise_and(lax.ne(x, 0), lax.ne(lax.lt(x, 0), lax.lt(y, 0)))
+        q = lax.select(lax.bitwise_and(isinf(y), lax.is_finite(x)),
+                       lax.select(differ, lax.full(_shape(q), -1, dt), zero), q)
         return lax.select(lax.eq(y, 0), lax.div(x, y), q)
     return lax.div(x, y)
 
@@ -229,10 +244,14 @@ def remainder(x, y):
 
 @ufunc(np.fmod)
 def fmod(x, y):
-    # C fmod takes the dividend's sign; `rem` takes the divisor's.
-    r = lax.rem(x, y)
-    fix = lax.bitwise_and(lax.ne(r, 0), lax.ne(lax.lt(x, 0), lax.lt(y, 0)))
-    return lax.select(fix, lax.sub(r, y), r)
+    dt = lax.result_dtype(x, y)
+    dt = np.dtype(np.int64) if dt.kind == "b" else dt
+    x, y = lax.convert(x, dt), lax.convert(y, dt)
+    # C fmod: the remainder of |x| / |y| (exact, as `rem` of positives is), with x's sign
+    r = lax.rem(lax.abs(x), lax.abs(y))
+    if dt.kind == "f":
+        return copysign(r, x)
+    return lax.select(lax.lt(x, 0), lax.neg(r), r)
 
 
 @ufunc(np.divmod)
@@ -242,6 +261,8 @@ def divmod_(x, y):
 
 @ufunc(np.power)
 def power(x, y):
+    if type(y) is float and y == 0.5 and _dt(_arr(x)).kind == "f":
+        return lax.sqrt(x)  # NumPy's own fast path: (-inf) ** 0.5 is nan, as sqrt
     if type(y) in (int, float) and float(y).is_integer() and abs(y) <= 64:
         x = _arr(x)
         dt = lax.result_dtype(x, y)  # int ** 2.0 is float64, bool ** 2 is int64
@@ -276,12 +297,12 @@ def _ignoring_nan(m, x, y):
 
 @ufunc(np.fmax)
 def fmax(x, y):
-    return _ignoring_nan(lax.max(x, y), x, y)
+    return _ignoring_nan(maximum(x, y), x, y)
 
 
 @ufunc(np.fmin)
 def fmin(x, y):
-    return _ignoring_nan(lax.min(x, y), x, y)
+    return _ignoring_nan(minimum(x, y), x, y)
 
 
 @ufunc(np.arctan2)
@@ -300,7 +321,9 @@ def hypot(x, y):
     safe_big = lax.select(lax.eq(big, 0), lax.full(shp, 1, dt), big)
     ratio = lax.div(small, safe_big)
     out = lax.mul(big, lax.sqrt(lax.add(1.0, lax.mul(ratio, ratio))))
-    return lax.select(lax.eq(big, math.inf), lax.full(shp, math.inf, dt), out)
+    # an infinite operand wins, even over a nan (IEEE, NumPy)
+    inf = lax.bitwise_or(lax.eq(ax, math.inf), lax.eq(ay, math.inf))
+    return lax.select(inf, lax.full(shp, math.inf, dt), out)
 
 
 def _abs_diff_unless(mask, x, y, dt):

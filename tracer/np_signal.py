@@ -68,6 +68,12 @@ def searchsorted(a, v, side="left", sorter=None):
     n = _shape(a)[0]
     vb = lax.expand_dims(v, (lax.ndim(v),))
     before = lax.lt(a, vb) if side == "left" else lax.le(a, vb)
+    if lax.result_dtype(a, v).kind == "f":  # NumPy's order puts nan last
+        v_nan = lax.ne(vb, vb)
+        if side == "left":
+            before = lax.bitwise_or(before, lax.bitwise_and(lax.eq(a, a), v_nan))
+        else:
+            before = lax.bitwise_or(before, v_nan)
     return lax.reduce_sum(lax.convert(before, np.int64), (lax.ndim(v),)) if n else \
         lax.full(_shape(v), 0, np.int64)
 
