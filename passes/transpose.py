@@ -425,7 +425,6 @@ def _scan_t(cts, *args, body, length, reverse, num_consts, num_carry):
 
     nc, nk = num_consts, num_carry
     consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
-    n_y = len(body.outvars) - nk
     c_lin = [is_linear(c) for c in consts]
     x_lin = [is_linear(x) for x in xs]
     mask = c_lin + [True] * nk + x_lin  # carries are linear inside the body

@@ -567,7 +567,7 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 def _ufunc_outer(uf):
     def impl(a, b):
         a, b = _arr(a), _arr(b)
-        na, nb = lax.ndim(a), lax.ndim(b)
+        nb = lax.ndim(b)
         a = lax.reshape(a, _shape(a) + (1,) * nb)
         return UFUNCS[uf](a, b)
 

@@ -23,8 +23,7 @@ import threading
 
 import numpy as np
 
-from ..ir import primitives as P
-from ..ir.core import IR, Eqn, Literal, ShapedArray, Var, aval_of, canonical_dtype
+from ..ir.core import IR, Eqn, Literal, ShapedArray, Var, canonical_dtype
 from ..ir.primitives import ShapeError, abstract_eval
 
 _state = threading.local()

@@ -10,7 +10,6 @@ so that kernels call everything as `_h.<name>`.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import types
 
