@@ -926,3 +926,12 @@ def test_searchsorted_puts_nan_last_as_numpy(backend):
         for side in ("left", "right"):
             f = lambda a, v: np.searchsorted(a, v, side=side)  # noqa: E731
             np.testing.assert_array_equal(pb.jit(f, backend=backend)(a, v), f(a, v))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_tril_and_triu_of_a_vector_are_square_as_in_numpy(backend):
+    v = np.array([1.0, 2.0, 3.0])
+    for f in (np.tril, lambda v: np.triu(v, 1), lambda v: np.tril(v, -1)):
+        np.testing.assert_array_equal(pb.jit(f, backend=backend)(v), f(v))
+    w = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(pb.grad(lambda v: np.sum(np.tril(v) * w))(v), [9.0, 11.0, 8.0])

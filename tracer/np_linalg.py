@@ -206,8 +206,10 @@ def _band_mask(shp, k, upper):
 
 def _tri(m, k, upper):
     m = _arr(m)
+    if lax.ndim(m) == 1:  # NumPy: the vector as every row of a square matrix
+        m = lax.broadcast_to(m, _shape(m) * 2)
     if lax.ndim(m) < 2:
-        raise ValueError(f"numpy.{'triu' if upper else 'tril'} needs an array of at least 2 dims")
+        raise ValueError(f"numpy.{'triu' if upper else 'tril'} needs an array of at least 1 dim")
     mask = _band_mask(_shape(m), k, upper)
     return lax.select(mask, m, lax.full(_shape(m), 0, _dt(m)))
 
