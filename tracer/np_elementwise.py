@@ -219,18 +219,17 @@ def floor_divide(x, y):
     if dt.kind == "b":
         x, y = lax.convert(x, np.int64), lax.convert(y, np.int64)
     if dt.kind == "f":
-        # NumPy's floor division is (x - x mod y) / y rounded, not floor(x / y):
-        # 1.0 // 0.1 is 9.0, while floor(1.0 / 0.1) is 10.0
+        # NumPy's npy_divmod, on C's fmod: not floor(x / y) (1.0 // 0.1 is 9.0, while
+        # floor(1.0 / 0.1) is 10.0); it also fixes -1 // inf = -1 and zero signs
         x, y = lax.convert(x, dt), lax.convert(y, dt)
-        q = lax.round(lax.div(lax.sub(x, lax.rem(x, y)), y))
-        # as NumPy: a zero quotient has the sign of x / y; a finite x over ±inf is
-        # -1 where the signs differ (-1 // inf), else that signed zero
-        zero = copysign(lax.full(lax.broadcast_shapes(_shape(x), _shape(y)), 0, dt),
-                        lax.div(x, y))
-        q = lax.select(lax.eq(q, 0), zero, q)
-        differ = lax.bitwise_and(lax.ne(x, 0), lax.ne(lax.lt(x, 0), lax.lt(y, 0)))
-        q = lax.select(lax.bitwise_and(isinf(y), lax.is_finite(x)),
-                       lax.select(differ, lax.full(_shape(q), -1, dt), zero), q)
+        mod = fmod(x, y)
+        div = lax.div(lax.sub(x, mod), y)
+        below = lax.bitwise_and(lax.ne(mod, 0), lax.ne(lax.lt(y, 0), lax.lt(mod, 0)))
+        div = lax.select(below, lax.sub(div, 1.0), div)
+        fl = lax.floor(div)
+        fl = lax.select(lax.gt(lax.sub(div, fl), 0.5), lax.add(fl, 1.0), fl)
+        zero = copysign(lax.full(_shape(div), 0, dt), lax.div(x, y))
+        q = lax.select(lax.ne(div, 0), fl, zero)
         return lax.select(lax.eq(y, 0), lax.div(x, y), q)
     return lax.div(x, y)
 
