@@ -146,6 +146,8 @@ def _reduction(fn):
 
 impl_rules[P.reduce_sum_p] = _reduction(np.sum)
 impl_rules[P.reduce_prod_p] = _reduction(np.prod)
+
+
 def _extremum(fn, sign):
     """max/min over `axes`; over an empty axis the identity (-inf/+inf, or the
     dtype's extreme for ints and bools), which NumPy's own max refuses: the tracer

@@ -10,10 +10,12 @@ vmap of grad) it re-records into that trace. That is how all of them compose.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 
-from .api import _arg_names, _as_tuple, _fn_name, check_callable, trace_to_ir, with_kwargs
+from .api import (VALUE_TYPES, _arg_names, _as_tuple, _fn_name, check_callable, trace_to_ir,
+                  with_kwargs)
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -102,8 +104,7 @@ class _Traced:
                                 f"aux), got {type(out).__name__}")
             main, aux = out
             leaves, tree = tree_flatten(aux)
-            arrays = [isinstance(x, (Tracer, np.ndarray, np.generic, bool, int, float))
-                      for x in leaves]
+            arrays = [isinstance(x, VALUE_TYPES) for x in leaves]
             others = [None if a else x for x, a in zip(leaves, arrays)]
 
             def rebuild(values):
@@ -450,8 +451,6 @@ def _named(fn, name):
 def _positional(fun, args, kwargs):
     """args and kwargs as positional arguments of fun (defaults filled in), as JAX's
     custom rules see them."""
-    import inspect
-
     try:
         sig = inspect.signature(fun)
     except (TypeError, ValueError):  # no signature (a builtin): positional only
@@ -631,7 +630,9 @@ def _compare(ad, fd, atol, rtol, what):
     worst, worst_pair = -1.0, None
     for a, b in zip(ad, fd):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        over = np.abs(a - b) / (atol + rtol * np.abs(b))
+        diff = np.abs(a - b)
+        with np.errstate(divide="ignore", invalid="ignore"):  # zero tolerances
+            over = np.where(diff == 0, 0.0, diff / (atol + rtol * np.abs(b)))
         over = np.where(np.isnan(over), np.inf, over)  # a nan on either side
         if over.size and over.max() > worst:
             i = np.unravel_index(np.argmax(over), over.shape)

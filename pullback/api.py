@@ -42,6 +42,8 @@ def _arg_names(f, n):
 
 
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+# what pullback traces as an array leaf (inputs, outputs, aux, control-flow results)
+VALUE_TYPES = (Tracer, np.ndarray, np.generic, bool, int, float)
 
 
 def abstractify(x, path):
@@ -55,7 +57,7 @@ def abstractify(x, path):
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"argument {path} is a masked array; pullback does not trace masks: "
                         "pass x.filled(value), or np.where over the mask")
-    if isinstance(x, (bool, int, float, np.generic, np.ndarray)):
+    if isinstance(x, VALUE_TYPES):  # not a Tracer: handled above
         arr = np.asarray(x)
         try:
             return ShapedArray(arr.shape, canonical_dtype(arr.dtype))
@@ -163,7 +165,7 @@ def _leaf_paths(f, args, static, in_tree):
 
 def check_outputs(f, out_leaves):
     for i, o in enumerate(out_leaves):
-        if not isinstance(o, (Tracer, np.ndarray, np.generic, bool, int, float)):
+        if not isinstance(o, VALUE_TYPES):
             raise TypeError(
                 f"output {i} of {_fn_name(f)} has type {type(o).__name__}; outputs must "
                 "be arrays or Python scalars inside tuples, lists and dicts"

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from .api import _fn_name, abstractify
+from .api import VALUE_TYPES, _fn_name, abstractify
 from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
@@ -58,14 +58,15 @@ def _out_arrays(fn, leaves):
     out = []
     for i, o in enumerate(leaves):
         if not isinstance(o, Tracer):
-            if not isinstance(o, (bool, int, float, np.generic, np.ndarray)):
+            if not isinstance(o, VALUE_TYPES):
                 raise TypeError(f"{_fn_name(fn)} returned a {type(o).__name__} as output {i}; "
                                 "control-flow functions return arrays or numbers"
                                 f"{where(user_source(2))}")
             try:
                 o = lax.asarray(o)
             except TypeError as e:
-                raise TypeError(f"{_fn_name(fn)}, output {i}: {e}{where(user_source(2))}") from None
+                raise TypeError(
+                    f"{_fn_name(fn)}, output {i}: {e}{where(user_source(2))}") from None
         out.append(o)
     return out
 
