@@ -9,8 +9,9 @@ def compile(ir):
     return run
 
 
-def compile_traced(traced):
-    """(run, optimized()) for a traced IR, as the numba backend's."""
+def compile_traced(traced, parallel=False):
+    """(run, optimized()) for a traced IR, as the numba backend's (NumPy decides
+    its own threading: `parallel` changes nothing here)."""
     from ..passes.manager import optimize
 
     ir = optimize(traced)

@@ -103,11 +103,12 @@ def _keyable(leaves):
 
 
 class Jitted:
-    def __init__(self, f, static_argnums=(), backend="numba"):
+    def __init__(self, f, static_argnums=(), backend="numba", parallel=False):
         self.f = f
         self.static_argnums = _as_tuple(static_argnums)
         self.backend_name = backend
         self.backend = get_backend(backend)
+        self.parallel = bool(parallel)
         self._cache = {}
         # The lean per-call paths (numba outputs already are NumPy arrays):
         # _fast_key(args) -> (call, finish) when every argument is an array or scalar,
@@ -135,7 +136,8 @@ class Jitted:
                         # pb.jit(lambda z: z * y)(x))): inlined there, never compiled
                         # nor cached, as those values belong to that trace only
                         return leaves, sig, _Inlined(traced, out_tree)
-                    compiled, optimized = self.backend.compile_traced(traced)
+                    compiled, optimized = self.backend.compile_traced(
+                        traced, parallel=self.parallel)
                     entry = _Entry(optimized, out_tree, compiled)
                     self._cache[sig] = entry
         return leaves, sig, entry
@@ -200,12 +202,21 @@ class Jitted:
         return functools.partial(self, obj)
 
 
-def jit(f=None, *, static_argnums=(), backend="numba"):
-    """Decorator: `@pb.jit` or `@pb.jit(static_argnums=..., backend=...)`."""
+def jit(f=None, *, static_argnums=(), backend="numba", parallel=False):
+    """Decorator: `@pb.jit` or `@pb.jit(static_argnums=..., backend=..., parallel=...)`.
+
+    parallel=True (numba backend): a loop over at least 2**16 elements whose
+    iterations are independent (elementwise work, a vmap, a per-row reduction)
+    runs its outer loop on Numba's threads (numba.prange; NUMBA_NUM_THREADS, by
+    default one per core). Off by default: each such loop adds ~0.5 s to the first
+    compile, and Numba's OpenMP threading layer makes a process that forked after a
+    parallel call abort parallel calls in the child. Full reductions (a sum over
+    every element) stay serial."""
     if f is None:
-        return functools.partial(jit, static_argnums=static_argnums, backend=backend)
+        return functools.partial(jit, static_argnums=static_argnums, backend=backend,
+                                 parallel=parallel)
     check_callable(f, "jit")
-    return Jitted(f, static_argnums, backend)
+    return Jitted(f, static_argnums, backend, parallel)
 
 
 def jit_stats():

@@ -28,6 +28,21 @@ def quick_run(tmp_path_factory):
     return proc, json.loads(out.read_text())
 
 
+def test_parallel_benchmark_checks_and_reports_a_workload(tmp_path):
+    # two threads whatever this machine has: the row exists and both pullback
+    # variants passed the check against the NumPy reference
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.parallel", "--quick", "--threads", "2",
+         "--workload", "logsumexp"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 Numba threads" in proc.stdout
+    (row,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("| logsumexp |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "2" and "wrong" not in row and cells[5].endswith("×")
+
+
 def test_quick_run_structure(quick_run):
     proc, data = quick_run
     assert list(data["workloads"]) == ["grad_sin"]

@@ -352,9 +352,9 @@ def assert_close(got, want, what, rtol=None, zero_signs=True, scale=0.0):
     assert not bad.any(), f"{what}: values differ at {np.flatnonzero(bad)}\ngot  {got}\nwant {want}"
 
 
-def check_ir(ir, seed, trials=2):
+def check_ir(ir, seed, trials=2, parallel=False):
     """The numba kernel of `ir` equals the interpreter on random inputs."""
-    run = nb.compile(ir)
+    run = nb.compile(ir, parallel=parallel)
     rtol = _ir_rtol(ir)
     zero_signs = _zero_signs_defined(ir)
     rng = np.random.default_rng(seed)

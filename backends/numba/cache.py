@@ -204,8 +204,9 @@ def drop_damaged(path):
         _drop_numba_cache(path)
 
 
-def load(source: str):
-    """The module for `source`, with `kernel` an njit dispatcher (shared by sources with one key)."""
+def load(source: str, parallel=False):
+    """The module for `source`, with `kernel` an njit dispatcher (shared by sources
+    with one key); `parallel` compiles its prange loops as such."""
     h = source_hash(source)
     with _lock:
         mod = _modules.get(h)
@@ -230,7 +231,8 @@ def load(source: str):
         else:
             code = compile(source, f"<pullback kernel {h[:12]}>", "exec")
         exec(code, mod.__dict__)
-        mod.kernel = (njit_cached if path is not None else numba.njit)(**JIT_OPTIONS)(mod.kernel_py)
+        mod.kernel = (njit_cached if path is not None else numba.njit)(
+            **jit_options(parallel))(mod.kernel_py)
         mod.path = path
         _modules[h] = mod
         return mod
@@ -334,7 +336,12 @@ def clear_memory():
         _programs.clear()
 
 
-def options_text():
+def jit_options(parallel=False):
+    """The njit options of a kernel; `parallel` for one with prange loops."""
+    return dict(JIT_OPTIONS, parallel=True) if parallel else JIT_OPTIONS
+
+
+def options_text(parallel=False):
     """The njit options as deterministic text (part of every kernel's source hash)."""
     return ", ".join(f"{k}={sorted(v) if isinstance(v, (set, frozenset)) else v!r}"
-                     for k, v in sorted(JIT_OPTIONS.items()))
+                     for k, v in sorted(jit_options(parallel).items()))

@@ -35,6 +35,10 @@ Equations are sorted into three kinds:
   computes each row's band and copies one element to the rest of the row
   (`band_plan`). Both for the kernel's top-level loops; those of control-flow
   bodies keep every read inside and every column.
+* **parallel** (`pb.jit(f, parallel=True)`): a top-level nest of at least
+  PARALLEL_MIN elements whose outer loop is a map (`_Nest.is_map`: every
+  iteration writes its own elements, no accumulator spans iterations) runs that
+  loop as `_prange` (numba.prange); a chain holds only nests that agree on it.
 * **after generation**: the clamps, bounds checks and input reads the readers
   repeat, or that a loop does not change, are bound to one local each
   (subexpr.py, a pass over the source lines, also into control-flow bodies).
@@ -81,6 +85,10 @@ VECMATH_MIN = 16
 LANE_SPLIT_MIN = 1024   # elements (Lane split: see Codegen.lane)
 LANE_SPLIT_MAX = 16384  # elements (128 KiB of float64: glibc's default mmap threshold)
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
+# pb.jit(..., parallel=True): a top-level loop nest of at least this many elements
+# runs its outer loop as numba.prange, when that loop is a map (see _Nest.parallel).
+# Below it, starting the threads (~10-20 us) eats the gain.
+PARALLEL_MIN = 1 << 16
 # elementwise ops cheap enough to recompute in a consuming loop rather than store
 # (see Codegen.defer_cheap); transcendental ones are stored
 DEFER_CHEAP = {P.add_p, P.sub_p, P.mul_p, P.neg_p, P.div_p, P.convert_element_type_p,
@@ -136,6 +144,18 @@ class _Nest:
         while n < share and headers[n] == headers[0] + n:
             n += 1
         self.share = n if headers else 0
+        self.parallel = False  # its outer loop may run as prange (Codegen.close)
+
+    def is_map(self):
+        """Does every iteration of the outer loop write elements of its own, and no
+        value carry over from one iteration to the next? Then the iterations may
+        run in any order, on any thread (prange). Not so for a reduction over the
+        outer axis (a full sum, a column sum), which accumulates across them."""
+        if not self.headers:
+            return False
+        outer = self.lines[self.headers[0]][0].split()[1]
+        return all(widx is not None and outer in widx and outer not in red
+                   for widx, red in self.written.values())
 
 
 class _Chain:
@@ -166,6 +186,7 @@ class _Chain:
         self.row_values = set()
         self.flat_vector_math = False   # a nest sharing all its loops calls vecmath
         self.deep = False               # a nest has loops inside the shared ones
+        self.parallel = nest.parallel   # the shared outer loop runs as prange
         self._add(nest, k)
 
     def admit(self, nest):
@@ -193,6 +214,8 @@ class _Chain:
                 return False
             if any(wi in outer and ri != wi for wi, ri in zip(widx, ridx)):
                 return False
+        if nest.parallel != self.parallel:  # a prange loop holds only maps
+            return False
         self.before += self.interlude
         self.interlude = []
         self._add(nest, k)
@@ -247,7 +270,11 @@ class _Chain:
                 [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
 
     def lines(self):
-        out = self.head + self.before + self.shared
+        shared = self.shared
+        if self.parallel:
+            (text, eqn, indent), *rest = shared
+            shared = [(text.replace(" in range(", " in _prange(", 1), eqn, indent)] + rest
+        out = self.head + self.before + shared
         for m in self.members:
             out += m
         return out + self.interlude
@@ -299,9 +326,11 @@ def _depends(h, g, seen=None):
 
 
 class Codegen:
-    def __init__(self, ir, vecmath_names=(), guard_trig=False):
+    def __init__(self, ir, vecmath_names=(), guard_trig=False, parallel=False):
         self.ir = ir
-        self.trig_guard = TrigGuard(guard_trig)
+        self.trig_guard = TrigGuard(guard_trig, count=parallel)
+        self.parallel = parallel        # may top-level maps run as prange (PARALLEL_MIN)?
+        self.used_prange = False
         self.ctx = L.LoweringContext(vecmath_names)
         self.scalar_ctx = L.LoweringContext()  # libm only (VECMATH_MIN)
         pctx = _Ctx()
@@ -309,7 +338,8 @@ class Codegen:
         pctx.frozen = True
         self.pctx = pctx
         self.names = {}
-        taken = {"np", "math", "numba", "_h", "_vm", "kernel", "range", "min", "max", "abs"}
+        taken = {"np", "math", "numba", "_h", "_vm", "kernel", "range", "min", "max", "abs",
+                 "_prange"}
         for v, n in pctx.names.items():
             name = n if not (keyword.iskeyword(n) or n in taken) else n + "_"
             self.names[v] = name
@@ -628,6 +658,8 @@ class Codegen:
                 written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
         nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
         nest.member_ids = g.member_ids
+        if self.parallel and _prod(g.shape) >= PARALLEL_MIN and nest.is_map():
+            nest.parallel = self.used_prange = True
         nest.vector_math = _prod(g.shape) >= LANE_SPLIT_MIN and any(
             VECMATH_PRIMS.get(e.prim) in self.ctx.vecmath_names for e in g.members)
         nest.row_values = {v for v in stored if v.aval.ndim} | {
@@ -933,7 +965,7 @@ class Codegen:
             guard = self.trig_guard
             if not medium and guard.enabled:
                 guard.used = medium = True
-                self.emit(f"{guard.NAME} = {guard.NAME} | _vm.beyond_medium_f64({arg})", e, indent)
+                self.emit(guard.update(f"_vm.beyond_medium_f64({arg})"), e, indent)
             kernel = "sincos_medium_f64" if medium else "sincos_f64"
             self.emit(f"{names[0]}, {names[1]} = _vm.{kernel}({arg})", e, indent)
         return names
@@ -1091,11 +1123,12 @@ from . import control_flow as _control_flow  # noqa: E402
 
 
 # ---------------------------------------------------------------- module
-def generate(ir, vecmath_names=(), guard_trig=True):
+def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
     """(def line, argument conversions, body, line -> eqn map, guarded, the
-    constvars it takes after the invars). The module defines `kernel`; a guarded
-    kernel returns its TrigGuard flag after the outputs."""
-    cg = Codegen(ir, vecmath_names, guard_trig)
+    constvars it takes after the invars, whether a loop is a prange). The module
+    defines `kernel`; a guarded kernel returns its TrigGuard flag after the outputs
+    (with `parallel`, a count)."""
+    cg = Codegen(ir, vecmath_names, guard_trig, parallel)
     body = cg.run()
     args = []
     conv = []
@@ -1107,10 +1140,10 @@ def generate(ir, vecmath_names=(), guard_trig=True):
         else:
             args.append(nm)
     if cg.trig_guard.used:
-        conv.append(f"    {TrigGuard.NAME} = False")
+        conv.append(f"    {TrigGuard.NAME} = {cg.trig_guard.initial}")
     head = [f"def kernel({', '.join(args)}):"]
     params = [cg.name(v) for v in ir.invars + cg.const_args]
     arrays = [cg.name(v) for v in ir.invars + cg.const_args if v.aval.ndim]  # never written
     body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays,
                                           lambda: cg.fresh("s"))
-    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args
+    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args, cg.used_prange

@@ -1,0 +1,211 @@
+"""pb.jit(..., parallel=True): large top-level maps run their outer loop as
+numba.prange (backends/numba/codegen.py, PARALLEL_MIN and _Nest.is_map).
+
+Parallel kernels must give what the serial ones give (bit for bit: every element
+is computed by the same code, only on another thread), loops that carry values
+across their outer iterations (full and column reductions) stay serial, and the
+kernels keep the backend's guarantees: disk cache, concurrent calls from threads
+(also on Numba's workqueue threading layer, which is not threadsafe), the trig
+guard's fallback, random programs equal to the interpreter.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pullback as pb
+from pullback.backends import numba as nb
+from pullback.backends.numba import codegen
+from pullback.passes.manager import optimize
+from pullback.tracer.trace import trace
+from test_numba_property import (FLOAT_OPS, FLOATS, LOOP_SHAPES, N_EXAMPLES, SETTINGS, check_ir,
+                                 grad_ir)
+from test_passes_property import programs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = 1 << 17  # above PARALLEL_MIN
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Code generation as on a machine with two threads for Numba (the kernels
+    themselves run on however many this one has)."""
+    monkeypatch.setattr(nb, "threads", lambda: 2)
+
+
+def _pair(f, *args):
+    """(serial result, parallel result, parallel source) of pb.jit(f)."""
+    serial = pb.jit(f)(*args)
+    par = pb.jit(f, parallel=True)
+    return serial, par(*args), par.source(*args)
+
+
+def _loss(x):
+    return np.sum(np.log1p(np.exp(np.sin(x) * x ** 2)) / (1.0 + x * x))
+
+
+def test_elementwise_gradient_runs_as_prange_and_equals_serial(two_threads):
+    x = np.random.default_rng(0).uniform(-3, 3, N)
+    serial, par, src = _pair(pb.grad(_loss), x)
+    assert src.count("_prange(") == 1
+    assert "parallel=True" in src.splitlines()[1]  # the njit options in the header
+    np.testing.assert_array_equal(par, serial)
+
+
+def test_vmapped_integral_runs_as_prange_and_equals_serial(two_threads):
+    nodes, weights = np.polynomial.legendre.leggauss(20)
+
+    def integral(b):
+        t = (nodes + 1.0) * (b / 2)
+        return np.sum(weights * np.exp(-t * t)) * (b / 2)
+
+    b = np.random.default_rng(1).uniform(0, 4, 10_000)  # 10^4 bounds x 20 nodes
+    serial, par, src = _pair(pb.vmap(integral), b)
+    assert "_prange(" in src
+    np.testing.assert_array_equal(par, serial)
+    np.testing.assert_allclose(par, np.sqrt(np.pi) / 2 * _erf(b), rtol=1e-12)
+
+
+def _erf(x):
+    from math import erf
+
+    return np.array([erf(v) for v in x])
+
+
+def test_row_reductions_run_as_prange(two_threads):
+    # a softmax over rows: the row max and row sum are per-row accumulators
+    x = np.random.default_rng(2).standard_normal((2048, 64))
+
+    def softmax(x):
+        e = np.exp(x - np.max(x, axis=1, keepdims=True))
+        return e / np.sum(e, axis=1, keepdims=True)
+
+    serial, par, src = _pair(softmax, x)
+    assert "_prange(" in src
+    np.testing.assert_array_equal(par, serial)
+
+
+@pytest.mark.parametrize("f", [lambda x: np.sum(np.exp(x)),           # one accumulator
+                               lambda x: np.sum(np.exp(x), axis=0),   # a column accumulator each
+                               lambda x: np.max(x * x, axis=0)])
+def test_reductions_over_the_outer_axis_stay_serial(two_threads, f):
+    x = np.random.default_rng(3).standard_normal((1024, 128))
+    serial, par, src = _pair(f, x)
+    assert "_prange(" not in src and "parallel=True" not in src
+    np.testing.assert_array_equal(par, serial)
+
+
+def test_small_loops_one_thread_and_the_default_stay_serial(two_threads, monkeypatch):
+    small = np.ones(codegen.PARALLEL_MIN // 2)
+    assert "_prange(" not in pb.jit(np.tanh, parallel=True).source(small)
+    big = np.ones(N)
+    assert "_prange(" not in pb.jit(np.tanh).source(big)  # parallel=False is the default
+    assert "_prange(" in pb.jit(np.tanh, parallel=True).source(big)
+    monkeypatch.setattr(nb, "threads", lambda: 1)
+    assert "_prange(" not in pb.jit(np.tanh, parallel=True).source(big)
+
+
+def test_a_scalar_argument_can_drive_a_parallel_loop(two_threads):
+    f = pb.jit(lambda s: np.sin(np.arange(N) * s), parallel=True)
+    assert "_prange(" in f.source(0.5)
+    for s in (0.5, 2.0):  # the second call takes pb.jit's per-call fast path
+        np.testing.assert_allclose(f(s), np.sin(np.arange(N) * s), rtol=1e-15, atol=1e-15)
+
+
+def test_trig_guard_counts_huge_operands_under_prange(two_threads):
+    # sin of operands of unknown size: the kernel speculates they are below 2**20
+    # and counts those that are not (a `|=` flag is no reduction Numba's parallel
+    # loops support); a call that finds one is redone without the guard
+    f = pb.jit(lambda x: np.sin(x) * np.cos(x), parallel=True)
+    x = np.random.default_rng(4).uniform(-10, 10, N)
+    src = f.source(x)
+    assert "_prange(" in src and "_trig_huge += " in src
+    np.testing.assert_allclose(f(x), np.sin(x) * np.cos(x), rtol=1e-15, atol=1e-16)
+    x[N // 3] = 1e22
+    np.testing.assert_allclose(f(x), np.sin(x) * np.cos(x), rtol=1e-15, atol=1e-16)
+    assert "_trig_huge" not in f.source(x)  # the unguarded kernel serves from now on
+
+
+def test_composes_with_transforms(two_threads):
+    x = np.random.default_rng(5).uniform(-2, 2, N)
+    g = pb.jit(pb.grad(_loss), parallel=True)
+    # the inner jit is inlined into grad's trace (which runs in the interpreter)
+    inner = pb.grad(pb.jit(_loss, parallel=True))
+    want = pb.jit(pb.grad(_loss))(x)  # serial
+    np.testing.assert_array_equal(g(x), want)
+    np.testing.assert_allclose(inner(x), want, rtol=1e-12, atol=1e-15)
+    f = pb.jit(np.tanh, parallel=True, backend="interpreter")  # NumPy: nothing to do
+    np.testing.assert_array_equal(f(x), np.tanh(x))
+
+
+def test_threads_calling_a_parallel_function_get_their_own_results(two_threads):
+    f = pb.jit(lambda x: np.tanh(x) * 2.0 + x, parallel=True)
+    xs = [np.random.default_rng(10 + i).standard_normal(N) for i in range(4)]
+    f(xs[0])  # compiled once, before the threads race
+    out = [None] * 4
+
+    def work(i):
+        for _ in range(10):
+            out[i] = f(xs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for o, x in zip(out, xs):
+        np.testing.assert_allclose(o, np.tanh(x) * 2.0 + x, rtol=1e-15, atol=1e-16)
+
+
+_CHILD = textwrap.dedent("""
+    import threading, numpy as np, pullback as pb
+    from pullback.backends import numba as nb
+    nb.threads = lambda: 2
+    f = pb.jit(lambda x: np.exp(-x * x) + x, parallel=True)
+    xs = [np.linspace(-i, i + 1, {n}) for i in range(4)]
+    out = [None] * 4
+    def work(i):
+        for _ in range(5):
+            out[i] = f(xs[i])
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+    ok = all(np.allclose(o, np.exp(-x * x) + x, rtol=1e-15, atol=1e-15) for o, x in zip(out, xs))
+    s = pb.jit_stats()
+    print(ok, "_prange(" in f.source(xs[0]), s["numba_compiles"], s["numba_disk_loads"])
+""").format(n=N)
+
+
+def _child(cache_dir, **env):
+    e = dict(os.environ, PULLBACK_CACHE_DIR=str(cache_dir), PYTHONPATH=ROOT, **env)
+    p = subprocess.run([sys.executable, "-c", _CHILD], env=e, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout.split()
+
+
+def test_workqueue_layer_disk_cache_and_a_new_process(tmp_path):
+    # Numba's workqueue layer aborts the process on concurrent launches: pullback
+    # serializes them there. The second process loads the kernel from disk.
+    assert _child(tmp_path, NUMBA_THREADING_LAYER="workqueue") == ["True", "True", "1", "0"]
+    assert _child(tmp_path) == ["True", "True", "0", "1"]
+
+
+@settings(**dict(SETTINGS, max_examples=max(N_EXAMPLES // 4, 8)))
+@given(programs(shapes=LOOP_SHAPES, dtypes=FLOATS, ops=FLOAT_OPS), st.integers(0, 2**31 - 1),
+       st.booleans())
+def test_random_programs_with_every_loop_parallel(program, seed, differentiate):
+    # PARALLEL_MIN = 1: every top-level map of these small programs is a prange
+    in_avals, fn = program
+    ir = optimize(grad_ir(fn, in_avals) if differentiate else trace(fn, in_avals))
+    saved = codegen.PARALLEL_MIN, nb.threads
+    codegen.PARALLEL_MIN, nb.threads = 1, lambda: 2
+    try:
+        check_ir(ir, seed, parallel=True)
+    finally:
+        codegen.PARALLEL_MIN, nb.threads = saved
