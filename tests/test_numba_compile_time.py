@@ -271,8 +271,11 @@ def test_guarded_reads_are_branch_free_selects(tmp_cache):
     assert not any(" if " in ln for ln in code), "\n".join(code)
     assert sum(ln.count("_h.where(") for ln in code) >= 6
     for g, w in zip(jf(x, y, idx), pb.jit(f, backend="interpreter")(x, y, idx)):
-        np.testing.assert_array_equal(g, w)
-        np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+        np.testing.assert_array_equal(g, w)  # NaNs where the interpreter has them
+        # signs of zeros and numbers; a NaN's sign bit is whatever NumPy's SIMD loop
+        # for this CPU left (AVX-512 and AVX2 differ), which no rule fixes
+        num = ~np.isnan(w)
+        np.testing.assert_array_equal(np.signbit(g[num]), np.signbit(w[num]))
 
 
 def test_concatenation_views_and_copies(tmp_cache):

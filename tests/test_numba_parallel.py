@@ -25,7 +25,7 @@ from pullback.backends.numba import codegen
 from pullback.passes.manager import optimize
 from pullback.tracer.trace import trace
 from test_numba_property import (FLOAT_OPS, FLOATS, LOOP_SHAPES, N_EXAMPLES, SETTINGS, check_ir,
-                                 grad_ir)
+                                 grad_ir, weighted_loss)
 from test_passes_property import programs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,14 +91,46 @@ def test_row_reductions_run_as_prange(two_threads):
     np.testing.assert_array_equal(par, serial)
 
 
-@pytest.mark.parametrize("f", [lambda x: np.sum(np.exp(x)),           # one accumulator
-                               lambda x: np.sum(np.exp(x), axis=0),   # a column accumulator each
+@pytest.mark.parametrize("f", [lambda x: np.sum(np.exp(x), axis=0),   # a column accumulator each
                                lambda x: np.max(x * x, axis=0)])
-def test_reductions_over_the_outer_axis_stay_serial(two_threads, f):
+def test_column_reductions_stay_serial(two_threads, f):
     x = np.random.default_rng(3).standard_normal((1024, 128))
     serial, par, src = _pair(f, x)
     assert "_prange(" not in src and "parallel=True" not in src
     np.testing.assert_array_equal(par, serial)
+
+
+@pytest.mark.parametrize("shape", [(N,), (1024, 128), (64, 1, 2048)])
+def test_full_reductions_accumulate_by_block(two_threads, shape):
+    # every element into one sum / max / min / product: per-block partial results in
+    # a prange loop, then reduced in turn (a different order of the same sum)
+    x = np.random.default_rng(3).standard_normal(shape)
+
+    def f(x):
+        e = np.exp(x)
+        return (np.sum(e), np.max(x * 2.0), np.min(x), np.prod(1.0 + x * 1e-6),
+                np.sum(x > 0.5), e * 3.0)
+
+    serial, par, src = _pair(f, x)
+    assert src.count("_prange(") == 1 and "_acc_part[" in src
+    for s, p in zip(serial[:5], par[:5]):
+        assert p.shape == () and p.dtype == s.dtype
+    np.testing.assert_allclose(par[0], serial[0], rtol=1e-13)
+    np.testing.assert_allclose(par[3], serial[3], rtol=1e-13)
+    for k in (1, 2, 4, 5):  # max, min, an integer count and the elementwise output: exact
+        np.testing.assert_array_equal(par[k], serial[k])
+    np.testing.assert_allclose(par[0], np.sum(np.exp(x)), rtol=1e-12)
+
+
+def test_full_reductions_propagate_nan_and_inf_from_any_block(two_threads):
+    f = pb.jit(lambda x: (np.sum(x * 2.0), np.max(x), np.min(x)), parallel=True)
+    x = np.ones(N)
+    x[N - 3] = np.nan
+    assert all(np.isnan(v) for v in f(x))
+    x[N - 3] = np.inf
+    assert f(x)[0] == np.inf and f(x)[1] == np.inf and f(x)[2] == 1.0
+    x[7] = -np.inf
+    assert np.isnan(f(x)[0]) and f(x)[2] == -np.inf
 
 
 def test_small_loops_one_thread_and_the_default_stay_serial(two_threads, monkeypatch):
@@ -198,14 +230,22 @@ def test_workqueue_layer_disk_cache_and_a_new_process(tmp_path):
 
 @settings(**dict(SETTINGS, max_examples=max(N_EXAMPLES // 4, 8)))
 @given(programs(shapes=LOOP_SHAPES, dtypes=FLOATS, ops=FLOAT_OPS), st.integers(0, 2**31 - 1),
-       st.booleans())
-def test_random_programs_with_every_loop_parallel(program, seed, differentiate):
-    # PARALLEL_MIN = 1: every top-level map of these small programs is a prange
+       st.sampled_from(["outputs", "gradient", "loss"]))
+def test_random_programs_with_every_loop_parallel(program, seed, what):
+    # PARALLEL_MIN = 1: every top-level map of these small programs is a prange, and
+    # a full reduction (the loss: weighted sums of all outputs) takes blocks of a
+    # row or a few elements
     in_avals, fn = program
-    ir = optimize(grad_ir(fn, in_avals) if differentiate else trace(fn, in_avals))
-    saved = codegen.PARALLEL_MIN, nb.threads
-    codegen.PARALLEL_MIN, nb.threads = 1, lambda: 2
+    if what == "gradient":
+        ir = grad_ir(fn, in_avals)
+    elif what == "loss":
+        ir = trace(lambda *a: [weighted_loss(fn)(*a)], in_avals)
+    else:
+        ir = trace(fn, in_avals)
+    ir = optimize(ir)
+    saved = codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads
+    codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = 1, 3, lambda: 2
     try:
         check_ir(ir, seed, parallel=True)
     finally:
-        codegen.PARALLEL_MIN, nb.threads = saved
+        codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = saved

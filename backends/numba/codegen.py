@@ -89,6 +89,7 @@ BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
 # runs its outer loop as numba.prange, when that loop is a map (see _Nest.parallel).
 # Below it, starting the threads (~10-20 us) eats the gain.
 PARALLEL_MIN = 1 << 16
+PARALLEL_BLOCK = 1 << 14  # elements per block of a parallel full reduction (parallel_blocks)
 # elementwise ops cheap enough to recompute in a consuming loop rather than store
 # (see Codegen.defer_cheap); transcendental ones are stored
 DEFER_CHEAP = {P.add_p, P.sub_p, P.mul_p, P.neg_p, P.div_p, P.convert_element_type_p,
@@ -571,6 +572,14 @@ class Codegen:
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
+        blocks = self.parallel_blocks(g, reductions, trailing, kept_dims, cap)
+        if blocks is not None:  # the accumulators start anew in each block
+            blk, rows, n_blocks = blocks
+            for e in reductions:
+                self.emit(f"{self.acc(e)}_part = _h.empty(({n_blocks},), "
+                          f"{L.DT[e.outputs[0].aval.dtype]})", e, indent)
+            self.emit(f"for {blk} in _prange({n_blocks}):", None, indent)
+            indent += 1
         for depth, d in enumerate(order):
             if trailing and depth == len(kept_dims):
                 for e in reductions:
@@ -581,6 +590,8 @@ class Codegen:
             if cap is not None:
                 headers.append((len(cap), d))
             extent = shape[d]
+            if blocks is not None and len(headers) == 1:  # the block's rows
+                extent = f"{blk} * {rows}, min({blk} * {rows} + {rows}, {shape[d]})"
             if band and d == 1:
                 for nm, expr in (band.first, band.end):
                     self.emit(f"{nm} = {expr}", None, indent)
@@ -625,6 +636,16 @@ class Codegen:
                 self.emit(f"_h.fill_outside({self.name(v)}, i0, {band.first[0]}, {band.end[0]}, "
                           f"{band.lo})", None, indent - 1)
         self.cur_loads = None
+        if blocks is not None:  # each block's partial result, then their reduction in turn
+            for e in reductions:
+                self.emit(f"{self.acc(e)}_part[{blk}] = {self.acc(e)}", e, 2)
+            for e in reductions:
+                self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
+                          e, 1)
+            self.emit(f"for {blk} in range({n_blocks}):", None, 1)
+            for e in reductions:
+                acc, dt = self.acc(e), e.outputs[0].aval.dtype
+                self.emit(f"{acc} = {L.reduce_update(e.prim, dt, acc, f'{acc}_part[{blk}]')}", e, 2)
         if trailing:
             base = 1 + sum(1 for d in kept_dims if shape[d] != 1)
             for e in reductions:
@@ -673,6 +694,27 @@ class Codegen:
         else:
             for item in cap:
                 self._put(*item)
+
+    def parallel_blocks(self, g, reductions, trailing, kept_dims, cap):
+        """For a top-level loop nest reducing every axis to scalars (a sum of all
+        elements), under `parallel`: (block index name, rows of the outer loop per
+        block, number of blocks). Each block accumulates its own partial results in
+        a prange loop, then the partials are reduced in turn: the sum's order
+        changes, as the SIMD lanes of its accumulator already change it. None when
+        the nest is not such a reduction, is too small, or would be one block."""
+        if not (self.parallel and cap is not None and reductions and trailing
+                and not kept_dims and _prod(g.shape) >= PARALLEL_MIN):
+            return None
+        dims = [n for n in g.shape if n != 1]  # the loops' extents
+        if not dims:
+            return None
+        per_row = _prod(dims[1:])
+        rows = -(-PARALLEL_BLOCK // per_row)
+        n_blocks = -(-dims[0] // rows)
+        if n_blocks < 2:
+            return None
+        self.used_prange = True
+        return self.fresh("blk"), rows, n_blocks
 
     def band_plan(self, g, stored, reductions):
         """When each row of every value the 2-d loop `g` stores holds one value
