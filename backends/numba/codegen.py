@@ -591,7 +591,16 @@ class Codegen:
                 headers.append((len(cap), d))
             extent = shape[d]
             if blocks is not None and len(headers) == 1:  # the block's rows
-                extent = f"{blk} * {rows}, min({blk} * {rows} + {rows}, {shape[d]})"
+                # counted from 0, from a clamped base: LLVM vectorizes the loop only
+                # where it can tell the index is not negative (Numba wraps negative
+                # indices around); it cannot for a prange index or range(start, stop)
+                base = self.fresh("base")
+                self.emit(f"{base} = _h.clamp({blk} * {rows}, {shape[d] - 1})", None, indent)
+                headers[-1] = (len(cap), d)
+                self.emit(f"for {base}_r in range(min({rows}, {shape[d]} - {base})):", None, indent)
+                self.emit(f"i{d} = {base} + {base}_r", None, indent + 1)
+                indent += 1
+                continue
             if band and d == 1:
                 for nm, expr in (band.first, band.end):
                     self.emit(f"{nm} = {expr}", None, indent)
@@ -636,22 +645,25 @@ class Codegen:
                 self.emit(f"_h.fill_outside({self.name(v)}, i0, {band.first[0]}, {band.end[0]}, "
                           f"{band.lo})", None, indent - 1)
         self.cur_loads = None
+        result = {id(e): self.acc(e) for e in reductions}  # the name of each final value
         if blocks is not None:  # each block's partial result, then their reduction in turn
             for e in reductions:
                 self.emit(f"{self.acc(e)}_part[{blk}] = {self.acc(e)}", e, 2)
-            for e in reductions:
-                self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
-                          e, 1)
+            for e in reductions:  # a name of its own: Numba would take the block
+                # accumulator, if used after the prange loop, for a reduction of its own
+                result[id(e)] = total = self.acc(e) + "_all"
+                self.emit(f"{total} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}", e, 1)
             self.emit(f"for {blk} in range({n_blocks}):", None, 1)
             for e in reductions:
-                acc, dt = self.acc(e), e.outputs[0].aval.dtype
-                self.emit(f"{acc} = {L.reduce_update(e.prim, dt, acc, f'{acc}_part[{blk}]')}", e, 2)
+                total, dt = result[id(e)], e.outputs[0].aval.dtype
+                part = f"{self.acc(e)}_part[{blk}]"
+                self.emit(f"{total} = {L.reduce_update(e.prim, dt, total, part)}", e, 2)
         if trailing:
             base = 1 + sum(1 for d in kept_dims if shape[d] != 1)
             for e in reductions:
                 (v,) = e.outputs
                 tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.name(v)
-                self.emit(f"{tgt} = {self.acc(e)}", e, base)
+                self.emit(f"{tgt} = {result[id(e)]}", e, base)
         for v in stored:
             if not v.aval.ndim:
                 self.emit(f"{self.name(v)} = {self.read(v, [], g)}", None, 1)
