@@ -5,7 +5,8 @@
 Unlike the suite, every library may use every core here (the point is to use
 them): Numba, OpenMP, OpenBLAS and XLA get N threads (default: the cores this
 process may run on), nothing is pinned; glibc trimming stays off. For each
-registered workload with a loop that runs as a prange (codegen.PARALLEL_MIN), it
+registered workload with a loop that runs as a prange (codegen.PARALLEL_MIN), and
+for the elementwise workload's loss itself (a sum over 10^6 elements), it
 checks both results against the NumPy reference, then prints the steady-state
 medians of pb serial, pb parallel and JAX jit (its own thread pool), timed
 round-robin, the speed-up, and the first call of each pb variant (a fresh
@@ -37,6 +38,25 @@ def _reexec(argv, threads):
     env.setdefault("PULLBACK_CACHE_DIR", tempfile.mkdtemp(prefix="pullback-parallel-"))
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "benchmarks.parallel", *argv], env)
+
+
+def _loss_workload():
+    """The elementwise workload's loss itself, not its gradient: a sum over all 10^6
+    elements (a full reduction, which runs in parallel blocks). Not registered: the
+    suite times gradients."""
+    import numpy as np
+
+    from .workloads import Workload, _elem_case, _elem_f
+
+    def jax_loss(case):
+        import jax.numpy as jnp
+
+        return _elem_f(jnp)
+
+    return Workload(name="elementwise_loss", description="sum(log1p(exp(sin(x) * x**2)) / "
+                    "(1 + x*x)), x with 10^6 elements", make_case=_elem_case,
+                    impls={"pullback": lambda case: _elem_f(np), "jax": jax_loss,
+                           "numpy": lambda case: _elem_f(np)})
 
 
 def _first_call(fn, args):
@@ -76,8 +96,9 @@ def main(argv=None):
     print("| workload | prange loops | pb serial | pb parallel | JAX jit | speed-up | "
           "first call serial | first call parallel |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in args.workload or list(WORKLOADS):
-        w = WORKLOADS[name]
+    everything = dict(WORKLOADS, elementwise_loss=_loss_workload())
+    for name in args.workload or list(everything):
+        w = everything[name]
         if "pullback" not in w.impls:
             continue
         case = w.make_case(False)

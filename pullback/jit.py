@@ -208,10 +208,8 @@ def jit(f=None, *, static_argnums=(), backend="numba", parallel=False):
     parallel=True (numba backend): a loop over at least 2**16 elements whose
     iterations are independent (elementwise work, a vmap, a per-row reduction)
     runs its outer loop on Numba's threads (numba.prange; NUMBA_NUM_THREADS, by
-    default one per core). Off by default: each such loop adds ~0.5 s to the first
-    compile, and Numba's OpenMP threading layer makes a process that forked after a
-    parallel call abort parallel calls in the child. Full reductions (a sum over
-    every element) stay serial."""
+    default one per core); a sum (max, ...) of every element adds up blocks in
+    parallel. Off by default: each such loop adds ~0.5 s to the first compile."""
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums, backend=backend,
                                  parallel=parallel)

@@ -228,6 +228,41 @@ def test_workqueue_layer_disk_cache_and_a_new_process(tmp_path):
     assert _child(tmp_path) == ["True", "True", "0", "1"]
 
 
+_FORK = textwrap.dedent("""
+    import multiprocessing as mp, numpy as np, pullback as pb, numba
+    from pullback.backends import numba as nb
+    nb.threads = lambda: 2
+    f = pb.jit(lambda x: np.tanh(x) * 2.0 + x, parallel=True)
+    x = np.linspace(-3, 3, {n})
+    want = f(x)  # the parallel kernel runs here: the threading layer has started
+
+    def child(q):
+        q.put((bool(np.array_equal(f(x), want)), pb.jit_stats()["fork_fallbacks"]))
+
+    if __name__ == "__main__":
+        q = mp.get_context("fork").Queue()
+        p = mp.get_context("fork").Process(target=child, args=(q,))
+        p.start()
+        p.join(120)
+        print(numba.threading_layer(), p.exitcode, *(q.get() if p.exitcode == 0 else ()))
+""").format(n=N)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_the_serial_twin(tmp_path):
+    # GNU OpenMP aborts a child forked after it started at the child's first parallel
+    # launch; pullback's parallel kernels run their serial twin there instead
+    script = tmp_path / "fork_child.py"
+    script.write_text(_FORK)
+    e = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT)
+    p = subprocess.run([sys.executable, str(script)], env=e, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    layer, code, *rest = p.stdout.split()
+    assert code == "0", p.stderr[-3000:]
+    assert rest == ["True", "1" if layer == "omp" else "0"]
+
+
 @settings(**dict(SETTINGS, max_examples=max(N_EXAMPLES // 4, 8)))
 @given(programs(shapes=LOOP_SHAPES, dtypes=FLOATS, ops=FLOAT_OPS), st.integers(0, 2**31 - 1),
        st.sampled_from(["outputs", "gradient", "loss"]))

@@ -101,7 +101,10 @@ def _wrap_source(prog):
     """A plain-Python entry: call the kernel, box 0-d results with their dtype. A
     guarded kernel's call whose flag is set is redone by `unguarded()`, whose entry
     (`fallback[0]` from then on) serves all later calls too: one wasted call at most,
-    where retrying the guard could double every call of inputs that keep failing it."""
+    where retrying the guard could double every call of inputs that keep failing it.
+    A parallel kernel called in a process forked from one running OpenMP threads
+    (`forked`, see _after_fork) hands over to `serial()`, its twin without prange,
+    the same way."""
     args = [f"a{i}" for i in range(prog.n_in)]
     consts = [f"c{i}" for i in range(len(prog.consts))]
     outs = []
@@ -115,13 +118,16 @@ def _wrap_source(prog):
             outs.append(f"_array({r})")
         else:
             outs.append(f"_array({r}, _dt{k})")
-    lines = [f"def make_run(kernel, consts, explain, recover, unguarded, fallback, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(prog.outs))) or '_unused=None'}):"]
+    lines = [f"def make_run(kernel, consts, explain, recover, unguarded, serial, forked, fallback, NumbaError, _array, {', '.join(f'_dt{k}' for k in range(len(prog.outs))) or '_unused=None'}):"]
     if consts:
         lines.append(f"    {', '.join(consts)}, = consts")
     lines.append(f"    def run({', '.join(args)}):")
-    if prog.guarded:
+    if prog.guarded or prog.parallel:
         lines.append("        if fallback:")
         lines.append(f"            return fallback[0]({', '.join(args)})")
+    if prog.parallel:
+        lines.append("        if forked:")
+        lines.append(f"            return serial()({', '.join(args)})")
     lines.append("        try:")
     lines.append(f"            r = kernel({', '.join(args + consts)})")
     lines.append("        except NumbaError as err:")
@@ -135,7 +141,7 @@ def _wrap_source(prog):
     lines.append(f"        return [{', '.join(outs)}]")
     if one:  # run.first(*args) = run(*args)[0]: one call layer less for pb.jit's fast path
         lines.append(f"    def first({', '.join(args)}):")
-        if prog.guarded:  # its loops dominate the call: run reads the flag
+        if prog.guarded or prog.parallel:  # its loops dominate the call: run checks
             lines.append(f"        return run({', '.join(args)})[0]")
         else:
             lines.append("        try:")
@@ -262,35 +268,63 @@ def _link(prog, located):
     fallback = []
     fallback_lock = threading.Lock()
 
-    def unguarded():
-        """The entry of this IR's kernel generated without the guard, made on the
-        first call whose guard flag was set (once, also when threads race)."""
+    def replacement(guard_trig, parallel, counter):
+        """The entry of this IR's kernel generated with other options, made on first
+        need (once, also when threads race); it serves every later call."""
         if not fallback:
             with fallback_lock:
                 if not fallback:
                     ir = located()[0]
-                    prog2, ir2, eqn_at = _program(ir, guard_trig=False, parallel=prog.parallel)
+                    prog2, ir2, eqn_at = _program(ir, guard_trig, parallel)
                     fallback.append(_link(prog2, lambda: (ir2, eqn_at)))
                     run.source = fallback[0].source  # what f.source(x) shows from now on
-                    cache.count("trig_fallbacks")
+                    cache.count(counter)
         return fallback[0]
+
+    def unguarded():  # a call set the guard flag
+        return replacement(False, prog.parallel, "trig_fallbacks")
+
+    def serial():  # a call in a child forked after OpenMP started
+        return replacement(prog.guarded, False, "fork_fallbacks")
 
     env = {}
     exec(_wrap_source(prog), env)
     dts = [np.dtype(dt) for _, dt in prog.outs]
     consts = prog.consts
     kernel = mod.kernel
-    serialized = prog.parallel and not _concurrent_launches()
-    if serialized:
+    if prog.parallel and not _concurrent_launches():
         kernel = _one_launch_at_a_time(kernel)
-    run = env["make_run"](kernel, consts, explain, recover, unguarded, fallback,
-                          numba.core.errors.NumbaError, np.array, *dts)
+    run = env["make_run"](kernel, consts, explain, recover, unguarded, serial,
+                          _FORKED_FROM_OPENMP, fallback, numba.core.errors.NumbaError,
+                          np.array, *dts)
     run.source = source
     run.kernel = mod.kernel
     if len(prog.outs) == 1:
         run.specialize = _specializer(run, mod.kernel, consts, _box(*prog.outs[0]),
-                                      prog.guarded or serialized)
+                                      prog.guarded or prog.parallel)
     return run
+
+
+# Not empty in a process forked from one whose Numba threading layer is OpenMP and
+# had started: GNU OpenMP aborts such a child at its first parallel launch
+# ("fork() called from a process already using GNU OpenMP"), so parallel kernels
+# hand over to their serial twins there (see _wrap_source).
+_FORKED_FROM_OPENMP = []
+
+
+def _after_fork():
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel code ran before the fork
+        return
+    if layer == "omp":
+        _FORKED_FROM_OPENMP.append(True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 @functools.lru_cache(maxsize=None)
@@ -352,8 +386,8 @@ def _specializer(run, kernel, consts, box, wrapped):
         is then the machine-code entry point of the overload `args` compiled, skipping
         Numba's type dispatch. An array's Numba type also depends on its layout,
         alignment and writeability, which pb.jit's key does not see: arrays keep
-        going through the dispatcher. A guarded kernel's flag is checked by run.first,
-        which also takes the launch lock of a serialized parallel kernel (`wrapped`)."""
+        going through the dispatcher. `wrapped` kernels (guarded or parallel) go through
+        run.first, which checks the guard's flag, a fork and the launch lock."""
         if not wrapped and not any(isinstance(a, np.ndarray) for a in args):
             entry = _entry_point(kernel, list(args) + consts)
             if entry is not None:

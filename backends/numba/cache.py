@@ -60,7 +60,8 @@ _modules: dict = {}      # source hash -> loaded module (kernel dispatcher insid
 _programs: dict = {}     # program key -> Program (see backends/numba compile_traced)
 _counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
              "disk_entries_rebuilt": 0, "program_hits": 0,
-             "trig_fallbacks": 0}  # programs switched to their unguarded kernel (trig.TrigGuard)
+             "trig_fallbacks": 0,  # programs switched to their unguarded kernel (trig.TrigGuard)
+             "fork_fallbacks": 0}  # parallel programs switched to serial in a forked child
 
 
 def count(name):
