@@ -6,7 +6,8 @@ Unlike the suite, every library may use every core here (the point is to use
 them): Numba, OpenMP, OpenBLAS and XLA get N threads (default: the cores this
 process may run on), nothing is pinned; glibc trimming stays off. For each
 registered workload with a loop that runs as a prange (codegen.PARALLEL_MIN), and
-for the elementwise workload's loss itself (a sum over 10^6 elements), it
+for the elementwise workload's loss itself (a sum over 10^6 elements) and an
+ensemble of ODE solves (vmap of a fori_loop: a parallel map per step), it
 checks both results against the NumPy reference, then prints the steady-state
 medians of pb serial, pb parallel and JAX jit (its own thread pool), timed
 round-robin, the speed-up, and the first call of each pb variant (a fresh
@@ -59,6 +60,48 @@ def _loss_workload():
                            "numpy": lambda case: _elem_f(np)})
 
 
+def _ensemble_workload():
+    """A vmapped ODE: 2*10^5 initial values, 200 explicit Euler steps of
+    y' = sin(y) - y^2 / 10 in a fori_loop. Each step is a map over the batch: one
+    parallel launch per step."""
+    import numpy as np
+
+    from .workloads import Case, Workload
+
+    steps, dt = 200, 0.01
+
+    def make(fori):
+        def solve(y0):
+            return fori(0, steps, lambda i, y: y + dt * (np.sin(y) - y * y * 0.1), y0)
+        return solve
+
+    def pullback(case):
+        import pullback as pb
+
+        return pb.vmap(make(pb.fori_loop))
+
+    def jax_impl(case):
+        import jax
+        import jax.numpy as jnp
+
+        def solve(y0):
+            return jax.lax.fori_loop(0, steps, lambda i, y: y + dt * (jnp.sin(y) - y * y * 0.1),
+                                     y0)
+        return jax.vmap(solve)
+
+    def numpy_impl(case):
+        def solve(y):
+            for _ in range(steps):
+                y = y + dt * (np.sin(y) - y * y * 0.1)
+            return y
+        return solve
+
+    return Workload(name="ensemble_ode", description="vmap of 200 Euler steps over 2*10^5 "
+                    "initial values", make_case=lambda quick: Case(
+                        (np.random.default_rng(7).uniform(-2.0, 2.0, 200_000),)),
+                    impls={"pullback": pullback, "jax": jax_impl, "numpy": numpy_impl})
+
+
 def _first_call(fn, args):
     t0 = time.perf_counter()
     out = fn(*args)
@@ -96,7 +139,8 @@ def main(argv=None):
     print("| workload | prange loops | pb serial | pb parallel | JAX jit | speed-up | "
           "first call serial | first call parallel |")
     print("|---|---|---|---|---|---|---|---|")
-    everything = dict(WORKLOADS, elementwise_loss=_loss_workload())
+    everything = dict(WORKLOADS, elementwise_loss=_loss_workload(),
+                      ensemble_ode=_ensemble_workload())
     for name in args.workload or list(everything):
         w = everything[name]
         if "pullback" not in w.impls:

@@ -133,14 +133,14 @@ def order_sensitive(opt, args, want, tol_dtype):
     return False
 
 
-def compare_compiled(ir, arg_sets, log=lambda text: None):
+def compare_compiled(ir, arg_sets, log=lambda text: None, parallel=False):
     """Optimize `ir`, compile it, and compare with the interpreter on each arg set
     (not where the interpreter's values depend on its summation order)."""
     opt = optimize(ir)
     log(str(opt))
     # f64 results computed from f32 values carry f32 rounding differences
     tol_dtype = np.float32 if "f32" in str(ir) else None
-    run = numba_backend.compile(opt)
+    run = numba_backend.compile(opt, parallel=parallel)
     for args in arg_sets:
         log(f"args: {args!r}")
         with np.errstate(all="ignore"):

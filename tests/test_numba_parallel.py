@@ -26,6 +26,7 @@ from pullback.passes.manager import optimize
 from pullback.tracer.trace import trace
 from test_numba_property import (FLOAT_OPS, FLOATS, LOOP_SHAPES, N_EXAMPLES, SETTINGS, check_ir,
                                  grad_ir, weighted_loss)
+from test_numba_control_flow_property import N_AVAL, _inputs as cf_inputs, cf_programs, compare_compiled
 from test_passes_property import programs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,6 +177,24 @@ def test_composes_with_transforms(two_threads):
     np.testing.assert_array_equal(f(x), np.tanh(x))
 
 
+def test_maps_inside_loop_bodies_run_as_prange(two_threads):
+    # a vmapped ODE: each step of the fori_loop is a map over the batch, one
+    # parallel launch per step; the while_loop's body too
+    def euler(y0):
+        return pb.fori_loop(0, 40, lambda i, y: y + 0.01 * (np.sin(y) - y * y * 0.1), y0)
+
+    def halve(y0):
+        return pb.while_loop(lambda c: c[0] < 5, lambda c: (c[0] + 1, np.exp(-c[1]) * 0.5),
+                             (0, y0))[1]
+
+    x = np.random.default_rng(6).uniform(-2, 2, N)
+    for f in (pb.vmap(euler), halve):
+        serial, par, src = _pair(f, x)
+        (loop,) = [ln for ln in src.splitlines() if "_prange(" in ln]
+        assert loop.startswith(" " * 8)  # inside the scan's/while's loop
+        np.testing.assert_array_equal(par, serial)
+
+
 def test_threads_calling_a_parallel_function_get_their_own_results(two_threads):
     f = pb.jit(lambda x: np.tanh(x) * 2.0 + x, parallel=True)
     xs = [np.random.default_rng(10 + i).standard_normal(N) for i in range(4)]
@@ -282,5 +301,21 @@ def test_random_programs_with_every_loop_parallel(program, seed, what):
     codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = 1, 3, lambda: 2
     try:
         check_ir(ir, seed, parallel=True)
+    finally:
+        codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = saved
+
+
+@settings(**dict(SETTINGS, max_examples=max(N_EXAMPLES // 5, 6)))
+@given(cf_programs(), st.integers(0, 2**31 - 1))
+def test_random_control_flow_programs_with_every_loop_parallel(program, seed):
+    # the maps inside cond/scan/fori_loop/while_loop bodies are pranges too
+    in_avals, fn, _ = program
+    ir = trace(fn, [N_AVAL] + list(in_avals))
+    rng = np.random.default_rng(seed)
+    saved = codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads
+    codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = 1, 3, lambda: 2
+    try:
+        compare_compiled(ir, [cf_inputs(in_avals, rng, special=k < 2) for k in range(2)],
+                         parallel=True)
     finally:
         codegen.PARALLEL_MIN, codegen.PARALLEL_BLOCK, nb.threads = saved

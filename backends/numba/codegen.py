@@ -35,10 +35,12 @@ Equations are sorted into three kinds:
   computes each row's band and copies one element to the rest of the row
   (`band_plan`). Both for the kernel's top-level loops; those of control-flow
   bodies keep every read inside and every column.
-* **parallel** (`pb.jit(f, parallel=True)`): a top-level nest of at least
-  PARALLEL_MIN elements whose outer loop is a map (`_Nest.is_map`: every
-  iteration writes its own elements, no accumulator spans iterations) runs that
-  loop as `_prange` (numba.prange); a chain holds only nests that agree on it.
+* **parallel** (`pb.jit(f, parallel=True)`): a nest of at least PARALLEL_MIN
+  elements whose outer loop is a map (`_outer_map`: every iteration writes its
+  own elements, no accumulator spans iterations) runs that loop as `_prange`
+  (numba.prange), also inside control-flow bodies; chains join only nests whose
+  shared loops read alike. A top-level nest that reduces every axis to scalars
+  accumulates blocks in a prange loop (`parallel_blocks`).
 * **after generation**: the clamps, bounds checks and input reads the readers
   repeat, or that a loop does not change, are bound to one local each
   (subexpr.py, a pass over the source lines, also into control-flow bodies).
@@ -85,8 +87,8 @@ VECMATH_MIN = 16
 LANE_SPLIT_MIN = 1024   # elements (Lane split: see Codegen.lane)
 LANE_SPLIT_MAX = 16384  # elements (128 KiB of float64: glibc's default mmap threshold)
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
-# pb.jit(..., parallel=True): a top-level loop nest of at least this many elements
-# runs its outer loop as numba.prange, when that loop is a map (see _Nest.parallel).
+# pb.jit(..., parallel=True): a loop nest of at least this many elements runs its
+# outer loop as numba.prange, when that loop is a map (see _outer_map).
 # Below it, starting the threads (~10-20 us) eats the gain.
 PARALLEL_MIN = 1 << 16
 PARALLEL_BLOCK = 1 << 14  # elements per block of a parallel full reduction (parallel_blocks)
@@ -145,18 +147,6 @@ class _Nest:
         while n < share and headers[n] == headers[0] + n:
             n += 1
         self.share = n if headers else 0
-        self.parallel = False  # its outer loop may run as prange (Codegen.close)
-
-    def is_map(self):
-        """Does every iteration of the outer loop write elements of its own, and no
-        value carry over from one iteration to the next? Then the iterations may
-        run in any order, on any thread (prange). Not so for a reduction over the
-        outer axis (a full sum, a column sum), which accumulates across them."""
-        if not self.headers:
-            return False
-        outer = self.lines[self.headers[0]][0].split()[1]
-        return all(widx is not None and outer in widx and outer not in red
-                   for widx, red in self.written.values())
 
 
 class _Chain:
@@ -187,7 +177,6 @@ class _Chain:
         self.row_values = set()
         self.flat_vector_math = False   # a nest sharing all its loops calls vecmath
         self.deep = False               # a nest has loops inside the shared ones
-        self.parallel = nest.parallel   # the shared outer loop runs as prange
         self._add(nest, k)
 
     def admit(self, nest):
@@ -215,8 +204,6 @@ class _Chain:
                 return False
             if any(wi in outer and ri != wi for wi, ri in zip(widx, ridx)):
                 return False
-        if nest.parallel != self.parallel:  # a prange loop holds only maps
-            return False
         self.before += self.interlude
         self.interlude = []
         self._add(nest, k)
@@ -271,11 +258,7 @@ class _Chain:
                 [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
 
     def lines(self):
-        shared = self.shared
-        if self.parallel:
-            (text, eqn, indent), *rest = shared
-            shared = [(text.replace(" in range(", " in _prange(", 1), eqn, indent)] + rest
-        out = self.head + self.before + shared
+        out = self.head + self.before + self.shared
         for m in self.members:
             out += m
         return out + self.interlude
@@ -317,6 +300,17 @@ class _Hoist:
         return nm
 
 
+def _outer_map(shape, order, axes, reductions):
+    """Does every iteration of a nest's outer loop write elements of its own, with
+    no value carried over to the next? Then its iterations may run in any order, on
+    any thread (prange). Not so where a reduction spans the outer loop: a full sum,
+    a column sum. (Stored values are written at every loop's index; the trig guard's
+    count is a reduction Numba's parallel loops support.)"""
+    looped = [d for d in order if shape[d] != 1]
+    return bool(looped) and looped[0] not in axes and all(
+        e.outputs[0].aval.ndim for e in reductions)
+
+
 def _depends(h, g, seen=None):
     """Does open group `h` (transitively) read values of group `g`?"""
     seen = set() if seen is None else seen
@@ -330,8 +324,7 @@ class Codegen:
     def __init__(self, ir, vecmath_names=(), guard_trig=False, parallel=False):
         self.ir = ir
         self.trig_guard = TrigGuard(guard_trig, count=parallel)
-        self.parallel = parallel        # may top-level maps run as prange (PARALLEL_MIN)?
-        self.used_prange = False
+        self.parallel = parallel        # may big maps run as prange (PARALLEL_MIN)?
         self.ctx = L.LoweringContext(vecmath_names)
         self.scalar_ctx = L.LoweringContext()  # libm only (VECMATH_MIN)
         pctx = _Ctx()
@@ -573,6 +566,8 @@ class Codegen:
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
         blocks = self.parallel_blocks(g, reductions, trailing, kept_dims, cap)
+        loop = "_prange" if (self.parallel and _prod(shape) >= PARALLEL_MIN
+                             and _outer_map(shape, order, axes, reductions)) else "range"
         if blocks is not None:  # the accumulators start anew in each block
             blk, rows, n_blocks = blocks
             for e in reductions:
@@ -605,7 +600,8 @@ class Codegen:
                 for nm, expr in (band.first, band.end):
                     self.emit(f"{nm} = {expr}", None, indent)
                 extent = f"{band.first[0]}, {band.end[0]}"
-            self.emit(f"for i{d} in range({extent}):", None, indent)
+            self.emit(f"for i{d} in {loop}({extent}):", None, indent)
+            loop = "range"  # the inner loops
             indent += 1
         if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
             for e in reductions:
@@ -691,8 +687,6 @@ class Codegen:
                 written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
         nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
         nest.member_ids = g.member_ids
-        if self.parallel and _prod(g.shape) >= PARALLEL_MIN and nest.is_map():
-            nest.parallel = self.used_prange = True
         nest.vector_math = _prod(g.shape) >= LANE_SPLIT_MIN and any(
             VECMATH_PRIMS.get(e.prim) in self.ctx.vecmath_names for e in g.members)
         nest.row_values = {v for v in stored if v.aval.ndim} | {
@@ -725,7 +719,6 @@ class Codegen:
         n_blocks = -(-dims[0] // rows)
         if n_blocks < 2:
             return None
-        self.used_prange = True
         return self.fresh("blk"), rows, n_blocks
 
     def band_plan(self, g, stored, reductions):
@@ -1200,4 +1193,5 @@ def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
     arrays = [cg.name(v) for v in ir.invars + cg.const_args if v.aval.ndim]  # never written
     body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays,
                                           lambda: cg.fresh("s"))
-    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args, cg.used_prange
+    prange = any("_prange(" in line for line in body)
+    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args, prange

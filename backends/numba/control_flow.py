@@ -45,6 +45,7 @@ class _Nested(Codegen):
         self.pctx = parent.pctx
         self.names = parent.names
         self.trig_guard = parent.trig_guard
+        self.parallel = parent.parallel  # a big map in a loop's body: a prange per iteration
         self.out_names = {self.name(v) for v in ir.outvars if not isinstance(v, Literal)}
         self.buf = []  # (text, eqn, indent in the parent, hoistable): replayed by the parent
 
