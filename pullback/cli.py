@@ -3,7 +3,7 @@
     pullback dump path/to/file.py:func --args "f64[3], f64[]"
         [--static "3, 'tanh'"] [--transform NAME ...] [--argnums 0,1]
         [--in-axes 0,None] [--batch-size N] [--no-opt | --passes dce,cse]
-        [--format text|dot|json|source] [--stats]
+        [--format text|dot|json|source [--parallel]] [--stats]
 
 `--args` lists the arguments: an aval (`f64[3]`, `f32[2,2]`, `i64[]`, `bool[]`)
 becomes an array of ones of that type (ones, so that log/division do not meet
@@ -58,6 +58,8 @@ def _build_parser():
     opt.add_argument("--no-opt", action="store_true", help="print the IR as traced")
     opt.add_argument("--passes", default=None, help="comma-separated passes to run, in order")
     d.add_argument("--format", default="text", help="text (default), json, dot or source")
+    d.add_argument("--parallel", action="store_true",
+                   help="with --format source: the kernel of pb.jit(f, parallel=True)")
     d.add_argument("--stats", action="store_true", help="per-pass statistics on stderr")
     return p
 
@@ -419,6 +421,8 @@ def _one_line(e):
 def dump(opts, out, err):
     if opts.format not in FORMATS:
         raise CLIError(f"unknown format {opts.format!r}; known: {', '.join(FORMATS)}")
+    if opts.parallel and opts.format != "source":
+        raise CLIError("--parallel applies to --format source only")
     for name in opts.transform:
         if name not in TRANSFORMS:
             raise CLIError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")
@@ -469,7 +473,7 @@ def dump(opts, out, err):
 
     if opts.format == "source":
         try:
-            text = pb.jit(g).source(*args)
+            text = pb.jit(g, parallel=opts.parallel).source(*args)
         except CLIError:
             raise
         except Exception as e:

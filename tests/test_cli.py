@@ -243,6 +243,23 @@ def test_source_format(run_here, user_file):
     assert "def " in r.stdout and "sin" in r.stdout
 
 
+def test_parallel_source(run_here, user_file, monkeypatch, capsys):
+    # the kernel pb.jit(f, parallel=True) compiles: a prange for the 2**17-element map
+    from pullback.backends import numba as nb
+
+    monkeypatch.setattr(nb, "threads", lambda: 2)
+    argv = ["dump", f"{user_file}:f", "--args", "f64[131072], f64[]", "--format", "source"]
+    assert cli.main(argv + ["--parallel"]) == 0
+    out = capsys.readouterr().out
+    f = load(user_file, "f")
+    assert out.rstrip("\n") == pb.jit(f, parallel=True).source(np.ones(131072), 1.0).rstrip("\n")
+    assert "_prange(" in out
+    assert cli.main(argv) == 0 and "_prange(" not in capsys.readouterr().out
+    assert cli.main(argv[:-2] + ["--parallel"]) == 2
+    assert capsys.readouterr().err == ("pullback: error: --parallel applies to --format source "
+                                       "only\n")
+
+
 def test_missing_transform_is_reported(monkeypatch, user_file, capsys):
     monkeypatch.delattr(pb, "vmap")
     rc = cli.main(["dump", f"{user_file}:f", "--args", "f64[3], f64[]", "--transform", "vmap"])
