@@ -552,27 +552,30 @@ class Codegen:
         headers = []  # positions in cap of the `for` lines, in order
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
                   + f": {len(g.members)} equation(s)", None)
+        blocks = self.parallel_blocks(g, order, axes, reductions, cap)
         for v in stored:
             if v.aval.ndim:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
         for e in reductions:
             (v,) = e.outputs
+            init, dt = L.reduce_init(e.prim, v.aval.dtype), L.DT[v.aval.dtype]
             if v.aval.ndim and not trailing:
-                self.emit(f"{self.name(v)} = _h.full({tuple(v.aval.shape)}, "
-                          f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})")
+                if blocks is None:
+                    self.emit(f"{self.name(v)} = _h.full({tuple(v.aval.shape)}, {init}, {dt})")
+                else:  # a row of partial results per block
+                    part_shape = (blocks[2],) + tuple(v.aval.shape)
+                    self.emit(f"{self.name(v)}_part = _h.full({part_shape}, {init}, {dt})")
             elif v.aval.ndim:
-                self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})")
+                self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {dt})")
+            if trailing and blocks is not None:
+                self.emit(f"{self.acc(e)}_part = _h.empty(({blocks[2]},), {dt})", e)
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
-        blocks = self.parallel_blocks(g, reductions, trailing, kept_dims, cap)
         loop = "_prange" if (self.parallel and _prod(shape) >= PARALLEL_MIN
                              and _outer_map(shape, order, axes, reductions)) else "range"
         if blocks is not None:  # the accumulators start anew in each block
             blk, rows, n_blocks = blocks
-            for e in reductions:
-                self.emit(f"{self.acc(e)}_part = _h.empty(({n_blocks},), "
-                          f"{L.DT[e.outputs[0].aval.dtype]})", e, indent)
             self.emit(f"for {blk} in _prange({n_blocks}):", None, indent)
             indent += 1
         for depth, d in enumerate(order):
@@ -626,7 +629,8 @@ class Codegen:
                     acc = self.acc(e)
                     self.emit(f"{acc} = {L.reduce_update(e.prim, v.aval.dtype, acc, xv)}", e, indent)
                 else:
-                    tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.acc(e)
+                    row = f"{self.name(v)}_part[{blk}, " if blocks is not None else f"{self.name(v)}["
+                    tgt = f"{row}{', '.join(kept_idx)}]" if v.aval.ndim else self.acc(e)
                     self.emit(f"{tgt} = {L.reduce_update(e.prim, v.aval.dtype, tgt, xv)}", e, indent)
                 continue
             self.elementwise(e, idx, g, indent)
@@ -642,7 +646,21 @@ class Codegen:
                           f"{band.lo})", None, indent - 1)
         self.cur_loads = None
         result = {id(e): self.acc(e) for e in reductions}  # the name of each final value
-        if blocks is not None:  # each block's partial result, then their reduction in turn
+        if blocks is not None and not trailing:  # the blocks' rows, reduced in turn
+            for e in reductions:
+                (v,) = e.outputs
+                out = v.aval.shape
+                self.emit(f"{self.name(v)} = _h.full({tuple(out)}, "
+                          f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})", e, 1)
+                self.emit(f"for {blk} in range({n_blocks}):", None, 1)
+                ks = [self.fresh("k") for _ in out]
+                for depth, (k, n) in enumerate(zip(ks, out)):
+                    self.emit(f"for {k} in range({n}):", None, 2 + depth)
+                at = ", ".join(ks)
+                update = L.reduce_update(e.prim, v.aval.dtype, f"{self.name(v)}[{at}]",
+                                         f"{self.name(v)}_part[{blk}, {at}]")
+                self.emit(f"{self.name(v)}[{at}] = {update}", e, 2 + len(out))
+        elif blocks is not None:  # each block's partial result, then their reduction in turn
             for e in reductions:
                 self.emit(f"{self.acc(e)}_part[{blk}] = {self.acc(e)}", e, 2)
             for e in reductions:  # a name of its own: Numba would take the block
@@ -670,7 +688,9 @@ class Codegen:
         self._capture, reads, self.read_log = None, self.read_log, None
         # the outer loops this nest may share: the kept ones of a trailing reduction,
         # else all but the innermost (all of a 1-d loop)
-        if trailing and axes:
+        if blocks is not None:  # the block loop is the nest's own
+            share = 0
+        elif trailing and axes:
             share = sum(1 for _, d in headers if d in kept_dims)
         else:
             share = len(headers) - 1 if len(headers) > 1 else len(headers)
@@ -701,19 +721,21 @@ class Codegen:
             for item in cap:
                 self._put(*item)
 
-    def parallel_blocks(self, g, reductions, trailing, kept_dims, cap):
-        """For a top-level loop nest reducing every axis to scalars (a sum of all
-        elements), under `parallel`: (block index name, rows of the outer loop per
-        block, number of blocks). Each block accumulates its own partial results in
-        a prange loop, then the partials are reduced in turn: the sum's order
-        changes, as the SIMD lanes of its accumulator already change it. None when
-        the nest is not such a reduction, is too small, or would be one block."""
-        if not (self.parallel and cap is not None and reductions and trailing
-                and not kept_dims and _prod(g.shape) >= PARALLEL_MIN):
+    def parallel_blocks(self, g, order, axes, reductions, cap):
+        """For a top-level loop nest whose reductions span its outer loop (a sum of
+        all elements, column sums), under `parallel`: (block index name, rows of the
+        outer loop per block, number of blocks). Each block accumulates partial
+        results of its own (scalars, or a row of the output) in a prange loop, then
+        the blocks' partials are reduced in turn: a sum's order changes, as the SIMD
+        lanes of its accumulator already change it. None when the nest is not such a
+        reduction, is too small, or would be one block."""
+        if not (self.parallel and cap is not None and reductions
+                and _prod(g.shape) >= PARALLEL_MIN):
             return None
-        dims = [n for n in g.shape if n != 1]  # the loops' extents
-        if not dims:
+        looped = [d for d in order if g.shape[d] != 1]
+        if not looped or looped[0] not in axes:
             return None
+        dims = [g.shape[d] for d in looped]  # the loops' extents, outer first
         per_row = _prod(dims[1:])
         rows = -(-PARALLEL_BLOCK // per_row)
         n_blocks = -(-dims[0] // rows)
