@@ -603,8 +603,13 @@ def _lse_case(quick):
 def _lse_pullback(case):
     import pullback as pb
 
+    # The shift by the row max is a constant of the math (it cancels), and
+    # jax.nn.logsumexp, autograd's logsumexp and the hand-derived gradients treat it
+    # so: stop_gradient makes this the same function. Differentiated through the max,
+    # the kernel adds two passes per row (the max's ties, a sum of the softmax whose
+    # contribution cancels to rounding): 198 vs 157 us on 2026-11-27.
     def f(x):
-        m = np.max(x, axis=1, keepdims=True)
+        m = pb.stop_gradient(np.max(x, axis=1, keepdims=True))
         return np.sum(m[:, 0] + np.log(np.sum(np.exp(x - m), axis=1)))
 
     return pb.grad(f)
