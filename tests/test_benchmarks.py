@@ -40,7 +40,7 @@ def test_parallel_benchmark_checks_and_reports_a_workload(tmp_path):
     assert "2 Numba threads" in proc.stdout
     (row,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("| logsumexp |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "2" and "wrong" not in row and cells[5].endswith("×")
+    assert int(cells[1]) >= 1 and "wrong" not in row and cells[5].endswith("×")
 
 
 def test_quick_run_structure(quick_run):

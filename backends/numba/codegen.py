@@ -38,9 +38,10 @@ Equations are sorted into three kinds:
 * **parallel** (`pb.jit(f, parallel=True)`): a nest of at least PARALLEL_MIN
   elements whose outer loop is a map (`_outer_map`: every iteration writes its
   own elements, no accumulator spans iterations) runs that loop as `_prange`
-  (numba.prange), also inside control-flow bodies; chains join only nests whose
-  shared loops read alike. A top-level nest that reduces every axis to scalars
-  accumulates blocks in a prange loop (`parallel_blocks`).
+  (numba.prange), also inside control-flow bodies; a chain's shared loop is a
+  prange when one of its nests is that big and all are maps. A top-level nest
+  whose reductions span its outer loop accumulates blocks in a prange loop
+  (`parallel_blocks`).
 * **after generation**: the clamps, bounds checks and input reads the readers
   repeat, or that a loop does not change, are bound to one local each
   (subexpr.py, a pass over the source lines, also into control-flow bodies).
@@ -147,6 +148,8 @@ class _Nest:
         while n < share and headers[n] == headers[0] + n:
             n += 1
         self.share = n if headers else 0
+        self.map = False       # its outer loop is a map (_outer_map)
+        self.wish = False      # ... that should run as prange (parallel, PARALLEL_MIN)
 
 
 class _Chain:
@@ -177,6 +180,8 @@ class _Chain:
         self.row_values = set()
         self.flat_vector_math = False   # a nest sharing all its loops calls vecmath
         self.deep = False               # a nest has loops inside the shared ones
+        self.maps = nest.map            # every nest's outer loop is a map
+        self.parallel = nest.wish       # the shared outer loop runs as prange
         self._add(nest, k)
 
     def admit(self, nest):
@@ -194,6 +199,8 @@ class _Chain:
             return False
         if (self.flat_vector_math and not flat) or (flat and nest.vector_math and self.deep):
             return False
+        if (nest.wish and not self.maps) or (self.parallel and not nest.map):
+            return False  # a prange loop holds only maps
         outer = {t.split()[1] for t, _, _ in self.shared}  # the shared loops' index names
         for v, ridx in nest.reads:
             w = self.written.get(v)
@@ -206,6 +213,8 @@ class _Chain:
                 return False
         self.before += self.interlude
         self.interlude = []
+        self.maps &= nest.map
+        self.parallel |= nest.wish
         self._add(nest, k)
         return True
 
@@ -258,7 +267,11 @@ class _Chain:
                 [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
 
     def lines(self):
-        out = self.head + self.before + self.shared
+        shared = self.shared
+        if self.parallel:
+            (text, eqn, indent), *rest = shared
+            shared = [(text.replace(" in range(", " in _prange(", 1), eqn, indent)] + rest
+        out = self.head + self.before + shared
         for m in self.members:
             out += m
         return out + self.interlude
@@ -572,8 +585,10 @@ class Codegen:
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
-        loop = "_prange" if (self.parallel and _prod(shape) >= PARALLEL_MIN
-                             and _outer_map(shape, order, axes, reductions)) else "range"
+        is_map = _outer_map(shape, order, axes, reductions)
+        wish = self.parallel and _prod(shape) >= PARALLEL_MIN and is_map
+        # a top-level nest's loop becomes a prange when its chain is emitted (_Chain)
+        loop = "_prange" if wish and cap is None else "range"
         if blocks is not None:  # the accumulators start anew in each block
             blk, rows, n_blocks = blocks
             self.emit(f"for {blk} in _prange({n_blocks}):", None, indent)
@@ -707,6 +722,7 @@ class Codegen:
                 written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
         nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
         nest.member_ids = g.member_ids
+        nest.map, nest.wish = is_map, wish
         nest.vector_math = _prod(g.shape) >= LANE_SPLIT_MIN and any(
             VECMATH_PRIMS.get(e.prim) in self.ctx.vecmath_names for e in g.members)
         nest.row_values = {v for v in stored if v.aval.ndim} | {
