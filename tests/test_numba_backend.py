@@ -419,3 +419,28 @@ def test_cheap_values_recomputed_in_consuming_loops_equal_interpreter():
     got, want = both(f, x)
     assert_same(got, want)
     assert "recomputed" in pb.jit(f).source(x)
+
+
+def test_llvm_options_are_set_only_while_a_kernel_compiles(monkeypatch, tmp_path):
+    # backends/numba/llvm_options.py: LLVM's options are process-wide, so the
+    # vectorized-remainder threshold is set when Numba starts compiling a pullback
+    # kernel and restored when it ends; the user's own njit functions never see it
+    import numba
+
+    from pullback.backends.numba import llvm_options
+
+    calls = []
+    monkeypatch.setattr(llvm_options, "_set", calls.append)
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", str(tmp_path))  # compiled, not loaded
+    f = pb.jit(lambda x: np.sum(np.exp(x[:, :19] * 0.8125), axis=1))
+    x = np.random.default_rng(0).standard_normal((64, 23))
+    want = np.sum(np.exp(x[:, :19] * 0.8125), axis=1)
+    np.testing.assert_allclose(f(x), want, rtol=1e-14)
+    assert calls == [0, 1]  # kernel options on, then LLVM's defaults back
+
+    @numba.njit
+    def user(v):
+        return v * 2.0
+
+    user(1.5)
+    assert calls == [0, 1]

@@ -40,12 +40,13 @@ import numpy as np
 
 from ...ir.printer import fingerprint
 from ...passes.inline import inline_calls
-from . import cache, typing_cache, vecmath
+from . import cache, llvm_options, typing_cache, vecmath
 from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
 from .cache import stats  # noqa: F401
 from .codegen import generate
 
 typing_cache.install()  # operators, indexing, intrinsics: typed once per type combination
+llvm_options.install()  # vectorized loop remainders, for kernels only
 
 __all__ = ["compile", "stats", "NumbaCompileError"]
 
@@ -58,9 +59,10 @@ class NumbaCompileError(TypeError):
 
 @functools.lru_cache(maxsize=None)
 def _backend_version():
-    """Hash of the helper sources compiled into kernels: editing them invalidates the disk cache."""
+    """Hash of the helper sources compiled into kernels and of the LLVM options they
+    compile with: editing them invalidates the disk cache."""
     h = hashlib.sha256()
-    for name in ("helpers.py", "intrinsics.py", "vecmath.py"):
+    for name in ("helpers.py", "intrinsics.py", "vecmath.py", "llvm_options.py"):
         try:
             with open(os.path.join(_HERE, name), "rb") as f:
                 h.update(f.read())

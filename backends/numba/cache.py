@@ -44,6 +44,7 @@ import types
 
 import numba
 
+from . import llvm_options
 from .intrinsics import njit_cached
 
 HASH_PREFIX = "# pullback kernel sha256="
@@ -215,7 +216,7 @@ def load(source: str, parallel=False):
             _counters["memory_hits"] += 1
             return mod
         _counters["kernels_generated"] += 1
-        name = f"_pullback_kernel_{h[:32]}"
+        name = f"{llvm_options.KERNEL_MODULE_PREFIX}{h[:32]}"
         path = None
         if disk_enabled():
             try:
