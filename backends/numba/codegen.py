@@ -600,20 +600,20 @@ class Codegen:
                               e, indent)
             if shape[d] == 1:
                 continue
-            if cap is not None:
-                headers.append((len(cap), d))
-            extent = shape[d]
-            if blocks is not None and len(headers) == 1:  # the block's rows
+            if blocks is not None and not headers:  # the block's rows
                 # counted from 0, from a clamped base: LLVM vectorizes the loop only
                 # where it can tell the index is not negative (Numba wraps negative
                 # indices around); it cannot for a prange index or range(start, stop)
                 base = self.fresh("base")
                 self.emit(f"{base} = _h.clamp({blk} * {rows}, {shape[d] - 1})", None, indent)
-                headers[-1] = (len(cap), d)
+                headers.append((len(cap), d))
                 self.emit(f"for {base}_r in range(min({rows}, {shape[d]} - {base})):", None, indent)
                 self.emit(f"i{d} = {base} + {base}_r", None, indent + 1)
                 indent += 1
                 continue
+            if cap is not None:
+                headers.append((len(cap), d))
+            extent = shape[d]
             if band and d == 1:
                 for nm, expr in (band.first, band.end):
                     self.emit(f"{nm} = {expr}", None, indent)
