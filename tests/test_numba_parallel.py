@@ -1,12 +1,13 @@
-"""pb.jit(..., parallel=True): large top-level maps run their outer loop as
-numba.prange (backends/numba/codegen.py, PARALLEL_MIN and _Nest.is_map).
+"""pb.jit(..., parallel=True): large loop nests whose outer loop is a map run it as
+numba.prange, and reductions across the outer loop add up blocks in a prange loop
+(backends/numba/codegen.py: PARALLEL_MIN, _outer_map, Codegen.parallel_blocks).
 
-Parallel kernels must give what the serial ones give (bit for bit: every element
-is computed by the same code, only on another thread), loops that carry values
-across their outer iterations (full and column reductions) stay serial, and the
-kernels keep the backend's guarantees: disk cache, concurrent calls from threads
-(also on Numba's workqueue threading layer, which is not threadsafe), the trig
-guard's fallback, random programs equal to the interpreter.
+Parallel maps must give what the serial kernels give, bit for bit (every element is
+computed by the same code, only on another thread); blocked sums may differ in
+their order of addition, max/min/counts not at all. The kernels keep the backend's
+guarantees: disk cache, concurrent calls from threads (also on Numba's workqueue
+threading layer, which is not threadsafe), a forked child (GNU OpenMP is not
+fork-safe), the trig guard's fallback, random programs equal to the interpreter.
 """
 import os
 import subprocess
