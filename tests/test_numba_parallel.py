@@ -273,6 +273,35 @@ _FORK = textwrap.dedent("""
 """).format(n=N)
 
 
+_NO_LAYER = textwrap.dedent("""
+    import warnings, numpy as np, pullback as pb, numba
+    warnings.simplefilter("always")
+    x = np.linspace(-3, 3, {n})
+    with warnings.catch_warnings(record=True) as caught:
+        f = pb.jit(np.tanh, parallel=True)
+        ok = bool(np.allclose(f(x), np.tanh(x), rtol=1e-15, atol=1e-16))
+    said = [str(w.message) for w in caught if "threading layer" in str(w.message)]
+    print(ok, "_prange(" in f.source(x), len(said), said[0][:60] if said else "-")
+""").format(n=N)
+
+
+def test_no_threading_layer_means_serial_loops_and_a_warning(tmp_path):
+    # NUMBA_THREADING_LAYER names a layer that cannot load (TBB is not a dependency):
+    # a parallel kernel would raise at its first launch; pullback warns once and
+    # compiles serial loops
+    e = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path), PYTHONPATH=ROOT,
+             NUMBA_THREADING_LAYER="tbb", NUMBA_NUM_THREADS="2")
+    p = subprocess.run([sys.executable, "-c", _NO_LAYER], env=e, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    ok, prange, warned, text = p.stdout.split(maxsplit=3)
+    if prange == "True":  # TBB is installed here: its layer loaded
+        assert (ok, warned) == ("True", "0")
+    else:
+        assert (ok, warned) == ("True", "1")
+        assert text.startswith("pullback: parallel=True compiles serial loops")
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_runs_the_serial_twin(tmp_path):
     # GNU OpenMP aborts a child forked after it started at the child's first parallel

@@ -201,11 +201,13 @@ def _program(ir, guard_trig=True, parallel=False):
 
 def threads():
     """The threads Numba's parallel loops may use (NUMBA_NUM_THREADS, by default
-    the machine's cores). With one, `parallel=True` generates serial loops: a
-    prange would cost compile time and gain nothing."""
+    the machine's cores), 1 when Numba can load no threading layer. With one,
+    `parallel=True` generates serial loops: a prange would cost compile time and
+    gain nothing, or fail at its first launch."""
     import numba
 
-    return numba.config.NUMBA_NUM_THREADS
+    n = numba.config.NUMBA_NUM_THREADS
+    return n if n > 1 and _threading_layer() is not None else 1
 
 
 def compile(ir, parallel=False):
@@ -330,18 +332,30 @@ if hasattr(os, "register_at_fork"):
 
 
 @functools.lru_cache(maxsize=None)
-def _concurrent_launches():
-    """May threads launch parallel kernels at once? Yes with Numba's tbb and omp
-    threading layers; its workqueue layer aborts the process instead (it is what
-    Numba falls back to when neither library is installed)."""
+def _threading_layer():
+    """The threading layer Numba runs parallel loops on (started here: it picks
+    NUMBA_THREADING_LAYER's, else the first it finds), or None, with a warning,
+    when it can load none (NUMBA_THREADING_LAYER=tbb without TBB installed)."""
+    import warnings
+
     import numba
     from numba.np.ufunc import parallel
 
     try:
-        parallel._launch_threads()  # picks the layer (NUMBA_THREADING_LAYER, else the first found)
-        return numba.threading_layer() in ("tbb", "omp")
-    except Exception:  # noqa: BLE001 - Numba's internals moved: assume the worst
-        return False
+        parallel._launch_threads()
+        return numba.threading_layer()
+    except Exception as err:  # noqa: BLE001 - ValueError, or Numba's internals moved
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"pullback: parallel=True compiles serial loops: Numba's threading "
+                      f"layer did not start ({first})", RuntimeWarning, stacklevel=2)
+        return None
+
+
+def _concurrent_launches():
+    """May threads launch parallel kernels at once? Yes with Numba's tbb and omp
+    threading layers; its workqueue layer aborts the process instead (it is what
+    Numba falls back to when neither library is installed)."""
+    return _threading_layer() in ("tbb", "omp")
 
 
 _launch_lock = threading.Lock()
