@@ -565,7 +565,8 @@ class Codegen:
         headers = []  # positions in cap of the `for` lines, in order
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
                   + f": {len(g.members)} equation(s)", None)
-        blocks = self.parallel_blocks(g, order, axes, reductions, cap)
+        is_map = _outer_map(shape, order, axes, reductions)
+        blocks = self.parallel_blocks(g, is_map, reductions, cap)
         for v in stored:
             if v.aval.ndim:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
@@ -585,7 +586,6 @@ class Codegen:
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
-        is_map = _outer_map(shape, order, axes, reductions)
         wish = self.parallel and _prod(shape) >= PARALLEL_MIN and is_map
         # a top-level nest's loop becomes a prange when its chain is emitted (_Chain)
         loop = "_prange" if wish and cap is None else "range"
@@ -737,7 +737,7 @@ class Codegen:
             for item in cap:
                 self._put(*item)
 
-    def parallel_blocks(self, g, order, axes, reductions, cap):
+    def parallel_blocks(self, g, is_map, reductions, cap):
         """For a top-level loop nest whose reductions span its outer loop (a sum of
         all elements, column sums), under `parallel`: (block index name, rows of the
         outer loop per block, number of blocks). Each block accumulates partial
@@ -745,13 +745,10 @@ class Codegen:
         the blocks' partials are reduced in turn: a sum's order changes, as the SIMD
         lanes of its accumulator already change it. None when the nest is not such a
         reduction, is too small, or would be one block."""
-        if not (self.parallel and cap is not None and reductions
+        dims = [n for n in g.shape if n != 1]  # the loops' extents, outer first
+        if not (self.parallel and cap is not None and reductions and dims and not is_map
                 and _prod(g.shape) >= PARALLEL_MIN):
             return None
-        looped = [d for d in order if g.shape[d] != 1]
-        if not looped or looped[0] not in axes:
-            return None
-        dims = [g.shape[d] for d in looped]  # the loops' extents, outer first
         per_row = _prod(dims[1:])
         rows = -(-PARALLEL_BLOCK // per_row)
         n_blocks = -(-dims[0] // rows)
