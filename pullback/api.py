@@ -66,7 +66,7 @@ def abstractify(x, path):
     raise TypeError(
         f"argument {path} has type {type(x).__name__}; pullback traces arrays and "
         "Python scalars inside tuples, lists and dicts (mark other arguments static "
-        "with static_argnums)"
+        "with static_argnums, keyword arguments of pb.jit with static_argnames)"
     )
 
 

@@ -17,11 +17,13 @@ fresh arrays); pytree arguments are flattened and keyed the same way.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 import numpy as np
 
-from .api import _as_tuple, check_callable, flatten_inputs, to_output, trace_to_ir
+from .api import (_arg_names, _as_tuple, _fn_name, check_callable, flatten_inputs, to_output,
+                  trace_to_ir)
 from .backends import get_backend
 from .backends.interpreter import eval_ir
 from .tracer.pytree import tree_flatten, tree_unflatten
@@ -102,10 +104,34 @@ def _keyable(leaves):
     return all(type(a) is _ndarray or type(a) in _LEAF_TYPES for a in leaves)
 
 
+class _KeywordCall:
+    """f called with `n_pos` positional arguments and then a dict of keyword
+    arguments, as a function of positional arguments only (what Jitted traces),
+    with the static keyword arguments bound. Its signature names the dict
+    `kwargs`, so a bad leaf in it reads "argument kwargs['scale']"."""
+
+    def __init__(self, f, n_pos, static_kwargs):
+        self.f, self.n_pos, self.static_kwargs = f, n_pos, dict(static_kwargs)
+        self.__name__ = self.__qualname__ = _fn_name(f)
+        P = inspect.Parameter
+        self.__signature__ = inspect.Signature(
+            [P(n, P.POSITIONAL_ONLY) for n in _arg_names(f, n_pos)]
+            + [P("kwargs", P.POSITIONAL_ONLY)])
+
+    def __call__(self, *args):
+        return self.f(*args[:-1], **args[-1], **self.static_kwargs)
+
+
 class Jitted:
-    def __init__(self, f, static_argnums=(), backend="numba", parallel=False):
+    def __init__(self, f, static_argnums=(), backend="numba", parallel=False,
+                 static_argnames=()):
         self.f = f
         self.static_argnums = _as_tuple(static_argnums)
+        self.static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
+                                else tuple(static_argnames))
+        if not all(isinstance(n, str) for n in self.static_argnames):
+            raise TypeError(f"static_argnames must be a str or a tuple of str, got "
+                            f"{static_argnames!r}")
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.parallel = bool(parallel)
@@ -116,6 +142,7 @@ class Jitted:
         self._fast_ok = not self.static_argnums and backend == "numba"
         self._fast = {}
         self._tree_fast = {}
+        self._keyword_calls = {}  # (n positional, static keyword arguments) -> Jitted
         # reentrant: a jitted function may call itself while it is traced
         # (recursion on a static argument unrolls, one entry per value)
         self._lock = threading.RLock()
@@ -142,7 +169,10 @@ class Jitted:
                     self._cache[sig] = entry
         return leaves, sig, entry
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            inner, dynamic = self._keyword_call(args, kwargs)
+            return inner(*args, dynamic)
         # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),
         # one dict lookup, the compiled code; no flattening, tracing or IR hashing.
         # The one-argument key is _fast_key inlined: a call costs as much as the key.
@@ -185,12 +215,51 @@ class Jitted:
                 self._tree_fast[(sig.in_tree, _leaves_key(leaves))] = entry
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
-    def ir(self, *args):
+    def _keyword_call(self, args, kwargs):
+        """(the Jitted that calls f with these keyword arguments, its dict of the
+        dynamic ones). Keyword arguments named in
+        static_argnames, or naming a parameter whose position is in static_argnums
+        (as in JAX), are static; the others are traced like positional arguments,
+        as one dict after them (their names are part of the signature)."""
+        static = set(self.static_argnames)
+        if self.static_argnums:
+            params = _arg_names(self.f, max(self.static_argnums, default=-1) + 1)
+            static |= {params[i] for i in self.static_argnums if i >= len(args)}
+        static_kwargs = []
+        for name in sorted(static & kwargs.keys()):
+            v = kwargs[name]
+            try:
+                hash(v)
+            except TypeError:
+                raise TypeError(f"static argument {name!r} has unhashable type "
+                                f"{type(v).__name__}; static arguments must be hashable"
+                                ) from None
+            static_kwargs.append((name, v))
+        key = (len(args), tuple(static_kwargs))
+        inner = self._keyword_calls.get(key)
+        if inner is None:
+            with self._lock:
+                inner = self._keyword_calls.get(key)
+                if inner is None:
+                    n = len(args)
+                    argnums = tuple(i for i in self.static_argnums if -n <= i < n)
+                    inner = Jitted(_KeywordCall(self.f, n, static_kwargs), argnums,
+                                   self.backend_name, self.parallel)
+                    self._keyword_calls[key] = inner
+        return inner, {k: v for k, v in kwargs.items() if k not in static}
+
+    def ir(self, *args, **kwargs):
         """The optimized IR compiled for these arguments."""
+        if kwargs:
+            inner, dynamic = self._keyword_call(args, kwargs)
+            return inner.ir(*args, dynamic)
         return self._entry(args)[2].ir
 
-    def source(self, *args):
+    def source(self, *args, **kwargs):
         """The generated source handed to the backend for these arguments."""
+        if kwargs:
+            inner, dynamic = self._keyword_call(args, kwargs)
+            return inner.source(*args, dynamic)
         src = self._entry(args)[2].source
         if src is None:
             raise ValueError(f"backend {self.backend_name!r} generates no source")
@@ -202,8 +271,12 @@ class Jitted:
         return functools.partial(self, obj)
 
 
-def jit(f=None, *, static_argnums=(), backend="numba", parallel=False):
+def jit(f=None, *, static_argnums=(), backend="numba", parallel=False, static_argnames=()):
     """Decorator: `@pb.jit` or `@pb.jit(static_argnums=..., backend=..., parallel=...)`.
+
+    Keyword arguments of a call are traced like positional ones (a dict after
+    them), except those named in static_argnames or naming a parameter whose
+    position is in static_argnums, which are static: hashable, part of the key.
 
     parallel=True (numba backend): a loop over at least 2**16 elements whose
     iterations are independent (elementwise work, a vmap, a per-row reduction)
@@ -213,9 +286,9 @@ def jit(f=None, *, static_argnums=(), backend="numba", parallel=False):
     default: each such loop adds ~0.3-0.6 s to the first compile."""
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums, backend=backend,
-                                 parallel=parallel)
+                                 parallel=parallel, static_argnames=static_argnames)
     check_callable(f, "jit")
-    return Jitted(f, static_argnums, backend, parallel)
+    return Jitted(f, static_argnums, backend, parallel, static_argnames)
 
 
 def jit_stats():

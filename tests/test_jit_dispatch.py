@@ -287,3 +287,53 @@ def test_a_jitted_closure_over_a_value_of_an_enclosing_trace_is_inlined(backend)
                                np.sin(np.outer([1.0, 2.0], x)))
     np.testing.assert_allclose(pb.jit(inner)(2.0), np.sin(2.0 * x))
     assert len(pb.make_ir(inner)(2.0).invars) == 1
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_keyword_arguments_are_traced_like_positional_ones(backend):
+    def f(x, scale=1.0, *, power=2):
+        return np.sum(x ** power) * scale
+
+    j = pb.jit(f, backend=backend)
+    x = np.array([1.0, 2.0, 3.0])
+    assert j(x, scale=3.0) == 42.0 and j(x, scale=0.5) == 7.0  # one trace, two values
+    assert j(x, power=3) == 36.0 and j(x, 2.0, power=1) == 12.0
+    assert np.array_equal(j(x, scale=3.0), f(x, scale=3.0))
+    # the dynamic keyword argument is an input of the IR, and the IR is the same each time
+    assert [str(v.aval) for v in j.ir(x, scale=3.0).invars] == ["f64[3]", "f64[]"]
+    assert str(j.ir(x, scale=3.0)) == str(j.ir(x, scale=-1.0))
+    # composes with the transforms, which close over keyword arguments as JAX's do
+    assert np.array_equal(pb.grad(j)(x, scale=3.0), 6.0 * x)
+    assert np.allclose(pb.grad(lambda x: j(x, scale=x[0]))(x), [2.0 + 14.0, 4.0, 6.0])  # x0 * sum(x**2)
+    # pytrees as keyword arguments
+    g = pb.jit(lambda d, k=None: d["a"] * k["b"], backend=backend)
+    assert np.array_equal(g({"a": x}, k={"b": x}), x * x)
+
+
+def test_static_keyword_arguments_by_name_or_by_position():
+    def f(x, scale=1.0, *, power=2):
+        return np.sum(x ** power) * scale
+
+    x = np.array([1.0, 2.0])
+    by_name = pb.jit(f, static_argnames="power")
+    assert by_name(x, power=3) == 9.0 and by_name(x, power=1) == 3.0
+    assert len(by_name.ir(x, power=3).invars) == 1  # the static value is no input
+    by_position = pb.jit(f, static_argnums=1)  # as in JAX: scale=... is static too
+    assert by_position(x, scale=5.0) == 25.0 and by_position(x, 5.0) == 25.0
+    assert [str(v.aval) for v in by_position.ir(x, scale=5.0).invars] == ["f64[2]"]
+    with pytest.raises(TypeError, match="static argument 'scale' has unhashable type ndarray"):
+        by_position(x, scale=x)
+    with pytest.raises(TypeError, match="static_argnames must be a str or a tuple of str"):
+        pb.jit(f, static_argnames=(1,))
+
+
+def test_bad_keyword_arguments_are_named():
+    def f(x, scale=1.0):
+        return x * scale
+
+    j = pb.jit(f)
+    with pytest.raises(TypeError, match=r"argument kwargs\['scale'\] has type str"):
+        j(1.0, scale="a")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        j(1.0, bogus=2.0)
+    assert j(2.0, scale=4.0) == 8.0  # and the function still works
