@@ -72,6 +72,7 @@ _ELEMENTWISE_IMPLS = {
     P.erf_p: _erf, P.floor_p: np.floor, P.ceil_p: np.ceil,
     P.round_p: _round, P.abs_p: np.abs, P.sign_p: _sign,
     P.not_p: np.invert, P.is_finite_p: np.isfinite,
+    P.signbit_p: np.signbit, P.cbrt_p: np.cbrt,
     P.stop_gradient_p: lambda x: x,
     P.add_p: np.add, P.sub_p: np.subtract, P.mul_p: np.multiply, P.div_p: _div,
     P.rem_p: np.remainder, P.max_p: np.maximum, P.min_p: np.minimum,

@@ -126,7 +126,7 @@ FLOAT, NUM, ANY, INTBOOL = "f", "fi", "fib", "ib"
 UNARY_FLOAT = [
     "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
-    "logistic", "erf", "floor", "ceil", "round",
+    "logistic", "erf", "floor", "ceil", "round", "cbrt",
 ]
 for _n in UNARY_FLOAT:
     globals()[f"{_n}_p"] = _register(_n, _unary(FLOAT))
@@ -135,6 +135,8 @@ abs_p = _register("abs", _unary(NUM))
 sign_p = _register("sign", _unary(NUM))
 not_p = _register("not", _unary(INTBOOL))
 is_finite_p = _register("is_finite", _unary(FLOAT, np.dtype(bool)))
+# the IEEE sign bit: set for -0.0 and for a NaN with its sign bit set (np.signbit)
+signbit_p = _register("signbit", _unary(FLOAT, np.dtype(bool)))
 stop_gradient_p = _register("stop_gradient", _unary(ANY))
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from ..ir import primitives as P
 from ..ir.core import IR, Literal, ShapedArray, Var, is_float
 from ..tracer import lax
-from ..tracer.trace import Builder, EscapedTracerError, bind_list
+from ..tracer.trace import Builder, EscapedTracerError, Tracer, bind_list
 
 
 class Zero:
@@ -120,6 +120,7 @@ _def_unary(
 _def_unary(P.atanh_p, lambda x, y: lax.reciprocal(lax.sub(1, lax.square(x))))
 _def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
 _def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
+_def_unary(P.cbrt_p, lambda x, y: lax.div(1.0 / 3.0, lax.square(y)))  # inf at 0, as JAX
 _def_unary(P.logistic_p, lambda x, y: lax.mul(y, lax.sub(1, y)))
 _def_unary(
     P.erf_p, lambda x, y: lax.mul(2.0 / math.sqrt(math.pi), lax.exp(lax.neg(lax.square(x))))
@@ -138,7 +139,7 @@ def _make_zero_rule(prim):
 
 # Piecewise-constant or non-float results: the derivative is zero everywhere.
 ZERO_DERIVATIVE = frozenset((
-    P.floor_p, P.ceil_p, P.round_p, P.sign_p, P.not_p, P.is_finite_p,
+    P.floor_p, P.ceil_p, P.round_p, P.sign_p, P.not_p, P.is_finite_p, P.signbit_p,
     P.stop_gradient_p, P.and_p, P.or_p, P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p,
     P.ge_p, P.argmax_p, P.argmin_p, P.iota_p,
 ))
@@ -250,11 +251,15 @@ def _pow_rule(primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     out = _bind1(P.pow_p, x, y)
     a = b = Zero(_aval(out))
-    if not is_zero(tx):
-        # y * x**(y-1), and exactly 0 where y == 0 (d/dx x**0 = 0, never nan)
-        coef = lax.mul(y, lax.pow(x, lax.sub(y, 1.0)))
-        coef = lax.select(lax.eq(y, 0.0), 0.0, coef)
-        a = lax.mul(tx, coef)
+    if not is_zero(tx) and not (not isinstance(y, Tracer) and np.all(y == 0)):
+        # y * x**(y-1), exactly 0 where y == 0 (d/dx x**0 = 0, never nan: x**(y-1)
+        # is inf or nan there only if x is 0, inf or nan, and is then replaced by 0),
+        # and still y's function there: d/dy of it is x**-1 at y = 0 (a mixed partial)
+        p = lax.pow(x, lax.sub(y, 1.0))
+        if isinstance(y, Tracer):
+            p = lax.select(lax.bitwise_and(lax.eq(y, 0.0), lax.logical_not(lax.is_finite(p))),
+                           0.0, p)
+        a = lax.mul(tx, lax.mul(y, p))
     if not is_zero(ty):
         # out * log(x), guarded where x == 0 (JAX's convention: 0 there)
         x0 = lax.eq(x, 0.0)
@@ -385,19 +390,35 @@ def _reduce_prod_rule(primals, tangents, *, axes):
     out = _bind1(P.reduce_prod_p, x, axes=axes)
     if is_zero(t) or not _float_out(out):
         return [out], [Zero(_aval(out))]
+    # The product rule along a pairwise tree, as JAX does: halves' products and their
+    # tangents, log2(n) levels of strided slices and products. No division, so the
+    # tangent is exact where x has zeros, and a polynomial in x whose derivatives of
+    # every order are right (selecting prod/x_i or the product of the nonzeros lost
+    # those in the direction of a zero element: Hessians of prod at zeros).
     xa = _aval(x)
-    # d prod / d x_i = product of the others, exact also when x has zeros:
-    # no zero -> prod/x_i; one zero -> prod of the nonzeros at that zero, else 0.
-    is0 = lax.eq(x, 0.0)
-    safe = lax.select(is0, 1.0, x)
-    p_nz = _broadcast_back(lax.reduce_prod(safe, axes), xa, axes)
-    n0 = _broadcast_back(lax.reduce_sum(lax.convert(is0, xa.dtype), axes), xa, axes)
-    coef = lax.select(
-        lax.eq(n0, 0.0),
-        lax.div(p_nz, safe),
-        lax.select(lax.bitwise_and(lax.eq(n0, 1.0), is0), p_nz, 0.0),
-    )
-    return [out], [lax.reduce_sum(lax.mul(t, coef), axes)]
+    keep = [i for i in range(xa.ndim) if i not in axes]
+    n = math.prod(xa.shape[i] for i in axes)
+    if n == 0:
+        return [out], [Zero(_aval(out))]
+    rest = [xa.shape[i] for i in keep]
+
+    def rows(v):  # the reduced axes flattened into a leading axis of n rows
+        return lax.reshape(lax.transpose(v, list(axes) + keep), [n] + rest)
+
+    def halves(v):  # (even rows, odd rows)
+        k = len(rest)
+        return [lax.slice(v, [s] + [0] * k, [n] + rest, [2] + [1] * k) for s in (0, 1)]
+
+    xs, ts = rows(x), rows(instantiate(t))
+    one_more_row = [(0, 1, 0)] + [(0, 0, 0)] * len(rest)
+    while n > 1:
+        if n % 2:  # the product's identity, with a zero tangent
+            xs, ts = lax.pad(xs, 1.0, one_more_row), lax.pad(ts, 0.0, one_more_row)
+            n += 1
+        (xe, xo), (te, to) = halves(xs), halves(ts)
+        xs, ts = lax.mul(xe, xo), lax.add(lax.mul(te, xo), lax.mul(xe, to))
+        n //= 2
+    return [out], [lax.reshape(ts, rest)]
 
 
 jvp_rules[P.reduce_prod_p] = _reduce_prod_rule

@@ -56,6 +56,7 @@ CROSSED_ELEMENTWISE = {
     P.add_p, P.sub_p, P.mul_p, P.div_p, P.rem_p, P.max_p, P.min_p, P.neg_p, P.abs_p,
     P.sign_p, P.floor_p, P.ceil_p, P.round_p, P.sqrt_p, P.rsqrt_p, P.not_p, P.and_p,
     P.or_p, P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p, P.ge_p, P.select_p, P.is_finite_p,
+    P.signbit_p,
     P.stop_gradient_p, P.integer_pow_p, P.convert_element_type_p,
 }
 

@@ -34,6 +34,7 @@ UNARY = [
     ("neg", np.negative, rand), ("square", np.square, rand),
     ("cube", lambda x: x ** 3, rand), ("inv_square", lambda x: x ** -2, pos),
     ("reciprocal", lambda x: 1.0 / x, pos), ("float_pow", lambda x: x ** 2.5, pos),
+    ("cbrt", np.cbrt, lambda *s: pos(*s) * RNG.choice([-1, 1], s)), ("exp2", np.exp2, rand),
 ]
 
 
@@ -229,3 +230,42 @@ def test_check_grads_refuses_settings_that_would_check_nothing():
     nan_rule.defjvp(lambda p, t: (np.sqrt(p[0]), t[0] * np.nan))
     with pytest.raises(AssertionError, match="AD nan vs finite differences .*, a nan"):
         pb.check_grads(nan_rule, x, modes="fwd")
+
+
+# ---------------------------------------------------------------- derivatives at special points
+# Selects that guard a special point (a zero, a tie, y == 0) must keep the function's
+# derivatives there, not only its value: each case below was 0 (or not symmetric) before.
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_higher_derivatives_survive_the_guards_at_special_points(jit):
+    J = pb.jit if jit else (lambda f: f)
+    # prod with zeros: a polynomial, so its Hessian is symmetric and exact
+    np.testing.assert_array_equal(J(pb.hessian(np.prod))(np.array([0.0, 2.0, 3.0])),
+                                  [[0, 3, 2], [3, 0, 0], [2, 0, 0]])
+    np.testing.assert_array_equal(J(pb.hessian(np.prod))(np.array([0.0, 0.0, 3.0])),
+                                  [[0, 3, 0], [3, 0, 0], [0, 0, 0]])
+    H = J(pb.hessian(lambda x: np.sum(np.cumprod(x))))(np.array([0.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(H, H.T)
+    # x ** y at y = 0: d/dy (d/dx x**y) = 1/x, while d/dx x**0 stays 0
+    H = J(pb.hessian(lambda p: p[0] ** p[1]))(np.array([2.0, 0.0]))
+    np.testing.assert_allclose(H, [[0.0, 0.5], [0.5, np.log(2.0) ** 2]], rtol=1e-15)
+    assert J(pb.grad(lambda x: x ** 0.0))(0.0) == 0.0
+    # logaddexp at a tie, softplus at 0
+    np.testing.assert_allclose(J(pb.hessian(lambda v: np.logaddexp(v[0], v[1])))(
+        np.array([1.5, 1.5])), [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)
+    assert J(pb.grad(pb.grad(lambda x: np.logaddexp2(x, 0.0))))(0.0) == pytest.approx(
+        np.log(2.0) / 4, rel=1e-14)
+    # hypot where one operand is 0; fmod where x or the result is 0; sinc at 0
+    assert J(pb.grad(pb.grad(lambda x: np.hypot(x, 2.0))))(0.0) == 0.5
+    assert [J(pb.grad(lambda x: np.fmod(x, 2.0)))(x) for x in (0.0, -0.0, 4.0, 3.0)] == [1.0] * 4
+    assert J(pb.grad(lambda y: np.fmod(-7.0, y)))(2.0) == 3.0  # -trunc(x / y)
+    assert J(pb.grad(pb.grad(np.sinc)))(0.0) == pytest.approx(-np.pi ** 2 / 3, rel=1e-14)
+    assert J(pb.grad(pb.grad(pb.grad(pb.grad(np.sinc)))))(0.0) == pytest.approx(
+        np.pi ** 4 / 5, rel=1e-14)
+    assert J(pb.grad(np.cbrt))(0.0) == np.inf  # was nan
+
+
+@pytest.mark.parametrize("x", [np.array([0.0, 2.0, 3.0, -1.5]), np.array([0.5, 0.0, 0.0, 2.0]),
+                               np.array([1.2, -0.7, 2.0, 0.9, 1.1])], ids=["one0", "two0", "no0"])
+def test_prod_check_grads_with_zeros(x):
+    pb.check_grads(np.prod, (x,), order=2)
+    pb.check_grads(lambda x: np.prod(x.reshape(-1, 1) * x, axis=0), (x,), order=2)

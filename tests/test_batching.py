@@ -188,6 +188,8 @@ def test_stop_gradient_and_is_finite():
     check(lambda x: P.stop_gradient_p.bind(x), [x], [1])
     x[0, 1] = np.inf
     check(lambda x: P.is_finite_p.bind(x), [x], [1])
+    x[1, 0], x[2, 1], x[3, 2] = -0.0, -np.nan, np.nan
+    check(lambda x: P.signbit_p.bind(x), [x], [1])
 
 
 # ---------------------------------------------------------------- shape ops

@@ -128,6 +128,7 @@ def _cases():
     cases += [
         ("neg", [A((3,), i64)], {}), ("abs", [A((3,))], {}), ("sign", [A((), f32)], {}),
         ("not", [A((2,), b_)], {}), ("is_finite", [A((2,))], {}),
+        ("signbit", [A((2,), f32)], {}),
         ("stop_gradient", [A((2,))], {}),
         ("integer_pow", [A((3,))], {"y": -2}),
         ("convert_element_type", [A((3,))], {"new_dtype": i32}),

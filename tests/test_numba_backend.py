@@ -56,7 +56,7 @@ TOL = {np.float64: (1e-12, 1e-300), np.float32: (2e-6, 1e-37)}
 UNARY_FLOAT = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
                "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
                "logistic", "erf", "floor", "ceil", "round", "neg", "abs", "sign",
-               "is_finite", "stop_gradient"]
+               "is_finite", "signbit", "stop_gradient", "cbrt"]
 
 
 def unary_all(x):
@@ -69,7 +69,7 @@ def unary_all(x):
 def _float_input(shape, dtype):
     x = RNG.uniform(-3, 3, size=shape).astype(dtype)
     flat = x.reshape(-1)
-    specials = [np.nan, np.inf, -np.inf, -0.0, 0.5, 2.5, -1.5, 0.9, 1e-310, 1.5]
+    specials = [np.nan, np.inf, -np.inf, -0.0, 0.5, 2.5, -1.5, 0.9, 1e-310, 1.5, -np.nan]
     flat[: min(flat.size, len(specials))] = specials[: flat.size]
     return x
 

@@ -167,6 +167,10 @@ def _is_finite_select(choose, x):
     return lax.select(lax.is_finite(x), x, lax.full(lax.shape(x), 0.0, lax.dtype(x)))
 
 
+def _signbit_select(choose, x):
+    return lax.select(lax.signbit(x), lax.neg(x), x)
+
+
 def _pad_general(choose, x):
     if lax.ndim(x) == 0:
         return None
@@ -177,7 +181,8 @@ MORE_FLOAT_OPS = [
     ("keepdims", 1, _keepdims), ("softmax", 1, _softmax), ("reduce_many", 1, _reduce_many),
     ("gather", 1, _gather_const), ("scatter_add", 1, _scatter_const),
     ("transpose3", 1, _transpose3), ("argbest", 1, _argbest), ("dot_any", 2, _dot_any),
-    ("is_finite", 1, _is_finite_select), ("pad_general", 1, _pad_general),
+    ("is_finite", 1, _is_finite_select), ("signbit", 1, _signbit_select),
+    ("pad_general", 1, _pad_general),
     ("log_abs", 1, _unary(lambda x: lax.log(lax.abs(x)))), ("expm1", 1, _unary(lax.expm1)),
     ("rsqrt", 1, _unary(lax.rsqrt)), ("erf", 1, _unary(lax.erf)), ("round", 1, _unary(lax.round)),
     ("ceil", 1, _unary(lax.ceil)), ("atan", 1, _unary(lax.atan)), ("sinh", 1, _unary(lax.sinh)),

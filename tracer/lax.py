@@ -219,7 +219,7 @@ for _name in [
     "neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
     "logistic", "erf", "floor", "ceil", "round", "abs", "sign", "not",
-    "is_finite", "stop_gradient",
+    "is_finite", "signbit", "stop_gradient", "cbrt",
 ]:
     globals()[_name if _name != "not" else "logical_not"] = _unary(P.PRIMITIVES[_name])
 

@@ -33,17 +33,15 @@ for _uf, _fn in {
     np.arccos: lax.acos, np.arctan: lax.atan, np.sinh: lax.sinh, np.cosh: lax.cosh,
     np.tanh: lax.tanh, np.arcsinh: lax.asinh, np.arccosh: lax.acosh,
     np.arctanh: lax.atanh, np.exp: lax.exp, np.log: lax.log, np.log1p: lax.log1p,
-    np.expm1: lax.expm1, np.sqrt: lax.sqrt,
-    np.exp2: lambda x: lax.exp(lax.mul(x, LN2)),
+    np.expm1: lax.expm1, np.sqrt: lax.sqrt, np.cbrt: lax.cbrt,
+    # C99 pow: exact at integers (exp(x * ln 2) was 700 ulp off at x = 994)
+    np.exp2: lambda x: lax.pow(2.0, x),
     np.log2: lambda x: lax.div(lax.log(x), LN2),
     np.log10: lambda x: lax.div(lax.log(x), LN10),
     np.deg2rad: lambda x: lax.mul(x, math.pi / 180.0),
     np.radians: lambda x: lax.mul(x, math.pi / 180.0),
     np.rad2deg: lambda x: lax.mul(x, 180.0 / math.pi),
     np.degrees: lambda x: lax.mul(x, 180.0 / math.pi),
-    # ±0 and nan pass through as they are (sign(-0.0) * 0 would be +0.0)
-    np.cbrt: lambda x: lax.select(lax.eq(x, 0), x,
-                                  lax.mul(lax.sign(x), lax.pow(lax.abs(x), 1.0 / 3.0))),
 }.items():
     UFUNCS[_uf] = _float_unary(_fn)
 
@@ -150,13 +148,8 @@ def isfinite(x):
 
 
 def _negative_sign_bit(x):
-    """x < 0, counting -0.0 (1/-0 = -inf) as negative."""
-    neg = lax.lt(x, 0)
-    if _dt(x).kind != "f":
-        return neg
-    # atan2(+0, -1) = pi, atan2(-0, -1) = -pi: the sign of a zero without dividing by it
-    neg_zero = lax.bitwise_and(lax.eq(x, 0), lax.lt(lax.atan2(x, lax.full(_shape(x), -1, _dt(x))), 0))
-    return lax.bitwise_or(neg, neg_zero)
+    """x < 0 for integers; the sign bit for floats (set for -0.0 and -nan too)."""
+    return lax.signbit(x) if _dt(x).kind == "f" else lax.lt(x, 0)
 
 
 @ufunc(np.signbit)
@@ -247,10 +240,20 @@ def fmod(x, y):
     dt = np.dtype(np.int64) if dt.kind == "b" else dt
     x, y = lax.convert(x, dt), lax.convert(y, dt)
     # C fmod: the remainder of |x| / |y| (exact, as `rem` of positives is), with x's sign
-    r = lax.rem(lax.abs(x), lax.abs(y))
-    if dt.kind == "f":
-        return copysign(r, x)
-    return lax.select(lax.lt(x, 0), lax.neg(r), r)
+    if dt.kind != "f":
+        r = lax.rem(lax.abs(x), lax.abs(y))
+        return lax.select(lax.lt(x, 0), lax.neg(r), r)
+    # |.| and copysign through selects on sign bits, never abs (abs'(0) = 0): the
+    # derivative stays 1 in x, and -trunc(x / y) in y, also where x or the result is 0
+    neg_x = lax.signbit(x)
+    r = lax.rem(_magnitude(x), _magnitude(y))
+    r = _magnitude(r)  # a NaN takes x's sign, as in copysign
+    return lax.select(neg_x, lax.neg(r), r)
+
+
+def _magnitude(x):
+    """|x| for floats, as a select on the sign bit: derivative -1 or 1, also at 0."""
+    return lax.select(lax.signbit(x), lax.neg(x), x)
 
 
 @ufunc(np.divmod)
@@ -315,11 +318,14 @@ def hypot(x, y):
     x, y, dt = _to_common_float(x, y)
     # scaled, so that hypot(1e200, 1e200) does not overflow: big * sqrt(1 + (small/big)^2)
     ax, ay = lax.abs(x), lax.abs(y)
-    big, small = lax.max(ax, ay), lax.min(ax, ay)
+    big = lax.max(ax, ay)
     shp = lax.broadcast_shapes(_shape(x), _shape(y))
     safe_big = lax.select(lax.eq(big, 0), lax.full(shp, 1, dt), big)
-    ratio = lax.div(small, safe_big)
-    out = lax.mul(big, lax.sqrt(lax.add(1.0, lax.mul(ratio, ratio))))
+    # (small / big)**2 squares the signed small operand, not its abs: abs'(0) = 0
+    # would lose hypot's curvature where that operand is 0 (hypot(x, 2)'' = 1/2 at 0)
+    rx, ry = lax.div(x, safe_big), lax.div(y, safe_big)
+    ratio_sq = lax.select(lax.le(ax, ay), lax.mul(rx, rx), lax.mul(ry, ry))
+    out = lax.mul(big, lax.sqrt(lax.add(1.0, ratio_sq)))
     # an infinite operand wins, even over a nan (IEEE, NumPy)
     inf = lax.bitwise_or(lax.eq(ax, math.inf), lax.eq(ay, math.inf))
     return lax.select(inf, lax.full(shp, math.inf, dt), out)
@@ -332,28 +338,33 @@ def _abs_diff_unless(mask, x, y, dt):
     return lax.abs(lax.sub(lax.select(mask, zeros, x), lax.select(mask, zeros, y)))
 
 
-def _logaddexp_parts(x, y):
-    """max(x, y), x == y and |x - y| for logaddexp/logaddexp2. Equal operands (including
-    both -inf or both +inf) get their own formula; they are replaced by zeros before
-    subtracting, so inf - inf is never computed."""
+def _logaddexp(x, y, softplus, tie):
+    """x + softplus(y - x) where y < x, else y + softplus(x - y), with softplus(z) =
+    log(1 + e**z) (or log2(1 + 2**z)) on z <= 0: either branch is the function itself,
+    so a tie (softplus as logaddexp(x, 0) at 0) keeps every derivative, where max(x, y)
+    + softplus(-|x - y|) would lose the curvature at the kinks of max and abs. The
+    same infinity twice gives max(x, y) + tie (its derivative split evenly) without
+    computing inf - inf (zeros stand in)."""
     x, y, dt = _to_common_float(x, y)
-    m = lax.max(x, y)
-    same = lax.eq(x, y)
-    return m, same, _abs_diff_unless(same, x, y, dt)
+    shp = lax.broadcast_shapes(_shape(x), _shape(y))
+    x, y = lax.broadcast_to(x, shp), lax.broadcast_to(y, shp)
+    inf_tie = lax.bitwise_and(lax.eq(x, y), lax.logical_not(lax.is_finite(x)))
+    zeros = lax.full(shp, 0, dt)
+    d = lax.sub(lax.select(inf_tie, zeros, y), lax.select(inf_tie, zeros, x))  # y - x
+    x_wins = lax.lt(d, 0)
+    out = lax.select(x_wins, lax.add(x, softplus(lax.select(x_wins, d, zeros))),
+                     lax.add(y, softplus(lax.select(x_wins, zeros, lax.neg(d)))))
+    return lax.select(inf_tie, lax.add(lax.max(x, y), tie), out)
 
 
 @ufunc(np.logaddexp)
 def logaddexp(x, y):
-    m, same, safe_d = _logaddexp_parts(x, y)
-    out = lax.add(m, lax.log1p(lax.exp(lax.neg(safe_d))))
-    return lax.select(same, lax.add(m, LN2), out)
+    return _logaddexp(x, y, lambda z: lax.log1p(lax.exp(z)), LN2)
 
 
 @ufunc(np.logaddexp2)
 def logaddexp2(x, y):
-    m, same, safe_d = _logaddexp_parts(x, y)
-    out = lax.add(m, lax.div(lax.log1p(lax.exp(lax.mul(safe_d, -LN2))), LN2))
-    return lax.select(same, lax.add(m, 1.0), out)
+    return _logaddexp(x, y, lambda z: lax.div(lax.log1p(lax.pow(2.0, z)), LN2), 1.0)
 
 
 @ufunc(np.heaviside)
@@ -506,10 +517,10 @@ def round_(a, decimals=0, out=None):
     d = int(decimals)
     if d == 0:
         return lax.round(a)
+    # beyond 10**308 the scale is inf, as in NumPy (whose result is then nan)
+    scale = 10.0 ** abs(d) if abs(d) < 309 else math.inf
     if d > 0:
-        scale = 10.0 ** d
         return lax.div(lax.round(lax.mul(a, scale)), scale)
-    scale = 10.0 ** -d
     return lax.mul(lax.round(lax.div(a, scale)), scale)
 
 
@@ -524,7 +535,12 @@ def sinc(x):
     x = _arr(_float(x))
     zero = lax.eq(x, 0)
     px = lax.mul(lax.select(zero, lax.full(_shape(x), 1, _dt(x)), x), math.pi)
-    return lax.select(zero, lax.full(_shape(x), 1, _dt(x)), lax.div(lax.sin(px), px))
+    # at 0, sinc's Maclaurin polynomial 1 - u/6 + u**2/120 - u**3/5040, u = (pi x)**2: the
+    # value 1, and the derivatives at 0 of every order up to 7 (a constant 1 had none)
+    u = lax.square(lax.mul(x, math.pi))
+    at_zero = lax.add(1.0, lax.mul(u, lax.add(-1.0 / 6, lax.mul(u, lax.add(
+        1.0 / 120, lax.mul(u, -1.0 / 5040))))))
+    return lax.select(zero, at_zero, lax.div(lax.sin(px), px))
 
 
 @implements(np.nan_to_num)

@@ -45,6 +45,19 @@ for _name, _fn in {
     if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(Tracer, f"__r{_name}__", _binop(_fn, reflected=True))
 
+
+
+def _unsupported_operator(name):
+    def op(self, other):
+        raise unsupported(f"numpy.{name}")
+    return op
+
+
+for _name, _ufunc in {"lshift": "left_shift", "rshift": "right_shift"}.items():
+    # as np.left_shift/np.right_shift: NotImplementedError naming them, not a TypeError
+    setattr(Tracer, f"__{_name}__", _unsupported_operator(_ufunc))
+    setattr(Tracer, f"__r{_name}__", _unsupported_operator(_ufunc))
+
 Tracer.__neg__ = _with_user_line(negative)
 Tracer.__pos__ = positive
 Tracer.__abs__ = _with_user_line(absolute)

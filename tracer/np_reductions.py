@@ -37,6 +37,9 @@ def _reduction(prim_fn, name):
             a = lax.convert(a, dtype)
         elif name in ("sum", "prod"):
             a = lax.convert(a, _sum_dtype(_dt(a)))
+        reduce = prim_fn
+        if name in ("sum", "prod") and _dt(a).kind == "b":  # dtype=bool: NumPy's or / and
+            reduce = lax.reduce_max if name == "sum" else lax.reduce_min
         axes = _axes(axis, lax.ndim(a))
         if where is not None and where is not True:
             # masked-out elements become the identity (or `initial` for max/min)
@@ -49,7 +52,7 @@ def _reduction(prim_fn, name):
         if name in ("max", "min") and initial is None and any(_shape(a)[i] == 0 for i in axes):
             raise ValueError(
                 f"zero-size array to reduction operation {name}imum which has no identity")
-        res = prim_fn(a, axes)
+        res = reduce(a, axes)
         if initial is not None:
             combine = {"sum": add, "prod": multiply, "max": maximum, "min": minimum}[name]
             res = combine(res, _consts_scalar(initial, _dt(res)))
@@ -98,16 +101,19 @@ def count_nonzero(a, axis=None, *, keepdims=False):
     return sum_(nz, axis=axis, keepdims=keepdims)
 
 
-def _mean_dtype(a, dtype):
+def _mean_dtype(a, dtype, name):
     if dtype is not None:
+        if np.dtype(dtype).kind != "f":  # NumPy truncates the mean, and the variance, to it
+            raise unsupported(f"numpy.{name} with dtype={np.dtype(dtype)}",
+                              "an integer or bool accumulator; pass a float dtype")
         return np.dtype(dtype)
     return _dt(a) if _dt(a).kind == "f" else np.dtype(np.float64)
 
 
-def _mean_operand(a, axis, dtype):
+def _mean_operand(a, axis, dtype, name):
     """mean/var's operand in the dtype they compute in, and the reduced axes."""
     a = _arr(a)
-    a = lax.convert(a, _mean_dtype(a, dtype))
+    a = lax.convert(a, _mean_dtype(a, dtype, name))
     return a, _axes(axis, lax.ndim(a))
 
 
@@ -115,7 +121,7 @@ def _mean_operand(a, axis, dtype):
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     if out is not None:
         raise unsupported("numpy.mean with out=")
-    a, axes = _mean_operand(a, axis, dtype)
+    a, axes = _mean_operand(a, axis, dtype, "mean")
     if where is not None and where is not True:
         mask = _where_mask(where, a)
         s = sum_(a, axis=axes, keepdims=keepdims, where=mask)
@@ -128,11 +134,15 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
 @implements(np.var)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
         mean=None, correction=None):
+    return _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, "var")
+
+
+def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name):
     if out is not None or where is not None or mean is not None:
-        raise unsupported("numpy.var with out=/where=/mean=")
+        raise unsupported(f"numpy.{name} with out=/where=/mean=")
     if correction is not None:
         ddof = correction
-    a, axes = _mean_operand(a, axis, dtype)
+    a, axes = _mean_operand(a, axis, dtype, name)
     n = _count(a, axes)
     m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
     d = lax.sub(a, m)
@@ -143,8 +153,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 @implements(np.std)
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
         mean=None, correction=None):
-    return lax.sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                        where=where, mean=mean, correction=correction))
+    return lax.sqrt(_var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, "std"))
 
 
 @implements(np.ptp)

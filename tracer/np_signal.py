@@ -7,6 +7,7 @@ import numpy as np
 
 from . import lax
 from .np_elementwise import add, multiply, true_divide
+from .np_linalg import _dot
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
 from .numpy_api import _arr, _dt, _norm_axis, _shape, _take_range, implements, unsupported
@@ -100,6 +101,15 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         f0, f1 = take(fp, j), take(fp, lax.add(j, 1))
         slope = lax.div(lax.sub(f1, f0), lax.sub(x1, x0))
         inside = lax.add(lax.mul(slope, lax.sub(x, x0)), f0)
+        # NumPy's fallbacks where that is NaN (an inf in fp: inf * 0): f0 at x == x0,
+        # else from the right end, else f0 if both ends are equal (selected only
+        # there, so the derivative at a knot stays the slope, as in JAX)
+        from_right = lax.add(lax.mul(slope, lax.sub(x, x1)), f1)
+        from_right = lax.select(lax.bitwise_and(lax.ne(from_right, from_right), lax.eq(f0, f1)),
+                                f0, from_right)
+        fallback = lax.select(lax.eq(x, x0), f0, from_right)
+        inside = lax.select(lax.ne(inside, inside), fallback, inside)
+        inside = lax.select(lax.ne(x, x), x, inside)  # a NaN x stays NaN
         inside = lax.select(lax.eq(x, last), lax.broadcast_to(f_last, _shape(x)), inside)
     lo = f_first if left is None else lax.convert(_arr(left), np.float64)
     hi = f_last if right is None else lax.convert(_arr(right), np.float64)
@@ -113,7 +123,7 @@ def _full_convolution(a, v):
     n, m = _shape(a)[0], _shape(v)[0]
     ap = lax.pad(a, 0, [(m - 1, m - 1, 0)])
     windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
-    return lax.dot_general(lax.gather(ap, windows, 0), lax.rev(v, (0,)), (((1,), (0,)), ((), ())))
+    return _dot(lax.gather(ap, windows, 0), lax.rev(v, (0,)), (((1,), (0,)), ((), ())))
 
 
 def _mode_slice(full, n, m, mode):

@@ -15,7 +15,7 @@ from numba import types
 
 from .intrinsics import njit_cached
 from .intrinsics import (clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
-                         radd, reshape, rmax, rmin, rmul, scalar, where)
+                         radd, reshape, rmax, rmin, rmul, scalar, signbit, where)
 
 _JIT = dict(nogil=True, error_model="numpy")
 

@@ -186,6 +186,18 @@ rmin = _accumulate("rmin", _llvm_binary("minimum"))
 
 
 @intrinsic
+def signbit(typingctx, x):
+    """The sign bit of a float64 or float32 (set for -0.0 and for a NaN that has it)."""
+    if x not in (types.float64, types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bits = builder.bitcast(args[0], llvm_ir.IntType(x.bitwidth))
+        return builder.icmp_signed("<", bits, llvm_ir.Constant(bits.type, 0))
+    return types.boolean(x), codegen
+
+
+@intrinsic
 def clamp(typingctx, i, hi):
     """min(max(i, 0), hi) for indices, branch-free: the index a guarded read uses
     where its select discards the value (one call, cheaper for Numba than min/max)."""

@@ -128,6 +128,7 @@ for _name in ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos
 scalar_rules[P.floor_p] = lambda ctx, out, ins, x: cast(f"np.floor({x})", out)
 scalar_rules[P.ceil_p] = lambda ctx, out, ins, x: cast(f"np.ceil({x})", out)
 scalar_rules[P.round_p] = lambda ctx, out, ins, x: cast(f"np.rint({x})", out)  # half-to-even
+scalar_rules[P.cbrt_p] = lambda ctx, out, ins, x: cast(f"np.cbrt({x})", out)  # libm's cbrt
 
 
 @_rule(P.rsqrt_p)
@@ -172,6 +173,11 @@ def _not(ctx, out, ins, x):
 @_rule(P.is_finite_p)
 def _is_finite(ctx, out, ins, x):
     return f"math.isfinite({x})"
+
+
+@_rule(P.signbit_p)
+def _signbit(ctx, out, ins, x):
+    return f"_h.signbit({x})"
 
 
 @_rule(P.stop_gradient_p)
