@@ -15,7 +15,7 @@ from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
 from .tracer.pytree import tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, trace, user_source, where
+from .tracer.trace import Tracer, trace, user_source, weaken, where
 
 
 def _avals(leaves, what):
@@ -215,8 +215,10 @@ def fori_loop(lower, upper, body_fun, init_val):
 
     def checked_body(i, val):
         # fori_loop's own counter is part of the loop's carry: check the user's
-        # part here so the error speaks of body_fun and init_val only.
-        out = body_fun(i, val)
+        # part here so the error speaks of body_fun and init_val only. The counter
+        # is weakly typed, as the Python int of a `for i in range(...)`: a float32
+        # carry plus i stays float32 (as in JAX), where an int64 i would promote it.
+        out = body_fun(weaken(i), val)
         out_leaves, out_tree = tree_flatten(out)
         out_avals = [abstractify(x, "body_fun output") for x in out_leaves]
         if out_tree != init_tree or out_avals != init_avals:

@@ -734,3 +734,19 @@ def test_scan_length_and_fori_loop_bounds_must_be_integers(backend):
         pb.jit(lambda n: pb.fori_loop(0, n, lambda i, c: c + 1.0, 0.0), backend=backend)(5.0)
     assert pb.jit(lambda n: pb.fori_loop(0, n, lambda i, c: c + 1.0, 0.0),
                   backend=backend)(5) == 5.0
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_fori_loop_index_is_a_python_int_to_promotion(backend):
+    # `c + i` kept a float32 (int32) carry's dtype only with a weakly typed i: an int64 i
+    # promoted it, and fori_loop refused the body ("f32[3] became f64[3]")
+    for dt in (np.float32, np.int32):
+        init = np.ones(3, dt)
+        out = pb.fori_loop(0, 3, lambda i, c: c + i, init)
+        assert out.dtype == dt and np.array_equal(out, [4, 4, 4])
+        f = pb.jit(lambda n, c: pb.fori_loop(0, n, lambda i, c: c + i * 2, c), backend=backend)
+        out = f(3, init)  # traced bounds: a while loop
+        assert out.dtype == dt and np.array_equal(out, [7, 7, 7])
+    x = np.array([2.0, 3.0, 4.0])
+    g = pb.grad(lambda x: pb.fori_loop(0, 3, lambda i, c: c * x[i] + i, 1.0))(x)
+    np.testing.assert_array_equal(g, [12.0, 8.0, 7.0])
