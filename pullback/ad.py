@@ -212,15 +212,17 @@ def grad(f, argnums=0, has_aux=False):
 
 
 # ---------------------------------------------------------------- jvp / vjp
-def jvp(f, primals, tangents):
-    """`(f(*primals), J(primals) @ tangents)`; primals and tangents are tuples."""
+def jvp(f, primals, tangents, has_aux=False):
+    """`(f(*primals), J(primals) @ tangents)`; primals and tangents are tuples. With
+    has_aux, f returns (output, aux) and jvp `(output, tangent, aux)`, as in JAX."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
     if len(primals) != len(tangents):
         raise ValueError(
             f"jvp: {len(primals)} primals but {len(tangents)} tangents"
         )
-    tr = _Traced(f, tuple(primals))
+    tr = _Traced(f, tuple(primals), has_aux=has_aux)
+    main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
     t_leaves, t_tree = tree_flatten(tuple(tangents))
     if t_tree != tr.sig.in_tree:
         raise ValueError(
@@ -239,10 +241,11 @@ def jvp(f, primals, tangents):
     jir = jvp_ir(tr.ir, nonzero)
     outs = eval_ir(jir, jir.consts, list(tr.leaves) + ts)
     n = len(tr.ir.outvars)
-    return (
-        tree_unflatten(tr.out_tree, [_out(o) for o in outs[:n]]),
-        tree_unflatten(tr.out_tree, [_out(o) for o in outs[n:]]),
-    )
+    out = tree_unflatten(main_tree, [_out(outs[i]) for i in main])
+    tangent = tree_unflatten(main_tree, [_out(outs[n + i]) for i in main])
+    if has_aux:
+        return out, tangent, make_aux([_out(outs[i]) for i in aux])
+    return out, tangent
 
 
 def vjp(f, *primals, has_aux=False):
@@ -496,6 +499,28 @@ class custom_jvp:
         check_callable(rule, "defjvp")
         self.jvp_rule = rule
         return rule
+
+    def defjvps(self, *jvps):
+        """One rule per argument, as JAX's: jvps[i](t_i, ans, *primals) is the output's
+        tangent along argument i (None: it has none); the rule sums them."""
+        if self.nondiff_argnums:
+            raise TypeError("defjvps cannot be used with nondiff_argnums (as in JAX): use defjvp")
+        for j in jvps:
+            if j is not None:
+                check_callable(j, "defjvps")
+
+        def rule(primals, tangents):
+            ans = self.fun(*primals)
+            total = None
+            for jvp_i, t in zip(jvps, tangents):
+                if jvp_i is None:
+                    continue
+                leaves, tree = tree_flatten(jvp_i(t, ans, *primals))
+                total = (leaves, tree) if total is None else (
+                    [a + b for a, b in zip(total[0], leaves)], tree)
+            return ans, None if total is None else tree_unflatten(total[1], total[0])
+
+        self.jvp_rule = rule
 
     def __call__(self, *args, **kwargs):
         if self.jvp_rule is None:

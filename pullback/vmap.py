@@ -69,14 +69,15 @@ def _abstract_placeholder(aval):
     return np.broadcast_to(np.zeros((), aval.dtype), aval.shape)
 
 
-def vmap(f, in_axes=0, out_axes=0):
+def vmap(f, in_axes=0, out_axes=0, axis_size=None):
     """Vectorize `f` over axes of its arguments (JAX's vmap semantics).
 
     `in_axes`: an int or None for every argument, or a tuple/list with one entry
     per positional argument, each an int, None or a pytree prefix of that
     argument; negative axes count from the end. Keyword arguments are batched
     along axis 0. `out_axes` likewise for the outputs (None: the output must not
-    depend on the batch).
+    depend on the batch). `axis_size`: the batch size, needed only when no argument
+    is batched (then every output is a broadcast of one result, as in JAX).
     """
     check_callable(f, "vmap")
     if isinstance(in_axes, list):
@@ -95,19 +96,19 @@ def vmap(f, in_axes=0, out_axes=0):
         if isinstance(in_axes, dict) and len(args) == 1:
             spec = (in_axes,)
         if not kwargs:
-            return _vmap_call(f, fname, names, spec, out_axes, args)
+            return _vmap_call(f, fname, names, spec, out_axes, args, axis_size)
         # as in JAX, keyword arguments are batched along axis 0
         if not isinstance(spec, tuple):
             spec = (spec,) * len(args)
         return _vmap_call(
             lambda *a: f(*a[:-1], **a[-1]), fname, names + ["kwargs"], spec + (0,),
-            out_axes, args + (dict(kwargs),),
+            out_axes, args + (dict(kwargs),), axis_size,
         )
 
     return batched
 
 
-def _vmap_call(f, fname, names, spec, out_axes, args):
+def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
     leaves, in_tree = tree_flatten(tuple(args))
     axes = broadcast_prefix(spec, in_tree, "in_axes")
     paths = []
@@ -141,10 +142,16 @@ def _vmap_call(f, fname, names, spec, out_axes, args):
         in_dims.append(ax)
         shp = aval.shape[:ax] + aval.shape[ax + 1 :]
         unbatched.append(_abstract_placeholder(aval.update(shape=shp)))
+    if axis_size is not None:
+        if size is not None and size != axis_size:
+            p0, a0, s0 = size_from
+            raise ValueError(f"vmap of {fname}: axis_size is {axis_size}, but argument {p0} "
+                             f"has size {size} along axis {a0} (shape {s0})")
+        size = int(axis_size)
     if size is None:
         raise ValueError(
             f"vmap of {fname}: no argument is batched (in_axes is None for every "
-            "array); at least one needs a batch axis"
+            "array); at least one needs a batch axis, or pass axis_size"
         )
 
     # Unbatched leaves stay as they are: tracers of an enclosing trace keep

@@ -540,3 +540,33 @@ def test_argnums_and_static_argnums_are_checked():
     assert pb.jit(f, static_argnums=np.int64(1))(2.0, 3.0) == 6.0
     with pytest.raises(TypeError, match="static_argnums must be an int or a tuple of ints"):
         pb.jit(f, static_argnums=1.0)
+
+
+def test_jvp_has_aux_and_custom_jvp_defjvps_follow_jax():
+    out, tangent, aux = pb.jvp(lambda x: (np.sin(x), {"c": np.cos(x), "tag": "t"}),
+                               (1.0,), (2.0,), has_aux=True)
+    assert out == np.sin(1.0) and tangent == 2.0 * np.cos(1.0)
+    assert aux["c"] == np.cos(1.0) and aux["tag"] == "t"
+    with pytest.raises(TypeError, match="must return a pair"):
+        pb.jvp(np.sin, (1.0,), (2.0,), has_aux=True)
+
+    @pb.custom_jvp
+    def f(x, y):
+        return np.sin(x) * y
+
+    # deliberately not the true derivative in y, to see that the rule is used
+    f.defjvps(lambda tx, ans, x, y: np.cos(x) * y * tx, lambda ty, ans, x, y: 10.0 * ty)
+    for g in (pb.grad(f, (0, 1)), pb.jit(pb.grad(f, (0, 1)))):
+        gx, gy = g(1.0, 2.0)
+        assert gx == np.cos(1.0) * 2.0 and gy == 10.0
+    assert pb.jvp(f, (1.0, 2.0), (1.0, 1.0))[1] == np.cos(1.0) * 2.0 + 10.0
+
+    @pb.custom_jvp
+    def h(x, y):
+        return x * y
+
+    h.defjvps(None, lambda ty, ans, x, y: x * ty)  # None: no derivative in x
+    assert pb.grad(h, (0, 1))(3.0, 2.0) == (0.0, 3.0)
+    k = pb.custom_jvp(lambda n, x: x * n, nondiff_argnums=(0,))
+    with pytest.raises(TypeError, match="defjvps cannot be used with nondiff_argnums"):
+        k.defjvps(lambda t, ans, x: t)

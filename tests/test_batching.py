@@ -832,3 +832,18 @@ def test_other_call_primitives_are_inlined_batched():
     bad = IR([], [], [x], [Eqn(Primitive("mystery"), [x], [out], {})], [out])
     with pytest.raises(NotImplementedError, match="no batching rule for primitive 'mystery'"):
         vmap_ir(bad, [0], B)
+
+
+def test_vmap_axis_size_when_no_argument_is_batched():
+    x = np.array([1.0, 2.0])
+    out = pb.vmap(lambda x: x * 2, in_axes=None, axis_size=3)(x)
+    np.testing.assert_array_equal(out, np.tile(x * 2, (3, 1)))
+    a, b = pb.vmap(lambda x: (x * 2, 5.0), in_axes=None, axis_size=2, out_axes=(1, 0))(x)
+    np.testing.assert_array_equal(a, [[2.0, 2.0], [4.0, 4.0]])
+    np.testing.assert_array_equal(b, [5.0, 5.0])
+    np.testing.assert_array_equal(pb.vmap(lambda: np.ones(2), axis_size=3)(), np.ones((3, 2)))
+    np.testing.assert_array_equal(pb.jit(pb.vmap(lambda x: x + 1, axis_size=2))(x), x + 1)
+    with pytest.raises(ValueError, match="axis_size is 3, but argument x has size 2"):
+        pb.vmap(lambda x: x * 2, axis_size=3)(x)
+    with pytest.raises(ValueError, match="or pass axis_size"):
+        pb.vmap(lambda x: x * 2, in_axes=None)(x)
