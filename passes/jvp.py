@@ -390,35 +390,31 @@ def _reduce_prod_rule(primals, tangents, *, axes):
     out = _bind1(P.reduce_prod_p, x, axes=axes)
     if is_zero(t) or not _float_out(out):
         return [out], [Zero(_aval(out))]
-    # The product rule along a pairwise tree, as JAX does: halves' products and their
-    # tangents, log2(n) levels of strided slices and products. No division, so the
-    # tangent is exact where x has zeros, and a polynomial in x whose derivatives of
-    # every order are right (selecting prod/x_i or the product of the nonzeros lost
-    # those in the direction of a zero element: Hessians of prod at zeros).
+    # d prod / d x_i = the product of the others, = prod / x_i without zeros. The zero
+    # elements' part of it is written as a polynomial in them (their sum and sum of
+    # squares), never as the constant 0 it equals: its derivatives along a zero element
+    # are those of prod (the Hessian of prod at zeros), exactly for up to two zeros;
+    # with three or more, every such product keeps two zero factors after one
+    # derivative, so second derivatives are still exact. O(1) passes over x, where a
+    # pairwise product tree (JAX's rule) costs log2(n) levels of small loops.
     xa = _aval(x)
-    keep = [i for i in range(xa.ndim) if i not in axes]
-    n = math.prod(xa.shape[i] for i in axes)
-    if n == 0:
-        return [out], [Zero(_aval(out))]
-    rest = [xa.shape[i] for i in keep]
 
-    def rows(v):  # the reduced axes flattened into a leading axis of n rows
-        return lax.reshape(lax.transpose(v, list(axes) + keep), [n] + rest)
+    def over(v):  # a reduction over `axes`, broadcast back to x's shape
+        return _broadcast_back(lax.reduce_sum(v, axes), xa, axes)
 
-    def halves(v):  # (even rows, odd rows)
-        k = len(rest)
-        return [lax.slice(v, [s] + [0] * k, [n] + rest, [2] + [1] * k) for s in (0, 1)]
-
-    xs, ts = rows(x), rows(instantiate(t))
-    one_more_row = [(0, 1, 0)] + [(0, 0, 0)] * len(rest)
-    while n > 1:
-        if n % 2:  # the product's identity, with a zero tangent
-            xs, ts = lax.pad(xs, 1.0, one_more_row), lax.pad(ts, 0.0, one_more_row)
-            n += 1
-        (xe, xo), (te, to) = halves(xs), halves(ts)
-        xs, ts = lax.mul(xe, xo), lax.add(lax.mul(te, xo), lax.mul(xe, to))
-        n //= 2
-    return [out], [lax.reshape(ts, rest)]
+    is0 = lax.eq(x, 0.0)
+    safe = lax.select(is0, 1.0, x)
+    p_nz = _broadcast_back(lax.reduce_prod(safe, axes), xa, axes)  # of the nonzeros
+    n0 = over(lax.convert(is0, xa.dtype))
+    zeros = lax.select(is0, x, 0.0)
+    z1, z2 = over(zeros), over(lax.mul(zeros, zeros))  # sum, sum of squares: values 0
+    one, two = lax.eq(n0, 1.0), lax.eq(n0, 2.0)
+    # the product of the other zeros (at a zero), and of all zeros (at a nonzero)
+    others0 = lax.select(one, 1.0, lax.select(two, lax.sub(z1, x), 0.0))
+    all0 = lax.select(lax.eq(n0, 0.0), 1.0, lax.select(one, z1, lax.select(
+        two, lax.mul(0.5, lax.sub(lax.mul(z1, z1), z2)), 0.0)))
+    coef = lax.select(is0, lax.mul(p_nz, others0), lax.mul(all0, lax.div(p_nz, safe)))
+    return [out], [lax.reduce_sum(lax.mul(t, coef), axes)]
 
 
 jvp_rules[P.reduce_prod_p] = _reduce_prod_rule

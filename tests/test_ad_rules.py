@@ -245,6 +245,9 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
                                   [[0, 3, 0], [3, 0, 0], [0, 0, 0]])
     H = J(pb.hessian(lambda x: np.sum(np.cumprod(x))))(np.array([0.0, 2.0, 3.0]))
     np.testing.assert_array_equal(H, H.T)
+    # third derivatives too, with up to two zeros: d3/dx0 dx1 dxk of x0 x1 x2 x3 = x_other
+    T = J(pb.jacfwd(pb.hessian(np.prod)))(np.array([0.0, 0.0, 3.0, 2.0]))
+    assert (T[0, 1, 2], T[0, 1, 3], T[0, 2, 3], T[2, 3, 0]) == (2.0, 3.0, 0.0, 0.0)
     # x ** y at y = 0: d/dy (d/dx x**y) = 1/x, while d/dx x**0 stays 0
     H = J(pb.hessian(lambda p: p[0] ** p[1]))(np.array([2.0, 0.0]))
     np.testing.assert_allclose(H, [[0.0, 0.5], [0.5, np.log(2.0) ** 2]], rtol=1e-15)
