@@ -340,11 +340,12 @@ def _abs_diff_unless(mask, x, y, dt):
 
 def _logaddexp(x, y, softplus, tie):
     """x + softplus(y - x) where y < x, else y + softplus(x - y), with softplus(z) =
-    log(1 + e**z) (or log2(1 + 2**z)) on z <= 0: either branch is the function itself,
-    so a tie (softplus as logaddexp(x, 0) at 0) keeps every derivative, where max(x, y)
-    + softplus(-|x - y|) would lose the curvature at the kinks of max and abs. The
-    same infinity twice gives max(x, y) + tie (its derivative split evenly) without
-    computing inf - inf (zeros stand in)."""
+    log(1 + e**z) (or log2(1 + 2**z)) on z <= 0, evaluated once on the selected
+    operands: either branch is the function itself, so a tie (softplus as
+    logaddexp(x, 0) at 0) keeps every derivative, where max(x, y) + softplus(-|x - y|)
+    would lose the curvature at the kinks of max and abs. The same infinity twice
+    gives max(x, y) + tie (its derivative split evenly) without computing inf - inf
+    (zeros stand in)."""
     x, y, dt = _to_common_float(x, y)
     shp = lax.broadcast_shapes(_shape(x), _shape(y))
     x, y = lax.broadcast_to(x, shp), lax.broadcast_to(y, shp)
@@ -352,8 +353,7 @@ def _logaddexp(x, y, softplus, tie):
     zeros = lax.full(shp, 0, dt)
     d = lax.sub(lax.select(inf_tie, zeros, y), lax.select(inf_tie, zeros, x))  # y - x
     x_wins = lax.lt(d, 0)
-    out = lax.select(x_wins, lax.add(x, softplus(lax.select(x_wins, d, zeros))),
-                     lax.add(y, softplus(lax.select(x_wins, zeros, lax.neg(d)))))
+    out = lax.add(lax.select(x_wins, x, y), softplus(lax.select(x_wins, d, lax.neg(d))))
     return lax.select(inf_tie, lax.add(lax.max(x, y), tie), out)
 
 
