@@ -105,21 +105,23 @@ def _keyable(leaves):
 
 
 class _KeywordCall:
-    """f called with `n_pos` positional arguments and then a dict of keyword
-    arguments, as a function of positional arguments only (what Jitted traces),
-    with the static keyword arguments bound. Its signature names the dict
-    `kwargs`, so a bad leaf in it reads "argument kwargs['scale']"."""
+    """f called with `n_pos` positional arguments and keyword arguments `names`, as a
+    function of positional arguments only (what Jitted traces and keys by type, so a
+    keyword call takes the same fast path), with the static keyword arguments bound.
+    Its signature names each keyword argument, as errors name the argument."""
 
-    def __init__(self, f, n_pos, static_kwargs):
-        self.f, self.n_pos, self.static_kwargs = f, n_pos, dict(static_kwargs)
+    def __init__(self, f, n_pos, names, static_kwargs):
+        self.f, self.n_pos, self.names = f, n_pos, names
+        self.static_kwargs = dict(static_kwargs)
         self.__name__ = self.__qualname__ = _fn_name(f)
         P = inspect.Parameter
         self.__signature__ = inspect.Signature(
             [P(n, P.POSITIONAL_ONLY) for n in _arg_names(f, n_pos)]
-            + [P("kwargs", P.POSITIONAL_ONLY)])
+            + [P(n, P.POSITIONAL_ONLY) for n in names])
 
     def __call__(self, *args):
-        return self.f(*args[:-1], **args[-1], **self.static_kwargs)
+        n = self.n_pos
+        return self.f(*args[:n], **dict(zip(self.names, args[n:])), **self.static_kwargs)
 
 
 class Jitted:
@@ -142,7 +144,8 @@ class Jitted:
         self._fast_ok = not self.static_argnums and backend == "numba"
         self._fast = {}
         self._tree_fast = {}
-        self._keyword_calls = {}  # (n positional, static keyword arguments) -> Jitted
+        # (n positional, keyword names) -> (static names, dynamic names, {static values: Jitted})
+        self._keyword_plans = {}
         # reentrant: a jitted function may call itself while it is traced
         # (recursion on a static argument unrolls, one entry per value)
         self._lock = threading.RLock()
@@ -172,7 +175,7 @@ class Jitted:
     def __call__(self, *args, **kwargs):
         if kwargs:
             inner, dynamic = self._keyword_call(args, kwargs)
-            return inner(*args, dynamic)
+            return inner(*args, *dynamic)
         # Cache hit: a key from the arguments' types (shapes and dtypes of arrays),
         # one dict lookup, the compiled code; no flattening, tracing or IR hashing.
         # The one-argument key is _fast_key inlined: a call costs as much as the key.
@@ -216,50 +219,60 @@ class Jitted:
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
     def _keyword_call(self, args, kwargs):
-        """(the Jitted that calls f with these keyword arguments, its dict of the
-        dynamic ones). Keyword arguments named in
-        static_argnames, or naming a parameter whose position is in static_argnums
-        (as in JAX), are static; the others are traced like positional arguments,
-        as one dict after them (their names are part of the signature)."""
-        static = set(self.static_argnames)
-        if self.static_argnums:
-            params = _arg_names(self.f, max(self.static_argnums, default=-1) + 1)
-            static |= {params[i] for i in self.static_argnums if i >= len(args)}
-        static_kwargs = []
-        for name in sorted(static & kwargs.keys()):
-            v = kwargs[name]
-            try:
-                hash(v)
-            except TypeError:
-                raise TypeError(f"static argument {name!r} has unhashable type "
-                                f"{type(v).__name__}; static arguments must be hashable"
-                                ) from None
-            static_kwargs.append((name, v))
-        key = (len(args), tuple(static_kwargs))
-        inner = self._keyword_calls.get(key)
+        """(the Jitted that calls f with keyword arguments of these names, in this
+        order, and these static values; the dynamic values, positionally). Keyword
+        arguments named in static_argnames, or naming a parameter whose position is
+        in static_argnums (as in JAX), are static; the others are traced like
+        positional arguments."""
+        plan = self._keyword_plans.get((len(args), tuple(kwargs)))
+        if plan is None:
+            plan = self._keyword_plan(len(args), tuple(kwargs))
+        static_names, dynamic_names, inners = plan
+        statics = tuple(kwargs[k] for k in static_names)
+        try:
+            inner = inners.get(statics)
+        except TypeError:  # an unhashable static value: named below
+            inner = None
         if inner is None:
+            for name, v in zip(static_names, statics):
+                try:
+                    hash(v)
+                except TypeError:
+                    raise TypeError(f"static argument {name!r} has unhashable type "
+                                    f"{type(v).__name__}; static arguments must be "
+                                    "hashable") from None
             with self._lock:
-                inner = self._keyword_calls.get(key)
+                inner = inners.get(statics)
                 if inner is None:
                     n = len(args)
                     argnums = tuple(i for i in self.static_argnums if -n <= i < n)
-                    inner = Jitted(_KeywordCall(self.f, n, static_kwargs), argnums,
-                                   self.backend_name, self.parallel)
-                    self._keyword_calls[key] = inner
-        return inner, {k: v for k, v in kwargs.items() if k not in static}
+                    call = _KeywordCall(self.f, n, dynamic_names, zip(static_names, statics))
+                    inner = inners[statics] = Jitted(call, argnums, self.backend_name,
+                                                     self.parallel)
+        return inner, [kwargs[k] for k in dynamic_names]
+
+    def _keyword_plan(self, n_pos, names):
+        static = set(self.static_argnames)
+        if self.static_argnums:
+            params = _arg_names(self.f, max(self.static_argnums, default=-1) + 1)
+            static |= {params[i] for i in self.static_argnums if i >= n_pos}
+        plan = (tuple(k for k in names if k in static),
+                tuple(k for k in names if k not in static), {})
+        with self._lock:
+            return self._keyword_plans.setdefault((n_pos, names), plan)
 
     def ir(self, *args, **kwargs):
         """The optimized IR compiled for these arguments."""
         if kwargs:
             inner, dynamic = self._keyword_call(args, kwargs)
-            return inner.ir(*args, dynamic)
+            return inner.ir(*args, *dynamic)
         return self._entry(args)[2].ir
 
     def source(self, *args, **kwargs):
         """The generated source handed to the backend for these arguments."""
         if kwargs:
             inner, dynamic = self._keyword_call(args, kwargs)
-            return inner.source(*args, dynamic)
+            return inner.source(*args, *dynamic)
         src = self._entry(args)[2].source
         if src is None:
             raise ValueError(f"backend {self.backend_name!r} generates no source")
@@ -274,9 +287,9 @@ class Jitted:
 def jit(f=None, *, static_argnums=(), backend="numba", parallel=False, static_argnames=()):
     """Decorator: `@pb.jit` or `@pb.jit(static_argnums=..., backend=..., parallel=...)`.
 
-    Keyword arguments of a call are traced like positional ones (a dict after
-    them), except those named in static_argnames or naming a parameter whose
-    position is in static_argnums, which are static: hashable, part of the key.
+    Keyword arguments of a call are traced like positional ones (their names are
+    part of the key), except those named in static_argnames or naming a parameter
+    whose position is in static_argnums, which are static: hashable, part of the key.
 
     parallel=True (numba backend): a loop over at least 2**16 elements whose
     iterations are independent (elementwise work, a vmap, a per-row reduction)
