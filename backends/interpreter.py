@@ -48,6 +48,8 @@ def _pow(x, y):
     # exponent array does not.
     y = np.asarray(y)
     shape = np.broadcast_shapes(np.shape(x), y.shape)
+    if shape == ():  # two 0-d operands take NumPy's scalar path, fast paths included
+        return np.power(np.reshape(x, (1,)), np.reshape(y, (1,))).reshape(())
     return np.power(x, np.array(np.broadcast_to(y, shape)))
 
 
@@ -83,6 +85,24 @@ _ELEMENTWISE_IMPLS = {
 }
 for _p, _f in _ELEMENTWISE_IMPLS.items():
     impl_rules[_p] = _elementwise(_f)
+
+# NumPy's SIMD loops for these round differently from its strided loops (exp of a
+# reversed view differs from exp of a copy in the last bit): C-contiguous operands,
+# so that a pass removing a copying equation (x * 1.0 after a rev) changes no bit
+_LAYOUT_ROUNDED = (P.exp_p, P.log_p, P.log1p_p, P.expm1_p, P.sin_p, P.cos_p, P.tan_p,
+                   P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p, P.tanh_p, P.asinh_p,
+                   P.acosh_p, P.atanh_p, P.cbrt_p, P.atan2_p, P.pow_p)
+
+
+def _contiguous_operands(impl):
+    def contiguous(*xs, **params):
+        return impl(*(np.ascontiguousarray(x) if type(x) is np.ndarray else x for x in xs),
+                    **params)
+    return contiguous
+
+
+for _p in _LAYOUT_ROUNDED:
+    impl_rules[_p] = _contiguous_operands(impl_rules[_p])
 
 
 def _out_dtype_elementwise(fn, dtype_from=0):
@@ -140,6 +160,8 @@ impl_rules[P.transpose_p] = lambda x, *, permutation: [np.transpose(x, permutati
 def _reduction(fn):
     def impl(x, *, axes):
         x = np.asarray(x)
+        if not axes:  # np.sum(x, axis=()) adds +0.0, making -0.0 +0.0: none reduced
+            return [x]
         return [np.asarray(fn(x, axis=tuple(axes)), dtype=x.dtype)]
 
     return impl

@@ -195,6 +195,8 @@ def _pad_values(D, ins, value):
 def _elementwise(E, D, ins, b):
     if D.prim not in CROSSED_ELEMENTWISE or len(D.outputs) != 1:
         return None
+    if not any(isinstance(a, Var) for a in ins):  # literals only (neg 2.0): nothing to move,
+        return None                               # and its output would keep shape ()
     kind = _kind(E)
     if kind == "transpose":
         moved = [b.transpose(a, E.params["permutation"]) for a in ins]

@@ -253,6 +253,8 @@ def fmod(x, y):
 
 def _magnitude(x):
     """|x| for floats, as a select on the sign bit: derivative -1 or 1, also at 0."""
+    if not isinstance(x, Tracer):  # a constant (fmod(x, 2.0)): no equations for it
+        return np.abs(x)
     return lax.select(lax.signbit(x), lax.neg(x), x)
 
 
