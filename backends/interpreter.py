@@ -96,8 +96,8 @@ _LAYOUT_ROUNDED = (P.exp_p, P.log_p, P.log1p_p, P.expm1_p, P.sin_p, P.cos_p, P.t
 
 def _contiguous_operands(impl):
     def contiguous(*xs, **params):
-        return impl(*(np.ascontiguousarray(x) if type(x) is np.ndarray else x for x in xs),
-                    **params)
+        return impl(*(x.copy() if type(x) is np.ndarray and not x.flags.c_contiguous else x
+                      for x in xs), **params)  # (np.ascontiguousarray makes 0-d 1-d)
     return contiguous
 
 

@@ -1008,3 +1008,19 @@ def test_what_pullback_does_not_do_is_named():
                     (lambda a: np.std(a, dtype=bool), "numpy.std with dtype=bool")]:
         with pytest.raises(NotImplementedError, match=name):
             pb.jit(f)(a)
+
+
+def test_the_interpreter_does_not_round_by_layout_or_shape():
+    from pullback.backends.interpreter import eval_ir
+
+    x = np.random.default_rng(7).standard_normal(64)
+    for f in (lambda x: np.exp(x[::-1] * 1.0), lambda x: np.arctan2(x[::-1] - 0.0, x[::-1] + 0.0)):
+        for a in (x, x.astype(np.float32)):
+            raw = pb.make_ir(f)(a)  # the copying x * 1.0 is gone after simplify
+            assert _bitwise_equal(eval_ir(raw, raw.consts, [a])[0],
+                                  pb.jit(f, backend="interpreter")(a))
+    pow_ = pb.jit(lambda x, y: x ** y, backend="interpreter")  # C pow also for 0-d operands
+    assert pow_(-np.inf, 0.5) == np.inf and pow_(np.array([-np.inf]), 0.5)[0] == np.inf
+    from pullback.ir import parse
+    ir = parse("{ lambda ; a:f64[2]. let\n    b:f64[2] = reduce_sum[axes=()] a\n  in (b,) }")
+    assert np.signbit(eval_ir(ir, [], [np.array([-0.0, 1.0])])[0][0])  # nothing summed

@@ -494,3 +494,11 @@ def test_random_programs_keep_results_bitwise_and_typecheck(program, seed):
     again = optimize(out)
     assert str(again) == str(out)
     assert sink_layout(out) is out
+
+
+def test_literal_only_elementwise_equations_stay_where_they_are():
+    ir = parse("{ lambda ; a:f64[]. let\n    b:f64[] = neg 2.0\n"
+               "    c:f64[1] = reshape[shape=(1,)] b\n  in (c,) }")
+    out = optimize(ir, ["layout"])
+    typecheck(out)  # was: neg typed f64[1] on a 0-d literal
+    assert pb.backends.interpreter.eval_ir(out, out.consts, [1.0])[0].shape == (1,)
