@@ -49,8 +49,8 @@ def format_literal(lit: Literal) -> str:
         text = "True" if v else "False"
         return text
     if dt.kind == "f":
-        if math.isnan(v):
-            text = "nan"
+        if math.isnan(v):  # its sign shows (copysign(x, -nan) is -|x|), as in the cache key
+            text = "-nan" if math.copysign(1.0, v) < 0 else "nan"
         elif math.isinf(v):
             text = "inf" if v > 0 else "-inf"
         else:

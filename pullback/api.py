@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 
 import numpy as np
 
@@ -34,6 +35,9 @@ def with_kwargs(f, kwargs):
 
 
 def _arg_names(f, n):
+    names = getattr(f, "_pullback_arg_names", None)  # set by wrappers (pb.jit's keyword calls)
+    if names is not None:
+        return [names[i] if i < len(names) else f"args[{i}]" for i in range(n)]
     try:
         params = list(inspect.signature(f).parameters)
     except (TypeError, ValueError):
@@ -57,6 +61,9 @@ def abstractify(x, path):
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"argument {path} is a masked array; pullback does not trace masks: "
                         "pass x.filled(value), or np.where over the mask")
+    if isinstance(x, np.matrix):
+        raise TypeError(f"argument {path} is an np.matrix, whose * is a matrix product; "
+                        "pass np.asarray(x) and use @")
     if isinstance(x, VALUE_TYPES):  # not a Tracer: handled above
         arr = np.asarray(x)
         try:
@@ -90,20 +97,32 @@ def leaf_value(x):
     return np.asarray(x)
 
 
+def static_key(v):
+    """A static value as a cache key that tells apart what == does not: 1, 1.0 and
+    True (another type gives another trace), 0.0 and -0.0 (1/s differs), while NaN
+    matches itself (nan != nan would make every call a new trace)."""
+    if isinstance(v, (float, np.floating)):
+        return (type(v), "nan" if v != v else v, math.copysign(1.0, v))
+    if isinstance(v, tuple):
+        return (type(v), tuple(static_key(x) for x in v))
+    return (type(v), v)
+
+
 class Signature:
     """What a trace depends on: pytree structure, avals, static argument values,
     and which leaves are Python scalars (weakly typed: `weak`, their positions)."""
 
-    __slots__ = ("in_tree", "avals", "static", "weak", "_hash")
+    __slots__ = ("in_tree", "avals", "static", "weak", "_key", "_hash")
 
     def __init__(self, in_tree, avals, static, weak):
         self.in_tree, self.avals, self.static = in_tree, tuple(avals), static
         self.weak = weak
-        self._hash = hash((in_tree, self.avals, static, weak))
+        self._key = tuple((i, static_key(v)) for i, v in static)
+        self._hash = hash((in_tree, self.avals, self._key, weak))
 
     def __eq__(self, o):
         return (self.in_tree == o.in_tree and self.avals == o.avals
-                and self.static == o.static and self.weak == o.weak)
+                and self._key == o._key and self.weak == o.weak)
 
     def __hash__(self):
         return self._hash

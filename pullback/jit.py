@@ -22,8 +22,8 @@ import threading
 
 import numpy as np
 
-from .api import (_arg_names, _as_tuple, _fn_name, check_callable, flatten_inputs, to_output,
-                  trace_to_ir)
+from .api import (_arg_names, _as_tuple, _fn_name, check_callable, flatten_inputs,
+                  static_key, to_output, trace_to_ir)
 from .backends import get_backend
 from .backends.interpreter import eval_ir
 from .tracer.pytree import tree_flatten, tree_unflatten
@@ -108,20 +108,27 @@ class _KeywordCall:
     """f called with `n_pos` positional arguments and keyword arguments `names`, as a
     function of positional arguments only (what Jitted traces and keys by type, so a
     keyword call takes the same fast path), with the static keyword arguments bound.
-    Its signature names each keyword argument, as errors name the argument."""
+    Errors name the positional arguments as f does and keyword arguments by keyword."""
 
     def __init__(self, f, n_pos, names, static_kwargs):
         self.f, self.n_pos, self.names = f, n_pos, names
         self.static_kwargs = dict(static_kwargs)
         self.__name__ = self.__qualname__ = _fn_name(f)
-        P = inspect.Parameter
-        self.__signature__ = inspect.Signature(
-            [P(n, P.POSITIONAL_ONLY) for n in _arg_names(f, n_pos)]
-            + [P(n, P.POSITIONAL_ONLY) for n in names])
+        self._pullback_arg_names = _arg_names(f, n_pos) + list(names)
 
     def __call__(self, *args):
         n = self.n_pos
         return self.f(*args[:n], **dict(zip(self.names, args[n:])), **self.static_kwargs)
+
+
+def _positional_params(f):
+    """Names of f's parameters that can be passed by position, in order."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):  # no signature (a builtin)
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in params if p.kind in kinds]
 
 
 class Jitted:
@@ -130,10 +137,14 @@ class Jitted:
         self.f = f
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
-                                else tuple(static_argnames))
+                                else tuple(static_argnames or ()))
         if not all(isinstance(n, str) for n in self.static_argnames):
             raise TypeError(f"static_argnames must be a str or a tuple of str, got "
                             f"{static_argnames!r}")
+        # as in JAX, a parameter named in static_argnames is static passed by position too
+        named = set(self.static_argnames)
+        self._static_by_name = tuple(i for i, name in enumerate(_positional_params(f))
+                                     if name in named and i not in self.static_argnums)
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.parallel = bool(parallel)
@@ -141,7 +152,7 @@ class Jitted:
         # The lean per-call paths (numba outputs already are NumPy arrays):
         # _fast_key(args) -> (call, finish) when every argument is an array or scalar,
         # (input tree, _leaves_key(leaves)) -> entry for other pytrees of them.
-        self._fast_ok = not self.static_argnums and backend == "numba"
+        self._fast_ok = not (self.static_argnums or self._static_by_name) and backend == "numba"
         self._fast = {}
         self._tree_fast = {}
         # (n positional, keyword names) -> (static names, dynamic names, {static values: Jitted})
@@ -154,13 +165,13 @@ class Jitted:
         functools.update_wrapper(self, f, updated=())
 
     def _entry(self, args):
-        leaves, sig = flatten_inputs(self.f, args, self.static_argnums)
+        leaves, sig = flatten_inputs(self.f, args, self._argnums(len(args)))
         entry = self._cache.get(sig)
         if entry is None:
             with self._lock:
                 entry = self._cache.get(sig)
                 if entry is None:
-                    traced, _, out_tree = trace_to_ir(self.f, args, self.static_argnums)
+                    traced, _, out_tree = trace_to_ir(self.f, args, self._argnums(len(args)))
                     if any(isinstance(c, Tracer) for c in traced.consts):
                         # f closes over values of an enclosing trace (pb.grad(lambda y:
                         # pb.jit(lambda z: z * y)(x))): inlined there, never compiled
@@ -190,7 +201,7 @@ class Jitted:
             try:
                 out = call(*args)
             except OverflowError:  # a Python int beyond int64: name the argument
-                flatten_inputs(self.f, args, self.static_argnums)
+                flatten_inputs(self.f, args, self._argnums(len(args)))
                 raise
             return out if finish is None else finish(out)
         return self._call_slow(args)
@@ -203,7 +214,7 @@ class Jitted:
                 try:
                     return entry.unflatten(entry.compiled(*leaves))
                 except OverflowError:  # as in __call__
-                    flatten_inputs(self.f, args, self.static_argnums)
+                    flatten_inputs(self.f, args, self._argnums(len(args)))
                     raise
         leaves, sig, entry = self._entry(args)
         if type(entry) is _Inlined or any(isinstance(x, Tracer) for x in leaves):
@@ -218,6 +229,12 @@ class Jitted:
                 self._tree_fast[(sig.in_tree, _leaves_key(leaves))] = entry
         return tree_unflatten(entry.out_tree, [to_output(o) for o in outs])
 
+    def _argnums(self, n):
+        """The static positions of a call with n positional arguments."""
+        if not self._static_by_name:
+            return self.static_argnums
+        return self.static_argnums + tuple(i for i in self._static_by_name if i < n)
+
     def _keyword_call(self, args, kwargs):
         """(the Jitted that calls f with keyword arguments of these names, in this
         order, and these static values; the dynamic values, positionally). Keyword
@@ -229,8 +246,9 @@ class Jitted:
             plan = self._keyword_plan(len(args), tuple(kwargs))
         static_names, dynamic_names, inners = plan
         statics = tuple(kwargs[k] for k in static_names)
+        key = tuple(static_key(v) for v in statics)  # 1, 1.0, True, -0.0 apart
         try:
-            inner = inners.get(statics)
+            inner = inners.get(key)
         except TypeError:  # an unhashable static value: named below
             inner = None
         if inner is None:
@@ -242,13 +260,13 @@ class Jitted:
                                     f"{type(v).__name__}; static arguments must be "
                                     "hashable") from None
             with self._lock:
-                inner = inners.get(statics)
+                inner = inners.get(key)
                 if inner is None:
                     n = len(args)
-                    argnums = tuple(i for i in self.static_argnums if -n <= i < n)
+                    argnums = tuple(i for i in self._argnums(n) if -n <= i < n)
                     call = _KeywordCall(self.f, n, dynamic_names, zip(static_names, statics))
-                    inner = inners[statics] = Jitted(call, argnums, self.backend_name,
-                                                     self.parallel)
+                    inner = inners[key] = Jitted(call, argnums, self.backend_name,
+                                                 self.parallel)
         return inner, [kwargs[k] for k in dynamic_names]
 
     def _keyword_plan(self, n_pos, names):

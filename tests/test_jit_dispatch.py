@@ -337,3 +337,95 @@ def test_bad_keyword_arguments_are_named():
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         j(1.0, bogus=2.0)
     assert j(2.0, scale=4.0) == 8.0  # and the function still works
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_static_values_that_compare_equal_get_their_own_trace(backend):
+    div = pb.jit(lambda a, s: a / s, static_argnums=1, backend=backend)
+    with np.errstate(divide="ignore"):
+        assert div(1.0, 0.0) == np.inf and div(1.0, -0.0) == -np.inf  # 0.0 == -0.0
+    add = pb.jit(lambda a, s: a + s, static_argnums=1, backend=backend)
+    ones = np.array([1, 1])
+    assert add(ones, 1).dtype == np.int64 and add(ones, 1.0).dtype == np.float64  # 1 == 1.0
+    np.testing.assert_array_equal(add(np.array([True, False]), True), [True, True])
+    np.testing.assert_array_equal(add(np.array([True, False]), 1), [2, 1])  # True == 1
+    for _ in range(3):  # nan != nan: still one trace
+        assert np.isnan(add(1.0, float("nan")))
+    assert len(add._cache) == 5
+    mul = pb.jit(lambda a, n: a * n, static_argnames="n", backend=backend)
+    assert np.signbit(mul(1.0, n=-0.0)) and not np.signbit(mul(1.0, n=0.0))
+    # static_argnames also when the argument is passed by position, as in JAX
+    def repeat(x, n=2):
+        for _ in range(n):
+            x = x * 2
+        return x
+    r = pb.jit(repeat, static_argnames="n", backend=backend)
+    assert (r(1.0, 3), r(1.0, n=3), r(1.0)) == (8.0, 8.0, 4.0)
+    assert pb.jit(lambda x: x, static_argnames=None, backend=backend)(1.0) == 1.0
+
+
+def test_nan_constants_of_either_sign_are_different_kernels():
+    got = [pb.jit(lambda a: np.copysign(a, c))(np.arange(3.0)) for c in (np.nan, -np.nan)]
+    assert not np.signbit(got[0]).any() and np.signbit(got[1]).all()
+    ir = pb.make_ir(lambda a: np.copysign(a, -np.nan) + np.nan)(np.arange(3.0))
+    assert "-nan" in str(ir) and str(pb.ir.parse(str(ir), ir.consts)) == str(ir)
+
+
+def test_matrices_masked_arrays_and_uint64_are_refused_not_miscomputed():
+    with pytest.warns(PendingDeprecationWarning):
+        m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(TypeError, match="argument a is an np.matrix"):
+        pb.jit(lambda a: a * a)(m)
+    with pytest.raises(TypeError, match="np.matrix values"):
+        pb.jit(lambda a: a * m)(np.ones((2, 2)))
+    with pytest.raises(TypeError, match="masked arrays"):
+        pb.jit(lambda a: a + np.ma.masked_array([1, 2, 3], mask=[0, 1, 0]))(np.ones(3))
+    with pytest.raises(TypeError, match="uint64"):
+        pb.jit(lambda a: a + np.uint64(2 ** 64 - 1))(np.int64(1))
+
+
+def test_the_interpreter_backend_returns_fresh_arrays_and_keeps_its_constants():
+    c = np.arange(3.0)
+    r = pb.jit(lambda a: (c, a), backend="interpreter")(1.0)
+    r[0][0] = 99.0
+    np.testing.assert_array_equal(c, [0.0, 1.0, 2.0])  # the user's array, untouched
+    k = pb.jit(lambda a: np.zeros(3), backend="interpreter")
+    r = k(1.0)
+    r += 1
+    np.testing.assert_array_equal(k(1.0), np.zeros(3))
+    for f in (lambda a: a, lambda a: a * 1.0, lambda a: a.T, lambda a: a[1:], lambda a: a.copy()):
+        x = np.ones(3)
+        pb.jit(f, backend="interpreter")(x)[...] = 7.0
+        np.testing.assert_array_equal(x, np.ones(3))
+    d = np.arange(3.0)
+    g = pb.jit(lambda a: a + d, backend="interpreter")
+    g(0.0)
+    d[:] = 10.0  # traced once, as the numba backend (and JAX): the value at trace time
+    np.testing.assert_array_equal(g(0.0), [0.0, 1.0, 2.0])
+
+
+def test_keyword_calls_of_functions_with_star_args_and_odd_names():
+    def f(*xs, s=1.0):
+        return sum(xs) * s
+
+    def g(a, **kw):
+        return a * kw["a-b"]
+
+    assert pb.jit(f)(1.0, 2.0, s=3.0) == 9.0
+    assert pb.jit(g)(1.0, **{"a-b": 2.0}) == 2.0
+    with pytest.raises(TypeError, match="argument a-b has type str"):
+        pb.jit(g)(1.0, **{"a-b": "x"})
+    with pytest.raises(TypeError, match="got multiple values for argument 'b'"):
+        pb.jit(lambda a, b=1.0: a * b)(1.0, 2.0, b=3.0)
+
+
+def test_copies_of_traced_values_and_a_constant_table_indexed_by_a_traced_index():
+    import copy
+
+    x = np.arange(3.0)
+    np.testing.assert_array_equal(pb.jit(lambda a: copy.deepcopy(a) * 2)(x), x * 2)
+    np.testing.assert_array_equal(pb.jit(lambda a: copy.copy(a))(x), x)
+    table = np.arange(5.0) * 2
+    with pytest.raises(TypeError, match=r"pb.stop_gradient\(table\)\[i\]"):
+        pb.jit(lambda i: table[i])(2)
+    assert pb.jit(lambda i: pb.stop_gradient(table)[i])(2) == 4.0  # the suggestion works

@@ -54,9 +54,18 @@ def asarray(x):
     """Tracers pass through; anything else becomes a NumPy array of a supported dtype."""
     if isinstance(x, Tracer):
         return x
-    if isinstance(x, np.ndarray) and x.dtype in (np.float64, np.float32, np.int64, np.int32, np.bool_):
+    if type(x) is np.ndarray and x.dtype in (np.float64, np.float32, np.int64, np.int32, np.bool_):
         return x
+    if isinstance(x, np.matrix):
+        raise TypeError("pullback does not trace np.matrix values (their * is a matrix "
+                        "product): pass np.asarray(m) and use @")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError("pullback does not trace masked arrays (the mask would be lost): "
+                        "use m.filled(value), or np.where over the mask")
     arr = np.asarray(x)
+    if arr.dtype == np.uint64:  # int64 would wrap values beyond 2**63
+        raise TypeError("pullback does not support uint64 values: convert them with "
+                        ".astype(np.int64) or .astype(np.float64)")
     if arr.dtype == object:
         raise TypeError(f"cannot convert {type(x).__name__} to an array")
     if arr.dtype.kind == "f" and arr.dtype not in (np.float64, np.float32):

@@ -326,10 +326,17 @@ class Tracer:
             "This happens when a traced value sits inside a Python list given to NumPy "
             "(np.array([x, 2*x]) or np.mean([x, y]): use np.stack([...]) instead), with "
             "np.asarray(x) on a traced value (drop it; x.astype(dtype) converts), when a "
-            "NumPy array is indexed by a traced index (table[i]: use np.take(table, i)), "
+            "NumPy array is indexed by a traced index (table[i]: trace the table first, as "
+            "pb.stop_gradient(table)[i]; a constant has no derivative to lose), "
             "or inside a library that pullback cannot trace (SciPy)."
             f"{where(user_source(2))}"
         )
+
+    def __copy__(self):  # traced values are immutable: a copy is the value itself
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __iter__(self):
         if not self.shape:
