@@ -103,6 +103,8 @@ def parse_aval(spec):
     if not m:
         return None
     dims = [d.strip() for d in m.group(2).split(",")] if m.group(2).strip() else []
+    if len(dims) > 1 and dims[-1] == "":  # f64[3,] as Python writes (3,)
+        dims.pop()
     if any(not d.isdigit() for d in dims):
         raise CLIError(f"bad shape in argument spec {spec!r}")
     return ShapedArray([int(d) for d in dims], DTYPES[m.group(1)])
@@ -180,7 +182,7 @@ def load_function(target):
     sys.path.insert(0, folder)  # so that the file's own sibling imports work
     try:
         spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in user code too
         raise CLIError(f"importing {path} failed: {_one_line(e)}") from None
     finally:
         if sys.path and sys.path[0] == folder:
@@ -462,7 +464,7 @@ def dump(opts, out, err):
         g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes))
     except CLIError:
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in user code too
         raise CLIError(f"applying {', '.join(opts.transform)} failed: {_one_line(e)}") from None
     args = [example_value(a) for a in dyn_avals]
     for _ in range(vmaps):
@@ -476,13 +478,13 @@ def dump(opts, out, err):
             text = pb.jit(g, parallel=opts.parallel).source(*args)
         except CLIError:
             raise
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # sys.exit() in user code too
             raise CLIError(f"source generation failed: {_one_line(e)}") from None
         out.write(text if text.endswith("\n") else text + "\n")
         return
     try:
         ir = pb.make_ir(g)(*args)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in user code too
         raise CLIError(f"tracing {opts.target} failed: {_one_line(e)}") from None
     if not opts.no_opt:
         stats = [] if opts.stats else None

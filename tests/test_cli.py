@@ -358,3 +358,15 @@ def test_huge_shapes_print_without_allocating_or_fail_clearly(user_file, run_her
     r = run_here("dump", f"{user_file}:two", "--args", "f64[3], f64[]", "--transform", "vmap",
                  "--in-axes", "0,None", "--batch-size", "99999999999999999999")
     assert r.returncode == 2 and "is too large for an array" in r.stderr
+
+
+def test_user_code_that_calls_sys_exit_is_one_line_and_status_2(tmp_path, run_here):
+    (tmp_path / "ex.py").write_text("import sys\nimport numpy as np\n\n\ndef f(x):\n"
+                                    "    sys.exit(3)\n\n\ndef g(x):\n    return np.sin(x)\n")
+    (tmp_path / "ex2.py").write_text("import sys\nsys.exit(4)\n")
+    r = run_here("dump", f"{tmp_path / 'ex.py'}:f", "--args", "f64[3]")
+    assert r.returncode == 2 and "failed: SystemExit: 3" in r.stderr and r.stderr.count("\n") == 1
+    r = run_here("dump", f"{tmp_path / 'ex2.py'}:f", "--args", "f64[3]")
+    assert r.returncode == 2 and "importing" in r.stderr and "SystemExit: 4" in r.stderr
+    r = run_here("dump", f"{tmp_path / 'ex.py'}:g", "--args", "f64[3,]")  # as Python's (3,)
+    assert r.returncode == 0 and "a:f64[3]" in r.stdout
