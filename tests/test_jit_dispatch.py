@@ -369,6 +369,13 @@ def test_nan_constants_of_either_sign_are_different_kernels():
     assert not np.signbit(got[0]).any() and np.signbit(got[1]).all()
     ir = pb.make_ir(lambda a: np.copysign(a, -np.nan) + np.nan)(np.arange(3.0))
     assert "-nan" in str(ir) and str(pb.ir.parse(str(ir), ir.consts)) == str(ir)
+    from pullback.backends import numba as nb
+    for t, dt in (("f64", np.float64), ("f32", np.float32)):  # generated code keeps it too
+        sfx = ":f32[]" if t == "f32" else ""
+        ir = pb.ir.parse(f"{{ lambda ; a:{t}[3]. let\n    b:bool[3] = signbit a\n"
+                         f"    c:{t}[3] = select b -nan{sfx} nan{sfx}\n  in (c,) }}")
+        got = nb.compile(ir)(np.array([-1.0, 1.0, -0.0], dt))[0]
+        np.testing.assert_array_equal(np.signbit(got), [True, False, True])
 
 
 def test_matrices_masked_arrays_and_uint64_are_refused_not_miscomputed():

@@ -36,8 +36,11 @@ def literal(val, dtype) -> str:
         return "True" if v else "False"
     if dtype.kind == "f":
         v = float(v)
-        text = "np.nan" if math.isnan(v) else ("np.inf" if v == math.inf else
-                                              "-np.inf" if v == -math.inf else repr(v))
+        if math.isnan(v):  # its sign bit kept (copysign, signbit read it), by its bits:
+            # Numba's -np.nan is a positive NaN
+            text = "_vm._float(-2251799813685248)" if math.copysign(1.0, v) < 0 else "np.nan"
+        else:
+            text = ("np.inf" if v == math.inf else "-np.inf" if v == -math.inf else repr(v))
         return text if dtype == np.float64 else f"{DT[dtype]}({text})"
     text = str(int(v))
     return text if dtype == np.int64 else f"{DT[dtype]}({text})"
