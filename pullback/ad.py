@@ -51,6 +51,8 @@ def _argnums_tuple(argnums, n, fname):
                 f"argnums {i} is out of range for {fname} called with {n} positional arguments"
             )
         out.append(i % n)
+    if len(set(out)) != len(out):  # (1, -1) name one argument twice, as (1, 1) do
+        raise ValueError(f"argnums {argnums!r} name an argument of {fname} twice")
     return single, tuple(out)
 
 
@@ -231,7 +233,11 @@ def jvp(f, primals, tangents, has_aux=False):
     nonzero = tr.wrt
     ts = []
     for v, t, nz, i in zip(tr.ir.invars, t_leaves, nonzero, range(len(t_leaves))):
-        if not nz:
+        if not nz:  # an int or bool primal has no derivative: a nonzero tangent is a mistake
+            if not isinstance(t, Tracer) and np.any(np.asarray(t) != 0):
+                raise TypeError(f"jvp: primal {i} has dtype {v.aval.dtype}, which has no "
+                                "derivative, but its tangent is nonzero; pass a float primal, "
+                                "or a zero tangent")
             continue
         if tuple(np.shape(t)) != v.aval.shape:
             raise ValueError(
@@ -268,6 +274,9 @@ def vjp(f, *primals, has_aux=False):
             )
         cts = []
         for c, a in zip(ct_leaves, main_avals):
+            if not isinstance(c, VALUE_TYPES):
+                raise TypeError(f"vjp_fn: a cotangent of type {type(c).__name__} for an "
+                                f"output {a}; cotangents are arrays or numbers")
             if tuple(np.shape(c)) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output {a}")
             cts.append(c if isinstance(c, Tracer) else np.asarray(c, a.dtype))
@@ -471,6 +480,7 @@ def _positional(fun, args, kwargs):
 def _split_nondiff(nondiff_argnums, args, fname):
     """(the arguments in nondiff_argnums, the others, merge(others) -> all args)."""
     n = len(args)
+    nondiff_argnums = _as_tuple(nondiff_argnums, "nondiff_argnums")  # ints, no duplicates
     nd = sorted({i % n if -n <= i < n else i for i in nondiff_argnums})
     if any(not 0 <= i < n for i in nd):
         raise ValueError(f"{fname}: nondiff_argnums {tuple(nondiff_argnums)} out of range "
@@ -491,7 +501,7 @@ class custom_jvp:
     def __init__(self, fun, nondiff_argnums=()):
         check_callable(fun, "custom_jvp")
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _as_tuple(nondiff_argnums, "nondiff_argnums")  # ints, once each
         self.jvp_rule = None
         functools.update_wrapper(self, fun)
 
@@ -544,12 +554,13 @@ class custom_jvp:
                 raise TypeError(
                     f"the jvp rule {_fn_name(rule)} must return (primal_out, tangent_out)"
                 )
-            po, _ = tree_flatten(res[0])
+            po, po_tree = tree_flatten(res[0])
             to, to_tree = tree_flatten(res[1])
-            if len(po) != len(call.outvars) or len(to) != len(call.outvars):
+            if po_tree != out_tree or to_tree != out_tree:  # leaves go by position
                 raise TypeError(
-                    f"the jvp rule {_fn_name(rule)} returned outputs whose structure does "
-                    f"not match {_fn_name(fun)}'s output {out_tree}"
+                    f"the jvp rule {_fn_name(rule)} returned a primal output of structure "
+                    f"{po_tree} and a tangent of structure {to_tree}; both must have "
+                    f"{_fn_name(fun)}'s output structure {out_tree}"
                 )
             return po, to
 
@@ -568,7 +579,7 @@ class custom_vjp:
     def __init__(self, fun, nondiff_argnums=()):
         check_callable(fun, "custom_vjp")
         self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.nondiff_argnums = _as_tuple(nondiff_argnums, "nondiff_argnums")  # ints, once each
         self.fwd = self.bwd = None
         functools.update_wrapper(self, fun)
 
@@ -587,6 +598,13 @@ class custom_vjp:
         args = _positional(fun, args, kwargs)
         if self.nondiff_argnums:
             fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
+            for i, a in zip(sorted(i % (len(args) + len(fixed)) for i in self.nondiff_argnums),
+                            fixed):
+                if any(isinstance(x, Tracer) for x in tree_flatten(a)[0]):
+                    raise TypeError(  # bwd would close over it, dead by then (as in JAX)
+                        f"custom_vjp function {_fn_name(fun)}: argument {i} is in "
+                        "nondiff_argnums but is a traced value; pass it as an ordinary "
+                        "argument (bwd may return None as its cotangent)")
             fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
             fwd = functools.wraps(fwd)(lambda *rest: self.fwd(*merge(rest)))
             bwd = functools.wraps(bwd)(lambda res, ct: self.bwd(*fixed, res, ct))
@@ -615,9 +633,18 @@ class custom_vjp:
                         f"cotangent per argument of {fname} ({len(args)})"
                     )
                 flat = []
-                for a, c in zip(args, in_cts):
-                    n = len(tree_flatten(a)[0])
-                    flat += [None] * n if c is None else tree_flatten(c)[0]
+                for i, (a, c) in enumerate(zip(args, in_cts)):
+                    a_tree = tree_flatten(a)[1]
+                    if c is None:
+                        flat += [None] * a_tree.num_leaves
+                        continue
+                    c_leaves, c_tree = tree_flatten(c)
+                    if c_tree != a_tree:  # leaves go by position: a wrong key would mix them
+                        raise TypeError(
+                            f"the bwd rule {_fn_name(bwd)} returned a cotangent of structure "
+                            f"{c_tree} for argument {i} of {fname}, whose structure is "
+                            f"{a_tree} (or None for a zero cotangent)")
+                    flat += c_leaves
                 return [fit_tangent(c, av, f"a cotangent from the bwd rule {_fn_name(bwd)}")
                         for c, av in zip(flat, arg_avals)]
 
@@ -711,6 +738,9 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
     offsets = [0]
     for t in arg_trees:
         offsets.append(offsets[-1] + t.num_leaves)
+    if not any(x.dtype.kind == "f" for x in leaves):  # nothing to check: say so, not pass
+        raise ValueError(f"check_grads: no argument of {name} has float values, so there is "
+                         "no derivative to check (pass floats, e.g. np.arange(3.0))")
     out0 = f(*args)
     out_leaves, out_tree = tree_flatten(out0)
     order_k = _order_done + 1

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from .api import VALUE_TYPES, _fn_name, abstractify
+from .api import VALUE_TYPES, _fn_name, abstractify, check_callable
 from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
@@ -88,6 +88,8 @@ def _flat_fn(fn, in_tree, out_store):
 # ---------------------------------------------------------------- cond
 def cond(pred, true_fun, false_fun, *operands):
     """`true_fun(*operands)` if pred else `false_fun(*operands)`, as one `cond` equation."""
+    check_callable(true_fun, "pb.cond (true_fun)")
+    check_callable(false_fun, "pb.cond (false_fun)")
     if not isinstance(pred, Tracer):
         p = np.asarray(pred)
         if p.dtype.kind not in "biuf":
@@ -189,7 +191,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         raise TypeError(
             "pb.scan: f must return the carry's structure and types: "
             f"{_type_text(c_tree, c_avals)} became "
-            f"{_type_text(ct, body.out_avals[: len(c_avals)])}"
+            f"{_type_text(ct, body.out_avals[: ct.num_leaves])}"
         )
     out = scan_p.bind(*consts, *c_leaves, *x_leaves, body=body, length=n,
                       reverse=bool(reverse), num_consts=len(consts), num_carry=len(c_leaves))
@@ -209,6 +211,9 @@ def fori_loop(lower, upper, body_fun, init_val):
     for b in (lower, upper):
         if (b.dtype.kind if isinstance(b, Tracer) else np.asarray(b).dtype.kind) not in "iub":
             raise TypeError(f"pb.fori_loop: the bounds must be integers, got {b!r}")
+        if np.ndim(b) != 0:
+            raise TypeError(f"pb.fori_loop: the bounds must be scalars, got one of shape "
+                            f"{np.shape(b)}")
     static = all(not isinstance(b, Tracer) or b.val is not None for b in (lower, upper))
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = _avals(init_leaves, "init_val")

@@ -143,6 +143,10 @@ def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
         shp = aval.shape[:ax] + aval.shape[ax + 1 :]
         unbatched.append(_abstract_placeholder(aval.update(shape=shp)))
     if axis_size is not None:
+        if not isinstance(axis_size, (int, np.integer)) or isinstance(axis_size, bool) \
+                or axis_size < 0:
+            raise ValueError(f"vmap of {fname}: axis_size must be a non-negative int, got "
+                             f"{axis_size!r}")
         if size is not None and size != axis_size:
             p0, a0, s0 = size_from
             raise ValueError(f"vmap of {fname}: axis_size is {axis_size}, but argument {p0} "

@@ -570,3 +570,62 @@ def test_jvp_has_aux_and_custom_jvp_defjvps_follow_jax():
     k = pb.custom_jvp(lambda n, x: x * n, nondiff_argnums=(0,))
     with pytest.raises(TypeError, match="defjvps cannot be used with nondiff_argnums"):
         k.defjvps(lambda t, ans, x: t)
+
+
+def test_custom_rules_must_return_their_functions_structures():
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([10.0, 11.0, 12.0])
+
+    @pb.custom_vjp
+    def f(d):
+        return d["a"] * d["b"]
+
+    # a misnamed key fed its values to the other leaf by position before
+    f.defvjp(lambda d: (f(d), (d["a"], d["b"])), lambda r, g: ({"a": g * r[1], "x": g},))
+    with pytest.raises(TypeError, match=r"returned a cotangent of structure \{'a': \*, 'x': \*\}"):
+        pb.grad(lambda x, y: np.sum(f({"a": x, "b": y})), argnums=(0, 1))(x, y)
+
+    @pb.custom_vjp
+    def f2(p):
+        return p[0] * p[1]
+
+    f2.defvjp(lambda p: (f2(p), p), lambda r, g: ([g * r[1], g * r[0]],))  # a list for a tuple
+    with pytest.raises(TypeError, match="for argument 0 of f2"):
+        pb.grad(lambda x: np.sum(f2((x, y))))(x)
+
+    @pb.custom_jvp
+    def h(x):
+        return {"a": x * 2, "b": x * 3}
+
+    h.defjvp(lambda p, t: (h(p[0]), {"b": t[0] * 2, "z": t[0] * 3}))
+    with pytest.raises(TypeError, match="both must have h's output structure"):
+        pb.jvp(h, (x,), (np.ones(3),))
+
+    g = pb.custom_vjp(lambda n, v: v * n, nondiff_argnums=(0,))
+    g.defvjp(lambda n, v: (v * n, None), lambda n, r, ct: (ct * n,))
+    assert np.array_equal(pb.grad(lambda v: np.sum(g(3.0, v)))(x), [3.0, 3.0, 3.0])
+    with pytest.raises(TypeError, match="argument 0 is in nondiff_argnums but is a traced value"):
+        pb.grad(lambda v, n: np.sum(g(n, v)))(x, 3.0)
+    with pytest.raises(TypeError, match="nondiff_argnums must be an int or a tuple of ints"):
+        pb.custom_jvp(lambda a: a, nondiff_argnums=(0.0,))(1.0)
+
+
+def test_misused_arguments_get_errors_that_say_what_is_wrong():
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"argnums \(1, -1\) name an argument of <lambda> twice"):
+        pb.grad(lambda a, b: np.sum(a * b), argnums=(1, -1))(x, x)
+    with pytest.raises(TypeError, match="primal 0 has dtype int64, which has no derivative"):
+        pb.jvp(lambda v: v * 2, (1,), (1.0,))  # was (2, 0): a silent zero derivative
+    assert pb.jvp(lambda v, w: v * w, (2, 3.0), (0, 1.0)) == (6.0, 2.0)  # a zero tangent is fine
+    with pytest.raises(ValueError, match="no argument of sin has float values"):
+        pb.check_grads(np.sin, (np.arange(3),))  # checked nothing and passed before
+    _, vjp_fn = pb.vjp(np.sin, 1.0)
+    with pytest.raises(TypeError, match="a cotangent of type str"):
+        vjp_fn("a")
+    with pytest.raises(ValueError, match="axis_size must be a non-negative int"):
+        pb.vmap(lambda a: a, in_axes=None, axis_size=-1)(x)
+    with pytest.raises(TypeError, match=r"pb.cond \(true_fun\) expects a function"):
+        pb.cond(True, x, lambda a: a, x)
+    with pytest.raises(TypeError, match=r"the bounds must be scalars, got one of shape \(1,\)"):
+        pb.fori_loop(0, np.array([3]), lambda i, c: c, x)
+    with pytest.raises(TypeError, match=r"became \(\*, \*,\) of \(f64\[\], f64\[\]\)"):
+        pb.scan(lambda c, _: ((c[0], c[1]), None), (1.0, 2.0, 3.0), None, length=2)

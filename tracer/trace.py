@@ -328,7 +328,7 @@ class Tracer:
             "np.asarray(x) on a traced value (drop it; x.astype(dtype) converts), when a "
             "NumPy array is indexed by a traced index (table[i]: trace the table first, as "
             "pb.stop_gradient(table)[i]; a constant has no derivative to lose), "
-            "or inside a library that pullback cannot trace (SciPy)."
+            "or inside a library that pullback cannot trace (SciPy, np.random)."
             f"{where(user_source(2))}"
         )
 
