@@ -37,6 +37,8 @@ def broadcast_prefix(prefix, td: TreeDef, what, path=""):
     kind = {tuple: "tuple", list: "list", dict: "dict"}.get(type(prefix))
     if kind is None and isinstance(prefix, tuple):
         kind = "namedtuple"
+    if kind is None and isinstance(prefix, dict):  # OrderedDict, defaultdict
+        kind = "dict"
     if kind is None:
         _check_axis_spec(prefix, what)
     if td.kind != kind and not (kind in ("tuple", "list") and td.kind in ("tuple", "list", "namedtuple")):
@@ -45,7 +47,7 @@ def broadcast_prefix(prefix, td: TreeDef, what, path=""):
             f"has structure {td!r}; {what} must be an int, None, or a pytree prefix of it"
         )
     if kind == "dict":
-        if tuple(sorted(prefix.keys(), key=repr)) != td.aux:
+        if sorted(prefix.keys(), key=repr) != sorted(td.aux, key=repr):
             raise ValueError(
                 f"vmap {what}{path} has keys {sorted(prefix, key=repr)}, but the "
                 f"value has keys {list(td.aux)}"

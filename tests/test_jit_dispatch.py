@@ -436,3 +436,22 @@ def test_copies_of_traced_values_and_a_constant_table_indexed_by_a_traced_index(
     with pytest.raises(TypeError, match=r"pb.stop_gradient\(table\)\[i\]"):
         pb.jit(lambda i: table[i])(2)
     assert pb.jit(lambda i: pb.stop_gradient(table)[i])(2) == 4.0  # the suggestion works
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_ordered_and_default_dicts_come_back_as_they_went_in(backend):
+    from collections import OrderedDict, defaultdict
+
+    x = np.arange(3.0)
+    od = OrderedDict([("b", x), ("a", 2 * x)])
+    out = pb.jit(lambda d: d, backend=backend)(od)
+    assert type(out) is OrderedDict and list(out) == ["b", "a"]  # insertion order, as JAX
+    g = pb.grad(lambda d: np.sum(d["a"] * d["b"]))(od)
+    assert type(g) is OrderedDict and np.array_equal(g["b"], 2 * x)
+    dd = pb.jit(lambda d: d, backend=backend)(defaultdict(list, {"a": x}))
+    assert type(dd) is defaultdict and dd.default_factory is list
+    ident = pb.jit(lambda d: d, backend=backend)  # keys that compare equal are different keys
+    assert [type(next(iter(ident(d)))) for d in ({1: x}, {1.0: x}, {True: x})] == [int, float, bool]
+    axes = (OrderedDict([("b", None), ("a", 0)]),)
+    np.testing.assert_array_equal(
+        pb.vmap(lambda d: d["a"] * 2, in_axes=axes)(OrderedDict([("b", 1.0), ("a", x)])), 2 * x)

@@ -1,23 +1,30 @@
 """Pytrees: nested tuples, lists and dicts (and None) of array leaves."""
 from __future__ import annotations
 
+from collections import OrderedDict, defaultdict
+
 
 class TreeDef:
-    """Hashable structure of a pytree: ('leaf',) or (kind, aux, children)."""
+    """Hashable structure of a pytree: ('leaf',) or (kind, aux, children). A dict's
+    aux is its keys (sorted, or in insertion order for an OrderedDict, as in JAX) and
+    `container` rebuilds it: None for dict, an OrderedDict class, or (defaultdict
+    class, default_factory). Keys compare with their types: {1: x} is not {1.0: x}."""
 
-    __slots__ = ("kind", "aux", "children", "_hash")
+    __slots__ = ("kind", "aux", "children", "container", "_key", "_hash")
 
-    def __init__(self, kind, aux=None, children=()):
+    def __init__(self, kind, aux=None, children=(), container=None):
         self.kind = kind
         self.aux = aux
         self.children = tuple(children)
-        self._hash = hash((kind, aux, self.children))
+        self.container = container
+        typed_aux = tuple((type(k), k) for k in aux) if kind == "dict" else aux
+        self._key = (kind, typed_aux, container)
+        self._hash = hash((self._key, self.children))
 
     def __eq__(self, other):
         return (
             isinstance(other, TreeDef)
-            and self.kind == other.kind
-            and self.aux == other.aux
+            and self._key == other._key
             and self.children == other.children
         )
 
@@ -58,8 +65,14 @@ def _flatten(x, leaves):
     if isinstance(x, list):
         return TreeDef("list", None, [_flatten(c, leaves) for c in x])
     if isinstance(x, dict):
-        keys = tuple(sorted(x.keys(), key=repr))
-        return TreeDef("dict", keys, [_flatten(x[k], leaves) for k in keys])
+        container = None
+        if isinstance(x, OrderedDict):
+            keys, container = tuple(x), type(x)
+        else:
+            keys = tuple(sorted(x.keys(), key=repr))
+            if isinstance(x, defaultdict):
+                container = (type(x), x.default_factory)
+        return TreeDef("dict", keys, [_flatten(x[k], leaves) for k in keys], container)
     if x is None:
         return TreeDef("none")
     leaves.append(x)
@@ -84,7 +97,12 @@ def _unflatten(td, it):
         return td.aux(*children)
     if td.kind == "list":
         return children
-    return dict(zip(td.aux, children))
+    pairs = zip(td.aux, children)
+    if td.container is None:
+        return dict(pairs)
+    if isinstance(td.container, tuple):  # defaultdict(factory, pairs)
+        return td.container[0](td.container[1], pairs)
+    return td.container(pairs)
 
 
 def tree_map(fn, tree, *rest):
