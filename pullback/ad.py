@@ -396,6 +396,10 @@ def jacrev(f, argnums=0, has_aux=False):
                 continue
             mask = [i == j for i in range(n_out)]
             vir = vjp_ir(tr.ir, tr.wrt, mask)
+            if out_aval.size == 1:  # one vjp, as grad: a batch axis of size 1 would stay in
+                ct = np.ones(out_aval.shape, out_aval.dtype)  # every value (hessian's
+                rows[j] = eval_ir(vir, vir.consts, list(tr.leaves) + [ct])[n_out:]  # fusion)
+                continue
             bir = vmap_ir(vir, [None] * n_in + [0], out_aval.size,
                           [None] * n_out + [0] * n_in)
             basis = _eye(out_aval.size, out_aval.shape, out_aval.dtype)
