@@ -65,6 +65,7 @@ class _Traced:
     def __init__(self, f, args, argnums=_EVERY, what="grad", kwargs=None, has_aux=False):
         self.f = f
         self.args = args
+        self.what = what
         numbers = []
         fn = with_kwargs(f, kwargs)
         if has_aux:
@@ -102,8 +103,10 @@ class _Traced:
         def main_and_arrays(*args):
             out = f(*args)
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                got = (f"a {type(out).__name__} of {len(out)}"
+                       if isinstance(out, (tuple, list)) else type(out).__name__)
                 raise TypeError(f"{fname} with has_aux=True must return a pair (output, "
-                                f"aux), got {type(out).__name__}")
+                                f"aux), got {got}")
             main, aux = out
             leaves, tree = tree_flatten(aux)
             arrays = [isinstance(x, VALUE_TYPES) for x in leaves]
@@ -330,6 +333,15 @@ def _zero_block(out_aval, in_aval):
     return _out(np.zeros(out_aval.shape + in_aval.shape, in_aval.dtype))
 
 
+def _require_float_outputs(tr, has_aux):
+    """As JAX: an int or bool output has no Jacobian (zeros would pass for one)."""
+    for j in _split_aux(tr, has_aux)[0]:
+        if not is_float(tr.ir.outvars[j].aval.dtype):
+            raise TypeError(f"{tr.what} requires float outputs, but {_fn_name(tr.f)} returns "
+                            f"{tr.ir.outvars[j].aval}; return it as aux (has_aux=True) or "
+                            "convert it to float")
+
+
 def _assemble(tr, block, has_aux):
     """Output pytree of (per-argnum pytrees of) Jacobian blocks [, aux]."""
     main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
@@ -355,6 +367,7 @@ def jacfwd(f, argnums=0, has_aux=False):
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
         tr = _Traced(f, args, argnums, "jacfwd", kwargs, has_aux)
+        _require_float_outputs(tr, has_aux)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         cols = {}
         for k, w in enumerate(tr.wrt):
@@ -370,7 +383,7 @@ def jacfwd(f, argnums=0, has_aux=False):
 
         def block(j, k):
             out_aval, in_aval = tr.ir.outvars[j].aval, tr.ir.invars[k].aval
-            if k not in cols or not is_float(out_aval.dtype):
+            if k not in cols:
                 return _zero_block(out_aval, in_aval)
             return _out(_rows_last(cols[k][j], out_aval.shape, in_aval.shape))
 
@@ -387,12 +400,13 @@ def jacrev(f, argnums=0, has_aux=False):
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
         tr = _Traced(f, args, argnums, "jacrev", kwargs, has_aux)
+        _require_float_outputs(tr, has_aux)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         rows = {}
         main = set(_split_aux(tr, has_aux)[0])
         for j, v in enumerate(tr.ir.outvars):
             out_aval = v.aval
-            if j not in main or not is_float(out_aval.dtype) or out_aval.size == 0:
+            if j not in main or out_aval.size == 0:
                 continue
             mask = [i == j for i in range(n_out)]
             vir = vjp_ir(tr.ir, tr.wrt, mask)

@@ -640,3 +640,14 @@ def test_jacrev_of_a_one_element_output_is_one_vjp_without_a_batch_axis():
     hir = pb.make_ir(pb.hessian(lambda x: np.sum(x ** 3)), optimize=True)(x)
     assert all(1 not in v.aval.shape for e in hir.eqns for v in e.outputs)
     np.testing.assert_array_equal(pb.hessian(lambda x: np.sum(x ** 3))(x), np.diag(6 * x))
+
+
+def test_jacobians_of_integer_outputs_are_refused_as_in_jax():
+    x = np.array([1.0, 3.0, 2.0])
+    for jac in (pb.jacfwd, pb.jacrev, pb.hessian):  # float zeros were returned before
+        with pytest.raises(TypeError, match=r"requires float outputs, but <lambda> returns i64\[\]"):
+            jac(lambda a: np.argmax(a))(x)
+    j, aux = pb.jacfwd(lambda a: (a * 2, np.argmax(a)), has_aux=True)(x)  # as aux it is fine
+    assert aux == 1 and np.array_equal(j, 2 * np.eye(3))
+    with pytest.raises(TypeError, match=r"must return a pair \(output, aux\), got a tuple of 3"):
+        pb.grad(lambda a: (np.sum(a), 1, 2), has_aux=True)(x)
