@@ -251,7 +251,8 @@ def _pow_rule(primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     out = _bind1(P.pow_p, x, y)
     a = b = Zero(_aval(out))
-    if not is_zero(tx) and not (not isinstance(y, Tracer) and np.all(y == 0)):
+    y_is_zero = not isinstance(y, Tracer) and np.all(y == 0)  # a literal 0: x**0, no tangent
+    if not is_zero(tx) and not y_is_zero:
         # y * x**(y-1), exactly 0 where y == 0 (d/dx x**0 = 0, never nan: x**(y-1)
         # is inf or nan there only if x is 0, inf or nan, and is then replaced by 0),
         # and still y's function there: d/dy of it is x**-1 at y = 0 (a mixed partial)

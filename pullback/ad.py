@@ -496,9 +496,9 @@ def _positional(fun, args, kwargs):
 
 
 def _split_nondiff(nondiff_argnums, args, fname):
-    """(the arguments in nondiff_argnums, the others, merge(others) -> all args)."""
+    """({position: argument} of nondiff_argnums in order, the others, merge(others) ->
+    all args). nondiff_argnums are ints, once each (the constructors checked)."""
     n = len(args)
-    nondiff_argnums = _as_tuple(nondiff_argnums, "nondiff_argnums")  # ints, no duplicates
     nd = sorted({i % n if -n <= i < n else i for i in nondiff_argnums})
     if any(not 0 <= i < n for i in nd):
         raise ValueError(f"{fname}: nondiff_argnums {tuple(nondiff_argnums)} out of range "
@@ -508,7 +508,7 @@ def _split_nondiff(nondiff_argnums, args, fname):
     def merge(rest):
         it = iter(rest)
         return [fixed[i] if i in fixed else next(it) for i in range(n)]
-    return [args[i] for i in nd], tuple(a for i, a in enumerate(args) if i not in fixed), merge
+    return fixed, tuple(a for i, a in enumerate(args) if i not in fixed), merge
 
 
 class custom_jvp:
@@ -561,7 +561,7 @@ class custom_jvp:
         if self.nondiff_argnums:
             fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
             fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
-            rule = functools.wraps(rule)(lambda p, t: self.jvp_rule(*fixed, p, t))
+            rule = functools.wraps(rule)(lambda p, t: self.jvp_rule(*fixed.values(), p, t))
         call, consts, leaves, in_tree, out_tree = _trace_closed(fun, args)
 
         def jvp_flat(primals, tangents):
@@ -616,8 +616,7 @@ class custom_vjp:
         args = _positional(fun, args, kwargs)
         if self.nondiff_argnums:
             fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
-            for i, a in zip(sorted(i % (len(args) + len(fixed)) for i in self.nondiff_argnums),
-                            fixed):
+            for i, a in fixed.items():
                 if any(isinstance(x, Tracer) for x in tree_flatten(a)[0]):
                     raise TypeError(  # bwd would close over it, dead by then (as in JAX)
                         f"custom_vjp function {_fn_name(fun)}: argument {i} is in "
@@ -625,7 +624,7 @@ class custom_vjp:
                         "argument (bwd may return None as its cotangent)")
             fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
             fwd = functools.wraps(fwd)(lambda *rest: self.fwd(*merge(rest)))
-            bwd = functools.wraps(bwd)(lambda res, ct: self.bwd(*fixed, res, ct))
+            bwd = functools.wraps(bwd)(lambda res, ct: self.bwd(*fixed.values(), res, ct))
         call, consts, leaves, in_tree, out_tree = _trace_closed(fun, args)
         arg_avals = call.in_avals[len(consts):]
         fname = _fn_name(fun)

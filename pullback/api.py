@@ -9,6 +9,7 @@ import numpy as np
 
 from .ir.core import ShapedArray, canonical_dtype
 from .tracer import numpy_api  # noqa: F401  (installs NumPy dispatch on Tracer)
+from .tracer import lax
 from .tracer.lax import _PY_SCALARS
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
 from .tracer.trace import Tracer, WeakTracer, trace
@@ -58,12 +59,7 @@ def abstractify(x, path):
     if type(x) is int and not _INT64_MIN <= x <= _INT64_MAX:
         raise OverflowError(f"argument {path}: the Python int {x} does not fit in int64; "
                             "pass it as a float, or mark it static with static_argnums")
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(f"argument {path} is a masked array; pullback does not trace masks: "
-                        "pass x.filled(value), or np.where over the mask")
-    if isinstance(x, np.matrix):
-        raise TypeError(f"argument {path} is an np.matrix, whose * is a matrix product; "
-                        "pass np.asarray(x) and use @")
+    lax.refuse_array_subclass(x, f"argument {path}")
     if isinstance(x, VALUE_TYPES):  # not a Tracer: handled above
         arr = np.asarray(x)
         try:

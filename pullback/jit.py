@@ -141,10 +141,15 @@ class Jitted:
         if not all(isinstance(n, str) for n in self.static_argnames):
             raise TypeError(f"static_argnames must be a str or a tuple of str, got "
                             f"{static_argnames!r}")
-        # as in JAX, a parameter named in static_argnames is static passed by position too
-        named = set(self.static_argnames)
-        self._static_by_name = tuple(i for i, name in enumerate(_positional_params(f))
-                                     if name in named and i not in self.static_argnums)
+        # as in JAX, static_argnames and static_argnums name the same parameters both
+        # ways: a parameter named static is static passed by position, and one whose
+        # position is static is static passed by keyword
+        params = _positional_params(f)
+        self._static_by_name = tuple(i for i, name in enumerate(params)
+                                     if name in self.static_argnames
+                                     and i not in self.static_argnums)
+        self._static_keywords = set(self.static_argnames) | {
+            params[i] for i in self.static_argnums if -len(params) <= i < len(params)}
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.parallel = bool(parallel)
@@ -241,9 +246,14 @@ class Jitted:
         arguments named in static_argnames, or naming a parameter whose position is
         in static_argnums (as in JAX), are static; the others are traced like
         positional arguments."""
-        plan = self._keyword_plans.get((len(args), tuple(kwargs)))
+        names = tuple(kwargs)
+        plan = self._keyword_plans.get((len(args), names))
         if plan is None:
-            plan = self._keyword_plan(len(args), tuple(kwargs))
+            static = self._static_keywords
+            plan = (tuple(k for k in names if k in static),
+                    tuple(k for k in names if k not in static), {})
+            with self._lock:
+                plan = self._keyword_plans.setdefault((len(args), names), plan)
         static_names, dynamic_names, inners = plan
         statics = tuple(kwargs[k] for k in static_names)
         key = tuple(static_key(v) for v in statics)  # 1, 1.0, True, -0.0 apart
@@ -268,16 +278,6 @@ class Jitted:
                     inner = inners[key] = Jitted(call, argnums, self.backend_name,
                                                  self.parallel)
         return inner, [kwargs[k] for k in dynamic_names]
-
-    def _keyword_plan(self, n_pos, names):
-        static = set(self.static_argnames)
-        if self.static_argnums:
-            params = _arg_names(self.f, max(self.static_argnums, default=-1) + 1)
-            static |= {params[i] for i in self.static_argnums if i >= n_pos}
-        plan = (tuple(k for k in names if k in static),
-                tuple(k for k in names if k not in static), {})
-        with self._lock:
-            return self._keyword_plans.setdefault((n_pos, names), plan)
 
     def ir(self, *args, **kwargs):
         """The optimized IR compiled for these arguments."""

@@ -50,18 +50,25 @@ def is_weak(x):
     return isinstance(x, _PY_SCALARS) and not isinstance(x, np.generic)
 
 
+def refuse_array_subclass(x, what):
+    """A TypeError for the ndarray subclasses whose meaning a plain array would lose
+    (`what` names the value: "argument x", "a constant"); nothing for the others."""
+    if isinstance(x, np.matrix):
+        raise TypeError(f"{what} is an np.matrix, whose * is a matrix product (pullback "
+                        "does not trace np.matrix values): pass np.asarray(m) and use @")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{what} is a masked array; pullback does not trace masks (masked "
+                        "arrays would lose them): pass m.filled(value), or np.where over "
+                        "the mask")
+
+
 def asarray(x):
     """Tracers pass through; anything else becomes a NumPy array of a supported dtype."""
     if isinstance(x, Tracer):
         return x
     if type(x) is np.ndarray and x.dtype in (np.float64, np.float32, np.int64, np.int32, np.bool_):
         return x
-    if isinstance(x, np.matrix):
-        raise TypeError("pullback does not trace np.matrix values (their * is a matrix "
-                        "product): pass np.asarray(m) and use @")
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError("pullback does not trace masked arrays (the mask would be lost): "
-                        "use m.filled(value), or np.where over the mask")
+    refuse_array_subclass(x, "a constant")
     arr = np.asarray(x)
     if arr.dtype == np.uint64:  # int64 would wrap values beyond 2**63
         raise TypeError("pullback does not support uint64 values: convert them with "

@@ -46,7 +46,6 @@ for _name, _fn in {
         setattr(Tracer, f"__r{_name}__", _binop(_fn, reflected=True))
 
 
-
 def _unsupported_operator(name):
     def op(self, other):
         raise unsupported(f"numpy.{name}")

@@ -38,7 +38,8 @@ def literal(val, dtype) -> str:
         v = float(v)
         if math.isnan(v):  # its sign bit kept (copysign, signbit read it), by its bits:
             # Numba's -np.nan is a positive NaN
-            text = "_vm._float(-2251799813685248)" if math.copysign(1.0, v) < 0 else "np.nan"
+            bits = int(np.array(v).view(np.int64))
+            text = f"_vm._float({bits})" if math.copysign(1.0, v) < 0 else "np.nan"
         else:
             text = ("np.inf" if v == math.inf else "-np.inf" if v == -math.inf else repr(v))
         return text if dtype == np.float64 else f"{DT[dtype]}({text})"
