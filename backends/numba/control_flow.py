@@ -80,19 +80,31 @@ class _Nested(Codegen):
         for g in sorted(self.open.values(), key=lambda g: g.id):
             self.close(g)
         for v, t in zip(ir.outvars, targets):
+            if t.endswith("]") and v.aval.ndim:
+                self._write_row(v, t[:-1])
+                continue
             if isinstance(v, Literal):
                 expr = L.literal(v.val, v.aval.dtype)
                 if v.aval.ndim:  # an array literal: a fresh filled array
                     expr = f"_h.full({tuple(v.aval.shape)}, {expr}, {L.DT[v.aval.dtype]})"
             else:
                 expr = self.materialize(v)
-            if t.endswith("]"):  # a row of a stacked output: copied by the assignment
+            if t.endswith("]"):  # a 0-d row of a stacked output
                 self.emit(f"{t} = {expr}")
                 continue
             if v.aval.ndim and v in ir.invars:
                 expr = f"_h.copy({expr})"  # fresh, C-contiguous, never the caller's array
             self.emit(f"{t} = {_typed(expr, v.aval)}")
         return targets
+
+    def _write_row(self, v, row):
+        """Write array `v` into the row `row` ("ys[i", index still open) of a stacked
+        output element by element: no copy of a view, and no `ys[i] = arr`, whose Numba
+        lowering compiles a shape-error formatter per kernel (~0.3 s each)."""
+        if not isinstance(v, Literal):
+            self.need(v)
+        idx, indent = self.loop_nest(v.aval.shape, None)
+        self.emit(f"{row}, {', '.join(idx)}] = {self.read(v, idx)}", None, indent)
 
 
 def _typed(expr, aval):
