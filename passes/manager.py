@@ -8,9 +8,11 @@ Interface (used by make_ir(optimize=True), jit and the CLI):
         {"pass": name, "eqns_before": int, "eqns_after": int, "seconds": float,
          "round": int}   (round: 1-based round of the default pipeline; 1 otherwise)
 
-The default pipeline runs DEFAULT_PIPELINE (simplify, cse, layout, dce) in rounds
-until simplify, cse and layout change nothing in a round (DCE alone never enables
-more work), at most MAX_ROUNDS times. `layout` (passes/layout.py) sinks transposes,
+The default pipeline runs DEFAULT_PIPELINE (simplify, cse, scan_io, layout, dce) in
+rounds until the rewriting passes change nothing in a round (DCE alone never enables
+more work), at most MAX_ROUNDS times. `scan_io` (passes/scan_io.py) narrows the
+stacked inputs and outputs of scans (residuals stacked twice, loop constants and
+broadcasts stacked at full width). `layout` (passes/layout.py) sinks transposes,
 unit reshapes and pads toward the inputs, so fused loops compute in the output's
 order. Each pass returns its input IR
 object when it has nothing to do, and keeps untouched equations as the same
@@ -26,12 +28,14 @@ import time
 from .cse import cse
 from .dce import dce
 from .layout import sink_layout
+from .scan_io import narrow_scan_io
 from .simplify import simplify
 
-PASSES = {"simplify": simplify, "cse": cse, "layout": sink_layout, "dce": dce}
-DEFAULT_PIPELINE = ("simplify", "cse", "layout", "dce")
+PASSES = {"simplify": simplify, "cse": cse, "scan_io": narrow_scan_io, "layout": sink_layout,
+          "dce": dce}
+DEFAULT_PIPELINE = ("simplify", "cse", "scan_io", "layout", "dce")
 MAX_ROUNDS = 10
-REWRITING = {"simplify", "cse", "layout"}  # passes whose changes can enable further changes
+REWRITING = {"simplify", "cse", "scan_io", "layout"}  # passes whose changes can enable more
 
 
 def count_eqns(ir):
@@ -93,8 +97,8 @@ def optimize(ir, passes=None, stats=None):
                 unchanged_by[name] = ir
             rewrote |= new is not ir and name in REWRITING
             ir = new
-        # Removing dead equations creates no new rewrite: once simplify, cse and
-        # layout find nothing, the round's DCE result is the fixpoint.
+        # Removing dead equations creates no new rewrite: once the rewriting passes
+        # find nothing, the round's DCE result is the fixpoint.
         if not rewrote:
             break
     return ir
