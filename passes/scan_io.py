@@ -56,6 +56,9 @@ def _narrow(ir, memo):
             if rewritten is not None:
                 changed = True
                 e, after, renamed = rewritten
+                # broadcasts now defined in the body may make its inner scans' xs
+                # narrowable: one more visit, so nesting depth costs no pipeline rounds
+                e = map_subirs(e, lambda s: _narrow(s, memo), memo)
                 subst.update(renamed)
                 eqns.append(e)
                 eqns.extend(after)
@@ -92,7 +95,6 @@ def _narrow_scan(e, defs):
     p = e.params
     body, n = p["body"], p["length"]
     nc, nk = p["num_consts"], p["num_carry"]
-    nx = len(e.inputs) - nc - nk
     consts = list(zip(body.invars[:nc], e.inputs[:nc]))
     carries = list(zip(body.invars[nc:nc + nk], e.inputs[nc:nc + nk],
                        body.outvars[:nk], e.outputs[:nk]))

@@ -142,3 +142,33 @@ def test_an_operand_passed_twice_is_one_body_input():
         want = want * x + x
     assert_bits(c, want)
     assert_bits(d, np.zeros_like(xs))
+
+
+def test_nested_scans_narrow_in_one_visit():
+    # each level's broadcast xs, moved into its body, makes the next level's xs a
+    # broadcast: rewritten in one pass, not one pipeline round per level (depth 11
+    # used to stop at MAX_ROUNDS short of the fixpoint)
+    def make(depth):
+        def f(c0, w):
+            def level(d, c, x):
+                if d == 0:
+                    return c + np.sum(x) * 0.5
+
+                def body(cc, xx):
+                    return level(d - 1, cc, xx) * 0.9, cc
+
+                cc, ys = pb.scan(body, c, x)
+                return cc + np.sum(ys)
+
+            return level(depth, c0, np.broadcast_to(w, (2,) * depth + (3,)))
+        return f
+
+    for depth in (1, 4, 11):
+        ir = pb.make_ir(make(depth))(1.0, np.ones(3))
+        stats = []
+        out = optimize(ir, stats=stats)
+        typecheck(out)
+        assert max(s["round"] for s in stats) <= 3
+        assert narrow_scan_io(out) is out
+        if depth < 11:  # 2 ** 11 innermost iterations in the interpreter: slow
+            assert_same_results(ir, out)
