@@ -232,6 +232,15 @@ def test_outputs_never_alias_inputs_or_constants():
     assert again[2][0] == 0.0 and again[4][0] == 0.0
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_value_returned_twice_is_two_arrays(backend):
+    # CSE (and scan_io's merged scan outputs) make both outputs one IR value
+    x = np.arange(3.0)
+    a, b, c, d = pb.jit(lambda x: (x * 2, x * 2, x, x), backend=backend)(x)
+    a[0] = c[0] = 99.0
+    assert b[0] == 0.0 and d[0] == 0.0 and x[0] == 0.0
+
+
 def test_pytrees_and_static_argnums():
     def f(d, k):
         return {"s": d["a"] * k, "t": [d["b"].sum(), d["a"][:k]]}
