@@ -238,6 +238,15 @@ def _dot_general(lhs, rhs, *, dimension_numbers):
 impl_rules[P.dot_general_p] = _dot_general
 
 
+impl_rules[P.argsort_p] = lambda x, *, axis: [np.argsort(x, axis=axis, kind="stable")]
+
+# dense linear algebra: NumPy's LAPACK calls, batched over the leading axes
+impl_rules[P.solve_p] = lambda a, b: [np.linalg.solve(a, b)]
+impl_rules[P.cholesky_p] = lambda a: [np.linalg.cholesky(a)]
+impl_rules[P.det_p] = lambda a: [np.asarray(np.linalg.det(a))]
+impl_rules[P.slogdet_p] = lambda a: [np.asarray(r) for r in np.linalg.slogdet(a)]
+
+
 def _slice(x, *, start_indices, limit_indices, strides):
     idx = tuple(slice(s, l, st) for s, l, st in zip(start_indices, limit_indices, strides))
     return [np.asarray(x)[idx]]

@@ -246,6 +246,16 @@ argmax_p = _register("argmax", _arg_rule)
 argmin_p = _register("argmin", _arg_rule)
 
 
+def _argsort_rule(x, *, axis, _name=None):
+    """The stable ascending order along `axis` (NaNs last, as NumPy), as int64 indices."""
+    _check_axes(x, (axis,), _name)
+    _kind_check(x.dtype, ANY, _name)
+    return [ShapedArray(x.shape, np.dtype(np.int64))]
+
+
+argsort_p = _register("argsort", _argsort_rule)
+
+
 def _cumsum_rule(x, *, axis, reverse, _name=None):
     _check_axes(x, (axis,), _name)
     _kind_check(x.dtype, NUM, _name)
@@ -278,6 +288,43 @@ def _dot_general_rule(lhs, rhs, *, dimension_numbers, _name=None):
 
 
 dot_general_p = _register("dot_general", _dot_general_rule)
+
+
+# ---------------------------------------------------------------- dense linear algebra
+# Square matrices in the last two axes, batch axes in front (LAPACK per matrix).
+def _square(a, name):
+    _kind_check(a.dtype, FLOAT, name)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        _fail(f"{name}: expected square matrices in the last two axes, got {a}")
+
+
+def _solve_rule(a, b, *, _name=None):
+    """solve a b: x with a @ x = b; a (..., n, n), b (..., n, k)."""
+    _square(a, "solve")
+    if b.dtype != a.dtype or b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1]:
+        _fail(f"solve: right-hand sides {b} do not match the matrices {a}")
+    return [b]
+
+
+def _cholesky_rule(a, *, _name=None):
+    _square(a, "cholesky")
+    return [a]
+
+
+def _det_rule(a, *, _name=None):
+    _square(a, "det")
+    return [ShapedArray(a.shape[:-2], a.dtype)]
+
+
+def _slogdet_rule(a, *, _name=None):
+    _square(a, "slogdet")
+    return [ShapedArray(a.shape[:-2], a.dtype)] * 2
+
+
+solve_p = _register("solve", _solve_rule)
+cholesky_p = _register("cholesky", _cholesky_rule)
+det_p = _register("det", _det_rule)
+slogdet_p = _register("slogdet", _slogdet_rule, multiple_results=True)
 
 
 def _slice_rule(x, *, start_indices, limit_indices, strides, _name=None):

@@ -187,6 +187,8 @@ def _cumsum(args, dims, *, axis, reverse):
 batch_rules[P.argmax_p] = _arg_reduce(P.argmax_p)
 batch_rules[P.argmin_p] = _arg_reduce(P.argmin_p)
 batch_rules[P.cumsum_p] = _cumsum
+batch_rules[P.argsort_p] = lambda args, dims, *, axis: (
+    [P.argsort_p.bind(args[0], axis=_shift((axis,), dims[0])[0])], [dims[0]])
 batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
 batch_rules[P.reshape_p] = _reshape
 batch_rules[P.transpose_p] = _transpose
@@ -227,6 +229,22 @@ def _dot_general(args, dims, *, dimension_numbers):
 
 
 batch_rules[P.dot_general_p] = _dot_general
+
+
+# ---------------------------------------------------------------- dense linear algebra
+def _matrices(prim):
+    """solve/cholesky/det/slogdet batch over leading axes: the vmapped axis goes first."""
+
+    def rule(args, dims, **params):
+        args, _ = _front(args, dims)
+        outs = bind_list(prim, args, params)
+        return outs, [0] * len(outs)
+
+    return rule
+
+
+for _p in (P.solve_p, P.cholesky_p, P.det_p, P.slogdet_p):
+    batch_rules[_p] = _matrices(_p)
 
 
 # ---------------------------------------------------------------- slicing and friends

@@ -141,7 +141,7 @@ def _make_zero_rule(prim):
 ZERO_DERIVATIVE = frozenset((
     P.floor_p, P.ceil_p, P.round_p, P.sign_p, P.not_p, P.is_finite_p, P.signbit_p,
     P.stop_gradient_p, P.and_p, P.or_p, P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p,
-    P.ge_p, P.argmax_p, P.argmin_p, P.iota_p,
+    P.ge_p, P.argmax_p, P.argmin_p, P.argsort_p, P.iota_p,
 ))
 for _p in ZERO_DERIVATIVE:
     jvp_rules[_p] = _make_zero_rule(_p)
@@ -358,6 +358,69 @@ def _dot_general_rule(primals, tangents, *, dimension_numbers):
 
 
 jvp_rules[P.dot_general_p] = _dot_general_rule
+
+
+# ---------------------------------------------------------------- dense linear algebra
+# The tangents are solves with the primal matrix (solve is linear in its right-hand
+# side, which transpose.py transposes to a solve with the transposed matrix).
+def _mm(x, y):
+    """Batched matrix product over the leading axes."""
+    nd = lax.ndim(x)
+    batch = tuple(range(nd - 2))
+    return lax.dot_general(x, y, (((nd - 1,), (nd - 2,)), (batch, batch)))
+
+
+def _solve_rule(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    x = _bind1(P.solve_p, a, b)
+    rhs = Zero(_aval(x)) if is_zero(tb) else tb
+    if not is_zero(ta):  # d(a^-1 b) = a^-1 (db - da x)
+        rhs = add_tangents(rhs, lax.neg(_mm(ta, x)))
+    return [x], [_bind1(P.solve_p, a, rhs)]
+
+
+def _inverse_transposed(a):
+    n = lax.shape(a)[-1]
+    eye = lax.broadcast_to(np.eye(n, dtype=_aval(a).dtype), lax.shape(a))
+    return lax.matrix_t(_bind1(P.solve_p, a, eye))
+
+
+def _log_det_tangent(a, ta):
+    """d log|det a| = trace(a^-1 da) = sum(a^-T * da) (a singular: a LinAlgError)."""
+    nd = lax.ndim(a)
+    return lax.reduce_sum(lax.mul(_inverse_transposed(a), ta), (nd - 2, nd - 1))
+
+
+def _det_rule(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    d = _bind1(P.det_p, a)
+    return [d], [lax.mul(d, _log_det_tangent(a, ta))]
+
+
+def _slogdet_rule(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    sign, logabsdet = bind_list(P.slogdet_p, [a], {})
+    return [sign, logabsdet], [Zero(_aval(sign)), _log_det_tangent(a, ta)]
+
+
+def _cholesky_rule(primals, tangents):
+    """a = L L^T: dL = L phi(L^-1 sym(da) L^-T), phi = the lower triangle with the
+    diagonal halved (as JAX, da is symmetrized: only symmetric a are meaningful)."""
+    (a,), (ta,) = primals, tangents
+    low = _bind1(P.cholesky_p, a)
+    n = lax.shape(a)[-1]
+    sym = lax.mul(lax.add(ta, lax.matrix_t(ta)), np.asarray(0.5, _aval(a).dtype))
+    left = _bind1(P.solve_p, low, sym)  # L^-1 sym
+    inner = lax.matrix_t(_bind1(P.solve_p, low, lax.matrix_t(left)))  # L^-1 sym L^-T
+    phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    return [low], [_mm(low, lax.mul(inner, lax.broadcast_to(phi.astype(_aval(a).dtype),
+                                                             lax.shape(a))))]
+
+
+jvp_rules[P.solve_p] = _solve_rule
+jvp_rules[P.det_p] = _det_rule
+jvp_rules[P.slogdet_p] = _slogdet_rule
+jvp_rules[P.cholesky_p] = _cholesky_rule
 
 
 def _broadcast_back(v, aval, axes):

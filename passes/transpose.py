@@ -243,6 +243,12 @@ def _scatter_add_t(ct, u, idx, *, axis, size):
     return [lax.gather(ct, idx, axis), None]
 
 
+def _solve_t(ct, a, b):
+    if isinstance(a, LinearArg):
+        raise ValueError("solve with a linear matrix is not linear")
+    return [None, lax.solve(lax.matrix_t(a), ct)]
+
+
 def _cumsum_t(ct, x, *, axis, reverse):
     return [lax.cumsum(ct, axis, not reverse)]
 
@@ -267,6 +273,7 @@ transpose_rules.update({
     P.gather_p: _gather_t,
     P.scatter_add_p: _scatter_add_t,
     P.cumsum_p: _cumsum_t,
+    P.solve_p: _solve_t,
 })
 
 

@@ -152,6 +152,11 @@ def _cases():
         ("gather", [A((4, 3)), A((2, 2), i64)], {"axis": 0}),
         ("scatter_add", [A((2, 3)), A((2,), i32)], {"axis": 0, "size": 5}),
         ("iota", [], {"shape": (2, 3), "dimension": 1, "dtype": f64}),
+        ("argsort", [A((2, 3), i32)], {"axis": 1}),
+        ("solve", [A((2, 3, 3)), A((2, 3, 1))], {}),
+        ("cholesky", [A((3, 3), f32)], {}),
+        ("det", [A((3, 3))], {}),
+        ("slogdet", [A((2, 2, 2))], {}),
     ]
     for name in ["add", "sub", "mul", "div", "rem", "max", "min"]:
         cases.append((name, [A((2, 3)), Literal(2.0)], {}))

@@ -340,8 +340,35 @@ def iota(dt, shp, dimension=0):
     return P.iota_p.bind(shape=tuple(shp), dimension=int(dimension), dtype=np.dtype(dt))
 
 
+def matrix_t(x):
+    """x with its last two axes swapped."""
+    n = ndim(x)
+    return transpose(x, list(range(n - 2)) + [n - 1, n - 2])
+
+
+def solve(a, b):
+    """x with a @ x = b, for a (..., n, n) and b (..., n, k) of one float dtype."""
+    return P.solve_p.bind(a, b)
+
+
+def cholesky(a):
+    return P.cholesky_p.bind(a)
+
+
+def det(a):
+    return P.det_p.bind(a)
+
+
+def slogdet(a):
+    return P.slogdet_p.bind(a)
+
+
 def cumsum(x, axis, reverse=False):
     return P.cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
+
+
+def argsort(x, axis):
+    return P.argsort_p.bind(x, axis=int(axis))
 
 
 def argmax(x, axis):

@@ -485,3 +485,68 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     n = _shape(sd)[0]
     c = lax.div(lax.div(c, lax.reshape(sd, (n, 1))), lax.reshape(sd, (1, n)))
     return clip(c, -1, 1)
+
+
+# ---------------------------------------------------------------- np.linalg: LAPACK-backed
+# solve, inv, det, slogdet and cholesky bind the primitives solve/det/slogdet/cholesky
+# (square matrices in the last two axes, batched over the leading ones), in NumPy's
+# types: float32 stays float32, everything else computes in float64.
+def _lapack_dtype(*xs):
+    return np.dtype(np.float32) if all(_dt(x) == np.float32 for x in xs) else np.dtype(np.float64)
+
+
+def _square_stack(a, dt):
+    a = _arr(a)
+    if _dt(a).kind not in "biuf" or _dt(a) == np.float16:
+        raise TypeError(f"array type {_dt(a)} is unsupported in linalg")
+    nd = lax.ndim(a)
+    if nd < 2:
+        raise np.linalg.LinAlgError(
+            f"{nd}-dimensional array given. Array must be at least two-dimensional")
+    if _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    return lax.convert(a, dt)
+
+
+@implements(np.linalg.solve)
+def solve(a, b):
+    a, b = _arr(a), _arr(b)
+    dt = _lapack_dtype(a, b)
+    a = _square_stack(a, dt)
+    b = lax.convert(b, dt)
+    n, vector = _shape(a)[-1], lax.ndim(b) == 1
+    if vector:
+        b = lax.reshape(b, (_shape(b)[0], 1))
+    if lax.ndim(b) < 2 or _shape(b)[-2] != n:
+        raise ValueError(
+            f"solve: Input operand 1 has a mismatch in its core dimension 0 (size "
+            f"{_shape(b)[-2] if lax.ndim(b) >= 2 else _shape(b)} is different from {n}); "
+            f"shapes {_shape(a)} and {_shape(b) if not vector else _shape(b)[:1]}")
+    batch = lax.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2])
+    x = lax.solve(lax.broadcast_to(a, batch + (n, n)),
+                  lax.broadcast_to(b, batch + _shape(b)[-2:]))
+    return lax.reshape(x, batch + (n,)) if vector else x
+
+
+@implements(np.linalg.inv)
+def inv(a):
+    a = _square_stack(a, _lapack_dtype(_arr(a)))
+    n = _shape(a)[-1]
+    return lax.solve(a, lax.broadcast_to(np.eye(n, dtype=_dt(a)), _shape(a)))
+
+
+@implements(np.linalg.det)
+def det(a):
+    return lax.det(_square_stack(a, _lapack_dtype(_arr(a))))
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a):
+    sign, logabsdet = lax.slogdet(_square_stack(a, _lapack_dtype(_arr(a))))
+    return np.linalg._linalg.SlogdetResult(sign, logabsdet)
+
+
+@implements(np.linalg.cholesky)
+def cholesky(a, /, *, upper=False):
+    low = lax.cholesky(_square_stack(a, _lapack_dtype(_arr(a))))
+    return lax.matrix_t(low) if upper else low

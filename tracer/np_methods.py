@@ -14,7 +14,7 @@ from .np_elementwise import (
 )
 from .np_linalg import diagonal, dot, matmul, trace
 from .np_reductions import (
-    all_, any_, argmax, argmin, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
+    all_, any_, argmax, argmin, argsort, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
 )
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
 from .numpy_api import _PY_SCALARS, UFUNCS, _norm, _with_user_line, unsupported
@@ -104,6 +104,8 @@ Tracer.argmax = _method(lambda self, axis=None, out=None, *, keepdims=False: arg
     self, axis=axis, out=out, keepdims=keepdims))
 Tracer.argmin = _method(lambda self, axis=None, out=None, *, keepdims=False: argmin(
     self, axis=axis, out=out, keepdims=keepdims))
+Tracer.argsort = _method(lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(
+    self, axis=axis, kind=kind, order=order, stable=stable))
 Tracer.cumsum = _method(lambda self, axis=None, dtype=None, out=None: cumsum(
     self, axis=axis, dtype=dtype, out=out))
 Tracer.cumprod = _method(lambda self, axis=None, dtype=None, out=None: cumprod(

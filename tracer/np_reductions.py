@@ -10,11 +10,12 @@ import numpy as np
 
 from . import lax
 from .np_elementwise import add, isclose, isnan, maximum, minimum, multiply, subtract
-from .np_shape import ravel
+from .np_shape import ravel, take_along_axis
 from .numpy_api import (
     FUNCTIONS, _arr, _axes, _consts_scalar, _dt, _keep, _norm_axis, _shape, _sum_dtype,
-    implements, unsupported,
+    _take_range, implements, unsupported,
 )
+from .trace import Tracer
 
 
 # ---------------------------------------------------------------- reductions
@@ -358,3 +359,162 @@ FUNCTIONS[(np.maximum, "reduce")] = lambda a, axis=0, **kw: max_(a, axis=axis, *
 FUNCTIONS[(np.minimum, "reduce")] = lambda a, axis=0, **kw: min_(a, axis=axis, **kw)
 FUNCTIONS[(np.logical_and, "reduce")] = lambda a, axis=0, **kw: all_(a, axis=axis, **kw)
 FUNCTIONS[(np.logical_or, "reduce")] = lambda a, axis=0, **kw: any_(a, axis=axis, **kw)
+
+
+# ---------------------------------------------------------------- sorting and order statistics
+# One primitive, argsort (stable, ascending, NaNs last as NumPy); the sorted values are a
+# gather of it, so their derivative is the gather's (each value's tangent moves with it).
+def _sort_along(a, ax):
+    order = lax.argsort(a, ax)
+    if math.prod(_shape(a)) == 0:  # nothing to move (and no gather from an empty axis)
+        return a, order
+    return take_along_axis(a, order, ax), order
+
+
+def _sort_operand(a, axis, name, kind, order):
+    if order is not None:
+        raise unsupported(f"numpy.{name} with order=", "structured arrays")
+    a = _arr(a)
+    if axis is None:
+        return ravel(a), 0
+    if lax.ndim(a) == 0:
+        raise np.exceptions.AxisError(axis, 0)
+    return a, _norm_axis(axis, lax.ndim(a))
+
+
+@implements(np.sort)
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    a, ax = _sort_operand(a, axis, "sort", kind, order)
+    return _sort_along(a, ax)[0]
+
+
+@implements(np.argsort)
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    a, ax = _sort_operand(a, axis, "argsort", kind, order)
+    return lax.argsort(a, ax)
+
+
+def _sorted_last(a, axis):
+    """`a` with the axes of `axis` (None: all) moved last, merged into one and sorted:
+    (sorted, reduced axes, number of values per slice)."""
+    a = _arr(a)
+    nd = lax.ndim(a)
+    axes = _axes(axis, nd)
+    kept = [i for i in range(nd) if i not in axes]
+    perm = kept + list(axes)
+    if perm != list(range(nd)):
+        a = lax.transpose(a, perm)
+    m = math.prod(_shape(a)[len(kept):])
+    a = lax.reshape(a, tuple(_shape(a)[:len(kept)]) + (m,))
+    return _sort_along(a, len(kept))[0], axes, m
+
+
+def _pick(s, k):
+    """s[..., k] of the sorted values (k a static index)."""
+    n = lax.ndim(s)
+    return lax.reshape(_take_range(s, n - 1, k, k + 1), _shape(s)[:-1])
+
+
+def _nan_if_any(s, result):
+    """NaN where a slice holds a NaN (sorted last), as NumPy's median and quantile."""
+    if _dt(s).kind != "f":
+        return result
+    has_nan = isnan(_pick(s, _shape(s)[-1] - 1))
+    if lax.ndim(result) > lax.ndim(has_nan):  # quantile: q's axes lead
+        has_nan = lax.broadcast_to(has_nan, _shape(result))
+    return lax.select(has_nan, lax.full(_shape(result), np.nan, _dt(result)), result)
+
+
+def _float_of(s):
+    return s if _dt(s).kind == "f" else lax.convert(s, np.float64)
+
+
+@implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    if out is not None:
+        raise unsupported("numpy.median with out=")
+    s, axes, m = _sorted_last(a, axis)
+    if m == 0:
+        res = lax.full(_shape(s)[:-1], np.nan, _dt(_float_of(s)))
+    else:
+        lo, hi = _float_of(_pick(s, (m - 1) // 2)), _float_of(_pick(s, m // 2))
+        res = lo if m % 2 else lax.div(lax.add(lo, hi), _consts_scalar(2, _dt(lo)))
+        res = _nan_if_any(s, res)
+    return _keep(_arr(a), res, axes, keepdims)
+
+
+def _quantile(a, q, axis, method, keepdims, weights, name, scale):
+    if method != "linear" or weights is not None:
+        raise unsupported(f"numpy.{name} with method={method!r} or weights=",
+                          "only the default 'linear' method has a rule")
+    if isinstance(q, Tracer):
+        raise unsupported(f"numpy.{name} of a traced q", "q must be a concrete value")
+    weak_q = type(q) in (int, float)
+    q = np.asarray(np.true_divide(q, 100) if scale == 100 else q)
+    if q.dtype.kind not in "biuf":
+        raise TypeError(f"q must be real numbers, got {q.dtype}")
+    if not (q.size == 0 or (np.all(q >= 0) and np.all(q <= 1))):
+        raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100
+                         else "Quantiles must be in the range [0, 1]")
+    s, axes, m = _sorted_last(a, axis)
+    if m == 0:
+        raise IndexError(f"numpy.{name}: cannot take a quantile of an empty slice")
+    rest, arr_dt = tuple(_shape(s)[:-1]), _dt(s)
+    # NumPy's 'linear' method with its own float operations, so the same bits: virtual
+    # index (m - 1) q, neighbours floor and floor + 1 (both the last one from m - 1 on),
+    # gamma = virtual - previous (as it computes it), and lerp a + (b - a) t, or
+    # b - (b - a)(1 - t) where t >= 0.5
+    virtual = (m - 1) * q
+    integral = virtual.dtype.kind in "iu"
+    if integral:
+        out_dt = arr_dt
+        prev = nxt = virtual.astype(np.int64)
+    else:
+        floor = np.asarray(np.floor(virtual))
+        prev = np.where(virtual >= m - 1, -1, floor).astype(floor.dtype)
+        nxt = np.where(virtual >= m - 1, -1, floor + 1).astype(floor.dtype)
+        gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
+        out_dt = (np.result_type(arr_dt, 1.0) if weak_q
+                  else np.result_type(arr_dt, gamma.dtype))
+        one = 1.0 if weak_q else np.ones((), gamma.dtype)
+    picks = []
+    for k in range(q.size):
+        lo, hi = int(prev.flat[k]) % m, int(nxt.flat[k]) % m
+        x0, x1 = _pick(s, lo), _pick(s, hi)
+        if integral:
+            picks.append(x0)
+            continue
+        t = float(gamma.flat[k]) if weak_q else gamma.flat[k]
+        diff = lax.convert(lax.sub(x1, x0), out_dt)
+        if t >= 0.5:
+            w = _consts_scalar(one - t, out_dt)
+            picks.append(lax.sub(lax.convert(x1, out_dt), lax.mul(diff, w)))
+        else:
+            picks.append(lax.add(lax.convert(x0, out_dt), lax.mul(diff, _consts_scalar(t, out_dt))))
+    res = (lax.reshape(_stack(picks), q.shape + rest) if picks
+           else lax.full(q.shape + rest, 0, out_dt))
+    res = _nan_if_any(s, res)
+    if keepdims:
+        res = lax.reshape(res, q.shape + tuple(
+            1 if i in axes else d for i, d in enumerate(_shape(_arr(a)))))
+    return res
+
+
+def _stack(xs):
+    return lax.concatenate([lax.reshape(x, (1,) + tuple(_shape(x))) for x in xs], 0)
+
+
+@implements(np.quantile)
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+             keepdims=False, *, weights=None):
+    if out is not None:
+        raise unsupported("numpy.quantile with out=")
+    return _quantile(a, q, axis, method, keepdims, weights, "quantile", 1)
+
+
+@implements(np.percentile)
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                keepdims=False, *, weights=None):
+    if out is not None:
+        raise unsupported("numpy.percentile with out=")
+    return _quantile(a, q, axis, method, keepdims, weights, "percentile", 100)

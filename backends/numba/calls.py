@@ -226,6 +226,47 @@ def _dense(cg, a, e):
     return nm  # kernel-made arrays and (prepared) constants are C-contiguous
 
 
+def _stack(cg, a, e, last):
+    """`a` (..., n, n) or (..., n, k) as a C-contiguous (batch, n, last) stack."""
+    shape = a.aval.shape
+    return f"_h.reshape({cg.contiguous(a, e)}, {(_prod(shape[:-2]), shape[-2], last)})"
+
+
+@_call(P.solve_p)
+def _solve(cg, e):
+    a, b = e.inputs
+    shape = b.aval.shape
+    b3 = (_prod(shape[:-2]),) + tuple(shape[-2:])
+    _finish(cg, e, f"_h.solve3({_stack(cg, a, e, shape[-2])}, {_stack(cg, b, e, shape[-1])})",
+            b3)
+
+
+@_call(P.cholesky_p)
+def _cholesky(cg, e):
+    (a,) = e.inputs
+    n = a.aval.shape[-1]
+    _finish(cg, e, f"_h.cholesky3({_stack(cg, a, e, n)})", (_prod(a.aval.shape[:-2]), n, n))
+
+
+@_call(P.det_p)
+def _det(cg, e):
+    (a,) = e.inputs
+    _finish(cg, e, f"_h.det3({_stack(cg, a, e, a.aval.shape[-1])})", (_prod(a.aval.shape[:-2]),))
+
+
+@_call(P.slogdet_p)
+def _slogdet(cg, e):
+    (a,) = e.inputs
+    batch = a.aval.shape[:-2]
+    t = cg.fresh("sld")
+    cg.emit(f"{t} = _h.slogdet3({_stack(cg, a, e, a.aval.shape[-1])})", e)
+    for k, v in enumerate(e.outputs):
+        if batch:
+            cg.emit(f"{cg.name(v)} = _h.reshape({t}[{k}], {tuple(batch)})", e)
+        else:
+            cg.emit(f"{cg.name(v)} = {t}[{k}][0]", e)
+
+
 @_call(P.scatter_add_p)
 def _scatter_add(cg, e):
     upd, ind = e.inputs
@@ -285,6 +326,22 @@ def _arg(want_max):
         _finish(cg, e, expr, (rows,))
 
     return lower
+
+
+@_call(P.argsort_p)
+def _argsort(cg, e):
+    axis = e.params["axis"]
+    t, perm = _moved_last(cg, e, axis)
+    (v,) = e.outputs
+    moved = tuple(v.aval.shape[d] for d in perm)
+    expr = f"_h.reshape(_h.argsort2({t}), {moved})"
+    if perm == sorted(perm):
+        cg.emit(f"{cg.name(v)} = {expr}", e)
+        return
+    s = cg.fresh("as")
+    cg.emit(f"{s} = {expr}", e)
+    cg.copy_loop(cg.name(v), v.aval.shape, v.aval.dtype,
+                 lambda idx: f"{s}[{', '.join(idx[p] for p in perm)}]", e)
 
 
 CALLS[P.argmax_p] = _arg(True)

@@ -100,6 +100,16 @@ def cumsum2(x, reverse):
 
 
 @_helper
+def argsort2(x):
+    """Stable ascending order of each row of a (rows, n) array (NaNs last, as NumPy)."""
+    rows, n = x.shape
+    out = np.empty((rows, n), np.int64)
+    for r in range(rows):
+        out[r, :] = np.argsort(x[r], kind="mergesort")
+    return out
+
+
+@_helper
 def argbest2(x, want_max):
     """Index of the first max (or min) along the last axis; the first NaN wins, as NumPy."""
     rows, n = x.shape
@@ -136,3 +146,41 @@ def identity_keep(x):
                 keep = j if keep < 0 else n
         out[r] = keep
     return out
+
+
+# ---------------------------------------------------------------- dense linear algebra
+# Numba's np.linalg (LAPACK through SciPy) per matrix of a (batch, n, n) stack. Unlike
+# NumPy's, it refuses NaN and inf entries with a LinAlgError.
+@_helper
+def solve3(a, b):
+    out = np.empty(b.shape, b.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.solve(a[i], b[i])
+    return out
+
+
+@_helper
+def cholesky3(a):
+    out = np.empty(a.shape, a.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.cholesky(a[i])
+    return out
+
+
+@_helper
+def det3(a):
+    out = np.empty(a.shape[0], a.dtype)
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.det(a[i])
+    return out
+
+
+@_helper
+def slogdet3(a):
+    sign = np.empty(a.shape[0], a.dtype)
+    logabsdet = np.empty(a.shape[0], a.dtype)
+    for i in range(a.shape[0]):
+        s, d = np.linalg.slogdet(a[i])
+        sign[i] = s
+        logabsdet[i] = d
+    return sign, logabsdet
