@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import types
+from numba.extending import overload
+from numba.np.linalg import F_INT_nptype, _LAPACK, get_blas_kind
 
 from .intrinsics import njit_cached
 from .intrinsics import (clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
@@ -149,38 +151,114 @@ def identity_keep(x):
 
 
 # ---------------------------------------------------------------- dense linear algebra
-# Numba's np.linalg (LAPACK through SciPy) per matrix of a (batch, n, n) stack. Unlike
-# NumPy's, it refuses NaN and inf entries with a LinAlgError.
+# LAPACK (SciPy's, through the symbols Numba's helper library exports) per matrix of a
+# (batch, n, n) stack, in NumPy's way: a C-ordered matrix read as Fortran-ordered is its
+# transpose, so each matrix is copied transposed into the work buffer. Not Numba's
+# np.linalg: linking its implementation cost every kernel ~0.5 s of compilation, and it
+# refuses NaN and inf entries, where NumPy (and this) let LAPACK return NaNs.
+def _gesv(n, k, a, ipiv, b):
+    """LAPACK xgesv on Fortran-ordered buffers: b := a^-1 b; returns info."""
+
+
+def _potrf(n, a):
+    """LAPACK xpotrf (uplo 'L') on a Fortran-ordered buffer; returns info."""
+
+
+def _getrf(n, a, ipiv):
+    """LAPACK xgetrf on a Fortran-ordered buffer; returns info."""
+
+
+@overload(_gesv)
+def _gesv_impl(n, k, a, ipiv, b):
+    fn, kind = _LAPACK().numba_xgesv(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda n, k, a, ipiv, b: fn(kind, n, k, a.ctypes, n, ipiv.ctypes, b.ctypes, n)
+
+
+@overload(_potrf)
+def _potrf_impl(n, a):
+    fn, kind = _LAPACK().numba_xxpotrf(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda n, a: fn(kind, ord("L"), n, a.ctypes, n)
+
+
+@overload(_getrf)
+def _getrf_impl(n, a, ipiv):
+    fn, kind = _LAPACK().numba_xxgetrf(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda n, a, ipiv: fn(kind, n, n, a.ctypes, n, ipiv.ctypes)
+
+
 @_helper
 def solve3(a, b):
-    out = np.empty(b.shape, b.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.solve(a[i], b[i])
+    """x[i] = a[i]^-1 b[i] for a (batch, n, n) and b (batch, n, k)."""
+    batch, n, k = b.shape
+    out = np.empty((batch, n, k), b.dtype)
+    work = np.empty((n, n), a.dtype)
+    rhs = np.empty((k, n), b.dtype)
+    ipiv = np.empty(max(n, 1), F_INT_nptype)
+    for i in range(batch):
+        for r in range(n):
+            for c in range(n):
+                work[c, r] = a[i, r, c]
+            for c in range(k):
+                rhs[c, r] = b[i, r, c]
+        if n and _gesv(n, k, work, ipiv, rhs) > 0:
+            raise np.linalg.LinAlgError("Singular matrix")
+        for r in range(n):
+            for c in range(k):
+                out[i, r, c] = rhs[c, r]
     return out
 
 
 @_helper
 def cholesky3(a):
-    out = np.empty(a.shape, a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.cholesky(a[i])
-    return out
-
-
-@_helper
-def det3(a):
-    out = np.empty(a.shape[0], a.dtype)
-    for i in range(a.shape[0]):
-        out[i] = np.linalg.det(a[i])
+    """The lower Cholesky factor of each (symmetric) matrix, from its lower triangle."""
+    batch, n, _ = a.shape
+    out = np.zeros(a.shape, a.dtype)
+    work = np.empty((n, n), a.dtype)
+    for i in range(batch):
+        # as NumPy: LAPACK's lower factor of the Fortran-ordered matrix, from its lower
+        # triangle (`work` holds a transposed, so read column-major it is a)
+        for r in range(n):
+            for c in range(r + 1):
+                work[c, r] = a[i, r, c]
+        if n and _potrf(n, work) > 0:
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        for r in range(n):
+            for c in range(r + 1):
+                out[i, r, c] = work[c, r]
     return out
 
 
 @_helper
 def slogdet3(a):
-    sign = np.empty(a.shape[0], a.dtype)
-    logabsdet = np.empty(a.shape[0], a.dtype)
-    for i in range(a.shape[0]):
-        s, d = np.linalg.slogdet(a[i])
+    """(sign, log|det|) of each matrix, from its LU factors, as NumPy computes them."""
+    batch, n, _ = a.shape
+    sign = np.empty(batch, a.dtype)
+    logdet = np.empty(batch, a.dtype)
+    work = np.empty((n, n), a.dtype)
+    ipiv = np.empty(max(n, 1), F_INT_nptype)
+    one = np.ones(1, a.dtype)[0]
+    for i in range(batch):
+        for r in range(n):
+            for c in range(n):
+                work[c, r] = a[i, r, c]
+        if n and _getrf(n, work, ipiv) > 0:  # an exactly zero pivot
+            sign[i], logdet[i] = 0.0, -np.inf
+            continue
+        s, acc = one, one - one  # in a's dtype, as NumPy accumulates
+        for r in range(n):
+            d = work[r, r]
+            if ipiv[r] != r + 1:
+                s = -s
+            if d < 0:
+                s, d = -s, -d
+            acc += np.log(d)
         sign[i] = s
-        logabsdet[i] = d
-    return sign, logabsdet
+        logdet[i] = acc
+    return sign, logdet
+
+
+@_helper
+def det3(a):
+    """det = sign * exp(log|det|), as NumPy computes it."""
+    sign, logdet = slogdet3(a)
+    return sign * np.exp(logdet)
