@@ -37,7 +37,13 @@ def cases(a):
 @pytest.mark.parametrize("backend", ["numba", "interpreter"])
 def test_values_are_numpys_bits(kind, backend):
     a = ARRAYS[kind]
-    for name, f in cases(a):
+    named = list(cases(a))
+    # all cases in one jitted function: one kernel to compile per array kind
+    together = pb.jit(lambda a: tuple(f(a) for _, f in named), backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outs = together(a)
+    for (name, f), got in zip(named, outs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if name.startswith("argsort"):  # ours is stable: NumPy's quicksort orders ties freely
@@ -45,7 +51,6 @@ def test_values_are_numpys_bits(kind, backend):
                 want = np.argsort(a, axis=ax, kind="stable")
             else:
                 want = np.asarray(f(a))
-            got = pb.jit(f, backend=backend)(a)
         assert got.dtype == want.dtype and got.shape == want.shape, name
         # bitwise, NaN included (the sign of a sorted zero may differ only among equal keys)
         assert np.array_equal(got, want, equal_nan=want.dtype.kind == "f"), (name, got, want)
