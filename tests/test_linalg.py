@@ -50,6 +50,15 @@ def test_values_equal_numpy(name, backend):
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
 
 
+def test_cholesky_reads_numpys_triangle():
+    # not symmetric: lower=True reads the lower triangle, upper=True the upper one
+    m = np.array([[4.0, 2.0], [1.0, 3.0]])
+    for backend in ("numba", "interpreter"):
+        for upper in (False, True):
+            got = pb.jit(lambda a: np.linalg.cholesky(a, upper=upper), backend=backend)(m)
+            np.testing.assert_allclose(got, np.linalg.cholesky(m, upper=upper), rtol=1e-15)
+
+
 def test_numpy_types_and_broadcasting():
     ints = np.array([[2, 1], [1, 3]])
     x = pb.jit(np.linalg.solve)(ints, np.array([1, 2]))

@@ -108,3 +108,28 @@ def test_errors():
     with pytest.raises(np.exceptions.AxisError):
         pb.make_ir(np.sort)(np.float64(1.0))
     assert np.isnan(pb.jit(np.median)(np.zeros((0,))))
+
+
+def test_median_of_negative_zeros_and_of_nothing_are_numpys():
+    for v in ([-0.0], [-0.0, -0.0], [-0.0, 1.0, -0.0]):
+        for backend in ("numba", "interpreter"):
+            got = pb.jit(np.median, backend=backend)(np.array(v))
+            assert np.signbit(got) == np.signbit(np.median(np.array(v))) and got == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = np.median(np.zeros(0))
+    got = pb.jit(np.median)(np.zeros(0))
+    assert np.isnan(got) and np.signbit(got) == np.signbit(want)
+
+
+def test_empty_batches():
+    for f, shape in ((np.sort, (0, 4)), (np.median, (0,)), (lambda v: np.quantile(v, 0.3), (0,))):
+        assert pb.vmap(f)(np.zeros((0, 4))).shape == shape
+        assert pb.jit(pb.vmap(f))(np.zeros((0, 4))).shape == shape
+    got = pb.vmap(lambda v, i: np.take_along_axis(v, i, 0))(np.ones((0, 4)), np.zeros((0, 4), int))
+    assert got.shape == (0, 4)
+
+
+def test_quantile_of_bools_is_numpys_type_error():
+    with pytest.raises(TypeError, match="boolean subtract"):
+        pb.make_ir(lambda x: np.quantile(x, 0.5))(np.array([True, False]))

@@ -548,5 +548,7 @@ def slogdet(a):
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    low = lax.cholesky(_square_stack(a, _lapack_dtype(_arr(a))))
-    return lax.matrix_t(low) if upper else low
+    a = _square_stack(a, _lapack_dtype(_arr(a)))
+    if upper:  # a = U^T U from a's upper triangle, the lower one of a^T
+        return lax.matrix_t(lax.cholesky(lax.matrix_t(a)))
+    return lax.cholesky(a)

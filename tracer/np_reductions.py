@@ -434,12 +434,18 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise unsupported("numpy.median with out=")
     s, axes, m = _sorted_last(a, axis)
-    if m == 0:
-        res = lax.full(_shape(s)[:-1], np.nan, _dt(_float_of(s)))
+    dt = _dt(_float_of(s))
+    if m == 0:  # NumPy's mean of nothing, 0 / 0 (with its NaN's sign bit)
+        with np.errstate(invalid="ignore"):
+            res = lax.full(_shape(s)[:-1], np.divide(dt.type(0), dt.type(0)), dt)
     else:
+        # NumPy's mean of the middle one or two: summed from +0.0 (the median of -0.0
+        # is 0.0), then divided by their count
         lo, hi = _float_of(_pick(s, (m - 1) // 2)), _float_of(_pick(s, m // 2))
-        res = lo if m % 2 else lax.div(lax.add(lo, hi), _consts_scalar(2, _dt(lo)))
-        res = _nan_if_any(s, res)
+        total = lax.add(_consts_scalar(0, dt), lo)
+        if m % 2 == 0:
+            total = lax.add(total, hi)
+        res = _nan_if_any(s, lax.div(total, _consts_scalar(2 - m % 2, dt)))
     return _keep(_arr(a), res, axes, keepdims)
 
 
@@ -456,6 +462,9 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     if not (q.size == 0 or (np.all(q >= 0) and np.all(q <= 1))):
         raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100
                          else "Quantiles must be in the range [0, 1]")
+    if _dt(_arr(a)) == np.bool_:
+        raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
+                        "bitwise_xor, the `^` operator, or the logical_xor function instead.")
     s, axes, m = _sorted_last(a, axis)
     if m == 0:
         raise IndexError(f"numpy.{name}: cannot take a quantile of an empty slice")
