@@ -170,12 +170,28 @@ def _transpose(ctx, e):
 
 def _reshape(ctx, e):
     (x,) = e.inputs
-    if tuple(e.params["shape"]) == x.aval.shape:  # reshape to its own shape
+    shape = tuple(e.params["shape"])
+    if shape == x.aval.shape:  # reshape to its own shape
         return _keep(e, x)
     d = _def(ctx, x, P.reshape_p)
     if d is not None:  # reshape(reshape(x, s), t) = reshape(x, t) (row-major order kept)
         return _with(e, [d.inputs[0]])
+    d = _def(ctx, x, P.broadcast_in_dim_p)
+    if d is not None:  # only size-1 axes the broadcast made come or go: a broadcast
+        full, dims = x.aval.shape, d.params["broadcast_dimensions"]
+        kept = [k for k, n in enumerate(full) if n != 1]
+        placed = [k for k, n in enumerate(shape) if n != 1]
+        if ([full[k] for k in kept] == [shape[k] for k in placed]
+                and all(full[k] != 1 for k in dims)):
+            return _broadcast_eqn(e, d.inputs[0], shape,
+                                  [placed[kept.index(k)] for k in dims])
     return None
+
+
+def _broadcast_eqn(e, src, shape, dims):
+    """`e`'s output as broadcast_in_dim of `src`."""
+    return Eqn(P.broadcast_in_dim_p, [src], e.outputs,
+               {"shape": tuple(shape), "broadcast_dimensions": tuple(dims)}, e.source)
 
 
 def _broadcast_in_dim(ctx, e):
@@ -210,7 +226,17 @@ def _select(ctx, e):
 def _slice(ctx, e):
     (x,) = e.inputs
     if not any(e.params["start_indices"]):  # from 0 with the input's shape: all of it
-        return _keep(e, x)
+        kept = _keep(e, x)
+        if kept is not None:
+            return kept
+    d = _def(ctx, x, P.broadcast_in_dim_p)
+    if d is not None:  # slicing only broadcast axes (or taking the others whole)
+        src, dims = d.inputs[0], d.params["broadcast_dimensions"]
+        p = e.params
+        whole = [s == 0 and l == n and st == 1 for s, l, st, n in zip(
+            p["start_indices"], p["limit_indices"], p["strides"], x.aval.shape)]
+        if all(whole[k] or src.aval.shape[i] == 1 for i, k in enumerate(dims)):
+            return _broadcast_eqn(e, src, e.outputs[0].aval.shape, dims)
     return None
 
 

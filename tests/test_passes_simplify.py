@@ -233,6 +233,46 @@ CASES = {
           in (c,) }
         """,
     ),
+    "slice_of_broadcast_axes": (  # rows of a broadcast: a smaller broadcast; a real
+        # slice of a source axis stays a slice
+        """
+        { lambda ; a:f64[3] b:f64[1,3]. let
+            c:f64[5,2,3] = broadcast_in_dim[broadcast_dimensions=(2,), shape=(5, 2, 3)] a
+            d:f64[1,2,3] = slice[limit_indices=(4, 2, 3), start_indices=(3, 0, 0), strides=(1, 1, 1)] c
+            e:f64[5,2,3] = broadcast_in_dim[broadcast_dimensions=(1, 2), shape=(5, 2, 3)] b
+            f:f64[5,1,3] = slice[limit_indices=(5, 2, 3), start_indices=(0, 1, 0), strides=(1, 1, 1)] e
+            g:f64[5,2,2] = slice[limit_indices=(5, 2, 3), start_indices=(0, 0, 1), strides=(1, 1, 1)] e
+          in (d, f, g) }
+        """,
+        """
+        { lambda ; a:f64[3] b:f64[1,3]. let
+            c:f64[5,2,3] = broadcast_in_dim[broadcast_dimensions=(2,), shape=(5, 2, 3)] a
+            d:f64[1,2,3] = broadcast_in_dim[broadcast_dimensions=(2,), shape=(1, 2, 3)] a
+            e:f64[5,2,3] = broadcast_in_dim[broadcast_dimensions=(1, 2), shape=(5, 2, 3)] b
+            f:f64[5,1,3] = broadcast_in_dim[broadcast_dimensions=(1, 2), shape=(5, 1, 3)] b
+            g:f64[5,2,2] = slice[limit_indices=(5, 2, 3), start_indices=(0, 0, 1), strides=(1, 1, 1)] e
+          in (d, f, g) }
+        """,
+    ),
+    "reshape_of_broadcast_unit_axes": (  # unit axes the broadcast made come or go
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[1,3] = broadcast_in_dim[broadcast_dimensions=(1,), shape=(1, 3)] a
+            c:f64[3] = reshape[shape=(3,)] b
+            d:f64[2,1,3] = broadcast_in_dim[broadcast_dimensions=(2,), shape=(2, 1, 3)] a
+            e:f64[2,3,1] = reshape[shape=(2, 3, 1)] d
+            f:f64[6] = reshape[shape=(6,)] d
+          in (c, e, f) }
+        """,
+        """
+        { lambda ; a:f64[3]. let
+            b:f64[1,3] = broadcast_in_dim[broadcast_dimensions=(1,), shape=(1, 3)] a
+            c:f64[2,1,3] = broadcast_in_dim[broadcast_dimensions=(2,), shape=(2, 1, 3)] a
+            d:f64[2,3,1] = broadcast_in_dim[broadcast_dimensions=(1,), shape=(2, 3, 1)] a
+            e:f64[6] = reshape[shape=(6,)] c
+          in (a, d, e) }
+        """,
+    ),
     "broadcast_to_own_shape": (
         """
         { lambda ; a:f64[3]. let
