@@ -9,6 +9,8 @@ from pullback.passes.scan_io import narrow_scan_io
 from pullback.tracer.pytree import tree_flatten
 from passes_util import assert_bits, assert_same_results
 
+from benchmarks import scan_first_call
+
 
 def scans(ir):
     return [e for e in ir.eqns if e.prim is CF.scan_p]
@@ -83,22 +85,8 @@ def test_scan_axis_taken_from_the_broadcast_source():
 
 
 def kalman_nll(params, ys):
-    a, q, r = params[0], params[1], params[2]
-    F = np.array([[1.0, 1.0], [0.0, 1.0]]) * a
-    H = np.array([[1.0, 0.0]])
-
-    def body(carry, y):
-        m, P, nll = carry
-        m = F @ m
-        P = F @ P @ F.T + np.eye(2) * q
-        S = (H @ P @ H.T)[0, 0] + r
-        K = (P @ H.T)[:, 0] / S
-        v = y - (H @ m)[0]
-        return (m + K * v, P - np.outer(K, K) * S,
-                nll + 0.5 * (np.log(S) + v * v / S)), None
-
-    (_, _, nll), _ = pb.scan(body, (np.zeros(2), np.eye(2), 0.0), ys)
-    return nll
+    """The 2-state Kalman filter of benchmarks/scan_first_call.py, in NumPy."""
+    return scan_first_call.kalman_nll(np, pb.scan, params, ys)
 
 
 def test_kalman_gradient_and_hessian_residuals():
