@@ -468,49 +468,45 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     s, axes, m = _sorted_last(a, axis)
     if m == 0:
         raise IndexError(f"numpy.{name}: cannot take a quantile of an empty slice")
-    rest, arr_dt = tuple(_shape(s)[:-1]), _dt(s)
+    rest, arr_dt, nd = tuple(_shape(s)[:-1]), _dt(s), lax.ndim(s)
     # NumPy's 'linear' method with its own float operations, so the same bits: virtual
     # index (m - 1) q, neighbours floor and floor + 1 (both the last one from m - 1 on),
     # gamma = virtual - previous (as it computes it), and lerp a + (b - a) t, or
-    # b - (b - a)(1 - t) where t >= 0.5
-    virtual = (m - 1) * q
-    integral = virtual.dtype.kind in "iu"
-    if integral:
-        out_dt = arr_dt
-        prev = nxt = virtual.astype(np.int64)
+    # b - (b - a)(1 - t) where t >= 0.5. One gather per neighbour for all of q.
+    virtual = np.ravel((m - 1) * q)
+
+    def neighbour(index):  # s[..., index[k]] for every k, along a last axis
+        return lax.gather(s, (index % m).astype(np.int64), nd - 1)
+
+    if virtual.dtype.kind in "iu":
+        res = neighbour(virtual)
     else:
-        floor = np.asarray(np.floor(virtual))
-        prev = np.where(virtual >= m - 1, -1, floor).astype(floor.dtype)
-        nxt = np.where(virtual >= m - 1, -1, floor + 1).astype(floor.dtype)
+        floor = np.floor(virtual)
+        above = virtual >= m - 1
+        prev, nxt = np.where(above, -1, floor), np.where(above, -1, floor + 1)
         gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
-        out_dt = (np.result_type(arr_dt, 1.0) if weak_q
-                  else np.result_type(arr_dt, gamma.dtype))
-        one = 1.0 if weak_q else np.ones((), gamma.dtype)
-    picks = []
-    for k in range(q.size):
-        lo, hi = int(prev.flat[k]) % m, int(nxt.flat[k]) % m
-        x0, x1 = _pick(s, lo), _pick(s, hi)
-        if integral:
-            picks.append(x0)
-            continue
-        t = float(gamma.flat[k]) if weak_q else gamma.flat[k]
+        out_dt = np.result_type(arr_dt, 1.0 if weak_q else gamma.dtype)
+        x0, x1 = neighbour(prev.astype(np.int64)), neighbour(nxt.astype(np.int64))
         diff = lax.convert(lax.sub(x1, x0), out_dt)
-        if t >= 0.5:
-            w = _consts_scalar(one - t, out_dt)
-            picks.append(lax.sub(lax.convert(x1, out_dt), lax.mul(diff, w)))
+        if weak_q:  # a Python float: t and 1 - t in double, then in the array's type
+            t, w = np.asarray(gamma, np.float64), 1.0 - np.asarray(gamma, np.float64)
         else:
-            picks.append(lax.add(lax.convert(x0, out_dt), lax.mul(diff, _consts_scalar(t, out_dt))))
-    res = (lax.reshape(_stack(picks), q.shape + rest) if picks
-           else lax.full(q.shape + rest, 0, out_dt))
+            t, w = gamma, np.ones((), gamma.dtype) - gamma
+        shape = rest + (virtual.size,)
+
+        def const(v):
+            return lax.broadcast_to(np.asarray(v, out_dt), shape)
+
+        res = lax.select(lax.broadcast_to(t >= 0.5, shape),
+                         lax.sub(lax.convert(x1, out_dt), lax.mul(diff, const(w))),
+                         lax.add(lax.convert(x0, out_dt), lax.mul(diff, const(t))))
+    # q's axes lead the result
+    res = lax.reshape(lax.transpose(res, [nd - 1] + list(range(nd - 1))), q.shape + rest)
     res = _nan_if_any(s, res)
     if keepdims:
         res = lax.reshape(res, q.shape + tuple(
             1 if i in axes else d for i, d in enumerate(_shape(_arr(a)))))
     return res
-
-
-def _stack(xs):
-    return lax.concatenate([lax.reshape(x, (1,) + tuple(_shape(x))) for x in xs], 0)
 
 
 @implements(np.quantile)
