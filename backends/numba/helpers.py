@@ -104,29 +104,30 @@ def cumsum2(x, reverse):
 @_helper
 def argsort2(x):
     """Stable ascending order of each row of a (rows, n) array, NaNs last (as NumPy's
-    kind="stable"): insertion-sorted runs of 16, then bottom-up merges. Written out, not
-    Numba's np.argsort, whose generic sort cost a kernel ~3 s of compilation."""
+    kind="stable"): insertion-sorted runs of 16, then bottom-up merges of (value, index)
+    pairs, the values moving with their indices so that no comparison reads through an
+    index. Written out, not Numba's np.argsort, whose generic sort cost a kernel ~3 s of
+    compilation."""
     rows, n = x.shape
     out = np.empty((rows, n), np.int64)
-    buf = np.empty(n, np.int64)
+    idx, ibuf = np.empty(n, np.int64), np.empty(n, np.int64)
+    val, vbuf = np.empty(n, x.dtype), np.empty(n, x.dtype)
     for r in range(rows):
-        v = x[r]
-        a = out[r]
         for i in range(n):
-            a[i] = i
+            idx[i] = i
+            val[i] = x[r, i]
         for lo in range(0, n, 16):
             for i in range(lo + 1, min(lo + 16, n)):
-                k = a[i]
-                p = v[k]
+                k, p = idx[i], val[i]
                 j = i - 1
                 while j >= lo:  # move earlier entries up while p sorts strictly before them
-                    q = v[a[j]]
+                    q = val[j]
                     if not (p < q or (q != q and p == p)):
                         break
-                    a[j + 1] = a[j]
+                    idx[j + 1], val[j + 1] = idx[j], q
                     j -= 1
-                a[j + 1] = k
-        src, dst, width, swapped = a, buf, 16, False
+                idx[j + 1], val[j + 1] = k, p
+        isrc, idst, vsrc, vdst, width = idx, ibuf, val, vbuf, 16
         while width < n:
             for lo in range(0, n, 2 * width):
                 mid, hi = min(lo + width, n), min(lo + 2 * width, n)
@@ -134,18 +135,17 @@ def argsort2(x):
                 for k in range(lo, hi):
                     take_right = j < hi
                     if take_right and i < mid:  # the right one only if strictly before
-                        p, q = v[src[j]], v[src[i]]
+                        p, q = vsrc[j], vsrc[i]
                         take_right = p < q or (q != q and p == p)
                     if take_right:
-                        dst[k] = src[j]
+                        idst[k], vdst[k] = isrc[j], vsrc[j]
                         j += 1
                     else:
-                        dst[k] = src[i]
+                        idst[k], vdst[k] = isrc[i], vsrc[i]
                         i += 1
-            src, dst, width, swapped = dst, src, 2 * width, not swapped
-        if swapped:
-            for i in range(n):
-                a[i] = src[i]
+            isrc, idst, vsrc, vdst, width = idst, isrc, vdst, vsrc, 2 * width
+        for i in range(n):
+            out[r, i] = isrc[i]
     return out
 
 
