@@ -179,16 +179,20 @@ def _arg_reduce(prim):
     return rule
 
 
-def _cumsum(args, dims, *, axis, reverse):
-    (x,), (d,) = args, dims
-    return [P.cumsum_p.bind(x, axis=_shift((axis,), d)[0], reverse=reverse)], [d]
+def _along_axis(prim):
+    """Ops along one axis with an output of the input's shape (cumsum, argsort): the
+    batch axis stays where it is, the op's axis moves past it."""
+    def rule(args, dims, *, axis, **params):
+        (x,), (d,) = args, dims
+        return [prim.bind(x, axis=_shift((axis,), d)[0], **params)], [d]
+
+    return rule
 
 
 batch_rules[P.argmax_p] = _arg_reduce(P.argmax_p)
 batch_rules[P.argmin_p] = _arg_reduce(P.argmin_p)
-batch_rules[P.cumsum_p] = _cumsum
-batch_rules[P.argsort_p] = lambda args, dims, *, axis: (
-    [P.argsort_p.bind(args[0], axis=_shift((axis,), dims[0])[0])], [dims[0]])
+batch_rules[P.cumsum_p] = _along_axis(P.cumsum_p)
+batch_rules[P.argsort_p] = _along_axis(P.argsort_p)
 batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
 batch_rules[P.reshape_p] = _reshape
 batch_rules[P.transpose_p] = _transpose

@@ -379,16 +379,10 @@ def _solve_rule(primals, tangents):
     return [x], [_bind1(P.solve_p, a, rhs)]
 
 
-def _inverse_transposed(a):
-    n = lax.shape(a)[-1]
-    eye = lax.broadcast_to(np.eye(n, dtype=_aval(a).dtype), lax.shape(a))
-    return lax.matrix_t(_bind1(P.solve_p, a, eye))
-
-
 def _log_det_tangent(a, ta):
     """d log|det a| = trace(a^-1 da) = sum(a^-T * da) (a singular: a LinAlgError)."""
     nd = lax.ndim(a)
-    return lax.reduce_sum(lax.mul(_inverse_transposed(a), ta), (nd - 2, nd - 1))
+    return lax.reduce_sum(lax.mul(lax.matrix_t(lax.inv(a)), ta), (nd - 2, nd - 1))
 
 
 def _det_rule(primals, tangents):

@@ -161,29 +161,23 @@ def _narrow_scan(e, defs):
     stacked_of = {}  # body value -> outer atom holding it stacked
 
     def stack(u, out=None):
-        """An outer atom holding body value `u` stacked (`out`: the name to use if
-        `u` becomes a new ys output)."""
+        """An outer atom holding body value `u` stacked (`out`: the name to use for
+        it if a new one is made)."""
         if not isinstance(u, Literal) and u in stacked_of:
             return stacked_of[u]
-        if not isinstance(u, Literal) and u in x_operand:
-            atom = x_operand[u]
-        elif isinstance(u, Literal) or u in const_operand:
+        atom = out if out is not None else _stacked(u, n)
+        q = None if isinstance(u, Literal) else bdefs.get(u)
+        if isinstance(u, Literal) or u in const_operand:  # one value in every iteration
             src = u if isinstance(u, Literal) else const_operand[u]
-            atom = out if out is not None else _stacked(u, n)
             after.append(_broadcast(src, atom, range(1, atom.aval.ndim)))
+        elif u in x_operand:
+            atom = x_operand[u]
+        elif (q is not None and q.prim is P.broadcast_in_dim_p
+              and isinstance(q.inputs[0], Var) and q.inputs[0].aval.size < u.aval.size):
+            bd = q.params["broadcast_dimensions"]
+            after.append(_broadcast(stack(q.inputs[0]), atom, [0] + [k + 1 for k in bd]))
         else:
-            q = bdefs.get(u)
-            if (q is not None and q.prim is P.broadcast_in_dim_p
-                    and isinstance(q.inputs[0], Var) and q.inputs[0].aval.size < u.aval.size):
-                src = stack(q.inputs[0])
-                atom = out if out is not None else _stacked(u, n)
-                bd = q.params["broadcast_dimensions"]
-                after.append(_broadcast(src, atom, [0] + [k + 1 for k in bd]))
-            else:
-                atom = out if out is not None else _stacked(u, n)
-                ys_out.append((u, atom))
-                stacked_of[u] = atom
-                return atom
+            ys_out.append((u, atom))
         if not isinstance(u, Literal):
             stacked_of[u] = atom
         return atom
@@ -198,9 +192,6 @@ def _narrow_scan(e, defs):
         changed = True
     if not changed:
         return None
-    # an output that became an equation after the loop is defined there, not renamed
-    defined_after = {o for q in after for o in q.outputs}
-    renamed = {k: v for k, v in renamed.items() if k not in defined_after}
 
     new_body = body.replace(
         invars=[v for v, _ in consts] + [c[0] for c in kept_carries] + [x for x, _ in new_xs],

@@ -351,6 +351,12 @@ def solve(a, b):
     return P.solve_p.bind(a, b)
 
 
+def inv(a):
+    """a^-1 of each matrix of a (..., n, n) stack: a solve with the identity."""
+    n = shape(a)[-1]
+    return solve(a, broadcast_to(np.eye(n, dtype=dtype(a)), shape(a)))
+
+
 def cholesky(a):
     return P.cholesky_p.bind(a)
 

@@ -495,7 +495,8 @@ def _lapack_dtype(*xs):
     return np.dtype(np.float32) if all(_dt(x) == np.float32 for x in xs) else np.dtype(np.float64)
 
 
-def _square_stack(a, dt):
+def _square_stack(a, dt=None):
+    """`a` as a stack of square matrices in LAPACK's dtype (`dt`, or a's own)."""
     a = _arr(a)
     if _dt(a).kind not in "biuf" or _dt(a) == np.float16:
         raise TypeError(f"array type {_dt(a)} is unsupported in linalg")
@@ -505,23 +506,20 @@ def _square_stack(a, dt):
             f"{nd}-dimensional array given. Array must be at least two-dimensional")
     if _shape(a)[-1] != _shape(a)[-2]:
         raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
-    return lax.convert(a, dt)
+    return lax.convert(a, dt or _lapack_dtype(a))
 
 
 @implements(np.linalg.solve)
 def solve(a, b):
     a, b = _arr(a), _arr(b)
     dt = _lapack_dtype(a, b)
-    a = _square_stack(a, dt)
-    b = lax.convert(b, dt)
-    n, vector = _shape(a)[-1], lax.ndim(b) == 1
+    a, b = _square_stack(a, dt), lax.convert(b, dt)
+    n, b_shape, vector = _shape(a)[-1], _shape(b), lax.ndim(b) == 1
     if vector:
-        b = lax.reshape(b, (_shape(b)[0], 1))
+        b = lax.reshape(b, (b_shape[0], 1))
     if lax.ndim(b) < 2 or _shape(b)[-2] != n:
-        raise ValueError(
-            f"solve: Input operand 1 has a mismatch in its core dimension 0 (size "
-            f"{_shape(b)[-2] if lax.ndim(b) >= 2 else _shape(b)} is different from {n}); "
-            f"shapes {_shape(a)} and {_shape(b) if not vector else _shape(b)[:1]}")
+        raise ValueError(f"solve: Input operand 1 has a mismatch in its core dimension 0: "
+                         f"shapes {_shape(a)} and {b_shape}, whose core dimension must be {n}")
     batch = lax.broadcast_shapes(_shape(a)[:-2], _shape(b)[:-2])
     x = lax.solve(lax.broadcast_to(a, batch + (n, n)),
                   lax.broadcast_to(b, batch + _shape(b)[-2:]))
@@ -530,25 +528,23 @@ def solve(a, b):
 
 @implements(np.linalg.inv)
 def inv(a):
-    a = _square_stack(a, _lapack_dtype(_arr(a)))
-    n = _shape(a)[-1]
-    return lax.solve(a, lax.broadcast_to(np.eye(n, dtype=_dt(a)), _shape(a)))
+    return lax.inv(_square_stack(a))
 
 
 @implements(np.linalg.det)
 def det(a):
-    return lax.det(_square_stack(a, _lapack_dtype(_arr(a))))
+    return lax.det(_square_stack(a))
 
 
 @implements(np.linalg.slogdet)
 def slogdet(a):
-    sign, logabsdet = lax.slogdet(_square_stack(a, _lapack_dtype(_arr(a))))
+    sign, logabsdet = lax.slogdet(_square_stack(a))
     return np.linalg._linalg.SlogdetResult(sign, logabsdet)
 
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    a = _square_stack(a, _lapack_dtype(_arr(a)))
+    a = _square_stack(a)
     if upper:  # a = U^T U from a's upper triangle, the lower one of a^T
         return lax.matrix_t(lax.cholesky(lax.matrix_t(a)))
     return lax.cholesky(a)

@@ -371,7 +371,7 @@ def _sort_along(a, ax):
     return take_along_axis(a, order, ax), order
 
 
-def _sort_operand(a, axis, name, kind, order):
+def _sort_operand(a, axis, name, order):
     if order is not None:
         raise unsupported(f"numpy.{name} with order=", "structured arrays")
     a = _arr(a)
@@ -384,13 +384,13 @@ def _sort_operand(a, axis, name, kind, order):
 
 @implements(np.sort)
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
-    a, ax = _sort_operand(a, axis, "sort", kind, order)
+    a, ax = _sort_operand(a, axis, "sort", order)
     return _sort_along(a, ax)[0]
 
 
 @implements(np.argsort)
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
-    a, ax = _sort_operand(a, axis, "argsort", kind, order)
+    a, ax = _sort_operand(a, axis, "argsort", order)
     return lax.argsort(a, ax)
 
 

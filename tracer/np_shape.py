@@ -80,7 +80,7 @@ def matrix_transpose(x):
     x = _arr(x)
     if lax.ndim(x) < 2:
         raise ValueError("Input array must be at least 2-dimensional")
-    return swapaxes(x, -1, -2)
+    return lax.matrix_t(x)
 
 
 @implements(np.swapaxes)

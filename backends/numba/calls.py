@@ -294,25 +294,29 @@ def _moved_last(cg, e, axis):
     return t, perm
 
 
-@_call(P.cumsum_p)
-def _cumsum(cg, e):
-    axis = e.params["axis"]
-    t, perm = _moved_last(cg, e, axis)
+def _along_last(cg, e, helper):
+    """An op along one axis with an output of the input's shape (cumsum, argsort):
+    `helper(rows)` (an expression) computes it on the (rows, n) stack of the input with
+    that axis moved last; a copy loop moves the axis back."""
+    t, perm = _moved_last(cg, e, e.params["axis"])
     (v,) = e.outputs
-    shape = v.aval.shape
-    moved = tuple(shape[d] for d in perm)
-    inv = [perm.index(d) for d in range(len(perm))]
-    expr = f"_h.reshape(_h.cumsum2({t}, {bool(e.params['reverse'])}), {moved})"
-    if inv == list(range(len(inv))):
+    moved = tuple(v.aval.shape[d] for d in perm)
+    expr = f"_h.reshape({helper(t)}, {moved})"
+    if perm == list(range(len(perm))):
         cg.emit(f"{cg.name(v)} = {expr}", e)
         return
-    c = cg.fresh("cs")
+    c = cg.fresh("mv")
     cg.emit(f"{c} = {expr}", e)
 
     def read(idx):  # element idx of the output sits at moved position perm(idx)
         return f"{c}[{', '.join(idx[p] for p in perm)}]"
 
-    cg.copy_loop(cg.name(v), shape, v.aval.dtype, read, e)
+    cg.copy_loop(cg.name(v), v.aval.shape, v.aval.dtype, read, e)
+
+
+CALLS[P.cumsum_p] = lambda cg, e: _along_last(
+    cg, e, lambda t: f"_h.cumsum2({t}, {bool(e.params['reverse'])})")
+CALLS[P.argsort_p] = lambda cg, e: _along_last(cg, e, lambda t: f"_h.argsort2({t})")
 
 
 def _arg(want_max):
@@ -326,22 +330,6 @@ def _arg(want_max):
         _finish(cg, e, expr, (rows,))
 
     return lower
-
-
-@_call(P.argsort_p)
-def _argsort(cg, e):
-    axis = e.params["axis"]
-    t, perm = _moved_last(cg, e, axis)
-    (v,) = e.outputs
-    moved = tuple(v.aval.shape[d] for d in perm)
-    expr = f"_h.reshape(_h.argsort2({t}), {moved})"
-    if perm == sorted(perm):
-        cg.emit(f"{cg.name(v)} = {expr}", e)
-        return
-    s = cg.fresh("as")
-    cg.emit(f"{s} = {expr}", e)
-    cg.copy_loop(cg.name(v), v.aval.shape, v.aval.dtype,
-                 lambda idx: f"{s}[{', '.join(idx[p] for p in perm)}]", e)
 
 
 CALLS[P.argmax_p] = _arg(True)
