@@ -390,7 +390,7 @@ def _gather_rule(x, idx, *, axis, _name=None):
         _fail(f"gather: indices must be integers, got {idx}")
     if not 0 <= axis < x.ndim:
         _fail(f"gather: axis {axis} out of range for {x}")
-    if x.shape[axis] == 0:
+    if x.shape[axis] == 0 and idx.size:  # no index is valid there (none is fine)
         _fail(f"gather: cannot index into empty axis {axis} of {x}")
     return [ShapedArray(x.shape[:axis] + idx.shape + x.shape[axis + 1 :], x.dtype)]
 

@@ -331,11 +331,8 @@ def _gather(args, dims, *, axis):
     x = moveaxis(x, xd, axis)  # (pre, B, n, post)
     shp = lax.shape(x)
     n = shp[axis + 1]
-    flat = _flat_index(idx, id_, size, n)
-    if size == 0:  # an empty batch: nothing to read (and no gather from an empty axis)
-        out = shp[:axis] + tuple(lax.shape(flat)) + shp[axis + 2:]
-        return [lax.full(out, 0, lax.dtype(x))], [axis]
     x = lax.reshape(x, shp[:axis] + (size * n,) + shp[axis + 2 :])
+    flat = _flat_index(idx, id_, size, n)
     return [P.gather_p.bind(x, flat, axis=axis)], [axis]
 
 

@@ -366,8 +366,6 @@ FUNCTIONS[(np.logical_or, "reduce")] = lambda a, axis=0, **kw: any_(a, axis=axis
 # gather of it, so their derivative is the gather's (each value's tangent moves with it).
 def _sort_along(a, ax):
     order = lax.argsort(a, ax)
-    if math.prod(_shape(a)) == 0:  # nothing to move (and no gather from an empty axis)
-        return a, order
     return take_along_axis(a, order, ax), order
 
 

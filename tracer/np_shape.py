@@ -482,11 +482,8 @@ def take(a, indices, axis=None, out=None, mode=None):
     if _dt(idx).kind not in "iu":
         raise IndexError("arrays used as indices must be of integer type")
     mode = mode or "raise"
-    if n == 0:
-        if math.prod(_shape(idx)):
-            raise IndexError("cannot do a non-empty take from an empty axes.")
-        shp = _shape(a)  # nothing taken from nothing: an empty result
-        return lax.full(shp[:ax] + tuple(_shape(idx)) + shp[ax + 1:], 0, _dt(a))
+    if n == 0 and math.prod(_shape(idx)):
+        raise IndexError("cannot do a non-empty take from an empty axes.")
     if not isinstance(idx, Tracer):
         idx = np.asarray(idx, np.int64)
         if mode == "raise":

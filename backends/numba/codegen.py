@@ -476,9 +476,7 @@ class Codegen:
             self.emit(f"{nm} = _h.full({tuple(shape)}, {L.literal(val.flat[0], a.aval.dtype)}, "
                       f"{L.DT[a.aval.dtype]})", eqn)
         else:
-            self.emit(f"{nm} = _h.empty({tuple(shape)}, {L.DT[a.aval.dtype]})", eqn)
-            idx, indent = self.loop_nest(shape, eqn)
-            self.emit(f"{nm}[{', '.join(idx)}] = {self.read(a, idx)}", eqn, indent)
+            self.copy_loop(nm, shape, a.aval.dtype, lambda idx: self.read(a, idx), eqn)
         self.arrays.add(a)
         del self.virtual[a]
         return nm
