@@ -245,6 +245,21 @@ impl_rules[P.solve_p] = lambda a, b: [np.linalg.solve(a, b)]
 impl_rules[P.cholesky_p] = lambda a: [np.linalg.cholesky(a)]
 impl_rules[P.det_p] = lambda a: [np.asarray(np.linalg.det(a))]
 impl_rules[P.slogdet_p] = lambda a: [np.asarray(r) for r in np.linalg.slogdet(a)]
+impl_rules[P.eigh_p] = lambda a: list(np.linalg.eigh(a))
+
+
+def _svd(a, *, full_matrices, compute_uv):
+    if not compute_uv:
+        return [np.linalg.svd(a, compute_uv=False)]
+    return list(np.linalg.svd(a, full_matrices=full_matrices))
+
+
+def _qr(a, *, full_matrices):
+    return list(np.linalg.qr(a, mode="complete" if full_matrices else "reduced"))
+
+
+impl_rules[P.svd_p] = _svd
+impl_rules[P.qr_p] = _qr
 
 
 def _slice(x, *, start_indices, limit_indices, strides):

@@ -321,10 +321,48 @@ def _slogdet_rule(a, *, _name=None):
     return [ShapedArray(a.shape[:-2], a.dtype)] * 2
 
 
+def _eigh_rule(a, *, _name=None):
+    """eigh a: (eigenvalues ascending (..., n), eigenvectors as columns (..., n, n)) of
+    the symmetric matrices held in a's lower triangles."""
+    _square(a, "eigh")
+    return [ShapedArray(a.shape[:-1], a.dtype), a]
+
+
+def _svd_rule(a, *, full_matrices, compute_uv, _name=None):
+    """svd a: (u, s, vh) with a = u diag(s) vh, s descending, k = min(m, n) values;
+    u (..., m, m or k), vh (..., n or k, n); only (s,) without compute_uv."""
+    _kind_check(a.dtype, FLOAT, "svd")
+    if a.ndim < 2:
+        _fail(f"svd: expected matrices in the last two axes, got {a}")
+    *batch, m, n = a.shape
+    k = min(m, n)
+    s = ShapedArray(tuple(batch) + (k,), a.dtype)
+    if not compute_uv:
+        return [s]
+    cols, rows = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(tuple(batch) + (m, cols), a.dtype), s,
+            ShapedArray(tuple(batch) + (rows, n), a.dtype)]
+
+
+def _qr_rule(a, *, full_matrices, _name=None):
+    """qr a: (q, r) with a = q r, q orthonormal columns (..., m, k or m), r upper
+    triangular (..., k or m, n), k = min(m, n)."""
+    _kind_check(a.dtype, FLOAT, "qr")
+    if a.ndim < 2:
+        _fail(f"qr: expected matrices in the last two axes, got {a}")
+    *batch, m, n = a.shape
+    k = m if full_matrices else min(m, n)
+    return [ShapedArray(tuple(batch) + (m, k), a.dtype),
+            ShapedArray(tuple(batch) + (k, n), a.dtype)]
+
+
 solve_p = _register("solve", _solve_rule)
 cholesky_p = _register("cholesky", _cholesky_rule)
 det_p = _register("det", _det_rule)
 slogdet_p = _register("slogdet", _slogdet_rule, multiple_results=True)
+eigh_p = _register("eigh", _eigh_rule, multiple_results=True)
+svd_p = _register("svd", _svd_rule, multiple_results=True)
+qr_p = _register("qr", _qr_rule, multiple_results=True)
 
 
 def _slice_rule(x, *, start_indices, limit_indices, strides, _name=None):

@@ -237,7 +237,8 @@ batch_rules[P.dot_general_p] = _dot_general
 
 # ---------------------------------------------------------------- dense linear algebra
 def _matrices(prim):
-    """solve/cholesky/det/slogdet batch over leading axes: the vmapped axis goes first."""
+    """The LAPACK-backed primitives (solve, cholesky, det, slogdet, eigh, svd, qr) batch
+    over leading axes: the vmapped axis goes first."""
 
     def rule(args, dims, **params):
         args, _ = _front(args, dims)
@@ -247,7 +248,7 @@ def _matrices(prim):
     return rule
 
 
-for _p in (P.solve_p, P.cholesky_p, P.det_p, P.slogdet_p):
+for _p in (P.solve_p, P.cholesky_p, P.det_p, P.slogdet_p, P.eigh_p, P.svd_p, P.qr_p):
     batch_rules[_p] = _matrices(_p)
 
 

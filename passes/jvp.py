@@ -411,6 +411,101 @@ def _cholesky_rule(primals, tangents):
                                                              lax.shape(a))))]
 
 
+# Decompositions (as JAX's rules): with P = Q^T dA Q in the decomposition's own basis, the
+# tangents of the values are P's diagonal and those of the vectors Q (F o P) with
+# F_ij = 1 / (gap between values j and i), 0 on the diagonal; equal values give inf.
+def _eye(x):
+    """The identity over the last two axes of x's (..., n, n) shape, in its dtype."""
+    n = lax.shape(x)[-1]
+    return lax.broadcast_to(np.eye(n, dtype=_aval(x).dtype), lax.shape(x))
+
+
+def _along(v, full, axis):
+    """The vector stack v (..., n) spread over `full` (..., n, n) along axis -2 or -1."""
+    nd = len(full)
+    return lax.broadcast_in_dim(v, full, tuple(range(nd - 2)) + (nd + axis,))
+
+
+def _diag(x, eye):
+    return lax.reduce_sum(lax.mul(x, eye), (lax.ndim(x) - 1,))
+
+
+def _inverse_gaps(lo, hi, eye):
+    """1 / (hi - lo) off the diagonal, 0 on it (no inf there, nor in its derivatives)."""
+    return lax.div(lax.sub(np.asarray(1, _aval(eye).dtype), eye), lax.add(lax.sub(hi, lo), eye))
+
+
+def _eigh_rule(primals, tangents):
+    """a = V diag(w) V^T: dw = diag(P), dV = V (F o P), P = V^T sym(da) V, where
+    sym(da) = (da + da^T) / 2 as in JAX (and cholesky): eigh reads a's lower triangle,
+    so only symmetric tangents are meaningful."""
+    (a,), (ta,) = primals, tangents
+    w, v = bind_list(P.eigh_p, [a], {})
+    eye = _eye(a)
+    sym = lax.mul(lax.add(ta, lax.matrix_t(ta)), np.asarray(0.5, _aval(a).dtype))
+    inner = _mm(lax.matrix_t(v), _mm(sym, v))
+    full = lax.shape(a)
+    gaps = _inverse_gaps(_along(w, full, -2), _along(w, full, -1), eye)
+    return [w, v], [_diag(inner, eye), _mm(v, lax.mul(gaps, inner))]
+
+
+def _svd_rule(primals, tangents, *, full_matrices, compute_uv):
+    """a = U diag(s) V^T (thin): ds = diag(P), P = U^T da V; dU = U (F o (P S + S P^T))
+    and dV = V (F o (S P + P^T S)) with F_ij = 1 / (s_j^2 - s_i^2), plus, for m > n, the
+    part of da V / s outside U's columns (for m < n, of da^T U / s outside V's)."""
+    (a,), (ta,) = primals, tangents
+    *_, m, n = lax.shape(a)
+    if compute_uv and full_matrices and m != n:
+        raise NotImplementedError(
+            "the derivative of svd with full_matrices=True of non-square matrices: its "
+            "extra singular vectors are not unique; use full_matrices=False")
+    u, s, vh = bind_list(P.svd_p, [a], dict(full_matrices=False, compute_uv=True))
+    v = lax.matrix_t(vh)
+    inner = _mm(lax.matrix_t(u), _mm(ta, v))
+    eye = _eye(inner)
+    ds = _diag(inner, eye)
+    if not compute_uv:
+        return [s], [ds]
+    full = lax.shape(inner)
+    s_i, s_j = _along(s, full, -2), _along(s, full, -1)
+    gaps = _inverse_gaps(lax.mul(s_i, s_i), lax.mul(s_j, s_j), eye)
+    right, left = lax.mul(inner, s_j), lax.mul(s_i, inner)  # P S, S P
+    du = _mm(u, lax.mul(gaps, lax.add(right, lax.matrix_t(right))))
+    dv = _mm(v, lax.mul(gaps, lax.add(left, lax.matrix_t(left))))
+
+    def outside(q, x):  # (x - q q^T x) / s, x's columns scaled by 1 / s_j
+        rest = lax.sub(x, _mm(q, _mm(lax.matrix_t(q), x)))
+        return lax.div(rest, _along(s, lax.shape(x), -1))
+
+    if m > n:
+        du = lax.add(du, outside(u, _mm(ta, v)))
+    if n > m:
+        dv = lax.add(dv, outside(v, _mm(lax.matrix_t(ta), u)))
+    return [u, s, vh], [du, ds, lax.matrix_t(dv)]
+
+
+def _qr_rule(primals, tangents, *, full_matrices):
+    """a = Q R (m >= n): with X = Q^T da R^-1 and L its strictly lower triangle,
+    dQ = Q (L - L^T - X) + da R^-1 and dR = (X - L + L^T) R."""
+    (a,), (ta,) = primals, tangents
+    *_, m, n = lax.shape(a)
+    if m < n or (full_matrices and m != n):
+        raise NotImplementedError(
+            "the derivative of qr is implemented for matrices with at least as many rows "
+            "as columns (mode='reduced', or 'complete' of square matrices)")
+    q, r = bind_list(P.qr_p, [a], dict(full_matrices=full_matrices))
+    da_rinv = lax.matrix_t(_bind1(P.solve_p, lax.matrix_t(r), lax.matrix_t(ta)))
+    x = _mm(lax.matrix_t(q), da_rinv)
+    lower = np.tril(np.ones((n, n)), -1).astype(_aval(a).dtype)
+    low = lax.mul(x, lax.broadcast_to(lower, lax.shape(x)))
+    skew = lax.sub(low, lax.matrix_t(low))
+    dq = lax.add(_mm(q, lax.sub(skew, x)), da_rinv)
+    return [q, r], [dq, _mm(lax.sub(x, skew), r)]
+
+
+jvp_rules[P.eigh_p] = _eigh_rule
+jvp_rules[P.svd_p] = _svd_rule
+jvp_rules[P.qr_p] = _qr_rule
 jvp_rules[P.solve_p] = _solve_rule
 jvp_rules[P.det_p] = _det_rule
 jvp_rules[P.slogdet_p] = _slogdet_rule

@@ -369,6 +369,21 @@ def slogdet(a):
     return P.slogdet_p.bind(a)
 
 
+def eigh(a):
+    """(w, v): eigenvalues ascending and eigenvectors (columns) of each symmetric
+    matrix given by its lower triangle."""
+    return P.eigh_p.bind(a)
+
+
+def svd(a, full_matrices=False, compute_uv=True):
+    """[u, s, vh] (or [s]) of each matrix, s descending."""
+    return P.svd_p.bind(a, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
+
+
+def qr(a, full_matrices=False):
+    return P.qr_p.bind(a, full_matrices=bool(full_matrices))
+
+
 def cumsum(x, axis, reverse=False):
     return P.cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
 

@@ -5,6 +5,7 @@ vecdot and the np.linalg aliases (matmul, outer, trace, diagonal, ...), cov/corr
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -396,9 +397,13 @@ def _matrix_norm(x, ord, axes, keepdims):
         sums = lax.reduce_sum(ax, (summed,))
         pick = lax.reduce_max if ord > 0 else lax.reduce_min
         res = pick(sums, (other - (1 if other > summed else 0),))
+    elif ord in (2, -2, "nuc"):  # of the singular values: the largest, smallest or sum
+        s = lax.svd(lax.convert(moveaxis(x, (r, c), (-2, -1)), _lapack_dtype(x)),
+                    compute_uv=False)[0]
+        pick = {2: lax.reduce_max, -2: lax.reduce_min, "nuc": lax.reduce_sum}[ord]
+        res = pick(s, (lax.ndim(s) - 1,))
     else:
-        raise unsupported(f"numpy.linalg.norm with ord={ord!r} for matrices",
-                          "it needs singular values")
+        raise ValueError("Invalid norm order for matrices.")
     return _keep(x, res, tuple(sorted(axes)), keepdims)
 
 
@@ -548,3 +553,257 @@ def cholesky(a, /, *, upper=False):
     if upper:  # a = U^T U from a's upper triangle, the lower one of a^T
         return lax.matrix_t(lax.cholesky(lax.matrix_t(a)))
     return lax.cholesky(a)
+
+
+# eigh, svd and qr bind the primitives of those names (LAPACK's syevd, gesdd, geqrf and
+# orgqr, as NumPy calls them); pinv, lstsq, matrix_rank, cond, svdvals and the
+# spectral norms are built on svd, eigvalsh on eigh.
+def _triangle(a, UPLO):
+    """The matrix stack whose lower triangle holds the triangle UPLO names."""
+    if UPLO not in ("L", "U", "l", "u"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    return lax.matrix_t(a) if UPLO in ("U", "u") else a
+
+
+@implements(np.linalg.eigh)
+def eigh(a, UPLO="L"):
+    w, v = lax.eigh(_triangle(_square_stack(a), UPLO))
+    return np.linalg._linalg.EighResult(w, v)
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a, UPLO="L"):
+    return lax.eigh(_triangle(_square_stack(a), UPLO))[0]
+
+
+def _matrix_stack(a, name="array"):
+    """`a` as a stack of matrices in LAPACK's dtype."""
+    a = _arr(a)
+    if _dt(a).kind not in "biuf" or _dt(a) == np.float16:
+        raise TypeError(f"array type {_dt(a)} is unsupported in linalg")
+    if lax.ndim(a) < 2:
+        raise np.linalg.LinAlgError(f"{lax.ndim(a)}-dimensional array given. Array must be "
+                                    "at least two-dimensional")
+    return lax.convert(a, _lapack_dtype(a))
+
+
+def _flip_last(x):
+    return lax.rev(x, (lax.ndim(x) - 1,))
+
+
+@implements(np.linalg.svd)
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    a = _matrix_stack(a)
+    if hermitian:  # NumPy's way: eigh, |w| sorted descending, the signs moved into vh
+        if not compute_uv:
+            return _flip_last(np.sort(lax.abs(eigvalsh(a)), axis=-1))
+        w, u = lax.eigh(a)
+        order = _flip_last(lax.argsort(lax.abs(w), lax.ndim(w) - 1))
+        sign = np.take_along_axis(np.copysign(1.0, w), order, axis=-1)
+        s = np.take_along_axis(lax.abs(w), order, axis=-1)
+        u = np.take_along_axis(u, np.expand_dims(order, -2), axis=-1)
+        vh = lax.matrix_t(lax.mul(u, np.expand_dims(sign, -2)))
+        return np.linalg._linalg.SVDResult(u, s, vh)
+    if not compute_uv:
+        return lax.svd(a, compute_uv=False)[0]
+    u, s, vh = lax.svd(a, full_matrices=full_matrices)
+    return np.linalg._linalg.SVDResult(u, s, vh)
+
+
+@implements(np.linalg.svdvals)
+def svdvals(x, /):
+    return lax.svd(_matrix_stack(x), compute_uv=False)[0]
+
+
+@implements(np.linalg.qr)
+def qr(a, mode="reduced"):
+    if mode not in ("reduced", "complete", "r", "raw"):
+        raise ValueError(f"Unrecognized mode '{mode}'")
+    if mode == "raw":
+        raise unsupported("numpy.linalg.qr with mode='raw'",
+                          "Householder reflectors; use mode='reduced'")
+    q, r = lax.qr(_matrix_stack(a), full_matrices=mode == "complete")
+    return r if mode == "r" else np.linalg._linalg.QRResult(q, r)
+
+
+def _reciprocal_above(s, cutoff):
+    """1 / s where s > cutoff, else 0 (the zero never divides: no inf, nor NaN in
+    derivatives)."""
+    large = lax.gt(s, cutoff)
+    one = np.asarray(1, _dt(s))
+    return lax.select(large, lax.div(one, lax.select(large, s, one)), np.zeros((), _dt(s)))
+
+
+def _largest(s):
+    """max(s) over the last axis, kept (0 for no values, as NumPy's initial=0)."""
+    if _shape(s)[-1] == 0:
+        return lax.broadcast_to(np.zeros((), _dt(s)), _shape(s)[:-1] + (1,))
+    return lax.reshape(lax.reduce_max(s, (lax.ndim(s) - 1,)), _shape(s)[:-1] + (1,))
+
+
+@implements(np.linalg.pinv)
+def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
+    a = _matrix_stack(a)
+    if rcond is None:
+        rcond = (1e-15 if rtol is np._NoValue else
+                 max(_shape(a)[-2:]) * np.finfo(_dt(a)).eps if rtol is None else rtol)
+    elif rtol is not np._NoValue:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    m, n = _shape(a)[-2:]
+    if m == 0 or n == 0:
+        return lax.broadcast_to(np.zeros((), _dt(a)), _shape(a)[:-2] + (n, m))
+    u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
+    rcond = lax.convert(_arr(rcond), _dt(a))
+    cutoff = lax.mul(lax.broadcast_to(lax.reshape(rcond, _shape(rcond) + (1,)), _shape(s)),
+                     lax.broadcast_to(_largest(s), _shape(s)))
+    inv_s = _reciprocal_above(s, cutoff)
+    return matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, _shape(s) + (1,)),
+                                             lax.matrix_t(u)))
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a, b, rcond=None):
+    """x minimizing |b - a x| with the smallest norm, from a's SVD (NumPy: LAPACK's
+    gelsd, equal to rounding). Residuals have shape (k,) whenever m > n: their shape
+    cannot depend on the rank, which NumPy's does (empty when rank < n)."""
+    a, b = _arr(a), _arr(b)
+    if lax.ndim(a) != 2 or lax.ndim(b) not in (1, 2):
+        raise np.linalg.LinAlgError(f"{max(lax.ndim(a), lax.ndim(b))}-dimensional array "
+                                    "given. Array must be two-dimensional")
+    dt = _lapack_dtype(a, b)
+    a, b = lax.convert(a, dt), lax.convert(b, dt)
+    vector = lax.ndim(b) == 1
+    if vector:
+        b = lax.reshape(b, (_shape(b)[0], 1))
+    m, n = _shape(a)
+    if _shape(b)[0] != m:
+        raise np.linalg.LinAlgError("Incompatible dimensions")
+    if rcond is None:
+        rcond = np.finfo(dt).eps * max(n, m)
+    k = _shape(b)[1]
+    if min(m, n) == 0:
+        x = lax.broadcast_to(np.zeros((), dt), (n, k))
+        s = lax.broadcast_to(np.zeros((), dt), (0,))
+        rank = lax.convert(np.asarray(0), np.int64)
+    else:
+        u, s, vh = lax.svd(a)
+        first = lax.reshape(_take_range(s, 0, 0, 1), ())
+        inv_s = _reciprocal_above(s, lax.mul(first, np.asarray(rcond, dt)))
+        ub = matmul(lax.matrix_t(u), b)
+        x = matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, (min(m, n), 1)), ub))
+        rank = lax.reduce_sum(lax.convert(lax.gt(inv_s, np.zeros((), dt)), np.int64), (0,))
+    if m > n:
+        resid = lax.reduce_sum(lax.integer_pow(lax.sub(b, matmul(a, x)), 2), (0,))
+    else:
+        resid = lax.broadcast_to(np.zeros((), dt), (0,))
+    if vector:
+        x = lax.reshape(x, (n,))
+    return x, resid, rank, s
+
+
+@implements(np.linalg.matrix_rank)
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    if rtol is not None and tol is not None:
+        raise ValueError("`tol` and `rtol` can't be both set.")
+    A = _arr(A)
+    if lax.ndim(A) < 2:
+        nonzero = lax.convert(lax.ne(A, 0), np.int64)  # NumPy: int(not all(A == 0))
+        return lax.reduce_max(nonzero, tuple(range(lax.ndim(A)))) if lax.ndim(A) else nonzero
+    s = svd(A, compute_uv=False, hermitian=hermitian)
+    if tol is None:
+        rtol = max(_shape(A)[-2:]) * np.finfo(_dt(s)).eps if rtol is None else rtol
+        rtol = lax.convert(_arr(rtol), _dt(s))
+        tol = lax.mul(_largest(s), lax.reshape(rtol, _shape(rtol) + (1,)))
+    else:
+        tol = lax.convert(_arr(tol), _dt(s))
+        tol = lax.reshape(tol, _shape(tol) + (1,))
+    big = lax.gt(s, lax.broadcast_to(tol, lax.broadcast_shapes(_shape(tol), _shape(s))))
+    return lax.reduce_sum(lax.convert(big, np.int64), (lax.ndim(s) - 1,))
+
+
+@implements(np.linalg.cond)
+def cond(x, p=None):
+    x = _matrix_stack(x)
+    if 0 in _shape(x)[-2:]:
+        raise np.linalg.LinAlgError("cond is not defined on empty arrays")
+    if p is None or p in (2, -2):
+        s = lax.svd(x, compute_uv=False)[0]
+        first, last = (_take_range(s, lax.ndim(s) - 1, i, i + 1) for i in (0, _shape(s)[-1] - 1))
+        r = lax.div(last, first) if p == -2 else lax.div(first, last)
+        return lax.reshape(r, _shape(s)[:-1])
+    return lax.mul(norm(x, p, axis=(-2, -1)), norm(inv(x), p, axis=(-2, -1)))
+
+
+@implements(np.linalg.matrix_power)
+def matrix_power(a, n):
+    """NumPy's sequence of products (binary powers), so results agree to the bit."""
+    a = _arr(a)
+    if lax.ndim(a) < 2 or _shape(a)[-1] != _shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError("exponent must be an integer") from None
+    if n == 0:
+        eye = np.eye(_shape(a)[-1], dtype=_dt(a))
+        return lax.broadcast_to(eye, _shape(a))
+    if n < 0:
+        a, n = inv(a), -n
+    if n <= 3:
+        out = a
+        for _ in range(n - 1):
+            out = matmul(out, a)
+        return out
+    z = result = None
+    while n > 0:
+        z = a if z is None else matmul(z, z)
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else matmul(result, z)
+    return result
+
+
+@implements(np.linalg.multi_dot)
+def multi_dot(arrays, *, out=None):
+    """NumPy's order of products: the cheapest by the operands' (static) shapes."""
+    if out is not None:
+        raise unsupported("numpy.linalg.multi_dot with out=")
+    arrays = [_arr(x) for x in arrays]
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    if len(arrays) == 2:
+        return dot(arrays[0], arrays[1])
+    first, last = lax.ndim(arrays[0]), lax.ndim(arrays[-1])
+    if first == 1:
+        arrays[0] = lax.reshape(arrays[0], (1, _shape(arrays[0])[0]))
+    if last == 1:
+        arrays[-1] = lax.reshape(arrays[-1], (_shape(arrays[-1])[0], 1))
+    for x in arrays:
+        if lax.ndim(x) != 2:
+            raise np.linalg.LinAlgError(f"{lax.ndim(x)}-dimensional array given. Array must "
+                                        "be two-dimensional")
+    dims = [_shape(x)[0] for x in arrays] + [_shape(arrays[-1])[1]]
+    count = len(arrays)
+    cost = [[0] * count for _ in range(count)]
+    split = [[0] * count for _ in range(count)]
+    for length in range(1, count):  # NumPy's dynamic programme, its tie-breaking too
+        for i in range(count - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i, j):
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return dot(product(i, k), product(k + 1, j))
+
+    res = product(0, count - 1)
+    if first == 1 and last == 1:
+        return lax.reshape(res, ())
+    if first == 1 or last == 1:
+        return lax.reshape(res, (_shape(res)[1],) if first == 1 else (_shape(res)[0],))
+    return res

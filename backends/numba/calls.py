@@ -267,6 +267,39 @@ def _slogdet(cg, e):
             cg.emit(f"{cg.name(v)} = {t}[{k}][0]", e)
 
 
+def _unpack(cg, e, t, shapes):
+    """Assign the arrays of a helper's result tuple `t` to e's outputs, reshaped to
+    the (batched) output shapes."""
+    for v, k in zip(e.outputs, shapes):
+        cg.emit(f"{cg.name(v)} = _h.reshape({t}[{k}], {tuple(v.aval.shape)})", e)
+
+
+@_call(P.eigh_p)
+def _eigh(cg, e):
+    (a,) = e.inputs
+    t = cg.fresh("eig")
+    cg.emit(f"{t} = _h.eigh3({_stack(cg, a, e, a.aval.shape[-1])})", e)
+    _unpack(cg, e, t, (0, 1))
+
+
+@_call(P.svd_p)
+def _svd(cg, e):
+    (a,) = e.inputs
+    full, uv = e.params["full_matrices"], e.params["compute_uv"]
+    t = cg.fresh("svd")
+    cg.emit(f"{t} = _h.svd3({_stack(cg, a, e, a.aval.shape[-1])}, {full}, {uv})", e)
+    _unpack(cg, e, t, (0, 1, 2) if uv else (1,))
+
+
+@_call(P.qr_p)
+def _qr(cg, e):
+    (a,) = e.inputs
+    t = cg.fresh("qr")
+    cg.emit(f"{t} = _h.qr3({_stack(cg, a, e, a.aval.shape[-1])}, "
+            f"{e.params['full_matrices']})", e)
+    _unpack(cg, e, t, (0, 1))
+
+
 @_call(P.scatter_add_p)
 def _scatter_add(cg, e):
     upd, ind = e.inputs

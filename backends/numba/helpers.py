@@ -224,6 +224,139 @@ def _getrf_impl(n, a, ipiv):
     return lambda n, a, ipiv: fn(kind, n, n, a.ctypes, n, ipiv.ctypes)
 
 
+def _syevd(n, a, w):
+    """LAPACK xsyevd (eigenvectors too, uplo 'L') on a Fortran-ordered buffer."""
+
+
+def _gesdd(jobz, m, n, a, s, u, ldu, vt, ldvt):
+    """LAPACK xgesdd on Fortran-ordered buffers (lda = m); returns info."""
+
+
+def _geqrf(m, n, a, tau):
+    """LAPACK xgeqrf on a Fortran-ordered buffer (lda = m); returns info."""
+
+
+def _orgqr(m, n, k, a, tau):
+    """LAPACK xorgqr: the first n columns of Q from k reflectors (lda = m)."""
+
+
+@overload(_syevd)
+def _syevd_impl(n, a, w):
+    fn, kind = _LAPACK().numba_ez_xxxevd(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda n, a, w: fn(kind, ord("V"), ord("L"), n, a.ctypes, n, w.ctypes)
+
+
+@overload(_gesdd)
+def _gesdd_impl(jobz, m, n, a, s, u, ldu, vt, ldvt):
+    fn, kind = _LAPACK().numba_ez_gesdd(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda jobz, m, n, a, s, u, ldu, vt, ldvt: fn(
+        kind, jobz, m, n, a.ctypes, m, s.ctypes, u.ctypes, ldu, vt.ctypes, ldvt)
+
+
+@overload(_geqrf)
+def _geqrf_impl(m, n, a, tau):
+    fn, kind = _LAPACK().numba_ez_geqrf(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda m, n, a, tau: fn(kind, m, n, a.ctypes, m, tau.ctypes)
+
+
+@overload(_orgqr)
+def _orgqr_impl(m, n, k, a, tau):
+    fn, kind = _LAPACK().numba_ez_xxgqr(a.dtype), ord(get_blas_kind(a.dtype))
+    return lambda m, n, k, a, tau: fn(kind, m, n, k, a.ctypes, m, tau.ctypes)
+
+
+@_helper
+def eigh3(a):
+    """(eigenvalues ascending, eigenvectors as columns) of each symmetric matrix of a
+    (batch, n, n) stack, from its lower triangle (NumPy's default UPLO)."""
+    batch, n, _ = a.shape
+    w = np.empty((batch, n), a.dtype)
+    v = np.empty(a.shape, a.dtype)
+    work = np.empty((n, n), a.dtype)
+    vals = np.empty(max(n, 1), a.dtype)
+    for i in range(batch):
+        for r in range(n):
+            for c in range(n):
+                work[c, r] = a[i, r, c]
+        if n and _syevd(n, work, vals) != 0:
+            raise np.linalg.LinAlgError("Eigenvalues did not converge")
+        for r in range(n):
+            w[i, r] = vals[r]
+            for c in range(n):
+                v[i, r, c] = work[c, r]
+    return w, v
+
+
+@_helper
+def svd3(a, full_matrices, uv):
+    """(u, s, vh) of each matrix of a (batch, m, n) stack, s descending; u (batch, m,
+    m or k), vh (batch, n or k, n) with uv, else (batch, 0, 0) placeholders."""
+    batch, m, n = a.shape
+    k = min(m, n)
+    ucol, vrow = (m, n) if full_matrices else (k, k)
+    if not uv:
+        ucol = vrow = 0
+    u = np.zeros((batch, m if uv else 0, ucol), a.dtype)
+    s = np.empty((batch, k), a.dtype)
+    vh = np.zeros((batch, vrow, n if uv else 0), a.dtype)
+    work = np.empty((n, m), a.dtype)
+    sv = np.empty(max(k, 1), a.dtype)
+    ub = np.empty((max(ucol, 1), max(m, 1)), a.dtype)
+    vb = np.empty((max(n, 1), max(vrow, 1)), a.dtype)
+    jobz = ord("N") if not uv else ord("A") if full_matrices else ord("S")
+    for i in range(batch):
+        if k == 0:  # no values: the square factor is the identity, as NumPy's
+            for r in range(min(u.shape[1], ucol)):
+                u[i, r, r] = 1.0
+            for r in range(min(vrow, vh.shape[2])):
+                vh[i, r, r] = 1.0
+            continue
+        for r in range(m):
+            for c in range(n):
+                work[c, r] = a[i, r, c]
+        if _gesdd(jobz, m, n, work, sv, ub, max(m, 1) if uv else 1, vb,
+                  max(vrow, 1)) != 0:
+            raise np.linalg.LinAlgError("SVD did not converge")
+        for r in range(k):
+            s[i, r] = sv[r]
+        if uv:
+            for r in range(m):
+                for c in range(ucol):
+                    u[i, r, c] = ub[c, r]
+            for r in range(vrow):
+                for c in range(n):
+                    vh[i, r, c] = vb[c, r]
+    return u, s, vh
+
+
+@_helper
+def qr3(a, complete):
+    """(q, r) of each matrix of a (batch, m, n) stack, as NumPy's qr: q (batch, m, k or
+    m), r (batch, k or m, n), k = min(m, n)."""
+    batch, m, n = a.shape
+    k = min(m, n)
+    qc = m if complete else k
+    q = np.empty((batch, m, qc), a.dtype)
+    r = np.zeros((batch, qc, n), a.dtype)
+    work = np.empty((max(n, qc, 1), max(m, 1)), a.dtype)
+    tau = np.empty(max(k, 1), a.dtype)
+    for i in range(batch):
+        for rr in range(m):
+            for c in range(n):
+                work[c, rr] = a[i, rr, c]
+        if k and _geqrf(m, n, work, tau) != 0:
+            raise np.linalg.LinAlgError("QR decomposition failed")
+        for rr in range(qc):
+            for c in range(rr, n):
+                r[i, rr, c] = work[c, rr]
+        if m and qc and _orgqr(m, qc, k, work, tau) != 0:
+            raise np.linalg.LinAlgError("QR decomposition failed")
+        for rr in range(m):
+            for c in range(qc):
+                q[i, rr, c] = work[c, rr]
+    return q, r
+
+
 @_helper
 def solve3(a, b):
     """x[i] = a[i]^-1 b[i] for a (batch, n, n) and b (batch, n, k)."""
