@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import pullback as pb
 from passes_util import assert_bits
+from pullback.backends.numba.codegen import BLAS_MIN_FLOPS
 from pullback.ir import primitives as P
 from pullback.tracer import lax
 
@@ -302,11 +303,13 @@ def test_integer_floor_division_edges(dtype):
 
 def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     # reverse mode builds identity matrices (trace, jacobian bases); a product with
-    # one lowers to a read of the other operand, with BLAS's nan for rows holding
-    # inf/nan elsewhere (inf * 0), for each contraction layout and either side
-    x = RNG.standard_normal((3, 4))
+    # one big enough for BLAS lowers to a read of the other operand, with BLAS's nan
+    # for rows holding inf/nan elsewhere (inf * 0), for each contraction layout and
+    # either side (smaller ones, and integer ones, are a multiply and a sum: the
+    # same values, see test_small_products_are_fused_loops)
+    x = RNG.standard_normal((8, 10))
     x[1, 2] = np.inf
-    sq = RNG.standard_normal((4, 4))
+    sq = RNG.standard_normal((10, 10))
     sq[0, 3], sq[2, 0] = np.nan, -np.inf
     sq[3, 1], sq[3, 2] = np.inf, np.inf  # two in row 3: it becomes all nan
 
@@ -338,7 +341,7 @@ def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
 def identity_products(draw):
     """(operand, contraction, identity on the left?, view?) with inf/nan placed so
     that rows hold none, one or several of them."""
-    rows, cols = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    rows, cols = draw(st.integers(1, 12)), draw(st.integers(1, 12))
     x = np.arange(rows * cols, dtype=np.float64).reshape(rows, cols) - 3.0
     x[x == 0] = -0.0
     for _ in range(draw(st.integers(0, 4))):
@@ -369,7 +372,36 @@ def test_products_with_identity_random(case):
     with np.errstate(all="ignore"):
         got, want = both(f, x)
     assert_bits(got, want)  # values, NaN positions, zero signs (-0.0 -> +0.0)
-    assert "product with the identity" in pb.jit(f).source(x)
+    n = (x.shape[::-1] if view == "T" else x.shape)[rc[0] if eye_left else lc[0]]
+    big = x.size * n >= BLAS_MIN_FLOPS  # else a multiply and a sum (small_products.py)
+    assert ("product with the identity" in pb.jit(f).source(x)) == big
+
+
+def test_small_products_are_fused_loops():
+    # products too small for BLAS, of any layout, batched or not, integer or float,
+    # are a multiply and a sum the loops fuse: no operand copied, no helper called
+    rng = np.random.default_rng(5)
+    a = rng.integers(-3, 4, (2, 3, 4)).astype(np.float64)
+    b = rng.integers(-3, 4, (2, 4, 5)).astype(np.float64)
+    a[0, 1, 2], b[1, 3, 0] = np.inf, np.nan
+
+    def f(a, b):
+        return [lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,)))),          # batched
+                lax.dot_general(a[0], b[0], (((1,), (0,)), ((), ()))),         # plain
+                lax.dot_general(a[1].T, b[0], (((0,), (0,)), ((), ()))),       # a view
+                lax.dot_general(b[0], a[1], (((0,), (1,)), ((), ()))),         # both sides
+                lax.dot_general(a, a, (((1, 2), (1, 2)), ((0,), (0,)))),       # two axes
+                lax.dot_general(a[:, :, :0], b[:, :0], (((2,), (1,)), ((0,), (0,)))),  # K = 0
+                lax.dot_general(lax.convert(a[1], np.int64) * 0 + 7,
+                                np.arange(20).reshape(4, 5), (((1,), (0,)), ((), ())))]
+
+    for args in ((a, b), (a.astype(np.float32), b.astype(np.float32))):
+        with np.errstate(all="ignore"):
+            got, want = both(f, *args)
+        for g, w in zip(got, want):
+            assert_bits(g, w)  # the sums of small integers are exact in any order
+    src = pb.jit(f).source(a, b)
+    assert "matmul3" not in src and "dot_into" not in src and "_tr" not in src
 
 
 @st.composite

@@ -326,12 +326,13 @@ def test_loops_of_one_shape_fuse_across_an_unrelated_view(tmp_cache):
         return out, np.sin(h) + 2.0 * h, np.cos(h)
 
     rng = np.random.default_rng(4)
-    a, v = rng.standard_normal((50, 4)), rng.standard_normal(4)
+    # a product big enough for BLAS (a smaller one is a loop of its own: small_products.py)
+    a, v = rng.standard_normal((50, 12)), rng.standard_normal(12)
     jf = pb.jit(f)
     src = jf.source(a, v)
-    # the (50,) loop and the (50, 4) loop, which also share their row loop (one nest)
+    # the (50,) loop and the (50, 12) loop, which also share their row loop (one nest)
     assert src.count("for i0 in range(50)") == 1
-    assert src.count("for i1 in range(4)") == 1
+    assert src.count("for i1 in range(12)") == 1
     out, s, c = jf(a, v)
     h = np.tanh(a @ v)
     # the compiled tanh is within 1.5 ulp of NumPy's; 1 - h*h cancels near |h| = 1

@@ -44,6 +44,7 @@ from . import cache, llvm_options, typing_cache, vecmath
 from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
 from .cache import stats  # noqa: F401
 from .codegen import generate
+from .small_products import expand_small_products
 
 typing_cache.install()  # operators, indexing, intrinsics: typed once per type combination
 llvm_options.install()  # vectorized loop remainders, for kernels only
@@ -191,6 +192,7 @@ class Program(NamedTuple):
 def _program(ir, guard_trig=True, parallel=False):
     """(Program, ir with calls inlined, line -> equation) of an optimized IR."""
     ir = inline_calls(ir)  # custom_jvp/vjp calls (also inside sub-IRs) -> their bodies
+    ir = expand_small_products(ir)  # loops that fuse, not copies and a helper call
     source, eqn_at, guarded, const_args, prange = _module_source(ir, guard_trig, parallel)
     outs = tuple((v.aval.ndim, np.dtype(v.aval.dtype).str) for v in ir.outvars)
     value = dict(zip(ir.constvars, ir.consts))

@@ -65,9 +65,13 @@ def _dot_general(cg, e):
         cg.emit(f"_h.dot_into({a}, {b}, {out}, {alpha!r}, {beta!r})", e)
         return
 
-    def operand(a, perm, shape3):
+    def operand(a, perm, shape3, rows=0):
         if a.aval.ndim == 0:
             return f"_h.full({shape3}, {cg.materialize(a, e)}, {L.DT[dt]})"
+        if rows and a not in cg.virtual and _rotation(perm, rows):
+            # the axes of the matrix's columns lead `a`: a (cols, rows) matrix read
+            # transposed, which BLAS does through its flag (an F-ordered view, no copy)
+            return f"_h.reshape({cg.materialize(a, e)}, {shape3[::-1]}).T"
         if list(perm) != list(range(len(perm))) or a in cg.virtual:
             return f"_h.reshape({cg.permuted(a, perm, e)}, {shape3})"
         nm = cg.materialize(a, e)
@@ -77,8 +81,8 @@ def _dot_general(cg, e):
 
     blas = dt.kind == "f" and M * N * K >= BLAS_MIN_FLOPS
     if blas and not lb:  # one product of (M, K) and (K, N) views
-        a2 = operand(lhs, lfree + list(lc), (M, K))
-        b2 = operand(rhs, list(rc) + rfree, (K, N))
+        a2 = operand(lhs, lfree + list(lc), (M, K), len(lfree))
+        b2 = operand(rhs, list(rc) + rfree, (K, N), len(rc))
         out = cg.fresh("mm")
         cg.emit(f"{out} = _h.empty(({M}, {N}), {L.DT[dt]})", e)
         cg.emit(f"_h.dot_into({a2}, {b2}, {out}, 1.0, 0.0)", e)
@@ -87,6 +91,14 @@ def _dot_general(cg, e):
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
     _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
+
+
+def _rotation(perm, lead):
+    """Does `perm` move the last `lead` axes, in order, before the others (in order)?
+    Then a C array's transpose(perm), as a matrix of its first `lead` axes' rows, is
+    the transpose of the array as a matrix of its first nd - lead axes' rows."""
+    nd = len(perm)
+    return 0 < lead < nd and list(perm) == list(range(nd - lead, nd)) + list(range(nd - lead))
 
 
 def _plain_matmul(cg, e):

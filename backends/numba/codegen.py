@@ -379,6 +379,7 @@ class Codegen:
         self.view_sources = {}          # virtual var -> the vars its reader reads
         self.local_expr = {}            # group local -> the name/literal it copies (no code)
         self.dense_inputs = {}          # kernel input -> its C-contiguous copy (for products)
+        self.permuted_copies = {}       # (value, permutation) -> its C-contiguous copy
         self.absorbed = set()           # ids of eqns a BLAS call computes (calls._epilogue)
         self.accumulate_into = {}       # id of a product's eqn -> the array its gemm adds to
         self._capture = None            # close(): the nest's lines, buffered (see _Chain)
@@ -502,10 +503,15 @@ class Codegen:
         return idx, indent
 
     def permuted(self, a, perm, eqn):
-        """A fresh C-contiguous array holding transpose(a, perm) (a may be virtual)."""
+        """A C-contiguous array holding transpose(a, perm) (a may be virtual), copied
+        once per body: values never change, so later products reuse the copy."""
+        key = (a, tuple(perm))
+        out = self.permuted_copies.get(key)
+        if out is not None:
+            return out
         self.need(a)
         shape = [a.aval.shape[p] for p in perm]
-        out = self.fresh("tr")
+        out = self.permuted_copies[key] = self.fresh("tr")
 
         def read(idx):
             src = [None] * len(perm)
