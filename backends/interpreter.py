@@ -245,7 +245,7 @@ impl_rules[P.solve_p] = lambda a, b: [np.linalg.solve(a, b)]
 impl_rules[P.cholesky_p] = lambda a: [np.linalg.cholesky(a)]
 impl_rules[P.det_p] = lambda a: [np.asarray(np.linalg.det(a))]
 impl_rules[P.slogdet_p] = lambda a: [np.asarray(r) for r in np.linalg.slogdet(a)]
-impl_rules[P.eigh_p] = lambda a: list(np.linalg.eigh(a))
+impl_rules[P.eigh_p] = lambda a, *, lower: list(np.linalg.eigh(a, "L" if lower else "U"))
 
 
 def _svd(a, *, full_matrices, compute_uv):

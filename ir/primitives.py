@@ -321,9 +321,9 @@ def _slogdet_rule(a, *, _name=None):
     return [ShapedArray(a.shape[:-2], a.dtype)] * 2
 
 
-def _eigh_rule(a, *, _name=None):
+def _eigh_rule(a, *, lower, _name=None):
     """eigh a: (eigenvalues ascending (..., n), eigenvectors as columns (..., n, n)) of
-    the symmetric matrices held in a's lower triangles."""
+    the symmetric matrices held in a's lower (or upper) triangles."""
     _square(a, "eigh")
     return [ShapedArray(a.shape[:-1], a.dtype), a]
 

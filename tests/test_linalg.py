@@ -59,6 +59,17 @@ def test_cholesky_reads_numpys_triangle():
             np.testing.assert_allclose(got, np.linalg.cholesky(m, upper=upper), rtol=1e-15)
 
 
+def test_cholesky_derivative_is_that_of_the_lower_triangle():
+    # NumPy's cholesky reads the lower triangle: finite differences in any direction
+    # (those of the upper triangle leave the value alone) agree with the derivative
+    a = spd(A)
+    for f in (lambda a: np.sum(np.linalg.cholesky(a) * np.arange(9.0).reshape(3, 3)),
+              lambda a: np.sum(np.linalg.cholesky(a, upper=True) ** 3)):
+        pb.check_grads(f, (a,), order=2, modes=("fwd", "rev"))
+    upper_only = np.triu(np.ones((3, 3)), 1)
+    assert not pb.jvp(np.linalg.cholesky, (a,), (upper_only,))[1].any()
+
+
 def test_numpy_types_and_broadcasting():
     ints = np.array([[2, 1], [1, 3]])
     x = pb.jit(np.linalg.solve)(ints, np.array([1, 2]))

@@ -81,6 +81,7 @@ def test_factors_equal_numpys_to_the_bit():
     # the same LAPACK routines, called per matrix as NumPy calls them: not only equal
     # up to signs of singular or eigen vectors, but the same numbers
     for f, a in ((lambda a: tuple(np.linalg.eigh(a)), SYM),
+                 (lambda a: tuple(np.linalg.eigh(a, UPLO="U")), SQUARE),  # LAPACK's 'U' too
                  (lambda a: tuple(np.linalg.svd(a)), TALL),
                  (lambda a: tuple(np.linalg.qr(a)), TALL)):
         for g, w in zip(pb.jit(f)(a), f(a)):
@@ -112,6 +113,25 @@ def test_derivatives_match_finite_differences(name):
     pb.check_grads(f, (a,), order=2, modes=("fwd", "rev"))
 
 
+def test_derivatives_are_those_of_the_triangle_read():
+    # eigh (and cholesky, test_linalg.py) read one triangle, as NumPy: their derivative
+    # is that of the function of that triangle, so finite differences in any direction,
+    # the other triangle's included (where the value does not move), agree
+    spd = S_SYM + 5.0 * np.eye(4)
+    for f in (lambda a: np.sum(np.linalg.eigvalsh(a) ** 2),
+              lambda a: np.sum(np.linalg.eigh(a, UPLO="U")[1] ** 4 * np.arange(4.0)),
+              lambda a: np.sum(np.linalg.svd(a, hermitian=True)[1] ** 2)):
+        pb.check_grads(f, (spd,), order=2, modes=("fwd", "rev"))
+    upper_only = np.triu(np.ones((4, 4)), 1)
+    f = lambda a: np.sum(np.linalg.eigvalsh(a) ** 2)  # noqa: E731
+    assert pb.jvp(f, (spd,), (upper_only,))[1] == 0.0
+    # a symmetric tangent counts once (as in JAX's convention): its lower triangle
+    # alone moves the value as much
+    sym_t = upper_only + upper_only.T
+    np.testing.assert_allclose(pb.jvp(f, (spd,), (sym_t,))[1],
+                               pb.jvp(f, (spd,), (np.tril(sym_t),))[1], rtol=1e-14)
+
+
 @pytest.mark.parametrize("name", sorted(SCALAR_LOSSES))
 def test_compiled_gradients_and_hessians_equal_the_interpreter(name):
     f, a = SCALAR_LOSSES[name]
@@ -124,10 +144,12 @@ def test_compiled_gradients_and_hessians_equal_the_interpreter(name):
 
 
 def test_gradients_of_known_closed_forms():
-    # d lambda_k = v_k v_k^T (symmetrized); d s_k = u_k v_k^T; d |a|_* = u v^T
+    # d lambda_k = v_k v_k^T as a symmetric matrix, read from the lower triangle (each
+    # off-diagonal entry stands for two); d s_k = u_k v_k^T; d |a|_* = u v^T
     w, v = np.linalg.eigh(SYM)
     got = pb.jit(pb.grad(lambda a: np.linalg.eigvalsh(a)[3]))(SYM)
-    np.testing.assert_allclose(got, np.outer(v[:, 3], v[:, 3]), rtol=1e-12, atol=1e-14)
+    vv = np.outer(v[:, 3], v[:, 3])
+    np.testing.assert_allclose(got, np.tril(vv) + np.tril(vv, -1), rtol=1e-12, atol=1e-14)
     u, s, vh = np.linalg.svd(TALL, full_matrices=False)
     got = pb.jit(pb.grad(lambda a: np.linalg.svd(a, compute_uv=False)[0]))(TALL)
     np.testing.assert_allclose(got, np.outer(u[:, 0], vh[0]), rtol=1e-12, atol=1e-14)
@@ -182,7 +204,7 @@ def test_errors():
     with pytest.raises(NotImplementedError, match="derivative of qr"):
         pb.grad(lambda a: np.sum(np.linalg.qr(a)[1]))(WIDE)
     with pytest.raises(P.ShapeError, match="eigh"):
-        P.shape_rules[P.eigh_p](ShapedArray((3, 2), np.float64))
+        P.shape_rules[P.eigh_p](ShapedArray((3, 2), np.float64), lower=True)
     with pytest.raises(P.ShapeError, match="svd"):
         P.shape_rules[P.svd_p](ShapedArray((3, 3), np.int64), full_matrices=False,
                                compute_uv=True)

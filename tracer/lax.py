@@ -369,10 +369,10 @@ def slogdet(a):
     return P.slogdet_p.bind(a)
 
 
-def eigh(a):
+def eigh(a, lower=True):
     """(w, v): eigenvalues ascending and eigenvectors (columns) of each symmetric
-    matrix given by its lower triangle."""
-    return P.eigh_p.bind(a)
+    matrix given by its lower (or upper) triangle."""
+    return P.eigh_p.bind(a, lower=bool(lower))
 
 
 def svd(a, full_matrices=False, compute_uv=True):

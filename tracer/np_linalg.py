@@ -558,22 +558,22 @@ def cholesky(a, /, *, upper=False):
 # eigh, svd and qr bind the primitives of those names (LAPACK's syevd, gesdd, geqrf and
 # orgqr, as NumPy calls them); pinv, lstsq, matrix_rank, cond, svdvals and the
 # spectral norms are built on svd, eigvalsh on eigh.
-def _triangle(a, UPLO):
-    """The matrix stack whose lower triangle holds the triangle UPLO names."""
+def _lower(UPLO):
+    """Does UPLO name the lower triangle?"""
     if UPLO not in ("L", "U", "l", "u"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
-    return lax.matrix_t(a) if UPLO in ("U", "u") else a
+    return UPLO in ("L", "l")
 
 
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
-    w, v = lax.eigh(_triangle(_square_stack(a), UPLO))
+    w, v = lax.eigh(_square_stack(a), _lower(UPLO))
     return np.linalg._linalg.EighResult(w, v)
 
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
-    return lax.eigh(_triangle(_square_stack(a), UPLO))[0]
+    return lax.eigh(_square_stack(a), _lower(UPLO))[0]
 
 
 def _matrix_stack(a, name="array"):

@@ -290,7 +290,7 @@ def _unpack(cg, e, t, shapes):
 def _eigh(cg, e):
     (a,) = e.inputs
     t = cg.fresh("eig")
-    cg.emit(f"{t} = _h.eigh3({_stack(cg, a, e, a.aval.shape[-1])})", e)
+    cg.emit(f"{t} = _h.eigh3({_stack(cg, a, e, a.aval.shape[-1])}, {e.params['lower']})", e)
     _unpack(cg, e, t, (0, 1))
 
 

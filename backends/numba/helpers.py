@@ -224,8 +224,8 @@ def _getrf_impl(n, a, ipiv):
     return lambda n, a, ipiv: fn(kind, n, n, a.ctypes, n, ipiv.ctypes)
 
 
-def _syevd(n, a, w):
-    """LAPACK xsyevd (eigenvectors too, uplo 'L') on a Fortran-ordered buffer."""
+def _syevd(uplo, n, a, w):
+    """LAPACK xsyevd (eigenvectors too) on a Fortran-ordered buffer."""
 
 
 def _gesdd(jobz, m, n, a, s, u, ldu, vt, ldvt):
@@ -241,9 +241,9 @@ def _orgqr(m, n, k, a, tau):
 
 
 @overload(_syevd)
-def _syevd_impl(n, a, w):
+def _syevd_impl(uplo, n, a, w):
     fn, kind = _LAPACK().numba_ez_xxxevd(a.dtype), ord(get_blas_kind(a.dtype))
-    return lambda n, a, w: fn(kind, ord("V"), ord("L"), n, a.ctypes, n, w.ctypes)
+    return lambda uplo, n, a, w: fn(kind, ord("V"), uplo, n, a.ctypes, n, w.ctypes)
 
 
 @overload(_gesdd)
@@ -266,9 +266,9 @@ def _orgqr_impl(m, n, k, a, tau):
 
 
 @_helper
-def eigh3(a):
+def eigh3(a, lower):
     """(eigenvalues ascending, eigenvectors as columns) of each symmetric matrix of a
-    (batch, n, n) stack, from its lower triangle (NumPy's default UPLO)."""
+    (batch, n, n) stack, from its lower or upper triangle (NumPy's UPLO)."""
     batch, n, _ = a.shape
     w = np.empty((batch, n), a.dtype)
     v = np.empty(a.shape, a.dtype)
@@ -278,7 +278,7 @@ def eigh3(a):
         for r in range(n):
             for c in range(n):
                 work[c, r] = a[i, r, c]
-        if n and _syevd(n, work, vals) != 0:
+        if n and _syevd(ord("L") if lower else ord("U"), n, work, vals) != 0:
             raise np.linalg.LinAlgError("Eigenvalues did not converge")
         for r in range(n):
             w[i, r] = vals[r]
