@@ -14,8 +14,8 @@ import inspect
 
 import numpy as np
 
-from .api import (VALUE_TYPES, _arg_names, _as_tuple, _fn_name, check_callable, trace_to_ir,
-                  with_kwargs)
+from .api import (VALUE_TYPES, _arg_names, _as_tuple, _fn_name, check_callable, owned_output,
+                  trace_to_ir, with_kwargs)
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -32,9 +32,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- helpers
-def _out(x):
-    """Results leave pullback as NumPy arrays; tracers of an enclosing trace stay."""
-    return x if isinstance(x, Tracer) else np.asarray(x)
+_out = owned_output  # results leave as fresh arrays the caller owns
 
 
 def _argnums_tuple(argnums, n, fname):

@@ -262,3 +262,10 @@ def to_output(x):
     if isinstance(x, np.ndarray):
         return x
     return np.asarray(x)
+
+
+def owned_output(x):
+    """A result of the interpreter as a fresh array the caller owns: its values may be
+    an argument, a cotangent, a view of one, or a read-only broadcast. Tracers of an
+    enclosing trace stay."""
+    return x if isinstance(x, Tracer) else np.array(x)

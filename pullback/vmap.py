@@ -13,11 +13,11 @@ import functools
 
 import numpy as np
 
-from .api import _arg_names, _fn_name, abstractify, check_callable, to_output, trace_to_ir
+from .api import (_arg_names, _fn_name, abstractify, check_callable, owned_output,
+                  trace_to_ir)
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
-from .tracer.trace import Tracer
 
 
 def _check_axis_spec(spec, what):
@@ -168,6 +168,4 @@ def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
     out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
     bir = vmap_ir(ir, in_dims, size, out_dims)
     outs = eval_ir(bir, bir.consts, leaves)
-    if not any(isinstance(o, Tracer) for o in outs):
-        outs = [to_output(o) for o in outs]
-    return tree_unflatten(out_tree, outs)
+    return tree_unflatten(out_tree, [owned_output(o) for o in outs])

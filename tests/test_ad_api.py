@@ -651,3 +651,19 @@ def test_jacobians_of_integer_outputs_are_refused_as_in_jax():
     assert aux == 1 and np.array_equal(j, 2 * np.eye(3))
     with pytest.raises(TypeError, match=r"must return a pair \(output, aux\), got a tuple of 3"):
         pb.grad(lambda a: (np.sum(a), 1, 2), has_aux=True)(x)
+
+
+def test_results_are_fresh_arrays_the_caller_owns():
+    # the interpreter's values may be an argument, a cotangent, a view of one or a
+    # read-only broadcast: what the transforms return is none of these
+    x, ct = np.arange(3.0), np.ones(3)
+    out, vjp_fn = pb.vjp(lambda x: x, x)
+    results = [out, vjp_fn(ct)[0], pb.vmap(lambda r: r)(x.reshape(3, 1)),
+               pb.vmap(lambda r: np.ones(3))(x), pb.grad(np.sum)(x),
+               pb.value_and_grad(np.mean)(x)[1], pb.grad(lambda a, b: np.sum(a), argnums=1)(x, x),
+               *pb.jvp(lambda x: x, (x,), (ct,)), pb.jacfwd(lambda x: x)(x)]
+    for r in results:
+        assert r.flags.writeable and r.flags.owndata
+        assert not np.shares_memory(r, x) and not np.shares_memory(r, ct)
+    out[0] = 42.0
+    assert x[0] == 0.0
