@@ -485,3 +485,18 @@ def test_llvm_options_are_set_only_while_a_kernel_compiles(monkeypatch, tmp_path
 
     user(1.5)
     assert calls == [0, 1]
+
+
+def test_float32_sums_add_up_in_float64():
+    # a float32 accumulator in order errs by up to ~n ulp (NumPy's pairwise sum by
+    # ~log n): the kernels' sums of float32 values accumulate in float64 and round once
+    r = np.random.default_rng(10).random(10**6).astype(np.float32)
+    exact = np.float32(np.sum(r.astype(np.float64)))  # the correctly rounded sum
+    assert pb.jit(np.sum)(r) == exact
+    assert pb.jit(np.sum)(r).dtype == np.float32
+    rows = r.reshape(100, 10**4)
+    got = pb.jit(lambda m: np.sum(m, axis=1) * np.float32(2.0))(rows)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, rows.astype(np.float64).sum(1).astype(np.float32) * 2)
+    mean = pb.jit(np.mean)(r)
+    assert mean.dtype == np.float32 and mean == np.float32(exact / np.float32(r.size))

@@ -586,7 +586,8 @@ class Codegen:
             elif v.aval.ndim:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {dt})")
             if trailing and blocks is not None:
-                self.emit(f"{self.acc(e)}_part = _h.empty(({blocks[2]},), {dt})", e)
+                part_dt = L.DT[L.acc_dtype(e.prim, v.aval.dtype)]
+                self.emit(f"{self.acc(e)}_part = _h.empty(({blocks[2]},), {part_dt})", e)
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
         indent = 1
@@ -600,8 +601,7 @@ class Codegen:
         for depth, d in enumerate(order):
             if trailing and depth == len(kept_dims):
                 for e in reductions:
-                    self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
-                              e, indent)
+                    self.emit(f"{self.acc(e)} = {self.acc_init(e)}", e, indent)
             if shape[d] == 1:
                 continue
             if blocks is not None and not headers:  # the block's rows
@@ -627,8 +627,7 @@ class Codegen:
             indent += 1
         if trailing and len(order) == len(kept_dims):  # nothing reduced inside loops
             for e in reductions:
-                self.emit(f"{self.acc(e)} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}",
-                          e, indent)
+                self.emit(f"{self.acc(e)} = {self.acc_init(e)}", e, indent)
         if len(headers) >= 2:  # reads the innermost index does not change go before its loop
             pos, d = headers[-1]
             self.hoist = _Hoist(cap, pos, re.compile(rf"\bi{d}\b"))
@@ -685,7 +684,7 @@ class Codegen:
             for e in reductions:  # a name of its own: Numba would take the block
                 # accumulator, if used after the prange loop, for a reduction of its own
                 result[id(e)] = total = self.acc(e) + "_all"
-                self.emit(f"{total} = {L.reduce_init(e.prim, e.outputs[0].aval.dtype)}", e, 1)
+                self.emit(f"{total} = {self.acc_init(e)}", e, 1)
             self.emit(f"for {blk} in range({n_blocks}):", None, 1)
             for e in reductions:
                 total, dt = result[id(e)], e.outputs[0].aval.dtype
@@ -696,7 +695,7 @@ class Codegen:
             for e in reductions:
                 (v,) = e.outputs
                 tgt = f"{self.name(v)}[{', '.join(kept_idx)}]" if v.aval.ndim else self.name(v)
-                self.emit(f"{tgt} = {result[id(e)]}", e, base)
+                self.emit(f"{tgt} = {L.cast(result[id(e)], v.aval.dtype)}", e, base)
         for v in stored:
             if not v.aval.ndim:
                 self.emit(f"{self.name(v)} = {self.read(v, [], g)}", None, 1)
@@ -804,6 +803,12 @@ class Codegen:
 
     def acc(self, e):
         return f"{self.name(e.outputs[0])}_acc"
+
+    @staticmethod
+    def acc_init(e):
+        """The start of reduction e's scalar accumulator, in L.acc_dtype."""
+        dt = e.outputs[0].aval.dtype
+        return L.cast(L.reduce_init(e.prim, L.acc_dtype(e.prim, dt)), L.acc_dtype(e.prim, dt))
 
     @staticmethod
     def _live(g, stored, reductions):

@@ -306,6 +306,15 @@ def reduce_init(prim, dtype) -> str:
     return literal(info.max if big else info.min, dtype)
 
 
+def acc_dtype(prim, dtype):
+    """The dtype a scalar accumulator of the reduction adds up in: float32 sums in
+    float64, rounded once at the end (in float32 a sum of n elements in order errs by
+    up to ~n ulp, where NumPy's pairwise sum errs by ~log n: 10^7 uniform float32s,
+    -1.95 against NumPy's 0.05); everything else in its own dtype."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float64) if prim is P.reduce_sum_p and dtype == np.float32 else dtype
+
+
 def reduce_update(prim, dtype, acc, v) -> str:
     """The expression of the new accumulator; max/min propagate NaN as np.max."""
     dtype = np.dtype(dtype)
