@@ -526,6 +526,8 @@ case("searchsorted", lambda a, v: np.searchsorted(a, v),
      Const([0.0, 1.0, 1.0, 2.5, 4.0]), Const([[-1.0, 1.0], [1.5, 9.0]]))
 case("searchsorted", lambda a, v: np.searchsorted(a, v, side="right"),
      Const([0, 1, 1, 3]), I(5, lo=-1, hi=5), note="right")
+case("searchsorted", lambda a, v: a.searchsorted(v, "right"),
+     Const([0.0, 1.0, 1.0, 2.5, 4.0]), F(3, lo=-1, hi=5), note="method")
 case("interp", np.interp, F(7, lo=-1, hi=5), Const([0.0, 1.0, 2.5, 4.0]), F(4))
 case("interp", lambda x, xp, fp: np.interp(x, xp, fp, left=-9.0, right=9.0),
      Const([-1.0, 0.0, 2.5, 4.0, 5.0]), Const([0.0, 1.0, 2.5, 4.0]), F(4), note="left-right")

@@ -353,3 +353,9 @@ def test_control_flow_functions_returning_non_arrays_are_named():
         pb.jit(lambda x: pb.cond(x > 0, lambda: "a", lambda: "b"))(1.0)
     with pytest.raises(TypeError, match="returned a str as output 1"):
         pb.jit(lambda x: pb.scan(lambda c, _: (c, "s"), x, None, length=2))(1.0)
+
+
+def test_ufunc_of_another_library_is_named_by_its_module():
+    import scipy.special as special  # a dependency (Numba's BLAS and LAPACK)
+    with pytest.raises(NotImplementedError, match=r"scipy\.special\.erf is not supported"):
+        pb.make_ir(lambda x: special.erf(x))(X3)

@@ -684,14 +684,14 @@ def lstsq(a, b, rcond=None):
     if min(m, n) == 0:
         x = lax.broadcast_to(np.zeros((), dt), (n, k))
         s = lax.broadcast_to(np.zeros((), dt), (0,))
-        rank = lax.convert(np.asarray(0), np.int64)
+        rank = np.asarray(0, np.int32)
     else:
         u, s, vh = lax.svd(a)
         first = lax.reshape(_take_range(s, 0, 0, 1), ())
         inv_s = _reciprocal_above(s, lax.mul(first, np.asarray(rcond, dt)))
         ub = matmul(lax.matrix_t(u), b)
         x = matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, (min(m, n), 1)), ub))
-        rank = lax.reduce_sum(lax.convert(lax.gt(inv_s, np.zeros((), dt)), np.int64), (0,))
+        rank = lax.reduce_sum(lax.convert(lax.gt(inv_s, np.zeros((), dt)), np.int32), (0,))
     if m > n:
         resid = lax.reduce_sum(lax.integer_pow(lax.sub(b, matmul(a, x)), 2), (0,))
     else:

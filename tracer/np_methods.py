@@ -17,6 +17,7 @@ from .np_reductions import (
     all_, any_, argmax, argmin, argsort, cumprod, cumsum, max_, mean, min_, prod_, std, sum_, var,
 )
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
+from .np_signal import searchsorted
 from .numpy_api import _PY_SCALARS, UFUNCS, _norm, _with_user_line, unsupported
 from .trace import Tracer, WeakTracer, weaken
 
@@ -127,6 +128,8 @@ Tracer.diagonal = _method(lambda self, offset=0, axis1=0, axis2=1: diagonal(
 Tracer.trace = _method(lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(
     self, offset, axis1, axis2, dtype, out))
 Tracer.repeat = _method(lambda self, repeats, axis=None: repeat(self, repeats, axis))
+Tracer.searchsorted = _method(lambda self, v, side="left", sorter=None: searchsorted(
+    self, v, side, sorter))
 Tracer.take = _method(lambda self, indices, axis=None, out=None, mode="raise": take(
     self, indices, axis, out, mode))
 Tracer.nonzero = lambda self: (_ for _ in ()).throw(

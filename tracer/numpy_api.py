@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
 
 import numpy as np
 
@@ -197,24 +198,34 @@ def _take_range(a, ax, start, stop, step=1):
 
 
 # ---------------------------------------------------------------- dispatch
+def _ufunc_name(uf):
+    """numpy.exp, scipy.special.erf, ...: where the user's ufunc comes from (any
+    library's ufuncs dispatch here)."""
+    for mod in ("numpy", "scipy.special"):
+        m = sys.modules.get(mod)
+        if m is not None and getattr(m, uf.__name__, None) is uf:
+            return f"{mod}.{uf.__name__}"
+    return f"the ufunc {uf.__name__!r}"
+
+
 def _array_ufunc(self, uf, method, *inputs, **kwargs):
     if kwargs.get("out") is not None:
         raise TypeError(
-            f"numpy.{uf.__name__}(..., out=...) writes in place, which traced arrays "
+            f"{_ufunc_name(uf)}(..., out=...) writes in place, which traced arrays "
             f"do not support{_where_src(user_source(2))}"
         )
     kwargs.pop("out", None)
     if method != "__call__":
         impl = FUNCTIONS.get((uf, method))
         if impl is None:
-            raise unsupported(f"numpy.{uf.__name__}.{method}")
+            raise unsupported(f"{_ufunc_name(uf)}.{method}")
         return impl(*inputs, **kwargs)
     impl = UFUNCS.get(uf)
     if impl is None:
-        raise unsupported(f"numpy.{uf.__name__}")
+        raise unsupported(_ufunc_name(uf))
     dtype = kwargs.pop("dtype", None)
     if kwargs.pop("where", True) is not True or kwargs:
-        raise unsupported(f"numpy.{uf.__name__} with arguments {sorted(kwargs) or ['where']}")
+        raise unsupported(f"{_ufunc_name(uf)} with arguments {sorted(kwargs) or ['where']}")
     inputs = [_norm(x) for x in inputs]
     if dtype is not None:
         inputs = [lax.convert(lax.asarray(x) if type(x) not in _PY_SCALARS else np.asarray(x),
