@@ -1,7 +1,7 @@
 """Small matrix products as the multiply and sum the code generator fuses.
 
-A `dot_general` too small for BLAS (codegen.BLAS_MIN_FLOPS multiply-adds per
-product, or of integers) becomes, before code generation, what it means:
+A `dot_general` too small for BLAS (under codegen.BLAS_MIN_FLOPS multiply-adds per
+product, of any dtype) becomes, before code generation, what it means:
 `reduce_sum(mul(broadcast(lhs), broadcast(rhs)))` over the iteration space
 (batch, lhs free, rhs free, contracted), with each operand's axes brought into
 that order by a transpose. The loops then read both operands through index
@@ -15,25 +15,24 @@ milliseconds each, are what their first call costs.
 Only the kernel sees this: `f.ir(x)` keeps the dot_general. The sums run in the
 order of the contracted axes, as the helper's loops did (reassociated for SIMD,
 as every float sum the kernels compute); BLAS's order differs from both anyway.
+Bigger integer products keep the helper, whose loop order reads rows, not columns.
 """
 from __future__ import annotations
 
 from ...ir import primitives as P
-from ...ir.core import IR, Eqn, Literal, ShapedArray, Var
+from ...ir.core import IR, Eqn, ShapedArray, Var
 from .codegen import BLAS_MIN_FLOPS, _prod
 
 
 def _small(eqn):
-    """Would the kernel compute this dot_general with loops rather than BLAS?"""
+    """Is this dot_general below BLAS_MIN_FLOPS multiply-adds per product?"""
     lhs, rhs = eqn.inputs
-    if isinstance(lhs, Literal) or isinstance(rhs, Literal):
-        return False
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     ls, rs = lhs.aval.shape, rhs.aval.shape
     m = _prod(d for i, d in enumerate(ls) if i not in lc and i not in lb)
     n = _prod(d for i, d in enumerate(rs) if i not in rc and i not in rb)
     k = _prod(ls[i] for i in lc)
-    return eqn.outputs[0].aval.dtype.kind != "f" or m * n * k < BLAS_MIN_FLOPS
+    return m * n * k < BLAS_MIN_FLOPS
 
 
 def _as_sum(eqn):
@@ -74,8 +73,8 @@ def _as_sum(eqn):
 
 
 def expand_small_products(ir: IR) -> IR:
-    """`ir` with every dot_general the kernel would not hand to BLAS, also in
-    sub-IRs, replaced by its multiply and sum."""
+    """`ir` with every small dot_general, also in sub-IRs, replaced by its multiply
+    and sum."""
     eqns, changed = [], False
     for eqn in ir.eqns:
         if eqn.prim is P.dot_general_p and _small(eqn):
