@@ -236,3 +236,48 @@ def test_ir_text_round_trip():
         again = parse(text, consts=ir.consts)
         typecheck(again)
         assert str(again) == text
+
+
+def test_float32_is_factored_in_float64_as_numpy():
+    # NumPy computes float32 linear algebra in float64 and rounds the results back: a
+    # float32 factorization would keep pinv's singular value of 6e-8 (1e-16 in float64)
+    singular = np.array([[1, 2], [2, 4]], np.float32)
+    a = SQUARE.astype(np.float32)
+    for f, x in ((np.linalg.svdvals, singular), (np.linalg.pinv, singular),
+                 (np.linalg.cond, singular), (lambda a: tuple(np.linalg.eigh(a + a.T)), a),
+                 (lambda a: tuple(np.linalg.svd(a)), a), (lambda a: tuple(np.linalg.qr(a)), a),
+                 (np.linalg.inv, a), (np.linalg.det, a), (lambda a: tuple(np.linalg.slogdet(a)), a),
+                 (lambda a: np.linalg.solve(a, a[:, :2]), a),
+                 (np.linalg.cholesky, a @ a.T + np.eye(4, dtype=np.float32))):
+        got, want = pb.jit(f)(x), f(x)
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            assert g.dtype == np.float32
+            np.testing.assert_array_equal(g, w)
+
+
+def test_norms_and_cond_at_the_edges_as_numpy():
+    for backend in ("numba", "interpreter"):
+        jit = lambda f: pb.jit(f, backend=backend)  # noqa: E731
+        # the largest of no values is 0 (NumPy's initial=0), the smallest an error
+        for f, x in ((lambda x: np.linalg.norm(x, 2), np.zeros((0, 3))),
+                     (lambda x: np.linalg.norm(x, 1), np.zeros((3, 0))),
+                     (lambda x: np.linalg.norm(x, np.inf), np.zeros(0)),
+                     (lambda x: np.linalg.norm(x, 2, axis=(-2, -1)), np.ones((2, 3, 0)))):
+            np.testing.assert_array_equal(jit(f)(x), f(x))
+        with pytest.raises(ValueError, match="zero-size array"):
+            jit(lambda x: np.linalg.norm(x, -2))(np.zeros((0, 3)))
+        # cond is inf at singular matrices (NaN turned into inf, as NumPy), also in stacks,
+        # with no error from the inverse
+        assert jit(np.linalg.cond)(np.zeros((2, 2))) == np.inf
+        stack = np.stack([np.eye(2), np.zeros((2, 2))])
+        np.testing.assert_allclose(jit(lambda x: np.linalg.cond(x, "fro"))(stack), [2.0, np.inf],
+                                   rtol=1e-15)  # the inverse from the SVD: rounding
+        for p in (None, 1, -1, 2, -2, np.inf, "fro", "nuc"):
+            np.testing.assert_allclose(jit(lambda x: np.linalg.cond(x, p))(SQUARE),
+                                       np.linalg.cond(SQUARE, p), rtol=1e-12)
+        with pytest.raises(np.linalg.LinAlgError, match="must be square"):
+            jit(lambda x: np.linalg.svd(x, hermitian=True))(TALL)
+    with pytest.warns(DeprecationWarning, match="'full' option is deprecated"):
+        r = pb.jit(lambda x: np.linalg.qr(x, "full")[1])(TALL)
+    np.testing.assert_array_equal(r, np.linalg.qr(TALL)[1])

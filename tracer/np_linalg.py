@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -366,6 +367,17 @@ def _frobenius(x, axes):
     return lax.sqrt(lax.reduce_sum(lax.mul(x, x), axes))
 
 
+def _extreme(reduce, x, axes):
+    """reduce_max / reduce_min over `axes` as NumPy's norms take them: the largest of
+    no values is 0 (initial=0), the smallest of none an error."""
+    if all(_shape(x)[a] for a in axes):
+        return reduce(x, axes)
+    if reduce is lax.reduce_min:
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
+    kept = tuple(d for a, d in enumerate(_shape(x)) if a not in axes)
+    return lax.broadcast_to(np.zeros((), _dt(x)), kept)
+
+
 def _vector_norm(x, ord, axes, keepdims):
     ax = lax.abs(x)
     if ord is None or ord == 2:
@@ -373,9 +385,9 @@ def _vector_norm(x, ord, axes, keepdims):
     elif ord == 1:
         res = lax.reduce_sum(ax, axes)
     elif ord == math.inf:
-        res = lax.reduce_max(ax, axes)
+        res = _extreme(lax.reduce_max, ax, axes)
     elif ord == -math.inf:
-        res = lax.reduce_min(ax, axes)
+        res = _extreme(lax.reduce_min, ax, axes)
     elif ord == 0:
         res = lax.convert(lax.reduce_sum(lax.convert(lax.ne(x, 0), np.int64), axes), _dt(x))
     elif isinstance(ord, str):
@@ -396,12 +408,13 @@ def _matrix_norm(x, ord, axes, keepdims):
         summed, other = (r, c) if ord in (1, -1) else (c, r)
         sums = lax.reduce_sum(ax, (summed,))
         pick = lax.reduce_max if ord > 0 else lax.reduce_min
-        res = pick(sums, (other - (1 if other > summed else 0),))
+        res = _extreme(pick, sums, (other - (1 if other > summed else 0),))
     elif ord in (2, -2, "nuc"):  # of the singular values: the largest, smallest or sum
         s = lax.svd(lax.convert(moveaxis(x, (r, c), (-2, -1)), _lapack_dtype(x)),
                     compute_uv=False)[0]
-        pick = {2: lax.reduce_max, -2: lax.reduce_min, "nuc": lax.reduce_sum}[ord]
-        res = pick(s, (lax.ndim(s) - 1,))
+        last = (lax.ndim(s) - 1,)
+        res = (lax.reduce_sum(s, last) if ord == "nuc" else
+               _extreme(lax.reduce_max if ord == 2 else lax.reduce_min, s, last))
     else:
         raise ValueError("Invalid norm order for matrices.")
     return _keep(x, res, tuple(sorted(axes)), keepdims)
@@ -593,7 +606,7 @@ def _flip_last(x):
 
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    a = _matrix_stack(a)
+    a = _square_stack(a) if hermitian else _matrix_stack(a)
     if hermitian:  # NumPy's way: eigh, |w| sorted descending, the signs moved into vh
         if not compute_uv:
             return _flip_last(np.sort(lax.abs(eigvalsh(a)), axis=-1))
@@ -617,10 +630,15 @@ def svdvals(x, /):
 
 @implements(np.linalg.qr)
 def qr(a, mode="reduced"):
-    if mode not in ("reduced", "complete", "r", "raw"):
+    if mode in ("f", "full"):  # as NumPy 2, with its warning
+        warnings.warn("The 'full' option is deprecated in favor of 'reduced'.\nFor "
+                      "backward compatibility let mode default.", DeprecationWarning,
+                      stacklevel=3)
+        mode = "reduced"
+    if mode not in ("reduced", "complete", "r", "raw", "e", "economic"):
         raise ValueError(f"Unrecognized mode '{mode}'")
-    if mode == "raw":
-        raise unsupported("numpy.linalg.qr with mode='raw'",
+    if mode in ("raw", "e", "economic"):
+        raise unsupported(f"numpy.linalg.qr with mode={mode!r}",
                           "Householder reflectors; use mode='reduced'")
     q, r = lax.qr(_matrix_stack(a), full_matrices=mode == "complete")
     return r if mode == "r" else np.linalg._linalg.QRResult(q, r)
@@ -729,9 +747,22 @@ def cond(x, p=None):
     if p is None or p in (2, -2):
         s = lax.svd(x, compute_uv=False)[0]
         first, last = (_take_range(s, lax.ndim(s) - 1, i, i + 1) for i in (0, _shape(s)[-1] - 1))
-        r = lax.div(last, first) if p == -2 else lax.div(first, last)
-        return lax.reshape(r, _shape(s)[:-1])
-    return lax.mul(norm(x, p, axis=(-2, -1)), norm(inv(x), p, axis=(-2, -1)))
+        r = lax.reshape(lax.div(last, first) if p == -2 else lax.div(first, last),
+                        _shape(s)[:-1])
+    else:
+        _square_stack(x)
+        # the inverse from the SVD: inf and NaN entries at a singular matrix, no error
+        # (NumPy's inverse ignores LAPACK's), equal to the LU inverse to rounding
+        u, s, vh = lax.svd(x)
+        inv_x = matmul(lax.matrix_t(vh), lax.mul(lax.reshape(lax.div(np.asarray(1, _dt(s)), s),
+                                                             _shape(s) + (1,)),
+                                                 lax.matrix_t(u)))
+        r = lax.mul(norm(x, p, axis=(-2, -1)), norm(inv_x, p, axis=(-2, -1)))
+    # as NumPy: NaN becomes inf, unless the matrix holds a NaN itself
+    nd = lax.ndim(x)
+    held = lax.gt(lax.reduce_sum(lax.convert(lax.ne(x, x), np.int64), (nd - 2, nd - 1)), 0)
+    inf = lax.broadcast_to(np.asarray(np.inf, _dt(r)), _shape(r))
+    return lax.select(held, r, lax.select(lax.ne(r, r), inf, r))
 
 
 @implements(np.linalg.matrix_power)

@@ -194,6 +194,9 @@ def identity_keep(x):
 # transpose, so each matrix is copied transposed into the work buffer. Not Numba's
 # np.linalg: linking its implementation cost every kernel ~0.5 s of compilation, and it
 # refuses NaN and inf entries, where NumPy (and this) let LAPACK return NaNs.
+# As NumPy, float32 matrices are factored in float64 (the work buffers) and the
+# results rounded back: a float32 factorization's noise would change results outright
+# (pinv's cutoff would keep a singular value of 6e-8 that is 1e-16 in float64).
 def _gesv(n, k, a, ipiv, b):
     """LAPACK xgesv on Fortran-ordered buffers: b := a^-1 b; returns info."""
 
@@ -272,8 +275,8 @@ def eigh3(a, lower):
     batch, n, _ = a.shape
     w = np.empty((batch, n), a.dtype)
     v = np.empty(a.shape, a.dtype)
-    work = np.empty((n, n), a.dtype)
-    vals = np.empty(max(n, 1), a.dtype)
+    work = np.empty((n, n), np.float64)
+    vals = np.empty(max(n, 1), np.float64)
     for i in range(batch):
         for r in range(n):
             for c in range(n):
@@ -299,10 +302,10 @@ def svd3(a, full_matrices, uv):
     u = np.zeros((batch, m if uv else 0, ucol), a.dtype)
     s = np.empty((batch, k), a.dtype)
     vh = np.zeros((batch, vrow, n if uv else 0), a.dtype)
-    work = np.empty((n, m), a.dtype)
-    sv = np.empty(max(k, 1), a.dtype)
-    ub = np.empty((max(ucol, 1), max(m, 1)), a.dtype)
-    vb = np.empty((max(n, 1), max(vrow, 1)), a.dtype)
+    work = np.empty((n, m), np.float64)
+    sv = np.empty(max(k, 1), np.float64)
+    ub = np.empty((max(ucol, 1), max(m, 1)), np.float64)
+    vb = np.empty((max(n, 1), max(vrow, 1)), np.float64)
     jobz = ord("N") if not uv else ord("A") if full_matrices else ord("S")
     for i in range(batch):
         if k == 0:  # no values: the square factor is the identity, as NumPy's
@@ -338,8 +341,8 @@ def qr3(a, complete):
     qc = m if complete else k
     q = np.empty((batch, m, qc), a.dtype)
     r = np.zeros((batch, qc, n), a.dtype)
-    work = np.empty((max(n, qc, 1), max(m, 1)), a.dtype)
-    tau = np.empty(max(k, 1), a.dtype)
+    work = np.empty((max(n, qc, 1), max(m, 1)), np.float64)
+    tau = np.empty(max(k, 1), np.float64)
     for i in range(batch):
         for rr in range(m):
             for c in range(n):
@@ -362,8 +365,8 @@ def solve3(a, b):
     """x[i] = a[i]^-1 b[i] for a (batch, n, n) and b (batch, n, k)."""
     batch, n, k = b.shape
     out = np.empty((batch, n, k), b.dtype)
-    work = np.empty((n, n), a.dtype)
-    rhs = np.empty((k, n), b.dtype)
+    work = np.empty((n, n), np.float64)
+    rhs = np.empty((k, n), np.float64)
     ipiv = np.empty(max(n, 1), F_INT_nptype)
     for i in range(batch):
         for r in range(n):
@@ -384,7 +387,7 @@ def cholesky3(a):
     """The lower Cholesky factor of each (symmetric) matrix, from its lower triangle."""
     batch, n, _ = a.shape
     out = np.zeros(a.shape, a.dtype)
-    work = np.empty((n, n), a.dtype)
+    work = np.empty((n, n), np.float64)
     for i in range(batch):
         # as NumPy: LAPACK's lower factor of the Fortran-ordered matrix, from its lower
         # triangle (`work` holds a transposed, so read column-major it is a)
@@ -400,14 +403,14 @@ def cholesky3(a):
 
 
 @_helper
-def slogdet3(a):
-    """(sign, log|det|) of each matrix, from its LU factors, as NumPy computes them."""
+def _slogdet64(a):
+    """(sign, log|det|) of each matrix in float64, from its LU factors, as NumPy
+    computes them."""
     batch, n, _ = a.shape
-    sign = np.empty(batch, a.dtype)
-    logdet = np.empty(batch, a.dtype)
-    work = np.empty((n, n), a.dtype)
+    sign = np.empty(batch, np.float64)
+    logdet = np.empty(batch, np.float64)
+    work = np.empty((n, n), np.float64)
     ipiv = np.empty(max(n, 1), F_INT_nptype)
-    one = np.ones(1, a.dtype)[0]
     for i in range(batch):
         for r in range(n):
             for c in range(n):
@@ -415,7 +418,7 @@ def slogdet3(a):
         if n and _getrf(n, work, ipiv) > 0:  # an exactly zero pivot
             sign[i], logdet[i] = 0.0, -np.inf
             continue
-        s, acc = one, one - one  # in a's dtype, as NumPy accumulates
+        s, acc = 1.0, 0.0
         for r in range(n):
             d = work[r, r]
             if ipiv[r] != r + 1:
@@ -429,7 +432,13 @@ def slogdet3(a):
 
 
 @_helper
+def slogdet3(a):
+    sign, logdet = _slogdet64(a)
+    return sign.astype(a.dtype), logdet.astype(a.dtype)
+
+
+@_helper
 def det3(a):
     """det = sign * exp(log|det|), as NumPy computes it."""
-    sign, logdet = slogdet3(a)
-    return sign * np.exp(logdet)
+    sign, logdet = _slogdet64(a)
+    return (sign * np.exp(logdet)).astype(a.dtype)
