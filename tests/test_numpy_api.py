@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -528,6 +529,20 @@ case("searchsorted", lambda a, v: np.searchsorted(a, v, side="right"),
      Const([0, 1, 1, 3]), I(5, lo=-1, hi=5), note="right")
 case("searchsorted", lambda a, v: a.searchsorted(v, "right"),
      Const([0.0, 1.0, 1.0, 2.5, 4.0]), F(3, lo=-1, hi=5), note="method")
+case("digitize", np.digitize, F(6, lo=-2, hi=3), Const([-1.0, 0.0, 0.5, 2.0]))
+case("digitize", lambda x: np.digitize(x, np.array([2.0, 0.5, 0.0, -1.0]), right=True),
+     F(2, 3, lo=-2, hi=3), note="decreasing-right")
+case("digitize", lambda x, b: np.digitize(x, np.sort(b)), F(5, lo=-2, hi=3), F(4),
+     note="traced-bins")
+case("digitize", lambda x, b: np.digitize(x, -np.sort(b)), F(5, lo=-2, hi=3), F(4),
+     note="traced-decreasing-bins")
+case("polyval", np.polyval, F(4), F(2, 3))
+case("polyval", np.polyval, I(3), I(5), note="int")
+case("vander", np.vander, F(4))
+case("vander", lambda x: np.vander(x, 3, increasing=True), I(5), note="increasing")
+case("scipy.special.erf", lambda x: scipy.special.erf(x), F(5))
+case("scipy.special.expit", lambda x: scipy.special.expit(x), F32(5))
+case("scipy.special.logit", lambda x: scipy.special.logit(x), F(5, lo=0.1, hi=0.9))
 case("interp", np.interp, F(7, lo=-1, hi=5), Const([0.0, 1.0, 2.5, 4.0]), F(4))
 case("interp", lambda x, xp, fp: np.interp(x, xp, fp, left=-9.0, right=9.0),
      Const([-1.0, 0.0, 2.5, 4.0, 5.0]), Const([0.0, 1.0, 2.5, 4.0]), F(4), note="left-right")

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import lax
 from .numpy_api import (
-    FUNCTIONS, UFUNCS, _arr, _consts_scalar, _dt, _float, _float_dtype, _norm, _shape,
+    FUNCTIONS, UFUNCS, UFUNCS_BY_NAME, _arr, _consts_scalar, _dt, _float, _float_dtype, _norm,
+    _shape,
     implements, ufunc, unsupported,
 )
 from .trace import Tracer
@@ -59,6 +60,13 @@ def _keeps_ints(fn):
 def _trunc(x):
     return lax.select(lax.lt(x, 0), lax.ceil(x), lax.floor(x))
 
+
+# scipy.special's ufuncs with a rule (its others raise NotImplementedError naming them)
+UFUNCS_BY_NAME.update({
+    "scipy.special.erf": _float_unary(lax.erf),
+    "scipy.special.expit": _float_unary(lax.logistic),
+    "scipy.special.logit": _float_unary(lambda p: lax.log(lax.div(p, lax.sub(1.0, p)))),
+})
 
 UFUNCS[np.floor] = _keeps_ints(lax.floor)
 UFUNCS[np.ceil] = _keeps_ints(lax.ceil)

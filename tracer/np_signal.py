@@ -183,3 +183,65 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
             d = diff(x, axis=ax)
     pair_sum = add(*_neighbours(y, ax))
     return sum_(true_divide(multiply(d, pair_sum), 2.0), axis=ax)
+
+
+@implements(np.digitize)
+def digitize(x, bins, right=False):
+    """searchsorted of x in increasing bins (counted from the end for decreasing ones):
+    NumPy's indices. Bins known while tracing are checked for monotonicity as NumPy
+    checks them; traced bins choose the direction by their first and last values."""
+    x, bins = _arr(x), _arr(bins)
+    if lax.ndim(bins) != 1:
+        raise ValueError("object too deep for desired array")
+    if _dt(x).kind == "c" or _dt(bins).kind == "c":
+        raise TypeError("x may not be complex")
+    side = "left" if right else "right"
+    n = _shape(bins)[0]
+    up = searchsorted(bins, x, side=side)
+    down = lax.sub(n, searchsorted(lax.rev(bins, (0,)), x, side=side))
+    if not lax.is_traced(bins):
+        b = np.asarray(bins)
+        d = np.diff(b)
+        if np.all(d >= 0):
+            return up
+        if np.all(d <= 0):
+            return down
+        raise ValueError("bins must be monotonically increasing or decreasing")
+    if n == 0:
+        return up
+    return lax.select(lax.le(take(bins, 0), take(bins, n - 1)), up, down)
+
+
+@implements(np.polyval)
+def polyval(p, x):
+    """Horner's rule from the highest coefficient, as NumPy evaluates it."""
+    p, x = _arr(p), _arr(x)
+    if lax.ndim(p) != 1:
+        raise unsupported("numpy.polyval of a coefficient array that is not 1-d")
+    y = lax.broadcast_to(np.zeros((), lax.result_dtype(p, x)), _shape(x))
+    for k in range(_shape(p)[0]):
+        y = add(multiply(y, x), take(p, k))
+    return y
+
+
+@implements(np.vander)
+def vander(x, N=None, increasing=False):
+    """Columns x^0, x^1, ... (reversed unless increasing), each power the product of the
+    one before it and x, as NumPy's multiply.accumulate makes them."""
+    x = _arr(x)
+    if lax.ndim(x) != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = _shape(x)[0] if N is None else int(N)
+    dt = np.promote_types(_dt(x), np.int64)
+    x = lax.convert(x, dt)
+    cols = []
+    for k in range(n):
+        if k == 0:
+            cols.append(lax.broadcast_to(np.ones((), dt), _shape(x)))
+        else:
+            cols.append(x if k == 1 else lax.mul(cols[-1], x))
+    if not increasing:
+        cols.reverse()
+    if not cols:
+        return lax.broadcast_to(np.zeros((), dt), (_shape(x)[0], 0))
+    return lax.concatenate([lax.reshape(c, (_shape(x)[0], 1)) for c in cols], 1)

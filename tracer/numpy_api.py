@@ -42,6 +42,9 @@ from .trace import Tracer, user_source
 from .trace import where as _where_src
 
 UFUNCS: dict = {}
+# other libraries' ufuncs (scipy.special's), by their full name: importing those
+# libraries to key them by object would cost every import of pullback
+UFUNCS_BY_NAME: dict = {}
 FUNCTIONS: dict = {}
 
 _PY_SCALARS = (bool, int, float)
@@ -221,6 +224,8 @@ def _array_ufunc(self, uf, method, *inputs, **kwargs):
             raise unsupported(f"{_ufunc_name(uf)}.{method}")
         return impl(*inputs, **kwargs)
     impl = UFUNCS.get(uf)
+    if impl is None:
+        impl = UFUNCS_BY_NAME.get(_ufunc_name(uf))
     if impl is None:
         raise unsupported(_ufunc_name(uf))
     dtype = kwargs.pop("dtype", None)
