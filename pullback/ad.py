@@ -393,11 +393,16 @@ def jacfwd(f, argnums=0, has_aux=False):
 def jacrev(f, argnums=0, has_aux=False):
     """Jacobian by reverse mode: batched vjp over the identity basis (layout out + in)."""
     check_callable(f, "jacrev")
+    return _jacrev(f, argnums, has_aux, "jacrev")
+
+
+def _jacrev(f, argnums, has_aux, what):
+    """jacrev, whose errors name `what` (hessian's inner Jacobian names hessian)."""
     from .passes.batching import vmap_ir
 
     @functools.wraps(f)
     def jacrev_f(*args, **kwargs):
-        tr = _Traced(f, args, argnums, "jacrev", kwargs, has_aux)
+        tr = _Traced(f, args, argnums, what, kwargs, has_aux)
         _require_float_outputs(tr, has_aux)
         n_in, n_out = len(tr.ir.invars), len(tr.ir.outvars)
         rows = {}
@@ -431,7 +436,7 @@ def jacrev(f, argnums=0, has_aux=False):
 def hessian(f, argnums=0):
     """The Hessian, as jacfwd of jacrev (layout: out.shape + in.shape + in.shape)."""
     check_callable(f, "hessian")
-    return jacfwd(jacrev(f, argnums), argnums)
+    return jacfwd(_jacrev(f, argnums, False, "hessian"), argnums)
 
 
 # ---------------------------------------------------------------- stop_gradient

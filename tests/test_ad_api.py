@@ -667,3 +667,8 @@ def test_results_are_fresh_arrays_the_caller_owns():
         assert not np.shares_memory(r, x) and not np.shares_memory(r, ct)
     out[0] = 42.0
     assert x[0] == 0.0
+
+
+def test_hessian_names_itself_for_integer_inputs():
+    with pytest.raises(TypeError, match="^hessian requires real-valued"):
+        pb.hessian(lambda x: np.sum(x * 1.0))(np.array([1, 2]))
