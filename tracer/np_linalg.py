@@ -513,8 +513,8 @@ def _lapack_dtype(*xs):
     return np.dtype(np.float32) if all(_dt(x) == np.float32 for x in xs) else np.dtype(np.float64)
 
 
-def _square_stack(a, dt=None):
-    """`a` as a stack of square matrices in LAPACK's dtype (`dt`, or a's own)."""
+def _matrix_stack(a, dt=None):
+    """`a` as a stack of matrices in LAPACK's dtype (`dt`, or a's own)."""
     a = _arr(a)
     if _dt(a).kind not in "biuf" or _dt(a) == np.float16:
         raise TypeError(f"array type {_dt(a)} is unsupported in linalg")
@@ -522,9 +522,15 @@ def _square_stack(a, dt=None):
     if nd < 2:
         raise np.linalg.LinAlgError(
             f"{nd}-dimensional array given. Array must be at least two-dimensional")
+    return lax.convert(a, dt or _lapack_dtype(a))
+
+
+def _square_stack(a, dt=None):
+    """`a` as a stack of square matrices in LAPACK's dtype (`dt`, or a's own)."""
+    a = _matrix_stack(a, dt)
     if _shape(a)[-1] != _shape(a)[-2]:
         raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
-    return lax.convert(a, dt or _lapack_dtype(a))
+    return a
 
 
 @implements(np.linalg.solve)
@@ -589,17 +595,6 @@ def eigvalsh(a, UPLO="L"):
     return lax.eigh(_square_stack(a), _lower(UPLO))[0]
 
 
-def _matrix_stack(a, name="array"):
-    """`a` as a stack of matrices in LAPACK's dtype."""
-    a = _arr(a)
-    if _dt(a).kind not in "biuf" or _dt(a) == np.float16:
-        raise TypeError(f"array type {_dt(a)} is unsupported in linalg")
-    if lax.ndim(a) < 2:
-        raise np.linalg.LinAlgError(f"{lax.ndim(a)}-dimensional array given. Array must be "
-                                    "at least two-dimensional")
-    return lax.convert(a, _lapack_dtype(a))
-
-
 def _flip_last(x):
     return lax.rev(x, (lax.ndim(x) - 1,))
 
@@ -652,6 +647,12 @@ def _reciprocal_above(s, cutoff):
     return lax.select(large, lax.div(one, lax.select(large, s, one)), np.zeros((), _dt(s)))
 
 
+def _from_svd(vh, inv_s, u):
+    """V diag(inv_s) U^T of each matrix: its (pseudo-)inverse from the thin SVD."""
+    return matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, _shape(inv_s) + (1,)),
+                                             lax.matrix_t(u)))
+
+
 def _largest(s):
     """max(s) over the last axis, kept (0 for no values, as NumPy's initial=0)."""
     if _shape(s)[-1] == 0:
@@ -674,9 +675,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     rcond = lax.convert(_arr(rcond), _dt(a))
     cutoff = lax.mul(lax.broadcast_to(lax.reshape(rcond, _shape(rcond) + (1,)), _shape(s)),
                      lax.broadcast_to(_largest(s), _shape(s)))
-    inv_s = _reciprocal_above(s, cutoff)
-    return matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, _shape(s) + (1,)),
-                                             lax.matrix_t(u)))
+    return _from_svd(vh, _reciprocal_above(s, cutoff), u)
 
 
 @implements(np.linalg.lstsq)
@@ -754,9 +753,7 @@ def cond(x, p=None):
         # the inverse from the SVD: inf and NaN entries at a singular matrix, no error
         # (NumPy's inverse ignores LAPACK's), equal to the LU inverse to rounding
         u, s, vh = lax.svd(x)
-        inv_x = matmul(lax.matrix_t(vh), lax.mul(lax.reshape(lax.div(np.asarray(1, _dt(s)), s),
-                                                             _shape(s) + (1,)),
-                                                 lax.matrix_t(u)))
+        inv_x = _from_svd(vh, lax.div(np.asarray(1, _dt(s)), s), u)
         r = lax.mul(norm(x, p, axis=(-2, -1)), norm(inv_x, p, axis=(-2, -1)))
     # as NumPy: NaN becomes inf, unless the matrix holds a NaN itself
     nd = lax.ndim(x)

@@ -266,24 +266,22 @@ def _det(cg, e):
     _finish(cg, e, f"_h.det3({_stack(cg, a, e, a.aval.shape[-1])})", (_prod(a.aval.shape[:-2]),))
 
 
-@_call(P.slogdet_p)
-def _slogdet(cg, e):
-    (a,) = e.inputs
-    batch = a.aval.shape[:-2]
-    t = cg.fresh("sld")
-    cg.emit(f"{t} = _h.slogdet3({_stack(cg, a, e, a.aval.shape[-1])})", e)
-    for k, v in enumerate(e.outputs):
-        if batch:
-            cg.emit(f"{cg.name(v)} = _h.reshape({t}[{k}], {tuple(batch)})", e)
+def _unpack(cg, e, t, items):
+    """Assign items `items` of a helper's result tuple `t` to e's outputs, reshaped to
+    their (batched) shapes; a 0-d output is the item's one element (a scalar)."""
+    for v, k in zip(e.outputs, items):
+        if v.aval.ndim:
+            cg.emit(f"{cg.name(v)} = _h.reshape({t}[{k}], {tuple(v.aval.shape)})", e)
         else:
             cg.emit(f"{cg.name(v)} = {t}[{k}][0]", e)
 
 
-def _unpack(cg, e, t, shapes):
-    """Assign the arrays of a helper's result tuple `t` to e's outputs, reshaped to
-    the (batched) output shapes."""
-    for v, k in zip(e.outputs, shapes):
-        cg.emit(f"{cg.name(v)} = _h.reshape({t}[{k}], {tuple(v.aval.shape)})", e)
+@_call(P.slogdet_p)
+def _slogdet(cg, e):
+    (a,) = e.inputs
+    t = cg.fresh("sld")
+    cg.emit(f"{t} = _h.slogdet3({_stack(cg, a, e, a.aval.shape[-1])})", e)
+    _unpack(cg, e, t, (0, 1))
 
 
 @_call(P.eigh_p)

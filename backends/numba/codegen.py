@@ -807,8 +807,8 @@ class Codegen:
     @staticmethod
     def acc_init(e):
         """The start of reduction e's scalar accumulator, in L.acc_dtype."""
-        dt = e.outputs[0].aval.dtype
-        return L.cast(L.reduce_init(e.prim, L.acc_dtype(e.prim, dt)), L.acc_dtype(e.prim, dt))
+        dt = L.acc_dtype(e.prim, e.outputs[0].aval.dtype)
+        return L.cast(L.reduce_init(e.prim, dt), dt)
 
     @staticmethod
     def _live(g, stored, reductions):

@@ -268,6 +268,23 @@ def _orgqr_impl(m, n, k, a, tau):
     return lambda m, n, k, a, tau: fn(kind, m, n, k, a.ctypes, m, tau.ctypes)
 
 
+@njit_cached(inline="always", **_JIT)
+def _to_fortran(a, i, work):
+    """Matrix a[i] (rows, cols) into `work` (cols, rows) C-ordered: read column-major
+    (as LAPACK reads it, leading dimension rows) it is a[i]."""
+    for r in range(a.shape[1]):
+        for c in range(a.shape[2]):
+            work[c, r] = a[i, r, c]
+
+
+@njit_cached(inline="always", **_JIT)
+def _from_fortran(work, out, i):
+    """The leading out[i]-shaped block of the column-major matrix in `work` into out[i]."""
+    for r in range(out.shape[1]):
+        for c in range(out.shape[2]):
+            out[i, r, c] = work[c, r]
+
+
 @_helper
 def eigh3(a, lower):
     """(eigenvalues ascending, eigenvectors as columns) of each symmetric matrix of a
@@ -278,15 +295,12 @@ def eigh3(a, lower):
     work = np.empty((n, n), np.float64)
     vals = np.empty(max(n, 1), np.float64)
     for i in range(batch):
-        for r in range(n):
-            for c in range(n):
-                work[c, r] = a[i, r, c]
+        _to_fortran(a, i, work)
         if n and _syevd(ord("L") if lower else ord("U"), n, work, vals) != 0:
             raise np.linalg.LinAlgError("Eigenvalues did not converge")
         for r in range(n):
             w[i, r] = vals[r]
-            for c in range(n):
-                v[i, r, c] = work[c, r]
+        _from_fortran(work, v, i)
     return w, v
 
 
@@ -314,21 +328,15 @@ def svd3(a, full_matrices, uv):
             for r in range(min(vrow, vh.shape[2])):
                 vh[i, r, r] = 1.0
             continue
-        for r in range(m):
-            for c in range(n):
-                work[c, r] = a[i, r, c]
+        _to_fortran(a, i, work)
         if _gesdd(jobz, m, n, work, sv, ub, max(m, 1) if uv else 1, vb,
                   max(vrow, 1)) != 0:
             raise np.linalg.LinAlgError("SVD did not converge")
         for r in range(k):
             s[i, r] = sv[r]
         if uv:
-            for r in range(m):
-                for c in range(ucol):
-                    u[i, r, c] = ub[c, r]
-            for r in range(vrow):
-                for c in range(n):
-                    vh[i, r, c] = vb[c, r]
+            _from_fortran(ub, u, i)
+            _from_fortran(vb, vh, i)
     return u, s, vh
 
 
@@ -344,9 +352,7 @@ def qr3(a, complete):
     work = np.empty((max(n, qc, 1), max(m, 1)), np.float64)
     tau = np.empty(max(k, 1), np.float64)
     for i in range(batch):
-        for rr in range(m):
-            for c in range(n):
-                work[c, rr] = a[i, rr, c]
+        _to_fortran(a, i, work)
         if k and _geqrf(m, n, work, tau) != 0:
             raise np.linalg.LinAlgError("QR decomposition failed")
         for rr in range(qc):
@@ -354,9 +360,7 @@ def qr3(a, complete):
                 r[i, rr, c] = work[c, rr]
         if m and qc and _orgqr(m, qc, k, work, tau) != 0:
             raise np.linalg.LinAlgError("QR decomposition failed")
-        for rr in range(m):
-            for c in range(qc):
-                q[i, rr, c] = work[c, rr]
+        _from_fortran(work, q, i)
     return q, r
 
 
@@ -369,16 +373,11 @@ def solve3(a, b):
     rhs = np.empty((k, n), np.float64)
     ipiv = np.empty(max(n, 1), F_INT_nptype)
     for i in range(batch):
-        for r in range(n):
-            for c in range(n):
-                work[c, r] = a[i, r, c]
-            for c in range(k):
-                rhs[c, r] = b[i, r, c]
+        _to_fortran(a, i, work)
+        _to_fortran(b, i, rhs)
         if n and _gesv(n, k, work, ipiv, rhs) > 0:
             raise np.linalg.LinAlgError("Singular matrix")
-        for r in range(n):
-            for c in range(k):
-                out[i, r, c] = rhs[c, r]
+        _from_fortran(rhs, out, i)
     return out
 
 
@@ -412,9 +411,7 @@ def _slogdet64(a):
     work = np.empty((n, n), np.float64)
     ipiv = np.empty(max(n, 1), F_INT_nptype)
     for i in range(batch):
-        for r in range(n):
-            for c in range(n):
-                work[c, r] = a[i, r, c]
+        _to_fortran(a, i, work)
         if n and _getrf(n, work, ipiv) > 0:  # an exactly zero pivot
             sign[i], logdet[i] = 0.0, -np.inf
             continue
