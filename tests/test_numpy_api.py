@@ -540,6 +540,62 @@ case("polyval", np.polyval, F(4), F(2, 3))
 case("polyval", np.polyval, I(3), I(5), note="int")
 case("vander", np.vander, F(4))
 case("vander", lambda x: np.vander(x, 3, increasing=True), I(5), note="increasing")
+case("gradient", np.gradient, F(5, 4))
+case("gradient", lambda f: np.gradient(f, 0.5, edge_order=2), F32(6), note="spacing-edge2")
+case("gradient", lambda f: np.gradient(f, np.array([0.0, 0.5, 1.5, 1.75, 3.0]), 2.0),
+     F(5, 3), note="coordinates")
+case("gradient", lambda f: np.gradient(f, np.array([0.0, 0.5, 1.5, 1.75, 3.0]), axis=0,
+                                       edge_order=2), F(5, 3), note="coordinates-edge2")
+case("gradient", lambda f, x: np.gradient(f, np.cumsum(x), axis=-1), F(2, 6),
+     Pos(6), note="traced-coordinates")
+case("gradient", lambda f, h: np.gradient(f, h, edge_order=2), F(4), Pos(), note="traced-spacing")
+case("gradient", lambda f: np.gradient(f, np.arange(0, 10, 2)), F(5), note="uniform-coordinates")
+case("gradient", lambda f: np.gradient(f, 0.3), F32(4, 3), note="f32-weak-spacing")
+case("gradient", lambda f: np.gradient(f, np.float64(0.3)), F32(4, 3), note="f32-f64-spacing")
+case("gradient", lambda f: np.gradient(f, axis=(1, 0)), I(3, 4), note="int")
+case("gradient", lambda f: np.gradient(f), F(2, 2), note="two-points")
+case("unwrap", np.unwrap, F(12, lo=-3.1, hi=3.1))
+case("unwrap", lambda p: np.unwrap(p, discont=1.0, axis=0), F(4, 5, lo=-3, hi=3),
+     note="discont-axis")
+case("unwrap", lambda p: np.unwrap(p, period=4.0), F32(8, lo=-3, hi=3), note="period")
+case("unwrap", lambda p: np.unwrap(p, period=6), I(10, lo=-20, hi=20), note="int-even")
+case("unwrap", lambda p: np.unwrap(p, period=7), I(10, lo=-20, hi=20), note="int-odd")
+case("unwrap", lambda p: np.unwrap(p), Const([0.0, np.pi, 0.0, -np.pi, 2.0]),
+     note="const-boundary")
+case("piecewise", lambda x: np.piecewise(x, [x < -0.5, x > 0.5], [np.sin, lambda t: t ** 2]),
+     F(3, 4))
+case("piecewise", lambda x: np.piecewise(x, [x < 0, x > 0.5], [-1.0, np.exp, np.cos]),
+     F32(7), note="otherwise")
+case("piecewise", lambda x: np.piecewise(x, x > 0, [lambda t, k: k * t, 0.25], 3.0),
+     F(6), note="single-condition-args")
+case("piecewise", lambda x: np.piecewise(x, [x < 0, x > 0], [lambda t: t * 1.5, 7]),
+     I(6), note="int")
+case("piecewise", lambda x, c: np.piecewise(x, [c], [np.sqrt, np.abs]), Pos(4), B(4),
+     note="traced-condition")
+case("apply_along_axis", lambda x: np.apply_along_axis(np.sum, 0, x), F(3, 4))
+case("apply_along_axis", lambda x: np.apply_along_axis(lambda r: np.cumsum(r) * r[0], 1, x),
+     F(3, 4), note="vector")
+case("apply_along_axis", lambda x: np.apply_along_axis(np.outer, -2, x, np.arange(2.0)),
+     F(2, 3, 2), note="matrix-args")
+case("apply_along_axis", lambda x: np.apply_along_axis(lambda r: r @ r, 0, x), F(4),
+     note="1d")
+case("modf", lambda x: np.modf(x), F(7, lo=-3, hi=3))
+case("modf", lambda x: np.modf(x), F32(2, 3, lo=-3, hi=3), note="f32")
+case("modf", lambda x: np.modf(x), I(5), note="int")
+case("modf", lambda x: np.modf(x), Const([-2.0, -0.0, 0.0, 2.5, -np.inf, np.inf, np.nan, -1.5]),
+     note="const-signs")
+case("array_equal", lambda x, y: np.array_equal(x, y), F(3), F(3))
+case("array_equal", lambda x: np.array_equal(x, x * 1.0), F(2, 2), note="same")
+case("array_equal", lambda x: np.array_equal(x, x[:1]), F(2), note="shapes")
+case("array_equal", lambda x: (np.array_equal(x, x), np.array_equal(x, x, equal_nan=True)),
+     Const([1.0, np.nan]), note="const-nan")
+case("array_equiv", lambda x: np.array_equiv(x, x[:1]), I(2, 3), note="broadcast")
+case("array_equiv", lambda x, y: np.array_equiv(x, y), I(2, 3, lo=0, hi=1), I(3, lo=0, hi=1))
+case("array_equiv", lambda x: np.array_equiv(x, x[:2]), F(3), note="shapes")
+case("matvec", np.matvec, F(3, 4), F(4))
+case("matvec", np.matvec, F(2, 1, 3, 4), F(5, 4), note="batch")
+case("vecmat", np.vecmat, F(4), F(4, 3))
+case("vecmat", np.vecmat, F32(2, 4), I(3, 1, 4, 2), note="batch")
 case("scipy.special.erf", lambda x: scipy.special.erf(x), F(5))
 case("scipy.special.expit", lambda x: scipy.special.expit(x), F32(5))
 case("scipy.special.logit", lambda x: scipy.special.logit(x), F(5, lo=0.1, hi=0.9))

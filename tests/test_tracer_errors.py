@@ -359,3 +359,16 @@ def test_ufunc_of_another_library_is_named_by_its_module():
     import scipy.special as special  # a dependency (Numba's BLAS and LAPACK)
     with pytest.raises(NotImplementedError, match=r"scipy\.special\.gammaln is not supported"):
         pb.make_ir(lambda x: special.gammaln(x))(X3)
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+def test_python_function_of_another_library_is_named_with_the_users_line(name):
+    """scipy.special.logsumexp is Python code that calls np.asarray on its argument:
+    the error names it (not 'a traced value inside a list') and the user's line."""
+    import scipy.special as special
+    fn = getattr(special, name)
+    with pytest.raises(NotImplementedError,
+                       match=rf"(?s)scipy\.special\.{name} is not supported.*"
+                             r"test_tracer_errors\.py.*fn\(x\)") as info:
+        pb.jit(lambda x: fn(x))(X3)
+    assert isinstance(info.value, TypeError)  # what converting a traced value raises

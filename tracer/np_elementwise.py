@@ -73,6 +73,20 @@ UFUNCS[np.ceil] = _keeps_ints(lax.ceil)
 UFUNCS[np.trunc] = _keeps_ints(_trunc)
 
 
+@ufunc(np.modf)
+def modf(x):
+    """(fractional part, integral part), both with x's sign (modf(-2.0) is (-0.0, -2.0),
+    modf(inf) is (0.0, inf)); a negative x is reflected so that d frac/dx is 1 on
+    both sides of zero."""
+    x = _arr(_float(x))
+    neg = _negative_sign_bit(x)
+    zero = lax.select(neg, lax.full((), -0.0, _dt(x)), lax.full((), 0.0, _dt(x)))
+    finite = lax.select(lax.eq(lax.abs(x), math.inf), zero, x)  # inf's fraction: a signed 0
+    frac = lax.select(neg, lax.neg(lax.sub(lax.neg(finite), _trunc(lax.neg(finite)))),
+                      lax.sub(finite, _trunc(finite)))
+    return frac, _trunc(x)
+
+
 @ufunc(np.rint)
 def rint(x):
     return lax.round(_arr(_float(x)))
@@ -493,6 +507,43 @@ def select(condlist, choicelist, default=0):
         out = lax.select(_norm(c), lax.convert(v, dt), out)
     shp = lax.broadcast_shapes(*[_shape(_arr(c)) for c in condlist], *[_shape(_arr(v)) for v in choices])
     return lax.broadcast_to(_arr(out), shp)
+
+
+@implements(np.piecewise)
+def piecewise(x, condlist, funclist, *args, **kw):
+    """NumPy's np.piecewise, as a chain of selects: a later condition wins, and an extra
+    function is the 'otherwise' case. Each function sees all of x (NumPy passes the
+    selected elements only), so it must be elementwise, as np.piecewise's are in
+    practice, and a NaN or inf it gives where its condition is false does not reach
+    the result (though, as in JAX, such a branch can still make a gradient NaN)."""
+    x = _arr(x)
+    if isinstance(condlist, (list, tuple)):
+        conds = list(condlist)
+        if conds and lax.ndim(x) != 0 and not isinstance(conds[0], (list, tuple, np.ndarray,
+                                                                      Tracer)):
+            conds = [condlist]  # one condition, written as a list of bools
+    else:  # an array: one condition, or a stack of them
+        c = _arr(condlist)
+        conds = [c] if lax.ndim(c) == lax.ndim(x) else [c[i] for i in range(_shape(c)[0])]
+    conds = [lax.convert(_arr(c), bool) for c in conds]
+    for c in conds:
+        if _shape(c) != _shape(x):
+            raise ValueError(f"boolean index did not match indexed array: the condition "
+                             f"has shape {_shape(c)}, x has shape {_shape(x)}")
+    n, nf = len(conds), len(funclist)
+    if nf == n + 1:
+        otherwise = lax.logical_not(conds[0]) if n else lax.full(_shape(x), True, bool)
+        for c in conds[1:]:
+            otherwise = lax.bitwise_and(otherwise, lax.logical_not(c))
+        conds.append(otherwise)
+    elif nf != n:
+        raise ValueError(f"with {n} condition(s), either {n} or {n + 1} functions are expected")
+    y = lax.full(_shape(x), 0, _dt(x))
+    for c, fn in zip(conds, funclist):
+        value = fn(x, *args, **kw) if callable(fn) else fn
+        value = lax.broadcast_to(lax.convert(_arr(value), _dt(x)), _shape(x))
+        y = lax.select(c, value, y)
+    return y
 
 
 @implements(np.clip)

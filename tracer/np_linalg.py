@@ -459,6 +459,24 @@ def vecdot(x1, x2):
     return sum_(multiply(x1, x2), axis=-1)
 
 
+@ufunc(np.matvec)
+def matvec(x1, x2):
+    """(..., m, n) by (..., n) vectors: a matmul with x2 as (..., n, 1) columns."""
+    x1, x2 = _arr(x1), _arr(x2)
+    if lax.ndim(x1) < 2 or lax.ndim(x2) < 1:
+        raise ValueError("matvec: x1 needs 2 dimensions, x2 one")
+    return squeeze(matmul(x1, lax.expand_dims(x2, (lax.ndim(x2),))), -1)
+
+
+@ufunc(np.vecmat)
+def vecmat(x1, x2):
+    """(..., n) vectors by (..., n, m): a matmul with x1 as (..., 1, n) rows."""
+    x1, x2 = _arr(x1), _arr(x2)
+    if lax.ndim(x1) < 1 or lax.ndim(x2) < 2:
+        raise ValueError("vecmat: x1 needs 1 dimension, x2 two")
+    return squeeze(matmul(lax.expand_dims(x1, (lax.ndim(x1) - 1,)), x2), -2)
+
+
 FUNCTIONS[np.linalg.vecdot] = lambda x1, x2, /, *, axis=-1: sum_(multiply(x1, x2), axis=axis)
 FUNCTIONS[np.linalg.matmul] = lambda x1, x2, /: matmul(x1, x2)
 FUNCTIONS[np.linalg.outer] = lambda x1, x2, /: outer(x1, x2)

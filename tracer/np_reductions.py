@@ -345,6 +345,30 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return all_(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+@implements(np.array_equal)
+def array_equal(a1, a2, equal_nan=False):
+    """Arrays of different shapes are unequal (False, known while tracing); otherwise a
+    traced 0-d bool, as allclose's."""
+    a1, a2 = _arr(a1), _arr(a2)
+    if _shape(a1) != _shape(a2):
+        return False
+    same = lax.eq(a1, a2)
+    if equal_nan:
+        same = lax.bitwise_or(same, lax.bitwise_and(isnan(a1), isnan(a2)))
+    return all_(same)
+
+
+@implements(np.array_equiv)
+def array_equiv(a1, a2):
+    """Equal after broadcasting: False when the shapes do not broadcast."""
+    a1, a2 = _arr(a1), _arr(a2)
+    try:
+        np.broadcast_shapes(_shape(a1), _shape(a2))
+    except ValueError:
+        return False
+    return all_(lax.eq(a1, a2))
+
+
 # ---------------------------------------------------------------- ufunc methods
 def _ufunc_reduce(reduction):
     def impl(a, axis=0, dtype=None, out=None, keepdims=False, **kw):

@@ -107,6 +107,28 @@ def moveaxis(a, source, destination):
     return lax.transpose(a, order)
 
 
+@implements(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """func1d on every 1-d slice of arr along `axis`, its result's axes in place of
+    `axis`: traced once and batched over the other axes with pb.vmap (NumPy calls
+    it once per slice)."""
+    from ..vmap import vmap  # the batching transformation sits above the tracer
+
+    arr = _arr(arr)
+    nd = lax.ndim(arr)
+    ax = _norm_axis(axis, nd)
+    rows = moveaxis(arr, ax, -1)
+    outer = _shape(rows)[:-1]
+    if 0 in outer:
+        raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    rows = lax.reshape(rows, (math.prod(outer), _shape(arr)[ax]))
+    res = vmap(lambda row: _arr(func1d(row, *args, **kwargs)))(rows)
+    r = _shape(res)[1:]
+    res = lax.reshape(res, outer + r)
+    k = len(outer)
+    return lax.transpose(res, list(range(ax)) + list(range(k, k + len(r))) + list(range(ax, k)))
+
+
 @implements(np.squeeze)
 def squeeze(a, axis=None):
     a = _arr(a)

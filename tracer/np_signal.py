@@ -1,16 +1,19 @@
 """1-d numerics on sampled data: diff/ediff1d, searchsorted, interp,
-convolve/correlate, trapezoid.
+convolve/correlate, trapezoid, digitize, polyval/vander, gradient, unwrap.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from . import lax
-from .np_elementwise import add, multiply, true_divide
+from .np_elementwise import (absolute, add, multiply, negative, remainder, subtract,
+                             true_divide)
 from .np_linalg import _dot
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
-from .numpy_api import _arr, _dt, _norm_axis, _shape, _take_range, implements, unsupported
+from .numpy_api import _arr, _dt, _norm, _norm_axis, _shape, _take_range, implements, unsupported
 
 
 def _neighbours(a, ax):
@@ -245,3 +248,146 @@ def vander(x, N=None, increasing=False):
     if not cols:
         return lax.broadcast_to(np.zeros((), dt), (_shape(x)[0], 0))
     return lax.concatenate([lax.reshape(c, (_shape(x)[0], 1)) for c in cols], 1)
+
+
+def _along(v, ax, nd):
+    """A 1-d value shaped to broadcast along axis `ax` of an nd-array."""
+    shp = [1] * nd
+    shp[ax] = _shape(v)[0]
+    return lax.reshape(v, shp)
+
+
+def _gradient_along(f, ax, dx, edge_order):
+    """np.gradient of f along one axis, for a scalar spacing dx (a 0-d value) or
+    1-d steps dx between the coordinates: NumPy's formulas and operation order
+    (second-order interior, first- or second-order one-sided edges)."""
+    nd = lax.ndim(f)
+    n = _shape(f)[ax]
+
+    def at(i, j):  # f[..., i:j, ...]
+        return _take_range(f, ax, i % n if i < 0 else i, n + j if j <= 0 else j)
+
+    uniform = lax.ndim(dx) == 0
+    if type(dx) in (int, float):  # Python arithmetic, as NumPy's: a weak scalar stays weak
+        mul, div = (lambda a, b: a * b), (lambda a, b: a / b)
+    else:
+        mul, div = multiply, true_divide
+    if uniform:
+        inner = true_divide(subtract(at(2, 0), at(0, -2)), mul(2.0, dx))
+    else:
+        d2, d1 = _neighbours(dx, 0)  # dx[1:], dx[:-1]
+        a = true_divide(negative(d2), multiply(d1, add(d1, d2)))
+        b = true_divide(subtract(d2, d1), multiply(d1, d2))
+        c = true_divide(d1, multiply(d2, add(d1, d2)))
+        inner = add(add(multiply(_along(a, ax, nd), at(0, -2)),
+                        multiply(_along(b, ax, nd), at(1, -1))),
+                    multiply(_along(c, ax, nd), at(2, 0)))
+    m = 0 if uniform else _shape(dx)[0]
+    if edge_order == 1:
+        first = true_divide(subtract(at(1, 2), at(0, 1)), dx if uniform else take(dx, 0))
+        last = true_divide(subtract(at(-1, 0), at(-2, -1)), dx if uniform else take(dx, m - 1))
+        return first, inner, last
+    if uniform:
+        a, b, c = (div(k, dx) for k in (-1.5, 2.0, -0.5))
+    else:
+        d1, d2 = take(dx, 0), take(dx, 1)
+        s = add(d1, d2)
+        a = true_divide(negative(add(multiply(2.0, d1), d2)), multiply(d1, s))
+        b = true_divide(s, multiply(d1, d2))
+        c = true_divide(negative(d1), multiply(d2, s))
+    first = add(add(multiply(a, at(0, 1)), multiply(b, at(1, 2))), multiply(c, at(2, 3)))
+    if uniform:
+        a, b, c = (div(k, dx) for k in (0.5, -2.0, 1.5))
+    else:
+        d1, d2 = take(dx, m - 2), take(dx, m - 1)
+        s = add(d1, d2)
+        a = true_divide(d2, multiply(d1, s))
+        b = true_divide(negative(add(d2, d1)), multiply(d1, d2))
+        c = true_divide(add(multiply(2.0, d2), d1), multiply(d2, s))
+    last = add(add(multiply(a, at(-3, -2)), multiply(b, at(-2, -1))), multiply(c, at(-1, 0)))
+    return first, inner, last
+
+
+@implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """NumPy's np.gradient: central differences inside, one-sided at the edges, with
+    scalar spacings or coordinate arrays per axis. NumPy reduces coordinates with
+    constant steps to the scalar formula; traced coordinates choose between the two
+    results by their values (a select), so the values stay NumPy's."""
+    f = _arr(f)
+    nd = lax.ndim(f)
+    axes = tuple(range(nd)) if axis is None else tuple(
+        _norm_axis(a, nd) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    if len(set(axes)) != len(axes):
+        raise ValueError("repeated axis")
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and lax.ndim(_arr(varargs[0])) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise TypeError("invalid number of arguments")
+    if edge_order > 2:
+        raise ValueError("'edge_order' greater than 2 not supported")
+    otype = _dt(f) if _dt(f).kind in "fc" else np.dtype(np.float64)
+    if _dt(f).kind in "iu":
+        f = lax.convert(f, np.float64)
+    outs = []
+    for ax, h in zip(axes, spacings):
+        if _shape(f)[ax] < edge_order + 1:
+            raise ValueError(
+                "Shape of array too small to calculate a numerical gradient, "
+                "at least (edge_order + 1) elements are required.")
+        h = _norm(h)
+        if lax.ndim(h) == 0:
+            parts = _gradient_along(f, ax, h, edge_order)
+        else:
+            h = _arr(h)
+            if lax.ndim(h) != 1:
+                raise ValueError("distances must be either scalars or 1d")
+            if _shape(h)[0] != _shape(f)[ax]:
+                raise ValueError("when 1d, distances must match "
+                                 "the length of the corresponding dimension")
+            if _dt(h).kind in "iub":
+                h = lax.convert(h, np.float64)
+            steps = diff(h)
+            h0 = take(steps, 0)
+            if not lax.is_traced(steps):
+                constant = bool(np.all(np.asarray(steps) == np.asarray(h0)))
+                parts = _gradient_along(f, ax, h0 if constant else steps, edge_order)
+            else:
+                constant = lax.reduce_min(lax.eq(steps, h0), (0,))
+                parts = [lax.select(constant, u, v) for u, v in
+                         zip(_gradient_along(f, ax, h0, edge_order),
+                             _gradient_along(f, ax, steps, edge_order))]
+        outs.append(lax.convert(concatenate(list(parts), axis=ax), otype))
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+@implements(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * math.pi):
+    """NumPy's np.unwrap: steps larger than discont (period/2 by default) are reduced
+    modulo period, and the corrections accumulate along the axis."""
+    p = _arr(p)
+    ax = _norm_axis(axis, lax.ndim(p))
+    dd = diff(p, axis=ax)
+    if discont is None:
+        discont = period / 2
+    dt = lax.result_dtype(dd, _norm(period))
+    if dt.kind in "iu":
+        high, rem = divmod(period, 2)
+        ambiguous = rem == 0
+    else:
+        high, ambiguous = period / 2, True
+    low = -high
+    ddmod = add(remainder(subtract(dd, low), period), low)
+    if ambiguous:
+        ddmod = lax.select(lax.bitwise_and(lax.eq(ddmod, low), lax.gt(dd, 0)),
+                           lax.convert(_norm(high), _dt(ddmod)), ddmod)
+    correct = subtract(ddmod, dd)
+    correct = lax.select(lax.lt(absolute(dd), _norm(discont)),
+                         lax.full((), 0, _dt(correct)), correct)
+    n = _shape(p)[ax]
+    rest = add(_take_range(p, ax, 1, n), lax.cumsum(correct, ax))
+    return lax.convert(concatenate([_take_range(p, ax, 0, min(n, 1)), rest], axis=ax), dt)

@@ -104,6 +104,36 @@ def where(src):
 
 
 # ---------------------------------------------------------------- errors
+class UntraceableLibraryError(NotImplementedError, TypeError):
+    """A library's Python function (not NumPy's) converted a traced array to a NumPy
+    array. A NotImplementedError naming the function, and the TypeError NumPy's
+    conversion of a traced value raises elsewhere."""
+
+
+def _library_call(depth):
+    """(qualified name, the user's SourceInfo) when the frames between here and the
+    user's code include an installed library's (site-packages, not NumPy), the
+    outermost of them named as its public module has it (scipy.special._logsumexp's
+    logsumexp is scipy.special.logsumexp); else None."""
+    f = sys._getframe(depth + 1)
+    outer = None
+    while f is not None and (_is_internal(f) or _in_site_packages(f)):
+        if not _is_internal(f):
+            outer = f
+        f = f.f_back
+    if outer is None or f is None:
+        return None
+    mod = ".".join(p for p in outer.f_globals.get("__name__", "?").split(".")
+                   if not p.startswith("_"))
+    return (f"{mod}.{outer.f_code.co_name}",
+            SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name))
+
+
+def _in_site_packages(frame):
+    fn = frame.f_code.co_filename
+    return f"{os.sep}site-packages{os.sep}" in fn or f"{os.sep}dist-packages{os.sep}" in fn
+
+
 class ConcretizationError(TypeError):
     """A Python decision needed the value of an abstract traced array."""
 
@@ -321,6 +351,16 @@ class Tracer:
         return complex(self._concrete("complex()", number=True))
 
     def __array__(self, dtype=None, copy=None):
+        lib = _library_call(2)
+        if lib is not None:
+            name, user = lib
+            raise UntraceableLibraryError(
+                f"{name} is not supported on traced arrays by pullback: it converts its "
+                f"argument to a NumPy array, and pullback traces NumPy's functions, not "
+                f"other libraries' Python code. Write the computation with NumPy "
+                f"functions (scipy.special's ufuncs erf, expit and logit trace), or call "
+                f"{name.rsplit('.', 1)[-1]} outside the traced function.{where(user)}"
+            )
         raise TypeError(
             f"NumPy tried to convert a traced array {self.aval} into a concrete array. "
             "This happens when a traced value sits inside a Python list given to NumPy "
