@@ -538,6 +538,14 @@ case("digitize", lambda x, b: np.digitize(x, -np.sort(b)), F(5, lo=-2, hi=3), F(
      note="traced-decreasing-bins")
 case("polyval", np.polyval, F(4), F(2, 3))
 case("polyval", np.polyval, I(3), I(5), note="int")
+case("polyfit", lambda x, y: np.polyfit(x, y, 2), F(7), F(7))
+case("polyfit", lambda x, y, w: np.polyfit(x, y, 1, w=w), F32(6), F(6, 2), Pos(6),
+     note="weights-2d")
+case("polyfit", lambda x, y: np.polyfit(x, y, 3, full=True), F(9), F(9), note="full")
+case("polyfit", lambda x, y: np.polyfit(x, y, 1, cov=True), F(8), F(8), note="cov")
+case("polyfit", lambda x, y: np.polyfit(x, y, 2, cov="unscaled"), F(8), F(8, 3),
+     note="cov-unscaled")
+case("polyfit", lambda x, y: np.polyfit(x, y, 2), I(6), I(6), note="int")
 case("vander", np.vander, F(4))
 case("vander", lambda x: np.vander(x, 3, increasing=True), I(5), note="increasing")
 case("gradient", np.gradient, F(5, 4))
@@ -596,6 +604,13 @@ case("matvec", np.matvec, F(3, 4), F(4))
 case("matvec", np.matvec, F(2, 1, 3, 4), F(5, 4), note="batch")
 case("vecmat", np.vecmat, F(4), F(4, 3))
 case("vecmat", np.vecmat, F32(2, 4), I(3, 1, 4, 2), note="batch")
+case("lexsort", lambda a, b: np.lexsort((a, b)), I(12, lo=0, hi=3), I(12, lo=0, hi=3))
+case("lexsort", lambda a, b: np.lexsort((a, b), axis=0), F(5, 2), I(5, 2, lo=0, hi=2),
+     note="axis0")
+case("lexsort", lambda k: np.lexsort(k), I(3, 8, lo=0, hi=2), note="rows")
+case("lexsort", lambda a, b: np.lexsort((a, b)),
+     Const([np.nan, 1.0, -0.0, 0.0, np.nan, 1.0]), Const([1.0, 1.0, 0.0, 0.0, 1.0, np.nan]),
+     note="const-nan")
 case("scipy.special.erf", lambda x: scipy.special.erf(x), F(5))
 case("scipy.special.expit", lambda x: scipy.special.expit(x), F32(5))
 case("scipy.special.logit", lambda x: scipy.special.logit(x), F(5, lo=0.1, hi=0.9))

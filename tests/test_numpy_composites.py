@@ -1,8 +1,8 @@
 """NumPy functions that pullback builds from its other rules (np.gradient, np.unwrap,
 np.piecewise, np.apply_along_axis, np.modf, np.array_equal/array_equiv, np.matvec/
-vecmat): their rows of the foundation table (tests/test_numpy_api.py) compiled in one
-kernel against NumPy, and the semantics the table's tolerances cannot see (signs of
-zeros, which formula NumPy picks, errors).
+vecmat, np.lexsort, np.polyfit): their rows of the foundation table
+(tests/test_numpy_api.py) compiled in one kernel against NumPy, and the semantics the
+table's tolerances cannot see (signs of zeros, which formula NumPy picks, errors).
 """
 import os
 import sys
@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from test_numpy_api import NUMPY_CASES  # noqa: E402
 
 ENTRIES = ("gradient", "unwrap", "piecewise", "apply_along_axis", "modf", "array_equal",
-           "array_equiv", "matvec", "vecmat")
+           "array_equiv", "matvec", "vecmat", "lexsort", "polyfit")
 ROWS = [c for c in NUMPY_CASES if c[0].split("[")[0].split("-")[0] in ENTRIES]
 
 
@@ -149,3 +149,14 @@ def test_array_equal_shapes_decide_while_tracing():
     assert got.dtype == np.bool_ and got.shape == () and bool(got)
     assert not pb.jit(lambda x, y: np.array_equal(x, y))(np.array([1.0, np.nan]),
                                                          np.array([1.0, np.nan]))
+
+
+def test_polyfit_gradient_with_respect_to_the_data():
+    """The fit is a linear function of y (the pseudo-inverse of the scaled Vandermonde
+    matrix), and a smooth one of x: both derivatives against finite differences."""
+    rng = np.random.default_rng(3)
+    x, y = np.sort(rng.uniform(-1, 1, 8)), rng.standard_normal(8)
+    J = pb.jacrev(lambda y: np.polyfit(x, y, 2))(y)
+    np.testing.assert_allclose(J, np.linalg.pinv(np.vander(x, 3)), rtol=1e-10, atol=1e-12)
+    pb.check_grads(lambda x, y: np.polyfit(x, y, 2, w=np.abs(x) + 1.0), (x, y), order=2,
+                   modes=("fwd", "rev"))

@@ -416,6 +416,28 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     return lax.argsort(a, ax)
 
 
+@implements(np.lexsort)
+def lexsort(keys, axis=-1):
+    """Indices sorting by the last key, ties broken by the one before it, ...: stable
+    argsorts from the first key to the last, each of the keys in the order so far."""
+    if isinstance(keys, (list, tuple)):
+        keys = [_arr(k) for k in keys]
+    else:
+        k = _arr(keys)
+        if lax.ndim(k) == 0:
+            raise TypeError("need sequence of keys with len > 0 in lexsort")
+        keys = [k[i] for i in range(_shape(k)[0])]
+    if not keys:
+        raise TypeError("need sequence of keys with len > 0 in lexsort")
+    if len({_shape(k) for k in keys}) != 1:
+        raise ValueError("all keys need to be the same shape")
+    first, ax = _sort_operand(keys[0], axis, "lexsort", None)
+    order = lax.argsort(first, ax)
+    for k in keys[1:]:
+        order = take_along_axis(order, lax.argsort(take_along_axis(k, order, ax), ax), ax)
+    return order
+
+
 def _sorted_last(a, axis):
     """`a` with the axes of `axis` (None: all) moved last, merged into one and sorted:
     (sorted, reduced axes, number of values per slice)."""

@@ -227,6 +227,61 @@ def polyval(p, x):
     return y
 
 
+@implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """NumPy's least-squares fit: the Vandermonde columns scaled to unit norm, solved by
+    lstsq (here from the SVD; NumPy's gelsd agrees to rounding), the coefficients scaled
+    back. NumPy's RankWarning depends on the values and is not raised; with full=True
+    the residuals have lstsq's shape (see np.linalg.lstsq)."""
+    from .np_linalg import inv, lstsq, matmul
+
+    order = int(deg) + 1
+    x, y = add(_arr(x), 0.0), add(_arr(y), 0.0)
+    if deg < 0:
+        raise ValueError("expected deg >= 0")
+    if lax.ndim(x) != 1:
+        raise TypeError("expected 1D vector for x")
+    if _shape(x)[0] == 0:
+        raise TypeError("expected non-empty vector for x")
+    if lax.ndim(y) not in (1, 2):
+        raise TypeError("expected 1D or 2D array for y")
+    if _shape(x)[0] != _shape(y)[0]:
+        raise TypeError("expected x and y to have same length")
+    if rcond is None:
+        rcond = _shape(x)[0] * np.finfo(_dt(x)).eps
+    lhs, rhs = vander(x, order), y
+    if w is not None:
+        w = add(_arr(w), 0.0)
+        if lax.ndim(w) != 1:
+            raise TypeError("expected a 1-d array for weights")
+        if _shape(w)[0] != _shape(y)[0]:
+            raise TypeError("expected w and y to have the same length")
+        column = lax.reshape(w, (_shape(w)[0], 1))
+        lhs = multiply(lhs, column)
+        rhs = multiply(rhs, column if lax.ndim(rhs) == 2 else w)
+    scale = lax.sqrt(sum_(multiply(lhs, lhs), axis=0))
+    lhs = true_divide(lhs, scale)
+    c, resids, rank, s = lstsq(lhs, rhs, rcond)
+    c = lax.matrix_t(true_divide(lax.matrix_t(c), scale)) if lax.ndim(c) == 2 else \
+        true_divide(c, scale)
+    if full:
+        return c, resids, rank, s, rcond
+    if not cov:
+        return c
+    base = true_divide(inv(matmul(lax.matrix_t(lhs), lhs)),
+                       multiply(lax.reshape(scale, (order, 1)), scale))
+    if cov == "unscaled":
+        fac = 1.0
+    else:
+        if _shape(x)[0] <= order:
+            raise ValueError("the number of data points must exceed order "
+                             "to scale the covariance matrix")
+        fac = true_divide(resids, _shape(x)[0] - order)
+    if lax.ndim(y) == 1:
+        return c, multiply(base, fac)
+    return c, multiply(lax.reshape(base, (order, order, 1)), fac)
+
+
 @implements(np.vander)
 def vander(x, N=None, increasing=False):
     """Columns x^0, x^1, ... (reversed unless increasing), each power the product of the
