@@ -292,10 +292,12 @@ def test_integer_floor_division_edges(dtype):
     y = np.array([2, -2, 0, 0, -3, -1, -1, 1, 0], dtype)
 
     def f(x, y):
-        return x // y, x % y, x // -1, np.floor_divide(x, 3)
+        return x // y, x % y, x // -1, np.floor_divide(x, 3), np.fmod(x, y), np.fmod(y, x)
 
     with np.errstate(all="ignore"):
         got, want = both(f, x, y)
+    # C's fmod (x's sign), also at MIN, where |MIN| wraps
+    np.testing.assert_array_equal(got[4], np.fmod(x, y))
     for g, w in zip(got, want):
         assert g.dtype == w.dtype == dtype
         np.testing.assert_array_equal(g, w)

@@ -261,10 +261,13 @@ def fmod(x, y):
     dt = lax.result_dtype(x, y)
     dt = np.dtype(np.int64) if dt.kind == "b" else dt
     x, y = lax.convert(x, dt), lax.convert(y, dt)
-    # C fmod: the remainder of |x| / |y| (exact, as `rem` of positives is), with x's sign
+    # C fmod: the remainder of x / y with x's sign. For integers, from `rem`'s (y's sign):
+    # where the two signs differ, r - y (never |x|, which wraps at INT_MIN)
     if dt.kind != "f":
-        r = lax.rem(lax.abs(x), lax.abs(y))
-        return lax.select(lax.lt(x, 0), lax.neg(r), r)
+        r = lax.rem(x, y)
+        flip = lax.bitwise_and(lax.ne(r, 0), lax.ne(lax.lt(r, 0), lax.lt(x, 0)))
+        return lax.select(flip, lax.sub(r, y), r)
+    # floats: the remainder of |x| / |y| (exact, as `rem` of positives is), x's sign.
     # |.| and copysign through selects on sign bits, never abs (abs'(0) = 0): the
     # derivative stays 1 in x, and -trunc(x / y) in y, also where x or the result is 0
     neg_x = lax.signbit(x)
