@@ -126,14 +126,26 @@ SCALAR_ARG_FUNCS = {
     "where": lambda x, s: np.where(x > 1, x, s),
     "x>s": lambda x, s: x > s,
     "x+sin(s)": lambda x, s: x + np.sin(s),  # np.sin(0.5) is a strong np.float64
+    # Python's unary operators keep Python scalars Python scalars (weak) ...
+    "x*-s": lambda x, s: x * -s,
+    "x+abs(s)": lambda x, s: x + abs(s),
+    "x+(+s)": lambda x, s: x + (+s),
+    "x*round(s)": lambda x, s: x * round(s),  # an int for a float s
+    "x*round(s,1)": lambda x, s: x * round(s, 1),
+    "x*divmod(s,2)[0]": lambda x, s: x * divmod(s, 2)[0],
+    # ... while NumPy's functions return strong NumPy scalars
+    "x+sum(s)": lambda x, s: x + np.sum(s),
+    "x*floor(s)": lambda x, s: x * np.floor(s),
+    "x*negative(s)": lambda x, s: x * np.negative(s),
 }
 
 
-# (NumPy computes np.sin(True) in float16, a dtype pullback does not have)
+# (NumPy computes np.sin(True) and np.floor(True) in float16, a dtype pullback does not
+# have, and refuses np.negative(True))
 @pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name,scalar", [
-    (n, s) for n in SCALAR_ARG_FUNCS for s in (3, 0.5, True)
-    if not (n == "x+sin(s)" and s is True)], ids=str)
+    (n, s) for n in SCALAR_ARG_FUNCS for s in (3, 2.5, True)
+    if not (n in ("x+sin(s)", "x*floor(s)", "x*negative(s)") and s is True)], ids=str)
 @pytest.mark.parametrize("backend", ["interpreter", "numba"])
 def test_python_scalar_argument_is_weak_like_numpy(name, scalar, dt, backend):
     f = SCALAR_ARG_FUNCS[name]

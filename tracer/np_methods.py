@@ -58,11 +58,40 @@ for _name, _ufunc in {"lshift": "left_shift", "rshift": "right_shift"}.items():
     setattr(Tracer, f"__{_name}__", _unsupported_operator(_ufunc))
     setattr(Tracer, f"__r{_name}__", _unsupported_operator(_ufunc))
 
-Tracer.__neg__ = _with_user_line(negative)
-Tracer.__pos__ = positive
-Tracer.__abs__ = _with_user_line(absolute)
-Tracer.__invert__ = _with_user_line(invert)
-Tracer.__round__ = lambda self, ndigits=None: round_(self, ndigits or 0)
+def _unop(fn):
+    """A unary operator: on a weak value (a Python scalar argument) it is Python's, whose
+    -s, abs(s) and ~n are Python scalars (weak), and whose bools are the ints 0 and 1
+    (-True is -1, ~True is -2)."""
+    def op(self):
+        if not isinstance(self, WeakTracer):
+            return fn(self)
+        if self.dtype.kind == "b":
+            self = lax.convert(self, np.int64)
+        return weaken(fn(self))
+
+    return _with_user_line(op)
+
+
+Tracer.__neg__ = _unop(negative)
+Tracer.__pos__ = _unop(positive)
+Tracer.__abs__ = _unop(absolute)
+Tracer.__invert__ = _unop(invert)
+
+
+def _round(self, ndigits=None):
+    """round(x): NumPy's for arrays; for a weak float (a Python float argument) Python's,
+    which gives an int without ndigits (half to even, as np.round)."""
+    if not isinstance(self, WeakTracer):
+        return round_(self, ndigits or 0)
+    if self.dtype.kind == "b":
+        self = lax.convert(self, np.int64)
+    out = round_(self, ndigits or 0)
+    if ndigits is None and self.dtype.kind == "f":
+        out = lax.convert(out, np.int64)
+    return weaken(out)
+
+
+Tracer.__round__ = _with_user_line(_round)
 Tracer.T = property(lambda self: transpose(self))
 Tracer.mT = property(lambda self: matrix_transpose(self))
 Tracer.real = property(lambda self: self)

@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 from . import lax
-from .trace import Tracer, user_source
+from .trace import Tracer, strengthen, user_source
 from .trace import where as _where_src
 
 UFUNCS: dict = {}
@@ -235,14 +235,14 @@ def _array_ufunc(self, uf, method, *inputs, **kwargs):
     if dtype is not None:
         inputs = [lax.convert(lax.asarray(x) if type(x) not in _PY_SCALARS else np.asarray(x),
                               dtype) for x in inputs]
-    return impl(*inputs)
+    return strengthen(impl(*inputs))
 
 
 def _array_function(self, func, types, args, kwargs):
     impl = FUNCTIONS.get(func)
     if impl is None:
         raise unsupported(_qualname(func))
-    return impl(*args, **kwargs)
+    return strengthen(impl(*args, **kwargs))
 
 
 Tracer.__array_ufunc__ = _with_user_line(_array_ufunc)

@@ -407,8 +407,18 @@ class WeakTracer(Tracer):
 
 
 def weaken(x):
-    """`x` as a WeakTracer (a view of the same IR value)."""
+    """`x` as a WeakTracer (a view of the same IR value); tuples element by element."""
+    if type(x) is tuple:
+        return tuple(weaken(v) for v in x)
     return WeakTracer(x.builder, x.ir_var, x.val) if type(x) is Tracer else x
+
+
+def strengthen(x):
+    """`x` as an ordinary (strong) Tracer, as NumPy's functions return NumPy scalars
+    for Python ones (np.sum(s) is an np.float64); tuples and lists element by element."""
+    if type(x) in (tuple, list):
+        return type(x)(strengthen(v) for v in x)
+    return Tracer(x.builder, x.ir_var, x.val) if type(x) is WeakTracer else x
 
 
 def trace(fn, in_avals, in_vals=None, source=None, weak=(), numbers=None):
