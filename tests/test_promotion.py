@@ -224,6 +224,25 @@ def test_closure_f32_constant_promotes_like_numpy():
         assert _out_dtype(f, x) == f(x).dtype
 
 
+@pytest.mark.parametrize("small", [np.int8, np.uint8, np.int16, np.uint16, np.uint32,
+                                   np.float16], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_closure_constant_of_a_small_dtype_promotes_as_its_own(small, backend):
+    """pullback computes in f64/f32/i64/i32/bool: a uint8 constant is widened, but a
+    uint8 mask times a float32 array stays float32, as in NumPy (int64 would not)."""
+    mask = np.array([1, 0, 3], small)
+    for x in (np.ones(3, np.float32), np.arange(3, dtype=np.int32), np.ones(3),
+              np.arange(3), np.array([True, False, True])):
+        for f in (lambda x: x * mask, lambda x: x + small(2), lambda x: np.maximum(mask, x)):
+            want = f(x)
+            got = pb.jit(f, backend=backend)(x)
+            if want.dtype in (np.float64, np.float32, np.int64, np.int32, np.bool_):
+                assert got.dtype == want.dtype, (small, x.dtype)
+            else:  # a small result (uint8 * bool): widened, as the constant is
+                assert got.dtype == (np.float64 if want.dtype.kind == "f" else np.int64)
+            np.testing.assert_array_equal(got, want)
+
+
 def test_closure_index_array_is_a_constant():
     idx = np.array([2, 0])
     ir = pb.make_ir(lambda x: x[idx])(np.arange(3.0))

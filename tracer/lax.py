@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import builtins
 
+import weakref
+
 import numpy as np
 
 from ..ir import primitives as P
@@ -75,12 +77,32 @@ def asarray(x):
                         ".astype(np.int64) or .astype(np.float64)")
     if arr.dtype == object:
         raise TypeError(f"cannot convert {type(x).__name__} to an array")
-    if arr.dtype.kind == "f" and arr.dtype not in (np.float64, np.float32):
+    own = arr.dtype
+    if own.kind == "f" and own not in (np.float64, np.float32):
         arr = arr.astype(np.float64)
-    elif arr.dtype.kind in "iu" and arr.dtype not in (np.int64, np.int32):
+    elif own.kind in "iu" and own not in (np.int64, np.int32):
         arr = arr.astype(np.int64)
     canonical_dtype(arr.dtype)
+    if arr.dtype != own:  # promotes as its own dtype (result_dtype)
+        _NARROW[id(arr)] = own
+        weakref.finalize(arr, _NARROW.pop, id(arr), None)
     return arr
+
+
+# Constants of dtypes pullback does not compute in (int8, uint8, int16, uint16, uint32,
+# float16) are widened to int64 or float64, but promote as NumPy promotes their own
+# dtype: a uint8 mask times a float32 array is float32 (int64 would make it float64).
+# By the widened array's id, for as long as it lives.
+_NARROW: dict = {}
+
+
+def _computable(dt):
+    """A promotion's result as a dtype pullback computes in (uint8 + bool: int64)."""
+    if dt.kind in "iu" and dt not in (np.int64, np.int32):
+        return np.dtype(np.int64)
+    if dt.kind == "f" and dt not in (np.float64, np.float32):
+        return np.dtype(np.float64)
+    return dt
 
 
 # what a weak tracer (a traced Python scalar argument) promotes like
@@ -90,8 +112,8 @@ _WEAK_STAND_INS = {"b": False, "i": 0, "f": 0.0}
 def result_dtype(*xs):
     """NumPy 2 promotion (NEP 50) with Python scalars, traced or not, weak."""
     args = [x if is_weak(x) else _WEAK_STAND_INS[x.dtype.kind]
-            if isinstance(x, WeakTracer) else dtype(x) for x in xs]
-    return canonical_dtype(np.result_type(*args))
+            if isinstance(x, WeakTracer) else _NARROW.get(id(x)) or dtype(x) for x in xs]
+    return canonical_dtype(_computable(np.result_type(*args)))
 
 
 def convert(x, new_dtype):
