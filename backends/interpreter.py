@@ -27,6 +27,7 @@ def _rsqrt(x):
 
 def _logistic(x):
     # exp(-|x|) never overflows; the two branches agree mathematically.
+    x = np.asarray(x)  # a Python float operand (an eager derivative's scalar) too
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)
 

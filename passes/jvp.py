@@ -107,8 +107,13 @@ _def_unary(P.expm1_p, lambda x, y: lax.add(y, 1))
 _def_unary(P.sin_p, lambda x, y: lax.cos(x))
 _def_unary(P.cos_p, lambda x, y: lax.neg(lax.sin(x)))
 _def_unary(P.tan_p, lambda x, y: lax.add(1, lax.square(y)))
-_def_unary(P.asin_p, lambda x, y: lax.rsqrt(lax.sub(1, lax.square(x))))
-_def_unary(P.acos_p, lambda x, y: lax.neg(lax.rsqrt(lax.sub(1, lax.square(x)))))
+# 1 - x^2 as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1
+def _one_minus_square(x):
+    return lax.mul(lax.sub(1, x), lax.add(1, x))
+
+
+_def_unary(P.asin_p, lambda x, y: lax.rsqrt(_one_minus_square(x)))
+_def_unary(P.acos_p, lambda x, y: lax.neg(lax.rsqrt(_one_minus_square(x))))
 _def_unary(P.atan_p, lambda x, y: lax.reciprocal(lax.add(1, lax.square(x))))
 _def_unary(P.sinh_p, lambda x, y: lax.cosh(x))
 _def_unary(P.cosh_p, lambda x, y: lax.sinh(x))
@@ -117,7 +122,7 @@ _def_unary(P.asinh_p, lambda x, y: lax.rsqrt(lax.add(lax.square(x), 1)))
 _def_unary(
     P.acosh_p, lambda x, y: lax.rsqrt(lax.mul(lax.sub(x, 1), lax.add(x, 1)))
 )
-_def_unary(P.atanh_p, lambda x, y: lax.reciprocal(lax.sub(1, lax.square(x))))
+_def_unary(P.atanh_p, lambda x, y: lax.reciprocal(_one_minus_square(x)))
 _def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
 _def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
 _def_unary(P.cbrt_p, lambda x, y: lax.div(1.0 / 3.0, lax.square(y)))  # inf at 0, as JAX

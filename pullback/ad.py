@@ -433,10 +433,11 @@ def _jacrev(f, argnums, has_aux, what):
     return jacrev_f
 
 
-def hessian(f, argnums=0):
-    """The Hessian, as jacfwd of jacrev (layout: out.shape + in.shape + in.shape)."""
+def hessian(f, argnums=0, has_aux=False):
+    """The Hessian, as jacfwd of jacrev (layout: out.shape + in.shape + in.shape); with
+    has_aux, f returns (output, aux) and the Hessian comes as (hessian, aux)."""
     check_callable(f, "hessian")
-    return jacfwd(_jacrev(f, argnums, False, "hessian"), argnums)
+    return jacfwd(_jacrev(f, argnums, has_aux, "hessian"), argnums, has_aux)
 
 
 # ---------------------------------------------------------------- stop_gradient

@@ -146,6 +146,11 @@ def test_jacobian_has_aux():
         J, aux = jac(lambda x: (np.sin(x), {"s": np.sum(x)}), has_aux=True)(x)
         close(J, np.diag(np.cos(x)))
         close(aux["s"], np.sum(x))
+    # hessian too, as jax.hessian(f, has_aux=True): (hessian, aux), also under jit
+    for h in (pb.hessian, lambda f, **k: pb.jit(pb.hessian(f, **k))):
+        H, aux = h(lambda x: (np.sum(np.sin(x)), {"s": np.sum(x)}), has_aux=True)(x)
+        close(H, np.diag(-np.sin(x)))
+        close(aux["s"], np.sum(x))
 
 
 def test_jacobian_traces_once():

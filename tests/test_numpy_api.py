@@ -686,6 +686,7 @@ INDEXING_3D = {
 for _name, _f in INDEXING_3D.items():
     case("getitem", _f, F(2, 3, 4), note=_name)
 case("getitem", lambda x, i: x[i], F(5), I(lo=-5, hi=5), note="traced-scalar")
+case("getitem", lambda x: x[[]], F(5), note="empty-list")
 case("getitem", lambda x, i: x[:, i], F(3, 5), I(lo=0, hi=5), note="traced-scalar-axis1")
 case("getitem", lambda x, i: x[i], F(5, 2), I(3, lo=-5, hi=5), note="traced-array")
 case("getitem", lambda x, i, j: x[i, j], F(3, 4), I(2, lo=-3, hi=3), I(2, lo=0, hi=4),

@@ -74,7 +74,7 @@ def _index_items(key):
                 items.extend(_mask_axes(arr))
             elif arr.dtype.kind in "iu":
                 items.append(int(arr) if arr.ndim == 0 else arr.astype(np.int64))
-            elif arr.size == 0:
+            elif arr.size == 0 and not isinstance(k, np.ndarray):  # x[[]]: NumPy's too
                 items.append(arr.astype(np.int64))
             else:
                 raise IndexError(

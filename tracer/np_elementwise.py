@@ -65,8 +65,18 @@ def _trunc(x):
 UFUNCS_BY_NAME.update({
     "scipy.special.erf": _float_unary(lax.erf),
     "scipy.special.expit": _float_unary(lax.logistic),
-    "scipy.special.logit": _float_unary(lambda p: lax.log(lax.div(p, lax.sub(1.0, p)))),
+    "scipy.special.logit": _float_unary(lambda p: _logit(p)),
 })
+
+
+def _logit(p):
+    """SciPy's logit: log(p / (1 - p)), which loses digits near p = 1/2, and there (0.3 <=
+    p <= 0.65) log1p(s) - log1p(-s) with s = 2 (p - 1/2), exact; the unselected branch
+    reads a safe operand, so its derivative cannot make a NaN."""
+    mid = lax.bitwise_and(lax.ge(p, 0.3), lax.le(p, 0.65))
+    s = lax.mul(2.0, lax.sub(lax.select(mid, p, 0.5), 0.5))
+    return lax.select(mid, lax.sub(lax.log1p(s), lax.log1p(lax.neg(s))),
+                      lax.log(lax.div(p, lax.sub(1.0, p))))
 
 UFUNCS[np.floor] = _keeps_ints(lax.floor)
 UFUNCS[np.ceil] = _keeps_ints(lax.ceil)
