@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from .api import (VALUE_TYPES, _arg_names, _as_tuple, _fn_name, check_callable, owned_output,
-                  trace_to_ir, with_kwargs)
+                  pass_through, trace_to_ir, with_kwargs)
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
@@ -68,6 +68,9 @@ class _Traced:
         fn = with_kwargs(f, kwargs)
         if has_aux:
             fn = self._passing_aux(fn)
+        if argnums is not _EVERY:  # strings & co. not differentiated: passed through
+            nums = _argnums_tuple(argnums, len(args), _fn_name(f))[1]
+            fn, args = pass_through(fn, args, [i for i in range(len(args)) if i not in nums])
         self.ir, self.sig, self.out_tree = trace_to_ir(fn, args, concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
         self.arg_trees = list(self.sig.in_tree.children)

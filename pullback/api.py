@@ -73,6 +73,23 @@ def abstractify(x, path):
     )
 
 
+def pass_through(f, args, positions):
+    """(f', args'): the arguments at `positions` that hold values a trace cannot carry
+    (strings, functions: leaves that are not arrays or numbers) closed over by f' and
+    replaced in args' by empty tuples, as JAX passes the arguments it does not
+    differentiate (grad) or batch (vmap) through untouched."""
+    fixed = {i: args[i] for i in positions
+             if any(not isinstance(x, VALUE_TYPES) for x in tree_flatten(args[i])[0])}
+    if not fixed:
+        return f, args
+
+    @functools.wraps(f)
+    def with_fixed(*a):
+        return f(*(fixed[i] if i in fixed else v for i, v in enumerate(a)))
+
+    return with_fixed, tuple(() if i in fixed else v for i, v in enumerate(args))
+
+
 def _static_value(x, i):
     """A static argument as a Python/NumPy value: a traced one passes when its
     value is known (an argument of an eager grad or jvp: `pb.grad(pb.jit(f,

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 
 from .api import (_arg_names, _fn_name, abstractify, check_callable, owned_output,
-                  trace_to_ir)
+                  pass_through, trace_to_ir)
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
@@ -111,6 +111,8 @@ def vmap(f, in_axes=0, out_axes=0, axis_size=None):
 
 
 def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
+    if isinstance(spec, tuple) and len(spec) == len(args):  # unbatched strings & co.
+        f, args = pass_through(f, tuple(args), [i for i, s in enumerate(spec) if s is None])
     leaves, in_tree = tree_flatten(tuple(args))
     axes = broadcast_prefix(spec, in_tree, "in_axes")
     paths = []

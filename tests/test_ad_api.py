@@ -677,3 +677,23 @@ def test_results_are_fresh_arrays_the_caller_owns():
 def test_hessian_names_itself_for_integer_inputs():
     with pytest.raises(TypeError, match="^hessian requires real-valued"):
         pb.hessian(lambda x: np.sum(x * 1.0))(np.array([1, 2]))
+
+
+def test_arguments_not_differentiated_or_batched_pass_through_untraced():
+    """As in JAX: a string or a function in an argument grad does not differentiate (or
+    vmap does not batch) reaches f as it is, also under jit with it static."""
+    def f(a, mode):
+        return np.sum(np.sin(a)) if mode == "sin" else np.sum(np.cos(a))
+
+    x = RNG.standard_normal(3)
+    close(pb.grad(f)(x, "sin"), np.cos(x))
+    close(pb.jit(pb.grad(f), static_argnums=1)(x, "cos"), -np.sin(x))
+    close(pb.value_and_grad(f)(x, "cos")[1], -np.sin(x))
+    close(pb.jacrev(f)(x, "sin"), np.cos(x))
+    close(pb.hessian(f)(x, "cos"), np.diag(-np.cos(x)))
+    close(pb.vmap(f, in_axes=(0, None))(x, "sin"), np.sin(x))
+    close(pb.jit(pb.vmap(f, in_axes=(0, None)), static_argnums=1)(x, "cos"), np.cos(x))
+    close(pb.jit(pb.grad(lambda x, act: np.sum(act(x))), static_argnums=1)(x, np.tanh),
+          1 - np.tanh(x) ** 2)
+    with pytest.raises(TypeError, match="argument mode has type str"):
+        pb.grad(f, argnums=1)(x, "sin")  # differentiating it: refused, naming it
