@@ -247,3 +247,18 @@ def test_closure_index_array_is_a_constant():
     idx = np.array([2, 0])
     ir = pb.make_ir(lambda x: x[idx])(np.arange(3.0))
     assert ir.consts and np.array_equal(ir.consts[0], idx)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_comparison_with_a_python_int_beyond_the_dtype(backend):
+    """NumPy 2 compares by value where arithmetic would raise: an int32 array with 2**40,
+    an int64 array with 2**64 (its sign decides), bools with 2."""
+    x32, x64, b = np.array([1, -5], np.int32), np.array([1, -5]), np.array([True, False])
+    cases = [(x32, lambda x: x < 2**40), (x32, lambda x: x > -2**40), (x32, lambda x: x == 2**40),
+             (x32, lambda x: 2**40 > x), (x64, lambda x: x < 2**64), (x64, lambda x: x != 2**64),
+             (x64, lambda x: x > -2**70), (x64, lambda x: 2**70 <= x), (b, lambda x: x == 2),
+             (b, lambda x: x < 2)]
+    for x, f in cases:
+        got, want = pb.jit(f, backend=backend)(x), f(x)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

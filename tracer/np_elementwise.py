@@ -418,11 +418,37 @@ def copysign(x, y):
     return lax.select(_negative_sign_bit(y), lax.neg(ax), ax)
 
 
+def _comparison(compare):
+    """NumPy 2 compares integer arrays with Python ints their dtype cannot hold (x < 2**40
+    for int32 x) by value: in int64 when the int fits, else the answer is known from
+    its sign (x != 2**64 is True everywhere)."""
+    def rule(x, y):
+        for a, b in ((x, y), (y, x)):
+            if type(b) is int and not isinstance(a, (bool, int, float)) \
+                    and _dt(a).kind in "iub" and not _fits(b, _dt(a)):
+                if _fits(b, np.dtype(np.int64)):
+                    a64 = lax.convert(_arr(a), np.int64)
+                    return compare(a64, b) if a is x else compare(b, a64)
+                big = lax.full(_shape(_arr(a)), b, np.float64)  # only its sign matters
+                side = lax.full(_shape(_arr(a)), 0.0, np.float64)
+                return compare(side, big) if a is x else compare(big, side)
+        return compare(x, y)
+
+    return rule
+
+
+def _fits(value, dt):
+    if dt.kind == "b":
+        return value in (0, 1)
+    info = np.iinfo(dt)
+    return info.min <= value <= info.max
+
+
 for _uf, _fn in {
     np.equal: lax.eq, np.not_equal: lax.ne, np.less: lax.lt, np.less_equal: lax.le,
     np.greater: lax.gt, np.greater_equal: lax.ge,
 }.items():
-    UFUNCS[_uf] = _fn
+    UFUNCS[_uf] = _comparison(_fn)
 
 
 @ufunc(np.logical_and)
