@@ -211,6 +211,29 @@ def _cumsum(x, *, axis, reverse):
 impl_rules[P.cumsum_p] = _cumsum
 
 
+def _cumprod(x, *, axis, reverse):
+    x = np.asarray(x)
+    if reverse:
+        return [np.flip(np.cumprod(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)]
+    return [np.cumprod(x, axis=axis, dtype=x.dtype)]
+
+
+def _linrec(a, b, *, axis, reverse):
+    a, b = np.moveaxis(np.asarray(a), axis, -1), np.moveaxis(np.asarray(b), axis, -1)
+    h = np.empty_like(b)
+    n = b.shape[-1]
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    prev = None
+    for j in order:  # one step per element along the axis, vectorized across the others
+        h[..., j] = b[..., j] if prev is None else a[..., j] * h[..., prev] + b[..., j]
+        prev = j
+    return [np.moveaxis(h, -1, axis)]
+
+
+impl_rules[P.cumprod_p] = _cumprod
+impl_rules[P.linrec_p] = _linrec
+
+
 def _dot_general(lhs, rhs, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     lhs, rhs = np.asarray(lhs), np.asarray(rhs)

@@ -263,6 +263,21 @@ def _cumsum_rule(x, *, axis, reverse, _name=None):
 
 
 cumsum_p = _register("cumsum", _cumsum_rule)
+cumprod_p = _register("cumprod", _cumsum_rule)
+
+
+def _linrec_rule(a, b, *, axis, reverse, _name=None):
+    """h[0] = b[0], h[i] = a[i] * h[i - 1] + b[i] along `axis` (from the end when
+    reverse; a's first element, or last, is not read): cumprod's tangents, and
+    their transposes."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        _fail(f"{_name}: a {a} and b {b} must have one shape and dtype")
+    _check_axes(b, (axis,), _name)
+    _kind_check(b.dtype, FLOAT, _name)
+    return [b]
+
+
+linrec_p = _register("linrec", _linrec_rule)
 
 
 def _dot_general_rule(lhs, rhs, *, dimension_numbers, _name=None):

@@ -192,6 +192,16 @@ def _along_axis(prim):
 batch_rules[P.argmax_p] = _arg_reduce(P.argmax_p)
 batch_rules[P.argmin_p] = _arg_reduce(P.argmin_p)
 batch_rules[P.cumsum_p] = _along_axis(P.cumsum_p)
+batch_rules[P.cumprod_p] = _along_axis(P.cumprod_p)
+
+
+def _linrec(args, dims, *, axis, reverse):
+    """Both operands batched along axis 0 (an unbatched one is broadcast)."""
+    (a, b), size = _front(args, dims)
+    return [P.linrec_p.bind(a, b, axis=axis + 1, reverse=reverse)], [0]
+
+
+batch_rules[P.linrec_p] = _linrec
 batch_rules[P.argsort_p] = _along_axis(P.argsort_p)
 batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
 batch_rules[P.reshape_p] = _reshape

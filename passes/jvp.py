@@ -558,38 +558,69 @@ jvp_rules[P.reduce_min_p] = _reduce_extremum_rule(P.reduce_min_p)
 
 
 def _reduce_prod_rule(primals, tangents, *, axes):
+    """d prod / d x_i = the product of the others: the product of the elements before
+    x_i times that of the elements after it (two cumprods over the reduced axes, made
+    one), with no division: exact with zeros, infinities and products that overflow
+    or underflow while a partial one does not, at every order of differentiation."""
     (x,), (t,) = primals, tangents
     out = _bind1(P.reduce_prod_p, x, axes=axes)
     if is_zero(t) or not _float_out(out):
         return [out], [Zero(_aval(out))]
-    # d prod / d x_i = the product of the others, = prod / x_i without zeros. The zero
-    # elements' part of it is written as a polynomial in them (their sum and sum of
-    # squares), never as the constant 0 it equals: its derivatives along a zero element
-    # are those of prod (the Hessian of prod at zeros), exactly for up to two zeros;
-    # with three or more, every such product keeps two zero factors after one
-    # derivative, so second derivatives are still exact. O(1) passes over x, where a
-    # pairwise product tree (JAX's rule) costs log2(n) levels of small loops.
-    xa = _aval(x)
-
-    def over(v):  # a reduction over `axes`, broadcast back to x's shape
-        return _broadcast_back(lax.reduce_sum(v, axes), xa, axes)
-
-    is0 = lax.eq(x, 0.0)
-    safe = lax.select(is0, 1.0, x)
-    p_nz = _broadcast_back(lax.reduce_prod(safe, axes), xa, axes)  # of the nonzeros
-    n0 = over(lax.convert(is0, xa.dtype))
-    zeros = lax.select(is0, x, 0.0)
-    z1, z2 = over(zeros), over(lax.mul(zeros, zeros))  # sum, sum of squares: values 0
-    one, two = lax.eq(n0, 1.0), lax.eq(n0, 2.0)
-    # the product of the other zeros (at a zero), and of all zeros (at a nonzero)
-    others0 = lax.select(one, 1.0, lax.select(two, lax.sub(z1, x), 0.0))
-    all0 = lax.select(lax.eq(n0, 0.0), 1.0, lax.select(one, z1, lax.select(
-        two, lax.mul(0.5, lax.sub(lax.mul(z1, z1), z2)), 0.0)))
-    coef = lax.select(is0, lax.mul(p_nz, others0), lax.mul(all0, lax.div(p_nz, safe)))
-    return [out], [lax.reduce_sum(lax.mul(t, coef), axes)]
+    shape = _aval(x).shape
+    kept = [d for d in range(len(shape)) if d not in axes]
+    perm = kept + sorted(axes)
+    inner = tuple(shape[d] for d in perm)
+    rows = lax.reshape(lax.transpose(x, perm), inner[:len(kept)] + (math.prod(inner[len(kept):]),))
+    last = len(kept)
+    before = _shifted(lax.cumprod(rows, last), last, False, 1.0)
+    after = _shifted(lax.cumprod(rows, last, reverse=True), last, True, 1.0)
+    others = lax.transpose(lax.reshape(lax.mul(before, after), inner), np.argsort(perm).tolist())
+    return [out], [lax.reduce_sum(lax.mul(t, others), axes)]
 
 
 jvp_rules[P.reduce_prod_p] = _reduce_prod_rule
+
+
+def _shifted(x, axis, reverse, fill):
+    """x moved one step along `axis` (x[i - 1] at i; x[i + 1] if reverse), `fill` at
+    the end it vacates."""
+    nd = len(_aval(x).shape)
+    n = _aval(x).shape[axis]
+    lo, hi = [0] * nd, list(_aval(x).shape)
+    cfg = [(0, 0, 0)] * nd
+    if reverse:
+        lo[axis], cfg[axis] = min(1, n), (0, min(1, n), 0)
+    else:
+        hi[axis], cfg[axis] = max(n - 1, 0), (min(1, n), 0, 0)
+    return lax.pad(lax.slice(x, lo, hi), np.zeros((), _aval(x).dtype)[()] + fill, cfg)
+
+
+def _cumprod_rule(primals, tangents, *, axis, reverse):
+    """d y[i] = x[i] d y[i - 1] + y[i - 1] d x[i]: a linear recurrence (linrec) in the
+    tangents, with no division (zeros, infinities and overflowing products of the
+    other factors stay exact) and O(n) work."""
+    (x,), (t,) = primals, tangents
+    out = _bind1(P.cumprod_p, x, axis=axis, reverse=reverse)
+    if is_zero(t) or not _float_out(out):
+        return [out], [Zero(_aval(out))]
+    before = _shifted(out, axis, reverse, 1.0)  # y[i - 1], 1 before the first
+    return [out], [lax.linrec(x, lax.mul(before, t), axis, reverse)]
+
+
+def _linrec_rule(primals, tangents, *, axis, reverse):
+    """d h[i] = a[i] d h[i - 1] + (d a[i] h[i - 1] + d b[i]): the same recurrence."""
+    (a, b), (ta, tb) = primals, tangents
+    out = _bind1(P.linrec_p, a, b, axis=axis, reverse=reverse)
+    if is_zero(ta) and is_zero(tb):
+        return [out], [Zero(_aval(out))]
+    rhs = Zero(_aval(out)) if is_zero(ta) else lax.mul(ta, _shifted(out, axis, reverse, 0.0))
+    if not is_zero(tb):
+        rhs = tb if is_zero(rhs) else lax.add(rhs, tb)
+    return [out], [lax.linrec(a, rhs, axis, reverse)]
+
+
+jvp_rules[P.cumprod_p] = _cumprod_rule
+jvp_rules[P.linrec_p] = _linrec_rule
 
 
 # ---------------------------------------------------------------- custom derivative calls

@@ -49,7 +49,7 @@ from ..ir import primitives as P
 from ..ir.core import IR, Literal, Var, is_float
 from ..tracer import lax
 from ..tracer.trace import Builder, bind_list, current_builder
-from .jvp import jvp_ir, partition  # noqa: F401  (partition is re-exported)
+from .jvp import _shifted, jvp_ir, partition  # noqa: F401  (partition is re-exported)
 
 transpose_rules: dict = {}
 
@@ -253,6 +253,14 @@ def _cumsum_t(ct, x, *, axis, reverse):
     return [lax.cumsum(ct, axis, not reverse)]
 
 
+def _linrec_t(ct, a, b, *, axis, reverse):
+    """Linear in b: g[i] = ct[i] + a[i + 1] g[i + 1], the recurrence run the other way
+    with a moved one step back (a's element that would fall off is never read)."""
+    if isinstance(a, LinearArg):
+        raise ValueError("linrec with a linear coefficient is not linear")
+    return [None, lax.linrec(_shifted(a, axis, not reverse, 0.0), ct, axis, not reverse)]
+
+
 transpose_rules.update({
     P.add_p: _add_t,
     P.sub_p: _sub_t,
@@ -273,6 +281,7 @@ transpose_rules.update({
     P.gather_p: _gather_t,
     P.scatter_add_p: _scatter_add_t,
     P.cumsum_p: _cumsum_t,
+    P.linrec_p: _linrec_t,
     P.solve_p: _solve_t,
 })
 

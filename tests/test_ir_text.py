@@ -143,6 +143,8 @@ def _cases():
         ("argmax", [A((2, 3))], {"axis": 1, "index_dtype": i64}),
         ("argmin", [A((2, 3), f32)], {"axis": 0, "index_dtype": i32}),
         ("cumsum", [A((4,))], {"axis": 0, "reverse": True}),
+        ("cumprod", [A((2, 4), i32)], {"axis": 1, "reverse": False}),
+        ("linrec", [A((3, 2), f32), A((3, 2), f32)], {"axis": 0, "reverse": True}),
         ("dot_general", [A((5, 2, 3)), A((5, 3, 4))],
          {"dimension_numbers: ".strip(": "): (((2,), (1,)), ((0,), (0,)))}),
         ("slice", [A((5,))], {"start_indices": (1,), "limit_indices": (5,), "strides": (2,)}),

@@ -6,7 +6,7 @@ primitives with broadcasting, shared subexpressions, constants, dead code), with
 more float ops of this file (row chains like x - max(x, k) broadcast back and
 softmax, multi-axis reductions, gathers/scatters with constant indices, argmax,
 padding, more unary ops) and an integer/bool op set (floor division and remainder
-by zero, comparisons, logic, argmax, cumsum, gather, integer dot, conversions).
+by zero, comparisons, logic, argmax, cumsum, cumprod, gather, integer dot, conversions).
 Shapes make real loops: (5, 7), (4, 1, 7), (9,), empty (0,) / (0, 7), 0-d and
 size-1 axes that broadcast; a second set, (40, 33), (3, 1, 33), ..., with longer
 programs, passes the code generator's size thresholds (lane splitting, BLAS,
@@ -263,6 +263,10 @@ def _int_cumsum(choose, x):
     return lax.cumsum(_num(x), 0, bool(choose(2))) if lax.ndim(x) else None
 
 
+def _int_cumprod(choose, x):
+    return lax.cumprod(_num(x), 0, bool(choose(2))) if lax.ndim(x) else None
+
+
 def _gather(choose, x, idx):
     if lax.ndim(x) == 0 or _kind(idx) not in "iu" or lax.ndim(idx) > 1:
         return None
@@ -296,7 +300,8 @@ INT_OPS = [
     ("reduce_min", 1, _int_reduce(lax.reduce_min)),
     ("reduce_prod", 1, _int_reduce(lax.reduce_prod)),
     ("argmax", 1, _arg(lax.argmax)), ("argmin", 1, _arg(lax.argmin)),
-    ("cumsum", 1, _int_cumsum), ("gather", 2, _gather), ("iota", 1, _iota_mul),
+    ("cumsum", 1, _int_cumsum), ("cumprod", 1, _int_cumprod), ("gather", 2, _gather),
+    ("iota", 1, _iota_mul),
     ("transpose", 1, _transpose_pair), ("reshape", 1, _reshape_pair), ("slice", 1, _slice),
     ("rev", 1, _rev), ("concat", 2, _concat), ("broadcast", 1, _broadcast),
     ("dot", 2, lambda choose, x, y: _dot(choose, _num(x), _num(y))),

@@ -66,6 +66,16 @@ def _cumsum(choose, x):
     return lax.cumsum(x, 0, bool(choose(2))) if lax.ndim(x) else None
 
 
+def _cumprod(choose, x):
+    return lax.cumprod(x, 0, bool(choose(2))) if lax.ndim(x) else None
+
+
+def _linrec(choose, x, y):
+    if lax.ndim(x) == 0 or lax.shape(x) != lax.shape(y):
+        return None
+    return lax.linrec(x, y, lax.ndim(x) - 1, bool(choose(2)))
+
+
 def _concat(choose, x, y):
     if lax.ndim(x) == 0 or lax.shape(x) != lax.shape(y):
         return None
@@ -132,13 +142,15 @@ OPS = [
     ("transpose", 1, _transpose_pair), ("reshape", 1, _reshape_pair),
     ("reduce_sum", 1, _reduce(lax.reduce_sum)), ("reduce_max", 1, _reduce(lax.reduce_max)),
     ("reduce_min", 1, _reduce(lax.reduce_min)), ("slice", 1, _slice), ("rev", 1, _rev),
-    ("cumsum", 1, _cumsum), ("pad", 1, _pad), ("const", 1, _with_const),
+    ("cumsum", 1, _cumsum), ("cumprod", 1, _cumprod), ("pad", 1, _pad),
+    ("const", 1, _with_const),
     ("f32", 1, _f32_round_trip), ("broadcast", 1, _broadcast), ("iota", 1, _iota_add),
     ("add", 2, lambda choose, x, y: lax.add(x, y)), ("sub", 2, lambda choose, x, y: lax.sub(x, y)),
     ("mul", 2, lambda choose, x, y: lax.mul(x, y)), ("div", 2, lambda choose, x, y: lax.div(x, y)),
     ("max", 2, lambda choose, x, y: lax.max(x, y)), ("min", 2, lambda choose, x, y: lax.min(x, y)),
     ("atan2", 2, lambda choose, x, y: lax.atan2(x, y)), ("select", 2, _select),
     ("select_const", 2, _select_const), ("concat", 2, _concat), ("dot", 2, _dot),
+    ("linrec", 2, _linrec),
 ]
 
 

@@ -410,6 +410,15 @@ def cumsum(x, axis, reverse=False):
     return P.cumsum_p.bind(x, axis=int(axis), reverse=bool(reverse))
 
 
+def cumprod(x, axis, reverse=False):
+    return P.cumprod_p.bind(x, axis=int(axis), reverse=bool(reverse))
+
+
+def linrec(a, b, axis, reverse=False):
+    """h[0] = b[0], h[i] = a[i] * h[i - 1] + b[i] along `axis` (from the end if reverse)."""
+    return P.linrec_p.bind(a, b, axis=int(axis), reverse=bool(reverse))
+
+
 def argsort(x, axis):
     return P.argsort_p.bind(x, axis=int(axis))
 

@@ -294,21 +294,8 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
-    """There is no cumulative-product primitive: out[i] = prod_j (j <= i ? a[j] : 1),
-    a reduce_prod over a triangular broadcast (O(n^2) work along the axis)."""
     a, ax = _scan_operand("cumprod", a, axis, dtype, out)
-    n = _shape(a)[ax]
-    if n == 0:
-        return a
-    shp = _shape(a)
-    # axes: ... i (output position) j (factor) ...  with j right after i
-    big = shp[:ax] + (n, n) + shp[ax + 1:]
-    bd = tuple(range(ax)) + (ax + 1,) + tuple(range(ax + 2, len(big)))
-    factors = lax.broadcast_in_dim(a, big, bd)
-    i = lax.iota(np.int64, big, ax)
-    j = lax.iota(np.int64, big, ax + 1)
-    factors = lax.select(lax.le(j, i), factors, lax.full(big, 1, _dt(a)))
-    return lax.reduce_prod(factors, (ax + 1,))
+    return lax.cumprod(a, ax)
 
 
 FUNCTIONS[(np.add, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cumsum(

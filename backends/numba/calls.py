@@ -322,9 +322,10 @@ def _scatter_add(cg, e):
     _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})", (pre, size, post))
 
 
-def _moved_last(cg, e, axis):
-    """(rows, n) contiguous view of the input with `axis` moved last, and the perm."""
-    (x,) = e.inputs
+def _moved_last(cg, e, axis, x=None):
+    """(rows, n) contiguous view of the input (or of `x`) with `axis` moved last, and
+    the perm."""
+    x = e.inputs[0] if x is None else x
     nd = x.aval.ndim
     perm = [d for d in range(nd) if d != axis] + [axis]
     if perm != list(range(nd)) or x in cg.virtual:
@@ -337,11 +338,11 @@ def _moved_last(cg, e, axis):
     return t, perm
 
 
-def _along_last(cg, e, helper):
+def _along_last(cg, e, helper, operand=0):
     """An op along one axis with an output of the input's shape (cumsum, argsort):
-    `helper(rows)` (an expression) computes it on the (rows, n) stack of the input with
-    that axis moved last; a copy loop moves the axis back."""
-    t, perm = _moved_last(cg, e, e.params["axis"])
+    `helper(rows)` (an expression) computes it on the (rows, n) stack of the input (the
+    one at `operand`) with that axis moved last; a copy loop moves the axis back."""
+    t, perm = _moved_last(cg, e, e.params["axis"], e.inputs[operand])
     (v,) = e.outputs
     moved = tuple(v.aval.shape[d] for d in perm)
     expr = f"_h.reshape({helper(t)}, {moved})"
@@ -359,6 +360,11 @@ def _along_last(cg, e, helper):
 
 CALLS[P.cumsum_p] = lambda cg, e: _along_last(
     cg, e, lambda t: f"_h.cumsum2({t}, {bool(e.params['reverse'])})")
+CALLS[P.cumprod_p] = lambda cg, e: _along_last(
+    cg, e, lambda t: f"_h.cumprod2({t}, {bool(e.params['reverse'])})")
+CALLS[P.linrec_p] = lambda cg, e: _along_last(
+    cg, e, lambda t: f"_h.linrec2({_moved_last(cg, e, e.params['axis'], e.inputs[0])[0]}, "
+                     f"{t}, {bool(e.params['reverse'])})", operand=1)
 CALLS[P.argsort_p] = lambda cg, e: _along_last(cg, e, lambda t: f"_h.argsort2({t})")
 
 

@@ -81,6 +81,53 @@ def scatter_add3(upd, idx, size):
 
 
 @_helper
+def cumprod2(x, reverse):
+    """Cumulative product along the last axis of a (rows, n) array (NumPy's order)."""
+    rows, n = x.shape
+    out = np.empty((rows, n), x.dtype)
+    if n == 0:
+        return out
+    for r in range(rows):
+        if reverse:
+            acc = x[r, n - 1]
+            out[r, n - 1] = acc
+            for j in range(n - 2, -1, -1):
+                acc = acc * x[r, j]
+                out[r, j] = acc
+        else:
+            acc = x[r, 0]
+            out[r, 0] = acc
+            for j in range(1, n):
+                acc = acc * x[r, j]
+                out[r, j] = acc
+    return out
+
+
+@_helper
+def linrec2(a, b, reverse):
+    """h[0] = b[0], h[j] = a[j] * h[j - 1] + b[j] along the last axis of (rows, n)
+    arrays (from the end when reverse)."""
+    rows, n = b.shape
+    out = np.empty((rows, n), b.dtype)
+    if n == 0:
+        return out
+    for r in range(rows):
+        if reverse:
+            acc = b[r, n - 1]
+            out[r, n - 1] = acc
+            for j in range(n - 2, -1, -1):
+                acc = a[r, j] * acc + b[r, j]
+                out[r, j] = acc
+        else:
+            acc = b[r, 0]
+            out[r, 0] = acc
+            for j in range(1, n):
+                acc = a[r, j] * acc + b[r, j]
+                out[r, j] = acc
+    return out
+
+
+@_helper
 def cumsum2(x, reverse):
     """Cumulative sum along the last axis of a (rows, n) array."""
     rows, n = x.shape
