@@ -15,20 +15,21 @@ from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
 from .tracer.pytree import tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, trace, user_source, weaken, where
+from .tracer.trace import Tracer, WeakTracer, trace, user_source, weaken, where
 
 
 def _avals(leaves, what):
     return [abstractify(x, f"{what}[{i}]") for i, x in enumerate(leaves)]
 
 
-def _trace_closed(fn, in_avals):
+def _trace_closed(fn, in_avals, weak=()):
     """Trace a flat function into a closed IR; returns (ir, captured values).
 
     Whatever the function closes over (arrays, tracers of the enclosing trace)
-    becomes leading invars of the IR, fed by the returned captured values.
+    becomes leading invars of the IR, fed by the returned captured values. The
+    inputs at positions `weak` are traced as weakly typed (Python scalars').
     """
-    ir = trace(fn, in_avals)
+    ir = trace(fn, in_avals, weak=weak)
     closed = IR([], [], ir.constvars + ir.invars, ir.eqns, ir.outvars)
     return closed, list(ir.consts)
 
@@ -75,11 +76,39 @@ def _type_text(tree, avals):
     return f"{tree} of ({', '.join(map(str, avals))})"
 
 
+# Weak types, as in JAX: a Python scalar that starts a loop's carry is weakly typed
+# (`0.0` plus a float32 slice is float32), so a carry the body turns into another
+# dtype starts as that dtype (the body is traced again); an output that both of a
+# cond's branches give as Python scalars (of one dtype) stays weak.
+def _is_weak(x):
+    return lax.is_weak(x) or isinstance(x, WeakTracer)
+
+
+def _weak_positions(leaves):
+    return tuple(i for i, x in enumerate(leaves) if _is_weak(x))
+
+
+def _promote_weak_carry(leaves, avals, weak, out_avals):
+    """(changed?, leaves, avals, weak) with the weak carries whose body output has
+    another dtype converted to it."""
+    leaves, avals, still = list(leaves), list(avals), []
+    changed = False
+    for i in weak:
+        if out_avals[i].dtype != avals[i].dtype and out_avals[i].shape == avals[i].shape:
+            leaves[i] = lax.convert(leaves[i], out_avals[i].dtype)
+            avals[i] = out_avals[i]
+            changed = True
+        else:
+            still.append(i)
+    return changed, leaves, avals, tuple(still)
+
+
 def _flat_fn(fn, in_tree, out_store):
+    """fn on flat leaves; out_store receives (output tree, which outputs are weak)."""
     def flat(*leaves):
         out = fn(*tree_unflatten(in_tree, leaves))
         out_leaves, out_tree = tree_flatten(out)
-        out_store.append(out_tree)
+        out_store.append((out_tree, [_is_weak(o) for o in out_leaves]))
         return _out_arrays(fn, out_leaves)
 
     return flat
@@ -102,17 +131,20 @@ def cond(pred, true_fun, false_fun, *operands):
     pred = lax.ne(pred, lax.convert(0, lax.dtype(pred))) if lax.dtype(pred) != np.bool_ else pred
     leaves, in_tree = tree_flatten(tuple(operands))
     avals = _avals(leaves, "operands")
+    weak_in = _weak_positions(leaves)
     outs_t, outs_f = [], []
-    ir_t, consts_t = _trace_closed(_flat_fn(true_fun, in_tree, outs_t), avals)
-    ir_f, consts_f = _trace_closed(_flat_fn(false_fun, in_tree, outs_f), avals)
-    if outs_t[0] != outs_f[0] or ir_t.out_avals != ir_f.out_avals:
+    ir_t, consts_t = _trace_closed(_flat_fn(true_fun, in_tree, outs_t), avals, weak_in)
+    ir_f, consts_f = _trace_closed(_flat_fn(false_fun, in_tree, outs_f), avals, weak_in)
+    (tree_t, weak_t), (tree_f, weak_f) = outs_t[0], outs_f[0]
+    weak_out = [a and b for a, b in zip(weak_t, weak_f)]
+    if tree_t != tree_f or ir_t.out_avals != ir_f.out_avals:
         raise TypeError(
             "pb.cond: true_fun and false_fun must return the same structure and types; got "
-            f"{_type_text(outs_t[0], ir_t.out_avals)} and {_type_text(outs_f[0], ir_f.out_avals)}"
+            f"{_type_text(tree_t, ir_t.out_avals)} and {_type_text(tree_f, ir_f.out_avals)}"
         )
     captured, branches = _share_captured([(ir_f, consts_f), (ir_t, consts_t)])
     out = cond_p.bind(pred, *captured, *leaves, branches=tuple(branches))
-    return tree_unflatten(outs_t[0], out)
+    return tree_unflatten(tree_t, [weaken(o) if w else o for o, w in zip(out, weak_out)])
 
 
 # ---------------------------------------------------------------- while
@@ -120,13 +152,22 @@ def while_loop(cond_fun, body_fun, init_val):
     """Repeat `val = body_fun(val)` while `cond_fun(val)`; one `while` equation."""
     leaves, tree = tree_flatten(init_val)
     avals = _avals(leaves, "init_val")
-    c_out, b_out = [], []
-    cond_ir, cconsts = _trace_closed(_flat_one(cond_fun, tree, c_out), avals)
+    weak = _weak_positions(leaves)
+    while True:
+        b_out = []
+        body_ir, bconsts = _trace_closed(_flat_one(body_fun, tree, b_out), avals, weak)
+        if b_out[0] != tree or len(body_ir.out_avals) != len(avals):
+            break
+        changed, leaves, avals, weak = _promote_weak_carry(leaves, avals, weak,
+                                                           body_ir.out_avals)
+        if not changed:
+            break
+    c_out = []
+    cond_ir, cconsts = _trace_closed(_flat_one(cond_fun, tree, c_out), avals, weak)
     if cond_ir.out_avals != [ShapedArray((), bool)] or c_out[0].kind != "leaf":
         raise TypeError(
             f"pb.while_loop: cond_fun must return a bool scalar, got {cond_ir.out_avals}"
         )
-    body_ir, bconsts = _trace_closed(_flat_one(body_fun, tree, b_out), avals)
     if b_out[0] != tree or body_ir.out_avals != avals:
         raise TypeError(
             "pb.while_loop: body_fun must return the carry's structure and types: "
@@ -185,7 +226,16 @@ def scan(f, init, xs=None, length=None, reverse=False):
         out_store.append((ct, yt))
         return _out_arrays(f, cl + yl)
 
-    body, consts = _trace_closed(flat, c_avals + slice_avals)
+    weak = _weak_positions(c_leaves)
+    while True:
+        out_store.clear()
+        body, consts = _trace_closed(flat, c_avals + slice_avals, weak)
+        if out_store[0][0] != c_tree:
+            break
+        changed, c_leaves, c_avals, weak = _promote_weak_carry(
+            c_leaves, c_avals, weak, body.out_avals[: len(c_avals)])
+        if not changed:
+            break
     ct, yt = out_store[0]
     if ct != c_tree or body.out_avals[: len(c_avals)] != c_avals:
         raise TypeError(
@@ -226,7 +276,10 @@ def fori_loop(lower, upper, body_fun, init_val):
         out = body_fun(weaken(i), val)
         out_leaves, out_tree = tree_flatten(out)
         out_avals = [abstractify(x, "body_fun output") for x in out_leaves]
-        if out_tree != init_tree or out_avals != init_avals:
+        val_leaves = tree_flatten(val)[0]
+        if out_tree != init_tree or not all(  # a weak carry may change dtype (see scan)
+                o == abstractify(v, "") or (_is_weak(v) and o.shape == abstractify(v, "").shape)
+                for o, v in zip(out_avals, val_leaves)):
             raise TypeError(
                 "pb.fori_loop: body_fun must return init_val's structure and types: "
                 f"{_type_text(init_tree, init_avals)} became {_type_text(out_tree, out_avals)}"

@@ -2,6 +2,7 @@
 text round trips, batching (vs Python loops over the batch), DCE/CSE inside
 sub-IRs, the CLI, and the README's control-flow examples. Interpreter backend
 (the Numba lowering has its own tests)."""
+import functools
 import pathlib
 import re
 import subprocess
@@ -561,21 +562,46 @@ def test_loops_are_not_unrolled():
 
 def test_type_errors_name_the_users_functions():
     with pytest.raises(TypeError, match=r"pb.fori_loop: body_fun must return init_val's .*i64\[\].*f64\[\]"):
-        pb.fori_loop(0, 3, lambda i, v: v * 0.5, 1)
+        pb.fori_loop(0, 3, lambda i, v: v * 0.5, np.int64(1))
     with pytest.raises(TypeError, match=r"pb.fori_loop: body_fun"):
         ijit(lambda n: pb.fori_loop(0, n, lambda i, v: (v, v), 1.0))(3)
     with pytest.raises(TypeError, match=r"pb.while_loop: body_fun"):
-        pb.while_loop(lambda c: c < 3, lambda c: c + 0.5, 0)
+        pb.while_loop(lambda c: c < 3, lambda c: c + 0.5, np.int64(0))
     with pytest.raises(TypeError, match=r"pb.while_loop: cond_fun must return a bool scalar"):
         pb.while_loop(lambda c: c, lambda c: c + 1.0, 0.0)
     with pytest.raises(TypeError, match=r"pb.scan: f must return the carry"):
-        pb.scan(lambda c, x: (c + x, None), 0, np.ones(3))
+        pb.scan(lambda c, x: (c + x, None), np.int64(0), np.ones(3))
     with pytest.raises(ValueError, match=r"pb.scan: .*length"):
         pb.scan(lambda c, x: (c, x), 0.0, np.ones(3), length=4)
     with pytest.raises(TypeError, match=r"pb.cond: true_fun and false_fun"):
         pb.cond(True, lambda x: x, lambda x: x * 1.0, 1)
     with pytest.raises(TypeError, match=r"pb.cond: the predicate must be a scalar"):
         pb.cond(np.ones(2) > 0, lambda x: x, lambda x: x, 1.0)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_python_scalar_carries_and_branches_are_weakly_typed(backend):
+    """As in JAX: a Python scalar starting a carry takes the dtype its body gives it (0.0
+    plus float32 slices is float32; a Python int times 0.5 a float), and an output both
+    branches of a cond give as Python scalars stays weak."""
+    x32, i32 = np.array([1.5, 2.25, -0.5], np.float32), np.array([1, 2, 3], np.int32)
+    jit = functools.partial(pb.jit, backend=backend)
+    c, ys = jit(lambda x: pb.scan(lambda c, xi: (c + xi, c), 0.0, x))(x32)
+    assert c.dtype == ys.dtype == np.float32 and c == np.float32(3.25)
+    assert jit(lambda x: pb.scan(lambda c, xi: (c + xi, c), 0, x))(i32)[0].dtype == np.int32
+    got = jit(lambda x: pb.fori_loop(0, 3, lambda i, c: c + x[i], 0.0))(x32)
+    assert got.dtype == np.float32 and got == np.float32(3.25)
+    assert jit(lambda x: pb.fori_loop(0, 3, lambda i, v: v * 0.5 + x[0], 1))(x32).dtype == np.float32
+    assert pb.fori_loop(0, 3, lambda i, v: v * 0.5, 1) == 0.125  # int -> float, as JAX
+    assert pb.while_loop(lambda c: c < 3, lambda c: c + 0.5, 0) == 3.0
+    n, total = jit(lambda x: pb.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] + x[c[0]]),
+                                           (0, 0.0)))(x32)
+    assert n.dtype == np.int64 and total.dtype == np.float32 and total == np.float32(3.25)
+    got = jit(lambda x: pb.cond(x[0] > 0, lambda: 1.5, lambda: 2.5) * x)(x32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, 1.5 * x32)
+    with pytest.raises(TypeError, match="pb.cond: true_fun and false_fun"):  # as JAX
+        jit(lambda x: pb.cond(x[0] > 0, lambda: 1.0, lambda: x[1]))(x32)
 
 
 def test_check_grads_through_jit_interpreter():

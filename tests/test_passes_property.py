@@ -73,7 +73,7 @@ def _cumprod(choose, x):
 def _linrec(choose, x, y):
     if lax.ndim(x) == 0 or lax.shape(x) != lax.shape(y):
         return None
-    return lax.linrec(x, y, lax.ndim(x) - 1, bool(choose(2)))
+    return lax.linrec(x, lax.convert(y, lax.dtype(x)), lax.ndim(x) - 1, bool(choose(2)))
 
 
 def _concat(choose, x, y):
