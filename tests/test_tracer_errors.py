@@ -373,3 +373,12 @@ def test_python_function_of_another_library_is_named_with_the_users_line(name):
                              r"test_tracer_errors\.py.*fn\(x\)") as info:
         pb.jit(lambda x: fn(x))(X3)
     assert isinstance(info.value, TypeError)  # what converting a traced value raises
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"dtype": np.float64}])
+def test_np_full_of_a_traced_value_suggests_broadcast_to(kwargs):
+    """NumPy's np.full converts its fill value (np.asarray, or np.copyto with a dtype):
+    the error names np.full and what works instead, not 'a list' or numpy.copyto."""
+    with pytest.raises(TypeError, match=r"(?s)np.full\(shape, v\).*np.broadcast_to.*"
+                                        r"test_tracer_errors"):
+        pb.jit(lambda x: np.full((2,), x, **kwargs))(1.0)

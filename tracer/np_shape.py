@@ -107,6 +107,16 @@ def moveaxis(a, source, destination):
     return lax.transpose(a, order)
 
 
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """In-place writes into a NumPy array cannot hold a traced value; np.full(shape, v)
+    with a dtype reaches here."""
+    from .trace import _FULL_HINT
+
+    raise TypeError(_FULL_HINT.format(aval=_arr(src).aval if isinstance(src, Tracer) else "")
+                    .replace("np.full(shape, v)", "np.full(shape, v) (or np.copyto)"))
+
+
 @implements(np.apply_along_axis)
 def apply_along_axis(func1d, axis, arr, *args, **kwargs):
     """func1d on every 1-d slice of arr along `axis`, its result's axes in place of

@@ -110,6 +110,22 @@ class UntraceableLibraryError(NotImplementedError, TypeError):
     conversion of a traced value raises elsewhere."""
 
 
+_FULL_HINT = ("np.full(shape, v) with a traced v {aval}: NumPy's np.full converts v to a "
+              "NumPy array and writes it into a new one, which a traced value cannot become. "
+              "Use np.broadcast_to(v, shape) (or np.full_like(x, v), or "
+              "np.zeros(shape) + v).")
+
+
+def _called_from_numpy(name, depth):
+    """Whether the innermost NumPy frame above `depth` runs NumPy's function `name`."""
+    f = sys._getframe(depth + 1)
+    while f is not None and not f.f_code.co_filename.startswith(_NUMPY_DIR):
+        if not _is_internal(f):
+            return False
+        f = f.f_back
+    return f is not None and f.f_code.co_name == name
+
+
 def _library_call(depth):
     """(qualified name, the user's SourceInfo) when the frames between here and the
     user's code include an installed library's (site-packages, not NumPy), the
@@ -351,6 +367,8 @@ class Tracer:
         return complex(self._concrete("complex()", number=True))
 
     def __array__(self, dtype=None, copy=None):
+        if _called_from_numpy("full", 1):
+            raise TypeError(_FULL_HINT.format(aval=self.aval) + where(user_source(2)))
         lib = _library_call(2)
         if lib is not None:
             name, user = lib
