@@ -636,8 +636,10 @@ def sinc(x):
     zero = lax.eq(x, 0)
     px = lax.mul(lax.select(zero, lax.full(_shape(x), 1, _dt(x)), x), math.pi)
     # at 0, sinc's Maclaurin polynomial 1 - u/6 + u**2/120 - u**3/5040, u = (pi x)**2: the
-    # value 1, and the derivatives at 0 of every order up to 7 (a constant 1 had none)
-    u = lax.square(lax.mul(x, math.pi))
+    # value 1, and the derivatives at 0 of every order up to 7 (a constant 1 had none).
+    # It reads x only where x is 0 (0 elsewhere): u**3 of a huge x would be inf, and
+    # the select's zero derivative times inf a NaN gradient.
+    u = lax.square(lax.mul(lax.select(zero, x, lax.full(_shape(x), 0, _dt(x))), math.pi))
     at_zero = lax.add(1.0, lax.mul(u, lax.add(-1.0 / 6, lax.mul(u, lax.add(
         1.0 / 120, lax.mul(u, -1.0 / 5040))))))
     return lax.select(zero, at_zero, lax.div(lax.sin(px), px))
