@@ -201,6 +201,8 @@ case("divmod", lambda x, y: divmod(x, y), F(5), Pos(5), note="builtin")
 case("power", np.power, Pos(3, 4), F(4))
 case("power", lambda x: np.power(x, 3), F(3, 4), note="int-exponent")
 case("power", lambda x: x ** 2, I(5), note="operator")
+case("power", lambda x: x ** 100, I(5, dtype=np.int32), note="int-exponent-over-64")
+case("power", lambda x: np.power(x, 1001), I(5), note="int64-wraps")
 case("power", lambda x: (x ** 2.0, x ** 3, x ** 0), I(5), note="int-float-exponent")
 case("hypot", np.hypot, Const([1e200, 0.0, 3.0, np.inf, -1e-200]),
      Const([1e200, 0.0, -4.0, 1.0, 1e-200]), note="extremes")

@@ -382,3 +382,8 @@ def test_np_full_of_a_traced_value_suggests_broadcast_to(kwargs):
     with pytest.raises(TypeError, match=r"(?s)np.full\(shape, v\).*np.broadcast_to.*"
                                         r"test_tracer_errors"):
         pb.jit(lambda x: np.full((2,), x, **kwargs))(1.0)
+
+
+def test_integer_power_with_a_traced_exponent_names_it():
+    with pytest.raises(NotImplementedError, match="traced exponent .an integer array or argument"):
+        pb.jit(lambda x, n: x * 2 ** n)(np.ones(3), 3)

@@ -302,17 +302,20 @@ def divmod_(x, y):
 def power(x, y):
     if type(y) is float and y == 0.5 and _dt(_arr(x)).kind == "f":
         return lax.sqrt(x)  # NumPy's own fast path: (-inf) ** 0.5 is nan, as sqrt
-    if type(y) in (int, float) and float(y).is_integer() and abs(y) <= 64:
-        x = _arr(x)
-        dt = lax.result_dtype(x, y)  # int ** 2.0 is float64, bool ** 2 is int64
-        if dt.kind != "f" and y < 0:
-            raise ValueError("Integers to negative integer powers are not allowed.")
-        return lax.integer_pow(lax.convert(x, dt), int(y))
+    if type(y) in (int, float) and float(y).is_integer():
+        dt = lax.result_dtype(_arr(x), y)  # int ** 2.0 is float64, bool ** 2 is int64
+        # repeated squaring: exact for integers (wrapping as NumPy's), an ulp per product
+        # for floats, whose larger exponents go to pow
+        if abs(y) <= 64 or (dt.kind in "iu" and type(y) is int):
+            if dt.kind != "f" and y < 0:
+                raise ValueError("Integers to negative integer powers are not allowed.")
+            return lax.integer_pow(lax.convert(_arr(x), dt), int(y))
     dt = lax.result_dtype(x, y)
     if dt.kind != "f":
         raise NotImplementedError(
-            "numpy.power with an integer array as exponent is not supported by pullback "
-            "(use a Python int exponent or float arrays)"
+            "numpy.power of integers with a traced exponent (an integer array or argument) "
+            "is not supported by pullback (use a Python int written in the code, a static "
+            "argument, or float arrays)"
         )
     return lax.pow(x, y)
 
