@@ -172,6 +172,8 @@ def test_matmul_mismatch_names_shapes_and_line():
     (lambda x: x[0, 0], "too many indices", IndexError),
     (lambda x: x[5], "index 5 is out of bounds for axis 0 with size 3", IndexError),
     (lambda x: x[np.array([])], "integer or boolean arrays are valid indices", IndexError),
+    (lambda x: x[True], r"x\[True\] as x\[None\]", IndexError),
+    (lambda x: x[np.bool_(False)], "the bool False", IndexError),
     (lambda x: np.concatenate([x, np.ones((2, 2))]), "(3,), (2, 2)", ValueError),
     (lambda x: np.stack([x, np.ones(2)]), "same shape", ValueError),
     (lambda x: np.einsum("ij,jk", x, x), "does not match subscripts", ValueError),

@@ -63,7 +63,9 @@ def _index_items(key):
                     f"arrays used as indices must be of integer type, got a traced {k.aval}")
             items.append(k)
         elif isinstance(k, (bool, np.bool_)):
-            raise _bool_mask_error("a Python bool")
+            raise IndexError(
+                f"indexing a traced array with the bool {k!r} is not supported (NumPy reads "
+                "x[True] as x[None] and x[False] as x[None][:0]: write those)")
         elif isinstance(k, (int, np.integer)):
             items.append(int(k))
         else:
