@@ -85,21 +85,12 @@ def cumprod2(x, reverse):
     """Cumulative product along the last axis of a (rows, n) array (NumPy's order)."""
     rows, n = x.shape
     out = np.empty((rows, n), x.dtype)
-    if n == 0:
-        return out
     for r in range(rows):
-        if reverse:
-            acc = x[r, n - 1]
-            out[r, n - 1] = acc
-            for j in range(n - 2, -1, -1):
-                acc = acc * x[r, j]
-                out[r, j] = acc
-        else:
-            acc = x[r, 0]
-            out[r, 0] = acc
-            for j in range(1, n):
-                acc = acc * x[r, j]
-                out[r, j] = acc
+        acc = x.dtype.type(1)
+        for k in range(n):
+            j = n - 1 - k if reverse else k
+            acc = x[r, j] if k == 0 else acc * x[r, j]
+            out[r, j] = acc
     return out
 
 
@@ -109,21 +100,12 @@ def linrec2(a, b, reverse):
     arrays (from the end when reverse)."""
     rows, n = b.shape
     out = np.empty((rows, n), b.dtype)
-    if n == 0:
-        return out
     for r in range(rows):
-        if reverse:
-            acc = b[r, n - 1]
-            out[r, n - 1] = acc
-            for j in range(n - 2, -1, -1):
-                acc = a[r, j] * acc + b[r, j]
-                out[r, j] = acc
-        else:
-            acc = b[r, 0]
-            out[r, 0] = acc
-            for j in range(1, n):
-                acc = a[r, j] * acc + b[r, j]
-                out[r, j] = acc
+        acc = b.dtype.type(0)
+        for k in range(n):
+            j = n - 1 - k if reverse else k
+            acc = b[r, j] if k == 0 else a[r, j] * acc + b[r, j]
+            out[r, j] = acc
     return out
 
 
