@@ -58,11 +58,24 @@ def _round(x):
     return np.round(x)
 
 
-def _erf(x):
-    # scipy.special costs ~0.3 s to import: pay it on the first erf, not on `import pullback`.
+def _special(name):
+    """scipy.special's ufunc `name`: scipy.special costs ~0.3 s to import, paid on its
+    first use, not on `import pullback`."""
+    def impl(*xs, **params):
+        import scipy.special
+
+        return getattr(scipy.special, name)(*xs, **params)
+
+    return impl
+
+
+_erf = _special("erf")
+
+
+def _polygamma(x, *, n):
     import scipy.special
 
-    return scipy.special.erf(x)
+    return [np.asarray(scipy.special.polygamma(n, x))]
 
 
 _ELEMENTWISE_IMPLS = {
@@ -72,7 +85,8 @@ _ELEMENTWISE_IMPLS = {
     P.sinh_p: np.sinh, P.cosh_p: np.cosh, P.tanh_p: np.tanh,
     P.asinh_p: np.arcsinh, P.acosh_p: np.arccosh, P.atanh_p: np.arctanh,
     P.sqrt_p: np.sqrt, P.rsqrt_p: _rsqrt, P.logistic_p: _logistic,
-    P.erf_p: _erf, P.floor_p: np.floor, P.ceil_p: np.ceil,
+    P.erf_p: _erf, P.lgamma_p: _special("gammaln"), P.digamma_p: _special("psi"),
+    P.floor_p: np.floor, P.ceil_p: np.ceil,
     P.round_p: _round, P.abs_p: np.abs, P.sign_p: _sign,
     P.not_p: np.invert, P.is_finite_p: np.isfinite,
     P.signbit_p: np.signbit, P.cbrt_p: np.cbrt,
@@ -116,7 +130,8 @@ def _out_dtype_elementwise(fn, dtype_from=0):
     return impl
 
 
-for _p in (P.erf_p, P.logistic_p, P.rsqrt_p):
+impl_rules[P.polygamma_p] = _polygamma
+for _p in (P.erf_p, P.logistic_p, P.rsqrt_p, P.lgamma_p, P.digamma_p, P.polygamma_p):
     impl_rules[_p] = _out_dtype_elementwise(impl_rules[_p])
 
 

@@ -126,7 +126,7 @@ FLOAT, NUM, ANY, INTBOOL = "f", "fi", "fib", "ib"
 UNARY_FLOAT = [
     "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
-    "logistic", "erf", "floor", "ceil", "round", "cbrt",
+    "logistic", "erf", "floor", "ceil", "round", "cbrt", "lgamma", "digamma",
 ]
 for _n in UNARY_FLOAT:
     globals()[f"{_n}_p"] = _register(_n, _unary(FLOAT))
@@ -150,6 +150,17 @@ def _integer_pow_rule(x, *, y, _name=None):
 
 
 integer_pow_p = _register("integer_pow", _integer_pow_rule)
+
+
+def _polygamma_rule(x, *, n, _name=None):
+    """The n-th derivative of digamma (n >= 1; digamma is its own primitive)."""
+    _kind_check(x.dtype, FLOAT, _name)
+    if not isinstance(n, int) or n < 1:
+        _fail(f"polygamma: n must be an int >= 1, got {n!r}")
+    return [x]
+
+
+polygamma_p = _register("polygamma", _polygamma_rule)
 
 
 def _convert_rule(x, *, new_dtype, _name=None):
@@ -505,4 +516,4 @@ ELEMENTWISE = {
     p
     for name, p in PRIMITIVES.items()
     if shape_rules[p].__qualname__.startswith(("_unary", "_nary"))
-} | {select_p, integer_pow_p, convert_element_type_p}
+} | {select_p, integer_pow_p, polygamma_p, convert_element_type_p}

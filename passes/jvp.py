@@ -127,6 +127,8 @@ _def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
 _def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
 _def_unary(P.cbrt_p, lambda x, y: lax.div(1.0 / 3.0, lax.square(y)))  # inf at 0, as JAX
 _def_unary(P.logistic_p, lambda x, y: lax.mul(y, lax.sub(1, y)))
+_def_unary(P.lgamma_p, lambda x, y: lax.digamma(x))
+_def_unary(P.digamma_p, lambda x, y: lax.polygamma(1, x))
 _def_unary(
     P.erf_p, lambda x, y: lax.mul(2.0 / math.sqrt(math.pi), lax.exp(lax.neg(lax.square(x))))
 )
@@ -173,6 +175,17 @@ def _integer_pow_rule(primals, tangents, *, y):
 
 
 jvp_rules[P.integer_pow_p] = _integer_pow_rule
+
+
+def _polygamma_rule(primals, tangents, *, n):
+    (x,), (t,) = primals, tangents
+    out = _bind1(P.polygamma_p, x, n=n)
+    if is_zero(t):
+        return [out], [Zero(_aval(out))]
+    return [out], [lax.mul(t, lax.polygamma(n + 1, x))]
+
+
+jvp_rules[P.polygamma_p] = _polygamma_rule
 
 
 def _convert_rule(primals, tangents, *, new_dtype):

@@ -131,6 +131,7 @@ def _cases():
         ("signbit", [A((2,), f32)], {}),
         ("stop_gradient", [A((2,))], {}),
         ("integer_pow", [A((3,))], {"y": -2}),
+        ("polygamma", [A((3,), f32)], {"n": 2}),
         ("convert_element_type", [A((3,))], {"new_dtype": i32}),
         ("select", [A((3,), b_), A((3,)), Literal(0.0)], {}),
         ("broadcast_in_dim", [A((3,))], {"shape": (2, 3), "broadcast_dimensions": (1,)}),

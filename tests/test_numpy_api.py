@@ -619,6 +619,12 @@ case("lexsort", lambda a, b: np.lexsort((a, b)),
 case("scipy.special.erf", lambda x: scipy.special.erf(x), F(5))
 case("scipy.special.expit", lambda x: scipy.special.expit(x), F32(5))
 case("scipy.special.logit", lambda x: scipy.special.logit(x), F(5, lo=0.1, hi=0.9))
+case("scipy.special.gammaln", lambda x: scipy.special.gammaln(x), Pos(5))
+case("scipy.special.gammaln", lambda x: scipy.special.gammaln(x), F32(2, 3, lo=-3.9, hi=-3.1),
+     note="negative")
+case("scipy.special.psi", lambda x: scipy.special.psi(x), Pos(4))
+case("scipy.special.digamma", lambda x: scipy.special.digamma(x), F(3, lo=-2.9, hi=-2.7),
+     note="negative")
 case("interp", np.interp, F(7, lo=-1, hi=5), Const([0.0, 1.0, 2.5, 4.0]), F(4))
 case("interp", lambda x, xp, fp: np.interp(x, xp, fp, left=-9.0, right=9.0),
      Const([-1.0, 0.0, 2.5, 4.0, 5.0]), Const([0.0, 1.0, 2.5, 4.0]), F(4), note="left-right")

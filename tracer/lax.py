@@ -257,13 +257,18 @@ for _name in [
     "neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
     "logistic", "erf", "floor", "ceil", "round", "abs", "sign", "not",
-    "is_finite", "signbit", "stop_gradient", "cbrt",
+    "is_finite", "signbit", "stop_gradient", "cbrt", "lgamma", "digamma",
 ]:
     globals()[_name if _name != "not" else "logical_not"] = _unary(P.PRIMITIVES[_name])
 
 
 def integer_pow(x, y):
     return P.integer_pow_p.bind(x, y=int(y))
+
+
+def polygamma(n, x):
+    """The n-th derivative of digamma (digamma itself for n = 0)."""
+    return digamma(x) if n == 0 else P.polygamma_p.bind(x, n=int(n))
 
 
 def square(x):

@@ -66,6 +66,8 @@ UFUNCS_BY_NAME.update({
     "scipy.special.erf": _float_unary(lax.erf),
     "scipy.special.expit": _float_unary(lax.logistic),
     "scipy.special.logit": _float_unary(lambda p: _logit(p)),
+    "scipy.special.gammaln": _float_unary(lax.lgamma),
+    "scipy.special.psi": _float_unary(lax.digamma),  # scipy.special.digamma is psi
 })
 
 

@@ -43,7 +43,9 @@ def literal(val, dtype) -> str:
         else:
             text = ("np.inf" if v == math.inf else "-np.inf" if v == -math.inf else repr(v))
         return text if dtype == np.float64 else f"{DT[dtype]}({text})"
-    text = str(int(v))
+    v = int(v)
+    # Numba reads the literal 9223372036854775808 as a uint64: -2**63 as an expression
+    text = str(v) if v != -2 ** 63 else "(-9223372036854775807 - 1)"
     return text if dtype == np.int64 else f"{DT[dtype]}({text})"
 
 
@@ -133,6 +135,11 @@ scalar_rules[P.floor_p] = lambda ctx, out, ins, x: cast(f"np.floor({x})", out)
 scalar_rules[P.ceil_p] = lambda ctx, out, ins, x: cast(f"np.ceil({x})", out)
 scalar_rules[P.round_p] = lambda ctx, out, ins, x: cast(f"np.rint({x})", out)  # half-to-even
 scalar_rules[P.cbrt_p] = lambda ctx, out, ins, x: cast(f"np.cbrt({x})", out)  # libm's cbrt
+# in float64 also for float32 operands, rounded once, as SciPy's float32 loops compute
+scalar_rules[P.lgamma_p] = lambda ctx, out, ins, x: cast(f"_h.lgamma(np.float64({x}))", out)
+scalar_rules[P.digamma_p] = lambda ctx, out, ins, x: cast(f"_h.polygamma(0, np.float64({x}))", out)
+scalar_rules[P.polygamma_p] = lambda ctx, out, ins, x, n: cast(
+    f"_h.polygamma({int(n)}, np.float64({x}))", out)
 
 
 @_rule(P.rsqrt_p)
