@@ -502,3 +502,24 @@ def test_float32_sums_add_up_in_float64():
     np.testing.assert_array_equal(got, rows.astype(np.float64).sum(1).astype(np.float32) * 2)
     mean = pb.jit(np.mean)(r)
     assert mean.dtype == np.float32 and mean == np.float32(exact / np.float32(r.size))
+
+
+def test_blas_product_read_only_by_a_multi_output_op():
+    """A product big enough for BLAS whose one consumer has several outputs (slogdet,
+    eigh, a loop's carry, a cond) keeps its own array: the gemm epilogue that writes a
+    scaling or a sum of products in place assumed a one-output consumer and raised."""
+    rng = np.random.default_rng(12)
+    X, A, B = rng.normal(size=(40, 5)), rng.normal(size=(16, 16)), rng.normal(size=(16, 16))
+    cases = [
+        (lambda X: np.linalg.slogdet(X.T @ X)[1], (X,)),
+        (lambda X: np.linalg.eigh(X.T @ X)[0], (X,)),
+        (lambda A, B: np.linalg.qr(A @ B)[1], (A, B)),
+        (lambda A, B: pb.cond(A[0, 0] > 0, lambda m: (m, 2 * m), lambda m: (m, 3 * m), A @ B), (A, B)),
+        (lambda A, B: pb.fori_loop(0, 3, lambda i, c: (c[0] * 0.5, c[1] + 1.0), (A @ B, 0.0)),
+         (A, B)),
+    ]
+    for f, args in cases:
+        got, want = both(f, *args)
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)

@@ -126,6 +126,8 @@ def _epilogue(cg, e):
     if v in cg.returned or len(cg.consumers[v]) != 1:
         return own
     c = cg.eqn_by_id[next(iter(cg.consumers[v]))]
+    if c.prim not in (P.mul_p, P.add_p):  # (slogdet, a loop: other outputs, no epilogue)
+        return own
     (out,) = c.outputs
     if out.aval != v.aval or out in cg.virtual:
         return own
