@@ -88,6 +88,18 @@ def _weak_positions(leaves):
     return tuple(i for i, x in enumerate(leaves) if _is_weak(x))
 
 
+def _weak_result(x):
+    """An output that stays weakly typed: a weak tracer inside a trace, a Python scalar
+    outside one (a 0-d value)."""
+    if isinstance(x, Tracer):
+        return weaken(x)
+    return np.asarray(x).item() if np.ndim(x) == 0 else x
+
+
+def _weakened(outs, weak):
+    return [_weak_result(o) if i in weak else o for i, o in enumerate(outs)]
+
+
 def _promote_weak_carry(leaves, avals, weak, out_avals):
     """(changed?, leaves, avals, weak) with the weak carries whose body output has
     another dtype converted to it."""
@@ -144,7 +156,7 @@ def cond(pred, true_fun, false_fun, *operands):
         )
     captured, branches = _share_captured([(ir_f, consts_f), (ir_t, consts_t)])
     out = cond_p.bind(pred, *captured, *leaves, branches=tuple(branches))
-    return tree_unflatten(tree_t, [weaken(o) if w else o for o, w in zip(out, weak_out)])
+    return tree_unflatten(tree_t, _weakened(out, {i for i, w in enumerate(weak_out) if w}))
 
 
 # ---------------------------------------------------------------- while
@@ -175,7 +187,7 @@ def while_loop(cond_fun, body_fun, init_val):
         )
     out = while_p.bind(*cconsts, *bconsts, *leaves, cond=cond_ir, body=body_ir,
                        cond_nconsts=len(cconsts), body_nconsts=len(bconsts))
-    return tree_unflatten(tree, out)
+    return tree_unflatten(tree, _weakened(out, weak))
 
 
 def _flat_one(fn, tree, store):
@@ -245,7 +257,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         )
     out = scan_p.bind(*consts, *c_leaves, *x_leaves, body=body, length=n,
                       reverse=bool(reverse), num_consts=len(consts), num_carry=len(c_leaves))
-    carry = tree_unflatten(c_tree, out[: len(c_leaves)])
+    carry = tree_unflatten(c_tree, _weakened(out[: len(c_leaves)], weak))
     ys = tree_unflatten(yt, out[len(c_leaves):])
     return carry, ys
 

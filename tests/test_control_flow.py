@@ -602,6 +602,17 @@ def test_python_scalar_carries_and_branches_are_weakly_typed(backend):
     np.testing.assert_array_equal(got, 1.5 * x32)
     with pytest.raises(TypeError, match="pb.cond: true_fun and false_fun"):  # as JAX
         jit(lambda x: pb.cond(x[0] > 0, lambda: 1.0, lambda: x[1]))(x32)
+    # a carry the body keeps a Python-scalar computation stays weak, eagerly too
+    for f in (lambda x: x * pb.fori_loop(0, 3, lambda i, c: c + 1, 0.0),
+              lambda x: x * pb.while_loop(lambda c: c < 3, lambda c: c + 1, 0.0),
+              lambda x: x * pb.scan(lambda c, _: (c + 1, None), 0.0, None, length=3)[0],
+              lambda x: x * pb.cond(x[0] > 0, lambda: 3.0, lambda: 2.0)):
+        for g in (f, jit(f)):
+            got = g(x32)
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, 3 * x32)
+    assert jit(lambda x, s: x * pb.fori_loop(0, 3, lambda i, c: c * 2, s))(x32, 0.5).dtype == \
+        np.float32
 
 
 def test_check_grads_through_jit_interpreter():
