@@ -285,6 +285,18 @@ case("logical_or.reduce", lambda x: np.logical_or.reduce(x, axis=0), B(3, 4))
 case("logical_and.reduce", lambda x: np.logical_and.reduce(x), B(3, 4))
 case("add.accumulate", lambda x: np.add.accumulate(x, axis=1), F(3, 4))
 case("multiply.accumulate", lambda x: np.multiply.accumulate(x), F(4, 2))
+case("maximum.accumulate", lambda x: np.maximum.accumulate(x, axis=1), F(3, 7))
+case("maximum.accumulate", lambda x: np.maximum.accumulate(x), I(9, dtype=np.int32), note="int")
+case("maximum.accumulate", lambda x: np.maximum.accumulate(x),
+     Const([0.0, -0.0, 1.0, np.nan, 2.0, -0.0]), note="const-nan-zeros")
+case("minimum.accumulate", lambda x: np.minimum.accumulate(x, axis=0, dtype=np.float64),
+     F32(6, 2), note="dtype")
+case("logaddexp.reduce", lambda x: np.logaddexp.reduce(x), F(5, 3))
+case("logaddexp.reduce", lambda x: np.logaddexp.reduce(x, axis=1, keepdims=True), F32(2, 4),
+     note="keepdims")
+case("logaddexp.reduce", lambda x: np.logaddexp.reduce(x, axis=1),
+     Const([[-np.inf, -np.inf], [np.inf, 1.0], [0.0, -np.inf]]), note="const-inf")
+case("logaddexp2.reduce", lambda x: np.logaddexp2.reduce(x, axis=None), F(3, 2))
 case("multiply.outer", lambda x, y: np.multiply.outer(x, y), F(3), F(2, 2))
 case("subtract.outer", lambda x, y: np.subtract.outer(x, y), I(3), F(2))
 case("maximum.outer", lambda x, y: np.maximum.outer(x, y), F32(3), F32(2, 1))

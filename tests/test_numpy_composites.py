@@ -1,8 +1,9 @@
 """NumPy functions that pullback builds from its other rules (np.gradient, np.unwrap,
 np.piecewise, np.apply_along_axis, np.modf, np.array_equal/array_equiv, np.matvec/
-vecmat, np.lexsort, np.polyfit): their rows of the foundation table
-(tests/test_numpy_api.py) compiled in one kernel against NumPy, and the semantics the
-table's tolerances cannot see (signs of zeros, which formula NumPy picks, errors).
+vecmat, np.lexsort, np.polyfit, maximum/minimum.accumulate, logaddexp(2).reduce): their
+rows of the foundation table (tests/test_numpy_api.py) compiled in one kernel against
+NumPy, and the semantics the table's tolerances cannot see (signs of zeros, which
+formula NumPy picks, errors).
 """
 import os
 import sys
@@ -16,7 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from test_numpy_api import NUMPY_CASES  # noqa: E402
 
 ENTRIES = ("gradient", "unwrap", "piecewise", "apply_along_axis", "modf", "array_equal",
-           "array_equiv", "matvec", "vecmat", "lexsort", "polyfit")
+           "array_equiv", "matvec", "vecmat", "lexsort", "polyfit", "maximum.accumulate",
+           "minimum.accumulate", "logaddexp.reduce", "logaddexp2.reduce")
 ROWS = [c for c in NUMPY_CASES if c[0].split("[")[0].split("-")[0] in ENTRIES]
 
 
@@ -160,3 +162,18 @@ def test_polyfit_gradient_with_respect_to_the_data():
     np.testing.assert_allclose(J, np.linalg.pinv(np.vander(x, 3)), rtol=1e-10, atol=1e-12)
     pb.check_grads(lambda x, y: np.polyfit(x, y, 2, w=np.abs(x) + 1.0), (x, y), order=2,
                    modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "numba"])
+def test_running_max_keeps_numpys_tied_zeros_and_nans(backend):
+    """maximum.accumulate in log2(n) rounds of pairwise maxima, the earlier operand
+    first as in NumPy's running fold: its values, NaNs and signs of tied zeros."""
+    x = np.array([-0.0, 0.0, -0.0, -1.0, 0.0, np.nan, 5.0, -0.0, 0.0])
+    for f in (np.maximum.accumulate, np.minimum.accumulate,
+              lambda x: np.maximum.accumulate(-x[::-1])):
+        got, want = pb.jit(f, backend=backend)(x), f(x)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    drawdown = lambda v: np.max(np.maximum.accumulate(v) - v)  # a running peak's use
+    v = np.cumsum(np.random.default_rng(3).standard_normal(1000))
+    assert pb.jit(drawdown, backend=backend)(v) == drawdown(v)

@@ -12,8 +12,8 @@ from . import lax
 from .np_elementwise import add, isclose, isnan, maximum, minimum, multiply, subtract
 from .np_shape import ravel, take_along_axis
 from .numpy_api import (
-    FUNCTIONS, _arr, _axes, _consts_scalar, _dt, _keep, _norm_axis, _shape, _sum_dtype,
-    _take_range, implements, unsupported,
+    FUNCTIONS, _arr, _axes, _consts_scalar, _dt, _float_dtype, _keep, _norm_axis, _shape,
+    _sum_dtype, _take_range, implements, unsupported,
 )
 from .trace import Tracer
 
@@ -370,6 +370,64 @@ FUNCTIONS[(np.maximum, "reduce")] = lambda a, axis=0, **kw: max_(a, axis=axis, *
 FUNCTIONS[(np.minimum, "reduce")] = lambda a, axis=0, **kw: min_(a, axis=axis, **kw)
 FUNCTIONS[(np.logical_and, "reduce")] = lambda a, axis=0, **kw: all_(a, axis=axis, **kw)
 FUNCTIONS[(np.logical_or, "reduce")] = lambda a, axis=0, **kw: any_(a, axis=axis, **kw)
+
+
+def _running(name, combine):
+    """ufunc.accumulate of an associative, exactly rounded `combine` (maximum, minimum):
+    log2(n) rounds of combining each element with the one 1, 2, 4, ... before it
+    (the earlier operand first, as NumPy's running fold keeps its accumulator first),
+    which give NumPy's values, NaNs and tied signed zeros included."""
+    def impl(a, axis=0, dtype=None, out=None):
+        if out is not None:
+            raise unsupported(f"numpy.{name}.accumulate with out=")
+        a = _arr(a)
+        if dtype is not None:
+            a = lax.convert(a, np.dtype(dtype))
+        if lax.ndim(a) == 0:
+            raise TypeError("cannot accumulate on a scalar")
+        ax = _norm_axis(axis, lax.ndim(a))
+        n, k = _shape(a)[ax], 1
+        while k < n:
+            later = combine(_take_range(a, ax, 0, n - k), _take_range(a, ax, k, n))
+            a = lax.concatenate([_take_range(a, ax, 0, k), later], ax)
+            k *= 2
+        return a
+
+    return impl
+
+
+FUNCTIONS[(np.maximum, "accumulate")] = _running("maximum", maximum)
+FUNCTIONS[(np.minimum, "accumulate")] = _running("minimum", minimum)
+
+
+def _log_add_exp_reduce(name, exp, log):
+    """logaddexp.reduce (base e or 2): max + log(sum(exp(x - max))), which equals NumPy's
+    running logaddexp to rounding; -inf for all -inf (or none), inf if any is inf."""
+    def impl(a, axis=0, dtype=None, out=None, keepdims=False):
+        if out is not None:
+            raise unsupported(f"numpy.{name}.reduce with out=")
+        a = _arr(a)
+        a = lax.convert(a, np.dtype(dtype) if dtype is not None else _float_dtype(a))
+        axes = _axes(axis, lax.ndim(a))
+        m = lax.reduce_max(a, axes) if all(_shape(a)[i] for i in axes) else \
+            lax.full(tuple(d for i, d in enumerate(_shape(a)) if i not in axes), -np.inf, _dt(a))
+        finite = lax.is_finite(m)
+        shift = lax.select(finite, m, lax.full(_shape(m), 0, _dt(m)))
+        kept = lax.expand_dims(shift, axes)
+        sums = lax.reduce_sum(exp(lax.sub(a, kept)), axes)
+        # (1 where the max is not finite: log(0) there would make the gradient NaN)
+        total = lax.add(shift, log(lax.select(finite, sums, lax.full(_shape(m), 1, _dt(m)))))
+        res = lax.select(finite, total, m)
+        return lax.expand_dims(res, axes) if keepdims else res
+
+    return impl
+
+
+FUNCTIONS[(np.logaddexp, "reduce")] = _log_add_exp_reduce("logaddexp", lax.exp,
+                                                           lax.log)
+FUNCTIONS[(np.logaddexp2, "reduce")] = _log_add_exp_reduce(
+    "logaddexp2", lambda x: lax.exp(lax.mul(x, math.log(2.0))),
+    lambda x: lax.div(lax.log(x), math.log(2.0)))
 
 
 # ---------------------------------------------------------------- sorting and order statistics
