@@ -268,7 +268,7 @@ def integer_pow(x, y):
 
 def polygamma(n, x):
     """The n-th derivative of digamma (digamma itself for n = 0)."""
-    return digamma(x) if n == 0 else P.polygamma_p.bind(x, n=int(n))
+    return _unary(P.digamma_p)(x) if n == 0 else P.polygamma_p.bind(x, n=int(n))
 
 
 def square(x):
