@@ -15,7 +15,8 @@ from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
 from .tracer.pytree import tree_flatten, tree_unflatten
-from .tracer.trace import Tracer, WeakTracer, trace, user_source, weaken, where
+from .tracer.trace import (Tracer, WeakTracer, strengthen, trace, user_source, weaken,
+                           where)
 
 
 def _avals(leaves, what):
@@ -77,9 +78,11 @@ def _type_text(tree, avals):
 
 
 # Weak types, as in JAX: a Python scalar that starts a loop's carry is weakly typed
-# (`0.0` plus a float32 slice is float32), so a carry the body turns into another
-# dtype starts as that dtype (the body is traced again); an output that both of a
-# cond's branches give as Python scalars (of one dtype) stays weak.
+# (`0.0` plus a float32 slice is float32), so a carry the body turns into a strong
+# value starts as one of that dtype (the body is traced again), and a carry the body
+# keeps weak (`c + 1`) comes out weak; so does an output that both of a cond's
+# branches give as Python scalars (of one dtype). Inside a trace only: outside one,
+# results are NumPy arrays, which have no weak type.
 def _is_weak(x):
     return lax.is_weak(x) or isinstance(x, WeakTracer)
 
@@ -88,30 +91,32 @@ def _weak_positions(leaves):
     return tuple(i for i, x in enumerate(leaves) if _is_weak(x))
 
 
-def _weak_result(x):
-    """An output that stays weakly typed: a weak tracer inside a trace, a Python scalar
-    outside one (a 0-d value)."""
-    if isinstance(x, Tracer):
-        return weaken(x)
-    return np.asarray(x).item() if np.ndim(x) == 0 else x
-
-
 def _weakened(outs, weak):
-    return [_weak_result(o) if i in weak else o for i, o in enumerate(outs)]
+    """Outputs that stay weakly typed as weak tracers (inside a trace; outside one they
+    stay NumPy arrays, which have no weak type)."""
+    return [weaken(o) if i in weak else o for i, o in enumerate(outs)]
 
 
-def _promote_weak_carry(leaves, avals, weak, out_avals):
-    """(changed?, leaves, avals, weak) with the weak carries whose body output has
-    another dtype converted to it."""
+def _promote_weak_carry(leaves, avals, weak, out_avals, out_weak):
+    """(changed?, leaves, avals, weak): a weak carry whose body output is strong (a
+    float64 slice added to 0.0) becomes strong, in the output's dtype; one whose output
+    is weak but of another dtype (an int times 0.5) stays weak, in that dtype."""
     leaves, avals, still = list(leaves), list(avals), []
     changed = False
     for i in weak:
-        if out_avals[i].dtype != avals[i].dtype and out_avals[i].shape == avals[i].shape:
-            leaves[i] = lax.convert(leaves[i], out_avals[i].dtype)
-            avals[i] = out_avals[i]
-            changed = True
-        else:
+        same = out_avals[i].dtype == avals[i].dtype
+        if out_avals[i].shape != avals[i].shape or (out_weak[i] and same):
             still.append(i)
+            continue
+        if out_weak[i]:  # a Python scalar (or weak tracer) of the output's kind
+            leaves[i] = (lax.convert(leaves[i], out_avals[i].dtype).item()
+                         if lax.is_weak(leaves[i]) else weaken(lax.convert(leaves[i], out_avals[i].dtype)))
+            still.append(i)
+        else:
+            strong = np.asarray(leaves[i]) if lax.is_weak(leaves[i]) else strengthen(leaves[i])
+            leaves[i] = lax.convert(strong, out_avals[i].dtype)
+        avals[i] = out_avals[i]
+        changed = True
     return changed, leaves, avals, tuple(still)
 
 
@@ -165,13 +170,13 @@ def while_loop(cond_fun, body_fun, init_val):
     leaves, tree = tree_flatten(init_val)
     avals = _avals(leaves, "init_val")
     weak = _weak_positions(leaves)
-    while True:
-        b_out = []
-        body_ir, bconsts = _trace_closed(_flat_one(body_fun, tree, b_out), avals, weak)
+    for _ in range(2 * len(weak) + 1):  # each weak carry changes at most twice
+        b_out, b_weak = [], []
+        body_ir, bconsts = _trace_closed(_flat_one(body_fun, tree, b_out, b_weak), avals, weak)
         if b_out[0] != tree or len(body_ir.out_avals) != len(avals):
             break
         changed, leaves, avals, weak = _promote_weak_carry(leaves, avals, weak,
-                                                           body_ir.out_avals)
+                                                           body_ir.out_avals, b_weak[0])
         if not changed:
             break
     c_out = []
@@ -190,11 +195,13 @@ def while_loop(cond_fun, body_fun, init_val):
     return tree_unflatten(tree, _weakened(out, weak))
 
 
-def _flat_one(fn, tree, store):
+def _flat_one(fn, tree, store, weak_store=None):
     def flat(*leaves):
         out = fn(tree_unflatten(tree, leaves))
         out_leaves, out_tree = tree_flatten(out)
         store.append(out_tree)
+        if weak_store is not None:
+            weak_store.append([_is_weak(o) for o in out_leaves])
         return _out_arrays(fn, out_leaves)
 
     return flat
@@ -235,20 +242,20 @@ def scan(f, init, xs=None, length=None, reverse=False):
         new_c, ys = res
         cl, ct = tree_flatten(new_c)
         yl, yt = tree_flatten(ys)
-        out_store.append((ct, yt))
+        out_store.append((ct, yt, [_is_weak(c) for c in cl]))
         return _out_arrays(f, cl + yl)
 
     weak = _weak_positions(c_leaves)
-    while True:
+    for _ in range(2 * len(weak) + 1):  # each weak carry changes at most twice
         out_store.clear()
         body, consts = _trace_closed(flat, c_avals + slice_avals, weak)
         if out_store[0][0] != c_tree:
             break
         changed, c_leaves, c_avals, weak = _promote_weak_carry(
-            c_leaves, c_avals, weak, body.out_avals[: len(c_avals)])
+            c_leaves, c_avals, weak, body.out_avals[: len(c_avals)], out_store[0][2])
         if not changed:
             break
-    ct, yt = out_store[0]
+    ct, yt, _ = out_store[0]
     if ct != c_tree or body.out_avals[: len(c_avals)] != c_avals:
         raise TypeError(
             "pb.scan: f must return the carry's structure and types: "

@@ -602,17 +602,26 @@ def test_python_scalar_carries_and_branches_are_weakly_typed(backend):
     np.testing.assert_array_equal(got, 1.5 * x32)
     with pytest.raises(TypeError, match="pb.cond: true_fun and false_fun"):  # as JAX
         jit(lambda x: pb.cond(x[0] > 0, lambda: 1.0, lambda: x[1]))(x32)
-    # a carry the body keeps a Python-scalar computation stays weak, eagerly too
+    # a carry the body keeps a Python-scalar computation stays weak (inside a trace)
     for f in (lambda x: x * pb.fori_loop(0, 3, lambda i, c: c + 1, 0.0),
               lambda x: x * pb.while_loop(lambda c: c < 3, lambda c: c + 1, 0.0),
               lambda x: x * pb.scan(lambda c, _: (c + 1, None), 0.0, None, length=3)[0],
               lambda x: x * pb.cond(x[0] > 0, lambda: 3.0, lambda: 2.0)):
-        for g in (f, jit(f)):
-            got = g(x32)
-            assert got.dtype == np.float32
-            np.testing.assert_array_equal(got, 3 * x32)
+        got = jit(f)(x32)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, 3 * x32)
     assert jit(lambda x, s: x * pb.fori_loop(0, 3, lambda i, c: c * 2, s))(x32, 0.5).dtype == \
         np.float32
+    # while one the body makes strong (a float64 element added) is strong, as in NumPy
+    x64, y32 = np.array([0.1, 0.2]), np.ones(1, np.float32)
+    for f in (lambda x, y: y * pb.fori_loop(0, 3, lambda i, c: c + x[0], 0.0),
+              lambda x, y: y * pb.scan(lambda c, xi: (c + xi, None), 0.0, x)[0],
+              lambda x, y: y * pb.while_loop(lambda c: c < 0.25, lambda c: c + x[0], 0.0)):
+        assert jit(f)(x64, y32).dtype == np.float64
+    # outside a trace results are 0-d arrays (NumPy has no weak type)
+    r = pb.fori_loop(0, 3, lambda i, c: c + 1, 0)
+    assert isinstance(r, np.ndarray) and r.shape == () and r.item() == 3
+    assert pb.cond(True, lambda: 1.0, lambda: 2.0).shape == ()
 
 
 def test_check_grads_through_jit_interpreter():

@@ -85,3 +85,16 @@ def test_poisson_log_likelihood_gradient_in_float32():
     lam64, y64 = lam.astype(float), y.astype(float)
     np.testing.assert_allclose(pb.grad(loglik, 1)(lam64, y64),
                                np.log(lam64) - special.psi(y64 + 1.0), rtol=1e-12)
+
+
+def test_negative_subnormals_and_half_integers():
+    """At x = -5e-324 the reflection's cot is infinite (SciPy: inf, not NaN); at
+    half-integers cot is 0, where an even n's reflection term vanishes, so
+    polygamma(n, -m - 1/2) equals polygamma(n, m + 3/2) for even n."""
+    x = np.array([-5e-324, -1e-310])
+    np.testing.assert_array_equal(pb.jit(special.psi)(x), [np.inf, np.inf])
+    np.testing.assert_array_equal(pb.jit(lambda a: lax.polygamma(2, a))(x), [np.inf, np.inf])
+    for n, m in [(2, 999), (4, 999), (4, 100), (6, 500)]:
+        f = pb.jit(lambda a: lax.polygamma(n, a))
+        got, mirror = f(np.array([-m - 0.5])), f(np.array([m + 1.5]))
+        np.testing.assert_allclose(got, mirror, rtol=1e-13)

@@ -268,6 +268,8 @@ def integer_pow(x, y):
 
 def polygamma(n, x):
     """The n-th derivative of digamma (digamma itself for n = 0)."""
+    if int(n) != n or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative integer, got {n!r}")
     return _unary(P.digamma_p)(x) if n == 0 else P.polygamma_p.bind(x, n=int(n))
 
 

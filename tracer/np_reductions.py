@@ -385,6 +385,11 @@ def _running(name, combine):
             a = lax.convert(a, np.dtype(dtype))
         if lax.ndim(a) == 0:
             raise TypeError("cannot accumulate on a scalar")
+        if isinstance(axis, (tuple, list)) or axis is None:  # NumPy: one axis at most
+            axes = tuple(range(lax.ndim(a))) if axis is None else tuple(axis)
+            if len(axes) != 1:
+                raise ValueError("accumulate does not allow multiple axes")
+            axis = axes[0]
         ax = _norm_axis(axis, lax.ndim(a))
         n, k = _shape(a)[ax], 1
         while k < n:
@@ -403,9 +408,9 @@ FUNCTIONS[(np.minimum, "accumulate")] = _running("minimum", minimum)
 def _log_add_exp_reduce(name, exp, log):
     """logaddexp.reduce (base e or 2): max + log(sum(exp(x - max))), which equals NumPy's
     running logaddexp to rounding; -inf for all -inf (or none), inf if any is inf."""
-    def impl(a, axis=0, dtype=None, out=None, keepdims=False):
-        if out is not None:
-            raise unsupported(f"numpy.{name}.reduce with out=")
+    def impl(a, axis=0, dtype=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            raise unsupported(f"numpy.{name}.reduce with {'out' if out is not None else sorted(kwargs)}")
         a = _arr(a)
         a = lax.convert(a, np.dtype(dtype) if dtype is not None else _float_dtype(a))
         axes = _axes(axis, lax.ndim(a))

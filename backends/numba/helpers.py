@@ -110,8 +110,8 @@ def _cot_derivative(n, c):
             if k + 1 < n + 2:
                 new[k + 1] -= d
         coef = new
-    acc = 0.0
-    for k in range(n + 1, -1, -1):
+    acc = coef[n + 1]  # (not 0.0: 0 * c is NaN at an infinite c)
+    for k in range(n, -1, -1):
         acc = acc * c + coef[k]
     return acc
 
@@ -132,7 +132,9 @@ def polygamma(n, x):
     sign, reflected = 1.0, 0.0
     if x < 0.0:
         r = x - np.floor(x + 0.5)  # cot(pi x) = cot(pi r), r in [-1/2, 1/2] exactly
-        c = np.cos(np.pi * r) / np.sin(np.pi * r)
+        # cos(pi r) as sin(pi (1/2 - |r|)), 1/2 - |r| exact: 0 at half-integers, where
+        # cos of a rounded pi r (6e-17) times pi^(n+1) and the polynomial was far off
+        c = np.sin(np.pi * (0.5 - abs(r))) / np.sin(np.pi * r)
         reflected = -np.pi ** (n + 1) * _cot_derivative(n, c)
         sign = -1.0 if n % 2 else 1.0
         x = 1.0 - x
