@@ -69,9 +69,6 @@ def _special(name):
     return impl
 
 
-_erf = _special("erf")
-
-
 def _polygamma(x, *, n):
     import scipy.special
 
@@ -85,7 +82,7 @@ _ELEMENTWISE_IMPLS = {
     P.sinh_p: np.sinh, P.cosh_p: np.cosh, P.tanh_p: np.tanh,
     P.asinh_p: np.arcsinh, P.acosh_p: np.arccosh, P.atanh_p: np.arctanh,
     P.sqrt_p: np.sqrt, P.rsqrt_p: _rsqrt, P.logistic_p: _logistic,
-    P.erf_p: _erf, P.lgamma_p: _special("gammaln"), P.digamma_p: _special("psi"),
+    P.erf_p: _special("erf"), P.lgamma_p: _special("gammaln"), P.digamma_p: _special("psi"),
     P.floor_p: np.floor, P.ceil_p: np.ceil,
     P.round_p: _round, P.abs_p: np.abs, P.sign_p: _sign,
     P.not_p: np.invert, P.is_finite_p: np.isfinite,

@@ -585,27 +585,13 @@ def _reduce_prod_rule(primals, tangents, *, axes):
     inner = tuple(shape[d] for d in perm)
     rows = lax.reshape(lax.transpose(x, perm), inner[:len(kept)] + (math.prod(inner[len(kept):]),))
     last = len(kept)
-    before = _shifted(lax.cumprod(rows, last), last, False, 1.0)
-    after = _shifted(lax.cumprod(rows, last, reverse=True), last, True, 1.0)
+    before = lax.shift(lax.cumprod(rows, last), last, False, 1.0)
+    after = lax.shift(lax.cumprod(rows, last, reverse=True), last, True, 1.0)
     others = lax.transpose(lax.reshape(lax.mul(before, after), inner), np.argsort(perm).tolist())
     return [out], [lax.reduce_sum(lax.mul(t, others), axes)]
 
 
 jvp_rules[P.reduce_prod_p] = _reduce_prod_rule
-
-
-def _shifted(x, axis, reverse, fill):
-    """x moved one step along `axis` (x[i - 1] at i; x[i + 1] if reverse), `fill` at
-    the end it vacates."""
-    nd = len(_aval(x).shape)
-    n = _aval(x).shape[axis]
-    lo, hi = [0] * nd, list(_aval(x).shape)
-    cfg = [(0, 0, 0)] * nd
-    if reverse:
-        lo[axis], cfg[axis] = min(1, n), (0, min(1, n), 0)
-    else:
-        hi[axis], cfg[axis] = max(n - 1, 0), (min(1, n), 0, 0)
-    return lax.pad(lax.slice(x, lo, hi), np.zeros((), _aval(x).dtype)[()] + fill, cfg)
 
 
 def _cumprod_rule(primals, tangents, *, axis, reverse):
@@ -616,7 +602,7 @@ def _cumprod_rule(primals, tangents, *, axis, reverse):
     out = _bind1(P.cumprod_p, x, axis=axis, reverse=reverse)
     if is_zero(t) or not _float_out(out):
         return [out], [Zero(_aval(out))]
-    before = _shifted(out, axis, reverse, 1.0)  # y[i - 1], 1 before the first
+    before = lax.shift(out, axis, reverse, 1.0)  # y[i - 1], 1 before the first
     return [out], [lax.linrec(x, lax.mul(before, t), axis, reverse)]
 
 
@@ -626,7 +612,7 @@ def _linrec_rule(primals, tangents, *, axis, reverse):
     out = _bind1(P.linrec_p, a, b, axis=axis, reverse=reverse)
     if is_zero(ta) and is_zero(tb):
         return [out], [Zero(_aval(out))]
-    rhs = Zero(_aval(out)) if is_zero(ta) else lax.mul(ta, _shifted(out, axis, reverse, 0.0))
+    rhs = Zero(_aval(out)) if is_zero(ta) else lax.mul(ta, lax.shift(out, axis, reverse, 0.0))
     if not is_zero(tb):
         rhs = tb if is_zero(rhs) else lax.add(rhs, tb)
     return [out], [lax.linrec(a, rhs, axis, reverse)]

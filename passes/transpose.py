@@ -49,7 +49,7 @@ from ..ir import primitives as P
 from ..ir.core import IR, Literal, Var, is_float
 from ..tracer import lax
 from ..tracer.trace import Builder, bind_list, current_builder
-from .jvp import _shifted, jvp_ir, partition  # noqa: F401  (partition is re-exported)
+from .jvp import jvp_ir, partition  # noqa: F401  (partition is re-exported)
 
 transpose_rules: dict = {}
 
@@ -258,7 +258,7 @@ def _linrec_t(ct, a, b, *, axis, reverse):
     with a moved one step back (a's element that would fall off is never read)."""
     if isinstance(a, LinearArg):
         raise ValueError("linrec with a linear coefficient is not linear")
-    return [None, lax.linrec(_shifted(a, axis, not reverse, 0.0), ct, axis, not reverse)]
+    return [None, lax.linrec(lax.shift(a, axis, not reverse, 0.0), ct, axis, not reverse)]
 
 
 transpose_rules.update({

@@ -342,6 +342,20 @@ def rev(x, dims):
     return P.rev_p.bind(x, dimensions=dims)
 
 
+def shift(x, axis, reverse, fill):
+    """x moved one step along `axis` (x[i - 1] at i; x[i + 1] if reverse), `fill` at the
+    end it vacates."""
+    shp = list(shape(x))
+    n = shp[axis]
+    lo, hi, cfg = [0] * len(shp), list(shp), [(0, 0, 0)] * len(shp)
+    one = 1 if n else 0  # (an empty axis has nothing to move)
+    if reverse:
+        lo[axis], cfg[axis] = one, (0, one, 0)
+    else:
+        hi[axis], cfg[axis] = n - one, (one, 0, 0)
+    return pad(slice(x, lo, hi), dtype(x).type(fill), cfg)
+
+
 def pad(x, padding_value, config):
     config = tuple(tuple(int(c) for c in cfg) for cfg in config)
     if all(c == (0, 0, 0) for c in config):

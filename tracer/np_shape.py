@@ -111,10 +111,10 @@ def moveaxis(a, source, destination):
 def copyto(dst, src, casting="same_kind", where=True):
     """In-place writes into a NumPy array cannot hold a traced value; np.full(shape, v)
     with a dtype reaches here."""
-    from .trace import _FULL_HINT
+    from .trace import full_hint
 
-    raise TypeError(_FULL_HINT.format(aval=_arr(src).aval if isinstance(src, Tracer) else "")
-                    .replace("np.full(shape, v)", "np.full(shape, v) (or np.copyto)"))
+    raise TypeError(full_hint(src.aval if isinstance(src, Tracer) else "",
+                              via="np.full(shape, v) (or np.copyto)"))
 
 
 @implements(np.apply_along_axis)

@@ -110,10 +110,11 @@ class UntraceableLibraryError(NotImplementedError, TypeError):
     conversion of a traced value raises elsewhere."""
 
 
-_FULL_HINT = ("np.full(shape, v) with a traced v {aval}: NumPy's np.full converts v to a "
-              "NumPy array and writes it into a new one, which a traced value cannot become. "
-              "Use np.broadcast_to(v, shape) (or np.full_like(x, v), or "
-              "np.zeros(shape) + v).")
+def full_hint(aval, via="np.full(shape, v)"):
+    """The error for np.full(shape, v) (or np.copyto) with a traced v."""
+    return (f"{via} with a traced v {aval}: NumPy's np.full converts v to a NumPy array and "
+            "writes it into a new one, which a traced value cannot become. Use "
+            "np.broadcast_to(v, shape) (or np.full_like(x, v), or np.zeros(shape) + v).")
 
 
 def _called_from_numpy(name, depth):
@@ -368,7 +369,7 @@ class Tracer:
 
     def __array__(self, dtype=None, copy=None):
         if _called_from_numpy("full", 1):
-            raise TypeError(_FULL_HINT.format(aval=self.aval) + where(user_source(2)))
+            raise TypeError(full_hint(self.aval) + where(user_source(2)))
         lib = _library_call(2)
         if lib is not None:
             name, user = lib
