@@ -169,6 +169,13 @@ def correlate(a, v, mode="valid"):
     return _mode_slice(_full_convolution(a, lax.rev(v, (0,))), n, m, mode)
 
 
+def _along(v, ax, nd):
+    """A 1-d value shaped to broadcast along axis `ax` of an nd-array."""
+    shp = [1] * nd
+    shp[ax] = _shape(v)[0]
+    return lax.reshape(v, shp)
+
+
 @implements(np.trapezoid)
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     y = _arr(y)
@@ -178,10 +185,7 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     else:
         x = _arr(x)
         if lax.ndim(x) == 1:
-            d = diff(x)
-            shp = [1] * lax.ndim(y)
-            shp[ax] = _shape(d)[0]
-            d = lax.reshape(d, shp)
+            d = _along(diff(x), ax, lax.ndim(y))
         else:
             d = diff(x, axis=ax)
     pair_sum = add(*_neighbours(y, ax))
@@ -303,13 +307,6 @@ def vander(x, N=None, increasing=False):
     if not cols:
         return lax.broadcast_to(np.zeros((), dt), (_shape(x)[0], 0))
     return lax.concatenate([lax.reshape(c, (_shape(x)[0], 1)) for c in cols], 1)
-
-
-def _along(v, ax, nd):
-    """A 1-d value shaped to broadcast along axis `ax` of an nd-array."""
-    shp = [1] * nd
-    shp[ax] = _shape(v)[0]
-    return lax.reshape(v, shp)
 
 
 def _gradient_along(f, ax, dx, edge_order):
