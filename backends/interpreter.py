@@ -431,7 +431,8 @@ impl_rules[P.custom_vjp_linear_p] = _custom_vjp_linear_impl
 
 # ---------------------------------------------------------------- control flow
 def _cond(pred, *operands, branches):
-    return run_ir(branches[int(bool(pred))], [], operands)
+    # arrays, not the operand a branch returns as it is (a Python float)
+    return [np.asarray(o) for o in run_ir(branches[int(bool(pred))], [], operands)]
 
 
 def _while(*args, cond, body, cond_nconsts, body_nconsts):

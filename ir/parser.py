@@ -85,6 +85,7 @@ _TOKEN = re.compile(
   | (?P<num>-?(?:inf|nan)(?![A-Za-z0-9_])
          |-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<anon><[A-Za-z_][A-Za-z0-9_]*>)
   | (?P<punct>[{}()\[\],;.:=])
   | (?P<bad>.)
     """,
@@ -266,6 +267,9 @@ class _Parser:
         if kind == "str":
             t.next()
             return ast.literal_eval(val)
+        if kind == "anon":  # the name the printer gives a lambda: <lambda>
+            t.error(f"cannot parse param value {val!r}: a Python callable, which the "
+                    "printer writes by name only; such IRs cannot be parsed back")
         if kind == "name":
             if val in _CONST_WORDS:
                 t.next()

@@ -96,15 +96,19 @@ def _kind_check(dtype, kinds, name):
 
 
 def _unary(kinds, out_dtype=None):
-    def rule(x, _name=None, **params):
+    def rule(x, *extra, _name=None, **params):
+        if extra:
+            _fail(f"{_name}: takes 1 operand, got {1 + len(extra)}")
         _kind_check(x.dtype, kinds, _name)
         return [ShapedArray(x.shape, out_dtype or x.dtype)]
 
     return rule
 
 
-def _nary(kinds, out_dtype=None):
+def _binary(kinds, out_dtype=None):
     def rule(*avals, _name=None, **params):
+        if len(avals) != 2:
+            _fail(f"{_name}: takes 2 operands, got {len(avals)}")
         shape = dtype = None
         if avals:  # the common case: operands of one shape and dtype
             shape, dtype = avals[0].shape, avals[0].dtype
@@ -170,13 +174,13 @@ def _convert_rule(x, *, new_dtype, _name=None):
 convert_element_type_p = _register("convert_element_type", _convert_rule)
 
 for _n in ["add", "sub", "mul", "div", "rem", "max", "min"]:
-    globals()[f"{_n}_p"] = _register(_n, _nary(NUM))
+    globals()[f"{_n}_p"] = _register(_n, _binary(NUM))
 for _n in ["pow", "atan2"]:
-    globals()[f"{_n}_p"] = _register(_n, _nary(FLOAT))
-and_p = _register("and", _nary(INTBOOL))
-or_p = _register("or", _nary(INTBOOL))
+    globals()[f"{_n}_p"] = _register(_n, _binary(FLOAT))
+and_p = _register("and", _binary(INTBOOL))
+or_p = _register("or", _binary(INTBOOL))
 for _n in ["eq", "ne", "lt", "le", "gt", "ge"]:
-    globals()[f"{_n}_p"] = _register(_n, _nary(ANY, np.dtype(bool)))
+    globals()[f"{_n}_p"] = _register(_n, _binary(ANY, np.dtype(bool)))
 
 
 def _select_rule(pred, on_true, on_false, _name=None):
@@ -515,5 +519,5 @@ def abstract_eval(prim, avals, params):
 ELEMENTWISE = {
     p
     for name, p in PRIMITIVES.items()
-    if shape_rules[p].__qualname__.startswith(("_unary", "_nary"))
+    if shape_rules[p].__qualname__.startswith(("_unary", "_binary"))
 } | {select_p, integer_pow_p, polygamma_p, convert_element_type_p}

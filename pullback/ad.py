@@ -105,7 +105,9 @@ class _Traced:
             out = f(*args)
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 got = (f"a {type(out).__name__} of {len(out)}"
-                       if isinstance(out, (tuple, list)) else type(out).__name__)
+                       if isinstance(out, (tuple, list))
+                       else f"one array of shape {tuple(np.shape(out))}"
+                       if isinstance(out, (Tracer, np.ndarray)) else type(out).__name__)
                 raise TypeError(f"{fname} with has_aux=True must return a pair (output, "
                                 f"aux), got {got}")
             main, aux = out

@@ -141,12 +141,37 @@ class Signature:
         return self._hash
 
 
+def check_static_params(f, static_argnums, static_argnames=(), who="pb.jit"):
+    """Raise, when f is wrapped, for static_argnums beyond f's positional parameters
+    and static_argnames that are none of its parameters (as JAX does), unless f takes
+    *args or **kwargs there."""
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):  # no signature (a builtin): nothing to check
+        return
+    kinds = {p.kind for p in params}
+    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    n = len(positional)
+    if inspect.Parameter.VAR_POSITIONAL not in kinds:
+        bad = [i for i in static_argnums if not -n <= i < n]
+        if bad:
+            raise ValueError(f"{who}: static_argnums={tuple(static_argnums)}, but "
+                             f"{_fn_name(f)} takes {n} positional argument(s)")
+    if inspect.Parameter.VAR_KEYWORD not in kinds:
+        names = {p.name for p in params if p.kind != inspect.Parameter.POSITIONAL_ONLY}
+        bad = [a for a in static_argnames if a not in names]
+        if bad:
+            raise ValueError(f"{who}: static_argnames {bad} are not parameters of "
+                             f"{_fn_name(f)}")
+
+
 def split_static(args, static_argnums):
+    """(dynamic args, ((position, static value), ...)). Negative positions count from
+    the last argument passed; a position beyond them names a parameter left to its
+    default (pb.jit(f, static_argnums=1)(x) for f(x, n=2)), which is f's own."""
     n = len(args)
-    static_argnums = tuple(i % n if -n <= i < n else i for i in static_argnums)
-    for i in static_argnums:
-        if not 0 <= i < n:
-            raise ValueError(f"static_argnums {i} out of range for {n} arguments")
+    static_argnums = tuple(i % n for i in static_argnums if -n <= i < n)
     dyn = tuple(a for i, a in enumerate(args) if i not in static_argnums)
     static = tuple((i, _static_value(args[i], i)) for i in sorted(static_argnums))
     for i, v in static:
@@ -245,6 +270,7 @@ def make_ir(f=None, *, optimize=False, static_argnums=()):
         return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums)
     check_callable(f, "make_ir")
     static_argnums = _as_tuple(static_argnums)
+    check_static_params(f, static_argnums, who="make_ir")
 
     @functools.wraps(f)
     def build(*args, **kwargs):

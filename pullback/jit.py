@@ -22,8 +22,8 @@ import threading
 
 import numpy as np
 
-from .api import (_arg_names, _as_tuple, _fn_name, check_callable, flatten_inputs,
-                  static_key, to_output, trace_to_ir)
+from .api import (_arg_names, _as_tuple, _fn_name, check_callable, check_static_params,
+                  flatten_inputs, static_key, to_output, trace_to_ir)
 from .backends import get_backend
 from .backends.interpreter import eval_ir
 from .tracer.pytree import tree_flatten, tree_unflatten
@@ -136,11 +136,14 @@ class Jitted:
                  static_argnames=()):
         self.f = f
         self.static_argnums = _as_tuple(static_argnums)
-        self.static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
-                                else tuple(static_argnames or ()))
-        if not all(isinstance(n, str) for n in self.static_argnames):
+        names = ((static_argnames,) if isinstance(static_argnames, str)
+                 else static_argnames or ())
+        if not (isinstance(names, (tuple, list, set, frozenset))
+                and all(isinstance(n, str) for n in names)):
             raise TypeError(f"static_argnames must be a str or a tuple of str, got "
                             f"{static_argnames!r}")
+        self.static_argnames = tuple(names)
+        check_static_params(f, self.static_argnums, self.static_argnames)
         # as in JAX, static_argnames and static_argnums name the same parameters both
         # ways: a parameter named static is static passed by position, and one whose
         # position is static is static passed by keyword

@@ -465,7 +465,8 @@ def test_aux_outputs_that_are_not_arrays_come_back_unchanged():
         j, (tag, v) = jac(lambda x: (x * 2, ("a", x)), has_aux=True)(np.ones(2))
         np.testing.assert_array_equal(j, 2 * np.eye(2))
         assert tag == "a" and np.array_equal(v, np.ones(2))
-    with pytest.raises(TypeError, match="must return a pair"):
+    with pytest.raises(TypeError, match=r"must return a pair \(output, aux\), got one array "
+                                        r"of shape \(\)"):
         pb.grad(lambda x: x, has_aux=True)(2.0)
 
 

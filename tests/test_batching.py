@@ -91,7 +91,7 @@ DOMAINS = {  # (lo, hi) where the function is defined and well conditioned
 }
 UNARY_INT_OK = {"neg", "abs", "sign", "not"}
 UNARY = [p for p in P.ELEMENTWISE if P.shape_rules[p].__qualname__.startswith("_unary")]
-BINARY = [p for p in P.ELEMENTWISE if P.shape_rules[p].__qualname__.startswith("_nary")]
+BINARY = [p for p in P.ELEMENTWISE if P.shape_rules[p].__qualname__.startswith("_binary")]
 
 
 def _dtype_for(prim):

@@ -622,6 +622,9 @@ def test_python_scalar_carries_and_branches_are_weakly_typed(backend):
     r = pb.fori_loop(0, 3, lambda i, c: c + 1, 0)
     assert isinstance(r, np.ndarray) and r.shape == () and r.item() == 3
     assert pb.cond(True, lambda: 1.0, lambda: 2.0).shape == ()
+    for r in (pb.cond(True, lambda a: a, lambda a: -a, 1.0),  # the operand itself
+              pb.cond(True, lambda a: 1.0, lambda a: 2.0, np.ones(2))):
+        assert type(r) is np.ndarray and r.shape == () and r.item() == 1.0
 
 
 def test_check_grads_through_jit_interpreter():

@@ -482,5 +482,12 @@ def test_custom_derivative_calls_print_but_callables_do_not_parse():
         assert f"= {prim}[\n" in text and "      call={ lambda ; c:f64[2]. let\n" in text
         with pytest.raises(IRParseError, match="callable.*cannot be parsed back"):
             parse(text)
+    # rules given as lambdas print as <lambda>
+    h = pb.custom_vjp(lambda x: x * 2.0)
+    h.defvjp(lambda x: (x * 2.0, None), lambda r, ct: (ct * 2.0,))
+    text = str(pb.make_ir(h)(1.0))
+    assert "bwd=<lambda>" in text
+    with pytest.raises(IRParseError, match="'<lambda>': a Python callable.*cannot be parsed"):
+        parse(text)
     lin = pb.make_ir(lambda x: pb.vjp(g, x)[1](np.ones(2)))(np.ones(2))
     typecheck(lin)

@@ -325,6 +325,28 @@ def test_static_keyword_arguments_by_name_or_by_position():
         by_position(x, scale=x)
     with pytest.raises(TypeError, match="static_argnames must be a str or a tuple of str"):
         pb.jit(f, static_argnames=(1,))
+    with pytest.raises(TypeError, match="static_argnames must be a str or a tuple of str"):
+        pb.jit(f, static_argnames=1)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_static_parameter_left_to_its_default(backend):
+    # as in JAX: @partial(jit, static_argnums=1) def f(x, n=2), called as f(x)
+    f = pb.jit(lambda x, n=2: x.reshape(n, -1), static_argnums=1, backend=backend)
+    assert f(np.ones(4)).shape == (2, 2) and f(np.ones(4), 4).shape == (4, 1)
+    last = pb.jit(lambda x, n=2: x.reshape(n, -1), static_argnums=-1, backend=backend)
+    assert last(np.ones(4), 4).shape == (4, 1)  # negative: from the last one passed
+    assert pb.make_ir(lambda x, n=2: x * n, static_argnums=1)(1.0).invars[0].aval.shape == ()
+    # static positions or names f does not have are typos, named when f is wrapped
+    with pytest.raises(ValueError, match=r"static_argnums=\(3,\), but <lambda> takes 1"):
+        pb.jit(lambda x: x, static_argnums=3)
+    with pytest.raises(ValueError, match=r"static_argnames \['q'\] are not parameters"):
+        pb.jit(lambda x: x, static_argnames="q")
+    with pytest.raises(ValueError, match=r"make_ir: static_argnums=\(2,\)"):
+        pb.make_ir(lambda x: x, static_argnums=2)
+    # unless f takes *args or **kwargs there
+    assert pb.jit(lambda *a: a[0], static_argnums=3, backend=backend)(1.0) == 1.0
+    assert pb.jit(lambda x, **k: x * k["q"], static_argnames="q", backend=backend)(1.0, q=2) == 2
 
 
 def test_bad_keyword_arguments_are_named():
@@ -446,6 +468,11 @@ def test_ordered_and_default_dicts_come_back_as_they_went_in(backend):
     od = OrderedDict([("b", x), ("a", 2 * x)])
     out = pb.jit(lambda d: d, backend=backend)(od)
     assert type(out) is OrderedDict and list(out) == ["b", "a"]  # insertion order, as JAX
+    # other dicts in sorted key order, as JAX's ({10: .., 9: ..} is [9, 10]); keys that do
+    # not compare (1 and "a") by type name, then value
+    assert list(pb.jit(lambda d: d)({10: x, 9: 2 * x, 1: 3 * x})) == [1, 9, 10]
+    assert list(pb.grad(lambda d: d[9] * d[10])({10: 1.0, 9: 2.0})) == [9, 10]
+    assert list(pb.jit(lambda d: d)({"a": x, 10: x, 1: x})) == [1, 10, "a"]
     g = pb.grad(lambda d: np.sum(d["a"] * d["b"]))(od)
     assert type(g) is OrderedDict and np.array_equal(g["b"], 2 * x)
     dd = pb.jit(lambda d: d, backend=backend)(defaultdict(list, {"a": x}))

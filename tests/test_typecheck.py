@@ -92,6 +92,13 @@ def test_rejects_shape_rule_errors():
     e = Var(A((3,)))
     _check_fails(IR([], [], [a], [Eqn(P.not_p, [a], [e], {})], [e]),
                  "not does not accept dtype float64")
+    # the wrong number of operands of an elementwise primitive
+    _check_fails(IR([], [], [a], [Eqn(P.add_p, [a], [c], {})], [c]),
+                 "add: takes 2 operands, got 1")
+    _check_fails(IR([], [], [a], [Eqn(P.add_p, [a, a, a], [c], {})], [c]),
+                 "add: takes 2 operands, got 3")
+    _check_fails(IR([], [], [a], [Eqn(P.sin_p, [a, a], [c], {})], [c]),
+                 "sin: takes 1 operand, got 2")
 
 
 def test_rejects_0d_var_in_broadcasting_elementwise():

@@ -57,6 +57,15 @@ def tree_flatten(tree):
     return leaves, _flatten(tree, leaves)
 
 
+def _sorted_keys(d):
+    """A dict's keys in sorted order, as JAX orders them ({10: a, 9: b} flattens to
+    [b, a]); keys of types that do not compare (1 and "a") by type name, then value."""
+    try:
+        return tuple(sorted(d))
+    except TypeError:
+        return tuple(sorted(d, key=lambda k: (type(k).__name__, repr(k))))
+
+
 def _flatten(x, leaves):
     if isinstance(x, tuple) and not hasattr(x, "_fields"):
         return TreeDef("tuple", None, [_flatten(c, leaves) for c in x])
@@ -69,7 +78,7 @@ def _flatten(x, leaves):
         if isinstance(x, OrderedDict):
             keys, container = tuple(x), type(x)
         else:
-            keys = tuple(sorted(x.keys(), key=repr))
+            keys = _sorted_keys(x)
             if isinstance(x, defaultdict):
                 container = (type(x), x.default_factory)
         return TreeDef("dict", keys, [_flatten(x[k], leaves) for k in keys], container)
