@@ -303,6 +303,27 @@ def test_integer_floor_division_edges(dtype):
         np.testing.assert_array_equal(g, w)
 
 
+def test_float_to_int_casts_of_nan_and_out_of_range_values():
+    # NumPy's casts give the integer minimum for NaN, inf and values out of range (x86);
+    # LLVM's fptosi is undefined there and folded such values it could see into garbage
+    v = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 1e19, -1e19, 2.5, -2.7, -2147483648.9,
+                  2147483647.5, -2.0 ** 63, 2.0 ** 63, 0.0, -0.0])
+    for ft in (np.float64, np.float32):
+        for it in (np.int32, np.int64):
+            with np.errstate(invalid="ignore"):
+                want = v.astype(ft).astype(it)
+            got = pb.jit(lambda a: a.astype(it))(v.astype(ft))
+            np.testing.assert_array_equal(got, want)
+    x = np.array([1.0, -2.0, 3.0])
+    lo = np.iinfo(np.int64).min
+    for f in (lambda x: (x + np.nan).astype(np.int64),  # constants LLVM sees
+              lambda x: np.clip(x, None, -1e300).astype(np.int64),
+              lambda x: np.maximum(x, 1e19).astype(np.int64),
+              lambda x: (x * np.inf).astype(np.int64)):
+        np.testing.assert_array_equal(pb.jit(f)(x), [lo] * 3)
+    assert pb.jit(lambda x: (x * np.inf).astype(np.int32))(x).tolist() == [-2 ** 31] * 3
+
+
 def test_product_with_identity_is_a_view_and_keeps_ieee_rows():
     # reverse mode builds identity matrices (trace, jacobian bases); a product with
     # one big enough for BLAS lowers to a read of the other operand, with BLAS's nan

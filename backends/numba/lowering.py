@@ -269,6 +269,15 @@ def _convert(ctx, out, ins, x, *, new_dtype):
         return x
     if out.kind == "b":
         return f"({x} != {literal(0, ins[0])})"
+    if out.kind == "i" and ins[0].kind == "f":
+        # NaN and values out of the integer range give its minimum, as NumPy's casts do
+        # on x86; a bare fptosi of them is undefined in LLVM, which folds a NaN or
+        # out-of-range value it can see into garbage (or drops the clip before it)
+        bits = out.itemsize * 8
+        lo = f"{x} >= {literal(-2.0 ** (bits - 1), np.float64)}" if bits == 64 else \
+            f"{x} > {literal(-2.0 ** (bits - 1) - 1, np.float64)}"
+        hi = f"{x} < {literal(2.0 ** (bits - 1), np.float64)}"
+        return where(all_of(lo, hi), f"{DT[out]}({x})", literal(np.iinfo(out).min, out))
     return f"{DT[out]}({x})"
 
 
