@@ -128,7 +128,7 @@ def _binary(kinds, out_dtype=None):
 FLOAT, NUM, ANY, INTBOOL = "f", "fi", "fib", "ib"
 
 UNARY_FLOAT = [
-    "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+    "exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
     "logistic", "erf", "floor", "ceil", "round", "cbrt", "lgamma", "digamma",
 ]

@@ -102,6 +102,8 @@ def _def_unary(prim, deriv):
 
 _def_unary(P.exp_p, lambda x, y: y)
 _def_unary(P.log_p, lambda x, y: lax.reciprocal(x))
+_def_unary(P.log2_p, lambda x, y: lax.reciprocal(lax.mul(x, math.log(2.0))))
+_def_unary(P.log10_p, lambda x, y: lax.reciprocal(lax.mul(x, math.log(10.0))))
 _def_unary(P.log1p_p, lambda x, y: lax.reciprocal(lax.add(x, 1)))
 _def_unary(P.expm1_p, lambda x, y: lax.add(y, 1))
 _def_unary(P.sin_p, lambda x, y: lax.cos(x))

@@ -22,6 +22,7 @@ SHAPES = [(), (3,), (2, 3)]
 
 UNARY = [
     ("exp", np.exp, rand), ("log", np.log, pos), ("log1p", np.log1p, pos),
+    ("log2", np.log2, pos), ("log10", np.log10, pos),
     ("expm1", np.expm1, rand), ("sin", np.sin, rand), ("cos", np.cos, rand),
     ("tan", np.tan, rand), ("arcsin", np.arcsin, lambda *s: rand(*s, lo=-0.8, hi=0.8)),
     ("arccos", np.arccos, lambda *s: rand(*s, lo=-0.8, hi=0.8)),

@@ -54,7 +54,7 @@ def check(f, *args, rtol=1e-12, atol=0.0, static_argnums=()):
 
 TOL = {np.float64: (1e-12, 1e-300), np.float32: (2e-6, 1e-37)}
 
-UNARY_FLOAT = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+UNARY_FLOAT = ["exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
                "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
                "logistic", "erf", "floor", "ceil", "round", "neg", "abs", "sign",
                "is_finite", "signbit", "stop_gradient", "cbrt"]
@@ -85,6 +85,44 @@ def test_unary_float_ops(dtype):
     if dtype is np.float64:
         with np.errstate(all="ignore"):
             check(unary_all, np.float64(0.3), rtol=rtol)            # 0-d
+
+
+def test_log2_and_log10_are_exact_at_powers_of_their_base():
+    # libm's log2/log10 in both backends, NumPy's values; log(x) / ln(10) was not
+    # exact there (floor(log10(1000.0)) was 2)
+    for dt in (np.float64, np.float32):
+        lo = np.finfo(dt).minexp - np.finfo(dt).nmant
+        twos = np.ldexp(np.ones(1, dt), np.arange(lo, np.finfo(dt).maxexp)).astype(dt)
+        tens = np.array([10.0 ** k for k in range(-30 if dt is np.float32 else -300,
+                                                   39 if dt is np.float32 else 309)], dt)
+        tens = tens[np.log10(tens) == np.round(np.log10(tens))]  # exactly representable
+        for backend in ("numba", "interpreter"):
+            f = pb.jit(lambda a, b: (np.log2(a), np.log10(b), np.floor(np.log10(b))),
+                       backend=backend)
+            l2, l10, fl = f(twos, tens)
+            np.testing.assert_array_equal(l2, np.log2(twos))
+            np.testing.assert_array_equal(l10, np.log10(tens))
+            np.testing.assert_array_equal(fl, np.round(np.log10(tens)))
+
+
+def test_cbrt_is_exact_at_cubes_and_within_an_ulp_of_numpy():
+    # glibc's cbrt, which Numba's np.cbrt calls, gives cbrt(27.0) = 3.0000000000000004
+    cubes = np.arange(-3000.0, 3000.0) ** 3
+    np.testing.assert_array_equal(pb.jit(np.cbrt)(cubes), np.arange(-3000.0, 3000.0))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(20000) * 10.0 ** rng.integers(-323, 308, 20000)
+    x = np.concatenate([x, [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -1e-310,
+                            np.finfo(float).max, np.finfo(float).tiny]])
+    got, want = pb.jit(np.cbrt)(x), np.cbrt(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    finite = np.isfinite(want)
+    assert np.array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    assert np.max(np.abs(got - want)[finite] / np.spacing(np.abs(want[finite]))) <= 1
+    # float32: float64's root rounded once (NumPy's float32 loop is up to 1 ulp off)
+    x32 = x[np.abs(x) < 1e38].astype(np.float32)
+    np.testing.assert_array_equal(pb.jit(np.cbrt)(x32),
+                                  np.cbrt(x32.astype(np.float64)).astype(np.float32))
 
 
 def binary_all(x, y):

@@ -254,7 +254,7 @@ def _unary(prim):
 
 
 for _name in [
-    "neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
+    "neg", "exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos",
     "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt",
     "logistic", "erf", "floor", "ceil", "round", "abs", "sign", "not",
     "is_finite", "signbit", "stop_gradient", "cbrt", "lgamma", "digamma",

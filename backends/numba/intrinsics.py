@@ -12,7 +12,7 @@ layouts these cannot handle in place (an argument that is not C-contiguous) call
 the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
+`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.cbrt`, `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
 `_h.rmax`/`_h.rmin` for float reduction accumulators (helpers.py re-exports them). They are not
 callable from Python.
 """
@@ -183,6 +183,55 @@ rmul = _accumulate("rmul", lambda builder, a, b: builder.fmul(a, b, flags=("reas
 # of equal values, max(-0.0, 0.0) is 0.0 and min(-0.0, 0.0) is -0.0 in any order.
 rmax = _accumulate("rmax", _llvm_binary("maximum"))
 rmin = _accumulate("rmin", _llvm_binary("minimum"))
+
+
+@intrinsic
+def cbrt(typingctx, x):
+    """The cube root as NumPy's: within 0.5 ulp and exact at cubes in float64, where
+    glibc's cbrt (which Numba's np.cbrt calls) is up to 3 ulp off (cbrt(27.0) =
+    3.0000000000000004), so its y takes one Newton step y - (y^3 - x) / (3 y^2) with
+    y^3 - x from exact products (fma), on x scaled by 2^(+-300) when |x| is so small
+    that y^3's low part would underflow (or so large that it would overflow); zeros,
+    infinities and NaNs keep libm's y. float32 is computed in float64 and rounded once
+    (correctly rounded, where NumPy's float32 loop is up to 1 ulp off)."""
+    if x not in (types.float64, types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f64 = llvm_ir.DoubleType()
+        v = args[0] if x == types.float64 else builder.fpext(args[0], f64)
+
+        def const(c):
+            return llvm_ir.Constant(f64, c)
+
+        libm = cgutils.get_or_insert_function(builder.module,
+                                              llvm_ir.FunctionType(f64, [f64]), "cbrt")
+        fma = builder.module.declare_intrinsic("llvm.fma", [f64],
+                                               llvm_ir.FunctionType(f64, [f64] * 3))
+        fabs = builder.module.declare_intrinsic("llvm.fabs", [f64])
+        a = builder.call(fabs, [v])
+        small = builder.fcmp_ordered("<", a, const(1e-290))
+        big = builder.fcmp_ordered(">", a, const(1e300))
+        scale = builder.select(small, const(2.0 ** 300), builder.select(big, const(2.0 ** -300),
+                                                                       const(1.0)))
+        unscale = builder.select(small, const(2.0 ** -100),
+                                 builder.select(big, const(2.0 ** 100), const(1.0)))
+        xs = builder.fmul(v, scale)  # exact: a power of two, and no over/underflow
+        y = builder.call(libm, [xs])
+        y2 = builder.fmul(y, y)
+        e2 = builder.call(fma, [y, y, builder.fneg(y2)])  # y*y = y2 + e2 exactly
+        y3 = builder.fmul(y2, y)
+        e3 = builder.call(fma, [y2, y, builder.fneg(y3)])  # y2*y = y3 + e3 exactly
+        # y^3 - x, where y3 - x is exact (Sterbenz: y3 is within a few ulp of x)
+        r = builder.fadd(builder.fadd(builder.fsub(y3, xs), e3), builder.fmul(e2, y))
+        step = builder.fdiv(r, builder.fmul(const(3.0), y2))
+        refined = builder.fmul(builder.fsub(y, step), unscale)
+        # a finite nonzero x (ordered compares are false for NaN)
+        ok = builder.and_(builder.fcmp_ordered(">", a, const(0.0)),
+                          builder.fcmp_ordered("<", a, const(float("inf"))))
+        out = builder.select(ok, refined, y)
+        return out if x == types.float64 else builder.fptrunc(out, llvm_ir.FloatType())
+    return x(x), codegen
 
 
 @intrinsic

@@ -127,14 +127,14 @@ def _math(name, fallback=None):
     return rule
 
 
-for _name in ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
+for _name in ["exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
               "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "erf"]:
     scalar_rules[getattr(P, f"{_name}_p")] = _math(_name)
 # math.floor/ceil return ints in Numba; the NumPy ufuncs keep the float type.
 scalar_rules[P.floor_p] = lambda ctx, out, ins, x: cast(f"np.floor({x})", out)
 scalar_rules[P.ceil_p] = lambda ctx, out, ins, x: cast(f"np.ceil({x})", out)
 scalar_rules[P.round_p] = lambda ctx, out, ins, x: cast(f"np.rint({x})", out)  # half-to-even
-scalar_rules[P.cbrt_p] = lambda ctx, out, ins, x: cast(f"np.cbrt({x})", out)  # libm's cbrt
+scalar_rules[P.cbrt_p] = lambda ctx, out, ins, x: f"_h.cbrt({x})"  # libm's cbrt
 # in float64 also for float32 operands, rounded once, as SciPy's float32 loops compute
 scalar_rules[P.lgamma_p] = lambda ctx, out, ins, x: cast(f"_h.lgamma(np.float64({x}))", out)
 scalar_rules[P.digamma_p] = lambda ctx, out, ins, x: cast(f"_h.polygamma(0, np.float64({x}))", out)
