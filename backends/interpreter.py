@@ -137,6 +137,8 @@ def _integer_pow(x, *, y):
     x = np.asarray(x)
     if y == 0:
         return [np.ones_like(x)]
+    if x.dtype.kind == "f" and abs(y) > P.INTEGER_POW_MAX_PRODUCTS:  # as compiled code
+        return [_pow(x, np.asarray(float(y), x.dtype))]
     acc = None
     base, n = x, abs(y)
     while n:  # square-and-multiply, as the compiled code does

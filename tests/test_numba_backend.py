@@ -125,6 +125,23 @@ def test_cbrt_is_exact_at_cubes_and_within_an_ulp_of_numpy():
                                   np.cbrt(x32.astype(np.float64)).astype(np.float32))
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_large_integer_powers_are_c99_pow(backend):
+    # square-and-multiply's error grows with the exponent (x**31 was 21 ulp off): beyond
+    # the fourth power both backends call pow, as NumPy does (glibc's or NumPy's own,
+    # which differ by at most an ulp)
+    x = np.random.default_rng(0).uniform(0.5, 2.0, 20000)
+    for n in (5, 13, 31, -5, -7):
+        got = pb.jit(lambda a: a ** n, backend=backend)(x)
+        want = np.power(x, float(n))
+        assert np.max(np.abs(got - want) / np.spacing(np.abs(want))) <= 1, n
+    # x**-7 of 1e50 underflows to 0.0 as pow does, and special values are pow's
+    s = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -2.0])
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(pb.jit(lambda a: a ** -7, backend=backend)(s), s ** -7.0)
+    pb.check_grads(lambda a: a ** 7, (np.array([0.7, 1.3]),), order=2)
+
+
 def binary_all(x, y):
     out = [x + y, x - y, x * y, np.maximum(x, y), np.minimum(x, y), x < y, x <= y,
            x > y, x >= y, x == y, x != y, np.where(x < y, x, y * 2)]

@@ -282,9 +282,12 @@ def _convert(ctx, out, ins, x, *, new_dtype):
 
 
 def integer_pow_lines(ctx, out, x, y, tmp):
-    """Square-and-multiply, in the interpreter's order; returns (lines, result expr)."""
+    """Square-and-multiply, in the interpreter's order, or C99 pow for floats beyond
+    P.INTEGER_POW_MAX_PRODUCTS; returns (lines, result expr)."""
     if y == 0:
         return [], literal(1, out)
+    if np.dtype(out).kind == "f" and abs(y) > P.INTEGER_POW_MAX_PRODUCTS:
+        return [], cast(f"np.power({x}, {literal(float(y), out)})", out)
     lines, acc, base, n, k = [], None, x, abs(y), 0
     while n:
         if n & 1:
