@@ -268,6 +268,13 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
     assert J(pb.grad(np.cbrt))(0.0) == np.inf  # was nan
     # sinc far from 0: the polynomial used at 0 reads 0 there (its u**3 overflowed)
     assert J(pb.grad(np.sinc))(1e78) == pytest.approx(-5.340044746573648e-79, rel=1e-12)
+    # and near 0, where the quotient's derivatives cancel (the second was 0 at 1e-9)
+    for x in (1e-9, 1e-7, 1e-4):
+        assert J(pb.grad(pb.grad(np.sinc)))(x) == pytest.approx(
+            -np.pi ** 2 / 3 + np.pi ** 4 / 10 * x ** 2, rel=1e-14)
+        assert J(pb.grad(np.sinc))(x) == pytest.approx(
+            -np.pi ** 2 / 3 * x + np.pi ** 4 / 30 * x ** 3, rel=1e-14)
+    pb.check_grads(np.sinc, (np.array([1e-9, 0.0312, 0.0313, 0.3, -2.5]),), order=2)
 
 
 @pytest.mark.parametrize("x", [np.array([0.0, 2.0, 3.0, -1.5]), np.array([0.5, 0.0, 0.0, 2.0]),
@@ -307,6 +314,9 @@ def test_logit_near_one_half_is_scipys(backend):
     assert np.max(np.abs(got - want)[finite] / np.spacing(np.abs(want[finite]))) <= 2
     pb.check_grads(special.logit, (np.array([0.2, 0.31, 0.5 + 1e-3, 0.64, 0.9]),), order=2,
                    modes=("fwd", "rev"))
+    # its derivative 1/(p (1 - p)) is inf at 0 and 1, as JAX's (the quotient's was NaN)
+    np.testing.assert_array_equal(
+        pb.vmap(pb.grad(special.logit))(np.array([0.0, 1.0, 0.2])), [np.inf, np.inf, 6.25])
 
 
 @pytest.mark.parametrize("jit", [False, True])

@@ -764,6 +764,18 @@ def test_einsum_matmul_is_one_dot_general():
     assert [e.prim.name for e in ir.eqns] == ["dot_general"]
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_einsum_of_bools_sums_with_or(backend):
+    # an index summed away inside one operand, or left for the end, is an `or`
+    b = np.eye(3) > 0
+    c = np.random.default_rng(0).uniform(size=(3, 3)) > 0.5
+    for pat, ops in [("ij->j", (b,)), ("ii", (b,)), ("ij->", (c,)), ("ii->i", (c,)),
+                     ("ij,jk,kl->", (b, c, b)), ("ij,jk->ik", (c, c))]:
+        got = pb.jit(lambda *o: np.einsum(pat, *o), backend=backend)(*ops)
+        want = np.einsum(pat, *ops)
+        assert got.dtype == want.dtype == np.bool_ and np.array_equal(got, want), pat
+
+
 def test_traced_scalar_index_is_a_gather():
     ir = pb.make_ir(lambda x, i: x[i])(np.ones(4), 2)
     assert "gather" in [e.prim.name for e in ir.eqns]

@@ -72,13 +72,16 @@ UFUNCS_BY_NAME.update({
 
 
 def _logit(p):
-    """SciPy's logit: log(p / (1 - p)), which loses digits near p = 1/2, and there (0.3 <=
-    p <= 0.65) log1p(s) - log1p(-s) with s = 2 (p - 1/2), exact; the unselected branch
-    reads a safe operand, so its derivative cannot make a NaN."""
-    mid = lax.bitwise_and(lax.ge(p, 0.3), lax.le(p, 0.65))
-    s = lax.mul(2.0, lax.sub(lax.select(mid, p, 0.5), 0.5))
-    return lax.select(mid, lax.sub(lax.log1p(s), lax.log1p(lax.neg(s))),
-                      lax.log(lax.div(p, lax.sub(1.0, p))))
+    """SciPy's logit, log(p / (1 - p)), as a difference of logarithms of the same sign
+    (no cancellation: within an ulp), whose derivative 1/p + 1/(1 - p) is inf at 0 and
+    1 (the quotient's was NaN at 1): log(p) - log1p(-p) below 1/4, log1p(s) - log1p(-s)
+    with s = 2 (p - 1/2) (exact) above. Each branch reads a safe operand where it is
+    not selected, so its derivative cannot make a NaN."""
+    hi = lax.ge(p, 0.25)
+    s = lax.mul(2.0, lax.sub(lax.select(hi, p, 0.5), 0.5))
+    q = lax.select(hi, 0.125, p)
+    return lax.select(hi, lax.sub(lax.log1p(s), lax.log1p(lax.neg(s))),
+                      lax.sub(lax.log(q), lax.log1p(lax.neg(q))))
 
 UFUNCS[np.floor] = _keeps_ints(lax.floor)
 UFUNCS[np.ceil] = _keeps_ints(lax.ceil)
@@ -638,16 +641,20 @@ def fix(x, out=None):
 @implements(np.sinc)
 def sinc(x):
     x = _arr(_float(x))
-    zero = lax.eq(x, 0)
-    px = lax.mul(lax.select(zero, lax.full(_shape(x), 1, _dt(x)), x), math.pi)
-    # at 0, sinc's Maclaurin polynomial 1 - u/6 + u**2/120 - u**3/5040, u = (pi x)**2: the
-    # value 1, and the derivatives at 0 of every order up to 7 (a constant 1 had none).
-    # It reads x only where x is 0 (0 elsewhere): u**3 of a huge x would be inf, and
-    # the select's zero derivative times inf a NaN gradient.
-    u = lax.square(lax.mul(lax.select(zero, x, lax.full(_shape(x), 0, _dt(x))), math.pi))
-    at_zero = lax.add(1.0, lax.mul(u, lax.add(-1.0 / 6, lax.mul(u, lax.add(
-        1.0 / 120, lax.mul(u, -1.0 / 5040))))))
-    return lax.select(zero, at_zero, lax.div(lax.sin(px), px))
+    # near 0 (|x| < 1/32), sinc's Maclaurin polynomial sum_k (-u)**k / (2k+1)!, u = (pi
+    # x)**2, to k = 6: the derivatives of sin(pi x) / (pi x) lose digits to cancellation
+    # there (its second derivative was 0 at x = 1e-9, not -pi**2/3), and at 0 it has
+    # every derivative up to order 13. The polynomial reads x only where it is small
+    # (0 elsewhere), the quotient only where it is not (1 near 0): u**6 of a huge x
+    # would be inf, and the select's zero derivative times inf a NaN gradient.
+    small = lax.lt(lax.abs(x), 1.0 / 32)
+    zeros, ones = lax.full(_shape(x), 0, _dt(x)), lax.full(_shape(x), 1, _dt(x))
+    px = lax.mul(lax.select(small, ones, x), math.pi)
+    u = lax.square(lax.mul(lax.select(small, x, zeros), math.pi))
+    series = -1.0 / math.factorial(13)
+    for k in range(5, -1, -1):
+        series = lax.add((-1) ** k / math.factorial(2 * k + 1), lax.mul(u, series))
+    return lax.select(small, series, lax.div(lax.sin(px), px))
 
 
 @implements(np.nan_to_num)

@@ -327,7 +327,11 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
 
     def sum_unneeded(op, labs, keep):
         axes = [i for i, l in enumerate(labs) if l not in keep]
-        return lax.reduce_sum(op, axes), [l for l in labs if l in keep]
+        kept = [l for l in labs if l in keep]
+        if axes and lax.dtype(op) == np.bool_:  # a sum of bools is their `or`, as in _dot
+            count = lax.reduce_sum(lax.convert(op, np.dtype(np.int64)), axes)
+            return lax.ne(count, lax.convert(0, np.dtype(np.int64))), kept
+        return lax.reduce_sum(op, axes), kept
 
     acc, acc_labs = terms[0]
     acc, acc_labs = sum_unneeded(acc, acc_labs, needed(0) | {l for _, ls in terms[1:] for l in ls})
