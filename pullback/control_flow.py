@@ -19,6 +19,11 @@ from .tracer.trace import (Tracer, WeakTracer, strengthen, trace, user_source, w
                            where)
 
 
+def _type_error(msg):
+    """A TypeError about the user's call of a control-flow function, naming its line."""
+    return TypeError(msg + where(user_source()))
+
+
 def _avals(leaves, what):
     return [abstractify(x, f"{what}[{i}]") for i, x in enumerate(leaves)]
 
@@ -139,12 +144,12 @@ def cond(pred, true_fun, false_fun, *operands):
     if not isinstance(pred, Tracer):
         p = np.asarray(pred)
         if p.dtype.kind not in "biuf":
-            raise TypeError(f"pb.cond: the predicate must be a bool or a number, got "
+            raise _type_error(f"pb.cond: the predicate must be a bool or a number, got "
                             f"{type(pred).__name__}")
         if p.shape != ():
-            raise TypeError(f"pb.cond: the predicate must be a scalar, got shape {p.shape}")
+            raise _type_error(f"pb.cond: the predicate must be a scalar, got shape {p.shape}")
     elif pred.shape != ():
-        raise TypeError(f"pb.cond: the predicate must be a scalar, got {pred.aval}")
+        raise _type_error(f"pb.cond: the predicate must be a scalar, got {pred.aval}")
     pred = lax.ne(pred, lax.convert(0, lax.dtype(pred))) if lax.dtype(pred) != np.bool_ else pred
     leaves, in_tree = tree_flatten(tuple(operands))
     avals = _avals(leaves, "operands")
@@ -155,7 +160,7 @@ def cond(pred, true_fun, false_fun, *operands):
     (tree_t, weak_t), (tree_f, weak_f) = outs_t[0], outs_f[0]
     weak_out = [a and b for a, b in zip(weak_t, weak_f)]
     if tree_t != tree_f or ir_t.out_avals != ir_f.out_avals:
-        raise TypeError(
+        raise _type_error(
             "pb.cond: true_fun and false_fun must return the same structure and types; got "
             f"{_type_text(tree_t, ir_t.out_avals)} and {_type_text(tree_f, ir_f.out_avals)}"
         )
@@ -182,11 +187,11 @@ def while_loop(cond_fun, body_fun, init_val):
     c_out = []
     cond_ir, cconsts = _trace_closed(_flat_one(cond_fun, tree, c_out), avals, weak)
     if cond_ir.out_avals != [ShapedArray((), bool)] or c_out[0].kind != "leaf":
-        raise TypeError(
+        raise _type_error(
             f"pb.while_loop: cond_fun must return a bool scalar, got {cond_ir.out_avals}"
         )
     if b_out[0] != tree or body_ir.out_avals != avals:
-        raise TypeError(
+        raise _type_error(
             "pb.while_loop: body_fun must return the carry's structure and types: "
             f"{_type_text(tree, avals)} became {_type_text(b_out[0], body_ir.out_avals)}"
         )
@@ -216,12 +221,12 @@ def scan(f, init, xs=None, length=None, reverse=False):
     x_avals = _avals(x_leaves, "xs")
     lengths = {a.shape[0] if a.shape else None for a in x_avals}
     if None in lengths:
-        raise TypeError("pb.scan: every leaf of xs needs a leading axis to scan over")
+        raise _type_error("pb.scan: every leaf of xs needs a leading axis to scan over")
     if length is not None:
         try:
             length = operator.index(length)
         except TypeError:
-            raise TypeError(f"pb.scan: length must be an integer, got {length!r}") from None
+            raise _type_error(f"pb.scan: length must be an integer, got {length!r}") from None
         if length < 0:
             raise ValueError(f"pb.scan: length must be >= 0, got {length}")
         lengths.add(length)
@@ -238,7 +243,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         x = tree_unflatten(x_tree, leaves[len(c_leaves):])
         res = f(carry, x)
         if not (isinstance(res, tuple) and len(res) == 2):
-            raise TypeError("pb.scan: f must return a pair (carry, y)")
+            raise _type_error("pb.scan: f must return a pair (carry, y)")
         new_c, ys = res
         cl, ct = tree_flatten(new_c)
         yl, yt = tree_flatten(ys)
@@ -257,7 +262,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
             break
     ct, yt, _ = out_store[0]
     if ct != c_tree or body.out_avals[: len(c_avals)] != c_avals:
-        raise TypeError(
+        raise _type_error(
             "pb.scan: f must return the carry's structure and types: "
             f"{_type_text(c_tree, c_avals)} became "
             f"{_type_text(ct, body.out_avals[: ct.num_leaves])}"
@@ -279,9 +284,9 @@ def fori_loop(lower, upper, body_fun, init_val):
     """
     for b in (lower, upper):
         if (b.dtype.kind if isinstance(b, Tracer) else np.asarray(b).dtype.kind) not in "iub":
-            raise TypeError(f"pb.fori_loop: the bounds must be integers, got {b!r}")
+            raise _type_error(f"pb.fori_loop: the bounds must be integers, got {b!r}")
         if np.ndim(b) != 0:
-            raise TypeError(f"pb.fori_loop: the bounds must be scalars, got one of shape "
+            raise _type_error(f"pb.fori_loop: the bounds must be scalars, got one of shape "
                             f"{np.shape(b)}")
     static = all(not isinstance(b, Tracer) or b.val is not None for b in (lower, upper))
     init_leaves, init_tree = tree_flatten(init_val)
@@ -299,7 +304,7 @@ def fori_loop(lower, upper, body_fun, init_val):
         if out_tree != init_tree or not all(  # a weak carry may change dtype (see scan)
                 o == abstractify(v, "") or (_is_weak(v) and o.shape == abstractify(v, "").shape)
                 for o, v in zip(out_avals, val_leaves)):
-            raise TypeError(
+            raise _type_error(
                 "pb.fori_loop: body_fun must return init_val's structure and types: "
                 f"{_type_text(init_tree, init_avals)} became {_type_text(out_tree, out_avals)}"
             )

@@ -377,6 +377,31 @@ def test_python_function_of_another_library_is_named_with_the_users_line(name):
     assert isinstance(info.value, TypeError)  # what converting a traced value raises
 
 
+def test_library_functions_that_convert_directly_or_through_a_wrapper_are_named():
+    # np.asarray called from the library's own frame (scipy.stats, scipy.linalg.expm), and
+    # a decorator's wrapper that converts before the function runs (solve_triangular)
+    import scipy.linalg as linalg
+    import scipy.stats as stats
+    for name, fn in (("scipy.stats.cdf", stats.norm.cdf), ("scipy.linalg.expm", linalg.expm),
+                     ("scipy.linalg.solve_triangular",
+                      lambda a: linalg.solve_triangular(a, np.ones(2)))):
+        with pytest.raises(NotImplementedError,
+                           match=rf"(?s){name} is not supported.*test_tracer_errors\.py"):
+            pb.grad(lambda a: np.sum(fn(a)))(np.eye(2))
+    with pytest.raises(NotImplementedError,
+                       match=r"(?s)np.vectorize is not supported.*pb.vmap.*test_tracer_errors"):
+        pb.grad(lambda x: np.sum(np.vectorize(np.sin)(x)))(np.ones(2))
+
+
+def test_control_flow_type_errors_name_the_users_line():
+    for f in (lambda x: pb.fori_loop(0, 3, lambda i, u: np.concatenate([u, u]), x),
+              lambda x: pb.scan(lambda c, _: (np.concatenate([c, c]), None), x, None, length=2),
+              lambda x: pb.while_loop(lambda c: c[0] < 3, lambda c: c[:1], x),
+              lambda x: pb.cond(x[0] > 0, lambda: x, lambda: x[:1])):
+        with pytest.raises(TypeError, match=r"(?s)pb\.\w+:.*test_tracer_errors\.py.*lambda"):
+            pb.jit(f)(np.ones(2))
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"dtype": np.float64}])
 def test_np_full_of_a_traced_value_suggests_broadcast_to(kwargs):
     """NumPy's np.full converts its fill value (np.asarray, or np.copyto with a dtype):

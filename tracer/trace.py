@@ -127,23 +127,53 @@ def _called_from_numpy(name, depth):
     return f is not None and f.f_code.co_name == name
 
 
+def _in_vectorize(depth):
+    """Whether NumPy's frames above `depth` run an np.vectorize object's call."""
+    f = sys._getframe(depth + 1)
+    while f is not None and _is_internal(f):
+        if isinstance(f.f_locals.get("self"), np.vectorize):
+            return True
+        f = f.f_back
+    return False
+
+
 def _library_call(depth):
     """(qualified name, the user's SourceInfo) when the frames between here and the
     user's code include an installed library's (site-packages, not NumPy), the
     outermost of them named as its public module has it (scipy.special._logsumexp's
-    logsumexp is scipy.special.logsumexp); else None."""
+    logsumexp is scipy.special.logsumexp), past decorators' wrappers and private
+    helpers (scipy._lib's `wrapper` around scipy.linalg.solve_triangular); else None."""
     f = sys._getframe(depth + 1)
-    outer = None
+    frames = []
     while f is not None and (_is_internal(f) or _in_site_packages(f)):
         if not _is_internal(f):
-            outer = f
+            frames.append(f)
         f = f.f_back
-    if outer is None or f is None:
+    if not frames or f is None:
         return None
-    mod = ".".join(p for p in outer.f_globals.get("__name__", "?").split(".")
-                   if not p.startswith("_"))
-    return (f"{mod}.{outer.f_code.co_name}",
-            SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name))
+    named = [g for g in frames if _public_function(g)]
+    outer = (named or frames)[-1]
+    name, mod = outer.f_code.co_name, outer.f_globals.get("__name__", "?")
+    if not named:  # a decorator's wrapper converted first: name the function it wraps
+        wrapped = [v for v in (outer.f_locals.get(c) for c in outer.f_code.co_freevars)
+                   if callable(v) and not getattr(v, "__name__", "_").startswith("_")]
+        if len(wrapped) == 1:
+            name, mod = wrapped[0].__name__, getattr(wrapped[0], "__module__", None) or mod
+    mod = ".".join(p for p in mod.split(".") if not p.startswith("_"))
+    return (f"{mod}.{name}", SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name))
+
+
+_WRAPPER_NAMES = {"wrapper", "wrapped", "inner", "decorator", "decorated", "fun", "func",
+                  "f", "<lambda>", "<genexpr>", "<listcomp>", "__call__"}
+
+
+def _public_function(frame):
+    """A library frame that runs a public function of a public module (not a
+    decorator's wrapper, nor a helper in a private module such as scipy._lib)."""
+    name = frame.f_code.co_name
+    mod = frame.f_globals.get("__name__", "")
+    return (not name.startswith("_") and name not in _WRAPPER_NAMES
+            and not any(p in ("_lib", "_util", "_utils") for p in mod.split(".")))
 
 
 def _in_site_packages(frame):
@@ -370,7 +400,14 @@ class Tracer:
     def __array__(self, dtype=None, copy=None):
         if _called_from_numpy("full", 1):
             raise TypeError(full_hint(self.aval) + where(user_source(2)))
-        lib = _library_call(2)
+        if _in_vectorize(1):
+            raise UntraceableLibraryError(
+                "np.vectorize is not supported on traced arrays by pullback: it calls its "
+                "function on each element as a NumPy scalar. Batch the function written "
+                "for one element with pb.vmap(f) instead (nested for more axes), or write "
+                f"it with NumPy's elementwise functions.{where(user_source(2))}")
+        # from 1: the frame that called np.asarray (C code has no frame of its own)
+        lib = _library_call(1)
         if lib is not None:
             name, user = lib
             raise UntraceableLibraryError(
