@@ -225,6 +225,31 @@ def test_residuals_and_rank():
     np.testing.assert_allclose(x, np.linalg.lstsq(low_rank, b)[0], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_pseudo_inverse_derivatives_at_repeated_singular_values(jit):
+    # the identity, diag(1, 1, 2), eye(2, 3): pinv is smooth there, but the SVD's rule
+    # divides by s_j^2 - s_i^2 = 0; pinv, lstsq and cond(x, p) use pinv's own rule
+    J = pb.jit if jit else (lambda f: f)
+    W = np.arange(9.0).reshape(3, 3)
+    a = np.diag([1.0, 1.0, 2.0])
+    inv_loss = pb.grad(lambda a: np.sum(np.linalg.inv(a) * W))(a)  # the same, through inv
+    np.testing.assert_allclose(J(pb.grad(lambda a: np.sum(np.linalg.pinv(a) * W)))(a),
+                               inv_loss, atol=1e-14)
+    np.testing.assert_allclose(
+        J(pb.grad(lambda a: np.sum(np.linalg.lstsq(a, np.ones(3))[0])))(a),
+        pb.grad(lambda a: np.sum(np.linalg.solve(a, np.ones(3))))(a), atol=1e-14)
+    np.testing.assert_allclose(J(pb.grad(lambda a: np.linalg.cond(a, "fro")))(a)[0],
+                               [-1.0206207261596576, 0.0, 0.0], atol=1e-14)  # JAX's
+    np.testing.assert_allclose(J(pb.grad(lambda a: np.sum(np.linalg.pinv(a))))(np.eye(2, 3))[0],
+                               [-1.0, -1.0, 1.0], atol=1e-14)  # JAX's
+    assert np.all(np.isfinite(J(pb.hessian(lambda a: np.sum(np.linalg.pinv(a) * W)))(a)))
+    # and elsewhere still the derivative, to second order
+    for x in (TALL, WIDE, np.diag([1.0, 1.0, 2.0]) + 0.1):
+        pb.check_grads(lambda a: np.sum(np.sin(np.linalg.pinv(a))), (x,), order=2)
+    b = np.arange(5.0)
+    pb.check_grads(lambda a: np.sum(np.linalg.lstsq(a, b)[0] ** 2), (TALL,), order=2)
+
+
 def test_ir_text_round_trip():
     f = SCALAR_LOSSES["svd_tall"][0]
     g = SCALAR_LOSSES["eigenvectors"][0]

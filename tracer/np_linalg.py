@@ -682,6 +682,52 @@ def _largest(s):
     return lax.reshape(lax.reduce_max(s, (lax.ndim(s) - 1,)), _shape(s)[:-1] + (1,))
 
 
+def _svd_inverse_values(a, cutoff_scale, hermitian, exact):
+    """V diag(1/s) U^T of each matrix, 1/s set to 0 for s at or below cutoff_scale times
+    the largest s (the pseudo-inverse), or for every s when `exact` (the inverse, inf
+    and NaN at a singular matrix, as NumPy's inv ignoring LAPACK's error)."""
+    u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
+    if exact:
+        return _from_svd(vh, lax.div(np.asarray(1, _dt(s)), s), u)
+    cutoff = lax.mul(lax.broadcast_to(lax.reshape(cutoff_scale, _shape(cutoff_scale) + (1,)),
+                                      _shape(s)),
+                     lax.broadcast_to(_largest(s), _shape(s)))
+    return _from_svd(vh, _reciprocal_above(s, cutoff), u)
+
+
+def _svd_inverse_jvp(hermitian, exact, primals, tangents):
+    """The pseudo-inverse's derivative where its rank is constant (Golub and Pereyra):
+    dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P. Through the SVD's own
+    rule it was NaN at any repeated singular value (the identity, an orthogonal matrix),
+    where the pseudo-inverse is smooth: 1/(s_j^2 - s_i^2) is inf there, times 0."""
+    a, scale = primals
+    da = tangents[0]
+    p = _svd_inverse()(hermitian, exact, a, scale)
+    t = lax.matrix_t
+    dat, pt = t(da), t(p)
+    ppt_dat = matmul(matmul(p, pt), dat)        # P P^T dA^T
+    dat_ptp = matmul(dat, matmul(pt, p))        # dA^T P^T P
+    dp = lax.neg(matmul(matmul(p, da), p))
+    dp = lax.add(dp, lax.sub(ppt_dat, matmul(matmul(ppt_dat, a), p)))
+    dp = lax.add(dp, lax.sub(dat_ptp, matmul(matmul(p, a), dat_ptp)))
+    return p, dp
+
+
+_SVD_INVERSE = []
+
+
+def _svd_inverse():
+    """_svd_inverse_values with _svd_inverse_jvp as its derivative rule (made on first
+    use: pullback.ad imports this module)."""
+    if not _SVD_INVERSE:
+        from ..ad import custom_jvp
+
+        f = custom_jvp(_svd_inverse_values, nondiff_argnums=(2, 3))
+        f.defjvp(_svd_inverse_jvp)
+        _SVD_INVERSE.append(lambda hermitian, exact, a, scale: f(a, scale, hermitian, exact))
+    return _SVD_INVERSE[0]
+
+
 @implements(np.linalg.pinv)
 def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     a = _matrix_stack(a)
@@ -693,11 +739,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     m, n = _shape(a)[-2:]
     if m == 0 or n == 0:
         return lax.broadcast_to(np.zeros((), _dt(a)), _shape(a)[:-2] + (n, m))
-    u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
-    rcond = lax.convert(_arr(rcond), _dt(a))
-    cutoff = lax.mul(lax.broadcast_to(lax.reshape(rcond, _shape(rcond) + (1,)), _shape(s)),
-                     lax.broadcast_to(_largest(s), _shape(s)))
-    return _from_svd(vh, _reciprocal_above(s, cutoff), u)
+    rcond = lax.broadcast_to(lax.convert(_arr(rcond), _dt(a)), _shape(a)[:-2])
+    return _svd_inverse()(bool(hermitian), False, a, rcond)
 
 
 @implements(np.linalg.lstsq)
@@ -725,12 +768,13 @@ def lstsq(a, b, rcond=None):
         s = lax.broadcast_to(np.zeros((), dt), (0,))
         rank = np.asarray(0, np.int32)
     else:
-        u, s, vh = lax.svd(a)
+        # x = pinv(a) b: the pseudo-inverse's derivative rule (the SVD's is NaN at
+        # repeated singular values, where x is smooth)
+        x = matmul(_svd_inverse()(False, False, a, np.asarray(rcond, dt)), b)
+        s = lax.svd(a, compute_uv=False)[0]
         first = lax.reshape(_take_range(s, 0, 0, 1), ())
-        inv_s = _reciprocal_above(s, lax.mul(first, np.asarray(rcond, dt)))
-        ub = matmul(lax.matrix_t(u), b)
-        x = matmul(lax.matrix_t(vh), lax.mul(lax.reshape(inv_s, (min(m, n), 1)), ub))
-        rank = lax.reduce_sum(lax.convert(lax.gt(inv_s, np.zeros((), dt)), np.int32), (0,))
+        big = lax.gt(s, lax.mul(first, np.asarray(rcond, dt)))
+        rank = lax.reduce_sum(lax.convert(big, np.int32), (0,))
     if m > n:
         resid = lax.reduce_sum(lax.integer_pow(lax.sub(b, matmul(a, x)), 2), (0,))
     else:
@@ -774,8 +818,7 @@ def cond(x, p=None):
         _square_stack(x)
         # the inverse from the SVD: inf and NaN entries at a singular matrix, no error
         # (NumPy's inverse ignores LAPACK's), equal to the LU inverse to rounding
-        u, s, vh = lax.svd(x)
-        inv_x = _from_svd(vh, lax.div(np.asarray(1, _dt(s)), s), u)
+        inv_x = _svd_inverse()(False, True, x, np.zeros(_shape(x)[:-2], _dt(x)))
         r = lax.mul(norm(x, p, axis=(-2, -1)), norm(inv_x, p, axis=(-2, -1)))
     # as NumPy: NaN becomes inf, unless the matrix holds a NaN itself
     nd = lax.ndim(x)
