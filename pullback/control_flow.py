@@ -102,15 +102,26 @@ def _weakened(outs, weak):
     return [weaken(o) if i in weak else o for i, o in enumerate(outs)]
 
 
+_KIND_ORDER = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _widens(a, b):
+    """Whether a weak carry of aval `a` may take aval `b` (same shape, no narrower kind)."""
+    return a.shape == b.shape and _KIND_ORDER[b.dtype.kind] >= _KIND_ORDER[a.dtype.kind]
+
+
 def _promote_weak_carry(leaves, avals, weak, out_avals, out_weak):
     """(changed?, leaves, avals, weak): a weak carry whose body output is strong (a
     float64 slice added to 0.0) becomes strong, in the output's dtype; one whose output
-    is weak but of another dtype (an int times 0.5) stays weak, in that dtype."""
+    is weak but of another dtype (an int times 0.5) stays weak, in that dtype. Never to
+    a narrower kind (a float carry the body returns as an int): that is the carry's
+    type changing, which the caller reports, as JAX does."""
     leaves, avals, still = list(leaves), list(avals), []
     changed = False
     for i in weak:
         same = out_avals[i].dtype == avals[i].dtype
-        if out_avals[i].shape != avals[i].shape or (out_weak[i] and same):
+        narrower = _KIND_ORDER[out_avals[i].dtype.kind] < _KIND_ORDER[avals[i].dtype.kind]
+        if out_avals[i].shape != avals[i].shape or (out_weak[i] and same) or narrower:
             still.append(i)
             continue
         if out_weak[i]:  # a Python scalar (or weak tracer) of the output's kind
@@ -172,6 +183,8 @@ def cond(pred, true_fun, false_fun, *operands):
 # ---------------------------------------------------------------- while
 def while_loop(cond_fun, body_fun, init_val):
     """Repeat `val = body_fun(val)` while `cond_fun(val)`; one `while` equation."""
+    check_callable(cond_fun, "pb.while_loop (cond_fun)")
+    check_callable(body_fun, "pb.while_loop (body_fun)")
     leaves, tree = tree_flatten(init_val)
     avals = _avals(leaves, "init_val")
     weak = _weak_positions(leaves)
@@ -215,6 +228,7 @@ def _flat_one(fn, tree, store, weak_store=None):
 # ---------------------------------------------------------------- scan
 def scan(f, init, xs=None, length=None, reverse=False):
     """`carry, y = f(carry, x)` over the leading axis of xs; returns (carry, stacked ys)."""
+    check_callable(f, "pb.scan (f)")
     c_leaves, c_tree = tree_flatten(init)
     x_leaves, x_tree = tree_flatten(xs)
     c_avals = _avals(c_leaves, "init")
@@ -247,7 +261,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
         new_c, ys = res
         cl, ct = tree_flatten(new_c)
         yl, yt = tree_flatten(ys)
-        out_store.append((ct, yt, [_is_weak(c) for c in cl]))
+        out_store.append((ct, yt, [_is_weak(c) for c in cl], [_is_weak(y) for y in yl]))
         return _out_arrays(f, cl + yl)
 
     weak = _weak_positions(c_leaves)
@@ -260,7 +274,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
             c_leaves, c_avals, weak, body.out_avals[: len(c_avals)], out_store[0][2])
         if not changed:
             break
-    ct, yt, _ = out_store[0]
+    ct, yt, _, y_weak = out_store[0]
     if ct != c_tree or body.out_avals[: len(c_avals)] != c_avals:
         raise _type_error(
             "pb.scan: f must return the carry's structure and types: "
@@ -270,7 +284,8 @@ def scan(f, init, xs=None, length=None, reverse=False):
     out = scan_p.bind(*consts, *c_leaves, *x_leaves, body=body, length=n,
                       reverse=bool(reverse), num_consts=len(consts), num_carry=len(c_leaves))
     carry = tree_unflatten(c_tree, _weakened(out[: len(c_leaves)], weak))
-    ys = tree_unflatten(yt, out[len(c_leaves):])
+    # ys the body gives as Python scalars (or weak values) stack weakly typed, as JAX's
+    ys = tree_unflatten(yt, _weakened(out[len(c_leaves):], {i for i, w in enumerate(y_weak) if w}))
     return carry, ys
 
 
@@ -282,6 +297,7 @@ def fori_loop(lower, upper, body_fun, init_val):
     bounds a `while`. Bounds whose value the trace knows (an int argument of an
     eager grad/jvp, or a static argument passed through one) count as Python ints.
     """
+    check_callable(body_fun, "pb.fori_loop (body_fun)")
     for b in (lower, upper):
         if (b.dtype.kind if isinstance(b, Tracer) else np.asarray(b).dtype.kind) not in "iub":
             raise _type_error(f"pb.fori_loop: the bounds must be integers, got {b!r}")
@@ -301,8 +317,8 @@ def fori_loop(lower, upper, body_fun, init_val):
         out_leaves, out_tree = tree_flatten(out)
         out_avals = [abstractify(x, "body_fun output") for x in out_leaves]
         val_leaves = tree_flatten(val)[0]
-        if out_tree != init_tree or not all(  # a weak carry may change dtype (see scan)
-                o == abstractify(v, "") or (_is_weak(v) and o.shape == abstractify(v, "").shape)
+        if out_tree != init_tree or not all(  # a weak carry may widen (see scan)
+                o == abstractify(v, "") or (_is_weak(v) and _widens(abstractify(v, ""), o))
                 for o, v in zip(out_avals, val_leaves)):
             raise _type_error(
                 "pb.fori_loop: body_fun must return init_val's structure and types: "

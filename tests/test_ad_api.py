@@ -631,6 +631,12 @@ def test_misused_arguments_get_errors_that_say_what_is_wrong():
         pb.vmap(lambda a: a, in_axes=None, axis_size=-1)(x)
     with pytest.raises(TypeError, match=r"pb.cond \(true_fun\) expects a function"):
         pb.cond(True, x, lambda a: a, x)
+    with pytest.raises(TypeError, match=r"pb.scan \(f\) expects a function, got NoneType"):
+        pb.scan(None, 0.0, x)
+    with pytest.raises(TypeError, match=r"pb.while_loop \(cond_fun\) expects a function"):
+        pb.while_loop(1, lambda c: c, 0.0)
+    with pytest.raises(TypeError, match=r"pb.fori_loop \(body_fun\) expects a function"):
+        pb.fori_loop(0, 3, "f", 0.0)
     with pytest.raises(TypeError, match=r"the bounds must be scalars, got one of shape \(1,\)"):
         pb.fori_loop(0, np.array([3]), lambda i, c: c, x)
     with pytest.raises(TypeError, match=r"became \(\*, \*,\) of \(f64\[\], f64\[\]\)"):

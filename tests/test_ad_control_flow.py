@@ -183,6 +183,21 @@ def test_forward_mode_through_a_while_loop_nested_in_cond_and_scan():
         pb.grad(in_cond)(0.7)
 
 
+def test_vmapped_forward_mode_of_a_cond_holding_a_while_loop_ends():
+    # under vmap with a batched predicate every branch runs on every lane: a derivative
+    # split into a primal and a linear cond ran the loop again from the untaken
+    # branch's zero residuals (0 * 2 < 20 forever); now one cond runs the loop's
+    # derivative from the operands, as JAX's
+    g = lambda p, x: pb.cond(p > 0, lambda a: pb.while_loop(lambda c: c < 20, lambda c: c * 2, a),
+                             lambda a: a, x)
+    p, x = np.array([1.0, -1.0]), np.array([3.0, 3.0])
+    np.testing.assert_array_equal(pb.vmap(pb.jacfwd(g, argnums=1))(p, x), [8.0, 1.0])
+    np.testing.assert_array_equal(pb.jit(pb.vmap(pb.jacfwd(g, argnums=1)))(p, x), [8.0, 1.0])
+    out, t = pb.vmap(lambda p, x: pb.jvp(lambda x: g(p, x), (x,), (1.0,)))(p, x)
+    np.testing.assert_array_equal(out, [24.0, 3.0])
+    np.testing.assert_array_equal(t, [8.0, 1.0])
+
+
 # ------------------------------------------- int arguments that are not differentiated
 def _power_loop(x, n):
     return pb.fori_loop(0, n, lambda i, c: c * x, 1.0)

@@ -622,6 +622,21 @@ def test_python_scalar_carries_and_branches_are_weakly_typed(backend):
     r = pb.fori_loop(0, 3, lambda i, c: c + 1, 0)
     assert isinstance(r, np.ndarray) and r.shape == () and r.item() == 3
     assert pb.cond(True, lambda: 1.0, lambda: 2.0).shape == ()
+    # ys the body gives as Python scalars stack weakly typed, as JAX's
+    assert jit(lambda x: pb.scan(lambda c, _: (c + 1.0, c), 0.0, None, length=3)[1] * x)(
+        x32).dtype == np.float32
+    assert jit(lambda x: pb.scan(lambda c, xi: (c, 2.0), 0.0, x)[1] * x)(x32).dtype == np.float32
+    # a weak carry widens (an int times 0.5 is a float), never narrows: a float carry the
+    # body returns as an int is the carry's type changing, an error as in JAX (it was
+    # truncated: fori_loop(0, 0, lambda i, c: i, 0.5) gave 0)
+    assert pb.fori_loop(0, 3, lambda i, c: c * 0.5, 4) == 0.5
+    for f, name in ((lambda: pb.fori_loop(0, 0, lambda i, c: i, 0.5), "fori_loop"),
+                    (lambda: jit(lambda n: pb.fori_loop(0, n, lambda i, c: i, 0.5))(0), "fori_loop"),
+                    (lambda: pb.while_loop(lambda c: c > 10, lambda c: 3, 2.5), "while_loop"),
+                    (lambda: pb.scan(lambda c, x: (np.floor(x).astype(np.int32), c), 0.7,
+                                     np.array([1.2, 2.7])), "scan")):
+        with pytest.raises(TypeError, match=rf"pb\.{name}: .* of \(f64\[\]\) became .* of \(i"):
+            f()
     for r in (pb.cond(True, lambda a: a, lambda a: -a, 1.0),  # the operand itself
               pb.cond(True, lambda a: 1.0, lambda a: 2.0, np.ones(2))):
         assert type(r) is np.ndarray and r.shape == () and r.item() == 1.0
