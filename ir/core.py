@@ -260,5 +260,18 @@ class IR:
                             yield eqn, k, item
 
 
+# Derivative rules pullback itself defines for its composites (the pseudo-inverse's),
+# params of custom_jvp_call equations: the printer writes them by name, as any
+# callable, and the parser and the disk cache's fingerprint know them by that name,
+# so IRs holding them print, parse back and cache like any other. Users' rules are
+# not here: their code is theirs to change between runs.
+NAMED_RULES: dict = {}
+
+
+def named_rule(fn):
+    NAMED_RULES[fn.__name__] = fn
+    return fn
+
+
 class IRError(Exception):
     """An ill-typed IR."""

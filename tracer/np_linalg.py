@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from ..ir import primitives as P
+from ..ir.core import IR, NAMED_RULES, ShapedArray, named_rule
 from . import lax
 from .np_elementwise import clip, multiply, subtract
 from .np_reductions import mean, sum_
@@ -18,6 +20,8 @@ from .numpy_api import (
     FUNCTIONS, UFUNCS, _arr, _axes, _dt, _keep, _norm_axis, _shape, _take_range, implements,
     ufunc, unsupported,
 )
+from .trace import bind_list
+from .trace import trace as trace_ir  # np_linalg's own `trace` is np.trace
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -695,37 +699,47 @@ def _svd_inverse_values(a, cutoff_scale, hermitian, exact):
     return _from_svd(vh, _reciprocal_above(s, cutoff), u)
 
 
-def _svd_inverse_jvp(hermitian, exact, primals, tangents):
+def _svd_inverse_rule(hermitian, exact):
     """The pseudo-inverse's derivative where its rank is constant (Golub and Pereyra):
     dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P. Through the SVD's own
     rule it was NaN at any repeated singular value (the identity, an orthogonal matrix),
-    where the pseudo-inverse is smooth: 1/(s_j^2 - s_i^2) is inf there, times 0."""
-    a, scale = primals
-    da = tangents[0]
-    p = _svd_inverse()(hermitian, exact, a, scale)
-    t = lax.matrix_t
-    dat, pt = t(da), t(p)
-    ppt_dat = matmul(matmul(p, pt), dat)        # P P^T dA^T
-    dat_ptp = matmul(dat, matmul(pt, p))        # dA^T P^T P
-    dp = lax.neg(matmul(matmul(p, da), p))
-    dp = lax.add(dp, lax.sub(ppt_dat, matmul(matmul(ppt_dat, a), p)))
-    dp = lax.add(dp, lax.sub(dat_ptp, matmul(matmul(p, a), dat_ptp)))
-    return p, dp
+    where the pseudo-inverse is smooth: 1/(s_j^2 - s_i^2) is inf there, times 0. The
+    rule of a custom_jvp_call: flat primals (a, cutoff scale) and their tangents ->
+    ([P], [dP]); P is the same call again, so its derivative is this rule too."""
+    def rule(primals, tangents):
+        a, scale = primals
+        da = tangents[0]
+        p = _svd_inverse(a, scale, hermitian, exact)
+        t = lax.matrix_t
+        dat, pt = t(da), t(p)
+        ppt_dat = matmul(matmul(p, pt), dat)        # P P^T dA^T
+        dat_ptp = matmul(dat, matmul(pt, p))        # dA^T P^T P
+        dp = lax.neg(matmul(matmul(p, da), p))
+        dp = lax.add(dp, lax.sub(ppt_dat, matmul(matmul(ppt_dat, a), p)))
+        dp = lax.add(dp, lax.sub(dat_ptp, matmul(matmul(p, a), dat_ptp)))
+        return [p], [dp]
+    return rule
 
 
-_SVD_INVERSE = []
+_SVD_INVERSE_RULES = {
+    (False, False): "pinv_jvp", (True, False): "pinv_hermitian_jvp", (False, True): "inv_svd_jvp"}
+for (_h, _e), _name in _SVD_INVERSE_RULES.items():
+    _r = _svd_inverse_rule(_h, _e)
+    _r.__name__ = _r.__qualname__ = _name
+    named_rule(_r)
 
 
-def _svd_inverse():
-    """_svd_inverse_values with _svd_inverse_jvp as its derivative rule (made on first
-    use: pullback.ad imports this module)."""
-    if not _SVD_INVERSE:
-        from ..ad import custom_jvp
+def _svd_inverse(a, scale, hermitian, exact):
+    """_svd_inverse_values as a custom_jvp_call with the pseudo-inverse's own rule."""
+    def values(a, scale):
+        return [_svd_inverse_values(a, scale, hermitian, exact)]
 
-        f = custom_jvp(_svd_inverse_values, nondiff_argnums=(2, 3))
-        f.defjvp(_svd_inverse_jvp)
-        _SVD_INVERSE.append(lambda hermitian, exact, a, scale: f(a, scale, hermitian, exact))
-    return _SVD_INVERSE[0]
+    ir = trace_ir(values, [ShapedArray(_shape(x), _dt(x)) for x in (a, scale)])
+    call = IR([], [], list(ir.constvars) + list(ir.invars), ir.eqns, ir.outvars)
+    rule = NAMED_RULES[_SVD_INVERSE_RULES[(hermitian, exact)]]
+    (p,) = bind_list(P.custom_jvp_call_p, list(ir.consts) + [a, scale],
+                     dict(call=call, jvp=rule, num_consts=len(ir.consts)))
+    return p
 
 
 @implements(np.linalg.pinv)
@@ -740,7 +754,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     if m == 0 or n == 0:
         return lax.broadcast_to(np.zeros((), _dt(a)), _shape(a)[:-2] + (n, m))
     rcond = lax.broadcast_to(lax.convert(_arr(rcond), _dt(a)), _shape(a)[:-2])
-    return _svd_inverse()(bool(hermitian), False, a, rcond)
+    return _svd_inverse(a, rcond, bool(hermitian), False)
 
 
 @implements(np.linalg.lstsq)
@@ -770,7 +784,7 @@ def lstsq(a, b, rcond=None):
     else:
         # x = pinv(a) b: the pseudo-inverse's derivative rule (the SVD's is NaN at
         # repeated singular values, where x is smooth)
-        x = matmul(_svd_inverse()(False, False, a, np.asarray(rcond, dt)), b)
+        x = matmul(_svd_inverse(a, np.asarray(rcond, dt), False, False), b)
         s = lax.svd(a, compute_uv=False)[0]
         first = lax.reshape(_take_range(s, 0, 0, 1), ())
         big = lax.gt(s, lax.mul(first, np.asarray(rcond, dt)))
@@ -818,7 +832,7 @@ def cond(x, p=None):
         _square_stack(x)
         # the inverse from the SVD: inf and NaN entries at a singular matrix, no error
         # (NumPy's inverse ignores LAPACK's), equal to the LU inverse to rounding
-        inv_x = _svd_inverse()(False, True, x, np.zeros(_shape(x)[:-2], _dt(x)))
+        inv_x = _svd_inverse(x, np.zeros(_shape(x)[:-2], _dt(x)), False, True)
         r = lax.mul(norm(x, p, axis=(-2, -1)), norm(inv_x, p, axis=(-2, -1)))
     # as NumPy: NaN becomes inf, unless the matrix holds a NaN itself
     nd = lax.ndim(x)
