@@ -9,6 +9,7 @@ names are readable test ids, "const" in a name marks hand-picked special inputs.
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -1123,6 +1124,56 @@ def test_corner_cases_numpy_answers_are_answered(backend):
                     (np.convolve, (b, c)), (np.correlate, (b, c))]:
         got, want = pb.jit(f, backend=backend)(*args), f(*args)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_shape_op_arguments_are_read_as_numpy_reads_them(backend):
+    x = np.arange(6.0).reshape(2, 3)
+    J = functools.partial(pb.jit, backend=backend)
+    # pad_width per axis as ((a,), (b,)), one pair for all axes, a dict (was (5, 6))
+    for pw in (((1,), (2,)), [[1], [2]], (2,), 2, (1, 2), ((1, 2), (0, 3)), {1: (1, 1)}):
+        for mode in ("constant", "edge", "reflect", "wrap"):
+            np.testing.assert_array_equal(J(lambda x: np.pad(x, pw, mode=mode))(x),
+                                          np.pad(x, pw, mode=mode))
+    # np.select's default broadcasts into the result; np.roll by a NumPy array of shifts,
+    # or by a traced shift near the int64 minimum (iota - shift overflowed)
+    d = np.zeros((2, 1))
+    np.testing.assert_array_equal(J(lambda x: np.select([x[0] > 0], [x[0]], default=d))(x),
+                                  np.select([x[0] > 0], [x[0]], default=d))
+    np.testing.assert_array_equal(J(lambda x: np.roll(x, np.array([1, 1]), axis=(0, 1)))(x),
+                                  np.roll(x, np.array([1, 1]), axis=(0, 1)))
+    for s in (-2 ** 63 + 3, 2 ** 63 - 1, 7, -7):
+        np.testing.assert_array_equal(J(lambda x, s: np.roll(x, s))(np.arange(5.0), np.int64(s)),
+                                      np.roll(np.arange(5.0), s))
+    parts = J(lambda x: np.split(x, np.array(3), axis=1))(x)  # a 0-d array of sections
+    assert len(parts) == 3 and np.array_equal(parts[2], x[:, 2:])
+    # a constant's ravel follows its memory layout (order 'K')
+    fortran = np.asfortranarray(x)
+    np.testing.assert_array_equal(J(lambda a: a + np.ravel(fortran, order="K"))(np.zeros(6)),
+                                  np.ravel(fortran, order="K"))
+
+
+def test_shape_op_arguments_numpy_refuses_are_refused():
+    x = np.arange(6.0).reshape(2, 3)
+    for f, err, msg in [
+            # concrete indices out of range read a neighbouring row before; floats truncated
+            (lambda x: np.take_along_axis(x, np.array([[5, 0, -7]]), axis=0), IndexError,
+             "index 5 is out of bounds for axis 0 with size 2"),
+            (lambda x: np.take_along_axis(x, np.array([[1.7, 0, 0]]), axis=0), IndexError,
+             "must be an integer array"),
+            (lambda x: np.pad(x, 1.5), TypeError, "pad_width. must be of integral type"),
+            (lambda x: np.pad(x, 1, mode="edge", stat_length=2), ValueError,
+             "unsupported keyword arguments for mode 'edge'"),
+            (lambda x: np.ravel(x.T, order="K"), NotImplementedError, "order='K'"),
+            (lambda x: np.select([x], [x]), TypeError, "should be boolean ndarray"),
+            (lambda x: np.take(x, [7], mode="foo"), ValueError, "clipmode must be one of"),
+            (lambda x: np.searchsorted(x[0], x[1], side="middle"), ValueError,
+             "side must be 'left' or 'right'"),
+            (lambda x: np.diagonal(x, 1.0), TypeError, "cannot be interpreted as an integer")]:
+        with pytest.raises(err, match=msg):
+            pb.jit(f)(x)
+    np.testing.assert_array_equal(
+        pb.jit(lambda x: np.take_along_axis(x, np.array([[1, 0, -2]]), axis=0))(x), [[3, 1, 2]])
 
 
 def test_what_pullback_does_not_do_is_named():

@@ -548,11 +548,15 @@ def select(condlist, choicelist, default=0):
     if len(condlist) != len(choicelist):
         raise ValueError("list of cases must be same length as list of conditions")
     choices = [_norm(c) for c in choicelist]
+    for i, c in enumerate(condlist):
+        if _dt(_arr(c)) != np.bool_:
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
     dt = lax.result_dtype(*choices, _norm(default))
     out = lax.convert(_norm(default), dt)
     for c, v in reversed(list(zip(condlist, choices))):
         out = lax.select(_norm(c), lax.convert(v, dt), out)
-    shp = lax.broadcast_shapes(*[_shape(_arr(c)) for c in condlist], *[_shape(_arr(v)) for v in choices])
+    shp = lax.broadcast_shapes(*[_shape(_arr(c)) for c in condlist],
+                               *[_shape(_arr(v)) for v in choices], _shape(_arr(default)))
     return lax.broadcast_to(_arr(out), shp)
 
 

@@ -182,7 +182,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
         raise ValueError("axis1 and axis2 cannot be the same")
     a = lax.transpose(a, [k for k in range(nd) if k not in (i, j)] + [i, j])
     n, m = _shape(a)[-2:]
-    k = int(offset)
+    k = operator.index(offset)  # NumPy's TypeError for a float offset
     if k >= 0:
         length = max(0, min(n, m - k))
         r0, c0 = 0, k

@@ -59,7 +59,9 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 @implements(np.ravel)
 def ravel(a, order="C"):
-    if order not in ("C", "A", "K"):
+    if order != "C" and not isinstance(a, Tracer):  # a constant has a memory layout
+        return _arr(np.ravel(np.asarray(a), order=order))
+    if order != "C":  # 'K' and 'A' follow the memory layout, which traced values lack
         raise unsupported(f"numpy.ravel with order={order!r}")
     a = _arr(a)
     return lax.reshape(a, (math.prod(_shape(a)),))
@@ -340,6 +342,8 @@ def block(arrays):
 
 
 def _split_points(n, indices_or_sections, even):
+    if isinstance(indices_or_sections, np.ndarray) and indices_or_sections.ndim == 0:
+        indices_or_sections = indices_or_sections.item()  # a number of sections
     if isinstance(indices_or_sections, (int, np.integer)):
         s = int(indices_or_sections)
         if s <= 0:
@@ -433,7 +437,9 @@ def _roll_axis(a, shift, ax):
     if n == 0:
         return a
     if isinstance(shift, Tracer):
-        idx = lax.rem(lax.sub(lax.iota(np.int64, (n,)), lax.convert(shift, np.int64)), n)
+        # the shift reduced mod n first: iota - shift overflowed near the int64 minimum
+        s = lax.rem(lax.convert(shift, np.int64), n)
+        idx = lax.rem(lax.add(lax.sub(lax.iota(np.int64, (n,)), s), n), n)
         return lax.gather(a, idx, ax)
     s = int(shift) % n
     if s == 0:
@@ -444,6 +450,8 @@ def _roll_axis(a, shift, ax):
 @implements(np.roll)
 def roll(a, shift, axis=None):
     a = _arr(a)
+    if isinstance(shift, np.ndarray) and shift.ndim:  # NumPy's shifts as an array
+        shift = shift.tolist()
     if axis is None:
         return lax.reshape(_roll_axis(ravel(a), shift, 0), _shape(a))
     axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
@@ -514,6 +522,8 @@ def take(a, indices, axis=None, out=None, mode=None):
     if _dt(idx).kind not in "iu":
         raise IndexError("arrays used as indices must be of integer type")
     mode = mode or "raise"
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
     if n == 0 and math.prod(_shape(idx)):
         raise IndexError("cannot do a non-empty take from an empty axes.")
     if not isinstance(idx, Tracer):
@@ -548,8 +558,15 @@ def take_along_axis(arr, indices, axis=-1):
     if isinstance(idx, Tracer):
         idx = lax.convert(lax.select(lax.lt(idx, 0), lax.add(idx, n), idx), np.int64)
         idx = lax.max(lax.min(idx, n - 1), 0)
-    else:
-        idx = np.asarray(idx, np.int64)
+    else:  # NumPy's checks: the flat gather below would read a neighbouring row
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iub":
+            raise IndexError("`indices` must be an integer array")
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            raise IndexError(f"index {idx[bad].flat[0]} is out of bounds for axis {ax} "
+                             f"with size {n}")
+        idx = idx.astype(np.int64)
         idx = np.where(idx < 0, idx + n, idx)
     out_shape = tuple(
         i if k == ax else lax.broadcast_shapes((d,), (i,))[0]
@@ -616,15 +633,24 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return tuple(out)
 
 
+_PAD_KEYWORDS = {"constant": {"constant_values"}, "edge": set(), "wrap": set(),
+                 "reflect": {"reflect_type"}, "symmetric": {"reflect_type"}}
+
+
 @implements(np.pad)
 def pad(array, pad_width, mode="constant", **kwargs):
     a = _arr(array)
     nd = lax.ndim(a)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
-                             if np.ndim(pad_width) else np.asarray(pad_width, np.int64),
-                             (nd, 2)) if nd else np.zeros((0, 2), np.int64)
-    if (widths < 0).any():
-        raise ValueError("index can't contain negative values")
+    allowed = _PAD_KEYWORDS.get(mode)
+    if allowed is not None and set(kwargs) - allowed:
+        raise ValueError(f"unsupported keyword arguments for mode '{mode}': "
+                         f"{set(kwargs) - allowed}")
+    # (before, after) per axis as NumPy reads pad_width (one int, a pair, one pair or
+    # one int per axis, a dict...), with its errors: NumPy pads a True with False and
+    # the True's position and the shape say how much went before and after
+    probe = np.pad(np.ones((1,) * nd, bool), pad_width)
+    before = np.argwhere(probe)[0] if nd else np.zeros(0, np.int64)
+    widths = np.stack([before, np.array(probe.shape) - before - 1], axis=-1).reshape(nd, 2)
     if mode == "constant":
         value = kwargs.pop("constant_values", 0)
         if kwargs:

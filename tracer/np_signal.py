@@ -66,6 +66,8 @@ def searchsorted(a, v, side="left", sorter=None):
     one comparison per pair (O(len(a) * v.size)), no value-dependent branching."""
     if sorter is not None:
         raise unsupported("numpy.searchsorted with sorter=")
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right' (got {side!r})")
     a, v = _arr(a), _arr(v)
     if lax.ndim(a) != 1:
         raise ValueError("object too deep for desired array")
