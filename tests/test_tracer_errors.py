@@ -393,6 +393,24 @@ def test_library_functions_that_convert_directly_or_through_a_wrapper_are_named(
         pb.grad(lambda x: np.sum(np.vectorize(np.sin)(x)))(np.ones(2))
 
 
+def test_random_draws_with_traced_arguments_are_named():
+    # C functions have no frame: the name comes from the user's line
+    rng = np.random.default_rng(0)
+
+    def module_level(x):
+        return np.random.normal(loc=x)
+
+    def generator(x):
+        return rng.uniform(x, 2 * x)
+
+    for f, name in ((module_level, r"np\.random\.normal"), (generator, r"rng\.uniform")):
+        with pytest.raises(NotImplementedError,
+                           match=rf"(?s){name}, called on this line, is not supported.*"
+                                 r"loc \+ scale \* z.*test_tracer_errors\.py"):
+            pb.jit(f)(np.ones(2))
+    assert pb.jit(lambda x: x + np.random.default_rng(1).normal(size=2))(np.ones(2)).shape == (2,)
+
+
 def test_control_flow_type_errors_name_the_users_line():
     for f in (lambda x: pb.fori_loop(0, 3, lambda i, u: np.concatenate([u, u]), x),
               lambda x: pb.scan(lambda c, _: (np.concatenate([c, c]), None), x, None, length=2),

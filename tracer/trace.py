@@ -18,6 +18,7 @@ raises a `ConcretizationError` that names the user's line.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 
@@ -125,6 +126,22 @@ def _called_from_numpy(name, depth):
             return False
         f = f.f_back
     return f is not None and f.f_code.co_name == name
+
+
+_RANDOM_CALL = re.compile(
+    r"\b((?:np\.|numpy\.)?random\.\w+|\w+\.(?:normal|uniform|integers|standard_normal|"
+    r"choice|poisson|binomial|exponential|gamma|beta|lognormal|laplace|logistic|"
+    r"multivariate_normal|permutation|shuffle|random)\b)\s*\(")
+
+
+def _random_call(user):
+    """The NumPy random function the user's line calls ("np.random.normal"), if any: a
+    C function converts its traced argument without a Python frame of its own to
+    name it, so its name is read from the line."""
+    if user is None:
+        return None
+    m = _RANDOM_CALL.search(source_line_text(user))
+    return m.group(1) if m else None
 
 
 def _in_vectorize(depth):
@@ -406,6 +423,15 @@ class Tracer:
                 "function on each element as a NumPy scalar. Batch the function written "
                 "for one element with pb.vmap(f) instead (nested for more axes), or write "
                 f"it with NumPy's elementwise functions.{where(user_source(2))}")
+        user = user_source(2)
+        drawn = _random_call(user)
+        if drawn is not None:
+            raise UntraceableLibraryError(
+                f"{drawn}, called on this line, is not supported on traced arrays by "
+                "pullback: NumPy's random generators are C code that converts their "
+                "arguments to NumPy arrays. Draw standard values outside the traced "
+                "function, pass them in and transform them (loc + scale * z for a normal "
+                f"one).{where(user)}")
         # from 1: the frame that called np.asarray (C code has no frame of its own)
         lib = _library_call(1)
         if lib is not None:
