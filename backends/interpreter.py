@@ -91,7 +91,7 @@ _ELEMENTWISE_IMPLS = {
     P.stop_gradient_p: lambda x: x,
     P.add_p: np.add, P.sub_p: np.subtract, P.mul_p: np.multiply, P.div_p: _div,
     P.rem_p: np.remainder, P.max_p: np.maximum, P.min_p: np.minimum,
-    P.pow_p: _pow, P.atan2_p: np.arctan2,
+    P.pow_p: _pow, P.atan2_p: np.arctan2, P.hypot_p: np.hypot,
     P.and_p: np.bitwise_and, P.or_p: np.bitwise_or,
     P.eq_p: np.equal, P.ne_p: np.not_equal, P.lt_p: np.less, P.le_p: np.less_equal,
     P.gt_p: np.greater, P.ge_p: np.greater_equal, P.select_p: np.where,
@@ -104,7 +104,7 @@ for _p, _f in _ELEMENTWISE_IMPLS.items():
 # so that a pass removing a copying equation (x * 1.0 after a rev) changes no bit
 _LAYOUT_ROUNDED = (P.exp_p, P.log_p, P.log2_p, P.log10_p, P.log1p_p, P.expm1_p, P.sin_p, P.cos_p, P.tan_p,
                    P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p, P.tanh_p, P.asinh_p,
-                   P.acosh_p, P.atanh_p, P.cbrt_p, P.atan2_p, P.pow_p)
+                   P.acosh_p, P.atanh_p, P.cbrt_p, P.atan2_p, P.hypot_p, P.pow_p)
 
 
 def _contiguous_operands(impl):

@@ -179,7 +179,7 @@ convert_element_type_p = _register("convert_element_type", _convert_rule)
 
 for _n in ["add", "sub", "mul", "div", "rem", "max", "min"]:
     globals()[f"{_n}_p"] = _register(_n, _binary(NUM))
-for _n in ["pow", "atan2"]:
+for _n in ["pow", "atan2", "hypot"]:
     globals()[f"{_n}_p"] = _register(_n, _binary(FLOAT))
 and_p = _register("and", _binary(INTBOOL))
 or_p = _register("or", _binary(INTBOOL))

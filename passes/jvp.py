@@ -299,6 +299,17 @@ def _atan2_rule(primals, tangents):
     return [out], [add_tangents(a, b)]
 
 
+def _hypot_rule(primals, tangents):
+    """d hypot = (x dx + y dy) / h, as (x / h) dx + (y / h) dy: no square to underflow
+    (the scaled composite's derivative was NaN at subnormal operands); 0 where h is 0."""
+    (x, y), (tx, ty) = primals, tangents
+    out = _bind1(P.hypot_p, x, y)
+    safe = lax.select(lax.eq(out, 0), lax.full(_aval(out).shape, 1, _aval(out).dtype), out)
+    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, lax.div(x, safe))
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.div(y, safe))
+    return [out], [add_tangents(a, b)]
+
+
 jvp_rules[P.add_p] = _add_rule
 jvp_rules[P.sub_p] = _sub_rule
 jvp_rules[P.mul_p] = _mul_rule
@@ -308,6 +319,7 @@ jvp_rules[P.max_p] = _minmax_rule(P.max_p, lax.gt)
 jvp_rules[P.min_p] = _minmax_rule(P.min_p, lax.lt)
 jvp_rules[P.pow_p] = _pow_rule
 jvp_rules[P.atan2_p] = _atan2_rule
+jvp_rules[P.hypot_p] = _hypot_rule
 
 
 def _select_rule(primals, tangents):

@@ -48,7 +48,7 @@ def test_unary(name, fn, gen, shape):
 BINARY = [
     ("add", np.add, rand, rand), ("sub", np.subtract, rand, rand),
     ("mul", np.multiply, rand, rand), ("div", np.divide, rand, pos),
-    ("pow", np.power, pos, rand), ("atan2", np.arctan2, rand, pos),
+    ("pow", np.power, pos, rand), ("atan2", np.arctan2, rand, pos), ("hypot", np.hypot, rand, pos),
     ("maximum", np.maximum, rand, rand), ("minimum", np.minimum, rand, rand),
     ("mod", np.mod, pos, lambda *s: pos(*s) + 3.0),
 ]
@@ -260,6 +260,9 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
         np.log(2.0) / 4, rel=1e-14)
     # hypot where one operand is 0; fmod where x or the result is 0; sinc at 0
     assert J(pb.grad(pb.grad(lambda x: np.hypot(x, 2.0))))(0.0) == 0.5
+    assert J(pb.grad(lambda x: np.hypot(x, 0.0)))(0.0) == 0.0
+    # x / h: no square to underflow at subnormals (the scaled composite's was NaN)
+    assert J(pb.grad(lambda x: np.hypot(x, 1e-310)))(1e-310) == pytest.approx(2 ** -0.5, rel=1e-5)
     assert [J(pb.grad(lambda x: np.fmod(x, 2.0)))(x) for x in (0.0, -0.0, 4.0, 3.0)] == [1.0] * 4
     assert J(pb.grad(lambda y: np.fmod(-7.0, y)))(2.0) == 3.0  # -trunc(x / y)
     assert J(pb.grad(pb.grad(np.sinc)))(0.0) == pytest.approx(-np.pi ** 2 / 3, rel=1e-14)

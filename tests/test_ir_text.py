@@ -166,7 +166,8 @@ def _cases():
     ]
     for name in ["add", "sub", "mul", "div", "rem", "max", "min"]:
         cases.append((name, [A((2, 3)), Literal(2.0)], {}))
-    cases += [("pow", [A((3,)), A((3,))], {}), ("atan2", [Literal(1.0), A((3,))], {})]
+    cases += [("pow", [A((3,)), A((3,))], {}), ("atan2", [Literal(1.0), A((3,))], {}),
+              ("hypot", [A((3,), f32), A((3,), f32)], {})]
     cases += [("and", [A((3,), b_), Literal(True)], {}), ("or", [A((3,), i64), Literal(3)], {})]
     for name in ["eq", "ne", "lt", "le", "gt", "ge"]:
         cases.append((name, [A((3,), i32), Literal(1, i32)], {}))

@@ -105,6 +105,21 @@ def test_log2_and_log10_are_exact_at_powers_of_their_base():
             np.testing.assert_array_equal(fl, np.round(np.log10(tens)))
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_hypot_is_numpys(backend):
+    # libm's hypot, as NumPy's (the scaled max * sqrt(1 + r^2) was 2 ulp off)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(5000) * 10.0 ** rng.integers(-300, 300, 5000)
+    y = rng.standard_normal(5000) * 10.0 ** rng.integers(-300, 300, 5000)
+    s = np.array([np.inf, np.nan, -np.inf, 0.0, -0.0, 1e-310, 1e300])
+    x, y = np.concatenate([x, s]), np.concatenate([y, [np.nan, np.inf, 1.0, 0.0, -0.0, 1e-310, 1e300]])
+    f = pb.jit(np.hypot, backend=backend)
+    np.testing.assert_array_equal(f(x, y), np.hypot(x, y))
+    x32, y32 = (x / 1e280).astype(np.float32), (y / 1e280).astype(np.float32)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(f(x32, y32), np.hypot(x32, y32))
+
+
 def test_cbrt_is_exact_at_cubes_and_within_an_ulp_of_numpy():
     # glibc's cbrt, which Numba's np.cbrt calls, gives cbrt(27.0) = 3.0000000000000004
     cubes = np.arange(-3000.0, 3000.0) ** 3

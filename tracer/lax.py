@@ -221,6 +221,7 @@ max = _nary(P.max_p)
 min = _nary(P.min_p)
 pow = _nary(P.pow_p)
 atan2 = _nary(P.atan2_p)
+hypot = _nary(P.hypot_p)
 bitwise_and = _nary(P.and_p)
 bitwise_or = _nary(P.or_p)
 

@@ -360,20 +360,8 @@ def arctan2(y, x):
 
 @ufunc(np.hypot)
 def hypot(x, y):
-    x, y, dt = _to_common_float(x, y)
-    # scaled, so that hypot(1e200, 1e200) does not overflow: big * sqrt(1 + (small/big)^2)
-    ax, ay = lax.abs(x), lax.abs(y)
-    big = lax.max(ax, ay)
-    shp = lax.broadcast_shapes(_shape(x), _shape(y))
-    safe_big = lax.select(lax.eq(big, 0), lax.full(shp, 1, dt), big)
-    # (small / big)**2 squares the signed small operand, not its abs: abs'(0) = 0
-    # would lose hypot's curvature where that operand is 0 (hypot(x, 2)'' = 1/2 at 0)
-    rx, ry = lax.div(x, safe_big), lax.div(y, safe_big)
-    ratio_sq = lax.select(lax.le(ax, ay), lax.mul(rx, rx), lax.mul(ry, ry))
-    out = lax.mul(big, lax.sqrt(lax.add(1.0, ratio_sq)))
-    # an infinite operand wins, even over a nan (IEEE, NumPy)
-    inf = lax.bitwise_or(lax.eq(ax, math.inf), lax.eq(ay, math.inf))
-    return lax.select(inf, lax.full(shp, math.inf, dt), out)
+    x, y, _ = _to_common_float(x, y)
+    return lax.hypot(x, y)
 
 
 def _abs_diff_unless(mask, x, y, dt):

@@ -78,7 +78,7 @@ REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
 # elementwise ops lowered to scalar libm calls (no vector form), and the ops the
 # vectorizable kernels of vecmath.py implement (name there)
 LIBM_CALLS = {P.tan_p, P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p,
-              P.asinh_p, P.acosh_p, P.atanh_p, P.erf_p, P.atan2_p, P.pow_p, P.cbrt_p,
+              P.asinh_p, P.acosh_p, P.atanh_p, P.erf_p, P.atan2_p, P.hypot_p, P.pow_p, P.cbrt_p,
               P.lgamma_p, P.digamma_p, P.polygamma_p}
 VECMATH_PRIMS = {P.exp_p: "exp", P.log_p: "log", P.log1p_p: "log1p", P.expm1_p: "expm1",
                  P.tanh_p: "tanh", P.logistic_p: "logistic", P.sin_p: "sin", P.cos_p: "cos"}

@@ -237,6 +237,11 @@ def _pow(ctx, out, ins, x, y):
     return cast(f"np.power({x}, {y})", out)
 
 
+@_rule(P.hypot_p)
+def _hypot(ctx, out, ins, x, y):
+    return cast(f"math.hypot({x}, {y})", out)  # libm's, as NumPy's
+
+
 @_rule(P.atan2_p)
 def _atan2(ctx, out, ins, x, y):
     return cast(f"math.atan2({x}, {y})", out)
