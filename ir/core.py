@@ -147,8 +147,8 @@ class Literal:
 
 def _same_scalar(a, b):
     a, b = a.item(), b.item()
-    if a != a and b != b:  # both nan
-        return True
+    if a != a and b != b:  # both nan, of one sign (copysign and signbit read it)
+        return bool(np.signbit(a) == np.signbit(b))
     if isinstance(a, float) and a == 0.0 and b == 0.0:
         return np.signbit(a) == np.signbit(b)
     return a == b

@@ -373,6 +373,23 @@ def test_integer_floor_division_edges(dtype):
         np.testing.assert_array_equal(g, w)
 
 
+def test_integer_overflow_wraps_as_numpy_where_llvm_sees_it():
+    # Numba's no-signed-wrap + - * let LLVM fold x + 1 > x to True at the int64 maximum
+    big, small = np.array([np.iinfo(np.int64).max]), np.array([np.iinfo(np.int64).min])
+    cases = [(lambda x: x + 1 > x, big), (lambda x: (x * 2) // 2, big),
+             (lambda x: np.sign(x + 1), big), (lambda x: -x < 0, small),
+             (lambda x: x + (-2 ** 63), np.array([-1, 5])), (lambda x: x ** 3 // x, np.array([3 * 10 ** 6])),
+             (lambda x: np.sum(x) > 0, np.array([2 ** 62, 2 ** 62])),
+             (lambda x: np.prod(x) == 0, np.array([2 ** 40, 2 ** 40])),
+             (lambda x: np.minimum(x, x) - 1 < np.minimum(x, x), small)]
+    for f, a in cases:
+        with np.errstate(all="ignore"):
+            want = f(a)
+        got, interp = both(f, a)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(interp, want)
+
+
 def test_float_to_int_casts_of_nan_and_out_of_range_values():
     # NumPy's casts give the integer minimum for NaN, inf and values out of range (x86);
     # LLVM's fptosi is undefined there and folded such values it could see into garbage

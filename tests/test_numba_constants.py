@@ -146,3 +146,10 @@ def test_diagonal_constants_random(case):
     # one that is not a diagonal is an argument after x
     consts = pb.jit(f).ir(x).consts
     assert len(kernel_args(f, x)) == 1 + sum(diagonal(k) is None for k in consts if np.ndim(k))
+
+
+def test_a_constant_of_zeros_of_both_signs_is_not_filled_with_one():
+    # "one value everywhere" is bitwise: 0.0 and -0.0 differ (np.array_equal: equal)
+    C = np.array([0.0, -0.0])
+    h = pb.grad(lambda x: np.sum(x[1:] * C))
+    assert_bits(pb.jit(h)(np.ones(3)), np.array([0.0, 0.0, -0.0]))

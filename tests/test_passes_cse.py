@@ -329,3 +329,15 @@ def test_equal_but_distinct_sub_irs_are_not_merged():
     """
     ir = parse(text(src))
     assert cse(ir) is ir
+
+
+def test_nan_literals_of_two_signs_stay_apart():
+    # copysign and signbit read a NaN's sign: `add b nan` and `add b -nan` differ
+    import pullback as pb
+
+    x = np.array([1.0, -1.0])
+    f = lambda x: (np.copysign(1.0, x * 0 + np.nan), np.copysign(1.0, x * 0 + (-np.nan)))
+    for backend in ("numba", "interpreter"):
+        pos, neg = pb.jit(f, backend=backend)(x)
+        np.testing.assert_array_equal(pos, [1.0, 1.0])
+        np.testing.assert_array_equal(neg, [-1.0, -1.0])

@@ -110,6 +110,13 @@ class LoweringError(NotImplementedError):
     pass
 
 
+def _bitwise_uniform(val):
+    """One value everywhere, bit for bit (0.0 and -0.0, or NaNs of two signs, differ)."""
+    flat = np.ascontiguousarray(val).reshape(-1)
+    bits = flat.view(f"u{flat.dtype.itemsize}")
+    return bool((bits == bits[0]).all())
+
+
 def _prod(xs):
     r = 1
     for x in xs:
@@ -472,8 +479,7 @@ class Codegen:
         val = self.known_value(a) if shape else None
         if not shape:
             self.emit(f"{nm} = {self.read(a, [])}", eqn)
-        elif val is not None and val.size and np.array_equal(val, np.full(val.shape, val.flat[0]),
-                                                                equal_nan=val.dtype.kind == "f"):
+        elif val is not None and val.size and _bitwise_uniform(val):
             # one value everywhere (a broadcast constant): filled by the cached helper
             self.emit(f"{nm} = _h.full({tuple(shape)}, {L.literal(val.flat[0], a.aval.dtype)}, "
                       f"{L.DT[a.aval.dtype]})", eqn)

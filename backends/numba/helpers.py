@@ -19,7 +19,7 @@ from numba.np.linalg import F_INT_nptype, _LAPACK, get_blas_kind
 
 from .intrinsics import njit_cached
 from .intrinsics import (cbrt, clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
-                         radd, reshape, rmax, rmin, rmul, scalar, signbit, where)
+                         radd, reshape, rmax, rmin, rmul, scalar, signbit, where, wadd, wmul, wsub)
 
 _JIT = dict(nogil=True, error_model="numpy")
 

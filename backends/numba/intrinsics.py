@@ -12,7 +12,7 @@ layouts these cannot handle in place (an argument that is not C-contiguous) call
 the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.cbrt`, `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
+`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.cbrt`, `_h.wadd`/`wsub`/`wmul` (wrapping integer arithmetic), `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
 `_h.rmax`/`_h.rmin` for float reduction accumulators (helpers.py re-exports them). They are not
 callable from Python.
 """
@@ -183,6 +183,32 @@ rmul = _accumulate("rmul", lambda builder, a, b: builder.fmul(a, b, flags=("reas
 # of equal values, max(-0.0, 0.0) is 0.0 and min(-0.0, 0.0) is -0.0 in any order.
 rmax = _accumulate("rmax", _llvm_binary("maximum"))
 rmin = _accumulate("rmin", _llvm_binary("minimum"))
+
+
+def _wrapping(name, emit):
+    """Integer `+`, `-`, `*` that wrap, as NumPy's: Numba marks its own no-signed-wrap,
+    which lets LLVM fold `x + 1 > x` to True and `(x * 2) // 2` to x at the int64
+    maximum (and an addition of the constant -2**63 as if it could not overflow)."""
+    @intrinsic
+    def op(typingctx, a, b):
+        if not (isinstance(a, types.Integer) and isinstance(b, types.Integer)):
+            return None
+        ty = typingctx.unify_pairs(a, b)
+        if not isinstance(ty, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            x = context.cast(builder, args[0], sig.args[0], sig.return_type)
+            y = context.cast(builder, args[1], sig.args[1], sig.return_type)
+            return emit(builder, x, y)
+        return ty(a, b), codegen
+    op.__name__ = name
+    return op
+
+
+wadd = _wrapping("wadd", lambda builder, a, b: builder.add(a, b))
+wsub = _wrapping("wsub", lambda builder, a, b: builder.sub(a, b))
+wmul = _wrapping("wmul", lambda builder, a, b: builder.mul(a, b))
 
 
 @intrinsic

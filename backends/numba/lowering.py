@@ -159,6 +159,8 @@ def _logistic(ctx, out, ins, x):
 
 @_rule(P.neg_p)
 def _neg(ctx, out, ins, x):
+    if np.dtype(out).kind == "i":  # -MIN is MIN, as NumPy's
+        return cast(f"_h.wsub({literal(0, out)}, {x})", out)
     return cast(f"-{x}", out)
 
 
@@ -196,16 +198,18 @@ def _identity(ctx, out, ins, x, **params):
     return x
 
 
-def _binop(op):
+def _binop(op, wrapping=None):
     def rule(ctx, out, ins, x, y):
+        if wrapping and np.dtype(out).kind == "i":  # wraps as NumPy's (intrinsics._wrapping)
+            return cast(f"_h.{wrapping}({x}, {y})", out)
         return cast(f"({x} {op} {y})", out)
 
     return rule
 
 
-scalar_rules[P.add_p] = _binop("+")
-scalar_rules[P.sub_p] = _binop("-")
-scalar_rules[P.mul_p] = _binop("*")
+scalar_rules[P.add_p] = _binop("+", "wadd")
+scalar_rules[P.sub_p] = _binop("-", "wsub")
+scalar_rules[P.mul_p] = _binop("*", "wmul")
 scalar_rules[P.rem_p] = _binop("%")  # Python (= NumPy) sign convention for int and float
 
 
@@ -294,6 +298,8 @@ def integer_pow_lines(ctx, out, x, y, tmp):
     if np.dtype(out).kind == "f" and abs(y) > P.INTEGER_POW_MAX_PRODUCTS:
         return [], cast(f"np.power({x}, {literal(float(y), out)})", out)
     lines, acc, base, n, k = [], None, x, abs(y), 0
+    mul = (lambda a, b: f"_h.wmul({a}, {b})") if np.dtype(out).kind == "i" else \
+        (lambda a, b: f"{a} * {b}")
     while n:
         if n & 1:
             if acc is None:
@@ -301,13 +307,13 @@ def integer_pow_lines(ctx, out, x, y, tmp):
             else:
                 name = f"{tmp}{k}"
                 k += 1
-                lines.append(f"{name} = {cast(f'{acc} * {base}', out)}")
+                lines.append(f"{name} = {cast(mul(acc, base), out)}")
                 acc = name
         n >>= 1
         if n:
             name = f"{tmp}{k}"
             k += 1
-            lines.append(f"{name} = {cast(f'{base} * {base}', out)}")
+            lines.append(f"{name} = {cast(mul(base, base), out)}")
             base = name
     if y < 0:
         return lines, cast(f"{literal(1.0, out)} / {acc}", out)
@@ -345,6 +351,8 @@ def reduce_update(prim, dtype, acc, v) -> str:
     if prim in (P.reduce_sum_p, P.reduce_prod_p):
         if dtype.kind == "f":  # reassociable, so the loop vectorizes (intrinsics.radd)
             return f"_h.{'radd' if prim is P.reduce_sum_p else 'rmul'}({acc}, {v})"
+        if dtype.kind == "i":
+            return cast(f"_h.{'wadd' if prim is P.reduce_sum_p else 'wmul'}({acc}, {v})", dtype)
         return cast(f"{acc} {'+' if prim is P.reduce_sum_p else '*'} {v}", dtype)
     if dtype.kind == "f":  # NaN-propagating and vectorizable (intrinsics.rmax)
         return f"_h.{'rmax' if prim is P.reduce_max_p else 'rmin'}({acc}, {v})"
