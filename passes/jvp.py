@@ -120,10 +120,10 @@ _def_unary(P.atan_p, lambda x, y: lax.reciprocal(lax.add(1, lax.square(x))))
 _def_unary(P.sinh_p, lambda x, y: lax.cosh(x))
 _def_unary(P.cosh_p, lambda x, y: lax.sinh(x))
 _def_unary(P.tanh_p, lambda x, y: lax.sub(1, lax.square(y)))
-_def_unary(P.asinh_p, lambda x, y: lax.rsqrt(lax.add(lax.square(x), 1)))
-_def_unary(
-    P.acosh_p, lambda x, y: lax.rsqrt(lax.mul(lax.sub(x, 1), lax.add(x, 1)))
-)
+# no squares of x, which overflow (float32 beyond 2e19): 1/hypot(x, 1), and the
+# product's square root as a product of square roots
+_def_unary(P.asinh_p, lambda x, y: lax.reciprocal(lax.hypot(x, 1)))
+_def_unary(P.acosh_p, lambda x, y: lax.mul(lax.rsqrt(lax.sub(x, 1)), lax.rsqrt(lax.add(x, 1))))
 _def_unary(P.atanh_p, lambda x, y: lax.reciprocal(_one_minus_square(x)))
 _def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
 _def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
@@ -293,9 +293,10 @@ def _pow_rule(primals, tangents):
 def _atan2_rule(primals, tangents):
     (x, y), (tx, ty) = primals, tangents
     out = _bind1(P.atan2_p, x, y)
-    denom = lax.add(lax.square(x), lax.square(y))
-    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, lax.div(y, denom))
-    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.neg(lax.div(x, denom)))
+    # y / (x^2 + y^2) as (y / h) / h: x^2 + y^2 over- or underflowed (float32 at 1e-30)
+    h = lax.hypot(x, y)
+    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, lax.div(lax.div(y, h), h))
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.neg(lax.div(lax.div(x, h), h)))
     return [out], [add_tangents(a, b)]
 
 

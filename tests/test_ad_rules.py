@@ -261,6 +261,13 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
     # hypot where one operand is 0; fmod where x or the result is 0; sinc at 0
     assert J(pb.grad(pb.grad(lambda x: np.hypot(x, 2.0))))(0.0) == 0.5
     assert J(pb.grad(lambda x: np.hypot(x, 0.0)))(0.0) == 0.0
+    # float32 derivatives without squares that over- or underflow
+    gx, gy = J(pb.grad(np.arctan2, argnums=(0, 1)))(np.float32(1e-30), np.float32(1e-30))
+    assert gx == pytest.approx(5e29, rel=1e-6) and gy == pytest.approx(-5e29, rel=1e-6)
+    gx, gy = J(pb.grad(np.arctan2, argnums=(0, 1)))(np.float32(4e19), np.float32(3e19))
+    assert gx == pytest.approx(1.2e-20, rel=1e-6) and gy == pytest.approx(-1.6e-20, rel=1e-6)
+    assert J(pb.grad(np.arcsinh))(np.float32(3e19)) == pytest.approx(1 / 3e19, rel=1e-6)
+    assert J(pb.grad(np.arccosh))(np.float32(3e19)) == pytest.approx(1 / 3e19, rel=1e-6)
     # x / h: no square to underflow at subnormals (the scaled composite's was NaN)
     assert J(pb.grad(lambda x: np.hypot(x, 1e-310)))(1e-310) == pytest.approx(2 ** -0.5, rel=1e-5)
     assert [J(pb.grad(lambda x: np.fmod(x, 2.0)))(x) for x in (0.0, -0.0, 4.0, 3.0)] == [1.0] * 4

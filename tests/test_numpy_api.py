@@ -1153,6 +1153,31 @@ def test_shape_op_arguments_are_read_as_numpy_reads_them(backend):
                                   np.ravel(fortran, order="K"))
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_float32_and_int32_corner_cases_as_numpy(backend):
+    J = functools.partial(pb.jit, backend=backend)
+    # nan_to_num tests x itself each time: a NaN made inf stays inf
+    x = np.array([np.nan, 1.0, np.inf, -np.inf])
+    for kw in ({"nan": np.inf}, {"nan": -np.inf, "neginf": 0.0}, {"nan": 1e300}):
+        for a in (x, x.astype(np.float32)):
+            with np.errstate(over="ignore"):
+                np.testing.assert_array_equal(J(lambda t: np.nan_to_num(t, **kw))(a),
+                                              np.nan_to_num(a, **kw))
+    # lstsq of float32 takes double's eps for rcond, as NumPy (it computes in double)
+    q = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))[0]
+    A = (q * np.array([1.0, 0.5, 0.2, 3e-7])).astype(np.float32)
+    b = np.ones(4, np.float32)
+    assert J(lambda a: np.linalg.lstsq(a, b)[2])(A) == np.linalg.lstsq(A, b)[2] == 4
+    # constant NumPy-scalar exponents of integers; Python int bounds beyond int32
+    i = np.array([5, -7], np.int32)
+    for y in (np.int64(2), np.int32(5), True, np.array(3)):
+        got, want = J(lambda t: t ** y)(i), i ** y
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    np.testing.assert_array_equal(J(lambda t: np.clip(t, -2 ** 40, 2 ** 40))(i), i)
+    with pytest.raises(OverflowError, match="out of bounds for int32"):
+        J(lambda t: np.pad(t, 1, constant_values=2 ** 31))(i)
+
+
 def test_shape_op_arguments_numpy_refuses_are_refused():
     x = np.arange(6.0).reshape(2, 3)
     for f, err, msg in [

@@ -8,6 +8,7 @@ real/imag and the is*complex/is*real predicates; and ufunc.outer for binary ufun
 """
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -307,14 +308,18 @@ def divmod_(x, y):
 def power(x, y):
     if type(y) is float and y == 0.5 and _dt(_arr(x)).kind == "f":
         return lax.sqrt(x)  # NumPy's own fast path: (-inf) ** 0.5 is nan, as sqrt
-    if type(y) in (int, float) and float(y).is_integer():
+    # a constant exponent: a Python number, or a NumPy scalar or 0-d array (x ** np.int64(2))
+    yc = (y if type(y) in (int, float) else np.asarray(y).item()
+          if not isinstance(y, Tracer) and np.ndim(y) == 0 and np.asarray(y).dtype.kind in "biuf"
+          else None)
+    if yc is not None and float(yc).is_integer():
         dt = lax.result_dtype(_arr(x), y)  # int ** 2.0 is float64, bool ** 2 is int64
         # repeated squaring: exact for integers (wrapping as NumPy's), an ulp per product
         # for floats, whose larger exponents go to pow
-        if abs(y) <= 64 or (dt.kind in "iu" and type(y) is int):
-            if dt.kind != "f" and y < 0:
+        if abs(yc) <= 64 or (dt.kind in "iu" and not isinstance(yc, float)):
+            if dt.kind != "f" and yc < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
-            return lax.integer_pow(lax.convert(_arr(x), dt), int(y))
+            return lax.integer_pow(lax.convert(_arr(x), dt), int(yc))
     dt = lax.result_dtype(x, y)
     if dt.kind != "f":
         raise NotImplementedError(
@@ -597,6 +602,11 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
     if lo is None and hi is None:
         return _arr(a)
     x = _arr(a)
+    if _dt(x).kind in "iu":  # a Python int bound beyond the dtype's range clips nothing
+        info = np.iinfo(_dt(x))
+        # (builtins: this function's parameters min and max hide them)
+        lo = builtins.max(lo, int(info.min)) if type(lo) is int else lo
+        hi = builtins.min(hi, int(info.max)) if type(hi) is int else hi
     if lo is not None:
         x = lax.max(x, _norm(lo))
     if hi is not None:
@@ -658,9 +668,10 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     big = np.finfo(dt).max
     posinf = big if posinf is None else posinf
     neginf = -big if neginf is None else neginf
-    x = lax.select(isnan(x), _consts_scalar(nan, dt), x)
-    x = lax.select(lax.eq(x, math.inf), _consts_scalar(posinf, dt), x)
-    return lax.select(lax.eq(x, -math.inf), _consts_scalar(neginf, dt), x)
+    # each test reads x itself: a NaN replaced by inf is not then replaced by posinf
+    out = lax.select(isnan(x), _consts_scalar(nan, dt), x)
+    out = lax.select(lax.eq(x, math.inf), _consts_scalar(posinf, dt), out)
+    return lax.select(lax.eq(x, -math.inf), _consts_scalar(neginf, dt), out)
 
 
 @implements(np.isneginf)

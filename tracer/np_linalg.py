@@ -774,8 +774,8 @@ def lstsq(a, b, rcond=None):
     m, n = _shape(a)
     if _shape(b)[0] != m:
         raise np.linalg.LinAlgError("Incompatible dimensions")
-    if rcond is None:
-        rcond = np.finfo(dt).eps * max(n, m)
+    if rcond is None:  # NumPy's: the eps of double, in which it computes float32 too
+        rcond = np.finfo(np.float64).eps * max(n, m)
     k = _shape(b)[1]
     if min(m, n) == 0:
         x = lax.broadcast_to(np.zeros((), dt), (n, k))

@@ -660,6 +660,8 @@ def pad(array, pad_width, mode="constant", **kwargs):
             if vals.size != 1:
                 raise unsupported("numpy.pad with different constant_values per side")
             value = vals[0].item()
+        if type(value) is int and _dt(a).kind in "iu":  # NumPy's OverflowError, not a wrap
+            np.asarray(value, _dt(a))
         value = lax.convert(_arr(value), _dt(a))
         return lax.pad(a, value, [(int(lo), int(hi), 0) for lo, hi in widths])
     if mode in ("edge", "reflect", "symmetric", "wrap"):
