@@ -277,7 +277,7 @@ def _pow_rule(primals, tangents):
         # is inf or nan there only if x is 0, inf or nan, and is then replaced by 0),
         # and still y's function there: d/dy of it is x**-1 at y = 0 (a mixed partial)
         p = lax.pow(x, lax.sub(y, 1.0))
-        if isinstance(y, Tracer):
+        if isinstance(y, Tracer) or np.any(np.asarray(y) == 0):  # (a constant with 0s too)
             p = lax.select(lax.bitwise_and(lax.eq(y, 0.0), lax.logical_not(lax.is_finite(p))),
                            0.0, p)
         a = lax.mul(tx, lax.mul(y, p))

@@ -253,6 +253,18 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
     H = J(pb.hessian(lambda p: p[0] ** p[1]))(np.array([2.0, 0.0]))
     np.testing.assert_allclose(H, [[0.0, 0.5], [0.5, np.log(2.0) ** 2]], rtol=1e-15)
     assert J(pb.grad(lambda x: x ** 0.0))(0.0) == 0.0
+    # also where a constant exponent array holds a 0 among other values (was NaN)
+    np.testing.assert_array_equal(
+        J(pb.grad(lambda x: np.sum(x ** np.array([0.0, 1.0]))))(np.zeros(2)), [0.0, 1.0])
+    np.testing.assert_array_equal(
+        J(pb.hessian(lambda x: np.sum(x ** np.array([0.0, 2.0]))))(np.zeros(2)), [[0, 0], [0, 2]])
+    # floor_divide is piecewise constant: zero derivatives, as floor's (were inf and NaN
+    # through x / y at y = 0)
+    with np.errstate(all="ignore"):
+        assert J(pb.grad(lambda y: np.floor_divide(1.0, y)))(0.0) == 0.0
+        assert J(pb.grad(lambda x: np.floor_divide(x, 0.0)))(1.0) == 0.0
+        assert J(pb.grad(lambda y: np.floor_divide(5.0, y)))(1e-310) == 0.0
+        assert J(pb.grad(lambda x: x // 3.0 + x))(2.0) == 1.0
     # logaddexp at a tie, softplus at 0
     np.testing.assert_allclose(J(pb.hessian(lambda v: np.logaddexp(v[0], v[1])))(
         np.array([1.5, 1.5])), [[0.25, -0.25], [-0.25, 0.25]], rtol=1e-15)

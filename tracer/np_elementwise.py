@@ -251,8 +251,11 @@ def floor_divide(x, y):
         x, y = lax.convert(x, np.int64), lax.convert(y, np.int64)
     if dt.kind == "f":
         # NumPy's npy_divmod, on C's fmod: not floor(x / y) (1.0 // 0.1 is 9.0, while
-        # floor(1.0 / 0.1) is 10.0); it also fixes -1 // inf = -1 and zero signs
-        x, y = lax.convert(x, dt), lax.convert(y, dt)
+        # floor(1.0 / 0.1) is 10.0); it also fixes -1 // inf = -1 and zero signs. Piecewise
+        # constant, so zero derivatives, as floor's: the operands' are stopped (through
+        # x / y at y = 0 they were inf or NaN)
+        x = lax.stop_gradient(lax.convert(x, dt))
+        y = lax.stop_gradient(lax.convert(y, dt))
         mod = fmod(x, y)
         div = lax.div(lax.sub(x, mod), y)
         below = lax.bitwise_and(lax.ne(mod, 0), lax.ne(lax.lt(y, 0), lax.lt(mod, 0)))
