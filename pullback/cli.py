@@ -30,6 +30,8 @@ import time
 import numpy as np
 
 FORMATS = ("text", "json", "dot", "source")
+# what user code may raise, sys.exit() and a stray GeneratorExit included (not ^C)
+USER_ERRORS = (Exception, SystemExit, GeneratorExit)
 TRANSFORMS = ("grad", "jacfwd", "jacrev", "hessian", "jvp", "vjp", "vmap")
 
 
@@ -182,7 +184,7 @@ def load_function(target):
     sys.path.insert(0, folder)  # so that the file's own sibling imports work
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as e:  # sys.exit() in user code too
+    except USER_ERRORS as e:
         raise CLIError(f"importing {path} failed: {_one_line(e)}") from None
     finally:
         if sys.path and sys.path[0] == folder:
@@ -425,6 +427,9 @@ def dump(opts, out, err):
         raise CLIError(f"unknown format {opts.format!r}; known: {', '.join(FORMATS)}")
     if opts.parallel and opts.format != "source":
         raise CLIError("--parallel applies to --format source only")
+    if opts.format == "source" and (opts.no_opt or opts.passes is not None):
+        raise CLIError("--no-opt and --passes do not apply to --format source: the code is "
+                       "generated from the IR the default pipeline optimizes, as pb.jit's")
     for name in opts.transform:
         if name not in TRANSFORMS:
             raise CLIError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")
@@ -464,7 +469,7 @@ def dump(opts, out, err):
         g, vmaps = apply_transforms(f, opts.transform, argnums, tuple(in_axes))
     except CLIError:
         raise
-    except (Exception, SystemExit) as e:  # sys.exit() in user code too
+    except USER_ERRORS as e:
         raise CLIError(f"applying {', '.join(opts.transform)} failed: {_one_line(e)}") from None
     args = [example_value(a) for a in dyn_avals]
     for _ in range(vmaps):
@@ -474,17 +479,24 @@ def dump(opts, out, err):
     import pullback as pb
 
     if opts.format == "source":
+        if opts.stats:  # the passes pb.jit runs, on the same IR
+            stats = []
+            try:
+                optimize(pb.make_ir(g)(*args), stats=stats)
+            except USER_ERRORS as e:
+                raise CLIError(f"tracing {opts.target} failed: {_one_line(e)}") from None
+            _write_stats(stats, err)
         try:
             text = pb.jit(g, parallel=opts.parallel).source(*args)
         except CLIError:
             raise
-        except (Exception, SystemExit) as e:  # sys.exit() in user code too
+        except USER_ERRORS as e:
             raise CLIError(f"source generation failed: {_one_line(e)}") from None
         out.write(text if text.endswith("\n") else text + "\n")
         return
     try:
         ir = pb.make_ir(g)(*args)
-    except (Exception, SystemExit) as e:  # sys.exit() in user code too
+    except USER_ERRORS as e:
         raise CLIError(f"tracing {opts.target} failed: {_one_line(e)}") from None
     if not opts.no_opt:
         stats = [] if opts.stats else None
@@ -493,10 +505,7 @@ def dump(opts, out, err):
         except Exception as e:
             raise CLIError(f"optimization failed: {_one_line(e)}") from None
         if stats is not None:
-            for s in stats:
-                rnd = f"round {s['round']:<2} " if "round" in s else ""
-                err.write(f"pass {s['pass']:<10} {rnd}eqns {s['eqns_before']:>6} -> "
-                          f"{s['eqns_after']:<6} {1000 * s['seconds']:8.2f} ms\n")
+            _write_stats(stats, err)
     elif opts.stats:
         err.write("no passes run (--no-opt)\n")
     if opts.format == "text":
@@ -505,6 +514,13 @@ def dump(opts, out, err):
         out.write(json.dumps(ir_to_json(ir), indent=1, allow_nan=False) + "\n")
     else:
         out.write(ir_to_dot(ir))
+
+
+def _write_stats(stats, err):
+    for s in stats:
+        rnd = f"round {s['round']:<2} " if "round" in s else ""
+        err.write(f"pass {s['pass']:<10} {rnd}eqns {s['eqns_before']:>6} -> "
+                  f"{s['eqns_after']:<6} {1000 * s['seconds']:8.2f} ms\n")
 
 
 def _add_batch_axis(x, axis, size):

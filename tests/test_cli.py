@@ -29,6 +29,9 @@ USER_FILE = textwrap.dedent("""\
     def broken(x):
         return x + np.ones(7)
 
+    def stray(x):
+        raise GeneratorExit
+
     NOT_A_FUNCTION = 3
     """)
 
@@ -241,6 +244,10 @@ def test_source_format(run_here, user_file):
     f = load(user_file, "f")
     assert r.stdout.rstrip("\n") == pb.jit(f).source(np.ones(3), 1.0).rstrip("\n")
     assert "def " in r.stdout and "sin" in r.stdout
+    # --stats: the passes pb.jit runs on that IR, each on a line
+    r = run_here("dump", f"{user_file}:f", "--args", "f64[3], f64[]", "--format", "source",
+                 "--stats")
+    assert r.returncode == 0 and "pass simplify" in r.stderr and "pass dce" in r.stderr, r.stderr
 
 
 def test_parallel_source(run_here, user_file, monkeypatch, capsys):
@@ -291,6 +298,11 @@ def test_missing_transform_is_reported(monkeypatch, user_file, capsys):
      "--in-axes 7 is out of range"),
     (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0,0,0"], "--in-axes has 3 entries"),
     (["{f}:f", "--args", "f64[3], f64[]", "--batch-size", "0"], "--batch-size must be"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--format", "source", "--no-opt"],
+     "do not apply to --format source"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--format", "source", "--passes", "dce"],
+     "do not apply to --format source"),
+    (["{f}:stray", "--args", "f64[3]"], "GeneratorExit"),
 ])
 def test_bad_input_exits_2_with_one_line(user_file, argv, msg, capsys):
     # in-process (the subprocess path is covered below): same main(), faster

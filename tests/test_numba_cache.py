@@ -132,6 +132,21 @@ def test_disk_cache_disabled(tmp_cache, monkeypatch):
     assert not (tmp_cache / "programs").exists()
 
 
+def test_programs_kept_in_memory_are_bounded(tmp_cache, monkeypatch):
+    # each program holds copies of its constants: re-jitting a closure over new weights
+    # kept every set alive; the least recently used are forgotten beyond the bounds
+    monkeypatch.setattr(cache, "PROGRAMS_MAX_BYTES", 3 * 8 * 1000)
+    monkeypatch.setattr(cache, "_programs", type(cache._programs)())
+    x = np.ones(1000)
+    for i in range(6):
+        w = np.full(1000, float(i))
+        assert pb.jit(lambda x: np.sum(x * w))(x) == 1000.0 * i  # noqa: B023
+    assert len(cache._programs) == 3
+    monkeypatch.setattr(cache, "PROGRAMS_MAX_COUNT", 2)
+    pb.jit(lambda x: np.sum(x * np.arange(1000.0)))(x)
+    assert len(cache._programs) == 2
+
+
 def test_threads_calling_one_jitted_function(tmp_cache):
     f = pb.jit(lambda x, y: np.sum(np.exp(x) * y, axis=0) + x[0])
     rng = np.random.default_rng(1)

@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import types
+from collections import OrderedDict
 
 import numba
 
@@ -58,7 +59,28 @@ JIT_OPTIONS = dict(nogil=True, error_model="numpy", no_rewrites=True, no_cfunc_w
 
 _lock = threading.RLock()
 _modules: dict = {}      # source hash -> loaded module (kernel dispatcher inside)
-_programs: dict = {}     # program key -> Program (see backends/numba compile_traced)
+# program key -> Program (see backends/numba compile_traced), least recently used first;
+# bounded, since a program holds private copies of its constants: re-jitting a closure
+# over new weights in a loop kept every set alive (8 MB a step for 10^6 of them)
+_programs: "OrderedDict" = OrderedDict()
+PROGRAMS_MAX_COUNT = 256
+PROGRAMS_MAX_BYTES = 256 << 20  # of constants
+
+
+def _remember_program(key, prog):
+    """Keep `prog` as the most recently used; forget the least recently used beyond
+    the bounds (the Jitted objects that use them keep theirs)."""
+    _programs[key] = prog
+    _programs.move_to_end(key)
+    total = sum(_const_bytes(p) for p in _programs.values())
+    while len(_programs) > 1 and (len(_programs) > PROGRAMS_MAX_COUNT
+                                  or total > PROGRAMS_MAX_BYTES):
+        _, old = _programs.popitem(last=False)
+        total -= _const_bytes(old)
+
+
+def _const_bytes(prog):
+    return sum(getattr(c, "nbytes", 0) for c in prog.consts)
 _counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
              "disk_entries_rebuilt": 0, "program_hits": 0,
              "trig_fallbacks": 0,  # programs switched to their unguarded kernel (trig.TrigGuard)
@@ -276,7 +298,7 @@ def load_program(key):
         if prog is None and disk_enabled():
             prog = _read_program(key)
         if prog is not None:
-            _programs[key] = prog
+            _remember_program(key, prog)
             _counters["program_hits"] += 1
         return prog
 
@@ -301,7 +323,7 @@ def _read_program(key):
 
 def store_program(key, prog):
     with _lock:
-        _programs[key] = prog
+        _remember_program(key, prog)
         if not disk_enabled():
             return
         path = _program_path(key)
