@@ -423,15 +423,6 @@ class Tracer:
                 "function on each element as a NumPy scalar. Batch the function written "
                 "for one element with pb.vmap(f) instead (nested for more axes), or write "
                 f"it with NumPy's elementwise functions.{where(user_source(2))}")
-        user = user_source(2)
-        drawn = _random_call(user)
-        if drawn is not None:
-            raise UntraceableLibraryError(
-                f"{drawn}, called on this line, is not supported on traced arrays by "
-                "pullback: NumPy's random generators are C code that converts their "
-                "arguments to NumPy arrays. Draw standard values outside the traced "
-                "function, pass them in and transform them (loc + scale * z for a normal "
-                f"one).{where(user)}")
         # from 1: the frame that called np.asarray (C code has no frame of its own)
         lib = _library_call(1)
         if lib is not None:
@@ -443,6 +434,15 @@ class Tracer:
                 f"functions (scipy.special's ufuncs erf, expit and logit trace), or call "
                 f"{name.rsplit('.', 1)[-1]} outside the traced function.{where(user)}"
             )
+        user = user_source(2)  # the user's own line: no library frame above
+        drawn = _random_call(user)
+        if drawn is not None:
+            raise UntraceableLibraryError(
+                f"{drawn}, called on this line, is not supported on traced arrays by "
+                "pullback: NumPy's random generators are C code that converts their "
+                "arguments to NumPy arrays. Draw standard values outside the traced "
+                "function, pass them in and transform them (loc + scale * z for a normal "
+                f"one).{where(user)}")
         raise TypeError(
             f"NumPy tried to convert a traced array {self.aval} into a concrete array. "
             "This happens when a traced value sits inside a Python list given to NumPy "
