@@ -1194,11 +1194,15 @@ def test_shape_op_arguments_numpy_refuses_are_refused():
             (lambda x: np.take(x, [7], mode="foo"), ValueError, "clipmode must be one of"),
             (lambda x: np.searchsorted(x[0], x[1], side="middle"), ValueError,
              "side must be 'left' or 'right'"),
-            (lambda x: np.diagonal(x, 1.0), TypeError, "cannot be interpreted as an integer")]:
+            (lambda x: np.diagonal(x, 1.0), TypeError, "cannot be interpreted as an integer"),
+            (lambda x: np.concatenate([x, x], dtype=np.int64), TypeError, "rule 'same_kind'"),
+            (lambda x: np.stack([x, x], dtype=np.int64), TypeError, "rule 'same_kind'")]:
         with pytest.raises(err, match=msg):
             pb.jit(f)(x)
     np.testing.assert_array_equal(
         pb.jit(lambda x: np.take_along_axis(x, np.array([[1, 0, -2]]), axis=0))(x), [[3, 1, 2]])
+    got = pb.jit(lambda x: np.concatenate([x, x], dtype=np.int64, casting="unsafe"))(x)
+    assert got.dtype == np.int64 and np.array_equal(got, np.concatenate([x, x]).astype(int))
 
 
 def test_what_pullback_does_not_do_is_named():

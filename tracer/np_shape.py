@@ -273,6 +273,10 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
         if any(d != e for i, (d, e) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
             raise mismatch()
     dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*arrays)
+    for a in arrays:  # NumPy's casting rule ("same_kind": no float64 into int64)
+        if not np.can_cast(_dt(a), dt, casting=casting):
+            raise TypeError(f"Cannot cast array data from dtype('{_dt(a)}') to dtype('{dt}') "
+                            f"according to the rule '{casting}'")
     arrays = [lax.convert(a, dt) for a in arrays]
     arrays = [a for a in arrays if _shape(a)[ax] != 0] or arrays[:1]
     if not any(isinstance(a, Tracer) for a in arrays):
