@@ -102,9 +102,10 @@ for _p, _f in _ELEMENTWISE_IMPLS.items():
 # NumPy's SIMD loops for these round differently from its strided loops (exp of a
 # reversed view differs from exp of a copy in the last bit): C-contiguous operands,
 # so that a pass removing a copying equation (x * 1.0 after a rev) changes no bit
-_LAYOUT_ROUNDED = (P.exp_p, P.log_p, P.log2_p, P.log10_p, P.log1p_p, P.expm1_p, P.sin_p, P.cos_p, P.tan_p,
-                   P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p, P.tanh_p, P.asinh_p,
-                   P.acosh_p, P.atanh_p, P.cbrt_p, P.atan2_p, P.hypot_p, P.pow_p)
+_LAYOUT_ROUNDED = (P.exp_p, P.log_p, P.log2_p, P.log10_p, P.log1p_p, P.expm1_p, P.sin_p,
+                   P.cos_p, P.tan_p, P.asin_p, P.acos_p, P.atan_p, P.sinh_p, P.cosh_p,
+                   P.tanh_p, P.asinh_p, P.acosh_p, P.atanh_p, P.cbrt_p, P.atan2_p, P.hypot_p,
+                   P.pow_p)
 
 
 def _contiguous_operands(impl):

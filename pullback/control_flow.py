@@ -120,8 +120,7 @@ def _promote_weak_carry(leaves, avals, weak, out_avals, out_weak):
     changed = False
     for i in weak:
         same = out_avals[i].dtype == avals[i].dtype
-        narrower = _KIND_ORDER[out_avals[i].dtype.kind] < _KIND_ORDER[avals[i].dtype.kind]
-        if out_avals[i].shape != avals[i].shape or (out_weak[i] and same) or narrower:
+        if not _widens(avals[i], out_avals[i]) or (out_weak[i] and same):
             still.append(i)
             continue
         if out_weak[i]:  # a Python scalar (or weak tracer) of the output's kind
@@ -156,7 +155,7 @@ def cond(pred, true_fun, false_fun, *operands):
         p = np.asarray(pred)
         if p.dtype.kind not in "biuf":
             raise _type_error(f"pb.cond: the predicate must be a bool or a number, got "
-                            f"{type(pred).__name__}")
+                              f"{type(pred).__name__}")
         if p.shape != ():
             raise _type_error(f"pb.cond: the predicate must be a scalar, got shape {p.shape}")
     elif pred.shape != ():
@@ -303,7 +302,7 @@ def fori_loop(lower, upper, body_fun, init_val):
             raise _type_error(f"pb.fori_loop: the bounds must be integers, got {b!r}")
         if np.ndim(b) != 0:
             raise _type_error(f"pb.fori_loop: the bounds must be scalars, got one of shape "
-                            f"{np.shape(b)}")
+                              f"{np.shape(b)}")
     static = all(not isinstance(b, Tracer) or b.val is not None for b in (lower, upper))
     init_leaves, init_tree = tree_flatten(init_val)
     init_avals = _avals(init_leaves, "init_val")

@@ -12,7 +12,8 @@ layouts these cannot handle in place (an argument that is not C-contiguous) call
 the cached njit `copy_c`.
 
 Kernels call them as `_h.empty`, `_h.full`, `_h.contiguous`, `_h.reshape`,
-`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.cbrt`, `_h.wadd`/`wsub`/`wmul` (wrapping integer arithmetic), `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
+`_h.dot_into`, `_h.scalar`, `_h.where`, `_h.cbrt`, `_h.wadd`/`wsub`/`wmul` (wrapping
+integer arithmetic), `_h.clamp`, `_h.fill_outside`, and `_h.radd`/`_h.rmul`/
 `_h.rmax`/`_h.rmin` for float reduction accumulators (helpers.py re-exports them). They are not
 callable from Python.
 """

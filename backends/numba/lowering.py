@@ -127,8 +127,8 @@ def _math(name, fallback=None):
     return rule
 
 
-for _name in ["exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
-              "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "erf"]:
+for _name in ["exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "asin",
+              "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "erf"]:
     scalar_rules[getattr(P, f"{_name}_p")] = _math(_name)
 # math.floor/ceil return ints in Numba; the NumPy ufuncs keep the float type.
 scalar_rules[P.floor_p] = lambda ctx, out, ins, x: cast(f"np.floor({x})", out)
