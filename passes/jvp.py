@@ -878,15 +878,15 @@ def _cond_jvp(primals, tangents, *, branches):
     n_out = len(branches[0].outvars)
     nz = [not is_zero(t) and is_float(_aval(o).dtype) for t, o in zip(tops, ops)]
     outs_nz_all = [False] * n_out
-    splits = []
+    jvps, splits = [], []
     for br in branches:
         report = []
-        j = jvp_ir(br, nz, report)
+        jvps.append(jvp_ir(br, nz, report))
         outs_nz_all = [a or b for a, b in zip(outs_nz_all, report)]
-        splits.append(_split_linear(j, len(ops), n_out))
+        splits.append(_split_linear(jvps[-1], len(ops), n_out))
     op_avals = [_aval(o) for o in ops]
     if any(_holds_while(lin) for _, lin, _ in splits):
-        return _joint_cond_jvp(pred, ops, tops, nz, branches, outs_nz_all)
+        return _joint_cond_jvp(pred, ops, tops, nz, branches, jvps, outs_nz_all)
     res_avals = [a for _, _, ra in splits for a in ra]
     offs = [0]
     for _, _, ra in splits:
@@ -924,21 +924,11 @@ jvp_rules[CF.cond_p] = _cond_jvp
 
 
 def _holds_while(ir):
-    from .dce import has_subirs
-
-    for e in ir.eqns:
-        if e.prim is CF.while_p:
-            return True
-        if has_subirs(e):
-            subs = [v for v in e.params.values() if isinstance(v, IR)]
-            subs += [x for v in e.params.values() if isinstance(v, tuple)
-                     for x in v if isinstance(x, IR)]
-            if any(_holds_while(s) for s in subs):
-                return True
-    return False
+    return (any(e.prim is CF.while_p for e in ir.eqns)
+            or any(_holds_while(sub) for _, _, sub in ir.subirs()))
 
 
-def _joint_cond_jvp(pred, ops, tops, nz, branches, outs_nz_all):
+def _joint_cond_jvp(pred, ops, tops, nz, branches, jvps, outs_nz_all):
     """The cond itself, and a cond of its branches' derivatives on the operands and
     their tangents, for branches whose derivative holds a while loop (forward mode
     only, so nothing to transpose). Split into a primal and a linear cond, the linear
@@ -948,13 +938,13 @@ def _joint_cond_jvp(pred, ops, tops, nz, branches, outs_nz_all):
     t_in = [t for t, n in zip(tops, nz) if n]
     avals = [_aval(o) for o in ops] + [_aval(t) for t in t_in]
 
-    def tangent_fn(br):
+    def tangent_fn(j):  # the branch's jvp IR, its tangent outputs
         def fn(*xs):
-            return _eval(jvp_ir(br, nz), xs)[n_out:]
+            return _eval(j, xs)[n_out:]
         return fn
 
     outs = bind_list(CF.cond_p, [pred] + ops, dict(branches=tuple(branches)))
-    tbr, tcap = trace_closed_branches([tangent_fn(br) for br in branches], avals)
+    tbr, tcap = trace_closed_branches([tangent_fn(j) for j in jvps], avals)
     touts = bind_list(CF.cond_p, [pred] + tcap + ops + t_in, dict(branches=tuple(tbr)))
     touts = [t if (n and is_float(_aval(o).dtype)) else Zero(_aval(o))
              for t, o, n in zip(touts, outs, outs_nz_all)]

@@ -124,8 +124,8 @@ def _promote_weak_carry(leaves, avals, weak, out_avals, out_weak):
             still.append(i)
             continue
         if out_weak[i]:  # a Python scalar (or weak tracer) of the output's kind
-            leaves[i] = (lax.convert(leaves[i], out_avals[i].dtype).item()
-                         if lax.is_weak(leaves[i]) else weaken(lax.convert(leaves[i], out_avals[i].dtype)))
+            c = lax.convert(leaves[i], out_avals[i].dtype)
+            leaves[i] = c.item() if lax.is_weak(leaves[i]) else weaken(c)
             still.append(i)
         else:
             strong = np.asarray(leaves[i]) if lax.is_weak(leaves[i]) else strengthen(leaves[i])

@@ -66,6 +66,11 @@ _programs: "OrderedDict" = OrderedDict()
 PROGRAMS_MAX_COUNT = 256
 PROGRAMS_MAX_BYTES = 256 << 20  # of constants
 
+_counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
+             "disk_entries_rebuilt": 0, "program_hits": 0,
+             "trig_fallbacks": 0,  # programs switched to their unguarded kernel (trig.TrigGuard)
+             "fork_fallbacks": 0}  # parallel programs switched to serial in a forked child
+
 
 def _remember_program(key, prog):
     """Keep `prog` as the most recently used; forget the least recently used beyond
@@ -81,10 +86,6 @@ def _remember_program(key, prog):
 
 def _const_bytes(prog):
     return sum(getattr(c, "nbytes", 0) for c in prog.consts)
-_counters = {"kernels_generated": 0, "memory_hits": 0, "disk_source_hits": 0,
-             "disk_entries_rebuilt": 0, "program_hits": 0,
-             "trig_fallbacks": 0,  # programs switched to their unguarded kernel (trig.TrigGuard)
-             "fork_fallbacks": 0}  # parallel programs switched to serial in a forked child
 
 
 def count(name):
