@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -131,6 +133,22 @@ def _positional_params(f):
     return [p.name for p in params if p.kind in kinds]
 
 
+# Every Jitted, to give each a new lock in a child forked while another thread
+# traced or compiled it: the holder does not survive the fork, and the child would
+# wait forever at its first call (what the lock guards are dicts, consistent
+# under the GIL; the Numba backend waits for a running compilation to end).
+_LIVE = weakref.WeakSet()
+
+
+def _new_locks_after_fork():
+    for jitted in list(_LIVE):
+        jitted._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
+
+
 class Jitted:
     def __init__(self, f, static_argnums=(), backend="numba", parallel=False,
                  static_argnames=()):
@@ -168,6 +186,7 @@ class Jitted:
         # reentrant: a jitted function may call itself while it is traced
         # (recursion on a static argument unrolls, one entry per value)
         self._lock = threading.RLock()
+        _LIVE.add(self)
         # updated=(): merging f.__dict__ would overwrite self.f/_cache/_fast when f
         # carries a Jitted's attributes (pb.grad(jitted) copies them via functools.wraps)
         functools.update_wrapper(self, f, updated=())

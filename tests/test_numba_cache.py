@@ -175,6 +175,64 @@ def _in_threads(work, n):
         t.join()
 
 
+_FORK_WHILE_BUSY = """
+import os, sys, threading, time
+import numpy as np
+import pullback as pb
+from numba.core.compiler_lock import global_compiler_lock
+
+parent = os.getpid()
+tracing, go_on = threading.Event(), threading.Event()
+
+def slow(x):  # traced in a thread that holds f's lock while the main thread forks
+    if os.getpid() == parent:
+        tracing.set()
+        go_on.wait()
+    return np.cos(x) * 3.0
+
+f = pb.jit(slow)
+pb.jit(np.sin)(1.0)  # the backend is set up
+
+def compiling():  # Numba's compiler lock held, as by a compilation in progress
+    with global_compiler_lock:
+        time.sleep(1.0)
+
+threads = [threading.Thread(target=f, args=(0.5,)), threading.Thread(target=compiling)]
+for t in threads:
+    t.start()
+tracing.wait()
+time.sleep(0.2)
+pid = os.fork()
+if pid == 0:  # the child compiles two kernels of its own
+    ok = f(0.25) == np.cos(0.25) * 3.0 and pb.jit(lambda x: x * 7.0)(2.0) == 14.0
+    os._exit(0 if ok else 1)
+go_on.set()
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("hung")
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_while_threads_trace_and_compile_does_not_hang(tmp_path):
+    # the child inherits held locks whose holders did not survive the fork: a
+    # jitted function's (its trace was running) and Numba's compiler lock
+    env = dict(os.environ, PULLBACK_CACHE_DIR=str(tmp_path))
+    p = subprocess.run([sys.executable, "-c", _FORK_WHILE_BUSY], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == ["exit", "0"], p.stderr[-3000:]
+
+
 def test_threads_calling_a_guarded_kernel_while_it_falls_back(tmp_cache):
     # sin of 64 unbounded values: the guarded medium kernel (trig.TrigGuard); the
     # threads given a huge value make the function switch to the unguarded kernel
@@ -562,3 +620,16 @@ def test_jit_works_where_numba_cannot_cache_anywhere(tmp_path):
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                          env=env, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_relative_cache_dir_stays_where_it_was_first_read(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    monkeypatch.setenv("PULLBACK_CACHE_DIR", "relative_cache")
+    monkeypatch.delenv("PULLBACK_CACHE", raising=False)
+    assert pb.jit(_unique(31))(2.0) == _unique(31)(2.0)
+    monkeypatch.chdir(tmp_path / "b")
+    assert pb.jit(_unique(32))(2.0) == _unique(32)(2.0)
+    assert len(list((tmp_path / "a" / "relative_cache" / "kernels").glob("pb_*.py"))) == 2
+    assert not (tmp_path / "b" / "relative_cache").exists()

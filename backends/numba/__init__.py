@@ -318,9 +318,32 @@ def _link(prog, located):
 _FORKED_FROM_OPENMP = []
 
 
-def _after_fork():
-    import numba
+def _before_fork():
+    """Wait for a compilation running in another thread to end. A child inherits
+    Numba's compiler lock as it was: held by a thread that does not exist there,
+    so its first compilation would wait forever (multiprocessing's fork while a
+    thread compiles); Numba's state in the middle of a compilation is no better."""
+    from numba.core.compiler_lock import global_compiler_lock
 
+    global_compiler_lock.acquire()
+
+
+def _after_fork_in_parent():
+    from numba.core.compiler_lock import global_compiler_lock
+
+    global_compiler_lock.release()
+
+
+def _after_fork_in_child():
+    global _launch_lock
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+
+    global_compiler_lock.release()
+    # Held, maybe, by a thread that did not survive the fork; what they guard are
+    # dicts and counters, consistent under the GIL.
+    cache._lock = threading.RLock()
+    _launch_lock = threading.Lock()
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel code ran before the fork
@@ -330,7 +353,8 @@ def _after_fork():
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 @functools.lru_cache(maxsize=None)

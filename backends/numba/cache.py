@@ -98,7 +98,13 @@ def cache_dir():
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "pullback")
-    return d
+    # A relative directory stays the one it named when first read: after an
+    # os.chdir the files would go elsewhere, and kernel modules already loaded
+    # would no longer find theirs.
+    return _absolute_dirs.setdefault(d, os.path.abspath(d))
+
+
+_absolute_dirs: dict = {}
 
 
 def disk_enabled():
