@@ -242,18 +242,20 @@ for _name, _f in {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min,
                   "amax": np.amax, "amin": np.amin, "mean": np.mean, "var": np.var,
                   "std": np.std, "ptp": np.ptp, "argmax": np.argmax, "argmin": np.argmin,
                   "nansum": np.nansum, "nanmean": np.nanmean, "nanmax": np.nanmax,
-                  "nanmin": np.nanmin, "nanprod": np.nanprod,
+                  "nanmin": np.nanmin, "nanprod": np.nanprod, "nanvar": np.nanvar,
+                  "nanstd": np.nanstd, "nanargmax": np.nanargmax, "nanargmin": np.nanargmin,
                   "count_nonzero": np.count_nonzero, "all": np.all, "any": np.any}.items():
     case(_name, _f, F(3, 4))
     case(_name, lambda x, _f=_f: _f(x, axis=1), F(3, 4), note="axis1")
     case(_name, lambda x, _f=_f: _f(x, axis=-2, keepdims=True), F32(3, 4), note="keepdims")
     case(_name, lambda x, _f=_f: _f(x, axis=0), I(3, 4, lo=-2, hi=3), note="axis0")
     case(_name, _f, Strided(4, 3))
-    if _name not in ("argmax", "argmin"):
+    if _name not in ("argmax", "argmin", "nanargmax", "nanargmin"):
         case(_name, lambda x, _f=_f: _f(x, axis=(0, 2)), F(2, 3, 4), note="tuple-axis")
     if _name not in ("ptp",):
         case(_name, _f, B(3, 4))
-    if _name not in ("argmax", "argmin", "count_nonzero", "all", "any"):
+    if _name not in ("argmax", "argmin", "nanargmax", "nanargmin", "count_nonzero", "all",
+                     "any"):
         case(_name, _f, F())
 case("sum", lambda x: np.sum(x, dtype=np.float32), I(3, 4), note="dtype")
 case("sum", lambda x: np.sum(x, axis=0), I(3, 4, dtype=np.int32), note="int32")
@@ -272,6 +274,26 @@ case("nansum", np.nansum, Const([np.nan, 1.0, 2.0]))
 case("nanmean", lambda x: np.nanmean(x, axis=0), Const([[np.nan, 1.0], [3.0, 2.0]]))
 case("nanmax", lambda x: np.nanmax(x, axis=1), Const([[np.nan, 1.0], [3.0, 2.0]]))
 case("nanmin", np.nanmin, Const([np.nan, 1.0, -2.0]))
+_NANS = Const([[np.nan, 1.0, 4.0, np.nan], [3.0, 2.0, -1.0, 0.5], [np.nan] * 4])
+case("nanvar", lambda x: np.nanvar(x, axis=1, ddof=1), _NANS)
+case("nanstd", lambda x: np.nanstd(x, axis=0, keepdims=True), _NANS)
+case("nanstd", lambda x: np.nanstd(x, axis=1, where=np.array([1, 1, 0, 1], bool)), _NANS,
+     note="where")
+case("var", lambda x: np.var(x, axis=1, where=np.array([1, 0, 1, 1], bool), ddof=1), F(3, 4),
+     note="where")
+case("nanargmax", lambda x: np.nanargmax(x[:2], axis=1), _NANS)  # NumPy raises on all-NaN
+case("nanargmin", lambda x: np.nanargmin(x[1:, :3], axis=0), _NANS)
+case("nancumsum", lambda x: np.nancumsum(x, axis=1), _NANS)
+case("nancumsum", np.nancumsum, I(3, 4), note="int")
+case("nancumprod", lambda x: np.nancumprod(x, axis=0), _NANS)
+case("nanmedian", lambda x: np.nanmedian(x, axis=1), _NANS)
+case("nanmedian", np.nanmedian, F(3, 4), note="flat")
+case("nanquantile", lambda x: np.nanquantile(x, [0.25, 0.5, 1.0], axis=1), _NANS)
+case("nanpercentile", lambda x: np.nanpercentile(x, 40.0, axis=0, keepdims=True), _NANS)
+case("nancumsum", lambda x: np.nancumsum(x, axis=0), F(3, 4), note="float")
+case("nancumprod", np.nancumprod, F(3, 4))
+case("nanquantile", lambda x: np.nanquantile(x, [0.3, 0.9], axis=0), F(5, 4), note="float")
+case("nanpercentile", lambda x: np.nanpercentile(x, 75), F(3, 4))
 case("average", np.average, F(3, 4))
 case("average", lambda x, w: np.average(x, weights=w), F(3, 4), Pos(3, 4), note="weights")
 case("average", lambda x, w: np.average(x, axis=1, weights=w), F(3, 4), Pos(4), note="1d-weights")
@@ -1007,6 +1029,65 @@ def test_nan_reductions_honour_where_and_initial(backend):
             want, got = f(a), pb.jit(f, backend=backend)(a)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got, want)
+
+
+def _nan_rows():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 7))
+    x[0, 1] = x[3, :6] = x[4, [0, 3, 5]] = np.nan
+    x[2] = np.nan
+    y = x.copy()
+    y[1, 2], y[4, 1] = np.inf, -np.inf
+    return x, y
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_nan_statistics_equal_numpy_bit_for_bit(backend):
+    # nanvar/nanstd/nanmedian/nanquantile/nanpercentile/nancumsum/nancumprod had no
+    # rules; rows with one value, none, and infinities
+    x, y = _nan_rows()
+    cases = [lambda a: np.nanvar(a, axis=1, ddof=1), lambda a: np.nanstd(a, axis=0),
+             lambda a: np.nanvar(a.astype(np.float32), axis=(0, 1), keepdims=True),
+             lambda a: np.nanmedian(a, axis=1), lambda a: np.nanmedian(a),
+             lambda a: np.nanmedian(a, axis=0, keepdims=True),
+             lambda a: np.nanquantile(a, [0.0, 0.3, 0.5, 1.0], axis=1),
+             lambda a: np.nanquantile(a, np.float32(0.7), axis=0, keepdims=True),
+             lambda a: np.nanquantile(a.astype(np.float32), 0.35, axis=1),
+             lambda a: np.nanquantile(a, [0, 1], axis=1),
+             lambda a: np.nanpercentile(a, [[10.0, 90.0]], axis=-1),
+             lambda a: np.nancumsum(a, axis=1), lambda a: np.nancumprod(a)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f in cases if backend == "interpreter" else cases[::3]:
+            for a in (x, y):
+                want, got = np.asarray(f(a)), pb.jit(f, backend=backend)(a)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_nanargmax_of_a_slice_of_nans_alone_is_minus_one(backend):
+    # NumPy raises on the values ("All-NaN slice encountered"); a compiled program has
+    # none to raise on, so -1 as in JAX
+    x, _ = _nan_rows()
+    for name in ("nanargmax", "nanargmin"):
+        f = getattr(np, name)
+        want = [f(r) if not np.isnan(r).all() else -1 for r in x]
+        assert want[2] == -1 and want[3] == 6
+        np.testing.assert_array_equal(pb.jit(lambda a: f(a, axis=1), backend=backend)(x), want)
+
+
+def test_nan_statistics_gradients_skip_the_nans():
+    x, _ = _nan_rows()
+    rows = [0, 1, 4]  # rows with two values or more
+    for f in [lambda a: np.nanstd(a[rows], axis=1, ddof=1),
+              lambda a: np.nanmedian(a[rows], axis=1),
+              lambda a: np.nanquantile(a[rows], [0.3, 0.8], axis=1),
+              lambda a: np.nancumprod(a[rows], axis=1)]:
+        pb.check_grads(f, (x,), order=2, modes=("fwd", "rev"))
+    # a row whose result is NaN (one value, ddof=1) leaves the others' gradient finite
+    g = pb.grad(lambda a: np.sum(np.nanstd(a, axis=1, ddof=1)[:2]))(x)
+    assert np.all(np.isfinite(g)) and not g[2:].any() and g[0, 1] == 0.0
 
 
 def _bitwise_equal(got, want):

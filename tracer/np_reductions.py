@@ -138,17 +138,38 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     return _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, "var")
 
 
-def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name):
-    if out is not None or where is not None or mean is not None:
-        raise unsupported(f"numpy.{name} with out=/where=/mean=")
+def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, skip_nan=False):
+    """var (and std's square), or with `skip_nan` nanvar's: NaNs count as absent."""
+    if out is not None or mean is not None:
+        raise unsupported(f"numpy.{name} with out=/mean=")
     if correction is not None:
         ddof = correction
     a, axes = _mean_operand(a, axis, dtype, name)
-    n = _count(a, axes)
-    m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
-    d = lax.sub(a, m)
+    masked = where is not None and where is not True
+    if not (masked or skip_nan):
+        n = _count(a, axes)
+        m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
+        d = lax.sub(a, m)
+        ss = lax.reduce_sum(lax.mul(d, d), axes)
+        return _keep(a, lax.div(ss, float(max(n - ddof, 0))), axes, keepdims)
+    # NumPy's steps: absent elements contribute zeros to the mean and the squares
+    seen = _where_mask(where if masked else True, a)
+    if skip_nan:
+        seen = lax.bitwise_and(seen, lax.logical_not(isnan(a)))
+    zero = lax.full(_shape(a), 0, _dt(a))
+    count = lax.convert(lax.reduce_sum(lax.convert(seen, np.int64), axes), _dt(a))
+    m = lax.div(lax.reduce_sum(lax.select(seen, a, zero), axes), count)
+    d = lax.select(seen, lax.sub(a, _keep(a, m, axes, True)), zero)
     ss = lax.reduce_sum(lax.mul(d, d), axes)
-    return _keep(a, lax.div(ss, float(max(n - ddof, 0))), axes, keepdims)
+    dof = lax.sub(count, _consts_scalar(ddof, _dt(a)))
+    if skip_nan:  # NaN where count - ddof <= 0 (divided by 1 there: no NaN cotangents)
+        bad = lax.le(dof, _consts_scalar(0, _dt(a)))
+        one = lax.full(_shape(dof), 1, _dt(a))
+        res = lax.select(bad, lax.full(_shape(dof), np.nan, _dt(a)),
+                         lax.div(ss, lax.select(bad, one, dof)))
+    else:  # var's max(count - ddof, 0): inf or NaN there
+        res = lax.div(ss, lax.max(dof, _consts_scalar(0, _dt(a))))
+    return _keep(a, res, axes, keepdims)
 
 
 @implements(np.std)
@@ -273,6 +294,42 @@ FUNCTIONS[np.nanmax] = _nan_extremum("nanmax", -np.inf)
 FUNCTIONS[np.nanmin] = _nan_extremum("nanmin", np.inf)
 
 
+
+def _nan_var(name, root):
+    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
+             mean=None, correction=None):
+        a = _arr(a)
+        res = _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name,
+                   skip_nan=_dt(a).kind == "f")
+        return lax.sqrt(res) if root else res
+
+    return impl
+
+
+FUNCTIONS[np.nanvar] = _nan_var("nanvar", False)
+FUNCTIONS[np.nanstd] = _nan_var("nanstd", True)
+
+
+def _nan_arg_extremum(name, fill):
+    arg = argmax if name == "nanargmax" else argmin
+
+    def impl(a, axis=None, out=None, *, keepdims=False):
+        a = _arr(a)
+        if _dt(a).kind != "f":
+            return arg(a, axis=axis, out=out, keepdims=keepdims)
+        # NaNs never win; a slice of NaNs alone gives -1 (NumPy raises ValueError on
+        # the values, which a compiled program does not have; -1 as in JAX)
+        res = arg(_nan_replace(a, fill), axis=axis, out=out, keepdims=keepdims)
+        seen = lax.logical_not(isnan(a))
+        none_seen = lax.logical_not(any_(seen, axis=axis, keepdims=keepdims))
+        return lax.select(none_seen, lax.full(_shape(res), -1, _dt(res)), res)
+
+    return impl
+
+
+FUNCTIONS[np.nanargmax] = _nan_arg_extremum("nanargmax", -np.inf)
+FUNCTIONS[np.nanargmin] = _nan_arg_extremum("nanargmin", np.inf)
+
 # ---------------------------------------------------------------- cumulative
 def _scan_operand(name, a, axis, dtype, out):
     """cumsum/cumprod's operand (flattened when axis is None) in the accumulator dtype,
@@ -303,6 +360,16 @@ FUNCTIONS[(np.add, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cumsum(
 FUNCTIONS[(np.multiply, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cumprod(
     a, axis=axis, dtype=dtype, **kw)
 
+
+
+@implements(np.nancumsum)
+def nancumsum(a, axis=None, dtype=None, out=None):
+    return cumsum(_nan_replace(a, 0), axis=axis, dtype=dtype, out=out)
+
+
+@implements(np.nancumprod)
+def nancumprod(a, axis=None, dtype=None, out=None):
+    return cumprod(_nan_replace(a, 1), axis=axis, dtype=dtype, out=out)
 
 def _cumulative(fn, identity):
     def impl(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
@@ -543,7 +610,9 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _keep(_arr(a), res, axes, keepdims)
 
 
-def _quantile(a, q, axis, method, keepdims, weights, name, scale):
+def _quantile_q(a, q, method, weights, name, scale):
+    """`q` checked as NumPy does, as an array of fractions, and whether it was a
+    Python number (weak: NumPy computes its interpolation weights in double)."""
     if method != "linear" or weights is not None:
         raise unsupported(f"numpy.{name} with method={method!r} or weights=",
                           "only the default 'linear' method has a rule")
@@ -559,6 +628,23 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     if _dt(_arr(a)) == np.bool_:
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
                         "bitwise_xor, the `^` operator, or the logical_xor function instead.")
+    return q, weak_q
+
+
+def _q_leading(res, q, a, axes, keepdims):
+    """A quantile's result, computed with q's values along a last axis, with q's
+    axes leading (and the reduced axes kept as 1s under keepdims), as NumPy's."""
+    nd = lax.ndim(res)
+    rest = _shape(res)[:-1]
+    res = lax.reshape(lax.transpose(res, [nd - 1] + list(range(nd - 1))), q.shape + rest)
+    if keepdims:
+        res = lax.reshape(res, q.shape + tuple(
+            1 if i in axes else d for i, d in enumerate(_shape(_arr(a)))))
+    return res
+
+
+def _quantile(a, q, axis, method, keepdims, weights, name, scale):
+    q, weak_q = _quantile_q(a, q, method, weights, name, scale)
     s, axes, m = _sorted_last(a, axis)
     if m == 0:
         raise IndexError(f"numpy.{name}: cannot take a quantile of an empty slice")
@@ -601,6 +687,101 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
         res = lax.reshape(res, q.shape + tuple(
             1 if i in axes else d for i, d in enumerate(_shape(_arr(a)))))
     return res
+
+
+def _present(s):
+    """How many values of each sorted slice are not NaN (NaNs sort last), as int64."""
+    return lax.reduce_sum(lax.convert(lax.logical_not(isnan(s)), np.int64), (lax.ndim(s) - 1,))
+
+
+def _at(s, index):
+    """s[..., index[..., j]] for traced indices, clamped into the slice."""
+    m = _shape(s)[-1]
+    return take_along_axis(s, lax.max(lax.min(index, m - 1), 0), -1)
+
+
+def _nan_quantile(a, q, axis, method, keepdims, weights, name, scale):
+    """nanquantile/nanpercentile: the quantile of each slice's values that are not
+    NaN, by NumPy's 'linear' steps with the count of those values in place of the
+    slice's length; NaN for a slice of NaNs alone."""
+    if _dt(_arr(a)).kind != "f":
+        return _quantile(a, q, axis, method, keepdims, weights, name[3:], scale)
+    q, weak_q = _quantile_q(a, q, method, weights, name, scale)
+    s, axes, m = _sorted_last(a, axis)
+    arr_dt, nd = _dt(s), lax.ndim(s)
+    qs = np.ravel(q)
+    shape = tuple(_shape(s)[:-1]) + (qs.size,)
+    if m == 0:  # every slice is empty: NaN, as for a slice of NaNs
+        dt = arr_dt if qs.dtype.kind in "biu" else np.result_type(arr_dt, 1.0 if weak_q else qs)
+        return _q_leading(lax.full(shape, np.nan, dt), q, a, axes, keepdims)
+    k = lax.broadcast_in_dim(_present(s), shape, tuple(range(nd - 1)))
+    last = lax.sub(k, _consts_scalar(1, np.int64))
+    none = lax.eq(k, _consts_scalar(0, np.int64))
+    if qs.dtype.kind in "biu":  # q of 0s and 1s: the first or the last value
+        res = _at(s, lax.mul(last, lax.broadcast_to(qs.astype(np.int64), shape)))
+        res = lax.select(none, lax.full(shape, np.nan, arr_dt), res)
+        return _q_leading(res, q, a, axes, keepdims)
+    # NumPy's (n - 1) q with n the count: an integer times q's floats
+    virtual = lax.mul(lax.convert(last, qs.dtype), lax.broadcast_to(qs, shape))
+    floor = lax.floor(virtual)
+    above = lax.ge(virtual, lax.convert(last, _dt(virtual)))
+    minus_one = lax.full(shape, -1, _dt(virtual))
+    prev = lax.select(above, minus_one, floor)   # -1: the last value, as NumPy indexes
+    gamma = lax.sub(virtual, prev)
+    index_prev = lax.select(above, last, lax.convert(floor, np.int64))
+    index_next = lax.select(above, last, lax.add(lax.convert(floor, np.int64),
+                                                 _consts_scalar(1, np.int64)))
+    out_dt = np.result_type(arr_dt, 1.0 if weak_q else _dt(gamma))
+    x0, x1 = _at(s, index_prev), _at(s, index_next)
+    diff = lax.convert(lax.sub(x1, x0), out_dt)
+    t = lax.convert(gamma, np.float64) if weak_q else gamma
+    w = lax.sub(lax.full(shape, 1, _dt(t)), t)
+    res = lax.select(lax.ge(t, _consts_scalar(0.5, _dt(t))),
+                     lax.sub(lax.convert(x1, out_dt), lax.mul(diff, lax.convert(w, out_dt))),
+                     lax.add(lax.convert(x0, out_dt), lax.mul(diff, lax.convert(t, out_dt))))
+    res = lax.select(none, lax.full(shape, np.nan, out_dt), res)
+    return _q_leading(res, q, a, axes, keepdims)
+
+
+@implements(np.nanquantile)
+def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                keepdims=False, *, weights=None):
+    if out is not None:
+        raise unsupported("numpy.nanquantile with out=")
+    return _nan_quantile(a, q, axis, method, keepdims, weights, "nanquantile", 1)
+
+
+@implements(np.nanpercentile)
+def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                  keepdims=False, *, weights=None):
+    if out is not None:
+        raise unsupported("numpy.nanpercentile with out=")
+    return _nan_quantile(a, q, axis, method, keepdims, weights, "nanpercentile", 100)
+
+
+@implements(np.nanmedian)
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """The median of each slice's values that are not NaN: the mean of the middle
+    one or two, as median's; NaN for a slice of NaNs alone."""
+    if _dt(_arr(a)).kind != "f":
+        return median(a, axis=axis, out=out, keepdims=keepdims)
+    if out is not None:
+        raise unsupported("numpy.nanmedian with out=")
+    s, axes, m = _sorted_last(a, axis)
+    dt = _dt(s)
+    if m == 0:
+        return median(a, axis=axis, keepdims=keepdims)
+    k = lax.reshape(_present(s), tuple(_shape(s)[:-1]) + (1,))
+    one = _consts_scalar(1, np.int64)
+    two = _consts_scalar(2, np.int64)
+    lo = _at(s, lax.div(lax.sub(k, one), two))   # (k - 1) // 2 for k >= 1
+    hi = _at(s, lax.div(k, two))
+    even = lax.eq(lax.rem(k, two), _consts_scalar(0, np.int64))
+    total = lax.add(_consts_scalar(0, dt), lo)
+    res = lax.select(even, lax.div(lax.add(total, hi), _consts_scalar(2, dt)), total)
+    res = lax.select(lax.eq(k, _consts_scalar(0, np.int64)),
+                     lax.full(_shape(res), np.nan, dt), res)
+    return _keep(_arr(a), lax.reshape(res, _shape(res)[:-1]), axes, keepdims)
 
 
 @implements(np.quantile)
