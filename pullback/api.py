@@ -74,20 +74,33 @@ def abstractify(x, path):
 
 
 def pass_through(f, args, positions):
-    """(f', args'): the arguments at `positions` that hold values a trace cannot carry
-    (strings, functions: leaves that are not arrays or numbers) closed over by f' and
-    replaced in args' by empty tuples, as JAX passes the arguments it does not
-    differentiate (grad) or batch (vmap) through untouched."""
-    fixed = {i: args[i] for i in positions
-             if any(not isinstance(x, VALUE_TYPES) for x in tree_flatten(args[i])[0])}
+    """(f', args'): in the arguments at `positions`, every leaf that is not an array
+    closed over by f' and left out of args', as JAX passes the arguments it does not
+    differentiate (grad) or batch (vmap) through untouched: a Python int stays an
+    int (`[0.0] * n`, `d[n]`, `x.reshape(n)`), True stays True (`flag is True`), a
+    string a string. Arrays (and values of an enclosing trace) are traced as before,
+    so a NumPy table indexed by a traced index still works."""
+    fixed = {}
+    for i in positions:
+        leaves, tree = tree_flatten(args[i])
+        kept = [isinstance(x, (np.ndarray, Tracer)) for x in leaves]
+        if not all(kept):
+            fixed[i] = (tree, leaves, kept)
     if not fixed:
         return f, args
 
+    def rebuild(i, traced):
+        tree, leaves, kept = fixed[i]
+        it = iter(traced)
+        return tree_unflatten(tree, [next(it) if k else x for x, k in zip(leaves, kept)])
+
     @functools.wraps(f)
     def with_fixed(*a):
-        return f(*(fixed[i] if i in fixed else v for i, v in enumerate(a)))
+        return f(*(rebuild(i, v) if i in fixed else v for i, v in enumerate(a)))
 
-    return with_fixed, tuple(() if i in fixed else v for i, v in enumerate(args))
+    return with_fixed, tuple(
+        [x for x, k in zip(fixed[i][1], fixed[i][2]) if k] if i in fixed else v
+        for i, v in enumerate(args))
 
 
 def _static_value(x, i):

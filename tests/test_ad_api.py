@@ -488,7 +488,9 @@ def test_custom_rules_refuse_closures_over_traced_values(argnum, what, kind):
     x = np.array([0.4, 1.6, -2.5])
     assert pb.jit(loss)(x, 2.0) == -1.0
     with pytest.raises(NotImplementedError, match=what):
-        pb.grad(loss, argnum)(x, 2.0)
+        pb.grad(loss, argnum)(x, np.array(2.0))
+    if argnum == 0:  # a Python float not differentiated passes through untraced, as in JAX
+        np.testing.assert_array_equal(pb.grad(loss, 0)(x, 2.0), [2.0, 2.0, 2.0])
 
 
 def test_custom_rules_must_return_values_of_the_outputs_shapes():
@@ -610,7 +612,8 @@ def test_custom_rules_must_return_their_functions_structures():
     g.defvjp(lambda n, v: (v * n, None), lambda n, r, ct: (ct * n,))
     assert np.array_equal(pb.grad(lambda v: np.sum(g(3.0, v)))(x), [3.0, 3.0, 3.0])
     with pytest.raises(TypeError, match="argument 0 is in nondiff_argnums but is a traced value"):
-        pb.grad(lambda v, n: np.sum(g(n, v)))(x, 3.0)
+        pb.grad(lambda v, n: np.sum(g(n, v)))(x, np.array(3.0))
+    assert np.array_equal(pb.grad(lambda v, n: np.sum(g(n, v)))(x, 3.0), [3.0, 3.0, 3.0])
     with pytest.raises(TypeError, match="nondiff_argnums must be an int or a tuple of ints"):
         pb.custom_jvp(lambda a: a, nondiff_argnums=(0.0,))(1.0)
 
@@ -704,3 +707,40 @@ def test_arguments_not_differentiated_or_batched_pass_through_untraced():
           1 - np.tanh(x) ** 2)
     with pytest.raises(TypeError, match="argument mode has type str"):
         pb.grad(f, argnums=1)(x, "sin")  # differentiating it: refused, naming it
+
+
+def test_arguments_not_differentiated_or_batched_pass_through_untraced():
+    # before: they were traced (with known values), so Python saw 0-d arrays: `f is
+    # True` was False, `[1.0] * n` was array([3.]), and d[n], x.reshape(n), np.arange(n)
+    # raised; as in JAX, they now reach the function as they were passed
+    x = np.arange(1.0, 4.0)
+    val, g = pb.value_and_grad(lambda x, f: np.sum(x) * (2.0 if f is True else 1.0))(x, True)
+    assert val == 12.0 and np.array_equal(g, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(pb.grad(lambda x, n: np.sum(x) * len([1.0] * n))(x, 3),
+                                  [3.0, 3.0, 3.0])
+
+    def shapes(x, n, cfg):
+        w = cfg[f"w{n}"]
+        return (np.sum(np.tile(x, n)) + np.sum(np.arange(n) * x.reshape(n)) * w
+                + np.sum(np.split(x, n)[0]) + np.sum(np.full(3, n) * x))
+
+    cfg = {"w3": 0.5, "tag": "not an array"}
+    np.testing.assert_allclose(pb.grad(shapes)(x, 3, cfg), 3 + np.arange(3) * 0.5
+                               + [1, 0, 0] + 3)
+    np.testing.assert_allclose(pb.jacfwd(shapes)(x, 3, cfg), pb.grad(shapes)(x, 3, cfg))
+    np.testing.assert_array_equal(
+        pb.vmap(lambda x, f: x * (2.0 if f is True else 1.0), in_axes=(0, None))(x, True),
+        [2.0, 4.0, 6.0])
+    # arrays not differentiated or batched are still traced: a NumPy table indexed by a
+    # traced index works, and a pytree mixing both keeps its arrays traced
+    np.testing.assert_array_equal(
+        pb.vmap(lambda t, k: t[k], in_axes=(None, 0))(np.array([5.0, 6.0, 7.0]), np.array([2, 0])),
+        [7.0, 5.0])
+    p = {"scale": 2, "table": np.array([1.0, 10.0, 100.0])}
+    np.testing.assert_array_equal(
+        pb.grad(lambda x, p: np.sum(x * p["table"]) * p["scale"])(x, p), [2.0, 20.0, 200.0])
+    # nondiff_argnums of a custom rule given a Python number that grad does not
+    # differentiate
+    g = pb.custom_jvp(lambda n, v: v * n, nondiff_argnums=(0,))
+    g.defjvp(lambda n, p, t: (p[0] * n, t[0] * n))
+    np.testing.assert_array_equal(pb.grad(lambda v, n: np.sum(g(n, v)))(x, 3), [3.0, 3.0, 3.0])
