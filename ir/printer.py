@@ -118,7 +118,12 @@ def format_param(value, ctx, indent) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if callable(value) and hasattr(value, "__name__"):
-        return value.__name__
+        name = value.__name__
+        if name in NAMED_RULES and NAMED_RULES[name] is not value:
+            # a user's rule named like one of pullback's: written <name>, which the
+            # parser refuses, so it never reads back as pullback's own rule
+            return f"<{name}>"
+        return name
     return repr(value)
 
 

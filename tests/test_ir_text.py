@@ -490,5 +490,16 @@ def test_custom_derivative_calls_print_but_callables_do_not_parse():
     assert "bwd=<lambda>" in text
     with pytest.raises(IRParseError, match="'<lambda>': a Python callable.*cannot be parsed"):
         parse(text)
+    # a user's rule named like one of pullback's own (pinv's) never parses back as it
+    k = pb.custom_jvp(lambda x: np.sin(x))
+
+    def pinv_jvp(p, t):
+        return np.sin(p[0]), 100.0 * t[0]
+
+    k.defjvp(pinv_jvp)
+    text = str(pb.make_ir(k)(np.ones(2)))
+    assert "jvp=<pinv_jvp>" in text
+    with pytest.raises(IRParseError, match="'<pinv_jvp>': a Python callable.*cannot be parsed"):
+        parse(text)
     lin = pb.make_ir(lambda x: pb.vjp(g, x)[1](np.ones(2)))(np.ones(2))
     typecheck(lin)

@@ -631,3 +631,13 @@ def test_blas_product_read_only_by_a_multi_output_op():
         for g, w in zip(got if isinstance(got, tuple) else (got,),
                         want if isinstance(want, tuple) else (want,)):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_a_source_file_name_with_a_line_break_compiles():
+    # the equations' source lines are comments of the kernel: a file name holding a
+    # line break ended one and left the rest as code (a SyntaxError)
+    ns = {"np": np}
+    exec(compile("def f(x):\n    return np.sin(x) * 2.0\n", "my\nfile\r.py", "exec"), ns)
+    f = pb.jit(ns["f"])
+    np.testing.assert_array_equal(f(np.ones(2)), np.sin(np.ones(2)) * 2.0)
+    assert "[my file .py:2 (f)]" in f.source(np.ones(2))

@@ -429,7 +429,9 @@ class Codegen:
     def comment(self, eqn, indent=1):
         header = COMMENT_HEADERS.get(eqn.prim)  # control flow: its sub-IRs follow as code
         text = header(self, eqn) if header else _pp_eqn(eqn, self.pctx, 0)
-        src = f"  [{eqn.source}]" if eqn.source is not None else ""
+        # a file name may hold line breaks (exec of code compiled as "my\nfile.py")
+        src = (f"  [{' '.join(str(eqn.source).splitlines())}]" if eqn.source is not None
+               else "")
         for i, line in enumerate(text.splitlines()):
             self.emit("# " + line + (src if i == 0 else ""), eqn, indent)
 
