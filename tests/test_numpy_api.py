@@ -512,6 +512,9 @@ case("linalg.vector_norm", lambda x: np.linalg.vector_norm(x, axis=0), F(3, 2))
 case("linalg.matrix_norm", np.linalg.matrix_norm, F(2, 3, 2))
 case("vecdot", np.vecdot, F(3, 4), F(4))
 case("linalg.vecdot", lambda x, y: np.linalg.vecdot(x, y, axis=0), F(3, 4), F(3, 1))
+case("vecdot", np.vecdot, B(3, 4), B(4), note="bool")
+case("vecdot", np.vecdot, I(3, 4, dtype=np.int32), I(4, dtype=np.int32), note="int32")
+case("linalg.vecdot", lambda x, y: np.linalg.vecdot(x, y, axis=0), B(3, 4), B(3, 1), note="bool")
 case("linalg.outer", np.linalg.outer, F(3), F(2))
 case("linalg.trace", np.linalg.trace, F(2, 3, 3))
 case("linalg.diagonal", np.linalg.diagonal, F(2, 3, 3))
@@ -1309,3 +1312,9 @@ def test_the_interpreter_does_not_round_by_layout_or_shape():
     from pullback.ir import parse
     ir = parse("{ lambda ; a:f64[2]. let\n    b:f64[2] = reduce_sum[axes=()] a\n  in (b,) }")
     assert np.signbit(eval_ir(ir, [], [np.array([-0.0, 1.0])])[0][0])  # nothing summed
+
+
+def test_diff_of_a_negative_order_raises_as_numpy():
+    # before: it returned its input
+    with pytest.raises(ValueError, match="order must be non-negative but got -1"):
+        pb.jit(lambda x: np.diff(x, n=-1))(np.ones(3))

@@ -464,7 +464,12 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
 
 @ufunc(np.vecdot)
 def vecdot(x1, x2):
-    return sum_(multiply(x1, x2), axis=-1)
+    return _vecdot_along(x1, x2, -1)
+
+
+def _vecdot_along(x1, x2, axis):
+    prod = multiply(x1, x2)  # summed in its own dtype, as NumPy's (bools with or)
+    return sum_(prod, axis=axis, dtype=_dt(prod))
 
 
 @ufunc(np.matvec)
@@ -485,7 +490,7 @@ def vecmat(x1, x2):
     return squeeze(matmul(lax.expand_dims(x1, (lax.ndim(x1) - 1,)), x2), -2)
 
 
-FUNCTIONS[np.linalg.vecdot] = lambda x1, x2, /, *, axis=-1: sum_(multiply(x1, x2), axis=axis)
+FUNCTIONS[np.linalg.vecdot] = lambda x1, x2, /, *, axis=-1: _vecdot_along(x1, x2, axis)
 FUNCTIONS[np.linalg.matmul] = lambda x1, x2, /: matmul(x1, x2)
 FUNCTIONS[np.linalg.outer] = lambda x1, x2, /: outer(x1, x2)
 FUNCTIONS[np.linalg.matrix_transpose] = lambda x, /: matrix_transpose(x)

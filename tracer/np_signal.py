@@ -37,6 +37,8 @@ def ediff1d(ary, to_end=None, to_begin=None):
 
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
     a = _arr(a)
     ax = _norm_axis(axis, lax.ndim(a))
 
