@@ -532,11 +532,27 @@ def _add_batch_axis(x, axis, size):
     return _ones_view(shape, x.dtype)
 
 
+_VALUE_OPTIONS = ("--args", "--static", "--argnums", "--in-axes")
+
+
+def _glued(argv):
+    """`--in-axes -1,None` as `--in-axes=-1,None`: argparse reads a value that starts
+    with '-' (and is not a plain number) as an option of its own."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a in _VALUE_OPTIONS:
+            nxt = next(it, None)
+            out.append(a if nxt is None else f"{a}={nxt}")
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None):
     """Entry point of `pullback` and `python -m pullback`; returns the exit status."""
     out, err = sys.stdout, sys.stderr
     try:
-        opts = _build_parser().parse_args(argv)
+        opts = _build_parser().parse_args(_glued(sys.argv[1:] if argv is None else argv))
         if opts.command is None:
             raise CLIError("a command is required: pullback dump FILE.py:func --args ...")
         t0 = time.perf_counter()

@@ -220,6 +220,9 @@ X, Y = np.ones(3), 1.0
     (["--transform", "vjp"], [np.cos(X) * Y, np.sum(np.sin(X))]),
     (["--transform", "vmap", "--in-axes", "0,None"], [np.full(3, np.sum(np.sin(X)))]),
     (["--transform", "vmap", "--in-axes", "1,None"], [np.full(3, np.sum(np.sin(X)))]),
+    # values that start with '-' (argparse took them for options)
+    (["--transform", "vmap", "--in-axes", "-1,None"], [np.full(3, np.sum(np.sin(X)))]),
+    (["--transform", "grad", "--argnums", "-1,0"], [np.sum(np.sin(X)), np.cos(X) * Y]),
     (["--transform", "grad", "--transform", "vmap", "--in-axes", "0,None", "--batch-size", "2"],
      [np.cos(np.ones((2, 3)))]),
 ])
