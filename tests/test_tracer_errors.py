@@ -432,3 +432,23 @@ def test_np_full_of_a_traced_value_suggests_broadcast_to(kwargs):
 def test_integer_power_with_a_traced_exponent_names_it():
     with pytest.raises(NotImplementedError, match="traced exponent .an integer array or argument"):
         pb.jit(lambda x, n: x * 2 ** n)(np.ones(3), 3)
+
+
+@pytest.mark.parametrize("call", [lambda f, x: np.apply_along_axis(f, 0, x),
+                                  lambda f, x: np.piecewise(x, [x > 0], [f, 0.0])])
+@pytest.mark.parametrize("transform", [pb.jit, pb.grad])
+def test_a_callbacks_own_exception_passes_through_numpy_rules_unchanged(call, transform):
+    # before: a ValueError raised by the user's function inside np.apply_along_axis was
+    # replaced by a new one with the line appended (its identity and attributes lost)
+    class Mine(ValueError):
+        pass
+
+    raised = Mine("boom")
+    raised.payload = 42
+
+    def callback(row):
+        raise raised
+
+    with pytest.raises(Mine) as info:
+        transform(lambda x: np.sum(call(callback, x)))(np.ones(3))
+    assert info.value is raised and str(info.value) == "boom"

@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 from . import lax
-from .trace import Tracer, strengthen, user_source
+from .trace import Tracer, _is_internal, strengthen, user_source
 from .trace import where as _where_src
 
 UFUNCS: dict = {}
@@ -93,8 +93,8 @@ def _with_user_line(fn):
             return fn(*args, **kwargs)
         except (ValueError, IndexError, TypeError) as e:
             msg = str(e)
-            if "\n  at File" in msg:
-                raise
+            if "\n  at File" in msg or not _raised_internally(e):
+                raise  # named already, or the user's own (a callback's): unchanged
             src = user_source(2)
             if src is None:
                 raise
@@ -105,6 +105,15 @@ def _with_user_line(fn):
             raise new.with_traceback(e.__traceback__) from None
 
     return wrapped
+
+
+def _raised_internally(err):
+    """Whether the innermost Python frame of `err`'s traceback is pullback's or
+    NumPy's (not a user function that a rule called, as apply_along_axis does)."""
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return _is_internal(tb.tb_frame)
 
 
 # ---------------------------------------------------------------- operands
