@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from .api import VALUE_TYPES, _fn_name, abstractify, check_callable
+from .api import VALUE_TYPES, _fn_name, abstractify, check_callable, owned_output
 from .ir.control_flow import cond_p, scan_p, while_p
 from .ir.core import IR, ShapedArray, Var
 from .tracer import lax
@@ -98,8 +98,10 @@ def _weak_positions(leaves):
 
 def _weakened(outs, weak):
     """Outputs that stay weakly typed as weak tracers (inside a trace; outside one they
-    stay NumPy arrays, which have no weak type)."""
-    return [weaken(o) if i in weak else o for i, o in enumerate(outs)]
+    stay NumPy arrays, which have no weak type, each a fresh one the caller owns: the
+    interpreter hands back an operand or a constant itself when a branch or a loop
+    of no steps returns it)."""
+    return [weaken(o) if i in weak else owned_output(o) for i, o in enumerate(outs)]
 
 
 _KIND_ORDER = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}

@@ -814,3 +814,14 @@ def test_fori_loop_index_is_a_python_int_to_promotion(backend):
     x = np.array([2.0, 3.0, 4.0])
     g = pb.grad(lambda x: pb.fori_loop(0, 3, lambda i, c: c * x[i] + i, 1.0))(x)
     np.testing.assert_array_equal(g, [12.0, 8.0, 7.0])
+
+
+def test_eager_control_flow_returns_arrays_the_caller_owns():
+    # before: the caller's array or a closed-over constant itself came back
+    x, table = np.zeros(3), np.ones(3)
+    outs = [pb.fori_loop(0, 1, lambda i, c: c, x), pb.while_loop(lambda c: False, lambda c: c, x),
+            pb.cond(True, lambda a: table, lambda a: a, x), pb.cond(False, lambda a: table,
+                                                                    lambda a: a, x),
+            *pb.scan(lambda c, r: (c, r), x, x)]
+    for r in outs:
+        assert not np.shares_memory(r, x) and not np.shares_memory(r, table)

@@ -345,3 +345,24 @@ def _flat(t):
     if isinstance(t, (tuple, list)):
         return [x for c in t for x in _flat(c)]
     return [t]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_loop_and_cond_outputs_never_share_a_buffer(parallel):
+    # before: a body or branch returning one array twice gave two outputs on one
+    # buffer: writing into one changed the other
+    cases = [
+        lambda x: pb.fori_loop(0, 3, lambda i, c: (c[0] + 1, c[0] + 1), (x, x)),
+        lambda x: pb.fori_loop(0, 0, lambda i, c: (c[0] + 1, c[0] + 1), (x, x)),
+        lambda x: pb.while_loop(lambda c: c[0][0] < 5, lambda c: (c[0] + 1, c[0] + 1), (x, x)),
+        lambda x: pb.cond(x[0] > -1, lambda a: (a + 1, a + 1), lambda a: (a, a * 2), x),
+        lambda x: pb.cond(x[0] > -1, lambda a: (a, a), lambda a: (a, a * 2), x),
+        lambda x: pb.scan(lambda c, r: ((c[0] * r, c[0] * r), None), (x, x), x)[0],
+    ]
+    x = np.zeros(3)
+    for f in cases:
+        a, b = pb.jit(f, parallel=parallel)(x)
+        want = f(x)[1]
+        assert not np.shares_memory(a, b) and not np.shares_memory(a, x)
+        a[...] = 100.0
+        np.testing.assert_array_equal(b, want)

@@ -79,6 +79,7 @@ class _Nested(Codegen):
             self.eqn(e)
         for g in sorted(self.open.values(), key=lambda g: g.id):
             self.close(g)
+        written = set()
         for v, t in zip(ir.outvars, targets):
             if t.endswith("]") and v.aval.ndim:
                 self._write_row(v, t[:-1])
@@ -92,8 +93,11 @@ class _Nested(Codegen):
             if t.endswith("]"):  # a 0-d row of a stacked output
                 self.emit(f"{t} = {expr}")
                 continue
-            if v.aval.ndim and v in ir.invars:
-                expr = f"_h.copy({expr})"  # fresh, C-contiguous, never the caller's array
+            if v.aval.ndim and (v in ir.invars or v in written):
+                # fresh, C-contiguous: never the caller's array, nor one array for
+                # two outputs (a body returning (c, c): writing into one changed both)
+                expr = f"_h.copy({expr})"
+            written.add(v)
             self.emit(f"{t} = {_typed(expr, v.aval)}")
         return targets
 
