@@ -262,3 +262,12 @@ def test_comparison_with_a_python_int_beyond_the_dtype(backend):
         got, want = pb.jit(f, backend=backend)(x), f(x)
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_long_double_constant_is_refused_not_rounded():
+    # before: float64 silently (1 + 2**-60 became 1)
+    big = np.full(3, np.longdouble(1) + np.longdouble(2) ** -60)
+    assert big.dtype.itemsize > 8  # x86-64 Linux: 80-bit extended precision
+    for c in (big, big[0]):
+        with pytest.raises(TypeError, match="does not support dtype float128"):
+            pb.jit(lambda x: x * c)(np.ones(3))

@@ -78,6 +78,8 @@ def asarray(x):
     if arr.dtype == object:
         raise TypeError(f"cannot convert {type(x).__name__} to an array")
     own = arr.dtype
+    if own.kind == "f" and own.itemsize > 8:  # float64 would round it silently
+        canonical_dtype(own)
     if own.kind == "f" and own not in (np.float64, np.float32):
         arr = arr.astype(np.float64)
     elif own.kind in "iu" and own not in (np.int64, np.int32):
