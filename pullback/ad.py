@@ -223,6 +223,7 @@ def grad(f, argnums=0, has_aux=False):
 def jvp(f, primals, tangents, has_aux=False):
     """`(f(*primals), J(primals) @ tangents)`; primals and tangents are tuples. With
     has_aux, f returns (output, aux) and jvp `(output, tangent, aux)`, as in JAX."""
+    check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
     if len(primals) != len(tangents):
@@ -262,6 +263,7 @@ def jvp(f, primals, tangents, has_aux=False):
 
 def vjp(f, *primals, has_aux=False):
     """`(f(*primals), vjp_fn[, aux])`; `vjp_fn(ct)` returns one cotangent per primal."""
+    check_callable(f, "vjp")
     tr = _Traced(f, primals, has_aux=has_aux)
     main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
     mask = [i in main for i in range(len(tr.ir.outvars))]
@@ -739,6 +741,10 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
     recursively. Raises AssertionError naming the argument, order, mode and
     worst relative error.
     """
+    check_callable(f, "check_grads")
+    if not isinstance(args, (tuple, list)):  # an array would be split into its rows
+        raise TypeError(f"check_grads: args must be a tuple of f's arguments, e.g. (x,), "
+                        f"got {type(args).__name__}")
     if isinstance(modes, str):
         modes = (modes,)
     modes = tuple(modes)
@@ -769,6 +775,13 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
                          "no derivative to check (pass floats, e.g. np.arange(3.0))")
     out0 = f(*args)
     out_leaves, out_tree = tree_flatten(out0)
+    if _order_done == 0:
+        for x in out_leaves:
+            kind = np.asarray(x).dtype.kind if isinstance(x, VALUE_TYPES) else None
+            if kind != "f":  # finite differences of an integer output are not a derivative
+                got = f"dtype {np.asarray(x).dtype}" if kind else type(x).__name__
+                raise TypeError(f"check_grads: {name} must return float arrays (a pytree of "
+                                f"them) to have derivatives to check, got an output of {got}")
     order_k = _order_done + 1
 
     for i in range(len(args)):

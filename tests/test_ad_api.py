@@ -744,3 +744,17 @@ def test_arguments_not_differentiated_or_batched_pass_through_untraced():
     g = pb.custom_jvp(lambda n, v: v * n, nondiff_argnums=(0,))
     g.defjvp(lambda n, p, t: (p[0] * n, t[0] * n))
     np.testing.assert_array_equal(pb.grad(lambda v, n: np.sum(g(n, v)))(x, 3), [3.0, 3.0, 3.0])
+
+
+def test_check_grads_jvp_and_vjp_misuse_get_errors_that_say_what_is_wrong():
+    x = np.ones(3)
+    with pytest.raises(TypeError, match=r"args must be a tuple of f's arguments, e.g. \(x,\)"):
+        pb.check_grads(np.sin, x)  # before: split into rows, "takes 1 positional argument"
+    with pytest.raises(TypeError, match="must return float arrays .* dtype int64"):
+        pb.check_grads(lambda x: np.floor(x * 1000).astype(int), (x,))  # blamed AD before
+    with pytest.raises(TypeError, match="must return float arrays .* got an output of str"):
+        pb.check_grads(lambda x: "s", (x,))
+    for call, what in [(lambda: pb.check_grads(3, (x,)), "check_grads"),
+                       (lambda: pb.jvp(3, (x,), (x,)), "jvp"), (lambda: pb.vjp(3, x), "vjp")]:
+        with pytest.raises(TypeError, match=f"^{what} expects a function, got int"):
+            call()
