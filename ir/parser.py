@@ -83,10 +83,11 @@ _TOKEN = re.compile(
   | (?P<type>(?:f64|f32|i64|i32|bool)\[[0-9,]*\])
   | (?P<str>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
   | (?P<num>-?(?:inf|nan)(?![A-Za-z0-9_])
-         |-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
+         |-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_.]))
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<anon><[A-Za-z_][A-Za-z0-9_]*>)
   | (?P<punct>[{}()\[\],;.:=])
+  | (?P<badnum>-?\.?\d[\w.+-]*)
   | (?P<bad>.)
     """,
     re.VERBOSE | re.DOTALL,
@@ -104,10 +105,11 @@ class _Tokens:
             kind = m.lastgroup
             if kind == "ws":
                 continue
-            if kind == "bad":
+            if kind in ("bad", "badnum"):
                 self.pos = len(kinds)
                 self.kinds, self.offs = kinds + ["bad"], offs + [m.start()]
-                self.error(f"unexpected character {m.group()!r}")
+                self.error(f"malformed number {m.group()!r}" if kind == "badnum"
+                           else f"unexpected character {m.group()!r}")
             if kind == "punct":
                 kind = m.group()
             kinds.append(kind)

@@ -22,7 +22,8 @@ def _fn_name(f):
 
 def check_callable(f, what):
     if not callable(f):
-        raise TypeError(f"{what} expects a function, got {type(f).__name__}")
+        got = f"a traced array {f.aval}" if isinstance(f, Tracer) else type(f).__name__
+        raise TypeError(f"{what} expects a function, got {got}")
 
 
 def with_kwargs(f, kwargs):

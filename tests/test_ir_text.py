@@ -1,5 +1,6 @@
 """IR text: golden printer output, parse(print(ir)) round trips, parse errors."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -503,3 +504,10 @@ def test_custom_derivative_calls_print_but_callables_do_not_parse():
         parse(text)
     lin = pb.make_ir(lambda x: pb.vjp(g, x)[1](np.ones(2)))(np.ones(2))
     typecheck(lin)
+
+
+@pytest.mark.parametrize("number", ["1.0.0", "1..0", "2x", "3.5e2e"])
+def test_malformed_numbers_do_not_parse_as_two_literals(number):
+    # before: `1.0.0` read as the literals 1.0 and .0
+    with pytest.raises(IRParseError, match=f"malformed number '{re.escape(number)}"):
+        parse(f"{{ lambda ; a:f64[]. let\n    b:f64[] = mul {number} a\n  in (b,) }}")

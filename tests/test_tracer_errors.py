@@ -452,3 +452,20 @@ def test_a_callbacks_own_exception_passes_through_numpy_rules_unchanged(call, tr
     with pytest.raises(Mine) as info:
         transform(lambda x: np.sum(call(callback, x)))(np.ones(3))
     assert info.value is raised and str(info.value) == "boom"
+
+
+def test_small_misuses_name_what_numpy_or_python_would():
+    # ~ of floats named the internal primitive `not`
+    with pytest.raises(TypeError, match=r"numpy.invert \(~\) is only defined for integer and "
+                                        r"bool arrays, not float64"):
+        pb.jit(lambda x: ~x)(np.ones(3))
+    # a format spec on a traced value: Python's "unsupported format string"
+    with pytest.raises(pb.ConcretizationError, match="formatting with '.3f'"):
+        pb.jit(lambda x: (f"{x[0]:.3f}", x)[1])(np.ones(2))
+    shown = []
+    pb.grad(lambda x: (shown.append(f"{x[0]:.3f}"), np.sum(x))[1])(np.ones(2))
+    assert shown == ["1.000"]
+    # a traced array where a function belongs: "got Tracer"
+    with pytest.raises(TypeError, match=r"pb.cond \(true_fun\) expects a function, got a "
+                                        r"traced array f64\[2\]"):
+        pb.jit(lambda x: pb.cond(x[0] > 0, x, lambda: x))(np.ones(2))

@@ -202,6 +202,7 @@ def logical_not(x):
 
 @ufunc(np.invert, np.bitwise_not)
 def invert(x):
+    _check_intbool("invert (~)", x)
     return lax.logical_not(_arr(x))
 
 

@@ -411,6 +411,12 @@ class Tracer:
             raise TypeError(f"only integer traced arrays can be used as an index, not {self.aval}")
         return int(self._concrete("using a traced array as a Python index"))
 
+    def __format__(self, spec):
+        if not spec:
+            return str(self)
+        return format(self._concrete(f"formatting with {spec!r} (an f-string or format())")[()]
+                      if self.ndim == 0 else self._concrete("formatting"), spec)
+
     def __complex__(self):
         return complex(self._concrete("complex()", number=True))
 
