@@ -132,3 +132,17 @@ def test_jit_static_argnums():
 
     assert f(1.0, 3) == 8.0
     assert f(1.0, 1) == 2.0
+
+
+def test_operators_defer_to_classes_that_opt_out_of_numpy():
+    # __array_ufunc__ = None: ndarray's operators return NotImplemented, so Python calls
+    # the other operand's reflected operator; traced arrays do the same
+    class Quantity:
+        __array_ufunc__ = None
+
+        def __radd__(self, other):
+            return ("radd", other)
+
+    seen = []
+    pb.jit(lambda x: (seen.append(x + Quantity()), x)[1])(np.ones(2))
+    assert seen[0][0] == "radd" and seen[0][1].shape == (2,)

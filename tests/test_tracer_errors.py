@@ -469,3 +469,11 @@ def test_small_misuses_name_what_numpy_or_python_would():
     with pytest.raises(TypeError, match=r"pb.cond \(true_fun\) expects a function, got a "
                                         r"traced array f64\[2\]"):
         pb.jit(lambda x: pb.cond(x[0] > 0, x, lambda: x))(np.ones(2))
+
+
+def test_a_dot_of_misaligned_matrices_is_named_dot_and_power_names_the_line():
+    with pytest.raises(ValueError, match=r"(?s)shapes \(2, 3\) and \(2, 3\) not aligned: 3 \(dim 1\) "
+                                         r"!= 2 \(dim 0\).*test_tracer_errors"):
+        pb.jit(lambda m: np.dot(m, m))(np.ones((2, 3)))  # said matmul
+    with pytest.raises(NotImplementedError, match=r"(?s)traced exponent.*test_tracer_errors"):
+        pb.jit(lambda x, n: x * 2 ** n)(np.ones(3), 3)

@@ -326,11 +326,9 @@ def power(x, y):
             return lax.integer_pow(lax.convert(_arr(x), dt), int(yc))
     dt = lax.result_dtype(x, y)
     if dt.kind != "f":
-        raise NotImplementedError(
-            "numpy.power of integers with a traced exponent (an integer array or argument) "
-            "is not supported by pullback (use a Python int written in the code, a static "
-            "argument, or float arrays)"
-        )
+        raise unsupported("numpy.power of integers with a traced exponent (an integer array "
+                          "or argument)", "use a Python int written in the code, a static "
+                          "argument, or float arrays")
     return lax.pow(x, y)
 
 

@@ -77,11 +77,12 @@ def dot(a, b, out=None):
     na, nb = lax.ndim(a), lax.ndim(b)
     if na == 0 or nb == 0:
         return multiply(a, b)
+    if _shape(a)[-1] != _shape(b)[max(nb - 2, 0)]:  # named as NumPy's dot, not matmul
+        raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned: "
+                         f"{_shape(a)[-1]} (dim {na - 1}) != {_shape(b)[max(nb - 2, 0)]} "
+                         f"(dim {max(nb - 2, 0)})")
     if nb <= 2:
         return matmul(a, b)
-    if _shape(a)[-1] != _shape(b)[-2]:
-        raise ValueError(f"shapes {_shape(a)} and {_shape(b)} not aligned: "
-                         f"{_shape(a)[-1]} (dim {na - 1}) != {_shape(b)[-2]} (dim {nb - 2})")
     return _dot(a, b, (((na - 1,), (nb - 2,)), ((), ())))
 
 

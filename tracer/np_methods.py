@@ -25,6 +25,8 @@ from .trace import Tracer, WeakTracer, weaken
 # ---------------------------------------------------------------- Tracer methods
 def _binop(fn, reflected=False):
     def op(self, other):
+        if getattr(type(other), "__array_ufunc__", False) is None:
+            return NotImplemented  # a class that opts out of NumPy: its own operator, as ndarray's
         other = _norm(other)
         out = fn(other, self) if reflected else fn(self, other)
         # Python arithmetic on Python scalars gives Python scalars: `1.0 - s` stays weak
