@@ -337,6 +337,9 @@ def test_an_escaped_tracer_names_where_it_was_made_and_used():
         pb.jit(lambda x: x + saved[0])(np.ones(2))
     with pytest.raises(EscapedTracerError, match=r"(?s)reached 'cos' outside of any trace.*made at"):
         np.cos(saved[0])
+    with pytest.raises(EscapedTracerError, match=r"(?s)converted to a NumPy array outside of "
+                                                 r"any trace.*made at"):
+        np.asarray(saved[0])  # said "NumPy tried to convert a traced array"
 
 
 def test_transforms_of_something_not_callable_fail_at_once():

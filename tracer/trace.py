@@ -421,6 +421,10 @@ class Tracer:
         return complex(self._concrete("complex()", number=True))
 
     def __array__(self, dtype=None, copy=None):
+        if current_builder() is None:
+            raise EscapedTracerError(
+                f"a traced value {self.aval} was converted to a NumPy array outside of any "
+                f"trace: it escaped from the function that created it{_made_and_used(self)}")
         if _called_from_numpy("full", 1):
             raise TypeError(full_hint(self.aval) + where(user_source(2)))
         if _in_vectorize(1):
