@@ -480,3 +480,18 @@ def test_a_dot_of_misaligned_matrices_is_named_dot_and_power_names_the_line():
         pb.jit(lambda m: np.dot(m, m))(np.ones((2, 3)))  # said matmul
     with pytest.raises(NotImplementedError, match=r"(?s)traced exponent.*test_tracer_errors"):
         pb.jit(lambda x, n: x * 2 ** n)(np.ones(3), 3)
+
+
+@pytest.mark.parametrize("use", [lambda x, n: x.reshape(n), lambda x, n: np.tile(x, n),
+                                 lambda x, n: np.split(x, n)[0], lambda x, n: np.arange(n) * x[0],
+                                 lambda x, n: np.pad(x, n)])
+def test_a_traced_int_used_as_a_size_says_so(use):
+    # before: "iteration over a 0-d traced array" or "NumPy tried to convert a traced
+    # array" (four causes, none of them this one)
+    with pytest.raises(pb.ConcretizationError, match=r"(?s)traced integer used as a size, shape, "
+                                                     r"count or bound.*static_argnums"):
+        pb.jit(use)(np.arange(1.0, 4.0), 3)
+    # its value, when the trace knows it (eager grad), is used
+    x = np.arange(1.0, 4.0)
+    val, _ = pb.value_and_grad(lambda x: np.sum(use(x, np.sum(x > 0)) * 1.0))(x)
+    assert val == np.sum(use(x, 3) * 1.0)

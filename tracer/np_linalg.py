@@ -20,7 +20,7 @@ from .numpy_api import (
     FUNCTIONS, UFUNCS, _arr, _axes, _dt, _keep, _norm_axis, _shape, _take_range, implements,
     ufunc, unsupported,
 )
-from .trace import bind_list
+from .trace import ConcretizationError, bind_list
 from .trace import trace as trace_ir  # np_linalg's own `trace` is np.trace
 
 
@@ -855,6 +855,8 @@ def matrix_power(a, n):
         raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
     try:
         n = operator.index(n)
+    except ConcretizationError:
+        raise
     except TypeError:
         raise TypeError("exponent must be an integer") from None
     if n == 0:

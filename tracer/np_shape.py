@@ -7,6 +7,7 @@ take/take_along_axis, pad, append, linspace, meshgrid.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -41,8 +42,8 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         raise unsupported(f"numpy.reshape with order={order!r}")
     shape = newshape if shape is None else shape
     a = _arr(a)
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
+    if _scalar_int(shape) is not None:
+        shape = (_scalar_int(shape),)
     shape = [int(d) for d in shape]
     total = math.prod(_shape(a))
     if shape.count(-1) > 1:
@@ -190,7 +191,18 @@ FUNCTIONS[np.atleast_3d] = atleast_3d = _atleast_fn(3)
 
 def _int_tuple(dims):
     """A shape or reps argument (an int or a sequence of ints) as a tuple of ints."""
-    return (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(d) for d in dims)
+    n = _scalar_int(dims)
+    return (n,) if n is not None else tuple(int(d) for d in dims)
+
+
+def _scalar_int(x):
+    """`x` as a Python int when it is one integer: an int, a NumPy integer, or a 0-d
+    integer traced value (its value, or a ConcretizationError under pb.jit); else None."""
+    if isinstance(x, (int, np.integer)):
+        return operator.index(x)
+    if isinstance(x, Tracer) and x.ndim == 0 and x.dtype.kind in "iub":
+        return int(x._scalar_as_size())
+    return None
 
 
 @implements(np.broadcast_to)
@@ -215,7 +227,7 @@ def broadcast_arrays(*args, subok=False):
 def _like_shape_dtype(a, shape, dtype):
     """The shape and dtype of a *_like result: a's unless given."""
     shp = _shape(a) if shape is None else (
-        (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+        (_scalar_int(shape),) if _scalar_int(shape) is not None else tuple(shape))
     return shp, np.dtype(dtype) if dtype is not None else _dt(a)
 
 
@@ -348,8 +360,8 @@ def block(arrays):
 def _split_points(n, indices_or_sections, even):
     if isinstance(indices_or_sections, np.ndarray) and indices_or_sections.ndim == 0:
         indices_or_sections = indices_or_sections.item()  # a number of sections
-    if isinstance(indices_or_sections, (int, np.integer)):
-        s = int(indices_or_sections)
+    if _scalar_int(indices_or_sections) is not None:
+        s = _scalar_int(indices_or_sections)
         if s <= 0:
             raise ValueError("number sections must be larger than 0.")
         if even and n % s:

@@ -371,8 +371,18 @@ class Tracer:
     def size(self):
         return self.ir_var.aval.size
 
+    def _scalar_as_size(self):
+        """A 0-d integer where Python or NumPy wants a size, a shape or a bound (len(),
+        iteration, NumPy's conversion): its value when known, else a ConcretizationError
+        (a traced int argument of pb.jit used as np.arange(n), x.reshape(n), ...)."""
+        if self.ndim == 0 and self.dtype.kind in "iub":
+            return self._concrete("a traced integer used as a size, shape, count or bound "
+                                  "(x.reshape(n), np.arange(n), np.tile(x, n), ...)")
+        return None
+
     def __len__(self):
         if not self.shape:
+            self._scalar_as_size()
             raise TypeError("len() of a 0-d traced array")
         return self.shape[0]
 
@@ -427,6 +437,9 @@ class Tracer:
                 f"trace: it escaped from the function that created it{_made_and_used(self)}")
         if _called_from_numpy("full", 1):
             raise TypeError(full_hint(self.aval) + where(user_source(2)))
+        size = self._scalar_as_size()
+        if size is not None:  # an integer: no derivative to lose
+            return size if dtype is None else size.astype(dtype)
         if _in_vectorize(1):
             raise UntraceableLibraryError(
                 "np.vectorize is not supported on traced arrays by pullback: it calls its "
@@ -472,6 +485,7 @@ class Tracer:
 
     def __iter__(self):
         if not self.shape:
+            self._scalar_as_size()
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.shape[0]))
 
