@@ -1188,6 +1188,17 @@ def test_interp_with_infinite_values_follows_numpy(backend):
     # and the derivative at a knot is still the slope on its right, as in JAX
     g = pb.grad(lambda a: np.sum(np.interp(a, [0.0, 1.0, 2.0], [1.0, 2.0, 4.0])))
     np.testing.assert_array_equal(g(np.array([0.0, 0.5, 1.0, 1.5])), [1.0, 1.0, 2.0, 2.0])
+    # at the last knot, the last interval's slope (it was 0), as in JAX
+    np.testing.assert_array_equal(g(np.array([2.0])), [2.0])
+
+
+def test_interp_gradient_with_a_repeated_knot_is_finite():
+    # before: NaN, from the zero-width interval an out-of-range x is clamped to (JAX:
+    # [1, 0.5, 0.5, 2])
+    xp, x = np.array([0.0, 0.0, 1.0, 2.0]), np.array([-1.0, 0.5, 2.0, 3.0])
+    f = lambda fp: np.sum(np.interp(x, xp, fp))  # noqa: E731
+    for d in (pb.grad, pb.jacfwd, pb.jacrev):
+        np.testing.assert_array_equal(d(f)(np.array([1.0, 2.0, 3.0, 5.0])), [1.0, 0.5, 0.5, 2.0])
 
 
 @pytest.mark.parametrize("backend", ["numba", "interpreter"])

@@ -106,7 +106,11 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         j = lax.max(lax.min(j, n - 2), 0)
         x0, x1 = take(xp, j), take(xp, lax.add(j, 1))
         f0, f1 = take(fp, j), take(fp, lax.add(j, 1))
-        slope = lax.div(lax.sub(f1, f0), lax.sub(x1, x0))
+        # a zero-width interval (a repeated knot) is only ever clamped to, where the
+        # value is left's or right's: divided by 1, so no inf reaches the derivative
+        dx = lax.sub(x1, x0)
+        dx = lax.select(lax.eq(dx, 0.0), lax.full(_shape(dx), 1.0, np.float64), dx)
+        slope = lax.div(lax.sub(f1, f0), dx)
         inside = lax.add(lax.mul(slope, lax.sub(x, x0)), f0)
         # NumPy's fallbacks where that is NaN (an inf in fp: inf * 0): f0 at x == x0,
         # else from the right end, else f0 if both ends are equal (selected only
@@ -117,7 +121,11 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         fallback = lax.select(lax.eq(x, x0), f0, from_right)
         inside = lax.select(lax.ne(inside, inside), fallback, inside)
         inside = lax.select(lax.ne(x, x), x, inside)  # a NaN x stays NaN
-        inside = lax.select(lax.eq(x, last), lax.broadcast_to(f_last, _shape(x)), inside)
+        # fp[-1] at x == xp[-1] exactly, with the last interval's slope as derivative
+        # (JAX's); where that slope is not finite, fp[-1] alone
+        at_last = lax.add(lax.broadcast_to(f_last, _shape(x)), lax.mul(slope, lax.sub(x, last)))
+        at_last = lax.select(lax.is_finite(slope), at_last, lax.broadcast_to(f_last, _shape(x)))
+        inside = lax.select(lax.eq(x, last), at_last, inside)
     lo = f_first if left is None else lax.convert(_arr(left), np.float64)
     hi = f_last if right is None else lax.convert(_arr(right), np.float64)
     out = lax.select(lax.lt(x, first), lax.broadcast_to(lo, _shape(x)), inside)
