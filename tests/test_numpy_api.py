@@ -1329,3 +1329,24 @@ def test_diff_of_a_negative_order_raises_as_numpy():
     # before: it returned its input
     with pytest.raises(ValueError, match="order must be non-negative but got -1"):
         pb.jit(lambda x: np.diff(x, n=-1))(np.ones(3))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_cov_follows_numpy_at_its_edges(backend):
+    # before: ddof beyond the observations gave finite negative numbers, and
+    # rowvar=False of one row gave a 0-d result
+    rng = np.random.default_rng(3)
+    m = np.array([[1.0, 2.0, 4.0], [0.0, 1.0, -1.0]])
+    cases = [(lambda m: np.cov(m, ddof=5), m), (lambda m: np.cov(m, ddof=3), m),
+             (lambda r: np.cov(r, rowvar=False), np.arange(4.0)[None]),
+             (lambda r: np.corrcoef(r, rowvar=False), rng.standard_normal((1, 4))),
+             (lambda r: np.cov(r), np.zeros(0)), (lambda r: np.cov(r, rowvar=False), np.zeros((3, 0))),
+             (lambda r: np.cov(r, r, rowvar=False), rng.standard_normal((4, 2)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for f, a in cases:
+            want, got = np.asarray(f(a)), pb.jit(f, backend=backend)(a)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="ddof must be integer"):
+        pb.jit(lambda m: np.cov(m, ddof=1.5), backend=backend)(m)

@@ -509,10 +509,14 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     m = _arr(m)
     if lax.ndim(m) > 2:
         raise ValueError("m has more than 2 dimensions")
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError("ddof must be integer")
     dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(m, np.zeros((), np.float64))
     X = lax.convert(atleast_2d(m), dt)
-    if not rowvar and _shape(X)[0] != 1:
+    if not rowvar and lax.ndim(m) != 1:  # NumPy 2's rule: a (1, n) m is n variables
         X = transpose(X)
+    if _shape(X)[0] == 0:  # no variables
+        return lax.full((0, 0), 0.0, np.float64)
     if y is not None:
         Y = lax.convert(atleast_2d(_arr(y)), dt)
         if not rowvar and _shape(Y)[0] != 1:
@@ -522,8 +526,10 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         ddof = 0 if bias else 1
     n = _shape(X)[1]
     X = lax.sub(X, mean(X, axis=1, keepdims=True))
-    c = lax.div(matmul(X, transpose(X)), float(n - ddof))
-    return squeeze(c)
+    # NumPy's normalization: times 1 / (n - ddof), and inf (0 * inf NaN for nothing
+    # observed) where that count is not positive
+    fact = n - int(ddof)
+    return squeeze(lax.mul(matmul(X, transpose(X)), 1.0 / fact if fact > 0 else np.inf))
 
 
 @implements(np.corrcoef)
