@@ -1350,3 +1350,12 @@ def test_cov_follows_numpy_at_its_edges(backend):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="ddof must be integer"):
         pb.jit(lambda m: np.cov(m, ddof=1.5), backend=backend)(m)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_convolve_leaves_out_the_terms_numpy_has_none_of(backend):
+    # before: the padding zeros were multiplied, so 0 * inf made NaN where NumPy's sum
+    # has no such term ([nan inf inf inf] for NumPy's [0.5 inf inf inf])
+    a, v = np.array([1.0, 2.0, 3.0]), np.array([0.5, np.inf])
+    for f in (np.convolve, np.correlate, lambda a, v: np.correlate(a, v, "full")):
+        np.testing.assert_array_equal(pb.jit(f, backend=backend)(a, v), f(a, v))

@@ -10,7 +10,6 @@ import numpy as np
 from . import lax
 from .np_elementwise import (absolute, add, multiply, negative, remainder, subtract,
                              true_divide)
-from .np_linalg import _dot
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
 from .numpy_api import _arr, _dt, _norm, _norm_axis, _shape, _take_range, implements, unsupported
@@ -133,12 +132,18 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 
 def _full_convolution(a, v):
-    """out[k] = sum_i a[k - i] v[i]: a gather of shifted windows of the zero-padded
-    `a`, then one dot with the reversed `v`."""
+    """out[k] = sum_i a[k - i] v[i] over the i where a[k - i] exists: a gather of the
+    shifted windows of `a`, the products outside it left out (not multiplied by a
+    padding zero: 0 * inf would be NaN where NumPy's sum has no such term)."""
     n, m = _shape(a)[0], _shape(v)[0]
-    ap = lax.pad(a, 0, [(m - 1, m - 1, 0)])
-    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
-    return _dot(lax.gather(ap, windows, 0), lax.rev(v, (0,)), (((1,), (0,)), ((), ())))
+    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :] - (m - 1)
+    inside = (windows >= 0) & (windows < n)
+    logical = _dt(a) == np.bool_  # NumPy's bool loop: or of ands
+    prods = (lax.bitwise_and if logical else lax.mul)(
+        lax.gather(a, np.clip(windows, 0, n - 1), 0),
+        lax.broadcast_to(lax.rev(v, (0,)), windows.shape))
+    zero = lax.full(windows.shape, 0, _dt(prods))
+    return (lax.reduce_max if logical else lax.reduce_sum)(lax.select(inside, prods, zero), (1,))
 
 
 def _mode_slice(full, n, m, mode):
