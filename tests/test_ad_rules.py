@@ -142,6 +142,10 @@ def test_max_min_ties_split_evenly():
     np.testing.assert_allclose(g, [[1 / 3, 0], [1 / 3, 0.5], [1 / 3, 0.5]])
     g = pb.grad(lambda x: np.max(x))(np.array([2.0, 2.0, 1.0, 2.0]))
     np.testing.assert_allclose(g, [1 / 3, 1 / 3, 0, 1 / 3])
+    # masked-out elements take no part in a tie with `initial` (they held it: 0.25)
+    mask = np.array([True, False, True])
+    g = pb.grad(lambda a: np.max(a, where=mask, initial=3.0))(np.array([3.0, 5.0, 1.0]))
+    np.testing.assert_array_equal(g, [0.5, 0.0, 0.0])  # JAX's
 
 
 def test_power_zero_exponent_is_zero_not_nan():

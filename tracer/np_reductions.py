@@ -29,6 +29,16 @@ def _count(a, axes):
     return math.prod(_shape(a)[i] for i in axes)
 
 
+def _extremum_identity(name, dt):
+    """The value no element loses to in max (-inf, the integer minimum, False) or min."""
+    if dt.kind == "f":
+        return -np.inf if name == "max" else np.inf
+    if dt.kind == "b":
+        return name != "max"
+    info = np.iinfo(dt)
+    return info.min if name == "max" else info.max
+
+
 def _reduction(prim_fn, name):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
         if out is not None:
@@ -47,7 +57,10 @@ def _reduction(prim_fn, name):
             if name in ("max", "min") and initial is None:
                 raise ValueError(f"reduction operation '{name}imum' does not have an identity, "
                                  "so to use a where mask one has to specify 'initial'")
-            fill = {"sum": 0, "prod": 1}.get(name, initial)
+            # masked-out slots of max/min hold the identity, not `initial` itself: they
+            # would take part in its ties (and split the gradient with it)
+            fill = {"sum": 0, "prod": 1}.get(name) if name in ("sum", "prod") else \
+                _extremum_identity(name, _dt(a))
             mask = _where_mask(where, a)
             a = lax.select(mask, a, lax.full(_shape(a), fill, _dt(a)))
         if name in ("max", "min") and initial is None and any(_shape(a)[i] == 0 for i in axes):
