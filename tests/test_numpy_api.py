@@ -297,6 +297,8 @@ case("nanpercentile", lambda x: np.nanpercentile(x, 75), F(3, 4))
 case("average", np.average, F(3, 4))
 case("average", lambda x, w: np.average(x, weights=w), F(3, 4), Pos(3, 4), note="weights")
 case("average", lambda x, w: np.average(x, axis=1, weights=w), F(3, 4), Pos(4), note="1d-weights")
+case("average", lambda x, w: np.average(x, axis=(2, 0), weights=w), F(2, 3, 4), Pos(4, 2),
+     note="tuple-axis-weights")
 case("average", lambda x, w: np.average(x, axis=0, weights=w, returned=True),
      I(3, 2), Pos(3, dtype=np.float32), note="returned")
 case("add.reduce", lambda x: np.add.reduce(x), F(3, 4))
@@ -329,6 +331,9 @@ case("cumsum", np.cumsum, F(3, 4))
 case("cumsum", lambda x: np.cumsum(x, axis=0), F32(3, 4))
 case("cumsum", lambda x: np.cumsum(x, axis=-1), I(3, 4, dtype=np.int32))
 case("cumsum", np.cumsum, B(5))
+case("cumsum", lambda x: np.cumsum(x, axis=0, dtype=bool), Const([[0.0, 1.0], [2.0, 0.0]]),
+     note="dtype-bool")
+case("cumprod", lambda x: np.cumprod(x, dtype=bool), Const([1.0, 2.0, 0.0, 3.0]), note="dtype-bool")
 case("cumprod", np.cumprod, F(2, 3))
 case("cumprod", lambda x: np.cumprod(x, axis=1), F32(3, 4))
 case("cumprod", lambda x: np.cumprod(x, axis=0), I(4, 2))
@@ -1359,3 +1364,10 @@ def test_convolve_leaves_out_the_terms_numpy_has_none_of(backend):
     a, v = np.array([1.0, 2.0, 3.0]), np.array([0.5, np.inf])
     for f in (np.convolve, np.correlate, lambda a, v: np.correlate(a, v, "full")):
         np.testing.assert_array_equal(pb.jit(f, backend=backend)(a, v), f(a, v))
+
+
+def test_reductions_refuse_what_numpy_refuses():
+    with pytest.raises(TypeError, match="If a is inexact, then dtype must be inexact"):
+        pb.jit(lambda x: np.nanmean(x, dtype=np.int64))(np.array([1.5, np.nan]))  # gave 1
+    with pytest.raises(TypeError, match="numpy boolean subtract"):  # an internal ShapeError
+        pb.jit(np.ediff1d)(np.array([True, False]))

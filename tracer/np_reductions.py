@@ -215,12 +215,13 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     if _shape(w) != _shape(a):
         if axis is None:
             raise TypeError("Axis must be specified when shapes of a and weights differ.")
-        if lax.ndim(w) != 1:
-            raise TypeError("1D weights expected when shapes of a and weights differ.")
-        ax = _norm_axis(axis, lax.ndim(a))
-        if _shape(w)[0] != _shape(a)[ax]:
-            raise ValueError("Length of weights not compatible with specified axis.")
-        w = lax.broadcast_in_dim(w, _shape(a), (ax,))
+        axes = _axes(axis, lax.ndim(a))
+        if _shape(w) != tuple(_shape(a)[ax] for ax in axes):
+            raise ValueError("Shape of weights must be consistent with shape of a along "
+                             "specified axis.")
+        # NumPy's: weights laid along the axes in increasing order, broadcast to a
+        order = sorted(range(len(axes)), key=lambda k: axes[k])
+        w = lax.broadcast_in_dim(lax.transpose(w, order), _shape(a), tuple(sorted(axes)))
     wsum = sum_(w, axis=axis, keepdims=keepdims)
     avg = lax.div(sum_(lax.mul(a, w), axis=axis, keepdims=keepdims), wsum)
     return (avg, wsum) if returned else avg
@@ -274,6 +275,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
         return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
     if out is not None:
         raise unsupported("numpy.nanmean with out=")
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError("If a is inexact, then dtype must be inexact")
     where = True if where is None else where
     total = nansum(a, axis=axis, dtype=dtype, keepdims=keepdims, where=where)
     count = sum_(lax.logical_not(isnan(a)), axis=axis, keepdims=keepdims, where=where)
@@ -359,12 +362,16 @@ def _scan_operand(name, a, axis, dtype, out):
 @implements(np.cumsum)
 def cumsum(a, axis=None, dtype=None, out=None):
     a, ax = _scan_operand("cumsum", a, axis, dtype, out)
+    if _dt(a) == np.bool_:  # NumPy's bool loop: a running or
+        return lax.gt(lax.cumsum(lax.convert(a, np.int64), ax), 0)
     return lax.cumsum(a, ax)
 
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
     a, ax = _scan_operand("cumprod", a, axis, dtype, out)
+    if _dt(a) == np.bool_:  # a running and: no False so far
+        return lax.eq(lax.cumsum(lax.convert(lax.logical_not(a), np.int64), ax), 0)
     return lax.cumprod(a, ax)
 
 

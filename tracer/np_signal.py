@@ -24,6 +24,9 @@ def _neighbours(a, ax):
 @implements(np.ediff1d)
 def ediff1d(ary, to_end=None, to_begin=None):
     a = ravel(ary)
+    if _dt(a) == np.bool_:
+        raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
+                        "bitwise_xor, the `^` operator, or the logical_xor function instead.")
     parts = [] if to_begin is None else [ravel(to_begin)]
     parts.append(lax.sub(*_neighbours(a, 0)))
     if to_end is not None:
