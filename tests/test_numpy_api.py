@@ -1371,3 +1371,13 @@ def test_reductions_refuse_what_numpy_refuses():
         pb.jit(lambda x: np.nanmean(x, dtype=np.int64))(np.array([1.5, np.nan]))  # gave 1
     with pytest.raises(TypeError, match="numpy boolean subtract"):  # an internal ShapeError
         pb.jit(np.ediff1d)(np.array([True, False]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_argsort_of_0d_and_integral_quantiles_of_bools_as_numpy(backend):
+    # both raised: an AxisError, and "boolean subtract" where no difference is taken
+    b = np.array([True, False, True])
+    for f, a in [(np.argsort, np.array(2.5)), (lambda b: np.quantile(b, 1), b),
+                 (lambda b: np.quantile(b, [0, 1]), b)]:
+        want, got = np.asarray(f(a)), pb.jit(f, backend=backend)(a)
+        assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -549,6 +549,8 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 @implements(np.argsort)
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    if lax.ndim(_arr(a)) == 0 and axis in (-1, 0):  # NumPy's argsort of a 0-d array: [0]
+        axis = None
     a, ax = _sort_operand(a, axis, "argsort", order)
     return lax.argsort(a, ax)
 
@@ -645,7 +647,7 @@ def _quantile_q(a, q, method, weights, name, scale):
     if not (q.size == 0 or (np.all(q >= 0) and np.all(q <= 1))):
         raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100
                          else "Quantiles must be in the range [0, 1]")
-    if _dt(_arr(a)) == np.bool_:
+    if _dt(_arr(a)) == np.bool_ and q.dtype.kind == "f":  # integral q: no difference taken
         raise TypeError("numpy boolean subtract, the `-` operator, is not supported, use the "
                         "bitwise_xor, the `^` operator, or the logical_xor function instead.")
     return q, weak_q
