@@ -610,6 +610,15 @@ def test_float32_sums_add_up_in_float64():
     np.testing.assert_array_equal(got, rows.astype(np.float64).sum(1).astype(np.float32) * 2)
     mean = pb.jit(np.mean)(r)
     assert mean.dtype == np.float32 and mean == np.float32(exact / np.float32(r.size))
+    # also where the accumulators are an array (reducing a leading axis): they added
+    # up in float32 (0.27% off for 2e7 values of 0.1)
+    for par in (False, True):
+        cols = pb.jit(lambda m: np.sum(m, axis=0), parallel=par)(r.reshape(-1, 4))
+        want = r.reshape(-1, 4).astype(np.float64).sum(0).astype(np.float32)
+        assert cols.dtype == np.float32
+        np.testing.assert_array_equal(cols, want)
+        one = pb.jit(lambda v: np.sum(v.reshape(-1, 1), axis=0), parallel=par)(r)
+        assert one[0] == exact
 
 
 def test_blas_product_read_only_by_a_multi_output_op():

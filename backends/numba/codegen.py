@@ -587,11 +587,17 @@ class Codegen:
             (v,) = e.outputs
             init, dt = L.reduce_init(e.prim, v.aval.dtype), L.DT[v.aval.dtype]
             if v.aval.ndim and not trailing:
+                # an array of accumulators in the accumulator dtype (float32 sums add
+                # up in float64: one rounding at the end, as scalar accumulators)
+                wide = L.acc_dtype(e.prim, v.aval.dtype)
+                adt = L.DT[wide]
                 if blocks is None:
-                    self.emit(f"{self.name(v)} = _h.full({tuple(v.aval.shape)}, {init}, {dt})")
+                    self.emit(f"{self.col_acc(v, wide)} = _h.full({tuple(v.aval.shape)}, "
+                              f"{L.reduce_init(e.prim, wide)}, {adt})")
                 else:  # a row of partial results per block
                     part_shape = (blocks[2],) + tuple(v.aval.shape)
-                    self.emit(f"{self.name(v)}_part = _h.full({part_shape}, {init}, {dt})")
+                    self.emit(f"{self.name(v)}_part = _h.full({part_shape}, "
+                              f"{L.reduce_init(e.prim, wide)}, {adt})")
             elif v.aval.ndim:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(v.aval.shape)}, {dt})")
             if trailing and blocks is not None:
@@ -656,7 +662,9 @@ class Codegen:
                     acc = self.acc(e)
                     self.emit(f"{acc} = {L.reduce_update(e.prim, v.aval.dtype, acc, xv)}", e, indent)
                 else:
-                    row = f"{self.name(v)}_part[{blk}, " if blocks is not None else f"{self.name(v)}["
+                    wide = L.acc_dtype(e.prim, v.aval.dtype)
+                    row = (f"{self.name(v)}_part[{blk}, " if blocks is not None
+                           else f"{self.col_acc(v, wide)}[")
                     tgt = f"{row}{', '.join(kept_idx)}]" if v.aval.ndim else self.acc(e)
                     self.emit(f"{tgt} = {L.reduce_update(e.prim, v.aval.dtype, tgt, xv)}", e, indent)
                 continue
@@ -677,16 +685,18 @@ class Codegen:
             for e in reductions:
                 (v,) = e.outputs
                 out = v.aval.shape
-                self.emit(f"{self.name(v)} = _h.full({tuple(out)}, "
-                          f"{L.reduce_init(e.prim, v.aval.dtype)}, {L.DT[v.aval.dtype]})", e, 1)
+                wide = L.acc_dtype(e.prim, v.aval.dtype)
+                acc = self.col_acc(v, wide)
+                self.emit(f"{acc} = _h.full({tuple(out)}, "
+                          f"{L.reduce_init(e.prim, wide)}, {L.DT[wide]})", e, 1)
                 self.emit(f"for {blk} in range({n_blocks}):", None, 1)
                 ks = [self.fresh("k") for _ in out]
                 for depth, (k, n) in enumerate(zip(ks, out)):
                     self.emit(f"for {k} in range({n}):", None, 2 + depth)
                 at = ", ".join(ks)
-                update = L.reduce_update(e.prim, v.aval.dtype, f"{self.name(v)}[{at}]",
+                update = L.reduce_update(e.prim, v.aval.dtype, f"{acc}[{at}]",
                                          f"{self.name(v)}_part[{blk}, {at}]")
-                self.emit(f"{self.name(v)}[{at}] = {update}", e, 2 + len(out))
+                self.emit(f"{acc}[{at}] = {update}", e, 2 + len(out))
         elif blocks is not None:  # each block's partial result, then their reduction in turn
             for e in reductions:
                 self.emit(f"{self.acc(e)}_part[{blk}] = {self.acc(e)}", e, 2)
@@ -699,6 +709,13 @@ class Codegen:
                 total, dt = result[id(e)], e.outputs[0].aval.dtype
                 part = f"{self.acc(e)}_part[{blk}]"
                 self.emit(f"{total} = {L.reduce_update(e.prim, dt, total, part)}", e, 2)
+        if not trailing:  # wide accumulators rounded once into the output
+            for e in reductions:
+                (v,) = e.outputs
+                wide = L.acc_dtype(e.prim, v.aval.dtype)
+                if v.aval.ndim and wide != v.aval.dtype:
+                    self.emit(f"{self.name(v)} = {self.col_acc(v, wide)}.astype("
+                              f"{L.DT[v.aval.dtype]})", e, 1)
         if trailing:
             base = 1 + sum(1 for d in kept_dims if shape[d] != 1)
             for e in reductions:
@@ -940,6 +957,11 @@ class Codegen:
             self.virtual[v] = self._recompute_reader(e)
             self.view_sources[v] = [x for x in e.inputs if isinstance(x, Var)]
         return keep
+
+    def col_acc(self, v, wide):
+        """The name of the array of accumulators of reduction output `v`: its own, or
+        another where they add up in a wider dtype (`wide`) than v's."""
+        return self.name(v) if wide == v.aval.dtype else self.name(v) + "_acc"
 
     def _read_cost(self, x, depth=0, linear_only=False):
         """Ops per element to read `x` later: the recompute cost of the deferred
