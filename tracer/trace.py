@@ -371,13 +371,13 @@ class Tracer:
     def size(self):
         return self.ir_var.aval.size
 
-    def _scalar_as_size(self):
+    def _scalar_as_size(self, also=""):
         """A 0-d integer where Python or NumPy wants a size, a shape or a bound (len(),
         iteration, NumPy's conversion): its value when known, else a ConcretizationError
         (a traced int argument of pb.jit used as np.arange(n), x.reshape(n), ...)."""
         if self.ndim == 0 and self.dtype.kind in "iub":
             return self._concrete("a traced integer used as a size, shape, count or bound "
-                                  "(x.reshape(n), np.arange(n), np.tile(x, n), ...)")
+                                  f"(x.reshape(n), np.arange(n), np.tile(x, n), ...){also}")
         return None
 
     def __len__(self):
@@ -437,7 +437,9 @@ class Tracer:
                 f"trace: it escaped from the function that created it{_made_and_used(self)}")
         if _called_from_numpy("full", 1):
             raise TypeError(full_hint(self.aval) + where(user_source(2)))
-        size = self._scalar_as_size()
+        size = self._scalar_as_size(
+            " or as an index into a NumPy array (table[i]: trace the table first, as "
+            "pb.stop_gradient(table)[i]; a constant has no derivative to lose)")
         if size is not None:  # an integer: no derivative to lose
             return size if dtype is None else size.astype(dtype)
         if _in_vectorize(1):
