@@ -138,7 +138,7 @@ def _integer_pow(x, *, y):
     x = np.asarray(x)
     if y == 0:
         return [np.ones_like(x)]
-    if x.dtype.kind == "f" and abs(y) > P.INTEGER_POW_MAX_PRODUCTS:  # as compiled code
+    if P.integer_pow_by_pow(x.dtype, y):  # as compiled code
         return [_pow(x, np.asarray(float(y), x.dtype))]
     acc = None
     base, n = x, abs(y)

@@ -156,8 +156,15 @@ def _integer_pow_rule(x, *, y, _name=None):
 integer_pow_p = _register("integer_pow", _integer_pow_rule)
 # How both backends compute integer_pow of floats: by square-and-multiply for |y| up to
 # this (one to three roundings, as XLA), by C99 pow beyond it, as NumPy does: the
-# products' error grows with y (x**31 was 21 ulp off, x**-7 5 ulp).
+# products' error grows with y (x**31 was 21 ulp off, x**-7 5 ulp). Negative powers
+# beyond -1 use pow too: 1 / x**2 is 0 where x**2 overflows and NumPy's x**-2 is a
+# subnormal (x = 1e160).
 INTEGER_POW_MAX_PRODUCTS = 4
+
+
+def integer_pow_by_pow(dtype, y):
+    """Whether integer_pow of `dtype` values to the power `y` is C pow's (see above)."""
+    return np.dtype(dtype).kind == "f" and (abs(y) > INTEGER_POW_MAX_PRODUCTS or y < -1)
 
 
 def _polygamma_rule(x, *, n, _name=None):

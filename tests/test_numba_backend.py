@@ -155,6 +155,14 @@ def test_large_integer_powers_are_c99_pow(backend):
     with np.errstate(divide="ignore"):
         np.testing.assert_array_equal(pb.jit(lambda a: a ** -7, backend=backend)(s), s ** -7.0)
     pb.check_grads(lambda a: a ** 7, (np.array([0.7, 1.3]),), order=2)
+    # x**-2..-4 too: 1 / x**2 was 0 where x**2 overflows and pow's is a subnormal
+    big = np.array([1e160, 1.7e154, 10 ** (310 / 3), 10 ** 77.5, 3.0, -2.5])
+    for n in (-2, -3, -4):
+        got = pb.jit(lambda a: a ** n, backend=backend)(big)
+        want = np.power(big, float(n))
+        tiny = (want > 0) & (want < np.finfo(float).tiny)  # subnormal results
+        assert tiny.any() and np.array_equal(got[tiny], want[tiny]), n
+        assert np.max(np.abs(got - want) / np.spacing(np.abs(want))) <= 1, n
 
 
 def binary_all(x, y):

@@ -291,11 +291,11 @@ def _convert(ctx, out, ins, x, *, new_dtype):
 
 
 def integer_pow_lines(ctx, out, x, y, tmp):
-    """Square-and-multiply, in the interpreter's order, or C99 pow for floats beyond
-    P.INTEGER_POW_MAX_PRODUCTS; returns (lines, result expr)."""
+    """Square-and-multiply, in the interpreter's order, or C99 pow for the floats of
+    P.integer_pow_by_pow; returns (lines, result expr)."""
     if y == 0:
         return [], literal(1, out)
-    if np.dtype(out).kind == "f" and abs(y) > P.INTEGER_POW_MAX_PRODUCTS:
+    if P.integer_pow_by_pow(out, y):
         return [], cast(f"np.power({x}, {literal(float(y), out)})", out)
     lines, acc, base, n, k = [], None, x, abs(y), 0
     mul = (lambda a, b: f"_h.wmul({a}, {b})") if np.dtype(out).kind == "i" else \
