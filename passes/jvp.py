@@ -644,6 +644,11 @@ def fit_tangent(t, aval, what):
     scalar tangent over an array output would be a wrong derivative)."""
     if t is None or is_zero(t):
         return lax.full(aval.shape, 0, aval.dtype)
+    dt = lax.dtype(t)
+    if dt.kind == "f" and dt != aval.dtype and not lax.is_weak(t):
+        # float32 for a float64 value would carry float32's precision silently
+        raise TypeError(f"{what} has dtype {dt}; it must have the dtype of the value it "
+                        f"belongs to, {aval}")
     t = lax.convert(lax.asarray(t) if not lax.is_traced(t) else t, aval.dtype)
     if tuple(lax.shape(t)) != aval.shape:
         raise TypeError(f"{what} has shape {tuple(lax.shape(t))}; it must have the shape "

@@ -250,6 +250,11 @@ def jvp(f, primals, tangents, has_aux=False):
             raise ValueError(
                 f"jvp: tangent {i} has shape {np.shape(t)}, its primal has {v.aval.shape}"
             )
+        t_dt = t.dtype if isinstance(t, (Tracer, np.ndarray, np.generic)) else None
+        if t_dt is not None and t_dt != v.aval.dtype:  # as JAX: a float32 tangent of a
+            # float64 primal would carry float32's precision (Python numbers convert)
+            raise TypeError(f"jvp: tangent {i} has dtype {t_dt}, its primal has "
+                            f"{v.aval.dtype}; they must be equal")
         ts.append(lax.convert(t, v.aval.dtype) if not isinstance(t, Tracer) else t)
     jir = jvp_ir(tr.ir, nonzero)
     outs = eval_ir(jir, jir.consts, list(tr.leaves) + ts)

@@ -758,3 +758,21 @@ def test_check_grads_jvp_and_vjp_misuse_get_errors_that_say_what_is_wrong():
                        (lambda: pb.jvp(3, (x,), (x,)), "jvp"), (lambda: pb.vjp(3, x), "vjp")]:
         with pytest.raises(TypeError, match=f"^{what} expects a function, got int"):
             call()
+
+
+def test_tangents_of_another_dtype_are_refused_as_in_jax():
+    # before: converted silently, so a float32 tangent gave a float64 result with
+    # float32's precision
+    @pb.custom_jvp
+    def f(x):
+        return np.sin(x)
+
+    f.defjvp(lambda p, t: (np.sin(p[0]), t[0].astype(np.float32)))
+    with pytest.raises(TypeError, match="has dtype float32; it must have the dtype of the value"):
+        pb.jvp(f, (np.array([0.3]),), (np.array([1 / 3]),))
+    for t in (np.ones(3, np.int64), np.ones(3, np.float32)):
+        with pytest.raises(TypeError, match=f"jvp: tangent 0 has dtype {t.dtype}, its primal "
+                                            "has float64; they must be equal"):
+            pb.jvp(np.sin, (np.ones(3),), (t,))
+    # Python numbers take the primal's dtype
+    assert pb.jvp(np.sin, (np.float32(1.0),), (1.0,))[1].dtype == np.float32
