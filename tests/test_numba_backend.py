@@ -627,6 +627,15 @@ def test_float32_sums_add_up_in_float64():
         np.testing.assert_array_equal(cols, want)
         one = pb.jit(lambda v: np.sum(v.reshape(-1, 1), axis=0), parallel=par)(r)
         assert one[0] == exact
+    # next to nests that could share its loop, and read back where the reduced axis is
+    # a unit one (no loop: the value is read in the same loop)
+    a, c = r[:350].reshape(50, 7), r[350:500].reshape(50, 3)
+    for f in (lambda a, c: (np.sum(a, axis=0), c * 2), lambda a, c: (c * 2, np.sum(a, axis=0)),
+              lambda a, c: np.sum(a[:1], axis=0)[None, :3] * c):
+        got, want = pb.jit(f)(a, c), pb.jit(f, backend="interpreter")(a, c)
+        for x, y in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_allclose(x, y, rtol=1e-6)
 
 
 def test_blas_product_read_only_by_a_multi_output_op():
