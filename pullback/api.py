@@ -74,17 +74,20 @@ def abstractify(x, path):
     )
 
 
-def pass_through(f, args, positions):
+def pass_through(f, args, positions, untraced=None):
     """(f', args'): in the arguments at `positions`, every leaf that is not an array
     closed over by f' and left out of args', as JAX passes the arguments it does not
     differentiate (grad) or batch (vmap) through untouched: a Python int stays an
     int (`[0.0] * n`, `d[n]`, `x.reshape(n)`), True stays True (`flag is True`), a
     string a string. Arrays (and values of an enclosing trace) are traced as before,
-    so a NumPy table indexed by a traced index still works."""
+    so a NumPy table indexed by a traced index still works. `untraced`, if given,
+    maps a position to which of its leaves may pass (vmap: those with axis None);
+    each such argument reaches args' as the list of its traced leaves."""
     fixed = {}
     for i in positions:
         leaves, tree = tree_flatten(args[i])
-        kept = [isinstance(x, (np.ndarray, Tracer)) for x in leaves]
+        may = untraced[i] if untraced is not None else [True] * len(leaves)
+        kept = [isinstance(x, (np.ndarray, Tracer)) or not m for x, m in zip(leaves, may)]
         if not all(kept):
             fixed[i] = (tree, leaves, kept)
     if not fixed:

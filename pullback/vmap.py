@@ -18,6 +18,7 @@ from .api import (_arg_names, _fn_name, abstractify, check_callable, owned_outpu
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
+from .tracer.trace import Tracer
 
 
 def _check_axis_spec(spec, what):
@@ -111,10 +112,25 @@ def vmap(f, in_axes=0, out_axes=0, axis_size=None):
 
 
 def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
-    if isinstance(spec, tuple) and len(spec) == len(args):  # unbatched strings & co.
-        f, args = pass_through(f, tuple(args), [i for i, s in enumerate(spec) if s is None])
-    leaves, in_tree = tree_flatten(tuple(args))
+    args = tuple(args)
+    leaves, in_tree = tree_flatten(args)
     axes = broadcast_prefix(spec, in_tree, "in_axes")
+    # unbatched leaves that are not arrays (ints, bools, strings) reach f untouched
+    per_arg, k = [], 0
+    for child in in_tree.children:
+        per_arg.append(axes[k:k + child.num_leaves])
+        k += child.num_leaves
+    untraced = {i: [a is None for a in ax] for i, ax in enumerate(per_arg)}
+    f, new_args = pass_through(f, args, [i for i in untraced if any(untraced[i])], untraced)
+    if new_args is not args:  # those arguments are now lists of their traced leaves
+        spec = spec if isinstance(spec, tuple) else (spec,) * len(args)
+        spec = tuple(
+            s if a is b else [ax for ax, x in zip(per_arg[i], tree_flatten(b)[0])
+                              if ax is not None or isinstance(x, (np.ndarray, Tracer))]
+            for i, (s, a, b) in enumerate(zip(spec, new_args, args)))
+        args = new_args
+        leaves, in_tree = tree_flatten(args)
+        axes = broadcast_prefix(spec, in_tree, "in_axes")
     paths = []
     for k, child in enumerate(in_tree.children):
         paths += [names[k] + p for p in leaf_paths(child)]

@@ -848,3 +848,21 @@ def test_vmap_axis_size_when_no_argument_is_batched():
         pb.vmap(lambda x: x * 2, axis_size=3)(x)
     with pytest.raises(ValueError, match="or pass axis_size"):
         pb.vmap(lambda x: x * 2, in_axes=None)(x)
+
+
+def test_vmap_passes_unbatched_non_array_leaves_of_nested_in_axes_through():
+    # before: only an argument whose whole in_axes entry was None passed through; a None
+    # inside a dict or tuple spec left its int traced (len([0.0] * n) was 1)
+    X = np.arange(6.0).reshape(2, 3)
+    f = lambda x, t: x * len([0.0] * t["n"]) * (10.0 if t["flag"] is True else 1.0)  # noqa: E731
+    for spec in (None, {"n": None, "flag": None}):
+        np.testing.assert_array_equal(pb.vmap(f, in_axes=(0, spec))(X, {"n": 3, "flag": True}),
+                                      X * 30)
+    np.testing.assert_array_equal(
+        pb.vmap(lambda x, t: x * len([0.0] * t[1]), in_axes=(0, (0, None)))(X, (X, 3)), X * 3)
+    np.testing.assert_array_equal(
+        pb.vmap(lambda x, t: x if t[0] == "a" else -x, in_axes=(0, (None, None)))(X, ("a", 3)), X)
+    got = pb.vmap(lambda x, t: x * t["w"] + t["b"] * len(t["s"]),
+                  in_axes=(0, {"w": None, "b": 0, "s": None}))(
+        X, {"w": np.ones(3), "b": np.arange(2.0), "s": "abc"})
+    np.testing.assert_array_equal(got, X + 3 * np.arange(2.0)[:, None])

@@ -1381,3 +1381,14 @@ def test_argsort_of_0d_and_integral_quantiles_of_bools_as_numpy(backend):
                  (lambda b: np.quantile(b, [0, 1]), b)]:
         want, got = np.asarray(f(a)), pb.jit(f, backend=backend)(a)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_convolve_and_correlate_edges_as_numpy():
+    # a 0-d operand of convolve is a 1-element vector (it was refused), correlate of an
+    # empty operand says so (an internal ShapeError)
+    np.testing.assert_array_equal(pb.jit(np.convolve)(np.array(2.0), np.ones(3)), [2.0] * 3)
+    for a, v, msg in [(np.zeros(0), np.ones(3), "first array argument cannot be empty"),
+                      (np.ones(3), np.zeros(0), "second array argument cannot be empty"),
+                      (np.array(2.0), np.ones(3), "too small depth")]:
+        with pytest.raises(ValueError, match=msg):
+            pb.jit(np.correlate)(a, v)

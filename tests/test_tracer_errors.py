@@ -495,3 +495,13 @@ def test_a_traced_int_used_as_a_size_says_so(use):
     x = np.arange(1.0, 4.0)
     val, _ = pb.value_and_grad(lambda x: np.sum(use(x, np.sum(x > 0)) * 1.0))(x)
     assert val == np.sum(use(x, 3) * 1.0)
+
+
+def test_a_traced_int_times_a_python_list_is_refused():
+    # Python repeats the list, NumPy multiplies its items: `[0.0] * n` under pb.jit gave
+    # array([0.]) silently (JAX raises)
+    for f in (lambda x, n: x * len([0.0] * n), lambda x, n: x * len(n * (0.0,))):
+        with pytest.raises(TypeError, match="traced integer i64\\[\\] times a Python"):
+            pb.jit(f)(np.arange(3.0), 3)
+    np.testing.assert_array_equal(
+        pb.jit(lambda x, n: x * len([0.0] * n), static_argnums=1)(np.arange(3.0), 3), [0, 3, 6])

@@ -27,6 +27,14 @@ def _binop(fn, reflected=False):
     def op(self, other):
         if getattr(type(other), "__array_ufunc__", False) is None:
             return NotImplemented  # a class that opts out of NumPy: its own operator, as ndarray's
+        if (fn is multiply and isinstance(other, (list, tuple)) and self.ndim == 0
+                and self.dtype.kind in "iub"):
+            # `[0.0] * n` with n a traced int (an argument of pb.jit): Python would repeat
+            # the list, NumPy multiplies elementwise; either silently is a wrong guess
+            raise TypeError(
+                f"a traced integer {self.aval} times a Python {type(other).__name__}: "
+                "Python repeats the sequence, NumPy multiplies its items. Make n static "
+                "(static_argnums) to repeat, or write np.asarray(seq) * n to multiply.")
         other = _norm(other)
         out = fn(other, self) if reflected else fn(self, other)
         # Python arithmetic on Python scalars gives Python scalars: `1.0 - s` stays weak

@@ -161,17 +161,22 @@ def _mode_slice(full, n, m, mode):
     raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
 
 
-def _vector_pair(a, v):
-    """convolve/correlate's two 1-d operands and their lengths."""
+def _vector_pair(a, v, min_ndim):
+    """convolve/correlate's two 1-d operands and their lengths (convolve reads 0-d
+    operands as 1-element vectors, as NumPy's)."""
     a, v = _arr(a), _arr(v)
-    if lax.ndim(a) != 1 or lax.ndim(v) != 1:
+    if min_ndim == 0:
+        a, v = (lax.reshape(x, (1,)) if lax.ndim(x) == 0 else x for x in (a, v))
+    if lax.ndim(a) > 1 or lax.ndim(v) > 1:
         raise ValueError("object too deep for desired array")
+    if lax.ndim(a) < 1 or lax.ndim(v) < 1:
+        raise ValueError("object of too small depth for desired array")
     return a, v, _shape(a)[0], _shape(v)[0]
 
 
 @implements(np.convolve)
 def convolve(a, v, mode="full"):
-    a, v, n, m = _vector_pair(a, v)
+    a, v, n, m = _vector_pair(a, v, 0)
     if n == 0 or m == 0:
         raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
     dt = lax.result_dtype(a, v)
@@ -181,7 +186,9 @@ def convolve(a, v, mode="full"):
 
 @implements(np.correlate)
 def correlate(a, v, mode="valid"):
-    a, v, n, m = _vector_pair(a, v)
+    a, v, n, m = _vector_pair(a, v, 1)
+    if n == 0 or m == 0:
+        raise ValueError(f"{'first' if n == 0 else 'second'} array argument cannot be empty")
     dt = lax.result_dtype(a, v)
     a, v = lax.convert(a, dt), lax.convert(v, dt)
     if m > n:  # NumPy swaps the operands and reverses the result
