@@ -765,22 +765,6 @@ def _nan_quantile(a, q, axis, method, keepdims, weights, name, scale):
     return _q_leading(res, q, a, axes, keepdims)
 
 
-@implements(np.nanquantile)
-def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-                keepdims=False, *, weights=None):
-    if out is not None:
-        raise unsupported("numpy.nanquantile with out=")
-    return _nan_quantile(a, q, axis, method, keepdims, weights, "nanquantile", 1)
-
-
-@implements(np.nanpercentile)
-def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-                  keepdims=False, *, weights=None):
-    if out is not None:
-        raise unsupported("numpy.nanpercentile with out=")
-    return _nan_quantile(a, q, axis, method, keepdims, weights, "nanpercentile", 100)
-
-
 @implements(np.nanmedian)
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """The median of each slice's values that are not NaN: the mean of the middle
@@ -806,17 +790,19 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return _keep(_arr(a), lax.reshape(res, _shape(res)[:-1]), axes, keepdims)
 
 
-@implements(np.quantile)
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-             keepdims=False, *, weights=None):
-    if out is not None:
-        raise unsupported("numpy.quantile with out=")
-    return _quantile(a, q, axis, method, keepdims, weights, "quantile", 1)
+def _quantile_entry(impl, name, scale):
+    """NumPy's signature of quantile (scale 1) or percentile (100), for `impl`."""
+    def entry(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+              keepdims=False, *, weights=None):
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
+        return impl(a, q, axis, method, keepdims, weights, name, scale)
+
+    entry.__name__ = name
+    return entry
 
 
-@implements(np.percentile)
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-                keepdims=False, *, weights=None):
-    if out is not None:
-        raise unsupported("numpy.percentile with out=")
-    return _quantile(a, q, axis, method, keepdims, weights, "percentile", 100)
+FUNCTIONS[np.quantile] = _quantile_entry(_quantile, "quantile", 1)
+FUNCTIONS[np.percentile] = _quantile_entry(_quantile, "percentile", 100)
+FUNCTIONS[np.nanquantile] = _quantile_entry(_nan_quantile, "nanquantile", 1)
+FUNCTIONS[np.nanpercentile] = _quantile_entry(_nan_quantile, "nanpercentile", 100)

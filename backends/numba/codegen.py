@@ -593,7 +593,7 @@ class Codegen:
                 self.emit(f"{self.name(v)} = _h.empty({tuple(shape)}, {L.DT[v.aval.dtype]})")
         for e in reductions:
             (v,) = e.outputs
-            init, dt = L.reduce_init(e.prim, v.aval.dtype), L.DT[v.aval.dtype]
+            dt = L.DT[v.aval.dtype]
             if v.aval.ndim and not trailing:
                 # an array of accumulators in the accumulator dtype (float32 sums add
                 # up in float64: one rounding at the end, as scalar accumulators)
