@@ -390,6 +390,8 @@ def _sink(ir: IR, memo) -> IR:
             if u is not E:
                 subst[u.outputs[0]] = out
                 uses[out].extend(uses.pop(u.outputs[0], ()))
+                if u.outputs[0] in returned:  # returned now as `out`: it must stay defined
+                    returned.add(out)
         uses[x] = []
         dead.add(id(D))  # replaced (D may itself be a layout op still on the stack)
         slot = slots[pos]

@@ -7,6 +7,7 @@ hypothesis property test on random layout-heavy programs: bitwise-equal results,
 typecheck, idempotence.
 """
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -502,3 +503,33 @@ def test_literal_only_elementwise_equations_stay_where_they_are():
     out = optimize(ir, ["layout"])
     typecheck(out)  # was: neg typed f64[1] on a 0-d literal
     assert pb.backends.interpreter.eval_ir(out, out.consts, [1.0])[0].shape == (1,)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_returned_transpose_merged_with_a_sunk_duplicate_stays_defined(backend):
+    # before: the returned e.T was merged into the transpose sunk through `e - y`, which
+    # a later unit reshape then sank into its producer: the output was left undefined
+    def f(x, y):
+        e = np.sin(x) + y
+        return e.T, (e - y).T[:, None]
+
+    x, y = np.ones((3, 4)), np.full((3, 4), 0.5)
+    for got, want in zip(pb.jit(f, backend=backend)(x, y), f(x, y)):
+        np.testing.assert_array_equal(got, want)
+    A = np.array([[2.0, 1.0], [0.5, 3.0]])
+
+    def g(v):  # batching makes the transposes
+        gn = A @ v + v
+        return gn, (gn - v)[None]
+
+    def h(v):  # the same in a loop body, as an L-BFGS history update
+        def body(i, c):
+            gn, hist = c
+            new = A @ gn * 0.5 + gn
+            return new, np.concatenate([hist[1:], (new - gn)[None]])
+        return pb.fori_loop(0, 3, body, (v, np.zeros((2, 2))))
+
+    V = np.arange(4.0).reshape(2, 2)
+    for fn in (g, h):
+        for got, want in zip(pb.jit(pb.vmap(fn), backend=backend)(V), pb.vmap(fn)(V)):
+            np.testing.assert_allclose(got, want, rtol=1e-14)
