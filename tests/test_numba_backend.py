@@ -667,3 +667,29 @@ def test_a_source_file_name_with_a_line_break_compiles():
     f = pb.jit(ns["f"])
     np.testing.assert_array_equal(f(np.ones(2)), np.sin(np.ones(2)) * 2.0)
     assert "[my file .py:2 (f)]" in f.source(np.ones(2))
+
+
+def test_long_chains_of_views_and_many_part_concatenations_compile():
+    # before: a chain of hstacks doubled its read expression per step (killed at 50
+    # steps), rolls doubled the walk over their sources, and a concatenation of 200
+    # parts nested 200 selects (a SyntaxError: too many nested parentheses)
+    x = np.arange(16.0)
+
+    def hstacks(v):
+        for _ in range(60):
+            v = np.hstack([v[:8], v[8:]])
+        return v
+
+    def rolls(v):
+        for _ in range(40):
+            v = np.roll(v, 1)
+        return v
+
+    np.testing.assert_array_equal(pb.jit(hstacks)(x), x)
+    np.testing.assert_array_equal(pb.jit(rolls)(x), np.roll(x, 40))
+    y = np.arange(60.0)
+    parts = lambda v: np.concatenate([v[2 * i:2 * i + 2] * i for i in range(30)])  # noqa: E731
+    np.testing.assert_array_equal(pb.jit(parts)(y), parts(y))
+    m = np.arange(120.0).reshape(3, 40)
+    cols = lambda v: np.concatenate([v[:, i:i + 2] for i in range(0, 40, 2)] + [v], axis=1)  # noqa: E731
+    np.testing.assert_array_equal(pb.jit(cols)(m), cols(m))

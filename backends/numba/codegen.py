@@ -74,6 +74,13 @@ VIRTUAL = set(readers)  # layout ops read through index arithmetic (readers.py)
 # a larger concatenation is copied out once (one loop nest) instead of being read
 # through a branch per element by every loop that uses it
 CONCAT_VIEW_MAX = 256
+# a concatenation of more parts is written part by part, one copy loop each (as a
+# view, every element would test its index against every part: nested selects, too
+# deep for Python's parser at ~200 parts)
+CONCAT_PARTS_MAX = 16
+# a view whose element reads more than this many source elements (chains of rolls,
+# hstacks) is copied out once
+VIEW_READS_MAX = 16
 REDUCE = {P.reduce_sum_p, P.reduce_prod_p, P.reduce_max_p, P.reduce_min_p}
 # elementwise ops lowered to scalar libm calls (no vector form), and the ops the
 # vectorizable kernels of vecmath.py implement (name there)
@@ -385,6 +392,7 @@ class Codegen:
         self.defer_cost = {}            # deferred var -> ops per element to recompute it
         self.defer_linear = {}          # deferred var -> its recompute expression stays linear
         self.view_sources = {}          # virtual var -> the vars its reader reads
+        self.view_reads = {}            # virtual var -> source reads per element read
         self.local_expr = {}            # group local -> the name/literal it copies (no code)
         self.dense_inputs = {}          # kernel input -> its C-contiguous copy (for products)
         self.permuted_copies = {}       # (value, permutation) -> its C-contiguous copy
@@ -460,13 +468,16 @@ class Codegen:
     def need(self, a):
         """Make sure `a` can be read from outside any group (close its group; for a
         view, the groups of the values it reads)."""
-        if not isinstance(a, Var):
-            return
-        if a in self.group_of:
-            self.close(self.group_of[a])
-        elif a in self.virtual:
-            for x in self.view_sources.get(a, ()):
-                self.need(x)
+        todo, seen = [a], set()  # views share sources (a roll reads one value twice):
+        while todo:              # each is visited once, not once per path
+            a = todo.pop()
+            if not isinstance(a, Var) or a in seen:
+                continue
+            seen.add(a)
+            if a in self.group_of:
+                self.close(self.group_of[a])
+            elif a in self.virtual:
+                todo.extend(reversed(self.view_sources.get(a, ())))
 
     def materialize(self, a, eqn=None):
         """A name holding `a` as an array (or scalar when 0-d)."""
@@ -490,6 +501,24 @@ class Codegen:
         self.arrays.add(a)
         del self.virtual[a]
         return nm
+
+    def concatenate_by_parts(self, e):
+        """Emit concatenation `e` as a fresh array written one part at a time."""
+        (v,) = e.outputs
+        d = e.params["dimension"]
+        nm = self.name(v)
+        self.emit(f"{nm} = _h.empty({tuple(v.aval.shape)}, {L.DT[v.aval.dtype]})", e)
+        start = 0
+        for a in e.inputs:
+            n = a.aval.shape[d]
+            if n:
+                self.need(a)
+                idx, indent = self.loop_nest(a.aval.shape, e)
+                at = list(idx)
+                at[d] = f"{idx[d]} + {start}" if start else idx[d]
+                self.emit(f"{nm}[{', '.join(at)}] = {self.read(a, idx)}", e, indent)
+            start += n
+        self.arrays.add(v)
 
     def copy_loop(self, out, shape, dtype, read, eqn):
         """Emit `out = <fresh C array of shape>` filled by `read(idx)` with one loop nest.
@@ -869,16 +898,24 @@ class Codegen:
         built from iota or pad), evaluated with the interpreter's rules; else None."""
         if isinstance(a, Literal):
             return np.asarray(a.val, a.aval.dtype)
-        if a in self.folded:
-            return self.folded[a]
-        val = None
-        if a in self.const_of:
-            val = np.asarray(self.const_of[a])
-        else:
-            e = self.producer.get(a)
-            if (e is not None and len(e.outputs) == 1 and a.aval.size <= limit
+        stack = [a]  # iterative, depth first: a chain of 300 layout ops is 900 levels deep
+        while stack:
+            v = stack[-1]
+            if v in self.folded:
+                stack.pop()
+                continue
+            e = self.producer.get(v)
+            if v in self.const_of:
+                val = np.asarray(self.const_of[v])
+            elif (e is not None and len(e.outputs) == 1 and v.aval.size <= limit
                     and (e.prim in VIRTUAL or e.prim in P.ELEMENTWISE)):
-                ins = [self.known_value(x, limit) for x in e.inputs]
+                pending = [x for x in e.inputs if isinstance(x, Var) and x not in self.folded]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                ins = [np.asarray(x.val, x.aval.dtype) if isinstance(x, Literal)
+                       else self.folded[x] for x in e.inputs]
+                val = None
                 if all(x is not None for x in ins):
                     from ..interpreter import impl_rules
 
@@ -886,8 +923,11 @@ class Codegen:
                         val = np.asarray(impl_rules[e.prim](*ins, **e.params)[0])
                     except Exception:  # anything odd: simply not folded
                         val = None
-        self.folded[a] = val
-        return val
+            else:
+                val = None
+            self.folded[v] = val
+            stack.pop()
+        return self.folded[a]
 
     def defer_cheap(self, g, stored):
         """Of the values `g` would store, keep back the cheap elementwise ones whose
@@ -1221,16 +1261,27 @@ class Codegen:
             g.red_axes = axes
             self.group_of[e.outputs[0]] = g  # readable only once the group is closed
             return
+        if prim is P.concatenate_p and sum(
+                1 for a in e.inputs if a.aval.shape[e.params["dimension"]]) > CONCAT_PARTS_MAX:
+            self.comment(e)
+            self.concatenate_by_parts(e)
+            return
         if prim in VIRTUAL:
             # no code; the groups of its sources stay open until something reads the
             # view (`need`), so e.g. a broadcast between two loops over one shape
             # does not split them
             self.comment(e)
             self.emit("#   (no code: read through index arithmetic where used)", e)
-            self.virtual[e.outputs[0]] = readers[e.prim](e, self.read)
-            self.view_sources[e.outputs[0]] = [a for a in e.inputs if isinstance(a, Var)]
-            if prim is P.concatenate_p and e.outputs[0].aval.size > CONCAT_VIEW_MAX:
-                self.materialize(e.outputs[0], e)  # one copy loop; reads stay branch-free
+            v = e.outputs[0]
+            self.virtual[v] = readers[e.prim](e, self.read)
+            self.view_sources[v] = [a for a in e.inputs if isinstance(a, Var)]
+            # reads of a view's sources per element read (a concatenation reads each
+            # part): a chain of views that read one value twice would double it per step
+            self.view_reads[v] = sum(self.view_reads.get(a, 1) for a in self.view_sources[v])
+            if (prim is P.concatenate_p and v.aval.size > CONCAT_VIEW_MAX) or \
+                    self.view_reads[v] > VIEW_READS_MAX:
+                self.materialize(v, e)  # one copy loop; reads stay branch-free
+                self.view_reads[v] = 1
             return
         for a in e.inputs:
             self.need(a)
