@@ -70,7 +70,7 @@ class _Traced:
             fn = self._passing_aux(fn)
         if argnums is not _EVERY:  # strings & co. not differentiated: passed through
             nums = _argnums_tuple(argnums, len(args), _fn_name(f))[1]
-            fn, args = pass_through(fn, args, [i for i in range(len(args)) if i not in nums])
+            fn, args, _ = pass_through(fn, args, [i for i in range(len(args)) if i not in nums])
         self.ir, self.sig, self.out_tree = trace_to_ir(fn, args, concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
         self.arg_trees = list(self.sig.in_tree.children)

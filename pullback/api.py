@@ -75,14 +75,15 @@ def abstractify(x, path):
 
 
 def pass_through(f, args, positions, untraced=None):
-    """(f', args'): in the arguments at `positions`, every leaf that is not an array
+    """(f', args', kept): in the arguments at `positions`, every leaf that is not an array
     closed over by f' and left out of args', as JAX passes the arguments it does not
     differentiate (grad) or batch (vmap) through untouched: a Python int stays an
     int (`[0.0] * n`, `d[n]`, `x.reshape(n)`), True stays True (`flag is True`), a
     string a string. Arrays (and values of an enclosing trace) are traced as before,
     so a NumPy table indexed by a traced index still works. `untraced`, if given,
     maps a position to which of its leaves may pass (vmap: those with axis None);
-    each such argument reaches args' as the list of its traced leaves."""
+    each such argument reaches args' as the list of its traced leaves, and `kept`
+    maps its position to which of its leaves those are."""
     fixed = {}
     for i in positions:
         leaves, tree = tree_flatten(args[i])
@@ -91,7 +92,7 @@ def pass_through(f, args, positions, untraced=None):
         if not all(kept):
             fixed[i] = (tree, leaves, kept)
     if not fixed:
-        return f, args
+        return f, args, {}
 
     def rebuild(i, traced):
         tree, leaves, kept = fixed[i]
@@ -104,7 +105,7 @@ def pass_through(f, args, positions, untraced=None):
 
     return with_fixed, tuple(
         [x for x, k in zip(fixed[i][1], fixed[i][2]) if k] if i in fixed else v
-        for i, v in enumerate(args))
+        for i, v in enumerate(args)), {i: kept for i, (_, _, kept) in fixed.items()}
 
 
 def _static_value(x, i):

@@ -18,7 +18,6 @@ from .api import (_arg_names, _fn_name, abstractify, check_callable, owned_outpu
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
-from .tracer.trace import Tracer
 
 
 def _check_axis_spec(spec, what):
@@ -121,14 +120,11 @@ def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
         per_arg.append(axes[k:k + child.num_leaves])
         k += child.num_leaves
     untraced = {i: [a is None for a in ax] for i, ax in enumerate(per_arg)}
-    f, new_args = pass_through(f, args, [i for i in untraced if any(untraced[i])], untraced)
-    if new_args is not args:  # those arguments are now lists of their traced leaves
+    f, args, kept = pass_through(f, args, [i for i in untraced if any(untraced[i])], untraced)
+    if kept:  # those arguments are now lists of their traced leaves, and so their specs
         spec = spec if isinstance(spec, tuple) else (spec,) * len(args)
-        spec = tuple(
-            s if a is b else [ax for ax, x in zip(per_arg[i], tree_flatten(b)[0])
-                              if ax is not None or isinstance(x, (np.ndarray, Tracer))]
-            for i, (s, a, b) in enumerate(zip(spec, new_args, args)))
-        args = new_args
+        spec = tuple([ax for ax, k in zip(per_arg[i], kept[i]) if k] if i in kept else s
+                     for i, s in enumerate(spec))
         leaves, in_tree = tree_flatten(args)
         axes = broadcast_prefix(spec, in_tree, "in_axes")
     paths = []

@@ -310,7 +310,6 @@ FUNCTIONS[np.nanmax] = _nan_extremum("nanmax", -np.inf)
 FUNCTIONS[np.nanmin] = _nan_extremum("nanmin", np.inf)
 
 
-
 def _nan_var(name, root):
     def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
              mean=None, correction=None):
@@ -345,6 +344,7 @@ def _nan_arg_extremum(name, fill):
 
 FUNCTIONS[np.nanargmax] = _nan_arg_extremum("nanargmax", -np.inf)
 FUNCTIONS[np.nanargmin] = _nan_arg_extremum("nanargmin", np.inf)
+
 
 # ---------------------------------------------------------------- cumulative
 def _scan_operand(name, a, axis, dtype, out):
@@ -381,7 +381,6 @@ FUNCTIONS[(np.multiply, "accumulate")] = lambda a, axis=0, dtype=None, **kw: cum
     a, axis=axis, dtype=dtype, **kw)
 
 
-
 @implements(np.nancumsum)
 def nancumsum(a, axis=None, dtype=None, out=None):
     return cumsum(_nan_replace(a, 0), axis=axis, dtype=dtype, out=out)
@@ -390,6 +389,7 @@ def nancumsum(a, axis=None, dtype=None, out=None):
 @implements(np.nancumprod)
 def nancumprod(a, axis=None, dtype=None, out=None):
     return cumprod(_nan_replace(a, 1), axis=axis, dtype=dtype, out=out)
+
 
 def _cumulative(fn, identity):
     def impl(x, /, *, axis=None, dtype=None, out=None, include_initial=False):

@@ -42,9 +42,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         raise unsupported(f"numpy.reshape with order={order!r}")
     shape = newshape if shape is None else shape
     a = _arr(a)
-    if _scalar_int(shape) is not None:
-        shape = (_scalar_int(shape),)
-    shape = [int(d) for d in shape]
+    shape = list(_int_tuple(shape))
     total = math.prod(_shape(a))
     if shape.count(-1) > 1:
         raise ValueError("can only specify one unknown dimension")
@@ -226,8 +224,7 @@ def broadcast_arrays(*args, subok=False):
 
 def _like_shape_dtype(a, shape, dtype):
     """The shape and dtype of a *_like result: a's unless given."""
-    shp = _shape(a) if shape is None else (
-        (_scalar_int(shape),) if _scalar_int(shape) is not None else tuple(shape))
+    shp = _shape(a) if shape is None else _int_tuple(shape)
     return shp, np.dtype(dtype) if dtype is not None else _dt(a)
 
 
@@ -360,8 +357,8 @@ def block(arrays):
 def _split_points(n, indices_or_sections, even):
     if isinstance(indices_or_sections, np.ndarray) and indices_or_sections.ndim == 0:
         indices_or_sections = indices_or_sections.item()  # a number of sections
-    if _scalar_int(indices_or_sections) is not None:
-        s = _scalar_int(indices_or_sections)
+    s = _scalar_int(indices_or_sections)
+    if s is not None:
         if s <= 0:
             raise ValueError("number sections must be larger than 0.")
         if even and n % s:

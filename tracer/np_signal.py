@@ -141,12 +141,11 @@ def _full_convolution(a, v):
     n, m = _shape(a)[0], _shape(v)[0]
     windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :] - (m - 1)
     inside = (windows >= 0) & (windows < n)
-    logical = _dt(a) == np.bool_  # NumPy's bool loop: or of ands
-    prods = (lax.bitwise_and if logical else lax.mul)(
-        lax.gather(a, np.clip(windows, 0, n - 1), 0),
-        lax.broadcast_to(lax.rev(v, (0,)), windows.shape))
+    prods = multiply(lax.gather(a, np.clip(windows, 0, n - 1), 0),
+                     lax.broadcast_to(lax.rev(v, (0,)), windows.shape))
     zero = lax.full(windows.shape, 0, _dt(prods))
-    return (lax.reduce_max if logical else lax.reduce_sum)(lax.select(inside, prods, zero), (1,))
+    # summed in the products' dtype: NumPy's bool loop is an or of ands
+    return sum_(lax.select(inside, prods, zero), axis=1, dtype=_dt(prods))
 
 
 def _mode_slice(full, n, m, mode):
@@ -161,11 +160,11 @@ def _mode_slice(full, n, m, mode):
     raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
 
 
-def _vector_pair(a, v, min_ndim):
+def _vector_pair(a, v, scalars_as_vectors):
     """convolve/correlate's two 1-d operands and their lengths (convolve reads 0-d
     operands as 1-element vectors, as NumPy's)."""
     a, v = _arr(a), _arr(v)
-    if min_ndim == 0:
+    if scalars_as_vectors:
         a, v = (lax.reshape(x, (1,)) if lax.ndim(x) == 0 else x for x in (a, v))
     if lax.ndim(a) > 1 or lax.ndim(v) > 1:
         raise ValueError("object too deep for desired array")
@@ -176,7 +175,7 @@ def _vector_pair(a, v, min_ndim):
 
 @implements(np.convolve)
 def convolve(a, v, mode="full"):
-    a, v, n, m = _vector_pair(a, v, 0)
+    a, v, n, m = _vector_pair(a, v, True)
     if n == 0 or m == 0:
         raise ValueError("v cannot be empty" if m == 0 else "a cannot be empty")
     dt = lax.result_dtype(a, v)
@@ -186,7 +185,7 @@ def convolve(a, v, mode="full"):
 
 @implements(np.correlate)
 def correlate(a, v, mode="valid"):
-    a, v, n, m = _vector_pair(a, v, 1)
+    a, v, n, m = _vector_pair(a, v, False)
     if n == 0 or m == 0:
         raise ValueError(f"{'first' if n == 0 else 'second'} array argument cannot be empty")
     dt = lax.result_dtype(a, v)

@@ -424,8 +424,8 @@ class Tracer:
     def __format__(self, spec):
         if not spec:
             return str(self)
-        return format(self._concrete(f"formatting with {spec!r} (an f-string or format())")[()]
-                      if self.ndim == 0 else self._concrete("formatting"), spec)
+        value = self._concrete(f"formatting with {spec!r} (an f-string or format())")
+        return format(value[()] if value.ndim == 0 else value, spec)
 
     def __complex__(self):
         return complex(self._concrete("complex()", number=True))

@@ -608,14 +608,12 @@ class Codegen:
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
                   + f": {len(g.members)} equation(s)", None)
         is_map = _outer_map(shape, order, axes, reductions)
-
-        def col_wide(e):
-            """The dtype of reduction e's array of accumulators: L.acc_dtype's where a
-            reduced axis is looped over; with unit axes alone (no loop: one addition to
-            zero, exact) its own, as the value may then be read in the same loop."""
-            dt = e.outputs[0].aval.dtype
-            return L.acc_dtype(e.prim, dt) if any(shape[d] != 1 for d in axes) else dt
-
+        # the dtype of each reduction's accumulators: L.acc_dtype's where a reduced axis
+        # is looped over; with unit axes alone (no loop: one addition to zero, exact) its
+        # own, as the value may then be read in the same loop
+        looped = any(shape[d] != 1 for d in axes)
+        wide_of = {id(e): L.acc_dtype(e.prim, e.outputs[0].aval.dtype) if looped
+                   else e.outputs[0].aval.dtype for e in reductions}
         blocks = self.parallel_blocks(g, is_map, reductions, cap)
         for v in stored:
             if v.aval.ndim:
@@ -626,7 +624,7 @@ class Codegen:
             if v.aval.ndim and not trailing:
                 # an array of accumulators in the accumulator dtype (float32 sums add
                 # up in float64: one rounding at the end, as scalar accumulators)
-                wide = col_wide(e)
+                wide = wide_of[id(e)]
                 adt = L.DT[wide]
                 if blocks is None:
                     self.emit(f"{self.col_acc(v, wide)} = _h.full({tuple(v.aval.shape)}, "
@@ -699,7 +697,7 @@ class Codegen:
                     acc = self.acc(e)
                     self.emit(f"{acc} = {L.reduce_update(e.prim, v.aval.dtype, acc, xv)}", e, indent)
                 else:
-                    wide = col_wide(e)
+                    wide = wide_of[id(e)]
                     row = (f"{self.name(v)}_part[{blk}, " if blocks is not None
                            else f"{self.col_acc(v, wide)}[")
                     tgt = f"{row}{', '.join(kept_idx)}]" if v.aval.ndim else self.acc(e)
@@ -722,7 +720,7 @@ class Codegen:
             for e in reductions:
                 (v,) = e.outputs
                 out = v.aval.shape
-                wide = col_wide(e)
+                wide = wide_of[id(e)]
                 acc = self.col_acc(v, wide)
                 self.emit(f"{acc} = _h.full({tuple(out)}, "
                           f"{L.reduce_init(e.prim, wide)}, {L.DT[wide]})", e, 1)
@@ -749,7 +747,7 @@ class Codegen:
         if not trailing:  # wide accumulators rounded once into the output
             for e in reductions:
                 (v,) = e.outputs
-                wide = col_wide(e)
+                wide = wide_of[id(e)]
                 if v.aval.ndim and wide != v.aval.dtype:
                     self.emit(f"{self.name(v)} = {self.col_acc(v, wide)}.astype("
                               f"{L.DT[v.aval.dtype]})", e, 1)
@@ -770,7 +768,7 @@ class Codegen:
         # the outer loops this nest may share: the kept ones of a trailing reduction,
         # else all but the innermost (all of a 1-d loop)
         widened = not trailing and any(
-            e.outputs[0].aval.ndim and col_wide(e) != e.outputs[0].aval.dtype for e in reductions)
+            e.outputs[0].aval.ndim and wide_of[id(e)] != e.outputs[0].aval.dtype for e in reductions)
         if blocks is not None or widened:  # the block loop is the nest's own; a widened
             share = 0  # accumulator array is rounded into the output after the whole nest
         elif trailing and axes:
