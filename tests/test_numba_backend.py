@@ -605,6 +605,34 @@ def test_llvm_options_are_set_only_while_a_kernel_compiles(monkeypatch, tmp_path
     assert calls == [0, 1]
 
 
+def test_long_float_sums_add_up_in_blocks():
+    # one accumulator (LLVM's vector lanes) over 10^6 values of 0.1 erred by 5.6e-13
+    # relative (NumPy's pairwise sum: 3e-16); partial sums per block of the innermost
+    # loop, and per row of a longer reduction, bring it near NumPy's
+    for shape in [(10**6,), (2000, 1000), (3, 20001)]:
+        x = np.full(shape, 0.1)
+        total = pb.jit(np.sum)(x)
+        assert abs(total - 0.1 * x.size) <= 1e-14 * 0.1 * x.size, (shape, float(total))
+    # a row's sum across blocks, next to a max and a stored value of the same loop
+    x = np.random.default_rng(3).standard_normal((3, 20001))
+
+    def f(x):
+        e = np.exp(x)
+        return e, np.sum(e * 2, axis=1), np.max(x, axis=1)
+
+    got = pb.jit(f)(x)
+    want = f(x)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-15)  # vecmath exp: an ulp
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+    np.testing.assert_array_equal(got[2], want[2])
+    # float32 values add up in float64 within the blocks too
+    r = np.random.default_rng(10).random(10**5).astype(np.float32)
+    assert pb.jit(np.sum)(r) == np.float32(np.sum(r.astype(np.float64)))
+    # integer sums are exact in any order and keep their one accumulator
+    k = np.arange(10**5)
+    assert pb.jit(np.sum)(k) == np.sum(k)
+
+
 def test_float32_sums_add_up_in_float64():
     # a float32 accumulator in order errs by up to ~n ulp (NumPy's pairwise sum by
     # ~log n): the kernels' sums of float32 values accumulate in float64 and round once

@@ -96,6 +96,14 @@ VECMATH_MIN = 16
 LANE_SPLIT_MIN = 1024   # elements (Lane split: see Codegen.lane)
 LANE_SPLIT_MAX = 16384  # elements (128 KiB of float64: glibc's default mmap threshold)
 BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
+# Float sums of more than SUM_BLOCK elements add each run of the innermost loop (at
+# most SUM_BLOCK long, at least SUM_RUN_MIN) into a partial sum of its own, then the
+# partials into the total. One accumulator over all of them (LLVM's vector lanes)
+# errs by ~n/32 additions: 10^7 values of 0.1 summed to 999999.9999944, against
+# NumPy's pairwise 1000000.0; in blocks ~B/32 + n/B: 999999.99999999 (see
+# Codegen.sum_runs).
+SUM_BLOCK = 8192
+SUM_RUN_MIN = 64
 # pb.jit(..., parallel=True): a loop nest of at least this many elements runs its
 # outer loop as numba.prange, when that loop is a map (see _outer_map).
 # Below it, starting the threads (~10-20 us) eats the gain.
@@ -640,6 +648,12 @@ class Codegen:
                 self.emit(f"{self.acc(e)}_part = _h.empty(({blocks[2]},), {part_dt})", e)
         idx = [f"i{d}" if shape[d] != 1 else "0" for d in range(nd)]  # unit axes: no loop
         kept_idx = [idx[d] for d in kept_dims]
+        runs = [] if blocks is not None or band or not trailing else [
+            e for e in reductions if e.prim is P.reduce_sum_p
+            and np.dtype(L.acc_dtype(e.prim, e.outputs[0].aval.dtype)).kind == "f"]
+        if runs and not (order and shape[order[-1]] >= SUM_RUN_MIN
+                         and _prod(shape[d] for d in axes) > SUM_BLOCK):
+            runs = []
         indent = 1
         wish = self.parallel and _prod(shape) >= PARALLEL_MIN and is_map
         # a top-level nest's loop becomes a prange when its chain is emitted (_Chain)
@@ -672,6 +686,10 @@ class Codegen:
                 for nm, expr in (band.first, band.end):
                     self.emit(f"{nm} = {expr}", None, indent)
                 extent = f"{band.first[0]}, {band.end[0]}"
+            if runs and d == order[-1]:
+                run_indent = indent = self.sum_runs(runs, d, shape[d], indent, headers, cap)
+                indent += 1
+                continue
             self.emit(f"for i{d} in {loop}({extent}):", None, indent)
             loop = "range"  # the inner loops
             indent += 1
@@ -694,7 +712,7 @@ class Codegen:
                 xv = self.load(x, idx, g, indent, e)
                 (v,) = e.outputs
                 if trailing:
-                    acc = self.acc(e)
+                    acc = self.acc(e) + ("_run" if e in runs else "")
                     self.emit(f"{acc} = {L.reduce_update(e.prim, v.aval.dtype, acc, xv)}", e, indent)
                 else:
                     wide = wide_of[id(e)]
@@ -710,6 +728,10 @@ class Codegen:
         for v in stored:
             if v.aval.ndim:
                 self.emit(f"{self.name(v)}[{', '.join(idx)}] = {self.read(v, idx, g)}", None, indent)
+        for e in runs:  # the run's partial sum into the total
+            acc = self.acc(e)
+            self.emit(f"{acc} = {L.reduce_update(e.prim, e.outputs[0].aval.dtype, acc, acc + '_run')}",
+                      e, run_indent)
         if band:  # the rest of the row: copies of the column beside the band
             for v in stored:
                 self.emit(f"_h.fill_outside({self.name(v)}, i0, {band.first[0]}, {band.end[0]}, "
@@ -802,6 +824,37 @@ class Codegen:
         else:
             for item in cap:
                 self._put(*item)
+
+    def sum_runs(self, runs, d, n, indent, headers, cap):
+        """The loop header(s) over the innermost axis d (extent n) of a nest whose
+        float sums `runs` add each run of the loop into a partial sum of their own
+        (SUM_BLOCK): one loop when n <= SUM_BLOCK, else a loop over blocks of a
+        loop over each block's elements. Returns the indent of the innermost
+        header, where the partials are added to the totals after the loop."""
+        blocks = -(-n // SUM_BLOCK)
+        if blocks > 1:
+            blk = self.fresh("sblk")
+            if cap is not None:
+                headers.append((len(cap), d))
+            self.emit(f"for {blk} in range({blocks}):", None, indent)
+            indent += 1
+        for e in runs:
+            self.emit(f"{self.acc(e)}_run = {self.acc_init(e)}", e, indent)
+        if cap is not None:
+            headers.append((len(cap), d))
+        if blocks == 1:
+            self.emit(f"for i{d} in range({n}):", None, indent)
+            return indent
+        # counted from 0 from a clamped base, so LLVM sees a non-negative index
+        # (as parallel_blocks' rows)
+        base = self.fresh("base")
+        self.emit(f"{base} = _h.clamp({blk} * {SUM_BLOCK}, {n - 1})", None, indent)
+        # the clamp's line comes after the header recorded above: move the header
+        if cap is not None:
+            headers[-1] = (len(cap), d)
+        self.emit(f"for {base}_r in range(min({SUM_BLOCK}, {n} - {base})):", None, indent)
+        self.emit(f"i{d} = {base} + {base}_r", None, indent + 1)
+        return indent
 
     def parallel_blocks(self, g, is_map, reductions, cap):
         """For a top-level loop nest whose reductions span its outer loop (a sum of
