@@ -975,6 +975,17 @@ def test_random_indexing_matches_numpy(shape_and_key):
 
 
 @pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_bools_to_constant_integer_powers_are_int64(backend):
+    # power has no bool loop: NumPy picks int8, pullback (no int8) int64 as for b ** 2;
+    # a bool exponent (b ** True) reached integer_pow with a bool base and failed there
+    b = np.array([True, False, True])
+    for f in (lambda b: b ** 2, lambda b: b ** True, lambda b: b ** np.True_, lambda b: b ** False):
+        got = pb.jit(f, backend=backend)(b)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, f(b).astype(np.int64))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
 def test_products_of_two_bool_arrays_follow_numpy(backend):
     # NumPy's bool product is the `or` of `and`s; before, matmul/dot refused it and
     # einsum, inner, vdot and tensordot failed inside dot_general

@@ -318,6 +318,8 @@ def power(x, y):
           else None)
     if yc is not None and float(yc).is_integer():
         dt = lax.result_dtype(_arr(x), y)  # int ** 2.0 is float64, bool ** 2 is int64
+        if dt.kind == "b":  # bool ** True: power has no bool loop (NumPy: int8, here int64)
+            dt = np.dtype(np.int64)
         # repeated squaring: exact for integers (wrapping as NumPy's), an ulp per product
         # for floats, whose larger exponents go to pow
         if abs(yc) <= 64 or (dt.kind in "iu" and not isinstance(yc, float)):
