@@ -127,7 +127,9 @@ _def_unary(P.acosh_p, lambda x, y: lax.mul(lax.rsqrt(lax.sub(x, 1)), lax.rsqrt(l
 _def_unary(P.atanh_p, lambda x, y: lax.reciprocal(_one_minus_square(x)))
 _def_unary(P.sqrt_p, lambda x, y: lax.div(0.5, y))
 _def_unary(P.rsqrt_p, lambda x, y: lax.mul(lax.div(y, x), -0.5))
-_def_unary(P.cbrt_p, lambda x, y: lax.div(1.0 / 3.0, lax.square(y)))  # inf at 0, as JAX
+# inf at 0, as JAX; y ** -2, not 1 / y**2, so that the second derivative at 0 is
+# -2 y**-3 y' = -inf (at -0: inf) as JAX's, where the quotient rule gave 0 * inf
+_def_unary(P.cbrt_p, lambda x, y: lax.mul(1.0 / 3.0, lax.integer_pow(y, -2)))
 _def_unary(P.logistic_p, lambda x, y: lax.mul(y, lax.sub(1, y)))
 _def_unary(P.lgamma_p, lambda x, y: lax.digamma(x))
 _def_unary(P.digamma_p, lambda x, y: lax.polygamma(1, x))

@@ -292,6 +292,9 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
     assert J(pb.grad(pb.grad(pb.grad(pb.grad(np.sinc)))))(0.0) == pytest.approx(
         np.pi ** 4 / 5, rel=1e-14)
     assert J(pb.grad(np.cbrt))(0.0) == np.inf  # was nan
+    # the second derivative as JAX's: -inf at +0, inf at -0 (the quotient rule gave nan)
+    assert [J(pb.grad(pb.grad(np.cbrt)))(x) for x in (0.0, -0.0, 1e-300)] == [-np.inf, np.inf, -np.inf]
+    assert J(pb.grad(pb.grad(np.cbrt)))(-8.0) == pytest.approx(2 / 9 / 32, rel=1e-15)
     # sinc far from 0: the polynomial used at 0 reads 0 there (its u**3 overflowed)
     assert J(pb.grad(np.sinc))(1e78) == pytest.approx(-5.340044746573648e-79, rel=1e-12)
     # and near 0, where the quotient's derivatives cancel (the second was 0 at 1e-9)
