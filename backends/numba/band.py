@@ -154,3 +154,11 @@ BAND_RULES = {
     P.slice_p: _slice,
     P.transpose_p: _transpose,
 }
+
+
+class Band(NamedTuple):
+    """Codegen.band_plan's plan: (name, expr) of the band loop's first and end
+    columns in a row, and the band's first offset `lo`."""
+    first: tuple
+    end: tuple
+    lo: int

@@ -26,17 +26,17 @@ Equations are sorted into three kinds:
   (intrinsics.py): Numba re-optimizes a called njit helper's body in every
   kernel, an intrinsic costs a few instructions.
 
-* **chains**: consecutive nests whose outer loops agree share them (`_Chain`):
+* **chains**: consecutive nests whose outer loops agree share them (`Chain`):
   a row's max, the sum of exp(x - max) and the gradient row run as inner loops
   of one row loop, when every value a nest reads from the chain is final in the
   same outer iteration. Per-row values only the chain reads become scalars.
 * **inside a nest**: reads the innermost loop does not change are computed before
-  it (`_Hoist`), and a 2-d loop whose stored values are banded (band.py)
+  it (`Hoist`), and a 2-d loop whose stored values are banded (band.py)
   computes each row's band and copies one element to the rest of the row
   (`band_plan`). Both for the kernel's top-level loops; those of control-flow
   bodies keep every read inside and every column.
 * **parallel** (`pb.jit(f, parallel=True)`): a nest of at least PARALLEL_MIN
-  elements whose outer loop is a map (`_outer_map`: every iteration writes its
+  elements whose outer loop is a map (`outer_map`: every iteration writes its
   own elements, no accumulator spans iterations) runs that loop as `_prange`
   (numba.prange), also inside control-flow bodies; a chain's shared loop is a
   prange when one of its nests is that big and all are maps. A top-level nest
@@ -56,7 +56,6 @@ from __future__ import annotations
 import keyword
 import re
 from collections import defaultdict
-from typing import NamedTuple
 
 import numpy as np
 
@@ -65,7 +64,8 @@ from ...ir.core import Literal, Var
 from ...ir.printer import _Ctx, _pp, _pp_eqn
 from . import lowering as L
 from .readers import atomic, diagonal, readers
-from .band import band_hulls, union
+from .band import Band, band_hulls, union
+from .nests import Chain, Hoist, Nest, outer_map
 from .subexpr import share_subexpressions
 from .trig import TrigGuard, magnitude_bound
 from .vecmath import TRIG_MEDIUM
@@ -105,7 +105,7 @@ BLAS_MIN_FLOPS = 512  # below this many multiply-adds, loops beat a BLAS call
 SUM_BLOCK = 8192
 SUM_RUN_MIN = 64
 # pb.jit(..., parallel=True): a loop nest of at least this many elements runs its
-# outer loop as numba.prange, when that loop is a map (see _outer_map).
+# outer loop as numba.prange, when that loop is a map (see nests.outer_map).
 # Below it, starting the threads (~10-20 us) eats the gain.
 PARALLEL_MIN = 1 << 16
 PARALLEL_BLOCK = 1 << 14  # elements per block of a parallel full reduction (parallel_blocks)
@@ -156,195 +156,6 @@ class _Group:
         for h in groups:
             if h is not self and h not in self.deps:
                 self.deps.append(h)
-
-
-class _Nest:
-    """The buffered lines of one closed group's loop nest: `lines` as
-    (text, eqn, indent); `headers` the positions of its `for` lines, of which
-    the first `share` may be shared with neighbouring nests."""
-
-    def __init__(self, lines, headers, share, written, reads, lane):
-        self.lines, self.headers, self.written, self.reads, self.lane = (
-            lines, headers, written, reads, lane)
-        # the shareable headers must directly follow one another
-        n = 0
-        while n < share and headers[n] == headers[0] + n:
-            n += 1
-        self.share = n if headers else 0
-        self.map = False       # its outer loop is a map (_outer_map)
-        self.wish = False      # ... that should run as prange (parallel, PARALLEL_MIN)
-
-
-class _Chain:
-    """Consecutive nests under one shared outer loop: each nest's inner loops run
-    in turn inside it. Fewer loops for LLVM to optimize (compile time) with the same
-    work per element. A nest joins only if every value it reads from the chain is
-    final within the same outer iteration (read at the outer indices it was written
-    at), and never into the same innermost loop as a nest of another lane (a loop of
-    libm calls would stop vectorizing the other's). A nest with vecmath calls whose
-    loops would all be shared stays out of chains with inner loops: in the outer
-    loop's body its math runs scalar, slower than libm (seed_jacfwd's tanh and
-    sin/cos over 2000 rows: 92 -> 202 us per call). Sibling nests with equal inner
-    loops keep them apart: merging the logsumexp gradient's tie count and sum of exp
-    into one inner loop saved ~3% of its compile time but cost ~4% per call."""
-
-    def __init__(self, nest):
-        k = nest.share
-        h0 = nest.headers[0]
-        self.shared = nest.lines[h0:h0 + k]
-        self.head = []
-        self.members = []
-        self.interlude = []   # comments emitted since the last nest joined: after the loop
-        self.before = []      # comments emitted before a nest that joined: before the loop
-        self.written = {}
-        self.inner_lanes = set()
-        self.reads = []
-        self.member_ids = set()
-        self.row_values = set()
-        self.flat_vector_math = False   # a nest sharing all its loops calls vecmath
-        self.deep = False               # a nest has loops inside the shared ones
-        self.maps = nest.map            # every nest's outer loop is a map
-        self.parallel = nest.wish       # the shared outer loop runs as prange
-        self._add(nest, k)
-
-    def admit(self, nest):
-        k = len(self.shared)
-        if nest.share < k:
-            return False
-        h0 = nest.headers[0]
-        if [(t, i) for t, _, i in nest.lines[h0:h0 + k]] != [(t, i) for t, _, i in self.shared]:
-            return False
-        if any(i <= k for _, _, i in nest.lines[h0 + k:]):
-            return False
-        flat = len(nest.headers) == k    # its body would be the outer loop's body
-        lanes = self.inner_lanes | ({nest.lane} if flat else set())
-        if len(lanes) > 1:
-            return False
-        if (self.flat_vector_math and not flat) or (flat and nest.vector_math and self.deep):
-            return False
-        if (nest.wish and not self.maps) or (self.parallel and not nest.map):
-            return False  # a prange loop holds only maps
-        outer = {t.split()[1] for t, _, _ in self.shared}  # the shared loops' index names
-        for v, ridx in nest.reads:
-            w = self.written.get(v)
-            if w is None:
-                continue
-            widx, red = w
-            if widx is None or ridx is None or outer & set(red):
-                return False
-            if any(wi in outer and ri != wi for wi, ri in zip(widx, ridx)):
-                return False
-        self.before += self.interlude
-        self.interlude = []
-        self.maps &= nest.map
-        self.parallel |= nest.wish
-        self._add(nest, k)
-        return True
-
-    def _add(self, nest, k):
-        h0 = nest.headers[0]
-        head, notes = self._split_head(nest.lines[:h0], k)
-        self.head += head
-        self.members.append(notes + nest.lines[h0 + k:])  # its lines inside the shared loops
-        self.written.update(nest.written)
-        self.reads += nest.reads
-        self.member_ids |= nest.member_ids
-        self.row_values |= nest.row_values
-        if len(nest.headers) == k:
-            self.inner_lanes.add(nest.lane)
-            self.flat_vector_math |= nest.vector_math
-        else:
-            self.deep = True
-
-    def scalarize(self, cg):
-        """Values of one element per outer iteration (a row's max, sum, ...) that
-        only this chain reads, in the iteration that writes them, become scalar
-        locals: no array allocated (each allocation is compile time too)."""
-        outer = {t.split()[1] for t, _, _ in self.shared}
-        subst = {}
-        for v in self.row_values:
-            widx, _ = self.written[v]
-            if widx is None or not all(i in outer or i == "0" for i in widx):
-                continue
-            if any(r != widx for x, r in self.reads if x is v):
-                continue
-            if not cg.read_only_by(v, self.member_ids):
-                continue
-            subst[f"{cg.name(v)}[{', '.join(widx)}]"] = (cg.name(v), cg.name(v) + "_row")
-        if not subst:
-            return
-        allocs = {nm + " = _h.empty(" for nm, _ in subst.values()}
-        self.head = [x for x in self.head if not any(x[0].startswith(a) for a in allocs)]
-        pat = re.compile(r"(?<![\w.])(" + "|".join(re.escape(k) for k in subst) + ")")
-
-        def sub(lines):
-            return [(t if t.startswith("#") else pat.sub(lambda m: subst[m.group(1)][1], t), e, i)
-                    for t, e, i in lines]
-
-        self.members = [sub(m) for m in self.members]
-
-    @staticmethod
-    def _split_head(lines, k):
-        """(allocations, the nest's comments moved inside the shared loops)."""
-        return ([x for x in lines if not x[0].startswith("#")],
-                [(t, e, k + 1) for t, e, _ in lines if t.startswith("#")])
-
-    def lines(self):
-        shared = self.shared
-        if self.parallel:
-            (text, eqn, indent), *rest = shared
-            shared = [(text.replace(" in range(", " in _prange(", 1), eqn, indent)] + rest
-        out = self.head + self.before + shared
-        for m in self.members:
-            out += m
-        return out + self.interlude
-
-
-class _Band(NamedTuple):
-    """Codegen.band_plan's plan: (name, expr) of the band loop's first and end
-    columns in a row, and the band's first offset `lo`."""
-    first: tuple
-    end: tuple
-    lo: int
-
-
-class _Hoist:
-    """Reads the innermost loop of a nest does not change (a broadcast column, a
-    row's clamped neighbour) are computed before that loop, at buffer position
-    `pos`: LLVM would not hoist them itself, as it cannot prove that the loop's
-    stores leave the arrays read unchanged (Rosenbrock's banded Hessian: 5.5 ->
-    4.1 us per call). `index` matches the innermost index; `names` are the
-    locals hoisted so far (a recomputed value of only those is hoisted too)."""
-
-    def __init__(self, lines, pos, index):
-        self.lines, self.pos, self.index = lines, pos, index
-        self.indent = lines[pos][2]  # that of the innermost loop's header
-        self.names = set()
-        self.exprs = {}
-
-    def put(self, text, eqn, name):
-        self.lines.insert(self.pos, (text, eqn, self.indent))
-        self.pos += 1
-        self.names.add(name)
-
-    def local(self, cg, expr):
-        """A hoisted local holding `expr` (one per distinct expression)."""
-        nm = self.exprs.get(expr)
-        if nm is None:
-            nm = self.exprs[expr] = cg.fresh("inv")
-            self.put(f"{nm} = {expr}", None, nm)
-        return nm
-
-
-def _outer_map(shape, order, axes, reductions):
-    """Does every iteration of a nest's outer loop write elements of its own, with
-    no value carried over to the next? Then its iterations may run in any order, on
-    any thread (prange). Not so where a reduction spans the outer loop: a full sum,
-    a column sum. (Stored values are written at every loop's index; the trig guard's
-    count is a reduction Numba's parallel loops support.)"""
-    looped = [d for d in order if shape[d] != 1]
-    return bool(looped) and looped[0] not in axes and all(
-        e.outputs[0].aval.ndim for e in reductions)
 
 
 def _depends(h, g, seen=None):
@@ -406,7 +217,7 @@ class Codegen:
         self.permuted_copies = {}       # (value, permutation) -> its C-contiguous copy
         self.absorbed = set()           # ids of eqns a BLAS call computes (calls._epilogue)
         self.accumulate_into = {}       # id of a product's eqn -> the array its gemm adds to
-        self._capture = None            # close(): the nest's lines, buffered (see _Chain)
+        self._capture = None            # close(): the nest's lines, buffered (see Chain)
         self.hoist = None               # close(): where reads invariant in the innermost loop go
         self.read_log = None            # close(): (var, index exprs) of each array read
         self.pending = None             # the last nest(s), not yet emitted: later ones may share its outer loops
@@ -615,7 +426,7 @@ class Codegen:
         headers = []  # positions in cap of the `for` lines, in order
         self.emit(f"# fused loop over {list(shape)}" + (f", reducing axes {list(axes)}" if axes else "")
                   + f": {len(g.members)} equation(s)", None)
-        is_map = _outer_map(shape, order, axes, reductions)
+        is_map = outer_map(shape, order, axes, reductions)
         # the dtype of each reduction's accumulators: L.acc_dtype's where a reduced axis
         # is looped over; with unit axes alone (no loop: one addition to zero, exact) its
         # own, as the value may then be read in the same loop
@@ -656,7 +467,7 @@ class Codegen:
             runs = []
         indent = 1
         wish = self.parallel and _prod(shape) >= PARALLEL_MIN and is_map
-        # a top-level nest's loop becomes a prange when its chain is emitted (_Chain)
+        # a top-level nest's loop becomes a prange when its chain is emitted (Chain)
         loop = "_prange" if wish and cap is None else "range"
         if blocks is not None:  # the accumulators start anew in each block
             blk, rows, n_blocks = blocks
@@ -698,7 +509,7 @@ class Codegen:
                 self.emit(f"{self.acc(e)} = {self.acc_init(e)}", e, indent)
         if len(headers) >= 2:  # reads the innermost index does not change go before its loop
             pos, d = headers[-1]
-            self.hoist = _Hoist(cap, pos, re.compile(rf"\bi{d}\b"))
+            self.hoist = Hoist(cap, pos, re.compile(rf"\bi{d}\b"))
         self.cur_loads = {}
         self.cur_sincos = {}
         for e in g.members:
@@ -808,7 +619,7 @@ class Codegen:
                 written[v] = (None, ())
             else:  # a reduction over an outer loop is final only after the nest
                 written[v] = (tuple(kept_idx), () if trailing else tuple(f"i{d}" for d in axes))
-        nest = _Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
+        nest = Nest(cap, [p for p, _ in headers], share, written, reads, g.lane)
         nest.member_ids = g.member_ids
         nest.map, nest.wish = is_map, wish
         nest.vector_math = _prod(g.shape) >= LANE_SPLIT_MIN and any(
@@ -820,7 +631,7 @@ class Codegen:
             return
         self.flush()
         if nest.share:
-            self.pending = _Chain(nest)
+            self.pending = Chain(nest)
         else:
             for item in cap:
                 self._put(*item)
@@ -899,7 +710,7 @@ class Codegen:
             return f"_h.clamp(i0 {'-' if k < 0 else '+'} {abs(k)}, {n1 - 1})"
 
         left = f"(i0 {'-' if lo < 1 else '+'} {abs(lo - 1)} >= 0)"  # a column left of the band
-        return _Band((self.fresh("first"), at(lo - 1)),
+        return Band((self.fresh("first"), at(lo - 1)),
                      (self.fresh("end"), f"_h.where({left}, {at(hi)}, {at(hi + 1)}) + 1"), lo)
 
     def read_only_by(self, v, ids, depth=0):
