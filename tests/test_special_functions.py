@@ -98,3 +98,15 @@ def test_negative_subnormals_and_half_integers():
         f = pb.jit(lambda a: lax.polygamma(n, a))
         got, mirror = f(np.array([-m - 0.5])), f(np.array([m + 1.5]))
         np.testing.assert_allclose(got, mirror, rtol=1e-13)
+
+
+def test_interpreter_reflects_polygamma_at_large_negative_arguments():
+    # SciPy's polygamma(n, x) for negative x takes time growing with |x| (minutes at
+    # -2.7e9: pb.grad(sc.psi) hung); the interpreter reflects as the compiled helper does
+    x = np.array([-43510700537410.695, -2.7e9 + 0.25, -160000.3, -7.25, -1.5, -3.0, 2.5])
+    d1 = lambda x: pb.grad(lambda v: np.sum(special.psi(v)))(x)
+    d2 = lambda x: pb.grad(lambda v: np.sum(d1(v)))(x)
+    for f, n in ((d1, 1), (d2, 2)):
+        eager = f(x)  # eager grad runs the interpreter's rules
+        np.testing.assert_allclose(eager, pb.jit(f)(x), rtol=1e-14)
+        np.testing.assert_allclose(eager[2:], special.polygamma(n, x[2:]), rtol=1e-13)
