@@ -292,6 +292,15 @@ def test_higher_derivatives_survive_the_guards_at_special_points(jit):
     assert J(pb.grad(pb.grad(pb.grad(pb.grad(np.sinc)))))(0.0) == pytest.approx(
         np.pi ** 4 / 5, rel=1e-14)
     assert J(pb.grad(np.cbrt))(0.0) == np.inf  # was nan
+    # arcsin'' = x (1 - x^2)^-1.5 near 0: 1 - x^2 differentiated as (1 - x) - (1 + x)
+    # cancelled (1.0000000272e-9 at 1e-9, 0 below 1e-16); arctanh'' = 2x / (1 - x^2)^2
+    for x in (1e-9, 1e-17, 0.3):
+        assert J(pb.grad(pb.grad(np.arcsin)))(x) == pytest.approx(x / (1 - x * x) ** 1.5, rel=1e-15)
+        assert J(pb.grad(pb.grad(np.arccos)))(x) == pytest.approx(-x / (1 - x * x) ** 1.5, rel=1e-15)
+        assert J(pb.grad(pb.grad(np.arctanh)))(x) == pytest.approx(2 * x / (1 - x * x) ** 2, rel=1e-15)
+    # and near 1 the first derivative keeps the exact factors (1 - x)(1 + x)
+    x = 1 - 2.0 ** -40
+    assert J(pb.grad(np.arcsin))(x) == pytest.approx(1 / np.sqrt((1 - x) * (1 + x)), rel=1e-15)
     # the second derivative as JAX's: -inf at +0, inf at -0 (the quotient rule gave nan)
     assert [J(pb.grad(pb.grad(np.cbrt)))(x) for x in (0.0, -0.0, 1e-300)] == [-np.inf, np.inf, -np.inf]
     assert J(pb.grad(pb.grad(np.cbrt)))(-8.0) == pytest.approx(2 / 9 / 32, rel=1e-15)
