@@ -1403,3 +1403,35 @@ def test_convolve_and_correlate_edges_as_numpy():
                       (np.array(2.0), np.ones(3), "too small depth")]:
         with pytest.raises(ValueError, match=msg):
             pb.jit(np.correlate)(a, v)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_reduction_methods_take_numpys_arguments(backend):
+    # the methods forward NumPy's positional and keyword arguments (where=, mean=,
+    # copy=, a positional initial); np.max's positional keepdims landed in out=
+    x = np.array([[0.7, 0.1, 0.4], [0.2, 0.9, 0.5]])
+    m = np.array([[True, False, True], [False, True, True]])
+    cases = [
+        lambda x: x.mean(where=m), lambda x: x.var(where=m),
+        lambda x: x.std(axis=1, where=m, mean=x.mean(1, keepdims=True, where=m)),
+        lambda x: x.var(axis=0, mean=np.mean(x, 0, keepdims=True), ddof=1),
+        lambda x: np.nanvar(x, axis=1, mean=np.nanmean(x, 1, keepdims=True)),
+        lambda x: (x > 0.3).all(where=m), lambda x: (x > 0.3).any(axis=0, where=~m),
+        lambda x: np.all(x > 0.3, where=m, axis=1), lambda x: x.reshape((3, 2), copy=True),
+        lambda x: x.sum(0, None, None, False, 1.0), lambda x: x.max(0, None, True),
+        lambda x: np.max(x, 0, None, True), lambda x: np.min(x, 1, None, True, -5.0),
+        lambda x: x.argmax(1, keepdims=True), lambda x: x.prod(1, None, None, True),
+        lambda x: x.min(where=m, initial=9.0),
+    ]
+    for f in cases:
+        want, got = f(x), pb.jit(f, backend=backend)(x)
+        assert got.dtype == np.asarray(want).dtype and got.shape == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    with pytest.raises(TypeError, match="dtype"):
+        pb.jit(lambda x: np.max(x, dtype=float), backend=backend)(x)
+
+
+def test_var_with_a_given_mean_differentiates_through_it():
+    x = np.array([[0.7, 0.1, 0.4], [0.2, 0.9, 0.5]])
+    pb.check_grads(lambda x: x.var(axis=0, mean=np.mean(x, 0, keepdims=True)), (x,), order=2)
+    np.testing.assert_allclose(pb.grad(lambda x: x.var(mean=0.5))(x), 2 * (x - 0.5) / 6)

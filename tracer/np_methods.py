@@ -119,31 +119,25 @@ def _method(fn):
     return _with_user_line(fn)
 
 
-Tracer.reshape = _method(lambda self, *shape, order="C": reshape(self, _shape_args(shape),
-                                                                   order=order))
+def _reshape(self, *shape, order="C", copy=None):
+    return reshape(self, _shape_args(shape), order=order, copy=copy)
+
+
+Tracer.reshape = _method(_reshape)
 Tracer.transpose = _method(lambda self, *axes: transpose(self, _shape_args(axes) if axes else None))
-Tracer.sum = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: sum_(
-    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw))
-Tracer.prod = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False, **kw: prod_(
-    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw))
-Tracer.max = _method(lambda self, axis=None, out=None, keepdims=False, **kw: max_(
-    self, axis=axis, out=out, keepdims=keepdims, **kw))
-Tracer.min = _method(lambda self, axis=None, out=None, keepdims=False, **kw: min_(
-    self, axis=axis, out=out, keepdims=keepdims, **kw))
-Tracer.mean = _method(lambda self, axis=None, dtype=None, out=None, keepdims=False: mean(
-    self, axis=axis, dtype=dtype, out=out, keepdims=keepdims))
-Tracer.var = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: var(
-    self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
-Tracer.std = _method(lambda self, axis=None, dtype=None, out=None, ddof=0, keepdims=False: std(
-    self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
-Tracer.all = _method(lambda self, axis=None, out=None, keepdims=False: all_(
-    self, axis=axis, out=out, keepdims=keepdims))
-Tracer.any = _method(lambda self, axis=None, out=None, keepdims=False: any_(
-    self, axis=axis, out=out, keepdims=keepdims))
-Tracer.argmax = _method(lambda self, axis=None, out=None, *, keepdims=False: argmax(
-    self, axis=axis, out=out, keepdims=keepdims))
-Tracer.argmin = _method(lambda self, axis=None, out=None, *, keepdims=False: argmin(
-    self, axis=axis, out=out, keepdims=keepdims))
+# the reductions take NumPy's function's arguments in the same order (positional
+# initial, where=, mean=, ...)
+Tracer.sum = _method(lambda self, *args, **kw: sum_(self, *args, **kw))
+Tracer.prod = _method(lambda self, *args, **kw: prod_(self, *args, **kw))
+Tracer.max = _method(lambda self, *args, **kw: max_(self, *args, **kw))
+Tracer.min = _method(lambda self, *args, **kw: min_(self, *args, **kw))
+Tracer.mean = _method(lambda self, *args, **kw: mean(self, *args, **kw))
+Tracer.var = _method(lambda self, *args, **kw: var(self, *args, **kw))
+Tracer.std = _method(lambda self, *args, **kw: std(self, *args, **kw))
+Tracer.all = _method(lambda self, *args, **kw: all_(self, *args, **kw))
+Tracer.any = _method(lambda self, *args, **kw: any_(self, *args, **kw))
+Tracer.argmax = _method(lambda self, *args, **kw: argmax(self, *args, **kw))
+Tracer.argmin = _method(lambda self, *args, **kw: argmin(self, *args, **kw))
 Tracer.argsort = _method(lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(
     self, axis=axis, kind=kind, order=order, stable=stable))
 Tracer.cumsum = _method(lambda self, axis=None, dtype=None, out=None: cumsum(

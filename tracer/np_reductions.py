@@ -72,6 +72,12 @@ def _reduction(prim_fn, name):
             res = combine(res, _consts_scalar(initial, _dt(res)))
         return _keep(a, res, axes, keepdims)
 
+    if name in ("max", "min"):  # NumPy's signature: no dtype (a positional keepdims
+        def extremum(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+            return impl(a, axis, None, out, keepdims, initial, where)  # landed in out)
+
+        extremum.__name__ = name
+        return extremum
     impl.__name__ = name
     return impl
 
@@ -90,10 +96,12 @@ def _bool_reduction(name):
     identity = name == "all"
 
     def impl(a, axis=None, out=None, keepdims=False, *, where=None):
-        if out is not None or where is not None:
-            raise unsupported(f"numpy.{name} with out=/where=")
+        if out is not None:
+            raise unsupported(f"numpy.{name} with out=")
         a = lax.convert(_arr(a), bool)
         axes = _axes(axis, lax.ndim(a))
+        if where is not None and where is not True:  # masked-out slots hold the identity
+            a = lax.select(_where_mask(where, a), a, lax.full(_shape(a), identity, bool))
         if any(_shape(a)[i] == 0 for i in axes):
             shp = [d for i, d in enumerate(_shape(a)) if i not in axes]
             res = lax.full(shp, identity, bool)
@@ -152,16 +160,19 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
 
 
 def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, skip_nan=False):
-    """var (and std's square), or with `skip_nan` nanvar's: NaNs count as absent."""
-    if out is not None or mean is not None:
-        raise unsupported(f"numpy.{name} with out=/mean=")
+    """var (and std's square), or with `skip_nan` nanvar's: NaNs count as absent.
+    `mean`, if given, is the mean with keepdims' shape (NumPy's mean=)."""
+    if out is not None:
+        raise unsupported(f"numpy.{name} with out=")
     if correction is not None:
         ddof = correction
     a, axes = _mean_operand(a, axis, dtype, name)
+    given = None if mean is None else lax.convert(_arr(mean), _dt(a))
     masked = where is not None and where is not True
     if not (masked or skip_nan):
         n = _count(a, axes)
-        m = _keep(a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
+        m = given if given is not None else _keep(
+            a, lax.div(lax.reduce_sum(a, axes), float(n)), axes, True)
         d = lax.sub(a, m)
         ss = lax.reduce_sum(lax.mul(d, d), axes)
         return _keep(a, lax.div(ss, float(max(n - ddof, 0))), axes, keepdims)
@@ -171,8 +182,9 @@ def _var(a, axis, dtype, out, ddof, keepdims, where, mean, correction, name, ski
         seen = lax.bitwise_and(seen, lax.logical_not(isnan(a)))
     zero = lax.full(_shape(a), 0, _dt(a))
     count = lax.convert(lax.reduce_sum(lax.convert(seen, np.int64), axes), _dt(a))
-    m = lax.div(lax.reduce_sum(lax.select(seen, a, zero), axes), count)
-    d = lax.select(seen, lax.sub(a, _keep(a, m, axes, True)), zero)
+    if given is None:
+        given = _keep(a, lax.div(lax.reduce_sum(lax.select(seen, a, zero), axes), count), axes, True)
+    d = lax.select(seen, lax.sub(a, given), zero)
     ss = lax.reduce_sum(lax.mul(d, d), axes)
     dof = lax.sub(count, _consts_scalar(ddof, _dt(a)))
     if skip_nan:  # NaN where count - ddof <= 0 (divided by 1 there: no NaN cotangents)
