@@ -435,28 +435,13 @@ def _slogdet_rule(primals, tangents):
     return [sign, logabsdet], [Zero(_aval(sign)), _log_det_tangent(a, ta)]
 
 
-def _triangle_tangent(ta, lower):
-    """The tangent of the symmetric matrix that a's lower (or upper) triangle defines,
-    as cholesky and eigh read it (NumPy's semantics): the triangle's entries and, in
-    the other triangle, their mirror images. (JAX symmetrizes da instead, which is the
-    derivative of the function of (a + a^T) / 2 it also computes: for a symmetric
-    tangent both agree; for the others only this one is the derivative of NumPy's.)"""
-    n = lax.shape(ta)[-1]
-    tri = np.tril if lower else np.triu
-    dt = _aval(ta).dtype
-    whole, strict = tri(np.ones((n, n), dt)), tri(np.ones((n, n), dt), -1 if lower else 1)
-    shape = lax.shape(ta)
-    return lax.add(lax.mul(ta, lax.broadcast_to(whole, shape)),
-                   lax.matrix_t(lax.mul(ta, lax.broadcast_to(strict, shape))))
-
-
 def _cholesky_rule(primals, tangents):
     """a = L L^T: dL = L phi(L^-1 dS L^-T), phi = the lower triangle with the
     diagonal halved, dS the tangent of the symmetric matrix a's lower triangle holds."""
     (a,), (ta,) = primals, tangents
     low = _bind1(P.cholesky_p, a)
     n = lax.shape(a)[-1]
-    sym = _triangle_tangent(ta, lower=True)
+    sym = lax.symmetric_from_triangle(ta, lower=True)
     left = _bind1(P.solve_p, low, sym)  # L^-1 sym
     inner = lax.matrix_t(_bind1(P.solve_p, low, lax.matrix_t(left)))  # L^-1 sym L^-T
     phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
@@ -494,7 +479,7 @@ def _eigh_rule(primals, tangents, *, lower):
     (a,), (ta,) = primals, tangents
     w, v = bind_list(P.eigh_p, [a], dict(lower=lower))
     eye = _eye(a)
-    sym = _triangle_tangent(ta, lower)
+    sym = lax.symmetric_from_triangle(ta, lower)
     inner = _mm(lax.matrix_t(v), _mm(sym, v))
     full = lax.shape(a)
     gaps = _inverse_gaps(_along(w, full, -2), _along(w, full, -1), eye)

@@ -120,8 +120,12 @@ def test_derivatives_are_those_of_the_triangle_read():
     spd = S_SYM + 5.0 * np.eye(4)
     for f in (lambda a: np.sum(np.linalg.eigvalsh(a) ** 2),
               lambda a: np.sum(np.linalg.eigh(a, UPLO="U")[1] ** 4 * np.arange(4.0)),
-              lambda a: np.sum(np.linalg.svd(a, hermitian=True)[1] ** 2)):
+              lambda a: np.sum(np.linalg.svd(a, hermitian=True)[1] ** 2),
+              # pinv's own rule took the whole tangent (its upper triangle too)
+              lambda a: np.sum(np.linalg.pinv(a, hermitian=True) * np.arange(16.0).reshape(4, 4))):
         pb.check_grads(f, (spd,), order=2, modes=("fwd", "rev"))
+    g = pb.grad(lambda a: np.sum(np.linalg.pinv(a, hermitian=True) * np.arange(16.0).reshape(4, 4)))
+    assert np.all(np.triu(g(spd), 1) == 0.0)
     upper_only = np.triu(np.ones((4, 4)), 1)
     f = lambda a: np.sum(np.linalg.eigvalsh(a) ** 2)  # noqa: E731
     assert pb.jvp(f, (spd,), (upper_only,))[1] == 0.0

@@ -392,6 +392,21 @@ def matrix_t(x):
     return transpose(x, list(range(n - 2)) + [n - 1, n - 2])
 
 
+def symmetric_from_triangle(x, lower):
+    """The symmetric matrices that the lower (or upper) triangles of x define: the
+    triangle's entries and, in the other triangle, their mirror images. cholesky and
+    eigh read a matrix so (NumPy's semantics), so their tangents are this of da. (JAX
+    symmetrizes da instead, the derivative of the function of (a + a^T) / 2 it also
+    computes: for a symmetric tangent both agree; for the others only this one is the
+    derivative of NumPy's.)"""
+    n = shape(x)[-1]
+    tri = np.tril if lower else np.triu
+    dt = dtype(x)
+    whole, strict = tri(np.ones((n, n), dt)), tri(np.ones((n, n), dt), -1 if lower else 1)
+    full = shape(x)
+    return add(mul(x, broadcast_to(whole, full)), matrix_t(mul(x, broadcast_to(strict, full))))
+
+
 def solve(a, b):
     """x with a @ x = b, for a (..., n, n) and b (..., n, k) of one float dtype."""
     return P.solve_p.bind(a, b)

@@ -721,6 +721,8 @@ def _svd_inverse_rule(hermitian, exact):
     def rule(primals, tangents):
         a, scale = primals
         da = tangents[0]
+        if hermitian:  # the value reads a's lower triangle (eigh), so its tangent too
+            da = lax.symmetric_from_triangle(da, lower=True)
         p = _svd_inverse(a, scale, hermitian, exact)
         t = lax.matrix_t
         dat, pt = t(da), t(p)
