@@ -271,3 +271,12 @@ def test_a_long_double_constant_is_refused_not_rounded():
     for c in (big, big[0]):
         with pytest.raises(TypeError, match="does not support dtype float128"):
             pb.jit(lambda x: x * c)(np.ones(3))
+
+
+def test_result_type_of_a_python_scalar_argument_is_weak():
+    # a Python scalar argument promotes as a Python scalar (NEP 50), as it does in
+    # arithmetic: np.result_type(3.0, np.float32) is float32
+    for s in (3.0, 3, True):
+        for other in (np.float32, np.int32, np.float64, np.bool_):
+            got = pb.jit(lambda s: np.zeros(1, np.result_type(s, other)))(s).dtype
+            assert got == np.result_type(s, other), (s, other)

@@ -19,7 +19,7 @@ from .numpy_api import (
     _shape,
     implements, ufunc, unsupported,
 )
-from .trace import Tracer
+from .trace import Tracer, WeakTracer
 
 
 # ---------------------------------------------------------------- unary ufuncs
@@ -499,7 +499,14 @@ def bitwise_xor(x, y):
 
 @implements(np.result_type)
 def result_type(*arrays_and_dtypes):
-    return np.result_type(*[a.dtype if isinstance(a, Tracer) else a for a in arrays_and_dtypes])
+    """A weak value (a Python scalar argument) promotes as a Python scalar of its
+    kind: np.result_type(s, np.float32) is float32 for a float s."""
+    def operand(a):
+        if isinstance(a, WeakTracer):
+            return {"b": False, "i": 0, "u": 0}.get(a.dtype.kind, 0.0)
+        return a.dtype if isinstance(a, Tracer) else a
+
+    return np.result_type(*[operand(a) for a in arrays_and_dtypes])
 
 
 FUNCTIONS[np.iscomplexobj] = lambda x: False  # pullback's dtypes are real
