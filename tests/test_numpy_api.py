@@ -1435,3 +1435,26 @@ def test_var_with_a_given_mean_differentiates_through_it():
     x = np.array([[0.7, 0.1, 0.4], [0.2, 0.9, 0.5]])
     pb.check_grads(lambda x: x.var(axis=0, mean=np.mean(x, 0, keepdims=True)), (x,), order=2)
     np.testing.assert_allclose(pb.grad(lambda x: x.var(mean=0.5))(x), 2 * (x - 0.5) / 6)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_casting_rules_are_checked_as_numpy_does(backend):
+    # astype(casting=) and a ufunc's dtype= (casting "same_kind" by default) raise
+    # where NumPy does; before, the values were converted silently
+    x, k = np.array([0.5, 1.5, 2.5]), np.array([1, 2, 3])
+    refused = [lambda x, k: x.astype(np.int32, casting="safe"),
+               lambda x, k: np.add(x, 1, dtype=np.int64),
+               lambda x, k: np.add(k, 1.5, dtype=np.int64)]
+    for f in refused:
+        with pytest.raises(TypeError, match="Cannot cast"):
+            f(x, k)
+        with pytest.raises(TypeError, match="Cannot cast"):
+            pb.jit(f, backend=backend)(x, k)
+    allowed = [lambda x, k: k.astype(np.float64, casting="safe"),
+               lambda x, k: x.astype(np.float32, casting="same_kind"),
+               lambda x, k: np.add(k, 1, dtype=np.float64), lambda x, k: np.add(k, 1, dtype=np.int32),
+               lambda x, k: np.add(x, k, dtype=np.int64, casting="unsafe"), lambda x, k: x.astype(int)]
+    for f in allowed:
+        want, got = f(x, k), pb.jit(f, backend=backend)(x, k)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -144,8 +144,15 @@ Tracer.cumsum = _method(lambda self, axis=None, dtype=None, out=None: cumsum(
     self, axis=axis, dtype=dtype, out=out))
 Tracer.cumprod = _method(lambda self, axis=None, dtype=None, out=None: cumprod(
     self, axis=axis, dtype=dtype, out=out))
-Tracer.astype = _method(lambda self, dtype, order="K", casting="unsafe", subok=True, copy=True:
-                        lax.convert(self, np.dtype(dtype)))
+def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    dtype = np.dtype(dtype)
+    if not np.can_cast(self.dtype, dtype, casting=casting):
+        raise TypeError(f"Cannot cast array data from {self.dtype!r} to {dtype!r} "
+                        f"according to the rule {casting!r}")
+    return lax.convert(self, dtype)
+
+
+Tracer.astype = _method(_astype)
 Tracer.dot = _method(lambda self, b, out=None: dot(self, b, out=out))
 Tracer.flatten = _method(lambda self, order="C": ravel(self, order))
 Tracer.ravel = _method(lambda self, order="C": ravel(self, order))

@@ -238,10 +238,17 @@ def _array_ufunc(self, uf, method, *inputs, **kwargs):
     if impl is None:
         raise unsupported(_ufunc_name(uf))
     dtype = kwargs.pop("dtype", None)
+    casting = kwargs.pop("casting", "same_kind")
     if kwargs.pop("where", True) is not True or kwargs:
         raise unsupported(f"{_ufunc_name(uf)} with arguments {sorted(kwargs) or ['where']}")
     inputs = [_norm(x) for x in inputs]
     if dtype is not None:
+        dtype = np.dtype(dtype)
+        for i, x in enumerate(inputs):  # NumPy's check of the inputs against its loop
+            src = lax.dtype(x)
+            if not np.can_cast(src, dtype, casting=casting):
+                raise TypeError(f"Cannot cast ufunc {uf.__name__!r} input {i} from {src!r} "
+                                f"to {dtype!r} with casting rule {casting!r}")
         inputs = [lax.convert(lax.asarray(x) if type(x) not in _PY_SCALARS else np.asarray(x),
                               dtype) for x in inputs]
     return strengthen(impl(*inputs))
