@@ -1458,3 +1458,11 @@ def test_casting_rules_are_checked_as_numpy_does(backend):
         want, got = f(x, k), pb.jit(f, backend=backend)(x, k)
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_nan_to_num_takes_traced_fill_values():
+    # as JAX's: the fill values may be traced, and are differentiated through
+    x = np.array([1.0, np.nan, np.inf, -np.inf])
+    f = lambda x, v: np.sum(np.nan_to_num(x, nan=v, posinf=2 * v, neginf=-v) * np.arange(4.0))  # noqa: E731
+    assert pb.jit(f)(x, 3.0) == f(x, 3.0) == 6.0
+    assert pb.grad(f, 1)(x, 3.0) == pb.jit(pb.grad(f, 1))(x, 3.0) == 2.0

@@ -679,10 +679,15 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     big = np.finfo(dt).max
     posinf = big if posinf is None else posinf
     neginf = -big if neginf is None else neginf
+    def fill(v):  # a traced fill value (JAX takes one) is differentiated through
+        if isinstance(v, Tracer):
+            return lax.broadcast_to(lax.convert(v, dt), _shape(x))
+        return _consts_scalar(v, dt)
+
     # each test reads x itself: a NaN replaced by inf is not then replaced by posinf
-    out = lax.select(isnan(x), _consts_scalar(nan, dt), x)
-    out = lax.select(lax.eq(x, math.inf), _consts_scalar(posinf, dt), out)
-    return lax.select(lax.eq(x, -math.inf), _consts_scalar(neginf, dt), out)
+    out = lax.select(isnan(x), fill(nan), x)
+    out = lax.select(lax.eq(x, math.inf), fill(posinf), out)
+    return lax.select(lax.eq(x, -math.inf), fill(neginf), out)
 
 
 @implements(np.isneginf)
