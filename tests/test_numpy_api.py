@@ -1466,3 +1466,15 @@ def test_nan_to_num_takes_traced_fill_values():
     f = lambda x, v: np.sum(np.nan_to_num(x, nan=v, posinf=2 * v, neginf=-v) * np.arange(4.0))  # noqa: E731
     assert pb.jit(f)(x, 3.0) == f(x, 3.0) == 6.0
     assert pb.grad(f, 1)(x, 3.0) == pb.jit(pb.grad(f, 1))(x, 3.0) == 2.0
+
+
+def test_static_queries_of_traced_arrays():
+    # nbytes/itemsize/device/to_device, np.common_type and empty_like(prototype=)
+    # answer from the shape and dtype alone, as NumPy's
+    x, k = np.ones((2, 3), np.float32), np.arange(3)
+    assert pb.jit(lambda x: np.zeros(x.nbytes + x.itemsize))(x).shape == (x.nbytes + x.itemsize,)
+    np.testing.assert_array_equal(pb.jit(lambda x: x.to_device(x.device) * 2)(x), x * 2)
+    got = pb.jit(lambda x, k: (np.zeros(1, np.common_type(x)), np.zeros(1, np.common_type(k, x))))(x, k)
+    assert [g.dtype for g in got] == [np.common_type(x), np.common_type(k, x)]
+    e = pb.jit(lambda x: np.empty_like(prototype=x, dtype=int))(x)
+    assert e.dtype == np.int64 and e.shape == x.shape

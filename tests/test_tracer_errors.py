@@ -234,6 +234,16 @@ def test_in_place_assignment_names_line():
     _names_line(str(info.value), f, "x[0] = 1")
 
 
+def test_setting_shape_names_line():
+    def f(x):
+        x.shape = (3, 1)
+        return x
+
+    with pytest.raises(TypeError, match="reshape") as info:
+        pb.make_ir(f)(X3)
+    _names_line(str(info.value), f, "x.shape = (3, 1)")
+
+
 def test_ufunc_out_argument_is_refused():
     def f(x):
         return np.sin(x, out=x)

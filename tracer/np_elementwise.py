@@ -509,6 +509,11 @@ def result_type(*arrays_and_dtypes):
     return np.result_type(*[operand(a) for a in arrays_and_dtypes])
 
 
+@implements(np.common_type)
+def common_type(*arrays):
+    return np.common_type(*[np.empty(0, lax.dtype(a)) for a in arrays])
+
+
 FUNCTIONS[np.iscomplexobj] = lambda x: False  # pullback's dtypes are real
 FUNCTIONS[np.isrealobj] = lambda x: True
 FUNCTIONS[np.iscomplex] = lambda x: lax.full(_shape(_arr(x)), False, bool)

@@ -238,7 +238,12 @@ def _like(fill):
 
 FUNCTIONS[np.zeros_like] = zeros_like = _like(0)
 FUNCTIONS[np.ones_like] = ones_like = _like(1)
-FUNCTIONS[np.empty_like] = _like(0)  # pullback's "uninitialized" memory is zeros
+
+
+@implements(np.empty_like)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """zeros_like: pullback's "uninitialized" memory is zeros."""
+    return zeros_like(prototype, dtype, order, subok, shape, device=device)
 
 
 @implements(np.full_like)

@@ -359,6 +359,11 @@ class Tracer:
     def shape(self):
         return self.ir_var.aval.shape
 
+    @shape.setter
+    def shape(self, value):
+        raise TypeError("traced arrays are immutable: setting x.shape reshapes in place; "
+                        f"write x = x.reshape(...) instead{where(user_source(2))}")
+
     @property
     def dtype(self):
         return self.ir_var.aval.dtype
@@ -370,6 +375,23 @@ class Tracer:
     @property
     def size(self):
         return self.ir_var.aval.size
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    @property
+    def device(self):  # NumPy 2's: arrays live on the CPU
+        return "cpu"
+
+    def to_device(self, device, /, *, stream=None):
+        if device != "cpu":
+            raise ValueError(f"unsupported device {device!r}")
+        return self
 
     def _scalar_as_size(self, also=""):
         """A 0-d integer where Python or NumPy wants a size, a shape or a bound (len(),
