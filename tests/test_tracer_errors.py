@@ -234,6 +234,33 @@ def test_in_place_assignment_names_line():
     _names_line(str(info.value), f, "x[0] = 1")
 
 
+def test_in_place_operator_on_a_view_names_line():
+    # NumPy's b += 1 on a view writes into the array viewed; traced arrays are
+    # immutable, so rebinding b silently returned a different `a`: an error instead
+    views = {"reshape": lambda a: a.reshape(3, 1), "slice": lambda a: a[:2],
+             "T": lambda a: a.T, "np.ravel": np.ravel, "ellipsis": lambda a: a[...],
+             "None": lambda a: a[None], "np.transpose": np.transpose}
+    for name, view in views.items():
+        def f(x):
+            b = view(x)
+            b += 1.0
+            return x
+
+        with pytest.raises(TypeError, match="in-place `\\+=` on a view") as info:
+            pb.make_ir(f)(X3)
+        _names_line(str(info.value), f, "b += 1.0")
+    # copies and fresh arrays keep Python's rebinding, NumPy's result too
+    copies = {"scalar": lambda a: a[0], "fancy": lambda a: a[[0, 2]],
+              "flatten": lambda a: a.flatten(), "arith": lambda a: a * 2.0}
+    for make in copies.values():
+        def g(x):
+            b = make(x)
+            b *= 3.0
+            return b
+
+        np.testing.assert_array_equal(pb.jit(g)(X3), g(X3.copy()))
+
+
 def test_setting_shape_names_line():
     def f(x):
         x.shape = (3, 1)

@@ -18,8 +18,8 @@ from .np_reductions import (
 )
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
 from .np_signal import searchsorted
-from .numpy_api import _PY_SCALARS, UFUNCS, _norm, _with_user_line, unsupported
-from .trace import Tracer, WeakTracer, weaken
+from .numpy_api import _PY_SCALARS, FUNCTIONS, UFUNCS, _norm, _with_user_line, unsupported
+from .trace import Tracer, WeakTracer, user_source, weaken, where
 
 
 # ---------------------------------------------------------------- Tracer methods
@@ -57,6 +57,52 @@ for _name, _fn in {
         setattr(Tracer, f"__r{_name}__", _binop(_fn, reflected=True))
 
 
+def _in_place(name, op):
+    """x op= y: Python's rebinding (x = x op y), as NumPy's result for an array no other
+    name shares. A view of another traced array (b = a[:2]; b += 1) would write into
+    that array in NumPy, which traced arrays cannot: an error, not a silently different
+    `a`."""
+    def iop(self, other):
+        if self.view_of is not None:
+            raise TypeError(
+                f"in-place `{name}` on a view of another traced array (a slice, x.T, "
+                "x.reshape(...), ...): in NumPy it would also change that array, and traced "
+                "arrays are immutable. Write b = b " + name[:-1] + " ... and build the "
+                "changed array explicitly (np.concatenate, np.where, ...)."
+                f"{where(user_source(2))}")
+        return op(self, other)
+
+    return iop
+
+
+def _view(out, a):
+    """`out`, a NumPy view of `a`, marked as such (Tracer.view_of). A no-op view (x.T of
+    a vector) is a new Tracer of the same value: NumPy's is a new array object too."""
+    if out is a:
+        out = type(a)(a.builder, a.ir_var, a.val)
+    out.view_of = a
+    return out
+
+
+def _marks_views(fn):
+    """fn returns a NumPy view of its first argument: mark it (Tracer.view_of)."""
+    def wrapped(a, *args, **kw):
+        out = fn(a, *args, **kw)
+        if isinstance(out, Tracer) and isinstance(a, Tracer):
+            out = _view(out, a)
+        return out
+
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+for _f in (np.reshape, np.ravel, np.transpose, np.permute_dims, np.matrix_transpose,
+           np.swapaxes, np.moveaxis, np.squeeze, np.expand_dims, np.atleast_1d,
+           np.atleast_2d, np.atleast_3d, np.broadcast_to, np.diagonal, np.real,
+           np.linalg.matrix_transpose, np.linalg.diagonal):
+    FUNCTIONS[_f] = _marks_views(FUNCTIONS[_f])
+
+
 def _unsupported_operator(name):
     def op(self, other):
         raise unsupported(f"numpy.{name}")
@@ -67,6 +113,12 @@ for _name, _ufunc in {"lshift": "left_shift", "rshift": "right_shift"}.items():
     # as np.left_shift/np.right_shift: NotImplementedError naming them, not a TypeError
     setattr(Tracer, f"__{_name}__", _unsupported_operator(_ufunc))
     setattr(Tracer, f"__r{_name}__", _unsupported_operator(_ufunc))
+
+for _name, _op in {"add": "+=", "sub": "-=", "mul": "*=", "truediv": "/=", "floordiv": "//=",
+                   "mod": "%=", "pow": "**=", "matmul": "@=", "and": "&=", "or": "|=",
+                   "xor": "^=", "lshift": "<<=", "rshift": ">>="}.items():
+    setattr(Tracer, f"__i{_name}__", _in_place(_op, getattr(Tracer, f"__{_name}__")))
+
 
 def _unop(fn):
     """A unary operator: on a weak value (a Python scalar argument) it is Python's, whose
@@ -102,8 +154,8 @@ def _round(self, ndigits=None):
 
 
 Tracer.__round__ = _with_user_line(_round)
-Tracer.T = property(lambda self: transpose(self))
-Tracer.mT = property(lambda self: matrix_transpose(self))
+Tracer.T = property(_marks_views(lambda self: transpose(self)))
+Tracer.mT = property(_marks_views(lambda self: matrix_transpose(self)))
 Tracer.real = property(lambda self: self)
 Tracer.imag = property(lambda self: imag(self))
 Tracer.flat = property(lambda self: ravel(self))
@@ -123,8 +175,9 @@ def _reshape(self, *shape, order="C", copy=None):
     return reshape(self, _shape_args(shape), order=order, copy=copy)
 
 
-Tracer.reshape = _method(_reshape)
-Tracer.transpose = _method(lambda self, *axes: transpose(self, _shape_args(axes) if axes else None))
+Tracer.reshape = _method(_marks_views(_reshape))
+Tracer.transpose = _method(_marks_views(
+    lambda self, *axes: transpose(self, _shape_args(axes) if axes else None)))
 # the reductions take NumPy's function's arguments in the same order (positional
 # initial, where=, mean=, ...)
 Tracer.sum = _method(lambda self, *args, **kw: sum_(self, *args, **kw))
@@ -155,16 +208,17 @@ def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
 Tracer.astype = _method(_astype)
 Tracer.dot = _method(lambda self, b, out=None: dot(self, b, out=out))
 Tracer.flatten = _method(lambda self, order="C": ravel(self, order))
-Tracer.ravel = _method(lambda self, order="C": ravel(self, order))
-Tracer.squeeze = _method(lambda self, axis=None: squeeze(self, axis))
-Tracer.swapaxes = _method(lambda self, axis1, axis2: swapaxes(self, axis1, axis2))
+Tracer.ravel = _method(_marks_views(lambda self, order="C": ravel(self, order)))
+Tracer.squeeze = _method(_marks_views(lambda self, axis=None: squeeze(self, axis)))
+Tracer.swapaxes = _method(_marks_views(
+    lambda self, axis1, axis2: swapaxes(self, axis1, axis2)))
 Tracer.clip = _method(lambda self, min=None, max=None, out=None, **kw: clip(
     self, min, max, out=out, **kw))
 Tracer.round = _method(lambda self, decimals=0, out=None: round_(self, decimals, out))
 Tracer.copy = lambda self, order="C": self
 Tracer.conj = Tracer.conjugate = lambda self: self
-Tracer.diagonal = _method(lambda self, offset=0, axis1=0, axis2=1: diagonal(
-    self, offset, axis1, axis2))
+Tracer.diagonal = _method(_marks_views(lambda self, offset=0, axis1=0, axis2=1: diagonal(
+    self, offset, axis1, axis2)))
 Tracer.trace = _method(lambda self, offset=0, axis1=0, axis2=1, dtype=None, out=None: trace(
     self, offset, axis1, axis2, dtype, out))
 Tracer.repeat = _method(lambda self, repeats, axis=None: repeat(self, repeats, axis))
@@ -196,4 +250,31 @@ Tracer.__getattr__ = _missing_attribute
 
 from .indexing import getitem as _getitem  # noqa: E402
 
-Tracer.__getitem__ = _with_user_line(_getitem)
+
+def _basic_view(key, ndim):
+    """Is x[key] a view in NumPy: basic indexing (ints, slices, None, ...), other than
+    one int per axis (a scalar, a copy)?"""
+    items = key if isinstance(key, tuple) else (key,)
+    ints = 0
+    for k in items:
+        if isinstance(k, Tracer):
+            if k.ndim or k.dtype.kind not in "iu":
+                return False  # an index array or mask: a copy
+            ints += 1
+        elif isinstance(k, (bool, np.bool_)):
+            return False
+        elif isinstance(k, (int, np.integer)):
+            ints += 1
+        elif not (k is None or k is Ellipsis or isinstance(k, slice)):
+            return False
+    return not (ints == ndim and len(items) == ints)
+
+
+def _getitem_marking_views(self, key):
+    out = _getitem(self, key)
+    if isinstance(out, Tracer) and _basic_view(key, self.ndim):
+        out = _view(out, self)
+    return out
+
+
+Tracer.__getitem__ = _with_user_line(_getitem_marking_views)

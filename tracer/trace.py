@@ -343,13 +343,16 @@ def bind(prim, *args, **params):
 class Tracer:
     """A traced array. NumPy sees it through __array_ufunc__/__array_function__."""
 
-    __slots__ = ("builder", "ir_var", "val", "__weakref__")
+    __slots__ = ("builder", "ir_var", "val", "view_of", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder, var, val=None):
         self.builder = builder
         self.ir_var = var
         self.val = val
+        # the traced array this one is a NumPy view of (x[1:], x.T, x.reshape(...)):
+        # an in-place operator on it would write into that array in NumPy (np_methods)
+        self.view_of = None
 
     @property
     def aval(self):
