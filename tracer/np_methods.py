@@ -180,23 +180,17 @@ Tracer.transpose = _method(_marks_views(
     lambda self, *axes: transpose(self, _shape_args(axes) if axes else None)))
 # the reductions take NumPy's function's arguments in the same order (positional
 # initial, where=, mean=, ...)
-Tracer.sum = _method(lambda self, *args, **kw: sum_(self, *args, **kw))
-Tracer.prod = _method(lambda self, *args, **kw: prod_(self, *args, **kw))
-Tracer.max = _method(lambda self, *args, **kw: max_(self, *args, **kw))
-Tracer.min = _method(lambda self, *args, **kw: min_(self, *args, **kw))
-Tracer.mean = _method(lambda self, *args, **kw: mean(self, *args, **kw))
-Tracer.var = _method(lambda self, *args, **kw: var(self, *args, **kw))
-Tracer.std = _method(lambda self, *args, **kw: std(self, *args, **kw))
-Tracer.all = _method(lambda self, *args, **kw: all_(self, *args, **kw))
-Tracer.any = _method(lambda self, *args, **kw: any_(self, *args, **kw))
-Tracer.argmax = _method(lambda self, *args, **kw: argmax(self, *args, **kw))
-Tracer.argmin = _method(lambda self, *args, **kw: argmin(self, *args, **kw))
+Tracer.sum, Tracer.prod, Tracer.max, Tracer.min = map(_method, (sum_, prod_, max_, min_))
+Tracer.mean, Tracer.var, Tracer.std = map(_method, (mean, var, std))
+Tracer.all, Tracer.any, Tracer.argmax, Tracer.argmin = map(_method, (all_, any_, argmax, argmin))
 Tracer.argsort = _method(lambda self, axis=-1, kind=None, order=None, *, stable=None: argsort(
     self, axis=axis, kind=kind, order=order, stable=stable))
 Tracer.cumsum = _method(lambda self, axis=None, dtype=None, out=None: cumsum(
     self, axis=axis, dtype=dtype, out=out))
 Tracer.cumprod = _method(lambda self, axis=None, dtype=None, out=None: cumprod(
     self, axis=axis, dtype=dtype, out=out))
+
+
 def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
     dtype = np.dtype(dtype)
     if not np.can_cast(self.dtype, dtype, casting=casting):
