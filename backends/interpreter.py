@@ -442,10 +442,7 @@ def _call_impl(*args, call, **params):
 
 
 def _custom_vjp_linear_impl(*args, **params):
-    raise NotImplementedError(
-        "forward-mode differentiation (jvp, jacfwd, hessian) of a custom_vjp function "
-        "is not supported: its derivative is only defined in reverse mode (use custom_jvp)"
-    )
+    raise NotImplementedError(P.CUSTOM_VJP_FORWARD)
 
 
 impl_rules[P.custom_jvp_call_p] = _call_impl

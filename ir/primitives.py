@@ -520,6 +520,10 @@ def _custom_vjp_linear_rule(*avals, out_avals, _name=None, **params):
 custom_vjp_linear_p = _register(
     "custom_vjp_linear", _custom_vjp_linear_rule, multiple_results=True
 )
+# what evaluating it means (a forward-mode derivative survived), in either backend
+CUSTOM_VJP_FORWARD = ("forward-mode differentiation (jvp, jacfwd, hessian) of a custom_vjp "
+                      "function is not supported: its derivative is only defined in reverse "
+                      "mode (use custom_jvp)")
 
 
 def abstract_eval(prim, avals, params):

@@ -279,12 +279,17 @@ def _pow_rule(primals, tangents):
     y_is_zero = not isinstance(y, Tracer) and np.all(y == 0)  # a literal 0: x**0, no tangent
     if not is_zero(tx) and not y_is_zero:
         # y * x**(y-1), exactly 0 where y == 0 (d/dx x**0 = 0, never nan: x**(y-1)
-        # is inf or nan there only if x is 0, inf or nan, and is then replaced by 0),
-        # and still y's function there: d/dy of it is x**-1 at y = 0 (a mixed partial)
-        p = lax.pow(x, lax.sub(y, 1.0))
+        # is inf or nan there only if x is 0 or nan, where it is replaced by 0), and
+        # still y's function there: d/dy of it is x**-1 at y = 0 (a mixed partial).
+        # The replaced slots' x is 1 inside the pow too, so that the pow's own
+        # derivative there, (y-1) x**(y-2) = -inf, does not meet the zeroed
+        # cotangent (0 * inf: reverse-over-forward second derivatives were NaN)
+        ym1 = lax.sub(y, 1.0)
         if isinstance(y, Tracer) or np.any(np.asarray(y) == 0):  # (a constant with 0s too)
-            p = lax.select(lax.bitwise_and(lax.eq(y, 0.0), lax.logical_not(lax.is_finite(p))),
-                           0.0, p)
+            bad = lax.bitwise_and(lax.eq(y, 0.0), lax.bitwise_or(lax.eq(x, 0.0), lax.ne(x, x)))
+            p = lax.select(bad, 0.0, lax.pow(lax.select(bad, 1.0, x), ym1))
+        else:
+            p = lax.pow(x, ym1)
         a = lax.mul(tx, lax.mul(y, p))
     if not is_zero(ty):
         # out * log(x), guarded where x == 0 (JAX's convention: 0 there)

@@ -365,6 +365,13 @@ def test_custom_vjp_and_derivatives_of_derivatives():
     pb.check_grads(cube, (x,), order=2, modes=("rev",))
     with pytest.raises(NotImplementedError, match="custom_vjp"):
         pb.jvp(cube, (x,), (x,))
+    # compiled, the same error (it was the numba backend's "no lowering for
+    # custom_vjp_linear", pointing to the interpreter, which then raised this)
+    for backend in ("numba", "interpreter"):
+        with pytest.raises(NotImplementedError, match="forward-mode differentiation"):
+            pb.jit(pb.jacfwd(cube), backend=backend)(x)
+    # forward over reverse differentiates the user's fwd and bwd, which are traced
+    close(pb.jit(pb.hessian(lambda v: np.sum(cube(v))))(x), np.diag(6 * x))
 
 
 def test_custom_vjp_gradient_clipping():

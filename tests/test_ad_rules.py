@@ -154,6 +154,17 @@ def test_power_zero_exponent_is_zero_not_nan():
     # d/dy x**y at x == 0 is 0 (log guarded), and the value is right elsewhere
     assert pb.grad(lambda y: np.power(0.0, y), 0)(2.0) == 0.0
     np.testing.assert_allclose(pb.grad(lambda y: np.power(3.0, y))(2.0), 9 * np.log(3.0))
+    # second derivatives in any order: the zeroed slots' pow(x, y - 1) had the
+    # derivative -inf, which reverse mode multiplied by their zero cotangent (NaN)
+    e, z = np.array([0.0, 1.0]), np.zeros(2)
+    f = lambda x: x ** e  # noqa: E731
+    for outer in (pb.jacfwd, pb.jacrev):
+        for inner in (pb.jacfwd, pb.jacrev):
+            np.testing.assert_array_equal(pb.jit(outer(inner(f)))(z), np.zeros((2, 2, 2)))
+    g = lambda x, y: np.sum(x ** y)  # noqa: E731
+    hxy = pb.hessian(g, argnums=(0, 1))(np.array([0.0, 2.0]), np.array([0.0, 0.0]))
+    np.testing.assert_array_equal(hxy[0][0], [[0.0, 0.0], [0.0, -0.0]])
+    np.testing.assert_allclose(hxy[0][1], [[0.0, 0.0], [0.0, 0.5]])  # d/dy d/dx = 1/x
 
 
 def test_prod_with_zeros():

@@ -1156,6 +1156,8 @@ class Codegen:
 
     # ------------------------------------------------------------ layout as index arithmetic
 def _no_rule(prim):
+    if prim is P.custom_vjp_linear_p:  # no backend can run it: the interpreter says why
+        return P.CUSTOM_VJP_FORWARD
     return (f"the numba backend has no lowering for primitive '{prim.name}'; "
             "use pb.jit(..., backend=\"interpreter\") for this function")
 
