@@ -179,13 +179,19 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def value_and_grad_f(*args, **kwargs):
         tr = _Traced(f, args, argnums, "grad", kwargs, has_aux)
         main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
-        if len(main) != 1 or tr.ir.outvars[main[0]].aval.shape != () or not is_float(
+        if main_tree.kind != "leaf" or tr.ir.outvars[main[0]].aval.shape != () or not is_float(
             tr.ir.outvars[main[0]].aval.dtype
         ):
+            # (a one-leaf container, (loss,) or {"l": loss}, too: its structure would be
+            # dropped from the value, and a forgotten has_aux go unnoticed; as JAX)
             avals = [str(tr.ir.outvars[i].aval) for i in main]
+            got = ", ".join(avals) or "nothing"
+            if main_tree.kind != "leaf":
+                got = f"a {main_tree.kind} {main_tree!r} of {got}"
             raise TypeError(
                 f"grad requires {_fn_name(f)} to return a float scalar (0-d array), "
-                f"got {', '.join(avals) or 'nothing'}; use jacrev/vjp for other outputs"
+                f"got {got}; use jacrev/vjp for other outputs, or has_aux=True for a "
+                "(loss, aux) pair"
             )
         mask = [i in main for i in range(len(tr.ir.outvars))]
         vir = vjp_ir(tr.ir, tr.wrt, mask)

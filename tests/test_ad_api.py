@@ -300,6 +300,11 @@ def test_errors():
         pb.grad(lambda counts: np.sum(counts * 1.0))(np.arange(3))
     with pytest.raises(TypeError, match="scalar"):
         pb.grad(np.sin)(np.ones(3))
+    # a container of one scalar is not a scalar (as JAX): its structure would vanish
+    # from value_and_grad's value, and a forgotten has_aux go unnoticed
+    for g in (lambda x: (np.sum(x ** 2),), lambda x: (np.sum(x), None), lambda x: {"l": np.sum(x)}):
+        with pytest.raises(TypeError, match="has_aux=True"):
+            pb.value_and_grad(g)(np.ones(2))
     # integer inputs are fine when not differentiated
     close(pb.grad(f)(np.ones(2), 3), [3.0, 3.0])
 
