@@ -234,31 +234,51 @@ def test_in_place_assignment_names_line():
     _names_line(str(info.value), f, "x[0] = 1")
 
 
-def test_in_place_operator_on_a_view_names_line():
-    # NumPy's b += 1 on a view writes into the array viewed; traced arrays are
-    # immutable, so rebinding b silently returned a different `a`: an error instead
+def test_reading_an_array_changed_in_place_names_both_lines():
+    # NumPy's b += 1 also changes every array sharing b's memory: the array b views,
+    # its other views, b under another name. Traced arrays are immutable (b is rebound),
+    # so reading one of those afterwards raises, naming the in-place line and the read
     views = {"reshape": lambda a: a.reshape(3, 1), "slice": lambda a: a[:2],
              "T": lambda a: a.T, "np.ravel": np.ravel, "ellipsis": lambda a: a[...],
-             "None": lambda a: a[None], "np.transpose": np.transpose}
-    for name, view in views.items():
-        def f(x):
+             "None": lambda a: a[None], "np.transpose": np.transpose, "alias": lambda a: a}
+    for view in views.values():
+        def returned(x):
             b = view(x)
             b += 1.0
             return x
 
-        with pytest.raises(TypeError, match="in-place `\\+=` on a view") as info:
-            pb.make_ir(f)(X3)
-        _names_line(str(info.value), f, "b += 1.0")
-    # copies and fresh arrays keep Python's rebinding, NumPy's result too
-    copies = {"scalar": lambda a: a[0], "fancy": lambda a: a[[0, 2]],
-              "flatten": lambda a: a.flatten(), "arith": lambda a: a * 2.0}
-    for make in copies.values():
+        def read(x):
+            b = view(x)
+            b *= 2.0
+            return np.sum(x)
+
+        with pytest.raises(TypeError, match="changed in place by `\\+=`") as info:
+            pb.make_ir(returned)(X3)
+        _names_line(str(info.value), returned, "b += 1.0")
+        with pytest.raises(TypeError, match="changed in place by `\\*=`") as info:
+            pb.make_ir(read)(X3)
+        _names_line(str(info.value), read, "b *= 2.0")
+        _names_line(str(info.value), read, "return np.sum(x)")
+    # a view of the changed array, made before the change, reads its memory too
+    def sibling(x):
+        v = x[1:]
+        x += 1.0
+        return v
+
+    with pytest.raises(TypeError, match="changed in place"):
+        pb.make_ir(sibling)(X3)
+    # where nothing reads the old memory, x op= y is NumPy's result: no error
+    fine = {"scalar": lambda a: a[0], "fancy": lambda a: a[[0, 2]], "flatten": lambda a: a.flatten(),
+            "arith": lambda a: a * 2.0, "view": lambda a: a.reshape(3, 1), "ravel": np.ravel}
+    for make in fine.values():
         def g(x):
             b = make(x)
             b *= 3.0
+            b -= np.mean(b)
             return b
 
-        np.testing.assert_array_equal(pb.jit(g)(X3), g(X3.copy()))
+        np.testing.assert_allclose(pb.jit(g)(X3), g(X3.copy()))
+        np.testing.assert_allclose(pb.grad(lambda x: np.sum(g(x) ** 2))(X3 * 2.0), 0.0)
 
 
 def test_setting_shape_names_line():

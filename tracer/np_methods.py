@@ -19,7 +19,7 @@ from .np_reductions import (
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
 from .np_signal import searchsorted
 from .numpy_api import _PY_SCALARS, FUNCTIONS, UFUNCS, _norm, _with_user_line, unsupported
-from .trace import Tracer, WeakTracer, user_source, weaken, where
+from .trace import Tracer, WeakTracer, user_source, weaken
 
 
 # ---------------------------------------------------------------- Tracer methods
@@ -58,19 +58,20 @@ for _name, _fn in {
 
 
 def _in_place(name, op):
-    """x op= y: Python's rebinding (x = x op y), as NumPy's result for an array no other
-    name shares. A view of another traced array (b = a[:2]; b += 1) would write into
-    that array in NumPy, which traced arrays cannot: an error, not a silently different
-    `a`."""
+    """x op= y: Python's rebinding (x = x op y), NumPy's result for x itself. NumPy
+    also changes every array sharing x's memory: the arrays x is a view of (b = a[:2];
+    b += 1 changes a), their other views, and x under other names. Those keep their
+    values here, so the builder refuses to read them afterwards (Builder.overwritten):
+    an error naming both lines, not silently different numbers."""
     def iop(self, other):
-        if self.view_of is not None:
-            raise TypeError(
-                f"in-place `{name}` on a view of another traced array (a slice, x.T, "
-                "x.reshape(...), ...): in NumPy it would also change that array, and traced "
-                "arrays are immutable. Write b = b " + name[:-1] + " ... and build the "
-                "changed array explicitly (np.concatenate, np.where, ...)."
-                f"{where(user_source(2))}")
-        return op(self, other)
+        out = op(self, other)
+        b = self.builder
+        t, src = self, user_source(2)
+        while t is not None:
+            if t.builder is b:
+                b.overwritten.setdefault(t.ir_var, (name, src))
+            t = t.view_of
+        return out
 
     return iop
 

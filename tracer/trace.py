@@ -232,6 +232,10 @@ class Builder:
         # (var, what, source) of float values turned into Python numbers (float(),
         # .item(), ...) in eager mode: their derivative is lost (ad checks them)
         self.numbers = []
+        # var -> (operator, source) of an in-place operator (x += y) that changed the
+        # array in NumPy's semantics, here only rebinding x (np_methods): reading it,
+        # or a view of it, afterwards would see what NumPy would not
+        self.overwritten = {}
 
     # -- context
     def __enter__(self):
@@ -289,11 +293,32 @@ class Builder:
             return x.val
         return x
 
+    def refuse_overwritten(self, values, src):
+        """Raise if one of `values`, or an array it is a view of, was changed in place
+        (self.overwritten): NumPy would read the changed values."""
+        for t in values:
+            while isinstance(t, Tracer):
+                hit = self.overwritten.get(t.ir_var) if t.builder is self else None
+                if hit is not None:
+                    op, at = hit
+                    read = "returned" if src is None else f"read{where(src)}"
+                    raise TypeError(
+                        f"a traced array changed in place by `{op}` (on it, on a view of "
+                        f"it or through another name for it){where(at)}\nis {read}\n"
+                        "In NumPy it would hold the changed values here; traced arrays are "
+                        "immutable, and `x " + op + " y` only binds x to a new array. Use "
+                        "that new array where the change should show (x = x " + op[:-1] +
+                        " y; a = np.concatenate(...) or np.where(...) to rebuild a "
+                        "sliced array).")
+                t = t.view_of
+
     def add_eqn(self, prim, args, params, source=None):
         atoms = [a.ir_var if type(a) is Tracer and a.builder is self else self.to_operand(a)
                  for a in args]  # our own tracers (the common case) inline
         avals = [a.aval for a in atoms]
         src = source or self.source or user_source(2)
+        if self.overwritten:
+            self.refuse_overwritten(args, src)
         try:
             out_avals = abstract_eval(prim, avals, params)
         except ShapeError as e:
@@ -313,6 +338,8 @@ class Builder:
         return [Tracer(self, v, vals[i]) for i, v in enumerate(outs)]
 
     def build(self, outs) -> IR:
+        if self.overwritten:
+            self.refuse_overwritten(outs, None)
         outvars = [self.to_operand(o) for o in outs]
         return IR(self.constvars, self.consts, self.invars, self.eqns, outvars)
 
