@@ -102,6 +102,17 @@ def _fast_key(args):
     return _leaves_key(args)
 
 
+def _plain_number(x):
+    """An int or float subclass (an IntEnum member) as the plain Python number, which
+    the kernel takes (Numba types an IntEnum member as its own type); anything else as
+    it is. Such leaves are not keyable: only the slow path meets them."""
+    if type(x) in _LEAF_TYPES or isinstance(x, np.generic):
+        return x
+    if isinstance(x, float):
+        return float(x)
+    return int(x) if isinstance(x, int) else x
+
+
 def _keyable(leaves):
     return all(type(a) is _ndarray or type(a) in _LEAF_TYPES for a in leaves)
 
@@ -169,8 +180,9 @@ class Jitted:
         self._static_by_name = tuple(i for i, name in enumerate(params)
                                      if name in self.static_argnames
                                      and i not in self.static_argnums)
+        # (a negative position counts from the last argument passed, never a keyword)
         self._static_keywords = set(self.static_argnames) | {
-            params[i] for i in self.static_argnums if -len(params) <= i < len(params)}
+            params[i] for i in self.static_argnums if 0 <= i < len(params)}
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.parallel = bool(parallel)
@@ -247,7 +259,7 @@ class Jitted:
         if type(entry) is _Inlined or any(isinstance(x, Tracer) for x in leaves):
             outs = eval_ir(entry.ir, entry.ir.consts, leaves)
             return tree_unflatten(entry.out_tree, outs)
-        outs = entry.compiled(*leaves)
+        outs = entry.compiled(*map(_plain_number, leaves))
         # registered after the call: Numba has compiled the overload these arguments need
         if self._fast_ok and _keyable(leaves):
             if _keyable(args):  # every argument is a leaf
@@ -268,7 +280,7 @@ class Jitted:
         arguments named in static_argnames, or naming a parameter whose position is
         in static_argnums (as in JAX), are static; the others are traced like
         positional arguments."""
-        names = tuple(kwargs)
+        names = tuple(sorted(kwargs))  # f(a=1, b=2) and f(b=2, a=1): one trace
         plan = self._keyword_plans.get((len(args), names))
         if plan is None:
             static = self._static_keywords
@@ -295,7 +307,8 @@ class Jitted:
                 inner = inners.get(key)
                 if inner is None:
                     n = len(args)
-                    argnums = tuple(i for i in self._argnums(n) if -n <= i < n)
+                    # positions among the n passed (the inner call appends keywords)
+                    argnums = tuple(i % n for i in self._argnums(n) if -n <= i < n)
                     call = _KeywordCall(self.f, n, dynamic_names, zip(static_names, statics))
                     inner = inners[key] = Jitted(call, argnums, self.backend_name,
                                                  self.parallel)

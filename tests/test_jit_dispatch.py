@@ -482,3 +482,48 @@ def test_ordered_and_default_dicts_come_back_as_they_went_in(backend):
     axes = (OrderedDict([("b", None), ("a", 0)]),)
     np.testing.assert_array_equal(
         pb.vmap(lambda d: d["a"] * 2, in_axes=axes)(OrderedDict([("b", 1.0), ("a", x)])), 2 * x)
+
+
+def test_int_and_float_subclass_arguments_reach_the_kernel_as_numbers():
+    # an IntEnum member: Numba typed it as its own type, and the kernel's scalar
+    # intrinsic refused it (an internal NumbaCompileError naming no argument)
+    import enum
+
+    class Mode(enum.IntEnum):
+        TWO = 2
+
+    class Scale(float):
+        pass
+
+    x = np.arange(3.0)
+    for backend in ("numba", "interpreter"):
+        f = pb.jit(lambda x, n: x * n, backend=backend)
+        np.testing.assert_array_equal(f(x, Mode.TWO), x * 2)
+        np.testing.assert_array_equal(f(x, Scale(1.5)), x * 1.5)
+        assert pb.jit(lambda t: t[0] * t[1], backend=backend)((np.int32(3), Mode.TWO)) == 6
+
+
+def test_negative_static_argnums_never_make_a_keyword_static():
+    # -1 is the last positional argument passed (as in JAX), not the last parameter:
+    # y given by keyword is traced (an array there raised "unhashable")
+    def g(x, n, y=1.0):
+        return x * n + y
+
+    x = np.arange(3.0)
+    fj = pb.jit(g, static_argnums=-1)
+    np.testing.assert_array_equal(fj(x, 3, y=x), g(x, 3, y=x))
+    np.testing.assert_array_equal(fj(x, 3, y=5.0), g(x, 3, y=5.0))
+    np.testing.assert_array_equal(fj(x, 4), g(x, 4))
+
+
+def test_keyword_order_does_not_retrace():
+    traces = []
+
+    def k(x, a=1.0, b=1.0):
+        traces.append(1)
+        return x * a + b
+
+    h, x = pb.jit(k), np.arange(3.0)
+    np.testing.assert_array_equal(h(x, a=2.0, b=3.0), x * 2 + 3)
+    np.testing.assert_array_equal(h(x, b=3.0, a=2.0), x * 2 + 3)
+    assert len(traces) == 1
