@@ -1154,6 +1154,37 @@ def test_searchsorted_puts_nan_last_as_numpy(backend):
 
 
 @pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_searchsorted_of_long_arrays_searches_in_halving_steps(backend):
+    # beyond SEARCH_COUNT_MAX sorted elements: a binary search (a scan), NumPy's
+    # results with ties, NaNs last, infinities, both sides, ints against floats
+    from pullback.tracer.np_signal import SEARCH_COUNT_MAX
+
+    rng = np.random.default_rng(7)
+    for n in (SEARCH_COUNT_MAX + 1, 3 * SEARCH_COUNT_MAX + 5):
+        a = np.sort(np.round(rng.standard_normal(n), 1))  # ties
+        a[-3:] = np.nan
+        v = np.concatenate([rng.standard_normal(50), [np.nan, -np.inf, np.inf], a[:5], a[-6:-3]])
+        k = np.sort(rng.integers(-50, 50, n))
+        for side in ("left", "right"):
+            f = lambda a, v: np.searchsorted(a, v, side=side)  # noqa: E731
+            np.testing.assert_array_equal(pb.jit(f, backend=backend)(a, v), f(a, v))
+            np.testing.assert_array_equal(pb.jit(f, backend=backend)(k, v), f(k, v))
+            np.testing.assert_array_equal(pb.jit(f, backend=backend)(k, k[::7]), f(k, k[::7]))
+    # batched sorted arrays and queries (vmap of the scan)
+    A = np.sort(rng.standard_normal((3, 2 * SEARCH_COUNT_MAX)), axis=1)
+    B = rng.standard_normal((3, 7))
+    got = pb.jit(pb.vmap(np.searchsorted), backend=backend)(A, B)
+    np.testing.assert_array_equal(got, [np.searchsorted(a, b) for a, b in zip(A, B)])
+    # np.interp over many knots, and its gradient, through the search
+    xp = np.sort(rng.uniform(0.0, 10.0, 2 * SEARCH_COUNT_MAX))
+    x = rng.uniform(-1.0, 11.0, 200)
+    np.testing.assert_allclose(pb.jit(np.interp, backend=backend)(x, xp, np.sin(xp)),
+                               np.interp(x, xp, np.sin(xp)), rtol=1e-14)
+    g = pb.grad(lambda fp: np.sum(np.interp(x, xp, fp) ** 2))
+    np.testing.assert_allclose(pb.jit(g, backend=backend)(np.sin(xp)), g(np.sin(xp)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
 def test_tril_and_triu_of_a_vector_are_square_as_in_numpy(backend):
     v = np.array([1.0, 2.0, 3.0])
     for f in (np.tril, lambda v: np.triu(v, 1), lambda v: np.tril(v, -1)):

@@ -7,12 +7,15 @@ import math
 
 import numpy as np
 
+from ..ir.control_flow import scan_p
+from ..ir.core import IR, ShapedArray
 from . import lax
 from .np_elementwise import (absolute, add, multiply, negative, remainder, subtract,
                              true_divide)
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
 from .numpy_api import _arr, _dt, _norm, _norm_axis, _shape, _take_range, implements, unsupported
+from .trace import trace as trace_ir
 
 
 def _neighbours(a, ax):
@@ -64,10 +67,31 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     return a
 
 
+# Up to this many sorted elements a query counts the elements before it (one compare
+# each, a loop LLVM vectorizes); beyond, it searches in log2(n) halving steps, each a
+# pass over all queries (measured with 10^6 queries: at 100 elements the count took
+# 19 ms and the search 93, at 1000 both 122, at 3000 345 against 140).
+SEARCH_COUNT_MAX = 1024
+
+
+def _sorts_before(x, v, side, floats):
+    """Does sorted element x go before query v (NumPy's order: NaN last)?"""
+    before = lax.lt(x, v) if side == "left" else lax.le(x, v)
+    if floats:
+        v_nan = lax.ne(v, v)
+        if side == "left":
+            return lax.bitwise_or(before, lax.bitwise_and(lax.eq(x, x), v_nan))
+        return lax.bitwise_or(before, v_nan)
+    return before
+
+
 @implements(np.searchsorted)
 def searchsorted(a, v, side="left", sorter=None):
-    """For sorted `a`, the insertion index is the count of elements before `v`:
-    one comparison per pair (O(len(a) * v.size)), no value-dependent branching."""
+    """For sorted `a`, the insertion index: the count of elements that sort before `v`.
+    Short `a`: that count, one compare per pair. Longer: a binary search of
+    bit_length(n) halving steps on every query at once, a scan whose carry is each
+    query's [lo, hi) (the count over all pairs was O(len(a) * v.size): 16 s for 10^5
+    sorted values and 10^6 queries)."""
     if sorter is not None:
         raise unsupported("numpy.searchsorted with sorter=")
     if side not in ("left", "right"):
@@ -76,16 +100,27 @@ def searchsorted(a, v, side="left", sorter=None):
     if lax.ndim(a) != 1:
         raise ValueError("object too deep for desired array")
     n = _shape(a)[0]
-    vb = lax.expand_dims(v, (lax.ndim(v),))
-    before = lax.lt(a, vb) if side == "left" else lax.le(a, vb)
-    if lax.result_dtype(a, v).kind == "f":  # NumPy's order puts nan last
-        v_nan = lax.ne(vb, vb)
-        if side == "left":
-            before = lax.bitwise_or(before, lax.bitwise_and(lax.eq(a, a), v_nan))
-        else:
-            before = lax.bitwise_or(before, v_nan)
-    return lax.reduce_sum(lax.convert(before, np.int64), (lax.ndim(v),)) if n else \
-        lax.full(_shape(v), 0, np.int64)
+    floats = lax.result_dtype(a, v).kind == "f"
+    if n == 0:
+        return lax.full(_shape(v), 0, np.int64)
+    if n <= SEARCH_COUNT_MAX:
+        before = _sorts_before(a, lax.expand_dims(v, (lax.ndim(v),)), side, floats)
+        return lax.reduce_sum(lax.convert(before, np.int64), (lax.ndim(v),))
+
+    def halve(lo, hi):
+        mid = lax.div(lax.add(lo, hi), 2)
+        right = _sorts_before(take(a, lax.min(mid, n - 1)), v, side, floats)
+        open_ = lax.lt(lo, hi)
+        return [lax.select(lax.bitwise_and(open_, right), lax.add(mid, 1), lo),
+                lax.select(lax.bitwise_and(open_, lax.logical_not(right)), mid, hi)]
+
+    bounds = ShapedArray(_shape(v), np.dtype(np.int64))
+    ir = trace_ir(halve, [bounds, bounds])
+    body = IR([], [], ir.constvars + ir.invars, ir.eqns, ir.outvars)
+    lo, _ = scan_p.bind(*ir.consts, lax.full(_shape(v), 0, np.int64),
+                        lax.full(_shape(v), n, np.int64), body=body, length=n.bit_length(),
+                        reverse=False, num_consts=len(ir.consts), num_carry=2)
+    return lo
 
 
 @implements(np.interp)
