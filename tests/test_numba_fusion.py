@@ -443,3 +443,24 @@ def test_hoisted_reads_with_empty_and_unit_axes(shape):
     X = np.arange(float(np.prod(shape))).reshape(shape)
     y = np.arange(shape[0], dtype=float) - 1.0
     np.testing.assert_array_equal(pb.jit(f)(X, y), pb.jit(f, backend="interpreter")(X, y))
+
+
+def test_dot_products_loop_and_transposed_operands_are_not_copied():
+    # v @ v was a gemm with M = N = 1 (4.5x NumPy's ddot): now one reduction loop;
+    # A.T @ x copied A.T before BLAS: now BLAS reads A through its transpose flag
+    rng = np.random.default_rng(3)
+    A, x, v = rng.standard_normal((300, 200)), rng.standard_normal(300), rng.standard_normal(5000)
+    cases = [(lambda v: v @ v, (v,)), (lambda v: np.dot(v[::-1], v), (v,)),
+             (lambda a: np.einsum("ij,ij->", a, a), (A,)), (lambda v: v[None, :] @ v[:, None], (v,)),
+             (lambda a, x: a.T @ x, (A, x)), (lambda a, x: x @ a, (A, x)),
+             (lambda a, x: np.einsum("ji,j->i", a, x), (A, x))]
+    for f, args in cases:
+        j = pb.jit(f)
+        got, want = j(*args), f(*args)
+        assert got.shape == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        src = j.source(*args)
+        assert "_tr" not in src  # no transposed copy
+        if np.ndim(want) == 0 or np.size(want) == 1:
+            assert "dot_into" not in src
+    np.testing.assert_allclose(pb.jit(pb.grad(lambda v: v @ v))(v), 2 * v)
