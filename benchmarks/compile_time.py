@@ -36,7 +36,7 @@ def measure(name, quick=False):
     w = WORKLOADS[name]
     case = w.make_case(quick)
     j = pb.jit(w.impls["pullback"](case))
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0 = time.perf_counter()
     j.ir(*case.args)  # trace, passes, code generation (Numba compiles lazily)
     t1, c1 = time.perf_counter(), time.process_time()
     out = j(*case.args)

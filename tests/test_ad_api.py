@@ -721,7 +721,7 @@ def test_arguments_not_differentiated_or_batched_pass_through_untraced():
         pb.grad(f, argnums=1)(x, "sin")  # differentiating it: refused, naming it
 
 
-def test_arguments_not_differentiated_or_batched_pass_through_untraced():
+def test_python_values_not_differentiated_or_batched_keep_python_semantics():
     # before: they were traced (with known values), so Python saw 0-d arrays: `f is
     # True` was False, `[1.0] * n` was array([3.]), and d[n], x.reshape(n), np.arange(n)
     # raised; as in JAX, they now reach the function as they were passed
