@@ -464,3 +464,23 @@ def test_dot_products_loop_and_transposed_operands_are_not_copied():
         if np.ndim(want) == 0 or np.size(want) == 1:
             assert "dot_into" not in src
     np.testing.assert_allclose(pb.jit(pb.grad(lambda v: v @ v))(v), 2 * v)
+
+
+def test_large_concatenations_are_written_part_by_part():
+    # read through index arithmetic, each element selected its part (all parts loaded,
+    # no vector loop: 2.3x NumPy's time at 10^6); at CONCAT_BY_PARTS_SIZE elements and
+    # above each part has a loop of its own, its producer fused in
+    from pullback.backends.numba.codegen import CONCAT_BY_PARTS_SIZE
+
+    a = np.random.default_rng(5).standard_normal(CONCAT_BY_PARTS_SIZE)
+    m = a.reshape(-1, 64)
+    cases = [(lambda a: np.concatenate([a, a * 2, a + 1]), a),
+             (lambda a: np.sum(np.concatenate([a, a[::-1] * 3]) ** 2), a),
+             (lambda m: np.hstack([m, np.sin(m)]), m), (lambda m: np.vstack([m, m.T[:, :64] * 2]), m)]
+    for f, x in cases:
+        j = pb.jit(f)
+        np.testing.assert_allclose(j(x), f(x), rtol=1e-12)
+        src = j.source(x)
+        assert "_h.where(" not in src.split("concatenate", 1)[1]
+    small = pb.jit(lambda a: np.concatenate([a[:100], a[:50]]) * 2)
+    np.testing.assert_array_equal(small(a), np.concatenate([a[:100], a[:50]]) * 2)
