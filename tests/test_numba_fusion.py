@@ -484,3 +484,26 @@ def test_large_concatenations_are_written_part_by_part():
         assert "_h.where(" not in src.split("concatenate", 1)[1]
     small = pb.jit(lambda a: np.concatenate([a[:100], a[:50]]) * 2)
     np.testing.assert_array_equal(small(a), np.concatenate([a[:100], a[:50]]) * 2)
+
+
+def test_outer_products_are_broadcast_multiplies_that_fuse():
+    # dot_general without contracting axes (np.outer, batched outer products, reverse
+    # mode's x^T ct of a vector-matrix product) is a broadcast multiply: jacrev of
+    # tanh(x @ W) made a (64, 128, 128) gemm, then copied it transposed
+    rng = np.random.default_rng(2)
+    W, x = rng.standard_normal((8, 16)), rng.standard_normal(8)
+    f = pb.jacrev(lambda W, x: np.tanh(x @ W))
+    ir = pb.make_ir(f, optimize=True)(W, x)
+    outer = [e for e in ir.eqns if e.prim.name == "dot_general"
+             and not e.params["dimension_numbers"][0][0]]
+    assert not outer
+    y = np.tanh(x @ W)
+    want = np.einsum("i,jk->kij", x, np.diag(1 - y ** 2))  # d y_k / d W_ij
+    np.testing.assert_allclose(pb.jit(f)(W, x), want, rtol=1e-12, atol=1e-15)  # (tanh: ulps)
+    b1, b2 = rng.standard_normal((3, 4)), rng.standard_normal((3, 5))
+    cases = [(np.outer, (x, y)), (lambda a, b: np.einsum("bi,bj->bij", a, b), (b1, b2)),
+             (lambda a, b: np.einsum("bi,bj->ibj", a, b), (b1, b2)),
+             (lambda a, b: np.tensordot(a, b, 0), (b1, b2)),
+             (lambda a, b: np.einsum("i,j->ij", a.astype(np.int64), b.astype(np.int64)), (b1[0] * 10, b2[0] * 10))]
+    for g, args in cases:
+        np.testing.assert_array_equal(pb.jit(g)(*args), g(*args))

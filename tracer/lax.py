@@ -326,7 +326,25 @@ def dot_general(lhs, rhs, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
     dt = result_dtype(lhs, rhs)
-    return P.dot_general_p.bind(convert(lhs, dt), convert(rhs, dt), dimension_numbers=dn)
+    lhs, rhs = convert(lhs, dt), convert(rhs, dt)
+    if not lc:  # no sum: an outer product is a broadcast multiply, which fuses with its
+        # neighbours (reverse mode's x^T ct of a vector-matrix product made an (n, m, k)
+        # product with gemm, then copied it transposed) and is bit for bit the same
+        return _outer(lhs, rhs, list(lb), list(rb))
+    return P.dot_general_p.bind(lhs, rhs, dimension_numbers=dn)
+
+
+def _outer(lhs, rhs, lb, rb):
+    """dot_general without contracting axes: (batch, lhs free, rhs free) products."""
+    lfree = [i for i in range(ndim(lhs)) if i not in lb]
+    rfree = [i for i in range(ndim(rhs)) if i not in rb]
+    nb, nl, nr = len(lb), len(lfree), len(rfree)
+    ls, rs = shape(lhs), shape(rhs)
+    out = [ls[i] for i in lb] + [ls[i] for i in lfree] + [rs[i] for i in rfree]
+    a = broadcast_in_dim(transpose(lhs, lb + lfree), out, list(range(nb + nl)))
+    b = broadcast_in_dim(transpose(rhs, rb + rfree), out,
+                         list(range(nb)) + list(range(nb + nl, nb + nl + nr)))
+    return mul(a, b)
 
 
 def slice(x, start, limit, strides=None):
