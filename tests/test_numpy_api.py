@@ -1481,6 +1481,14 @@ def test_casting_rules_are_checked_as_numpy_does(backend):
             f(x, k)
         with pytest.raises(TypeError, match="Cannot cast"):
             pb.jit(f, backend=backend)(x, k)
+    # a dtype= naming a loop the ufunc does not have (no int true_divide, no
+    # float-valued less): NumPy refuses; the result's dtype was silently another
+    for f in (lambda x, k: np.true_divide(k, 2, dtype=np.int64),
+              lambda x, k: np.less(x, 2, dtype=np.float64)):
+        with pytest.raises(TypeError, match="No loop matching"):
+            f(x, k)
+        with pytest.raises(TypeError, match="No loop matching"):
+            pb.jit(f, backend=backend)(x, k)
     allowed = [lambda x, k: k.astype(np.float64, casting="safe"),
                lambda x, k: x.astype(np.float32, casting="same_kind"),
                lambda x, k: np.add(k, 1, dtype=np.float64), lambda x, k: np.add(k, 1, dtype=np.int32),

@@ -267,9 +267,51 @@ def test_reading_an_array_changed_in_place_names_both_lines():
 
     with pytest.raises(TypeError, match="changed in place"):
         pb.make_ir(sibling)(X3)
-    # where nothing reads the old memory, x op= y is NumPy's result: no error
+    # views made by np.split, np.flip, np.rot90 ...; and closed-over arrays changed in
+    # the body of a cond or scan (a loop: every later step reads the change)
+    M = np.arange(6.0).reshape(2, 3)
+
+    def split(x):
+        a, _ = np.split(x, 2)
+        a += 1.0
+        return x
+
+    def flipped(x):
+        y = np.flip(x)
+        y += 1.0
+        return x
+
+    def in_cond(x):
+        def change(c):
+            v = x[:1]
+            v *= 10.0
+            return c
+        return pb.cond(x[0, 0] < 1, change, lambda c: c, x[1, 1]) + np.sum(x)
+
+    def in_scan(x):
+        def body(c, _):
+            v = x[0]
+            v += 1.0
+            return c + np.sum(x[0]), None
+        return pb.scan(body, 0.0, None, length=3)[0]
+
+    for f in (split, flipped, in_cond, in_scan):
+        with pytest.raises(TypeError, match="changed in place"):
+            pb.jit(f)(M)
+    # where nothing reads the old memory, x op= y is NumPy's result: no error; copies
+    # (x.copy(), np.copy, astype to the same dtype, +x) are other arrays
     fine = {"scalar": lambda a: a[0], "fancy": lambda a: a[[0, 2]], "flatten": lambda a: a.flatten(),
             "arith": lambda a: a * 2.0, "view": lambda a: a.reshape(3, 1), "ravel": np.ravel}
+    copies = {"copy": lambda a: a.copy(), "np.copy": np.copy, "astype": lambda a: a.astype(a.dtype),
+              "positive": lambda a: +a, "slice copy": lambda a: a[:2].copy()}
+    for make in copies.values():
+        def h(x):
+            y = make(x)
+            y *= 2.0
+            return np.sum(x) + np.sum(y)
+
+        assert pb.jit(h)(X3) == h(X3.copy())
+        np.testing.assert_allclose(pb.grad(h)(X3), pb.grad(lambda x: np.sum(x) + np.sum(make(x) * 2.0))(X3))
     for make in fine.values():
         def g(x):
             b = make(x)

@@ -19,7 +19,7 @@ from .np_reductions import (
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
 from .np_signal import searchsorted
 from .numpy_api import _PY_SCALARS, FUNCTIONS, UFUNCS, _norm, _with_user_line, unsupported
-from .trace import Tracer, WeakTracer, user_source, weaken
+from .trace import Tracer, WeakTracer, current_builder, user_source, weaken
 
 
 # ---------------------------------------------------------------- Tracer methods
@@ -65,11 +65,14 @@ def _in_place(name, op):
     an error naming both lines, not silently different numbers."""
     def iop(self, other):
         out = op(self, other)
-        b = self.builder
         t, src = self, user_source(2)
-        while t is not None:
-            if t.builder is b:
-                b.overwritten.setdefault(t.ir_var, (name, src))
+        current = current_builder()
+        if current is not None:  # (reads inside a body of cond/scan check too)
+            current.overwritten = True
+        while t is not None:  # also arrays of an enclosing trace (closed over)
+            if t.changed_by is None:
+                t.changed_by = (name, src)
+            t.builder.overwritten = True
             t = t.view_of
         return out
 
@@ -86,11 +89,15 @@ def _view(out, a):
 
 
 def _marks_views(fn):
-    """fn returns a NumPy view of its first argument: mark it (Tracer.view_of)."""
+    """fn returns a NumPy view of its first argument (or a list of them, np.split):
+    mark it (Tracer.view_of)."""
     def wrapped(a, *args, **kw):
         out = fn(a, *args, **kw)
-        if isinstance(out, Tracer) and isinstance(a, Tracer):
-            out = _view(out, a)
+        if isinstance(a, Tracer):
+            if isinstance(out, Tracer):
+                out = _view(out, a)
+            elif isinstance(out, (list, tuple)):
+                out = type(out)(_view(o, a) if isinstance(o, Tracer) else o for o in out)
         return out
 
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
@@ -100,8 +107,34 @@ def _marks_views(fn):
 for _f in (np.reshape, np.ravel, np.transpose, np.permute_dims, np.matrix_transpose,
            np.swapaxes, np.moveaxis, np.squeeze, np.expand_dims, np.atleast_1d,
            np.atleast_2d, np.atleast_3d, np.broadcast_to, np.diagonal, np.real,
-           np.linalg.matrix_transpose, np.linalg.diagonal):
-    FUNCTIONS[_f] = _marks_views(FUNCTIONS[_f])
+           np.linalg.matrix_transpose, np.linalg.diagonal, np.split, np.array_split,
+           np.hsplit, np.vsplit, np.dsplit, np.flip, np.fliplr, np.flipud, np.rot90,
+           np.unstack):
+    if _f in FUNCTIONS:
+        FUNCTIONS[_f] = _marks_views(FUNCTIONS[_f])
+
+
+def _copy(x):
+    """A new Tracer of x's value: what x.copy(), np.copy(x) or x.astype(x.dtype) return
+    is another array in NumPy, so an in-place operator on it leaves x unchanged."""
+    return type(x)(x.builder, x.ir_var, x.val) if isinstance(x, Tracer) else x
+
+
+def _copies(fn):
+    def wrapped(*args, **kw):
+        out = fn(*args, **kw)
+        return _copy(out) if any(out is a for a in args) else out
+
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+for _f in (np.copy, np.astype, np.positive, np.asarray_chkfinite):
+    if _f in FUNCTIONS:
+        FUNCTIONS[_f] = _copies(FUNCTIONS[_f])
+for _f in (np.positive,):
+    if _f in UFUNCS:
+        UFUNCS[_f] = _copies(UFUNCS[_f])
 
 
 def _unsupported_operator(name):
@@ -136,7 +169,7 @@ def _unop(fn):
 
 
 Tracer.__neg__ = _unop(negative)
-Tracer.__pos__ = _unop(positive)
+Tracer.__pos__ = _unop(_copies(positive))
 Tracer.__abs__ = _unop(absolute)
 Tracer.__invert__ = _unop(invert)
 
@@ -197,7 +230,7 @@ def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
     if not np.can_cast(self.dtype, dtype, casting=casting):
         raise TypeError(f"Cannot cast array data from {self.dtype!r} to {dtype!r} "
                         f"according to the rule {casting!r}")
-    return lax.convert(self, dtype)
+    return lax.convert(self, dtype) if dtype != self.dtype else _copy(self)
 
 
 Tracer.astype = _method(_astype)
@@ -210,7 +243,7 @@ Tracer.swapaxes = _method(_marks_views(
 Tracer.clip = _method(lambda self, min=None, max=None, out=None, **kw: clip(
     self, min, max, out=out, **kw))
 Tracer.round = _method(lambda self, decimals=0, out=None: round_(self, decimals, out))
-Tracer.copy = lambda self, order="C": self
+Tracer.copy = lambda self, order="C": _copy(self)
 Tracer.conj = Tracer.conjugate = lambda self: self
 Tracer.diagonal = _method(_marks_views(lambda self, offset=0, axis1=0, axis2=1: diagonal(
     self, offset, axis1, axis2)))

@@ -232,10 +232,10 @@ class Builder:
         # (var, what, source) of float values turned into Python numbers (float(),
         # .item(), ...) in eager mode: their derivative is lost (ad checks them)
         self.numbers = []
-        # var -> (operator, source) of an in-place operator (x += y) that changed the
-        # array in NumPy's semantics, here only rebinding x (np_methods): reading it,
-        # or a view of it, afterwards would see what NumPy would not
-        self.overwritten = {}
+        # whether an in-place operator (x += y) changed a traced array of this trace in
+        # NumPy's semantics, here only rebinding x (np_methods, Tracer.changed_by): then
+        # every read checks it does not read such an array, nor a view of one
+        self.overwritten = False
 
     # -- context
     def __enter__(self):
@@ -295,12 +295,11 @@ class Builder:
 
     def refuse_overwritten(self, values, src):
         """Raise if one of `values`, or an array it is a view of, was changed in place
-        (self.overwritten): NumPy would read the changed values."""
+        (Tracer.changed_by): NumPy would read the changed values."""
         for t in values:
             while isinstance(t, Tracer):
-                hit = self.overwritten.get(t.ir_var) if t.builder is self else None
-                if hit is not None:
-                    op, at = hit
+                if t.changed_by is not None:
+                    op, at = t.changed_by
                     read = "returned" if src is None else f"read{where(src)}"
                     raise TypeError(
                         f"a traced array changed in place by `{op}` (on it, on a view of "
@@ -370,7 +369,7 @@ def bind(prim, *args, **params):
 class Tracer:
     """A traced array. NumPy sees it through __array_ufunc__/__array_function__."""
 
-    __slots__ = ("builder", "ir_var", "val", "view_of", "__weakref__")
+    __slots__ = ("builder", "ir_var", "val", "view_of", "changed_by", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder, var, val=None):
@@ -380,6 +379,9 @@ class Tracer:
         # the traced array this one is a NumPy view of (x[1:], x.T, x.reshape(...)):
         # an in-place operator on it would write into that array in NumPy (np_methods)
         self.view_of = None
+        # (operator, source) of an in-place operator that changed this array (or a
+        # view of it, or it under another name) in NumPy: reading it afterwards raises
+        self.changed_by = None
 
     @property
     def aval(self):
