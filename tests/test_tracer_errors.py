@@ -298,6 +298,13 @@ def test_reading_an_array_changed_in_place_names_both_lines():
     for f in (split, flipped, in_cond, in_scan):
         with pytest.raises(TypeError, match="changed in place"):
             pb.jit(f)(M)
+
+    def each(x, y):  # np.atleast_1d(x, y): views of x and of y, not two of x
+        _, b = np.atleast_1d(x, y)
+        b += 1.0
+        return x + b
+
+    np.testing.assert_array_equal(pb.jit(each)(X3, X3 * 2), each(X3, X3 * 2))
     # where nothing reads the old memory, x op= y is NumPy's result: no error; copies
     # (x.copy(), np.copy, astype to the same dtype, +x) are other arrays
     fine = {"scalar": lambda a: a[0], "fancy": lambda a: a[[0, 2]], "flatten": lambda a: a.flatten(),

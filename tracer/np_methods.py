@@ -79,24 +79,31 @@ def _in_place(name, op):
     return iop
 
 
+def _copy(x):
+    """A new Tracer of x's value: what x.copy(), np.copy(x) or x.astype(x.dtype) return
+    is another array in NumPy, so an in-place operator on it leaves x unchanged."""
+    return type(x)(x.builder, x.ir_var, x.val) if isinstance(x, Tracer) else x
+
+
 def _view(out, a):
     """`out`, a NumPy view of `a`, marked as such (Tracer.view_of). A no-op view (x.T of
     a vector) is a new Tracer of the same value: NumPy's is a new array object too."""
     if out is a:
-        out = type(a)(a.builder, a.ir_var, a.val)
+        out = _copy(a)
     out.view_of = a
     return out
 
 
 def _marks_views(fn):
     """fn returns a NumPy view of its first argument (or a list of them, np.split):
-    mark it (Tracer.view_of)."""
+    mark it (Tracer.view_of). (np.atleast_1d(x, y) returns views of each argument:
+    only a single result is marked.)"""
     def wrapped(a, *args, **kw):
         out = fn(a, *args, **kw)
         if isinstance(a, Tracer):
             if isinstance(out, Tracer):
                 out = _view(out, a)
-            elif isinstance(out, (list, tuple)):
+            elif isinstance(out, (list, tuple)) and fn not in _SEVERAL_INPUTS:
                 out = type(out)(_view(o, a) if isinstance(o, Tracer) else o for o in out)
         return out
 
@@ -104,6 +111,7 @@ def _marks_views(fn):
     return wrapped
 
 
+_SEVERAL_INPUTS = {FUNCTIONS[f] for f in (np.atleast_1d, np.atleast_2d, np.atleast_3d)}
 for _f in (np.reshape, np.ravel, np.transpose, np.permute_dims, np.matrix_transpose,
            np.swapaxes, np.moveaxis, np.squeeze, np.expand_dims, np.atleast_1d,
            np.atleast_2d, np.atleast_3d, np.broadcast_to, np.diagonal, np.real,
@@ -112,12 +120,6 @@ for _f in (np.reshape, np.ravel, np.transpose, np.permute_dims, np.matrix_transp
            np.unstack):
     if _f in FUNCTIONS:
         FUNCTIONS[_f] = _marks_views(FUNCTIONS[_f])
-
-
-def _copy(x):
-    """A new Tracer of x's value: what x.copy(), np.copy(x) or x.astype(x.dtype) return
-    is another array in NumPy, so an in-place operator on it leaves x unchanged."""
-    return type(x)(x.builder, x.ir_var, x.val) if isinstance(x, Tracer) else x
 
 
 def _copies(fn):
