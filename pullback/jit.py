@@ -280,14 +280,15 @@ class Jitted:
         arguments named in static_argnames, or naming a parameter whose position is
         in static_argnums (as in JAX), are static; the others are traced like
         positional arguments."""
-        names = tuple(sorted(kwargs))  # f(a=1, b=2) and f(b=2, a=1): one trace
-        plan = self._keyword_plans.get((len(args), names))
-        if plan is None:
+        plan = self._keyword_plans.get((len(args), tuple(kwargs)))
+        if plan is None:  # one plan per set of names: f(a=1, b=2), f(b=2, a=1) one trace
+            names = tuple(sorted(kwargs))
             static = self._static_keywords
             plan = (tuple(k for k in names if k in static),
                     tuple(k for k in names if k not in static), {})
             with self._lock:
                 plan = self._keyword_plans.setdefault((len(args), names), plan)
+                self._keyword_plans[(len(args), tuple(kwargs))] = plan
         static_names, dynamic_names, inners = plan
         statics = tuple(kwargs[k] for k in static_names)
         key = tuple(static_key(v) for v in statics)  # 1, 1.0, True, -0.0 apart

@@ -118,7 +118,8 @@ def negative(x):
 
 @ufunc(np.positive)
 def positive(x):
-    return _arr(x)
+    x = _arr(x)
+    return x.fresh() if isinstance(x, Tracer) else x  # a new array, as NumPy's
 
 
 @ufunc(np.absolute)
@@ -522,12 +523,15 @@ FUNCTIONS[np.isreal] = lambda x: lax.full(_shape(_arr(x)), True, bool)
 
 @implements(np.copy)
 def copy(a, order="K", subok=False):
-    return _arr(a)
+    a = _arr(a)
+    return a.fresh() if isinstance(a, Tracer) else a
 
 
 @implements(np.astype)
 def astype(x, dtype, /, *, copy=True, device=None):
-    return lax.convert(_arr(x), np.dtype(dtype))
+    x = _arr(x)
+    out = lax.convert(x, np.dtype(dtype))
+    return out.fresh() if copy and out is x and isinstance(x, Tracer) else out
 
 
 @implements(np.real)

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import lax
 from .np_elementwise import (
-    absolute, add, bitwise_and, bitwise_or, bitwise_xor, clip, divmod_, floor_divide, imag,
+    absolute, add, astype, bitwise_and, bitwise_or, bitwise_xor, clip, divmod_, floor_divide, imag,
     invert, multiply, negative, positive, power, remainder, round_, subtract, true_divide,
 )
 from .np_linalg import diagonal, dot, matmul, trace
@@ -79,17 +79,11 @@ def _in_place(name, op):
     return iop
 
 
-def _copy(x):
-    """A new Tracer of x's value: what x.copy(), np.copy(x) or x.astype(x.dtype) return
-    is another array in NumPy, so an in-place operator on it leaves x unchanged."""
-    return type(x)(x.builder, x.ir_var, x.val) if isinstance(x, Tracer) else x
-
-
 def _view(out, a):
     """`out`, a NumPy view of `a`, marked as such (Tracer.view_of). A no-op view (x.T of
     a vector) is a new Tracer of the same value: NumPy's is a new array object too."""
     if out is a:
-        out = _copy(a)
+        out = a.fresh()
     out.view_of = a
     return out
 
@@ -120,23 +114,6 @@ for _f in (np.reshape, np.ravel, np.transpose, np.permute_dims, np.matrix_transp
            np.unstack):
     if _f in FUNCTIONS:
         FUNCTIONS[_f] = _marks_views(FUNCTIONS[_f])
-
-
-def _copies(fn):
-    def wrapped(*args, **kw):
-        out = fn(*args, **kw)
-        return _copy(out) if any(out is a for a in args) else out
-
-    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
-    return wrapped
-
-
-for _f in (np.copy, np.astype, np.positive, np.asarray_chkfinite):
-    if _f in FUNCTIONS:
-        FUNCTIONS[_f] = _copies(FUNCTIONS[_f])
-for _f in (np.positive,):
-    if _f in UFUNCS:
-        UFUNCS[_f] = _copies(UFUNCS[_f])
 
 
 def _unsupported_operator(name):
@@ -171,7 +148,7 @@ def _unop(fn):
 
 
 Tracer.__neg__ = _unop(negative)
-Tracer.__pos__ = _unop(_copies(positive))
+Tracer.__pos__ = _unop(positive)
 Tracer.__abs__ = _unop(absolute)
 Tracer.__invert__ = _unop(invert)
 
@@ -232,7 +209,7 @@ def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
     if not np.can_cast(self.dtype, dtype, casting=casting):
         raise TypeError(f"Cannot cast array data from {self.dtype!r} to {dtype!r} "
                         f"according to the rule {casting!r}")
-    return lax.convert(self, dtype) if dtype != self.dtype else _copy(self)
+    return astype(self, dtype, copy=copy)
 
 
 Tracer.astype = _method(_astype)
@@ -245,7 +222,7 @@ Tracer.swapaxes = _method(_marks_views(
 Tracer.clip = _method(lambda self, min=None, max=None, out=None, **kw: clip(
     self, min, max, out=out, **kw))
 Tracer.round = _method(lambda self, decimals=0, out=None: round_(self, decimals, out))
-Tracer.copy = lambda self, order="C": _copy(self)
+Tracer.copy = lambda self, order="C": self.fresh()
 Tracer.conj = Tracer.conjugate = lambda self: self
 Tracer.diagonal = _method(_marks_views(lambda self, offset=0, axis1=0, axis2=1: diagonal(
     self, offset, axis1, axis2)))

@@ -251,13 +251,13 @@ def _array_ufunc(self, uf, method, *inputs, **kwargs):
                                 f"to {dtype!r} with casting rule {casting!r}")
         inputs = [lax.convert(lax.asarray(x) if type(x) not in _PY_SCALARS else np.asarray(x),
                               dtype) for x in inputs]
-        out = strengthen(impl(*inputs))
-        if any(lax.dtype(o) != dtype for o in (out if isinstance(out, tuple) else (out,))):
-            # the loop NumPy would need (an int true_divide, a float-valued less) is absent
-            raise TypeError(f"No loop matching the specified signature and casting was "
-                            f"found for ufunc {uf.__name__}")
-        return out
-    return strengthen(impl(*inputs))
+    out = strengthen(impl(*inputs))
+    if dtype is not None and any(lax.dtype(o) != dtype
+                                 for o in (out if isinstance(out, tuple) else (out,))):
+        # the loop NumPy would need (an int true_divide, a float-valued less) is absent
+        raise TypeError(f"No loop matching the specified signature and casting was "
+                        f"found for ufunc {uf.__name__}")
+    return out
 
 
 def _array_function(self, func, types, args, kwargs):

@@ -387,6 +387,11 @@ class Tracer:
     def aval(self):
         return self.ir_var.aval
 
+    def fresh(self):
+        """Another array object holding this value: a copy (x.copy(), np.copy) or a view
+        (np_methods), which an in-place operator may change apart from this one."""
+        return type(self)(self.builder, self.ir_var, self.val)
+
     @property
     def shape(self):
         return self.ir_var.aval.shape
