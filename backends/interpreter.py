@@ -299,6 +299,8 @@ impl_rules[P.dot_general_p] = _dot_general
 
 
 impl_rules[P.argsort_p] = lambda x, *, axis: [np.argsort(x, axis=axis, kind="stable")]
+impl_rules[P.argselect_p] = lambda x, *, axis, ranks: [
+    np.take(np.argsort(x, axis=axis, kind="stable"), ranks, axis=axis)]
 
 # dense linear algebra: NumPy's LAPACK calls, batched over the leading axes
 impl_rules[P.solve_p] = lambda a, b: [np.linalg.solve(a, b)]

@@ -282,6 +282,25 @@ def _argsort_rule(x, *, axis, _name=None):
 argsort_p = _register("argsort", _argsort_rule)
 
 
+def _argselect_rule(x, *, axis, ranks, _name=None):
+    """argsort's indices at the strictly increasing positions `ranks` along `axis`
+    (`argsort(x)[..., ranks]`), found by selection instead of a sort: median and
+    quantile read a few positions of the order. The axis becomes len(ranks) long."""
+    _check_axes(x, (axis,), _name)
+    _kind_check(x.dtype, ANY, _name)
+    n = x.shape[axis]
+    if (not isinstance(ranks, tuple) or not ranks or any(type(r) is not int for r in ranks)
+            or list(ranks) != sorted(set(ranks)) or ranks[0] < 0 or ranks[-1] >= n):
+        _fail(f"{_name}: ranks {ranks!r} must be a non-empty increasing tuple of positions "
+              f"in axis {axis} of {x}")
+    shape = list(x.shape)
+    shape[axis] = len(ranks)
+    return [ShapedArray(shape, np.dtype(np.int64))]
+
+
+argselect_p = _register("argselect", _argselect_rule)
+
+
 def _cumsum_rule(x, *, axis, reverse, _name=None):
     _check_axes(x, (axis,), _name)
     _kind_check(x.dtype, NUM, _name)

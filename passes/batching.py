@@ -203,6 +203,7 @@ def _linrec(args, dims, *, axis, reverse):
 
 batch_rules[P.linrec_p] = _linrec
 batch_rules[P.argsort_p] = _along_axis(P.argsort_p)
+batch_rules[P.argselect_p] = _along_axis(P.argselect_p)
 batch_rules[P.broadcast_in_dim_p] = _broadcast_in_dim
 batch_rules[P.reshape_p] = _reshape
 batch_rules[P.transpose_p] = _transpose

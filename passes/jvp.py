@@ -155,7 +155,7 @@ def _make_zero_rule(prim):
 ZERO_DERIVATIVE = frozenset((
     P.floor_p, P.ceil_p, P.round_p, P.sign_p, P.not_p, P.is_finite_p, P.signbit_p,
     P.stop_gradient_p, P.and_p, P.or_p, P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p,
-    P.ge_p, P.argmax_p, P.argmin_p, P.argsort_p, P.iota_p,
+    P.ge_p, P.argmax_p, P.argmin_p, P.argsort_p, P.argselect_p, P.iota_p,
 ))
 for _p in ZERO_DERIVATIVE:
     jvp_rules[_p] = _make_zero_rule(_p)

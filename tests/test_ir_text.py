@@ -157,6 +157,7 @@ def _cases():
         ("scatter_add", [A((2, 3)), A((2,), i32)], {"axis": 0, "size": 5}),
         ("iota", [], {"shape": (2, 3), "dimension": 1, "dtype": f64}),
         ("argsort", [A((2, 3), i32)], {"axis": 1}),
+        ("argselect", [A((4, 3))], {"axis": 0, "ranks": (1, 3)}),
         ("solve", [A((2, 3, 3)), A((2, 3, 1))], {}),
         ("cholesky", [A((3, 3), f32)], {}),
         ("det", [A((3, 3))], {}),

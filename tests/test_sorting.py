@@ -133,3 +133,72 @@ def test_empty_batches():
 def test_quantile_of_bools_is_numpys_type_error():
     with pytest.raises(TypeError, match="boolean subtract"):
         pb.make_ir(lambda x: np.quantile(x, 0.5))(np.array([True, False]))
+
+
+# ---------------------------------------------------------------- selection (argselect)
+def _select_inputs():
+    r = np.random.default_rng(11)
+    n = 301  # above the selection's insertion-sort window, so partitions run
+    organ = np.concatenate([np.arange(n // 2 + 1), np.arange(n // 2)[::-1]]).astype(float)
+    yield "normal", r.standard_normal((3, n))
+    yield "few values", r.integers(0, 3, (3, n)).astype(float)
+    yield "specials", r.choice([np.nan, 0.0, -0.0, 1.0, -np.inf, np.inf, 2.5], (3, n))
+    yield "sorted, reversed, organ pipe, constant", np.stack(
+        [np.arange(n) * 1.0, -np.arange(n) * 1.0, organ, np.full(n, 4.0)])
+    yield "int", r.integers(-4, 4, (2, n))
+    yield "f32", r.standard_normal((2, n)).astype(np.float32)
+    yield "bool", r.standard_normal((2, n)) > 0.3
+    yield "short rows", r.choice([np.nan, 1.0, -0.0, 0.0], (5, 7))
+
+
+@pytest.mark.parametrize("name,x", list(_select_inputs()), ids=lambda v: v if isinstance(v, str) else "")
+def test_argselect_is_a_stable_sorts_positions(name, x):
+    from pullback.tracer import lax
+
+    n = x.shape[1]
+    rank_sets = [(0,), (n - 1,), (0, n - 1), tuple(sorted({(n - 1) // 2, n // 2, n - 1})),
+                 tuple(sorted(set(np.random.default_rng(n).integers(0, n, 9).tolist())))]
+    order = np.argsort(x, axis=1, kind="stable")
+    for ranks in rank_sets:
+        for axis, a in ((1, x), (0, x.T)):
+            want = np.take(order, ranks, axis=1)
+            want = want if axis == 1 else want.T
+            for backend in ("numba", "interpreter"):
+                got = pb.jit(lambda a: lax.argselect(a, axis, ranks), backend=backend)(a)
+                assert got.dtype == np.int64
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} {ranks} {backend}")
+
+
+def test_selection_helpers_hold_up_on_adversarial_orders():
+    from pullback.backends.numba import helpers as _h
+
+    a = np.random.default_rng(2).standard_normal(1000)
+    b = a.copy()
+    _h._heapsort(b, 100, 900)  # the fallback of a selection that stops shrinking
+    np.testing.assert_array_equal(b[100:900], np.sort(a[100:900]))
+    np.testing.assert_array_equal(b[:100], a[:100])
+    n = 20001
+    organ = np.concatenate([np.arange(n // 2 + 1), np.arange(n // 2)[::-1]]).astype(float)
+    for x in (organ, np.arange(n) % 7 * 1.0, np.tile([1.0, 0.0], n // 2 + 1)[:n]):
+        ranks = np.array([0, n // 3, n // 2, n - 1])
+        np.testing.assert_array_equal(_h.argselect2(x[None], ranks)[0],
+                                      np.argsort(x, kind="stable")[ranks])
+
+
+def test_median_and_few_quantiles_select_many_quantiles_sort():
+    x = rng.standard_normal(50)
+    prims = lambda f: [e.prim.name for e in pb.make_ir(f)(x).eqns]  # noqa: E731
+    for f in (np.median, lambda x: np.quantile(x, [0.1, 0.9]), lambda x: np.percentile(x, 37)):
+        assert "argselect" in prims(f) and "argsort" not in prims(f)
+    many = lambda x: np.quantile(x, np.linspace(0, 1, 11))  # noqa: E731  (21 positions)
+    assert "argsort" in prims(many) and "argselect" not in prims(many)
+    np.testing.assert_array_equal(pb.jit(many)(x), many(x))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_gradient_of_a_median_of_ties_goes_where_the_stable_order_puts_it(backend):
+    # the middle of [2, 1, 2, 2, 0] in stable order is the first 2 (index 0); for the even
+    # [2, 2, 1, 2] half each to the ranks 1 and 2 of the order, indices 0 and 1
+    g = pb.jit(pb.grad(np.median), backend=backend)
+    np.testing.assert_array_equal(g(np.array([2.0, 1.0, 2.0, 2.0, 0.0])), [1.0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(g(np.array([2.0, 2.0, 1.0, 2.0])), [0.5, 0.5, 0, 0])

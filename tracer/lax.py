@@ -480,6 +480,10 @@ def argsort(x, axis):
     return P.argsort_p.bind(x, axis=int(axis))
 
 
+def argselect(x, axis, ranks):
+    return P.argselect_p.bind(x, axis=int(axis), ranks=tuple(int(r) for r in ranks))
+
+
 def argmax(x, axis):
     return P.argmax_p.bind(x, axis=int(axis), index_dtype=np.dtype(np.int64))
 

@@ -589,9 +589,17 @@ def lexsort(keys, axis=-1):
     return order
 
 
-def _sorted_last(a, axis):
+# median and quantile read a few positions of the order: up to this many are found by
+# selection (argselect, O(n) each), more by one sort
+SELECT_RANKS_MAX = 16
+
+
+def _sorted_last(a, axis, ranks=None):
     """`a` with the axes of `axis` (None: all) moved last, merged into one and sorted:
-    (sorted, reduced axes, number of values per slice)."""
+    (sorted, reduced axes, number m of values per slice, column of each sorted position).
+    With `ranks` (sorted positions wanted, given m), the sorted values at those positions
+    and the last one only (found by selection when they are few), the column of a
+    position is where it landed among them."""
     a = _arr(a)
     nd = lax.ndim(a)
     axes = _axes(axis, nd)
@@ -601,7 +609,12 @@ def _sorted_last(a, axis):
         a = lax.transpose(a, perm)
     m = math.prod(_shape(a)[len(kept):])
     a = lax.reshape(a, tuple(_shape(a)[:len(kept)]) + (m,))
-    return _sort_along(a, len(kept))[0], axes, m
+    wanted = sorted({int(r) for r in ranks(m)} | {m - 1}) if ranks and m else ()
+    if 0 < len(wanted) <= SELECT_RANKS_MAX:
+        ax = len(kept)
+        return (take_along_axis(a, lax.argselect(a, ax, tuple(wanted)), ax), axes, m,
+                {r: i for i, r in enumerate(wanted)})
+    return _sort_along(a, len(kept))[0], axes, m, {r: r for r in range(m)}
 
 
 def _pick(s, k):
@@ -628,7 +641,7 @@ def _float_of(s):
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise unsupported("numpy.median with out=")
-    s, axes, m = _sorted_last(a, axis)
+    s, axes, m, column = _sorted_last(a, axis, lambda m: ((m - 1) // 2, m // 2))
     dt = _dt(_float_of(s))
     if m == 0:  # NumPy's mean of nothing, 0 / 0 (with its NaN's sign bit)
         with np.errstate(invalid="ignore"):
@@ -636,7 +649,8 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     else:
         # NumPy's mean of the middle one or two: summed from +0.0 (the median of -0.0
         # is 0.0), then divided by their count
-        lo, hi = _float_of(_pick(s, (m - 1) // 2)), _float_of(_pick(s, m // 2))
+        lo = _float_of(_pick(s, column[(m - 1) // 2]))
+        hi = _float_of(_pick(s, column[m // 2]))
         total = lax.add(_consts_scalar(0, dt), lo)
         if m % 2 == 0:
             total = lax.add(total, hi)
@@ -677,9 +691,22 @@ def _q_leading(res, q, a, axes, keepdims):
     return res
 
 
+def _neighbours(q, m):
+    """NumPy's 'linear' method's sorted positions for fractions q of m values: the
+    virtual index (m - 1) q and, for float q, its neighbours floor and floor + 1 (both
+    -1, the last one, from m - 1 on)."""
+    virtual = np.ravel((m - 1) * q)
+    if virtual.dtype.kind in "iu":
+        return virtual, virtual, virtual
+    floor = np.floor(virtual)
+    above = virtual >= m - 1
+    return virtual, np.where(above, -1, floor), np.where(above, -1, floor + 1)
+
+
 def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     q, weak_q = _quantile_q(a, q, method, weights, name, scale)
-    s, axes, m = _sorted_last(a, axis)
+    s, axes, m, column = _sorted_last(a, axis, lambda m: np.concatenate(
+        _neighbours(q, m)[1:]).astype(np.int64) % m)
     if m == 0:
         raise IndexError(f"numpy.{name}: cannot take a quantile of an empty slice")
     rest, arr_dt, nd = tuple(_shape(s)[:-1]), _dt(s), lax.ndim(s)
@@ -687,20 +714,18 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     # index (m - 1) q, neighbours floor and floor + 1 (both the last one from m - 1 on),
     # gamma = virtual - previous (as it computes it), and lerp a + (b - a) t, or
     # b - (b - a)(1 - t) where t >= 0.5. One gather per neighbour for all of q.
-    virtual = np.ravel((m - 1) * q)
+    virtual, prev, nxt = _neighbours(q, m)
 
-    def neighbour(index):  # s[..., index[k]] for every k, along a last axis
-        return lax.gather(s, (index % m).astype(np.int64), nd - 1)
+    def neighbour(index):  # sorted position index[k] (from s's columns) for every k
+        cols = [column[i] for i in (index.astype(np.int64) % m).tolist()]
+        return lax.gather(s, np.array(cols, np.int64), nd - 1)
 
     if virtual.dtype.kind in "iu":
         res = neighbour(virtual)
     else:
-        floor = np.floor(virtual)
-        above = virtual >= m - 1
-        prev, nxt = np.where(above, -1, floor), np.where(above, -1, floor + 1)
         gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
         out_dt = np.result_type(arr_dt, 1.0 if weak_q else gamma.dtype)
-        x0, x1 = neighbour(prev.astype(np.int64)), neighbour(nxt.astype(np.int64))
+        x0, x1 = neighbour(prev), neighbour(nxt)
         diff = lax.convert(lax.sub(x1, x0), out_dt)
         if weak_q:  # a Python float: t and 1 - t in double, then in the array's type
             t, w = np.asarray(gamma, np.float64), 1.0 - np.asarray(gamma, np.float64)
@@ -741,7 +766,7 @@ def _nan_quantile(a, q, axis, method, keepdims, weights, name, scale):
     if _dt(_arr(a)).kind != "f":
         return _quantile(a, q, axis, method, keepdims, weights, name[3:], scale)
     q, weak_q = _quantile_q(a, q, method, weights, name, scale)
-    s, axes, m = _sorted_last(a, axis)
+    s, axes, m, _ = _sorted_last(a, axis)
     arr_dt, nd = _dt(s), lax.ndim(s)
     qs = np.ravel(q)
     shape = tuple(_shape(s)[:-1]) + (qs.size,)
@@ -785,7 +810,7 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         return median(a, axis=axis, out=out, keepdims=keepdims)
     if out is not None:
         raise unsupported("numpy.nanmedian with out=")
-    s, axes, m = _sorted_last(a, axis)
+    s, axes, m, _ = _sorted_last(a, axis)
     dt = _dt(s)
     if m == 0:
         return median(a, axis=axis, keepdims=keepdims)

@@ -379,9 +379,10 @@ def _moved_last(cg, e, axis, x=None):
 
 
 def _along_last(cg, e, helper, operand=0):
-    """An op along one axis with an output of the input's shape (cumsum, argsort):
-    `helper(rows)` (an expression) computes it on the (rows, n) stack of the input (the
-    one at `operand`) with that axis moved last; a copy loop moves the axis back."""
+    """An op along one axis with an output of the input's shape (cumsum, argsort), or of
+    that shape with another length of the axis (argselect): `helper(rows)` (an
+    expression) computes it on the (rows, n) stack of the input (the one at `operand`)
+    with that axis moved last; a copy loop moves the axis back."""
     t, perm = _moved_last(cg, e, e.params["axis"], e.inputs[operand])
     (v,) = e.outputs
     moved = tuple(v.aval.shape[d] for d in perm)
@@ -406,6 +407,8 @@ CALLS[P.linrec_p] = lambda cg, e: _along_last(
     cg, e, lambda t: f"_h.linrec2({_moved_last(cg, e, e.params['axis'], e.inputs[0])[0]}, "
                      f"{t}, {bool(e.params['reverse'])})", operand=1)
 CALLS[P.argsort_p] = lambda cg, e: _along_last(cg, e, lambda t: f"_h.argsort2({t})")
+CALLS[P.argselect_p] = lambda cg, e: _along_last(
+    cg, e, lambda t: f"_h.argselect2({t}, np.array({list(e.params['ranks'])}, np.int64))")
 
 
 def _arg(want_max):

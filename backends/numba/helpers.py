@@ -266,6 +266,123 @@ def argsort2(x):
 
 
 @_helper
+def _select(a, lo, hi, k):
+    """Rearrange a[lo:hi] (no NaNs) so that a[k] holds the value of sorted position k,
+    with nothing after it smaller and nothing before it larger: a scan for the least or
+    the greatest, or else Hoare partitions around a median of three, then an insertion sort of the last short window; a window that
+    has not shrunk after 2 log2(n) partitions (adversarial input) is heap-sorted."""
+    if k == lo or k == hi - 1:  # the least or the greatest: one scan
+        b = k
+        for i in range(lo, hi):
+            if (a[i] < a[b]) if k == lo else (a[b] < a[i]):
+                b = i
+        a[k], a[b] = a[b], a[k]
+        return
+    budget, size = 8, hi - lo
+    while size > 0:
+        budget += 2
+        size >>= 1
+    while hi - lo > 16:
+        if budget == 0:
+            _heapsort(a, lo, hi)
+            return
+        budget -= 1
+        mid = lo + (hi - 1 - lo) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi - 1] < a[lo]:
+            a[hi - 1], a[lo] = a[lo], a[hi - 1]
+        if a[hi - 1] < a[mid]:
+            a[hi - 1], a[mid] = a[mid], a[hi - 1]
+        p = a[mid]
+        i, j = lo - 1, hi
+        while True:  # a[lo:j + 1] <= p <= a[j + 1:hi] at the end, both sides non-empty
+            i += 1
+            while a[i] < p:
+                i += 1
+            j -= 1
+            while p < a[j]:
+                j -= 1
+            if i >= j:
+                break
+            a[i], a[j] = a[j], a[i]
+        if k <= j:
+            hi = j + 1
+        else:
+            lo = j + 1
+    for i in range(lo + 1, hi):
+        v = a[i]
+        j = i - 1
+        while j >= lo and v < a[j]:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@_helper
+def _heapsort(a, lo, hi):
+    n = hi - lo
+    for start in range(n // 2 - 1, -1, -1):
+        _sift(a, lo, start, n)
+    for end in range(n - 1, 0, -1):
+        a[lo], a[lo + end] = a[lo + end], a[lo]
+        _sift(a, lo, 0, end)
+
+
+@_helper
+def _sift(a, lo, root, n):
+    while 2 * root + 1 < n:
+        child = 2 * root + 1
+        if child + 1 < n and a[lo + child] < a[lo + child + 1]:
+            child += 1
+        if not a[lo + root] < a[lo + child]:
+            return
+        a[lo + root], a[lo + child] = a[lo + child], a[lo + root]
+        root = child
+
+
+@_helper
+def argselect2(x, ranks):
+    """argsort2(x)[:, ranks] for increasing `ranks`, without sorting (O(n) a rank): the
+    value at each rank by selection among the row's values that are not NaN, then its
+    index as the stable order places it, the (rank - #smaller)-th index holding an equal
+    value (-0.0 and 0.0 are equal, as for the sort); ranks from the count of numbers on
+    are the NaNs, in index order."""
+    rows, n = x.shape
+    m = ranks.shape[0]
+    out = np.empty((rows, m), np.int64)
+    buf = np.empty(n, x.dtype)
+    for r in range(rows):
+        c = 0
+        for i in range(n):
+            v = x[r, i]
+            if v == v:
+                buf[c] = v
+                c += 1
+        lo = 0
+        for j in range(m):
+            k = ranks[j]
+            if k >= c:
+                want, v, nan = k - c, x[r, 0], True
+            else:
+                _select(buf, lo, c, k)
+                lo = k + 1
+                v, nan = buf[k], False
+                want = k
+                for i in range(n):
+                    if x[r, i] < v:
+                        want -= 1
+            for i in range(n):
+                w = x[r, i]
+                if (w != w) if nan else (w == v):
+                    if want == 0:
+                        out[r, j] = i
+                        break
+                    want -= 1
+    return out
+
+
+@_helper
 def argbest2(x, want_max):
     """Index of the first max (or min) along the last axis; the first NaN wins, as NumPy."""
     rows, n = x.shape
