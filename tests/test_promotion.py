@@ -280,3 +280,21 @@ def test_result_type_of_a_python_scalar_argument_is_weak():
         for other in (np.float32, np.int32, np.float64, np.bool_):
             got = pb.jit(lambda s: np.zeros(1, np.result_type(s, other)))(s).dtype
             assert got == np.result_type(s, other), (s, other)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_narrow_constant_returned_as_is_is_widened(backend):
+    # before: an internal TypeError from building the IR's outputs, naming no output
+    def f(x):
+        return x * 2.0, np.array([1, 0, 1], np.uint8), np.ones(2, np.float16), np.uint8(3)
+
+    _, mask, halves, three = pb.jit(f, backend=backend)(np.ones(3))
+    assert mask.dtype == np.int64 and halves.dtype == np.float64 and three.dtype == np.int64
+    np.testing.assert_array_equal(mask, [1, 0, 1])
+    np.testing.assert_array_equal(halves, [1.0, 1.0])
+    assert three == 3
+    aux = pb.grad(lambda x: (np.sum(x), np.array([1, 2], np.int8)), has_aux=True)(np.ones(2))[1]
+    np.testing.assert_array_equal(aux, [1, 2])
+    big = np.full(3, np.longdouble(1) + np.longdouble(2) ** -60)
+    with pytest.raises(TypeError, match="does not support dtype float128"):
+        pb.jit(lambda x: (x, big), backend=backend)(np.ones(3))

@@ -484,6 +484,8 @@ def test_python_function_of_another_library_is_named_with_the_users_line(name):
                              r"test_tracer_errors\.py.*fn\(x\)") as info:
         pb.jit(lambda x: fn(x))(X3)
     assert isinstance(info.value, TypeError)  # what converting a traced value raises
+    # the hint lists every scipy.special ufunc with a rule
+    assert "ufuncs erf, expit, logit, gammaln and psi trace" in str(info.value)
 
 
 def test_library_functions_that_convert_directly_or_through_a_wrapper_are_named():

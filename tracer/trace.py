@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from ..ir.core import IR, Eqn, Literal, ShapedArray, Var, canonical_dtype
+from ..ir.core import DTYPE_NAMES, IR, Eqn, Literal, ShapedArray, Var, canonical_dtype
 from ..ir.primitives import ShapeError, abstract_eval
 
 _state = threading.local()
@@ -268,6 +268,10 @@ class Builder:
             return self._lift(x, x.aval, x.val)
         if isinstance(x, Literal):
             return x
+        if isinstance(x, (np.ndarray, np.generic)) and x.dtype not in DTYPE_NAMES:
+            from .lax import asarray  # uint8, float16...: widened as operands are
+
+            x = asarray(x)
         if isinstance(x, (bool, int, float, complex, np.generic)) or (
             isinstance(x, np.ndarray) and x.ndim == 0
         ):
@@ -511,11 +515,16 @@ class Tracer:
         lib = _library_call(1)
         if lib is not None:
             name, user = lib
+            from .numpy_api import UFUNCS_BY_NAME
+
+            special = [k.rsplit(".", 1)[1] for k in UFUNCS_BY_NAME
+                       if k.startswith("scipy.special.")]
             raise UntraceableLibraryError(
                 f"{name} is not supported on traced arrays by pullback: it converts its "
                 f"argument to a NumPy array, and pullback traces NumPy's functions, not "
                 f"other libraries' Python code. Write the computation with NumPy "
-                f"functions (scipy.special's ufuncs erf, expit and logit trace), or call "
+                f"functions (scipy.special's ufuncs {', '.join(special[:-1])} and "
+                f"{special[-1]} trace), or call "
                 f"{name.rsplit('.', 1)[-1]} outside the traced function.{where(user)}"
             )
         user = user_source(2)  # the user's own line: no library frame above
