@@ -262,11 +262,14 @@ def _minmax_rule(prim, wins):
         out = _bind1(prim, x, y)
         if not _float_out(out) or (is_zero(tx) and is_zero(ty)):
             return [out], [Zero(_aval(out))]
-        # ties split the derivative evenly (SPEC)
-        wx = lax.select(wins(x, y), 1.0, lax.select(lax.eq(x, y), 0.5, 0.0))
-        wx = lax.convert(wx, _aval(out).dtype)
-        a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, wx)
-        b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.sub(1.0, wx))
+        # ties split the derivative evenly (SPEC); a NaN operand (no order) gives
+        # both weight 0, as JAX's rule does
+        def weight(u, v):
+            w = lax.select(wins(u, v), 1.0, lax.select(lax.eq(u, v), 0.5, 0.0))
+            return lax.convert(w, _aval(out).dtype)
+
+        a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, weight(x, y))
+        b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, weight(y, x))
         return [out], [add_tangents(a, b)]
 
     return rule
@@ -315,9 +318,15 @@ def _hypot_rule(primals, tangents):
     (the scaled composite's derivative was NaN at subnormal operands); 0 where h is 0."""
     (x, y), (tx, ty) = primals, tangents
     out = _bind1(P.hypot_p, x, y)
-    safe = lax.select(lax.eq(out, 0), lax.full(_aval(out).shape, 1, _aval(out).dtype), out)
-    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, lax.div(x, safe))
-    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, lax.div(y, safe))
+    zero = lax.eq(out, 0)
+    safe = lax.select(zero, lax.full(_aval(out).shape, 1, _aval(out).dtype), out)
+
+    def coef(u):  # u / h, selected to 0 at h = 0 (u / 1 there would differentiate to 1)
+        return lax.select(zero, lax.full(_aval(out).shape, 0, _aval(out).dtype),
+                          lax.div(u, safe))
+
+    a = Zero(_aval(out)) if is_zero(tx) else lax.mul(tx, coef(x))
+    b = Zero(_aval(out)) if is_zero(ty) else lax.mul(ty, coef(y))
     return [out], [add_tangents(a, b)]
 
 

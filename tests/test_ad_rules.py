@@ -148,6 +148,27 @@ def test_max_min_ties_split_evenly():
     np.testing.assert_array_equal(g, [0.5, 0.0, 0.0])  # JAX's
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_max_min_with_a_nan_operand_give_neither_a_derivative(backend):
+    # JAX's rule: neither operand wins against a NaN (the other one got 1 before,
+    # so the answer depended on the order of the arguments)
+    for fn in (np.maximum, np.minimum):
+        g = pb.jit(pb.grad(lambda v: fn(v[0], v[1])), backend=backend)
+        for v in ([np.nan, 1.0], [1.0, np.nan]):
+            np.testing.assert_array_equal(g(np.array(v)), [0.0, 0.0])
+        np.testing.assert_array_equal(g(np.array([1.0, 1.0])), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_hypot_second_derivatives_at_the_origin_are_abs_ones(backend):
+    # hypot(x, 0) = |x|: abs''(0) = 0; the derivative x / h with h replaced by 1 at the
+    # origin differentiated to 1 / 1 there (JAX: 0)
+    h = pb.jit(pb.hessian(lambda v: np.hypot(v[0], v[1])), backend=backend)(np.zeros(2))
+    np.testing.assert_array_equal(h, np.zeros((2, 2)))
+    assert pb.jit(pb.grad(pb.grad(lambda x: np.hypot(x, 0.0))), backend=backend)(0.0) == 0.0
+    pb.check_grads(lambda v: np.hypot(v[0], v[1]), (np.array([0.3, -0.4]),), order=2)
+
+
 def test_power_zero_exponent_is_zero_not_nan():
     assert pb.grad(lambda x: x ** 0)(0.0) == 0.0
     assert pb.grad(lambda x: np.power(x, 0.0))(0.0) == 0.0
