@@ -164,11 +164,39 @@ def test_trig_guard_counts_huge_operands_under_prange(two_threads):
     f = pb.jit(lambda x: np.sin(x) * np.cos(x), parallel=True)
     x = np.random.default_rng(4).uniform(-10, 10, N)
     src = f.source(x)
-    assert "_prange(" in src and "_trig_huge += " in src
+    assert "_prange(" in src and "_trig_huge0 += " in src
     np.testing.assert_allclose(f(x), np.sin(x) * np.cos(x), rtol=1e-15, atol=1e-16)
     x[N // 3] = 1e22
     np.testing.assert_allclose(f(x), np.sin(x) * np.cos(x), rtol=1e-15, atol=1e-16)
     assert "_trig_huge" not in f.source(x)  # the unguarded kernel serves from now on
+
+
+def test_trig_guard_counts_each_operand_of_a_loop_apart(two_threads):
+    # sin and cos of two operands in one prange loop: one counter each (Numba allows one
+    # update of a reduction variable per parallel loop body; a shared one did not compile)
+    x = np.random.default_rng(4).uniform(-10, 10, N)
+    y = x[::-1].copy()
+    for fn in (lambda x, y: np.sin(x) + np.cos(y), lambda x, y: np.sum(np.sin(x) * np.cos(y)),
+               lambda x, y: np.sin(x) * np.sin(2 * y)):
+        f = pb.jit(fn, parallel=True)
+        assert "_prange(" in f.source(x, y) and "_trig_huge1 += " in f.source(x, y)
+        np.testing.assert_allclose(f(x, y), fn(x, y), rtol=1e-12, atol=1e-12)
+        big = y.copy()
+        big[7] = 1e22
+        np.testing.assert_allclose(f(x, big), fn(x, big), rtol=1e-12, atol=1e-12)
+
+
+def test_index_arithmetic_with_the_parallel_index(two_threads):
+    # diag/tril/triu compare and subtract the prange index (Numba's uint64) and an inner
+    # loop's int64 index: the wrapping subtraction took no mixed signedness
+    v = np.arange(300.0)
+    x = np.random.default_rng(6).standard_normal((300, 300))
+    for fn, a in ((lambda v: np.diag(v) + 1.0, v), (np.tril, x),
+                  (lambda x: np.triu(x, 2) - np.tril(x, -3), x),
+                  (lambda x: x - np.diag(np.diag(x)), x)):
+        f = pb.jit(fn, parallel=True)
+        assert "_prange(" in f.source(a)
+        np.testing.assert_array_equal(f(a), fn(a))
 
 
 def test_composes_with_transforms(two_threads):

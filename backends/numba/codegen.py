@@ -1095,7 +1095,7 @@ class Codegen:
             seen.add(v)
             outs.append(nm)
         if self.trig_guard.used:
-            outs.append(self.trig_guard.NAME)
+            outs.append(self.trig_guard.flag())
         if len(outs) == 1:  # a bare value: Numba boxes no tuple
             self.emit(f"return {outs[0]}")
         else:
@@ -1193,7 +1193,7 @@ def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
         else:
             args.append(nm)
     if cg.trig_guard.used:
-        conv.append(f"    {TrigGuard.NAME} = {cg.trig_guard.initial}")
+        conv += [f"    {line}" for line in cg.trig_guard.declarations()]
     head = [f"def kernel({', '.join(args)}):"]
     params = [cg.name(v) for v in ir.invars + cg.const_args]
     arrays = [cg.name(v) for v in ir.invars + cg.const_args if v.aval.ndim]  # never written

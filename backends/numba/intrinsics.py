@@ -196,7 +196,9 @@ def _wrapping(name, emit):
             return None
         ty = typingctx.unify_pairs(a, b)
         if not isinstance(ty, types.Integer):
-            return None
+            # int64 with uint64 (Numba's type of a prange index, below 2**63: as int64
+            # it is exact; pullback has no uint64 values)
+            ty = types.int64
 
         def codegen(context, builder, sig, args):
             x = context.cast(builder, args[0], sig.args[0], sig.return_type)

@@ -29,17 +29,28 @@ class TrigGuard:
     def __init__(self, enabled, count=False):
         self.enabled = enabled
         self.used = False
-        # a count of huge operands instead of a flag where loops may be prange:
-        # Numba's parallel loops reduce `+=`, not `|`
+        # counts of huge operands instead of a flag where loops may be prange:
+        # Numba's parallel loops reduce `+=`, not `|`, and allow one update of a
+        # reduction variable per loop body, so each operand counts into its own
         self.count = count
-
-    @property
-    def initial(self):
-        return "0" if self.count else "False"
+        self.counters = []
 
     def update(self, huge):
         """The line that records `huge` (a bool expression) in the flag."""
-        return f"{self.NAME} += {huge}" if self.count else f"{self.NAME} = {self.NAME} | {huge}"
+        if not self.count:
+            return f"{self.NAME} = {self.NAME} | {huge}"
+        self.counters.append(f"{self.NAME}{len(self.counters)}")
+        return f"{self.counters[-1]} += {huge}"
+
+    def declarations(self):
+        """The lines (unindented) that start the flag or counters of a kernel."""
+        if not self.count:
+            return [f"{self.NAME} = False"]
+        return [f"{c} = 0" for c in self.counters]
+
+    def flag(self):
+        """The kernel's returned value: true when an operand was huge."""
+        return self.NAME if not self.count else f"({' + '.join(self.counters)})"
 
 
 def magnitude_bound(a, producer, memo):
