@@ -298,7 +298,10 @@ def vjp(f, *primals, has_aux=False):
                                 f"output {a}; cotangents are arrays or numbers")
             if tuple(np.shape(c)) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output {a}")
-            cts.append(c if isinstance(c, Tracer) else np.asarray(c, a.dtype))
+            # in the output's dtype, traced or not (a float64 cotangent of a float32
+            # output, as a concrete one is converted)
+            cts.append(lax.convert(c, a.dtype) if isinstance(c, Tracer)
+                       else np.asarray(c, a.dtype))
         grads = [_out(g) for g in eval_ir(bwd_ir, bwd_ir.consts, list(residuals) + cts)]
         return tr.per_arg(grads, range(len(primals)))
 
@@ -715,9 +718,10 @@ def _flat_float(tree):
     return [np.asarray(x, np.float64) for x in tree_flatten(tree)[0]]
 
 
-def _compare(ad, fd, atol, rtol, what):
-    """Raise naming the worst element: the one furthest over its tolerance
-    atol + rtol * |fd| (a relative error alone is meaningless where fd is 0)."""
+def _mismatch(ad, fd, atol, rtol, what):
+    """None if AD matches, else (how far over, message) for the worst element: the one
+    furthest over its tolerance atol + rtol * |fd| (a relative error alone is
+    meaningless where fd is 0)."""
     worst, worst_pair = -1.0, None
     for a, b in zip(ad, fd):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -736,8 +740,9 @@ def _compare(ad, fd, atol, rtol, what):
             rel = f"{abs(a - b) / abs(b):.3g}" if b != 0 else "undefined: finite differences 0"
             far = f"{worst:.3g}x the tolerance (relative error {rel}"
             far += f"; atol={atol:g}, rtol={rtol:g})"
-        raise AssertionError(
-            f"check_grads: {what}: AD {float(a)!r} vs finite differences {float(b)!r}, {far}")
+        return worst, (f"check_grads: {what}: AD {float(a)!r} vs finite differences "
+                       f"{float(b)!r}, {far}")
+    return None
 
 
 def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rtol=None,
@@ -795,6 +800,7 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
                                 f"them) to have derivatives to check, got an output of {got}")
     order_k = _order_done + 1
 
+    mismatches = []  # every argument and mode is checked; the worst one is raised
     for i in range(len(args)):
         rng_i = range(offsets[i], offsets[i + 1])
         if not any(leaves[k].dtype.kind == "f" for k in rng_i):
@@ -815,7 +821,8 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
         where = f"order {order_k}, argument {names[i]} of {name}"
         if "fwd" in modes:
             _, t_out = jvp(f, args, v_args)
-            _compare(_flat_float(t_out), fd, atol_, rtol_, f"{where}, mode fwd")
+            mismatches.append(_mismatch(_flat_float(t_out), fd, atol_, rtol_,
+                                        f"{where}, mode fwd"))
         if "rev" in modes:
             cts = [rng.standard_normal(np.shape(o)).astype(np.asarray(o).dtype)
                    if np.asarray(o).dtype.kind == "f" else np.zeros(np.shape(o), np.asarray(o).dtype)
@@ -828,8 +835,12 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), eps=None, atol=None, rto
             rhs = sum(float(np.sum(np.asarray(c, np.float64) * r)) for c, r in zip(cts, fd))
             scale = sum(float(np.sum(np.abs(np.asarray(c, np.float64) * r)))
                         for c, r in zip(cts, fd))
-            _compare([lhs], [rhs], atol_ * max(1.0, scale), rtol_,
-                     f"{where}, mode rev (inner product <vjp(u), v> vs <u, J v>)")
+            mismatches.append(_mismatch([lhs], [rhs], atol_ * max(1.0, scale), rtol_,
+                                        f"{where}, mode rev (inner product <vjp(u), v> vs "
+                                        "<u, J v>)"))
+    mismatches = [m for m in mismatches if m is not None]
+    if mismatches:
+        raise AssertionError(max(mismatches, key=lambda m: m[0])[1])
 
     if order > 1:
         if "fwd" in modes:

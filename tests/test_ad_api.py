@@ -350,6 +350,21 @@ def test_custom_jvp_closure_and_higher_order():
     pb.check_grads(f, (x,), order=2)
 
 
+def test_vjp_fn_takes_a_traced_cotangent_of_another_float_dtype():
+    # as a concrete one: converted to the output's dtype (it reached the backward IR as
+    # it was, a ShapeError inside it pointing at the user's function)
+    def g(W, ct):
+        return pb.vjp(lambda W: 0.5 * np.tanh(W), W)[1](ct)[0]
+
+    for w_dt, ct_dt in ((np.float32, np.float64), (np.float64, np.float32)):
+        W, ct = np.full(3, 0.5, w_dt), np.ones(3, ct_dt)
+        want = g(W, ct)
+        assert want.dtype == w_dt
+        for got in (pb.jit(g)(W, ct), pb.vmap(g)(W[None], ct[None])[0]):
+            assert got.dtype == w_dt
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_custom_vjp_and_derivatives_of_derivatives():
     @pb.custom_vjp
     def cube(x):

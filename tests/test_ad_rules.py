@@ -252,6 +252,25 @@ def test_check_grads_reports_argument_order_mode_and_error():
         pb.check_grads(cube, (x,), order=2)
 
 
+def test_check_grads_raises_the_worst_mismatch_of_all_arguments():
+    # x's derivative 0.1 % off, y's 400 %: the message names y (it named the first
+    # failing argument, x)
+    @pb.custom_jvp
+    def f(x, y):
+        return x * y
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x, y), (tx, ty) = primals, tangents
+        return f(x, y), tx * y * 1.001 + ty * x * 5.0
+
+    args = (np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    for modes in (("fwd",), ("fwd", "rev")):
+        with pytest.raises(AssertionError, match="argument y of f") as e:
+            pb.check_grads(f, args, modes=modes)
+        assert "argument x" not in str(e.value)
+
+
 def test_check_grads_refuses_settings_that_would_check_nothing():
     # before, a negative atol, an unknown or empty modes and order 0 all passed
     f = lambda x: np.sin(x)  # noqa: E731
