@@ -282,17 +282,34 @@ def trace_to_ir(f, args, static_argnums=(), concrete=False, numbers=None):
 
 
 # ---------------------------------------------------------------- make_ir
-def make_ir(f=None, *, optimize=False, static_argnums=()):
-    """`make_ir(f)(*args)` returns the IR of f at these argument shapes."""
+def make_ir(f=None, *, optimize=False, static_argnums=(), static_argnames=()):
+    """`make_ir(f)(*args, **kwargs)` returns the IR of f at these argument shapes: the
+    one pb.jit traces, so keyword arguments are inputs too (as in JAX's make_jaxpr)
+    unless static_argnames, or static_argnums by their position, name them."""
     if f is None:
-        return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums)
+        return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums,
+                                 static_argnames=static_argnames)
     check_callable(f, "make_ir")
     static_argnums = _as_tuple(static_argnums)
-    check_static_params(f, static_argnums, who="make_ir")
+    static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
+                       else tuple(static_argnames or ()))
+    check_static_params(f, static_argnums, static_argnames, who="make_ir")
 
     @functools.wraps(f)
     def build(*args, **kwargs):
-        ir, _, _ = trace_to_ir(with_kwargs(f, kwargs), args, static_argnums)
+        fn, argnums = f, static_argnums
+        if kwargs:  # as pb.jit's keyword calls: traced after the positional arguments
+            from .jit import _KeywordCall, _positional_params
+
+            n = len(args)
+            params = _positional_params(f)
+            static = set(static_argnames) | {params[i] for i in static_argnums
+                                             if 0 <= i < len(params)}
+            names = tuple(k for k in kwargs if k not in static)
+            fn = _KeywordCall(f, n, names, [(k, v) for k, v in kwargs.items() if k in static])
+            argnums = tuple(i % n for i in static_argnums if -n <= i < n)
+            args = args + tuple(kwargs[k] for k in names)
+        ir, _, _ = trace_to_ir(fn, args, argnums)
         if optimize:
             from .passes.manager import optimize as run_pipeline
 

@@ -479,8 +479,17 @@ def test_keyword_arguments_are_passed_through_undifferentiated():
     g = lambda x, *, scale: np.sum(np.sin(x) * scale)  # noqa: E731
     np.testing.assert_allclose(pb.grad(g)(np.ones(2), scale=np.array([1.0, 2.0])),
                                np.cos(1.0) * np.array([1.0, 2.0]), rtol=1e-15)
+    # make_ir shows what pb.jit traces (as JAX's make_jaxpr): keyword arguments are
+    # inputs, unless static_argnames names them
     ir = pb.make_ir(f)(2.0, y=3.0)
+    assert len(ir.invars) == 2 and "3.0" not in str(ir)
+    assert len(pb.jit(f).ir(2.0, y=3.0).invars) == 2
+    ir = pb.make_ir(f, static_argnames="y")(2.0, y=3.0)
     assert len(ir.invars) == 1 and "3.0" in str(ir)
+    h = lambda x, mode: x * 2 if mode == "double" else x  # noqa: E731
+    assert len(pb.make_ir(h, static_argnums=1)(2.0, mode="double").eqns) == 1
+    with pytest.raises(TypeError, match="argument mode has type str"):
+        pb.make_ir(h)(2.0, mode="double")
 
 
 def test_aux_outputs_that_are_not_arrays_come_back_unchanged():
