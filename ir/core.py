@@ -266,11 +266,26 @@ class IR:
 # so IRs holding them print, parse back and cache like any other. Users' rules are
 # not here: their code is theirs to change between runs.
 NAMED_RULES: dict = {}
+# Transformed forms of named rules, named `<prefix><rule's name>` (vmap's batched rule:
+# vmap_pinv_jvp): prefix -> the function making one from a rule, registered by the
+# transformation, so a new process parses such a name before it has made one.
+DERIVED_RULES: dict = {}
 
 
 def named_rule(fn):
     NAMED_RULES[fn.__name__] = fn
     return fn
+
+
+def find_named_rule(name):
+    """The named rule `name`, a derived one made on first need, or None."""
+    rule = NAMED_RULES.get(name)
+    if rule is None:
+        for prefix, make in DERIVED_RULES.items():
+            base = find_named_rule(name[len(prefix):]) if name.startswith(prefix) else None
+            if base is not None:
+                return make(base)
+    return rule
 
 
 class IRError(Exception):

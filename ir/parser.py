@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from .core import DTYPES, IR, NAMED_RULES, Eqn, Literal, ShapedArray, Var
+from .core import DTYPES, IR, Eqn, Literal, ShapedArray, Var, find_named_rule
 from .primitives import PRIMITIVES
 
 
@@ -273,9 +273,10 @@ class _Parser:
             t.error(f"cannot parse param value {val!r}: a Python callable, which the "
                     "printer writes by name only; such IRs cannot be parsed back")
         if kind == "name":
-            if val in NAMED_RULES:
+            rule = find_named_rule(val)
+            if rule is not None:
                 t.next()
-                return NAMED_RULES[val]
+                return rule
             if val in _CONST_WORDS:
                 t.next()
                 return _CONST_WORDS[val]

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .core import DTYPE_NAMES, IR, NAMED_RULES, Literal, Var
+from .core import DTYPE_NAMES, IR, NAMED_RULES, Literal, Var, find_named_rule
 
 
 def var_name(i: int) -> str:
@@ -119,7 +119,8 @@ def format_param(value, ctx, indent) -> str:
         return repr(value)
     if callable(value) and hasattr(value, "__name__"):
         name = value.__name__
-        if name in NAMED_RULES and NAMED_RULES[name] is not value:
+        rule = find_named_rule(name)
+        if rule is not None and rule is not value:
             # a user's rule named like one of pullback's: written <name>, which the
             # parser refuses, so it never reads back as pullback's own rule
             return f"<{name}>"

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..ir import control_flow as CF
 from ..ir import primitives as P
-from ..ir.core import IR, Literal
+from ..ir.core import DERIVED_RULES, IR, NAMED_RULES, Literal, named_rule
 from ..tracer import lax
 from ..tracer.trace import Builder, Tracer, bind_list
 
@@ -396,18 +396,31 @@ def _vmapped(fn, name):
     return wrapped
 
 
+def _batched_jvp(jvp):
+    """The rule `jvp` for batched operands. Of one of pullback's named rules, one per
+    rule, itself named (vmap_<name>), so batched IRs print, parse back and are cached on
+    disk like others (ir.core.DERIVED_RULES makes it when a parsed text names it)."""
+    name = jvp.__name__
+    named = NAMED_RULES.get(name) is jvp
+    if named and "vmap_" + name in NAMED_RULES:
+        return NAMED_RULES["vmap_" + name]
+
+    def jvp_b(primals, tangents):
+        po, to = _vmapped(lambda p, t: tuple(jvp(p, t)), name)(list(primals), list(tangents))
+        return po, to
+
+    jvp_b.__name__ = jvp_b.__qualname__ = ("vmap_" + name) if named else name
+    return named_rule(jvp_b) if named else jvp_b
+
+
+DERIVED_RULES["vmap_"] = _batched_jvp
+
+
 def _custom_jvp_call(args, dims, *, call, jvp, num_consts):
     args, size = _front(args, dims)
     call_b = vmap_ir(call, [0] * len(args), size, 0)
-
-    def jvp_b(primals, tangents):
-        po, to = _vmapped(lambda p, t: tuple(jvp(p, t)), jvp.__name__)(list(primals), list(tangents))
-        return po, to
-
-    jvp_b.__name__ = jvp.__name__
-    outs = bind_list(
-        P.custom_jvp_call_p, args, dict(call=call_b, jvp=jvp_b, num_consts=num_consts)
-    )
+    outs = bind_list(P.custom_jvp_call_p, args,
+                     dict(call=call_b, jvp=_batched_jvp(jvp), num_consts=num_consts))
     return outs, [0] * len(outs)
 
 

@@ -503,8 +503,37 @@ def test_custom_derivative_calls_print_but_callables_do_not_parse():
     assert "jvp=<pinv_jvp>" in text
     with pytest.raises(IRParseError, match="'<pinv_jvp>': a Python callable.*cannot be parsed"):
         parse(text)
+    # nor does one named like the batched form of one of pullback's rules
+    k2 = pb.custom_jvp(lambda x: np.sin(x))
+
+    def vmap_pinv_jvp(p, t):
+        return np.sin(p[0]), 100.0 * t[0]
+
+    k2.defjvp(vmap_pinv_jvp)
+    assert "jvp=<vmap_pinv_jvp>" in str(pb.make_ir(k2)(np.ones(2)))
     lin = pb.make_ir(lambda x: pb.vjp(g, x)[1](np.ones(2)))(np.ones(2))
     typecheck(lin)
+
+
+def test_batched_named_rules_print_parse_and_fingerprint():
+    # vmap of pinv (a custom_jvp_call of pullback's own rule): the batched rule has a
+    # name of its own that parses back, also where no vmap has made it yet (it printed
+    # as <pinv_jvp>, which could not be parsed, and the IR was never cached on disk)
+    from pullback.ir.core import NAMED_RULES
+    from pullback.ir.printer import fingerprint, ir_equal
+
+    a = np.random.default_rng(0).normal(size=(2, 3, 4))
+    for f, arg in ((np.linalg.pinv, a), (lambda a: np.linalg.pinv(a @ a.T, hermitian=True), a),
+                   (lambda a: np.linalg.lstsq(a, np.ones(3))[0], a),
+                   (pb.vmap(np.linalg.pinv), a[None])):
+        ir = pb.make_ir(pb.vmap(f))(arg)
+        text = str(ir)
+        assert "jvp=vmap_" in text and "<" not in text
+        assert ir_equal(parse(text, ir.consts), ir)
+        assert fingerprint(ir) is not None
+        for name in ("vmap_pinv_jvp", "vmap_vmap_pinv_jvp", "vmap_pinv_hermitian_jvp"):
+            NAMED_RULES.pop(name, None)  # as in a new process
+        assert str(parse(text, ir.consts)) == text
 
 
 @pytest.mark.parametrize("number", ["1.0.0", "1..0", "2x", "3.5e2e"])
