@@ -113,7 +113,7 @@ def format_param(value, ctx, indent) -> str:
     if isinstance(value, (float, np.floating)):
         value = float(value)
         if math.isnan(value):
-            return "nan"
+            return "-nan" if math.copysign(1.0, value) < 0 else "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         return repr(value)

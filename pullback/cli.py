@@ -53,9 +53,10 @@ def _build_parser():
     d.add_argument("--static", default="", help="Python literals appended as static arguments")
     d.add_argument("--transform", action="append", default=[], metavar="NAME",
                    help="grad, jacfwd, jacrev, hessian, jvp, vjp or vmap; repeatable, innermost first")
-    d.add_argument("--argnums", default="0", help="argnums of grad/jac*/hessian, e.g. 0 or 0,1")
-    d.add_argument("--in-axes", default="0", help="vmap in_axes, e.g. 0 or 0,None")
-    d.add_argument("--batch-size", type=int, default=3, help="size of the vmap batch axis")
+    d.add_argument("--argnums", help="argnums of grad/jac*/hessian, e.g. 0 or 0,1 (default 0)")
+    d.add_argument("--in-axes", help="vmap in_axes, e.g. 0 or 0,None (default 0)")
+    d.add_argument("--batch-size", type=int,
+                   help="size of the vmap batch axis (default 3)")
     opt = d.add_mutually_exclusive_group()
     opt.add_argument("--no-opt", action="store_true", help="print the IR as traced")
     opt.add_argument("--passes", default=None, help="comma-separated passes to run, in order")
@@ -258,8 +259,8 @@ def _vjp_of(vjp, f):
 
 # ---------------------------------------------------------------- output formats
 def _json_float(x):
-    if math.isnan(x):
-        return "nan"
+    if math.isnan(x):  # its sign, as the text format writes it
+        return "-nan" if math.copysign(1.0, x) < 0 else "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return x
@@ -433,6 +434,16 @@ def dump(opts, out, err):
     for name in opts.transform:
         if name not in TRANSFORMS:
             raise CLIError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")
+    # an option of a transform that is not applied would be ignored: refused instead
+    differentiating = {"grad", "jacfwd", "jacrev", "hessian"} & set(opts.transform)
+    if opts.argnums is not None and not differentiating:
+        raise CLIError("--argnums applies to --transform grad, jacfwd, jacrev or hessian")
+    for flag, value in (("--in-axes", opts.in_axes), ("--batch-size", opts.batch_size)):
+        if value is not None and "vmap" not in opts.transform:
+            raise CLIError(f"{flag} applies to --transform vmap")
+    opts.argnums = "0" if opts.argnums is None else opts.argnums
+    opts.in_axes = "0" if opts.in_axes is None else opts.in_axes
+    opts.batch_size = 3 if opts.batch_size is None else opts.batch_size
     from .passes.manager import PASSES, optimize
 
     passes = None

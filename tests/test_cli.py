@@ -167,6 +167,11 @@ def test_json_and_dot_nest_sub_irs(call_prim):
     sub = doc["eqns"][0]["params"]["body"]
     assert [e["primitive"] for e in sub["eqns"]] == ["sin", "add"]
     assert sub["eqns"][1]["inputs"][1] == {"literal": "inf", "type": "f64[]"}
+    # a NaN keeps its sign, as in the text
+    neg_nan = pb.make_ir(lambda x: x + np.copysign(np.nan, -1.0))(np.ones(2))
+    assert "-nan" in str(neg_nan)
+    lit = cli.ir_to_json(neg_nan)["eqns"][0]["inputs"][1]
+    assert lit == {"literal": "-nan", "type": "f64[]"}
     assert len(doc["eqns"][0]["params"]["branches"]) == 2
     # names agree with the printed text
     assert sub["invars"][0]["name"] == "c" and "body={ lambda ; c:f64[2]. let" in str(ir)
@@ -293,14 +298,24 @@ def test_missing_transform_is_reported(monkeypatch, user_file, capsys):
     (["{f}:f", "--args", "f64[3], f64[]", "--format", "xml"], "unknown format 'xml'"),
     (["{f}:f", "--args", "f64[3], f64[]", "--no-opt", "--passes", "dce"], "not allowed with"),
     (["{f}:f", "--args", "f64[3], f64[]", "--bogus"], "unrecognized arguments: --bogus"),
-    (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0,x"], "--in-axes wants"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "vmap", "--in-axes", "0,x"],
+     "--in-axes wants"),
     (["{f}:broken", "--args", "f64[3]"], "tracing"),
     (["{f}:f", "--args", "f64[3]"], "missing 1 required positional argument"),
     (["{f}:f", "--args", "f64[3], f64[]", "--transform", "grad", "--argnums", "5"], "argnums"),
     (["{f}:f", "--args", "f64[3], f64[]", "--transform", "vmap", "--in-axes", "7,None"],
      "--in-axes 7 is out of range"),
-    (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0,0,0"], "--in-axes has 3 entries"),
-    (["{f}:f", "--args", "f64[3], f64[]", "--batch-size", "0"], "--batch-size must be"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "vmap", "--in-axes", "0,0,0"],
+     "--in-axes has 3 entries"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "vmap", "--batch-size", "0"],
+     "--batch-size must be"),
+    # a transform's option without the transform would be ignored
+    (["{f}:f", "--args", "f64[3], f64[]", "--argnums", "0"], "--argnums applies to --transform"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--transform", "jvp", "--argnums", "1"],
+     "--argnums applies to --transform grad"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--in-axes", "0"], "--in-axes applies to --transform vmap"),
+    (["{f}:f", "--args", "f64[3], f64[]", "--batch-size", "4"],
+     "--batch-size applies to --transform vmap"),
     (["{f}:f", "--args", "f64[3], f64[]", "--format", "source", "--no-opt"],
      "do not apply to --format source"),
     (["{f}:f", "--args", "f64[3], f64[]", "--format", "source", "--passes", "dce"],
