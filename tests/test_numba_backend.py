@@ -603,6 +603,13 @@ def test_llvm_options_are_set_only_while_a_kernel_compiles(monkeypatch, tmp_path
 
     user(1.5)
     assert calls == [0, 1]
+    # nor does a user's function made by exec without a module name (__module__ None),
+    # which made the listener raise inside Numba's compile of it
+    ns = {"__builtins__": __builtins__}
+    exec("def made(v):\n    return v + 1.0\n", ns)
+    assert ns["made"].__module__ is None
+    assert numba.njit(ns["made"])(1.5) == 2.5
+    assert calls == [0, 1]
 
 
 def test_long_float_sums_add_up_in_blocks():

@@ -26,7 +26,10 @@ _installed = False
 
 def _is_kernel(dispatcher):
     fn = getattr(dispatcher, "py_func", None)
-    return getattr(fn, "__module__", "").startswith(KERNEL_MODULE_PREFIX)
+    # (the listener sees every compilation in the process: a user's function made
+    # by exec without __name__ in its globals has __module__ None)
+    module = getattr(fn, "__module__", None)
+    return isinstance(module, str) and module.startswith(KERNEL_MODULE_PREFIX)
 
 
 def _set(which):
