@@ -42,6 +42,7 @@ from ...ir.printer import fingerprint
 from ...passes.dce import dce
 from ...passes.inline import inline_calls
 from ...passes.merge_conds import merge_conds
+from ...passes.merge_scans import merge_scans
 from . import cache, llvm_options, typing_cache, vecmath
 from . import helpers  # noqa: F401  (every kernel module imports it: its njit dispatchers load here, once)
 from .cache import stats  # noqa: F401
@@ -195,8 +196,9 @@ def _program(ir, guard_trig=True, parallel=False):
     """(Program, ir with calls inlined, line -> equation) of an optimized IR."""
     ir = inline_calls(ir)  # custom_jvp/vjp calls (also inside sub-IRs) -> their bodies
     merged = merge_conds(ir)  # a derivative's conds on one predicate: one branch each
+    merged = merge_scans(merged)  # forward mode's primal and tangent loops: one loop
     if merged is not ir:
-        ir = dce(merged)  # the outputs only the merged conds read
+        ir = dce(merged)  # the outputs only the merged conds or scans read
     ir = expand_small_products(ir)  # loops that fuse, not copies and a helper call
     source, eqn_at, guarded, const_args, prange = _module_source(ir, guard_trig, parallel)
     outs = tuple((v.aval.ndim, np.dtype(v.aval.dtype).str) for v in ir.outvars)
