@@ -69,8 +69,9 @@ def abstractify(x, path):
             raise TypeError(f"argument {path}: {e}") from None
     raise TypeError(
         f"argument {path} has type {type(x).__name__}; pullback traces arrays and "
-        "Python scalars inside tuples, lists and dicts (mark other arguments static "
-        "with static_argnums, keyword arguments of pb.jit with static_argnames)"
+        "Python scalars inside tuples, lists and dicts (mark other arguments static: "
+        "pb.jit's static_argnums, or static_argnames for keyword arguments; pb.vmap's "
+        "in_axes None)"
     )
 
 

@@ -413,6 +413,30 @@ def test_matrices_masked_arrays_and_uint64_are_refused_not_miscomputed():
         pb.jit(lambda a: a + np.uint64(2 ** 64 - 1))(np.int64(1))
 
 
+def test_subclasses_with_numpy_functions_of_their_own_are_refused():
+    # a subclass overriding __array_ufunc__ means something else to NumPy: compiled code
+    # read its buffer, the interpreter and eager transforms ran its overrides (three
+    # answers); subclasses without overrides (np.memmap, a plain subclass) still pass
+    class Milli(np.ndarray):  # stores mm, ufuncs see metres
+        def __array_ufunc__(self, uf, method, *ins, **kw):
+            ins = [i.view(np.ndarray) / 1000 if isinstance(i, Milli) else i for i in ins]
+            return getattr(uf, method)(*ins, **kw)
+
+    class Plain(np.ndarray):
+        pass
+
+    x = np.array([1000.0, 2000.0]).view(Milli)
+    for call in (pb.jit(np.sin), pb.jit(np.sin, backend="interpreter"), pb.vmap(np.sin),
+                 pb.grad(lambda v: np.sum(np.sin(v)))):
+        with pytest.raises(TypeError, match=r"argument \w+ is a Milli, an ndarray subclass "
+                                            "with NumPy functions of its own"):
+            call(x)
+    with pytest.raises(TypeError, match="a constant is a Milli"):
+        pb.jit(lambda a: a * x)(1.0)
+    np.testing.assert_array_equal(pb.jit(np.sin)(np.array([1.0, 2.0]).view(Plain)),
+                                  np.sin([1.0, 2.0]))
+
+
 def test_the_interpreter_backend_returns_fresh_arrays_and_keeps_its_constants():
     c = np.arange(3.0)
     r = pb.jit(lambda a: (c, a), backend="interpreter")(1.0)

@@ -298,3 +298,16 @@ def test_a_narrow_constant_returned_as_is_is_widened(backend):
     big = np.full(3, np.longdouble(1) + np.longdouble(2) ** -60)
     with pytest.raises(TypeError, match="does not support dtype float128"):
         pb.jit(lambda x: (x, big), backend=backend)(np.ones(3))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_broadcasting_beyond_32_dimensions(backend):
+    # np.broadcast_shapes stops at 32 dimensions (a RuntimeError from inside the
+    # tracer); NumPy's arrays and JAX do not
+    x = np.arange(6.0).reshape((1,) * 31 + (2, 3))
+    got = pb.jit(lambda a: a * 2 + a[..., :1], backend=backend)(x)
+    np.testing.assert_array_equal(got, x * 2 + x[..., :1])
+    assert pb.grad(lambda a: np.sum(a * a))(x).shape == x.shape
+    with pytest.raises(ValueError, match=r"could not be broadcast together with shapes "
+                                         r"\(2, 3\) \(4,\)"):
+        pb.jit(lambda a, b: a + b, backend=backend)(np.ones((2, 3)), np.ones(4))
