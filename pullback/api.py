@@ -296,19 +296,26 @@ def make_ir(f=None, *, optimize=False, static_argnums=(), static_argnames=()):
                        else tuple(static_argnames or ()))
     check_static_params(f, static_argnums, static_argnames, who="make_ir")
 
+    from .jit import _KeywordCall, _positional_params
+
+    params = _positional_params(f)
+    # as in pb.jit: a parameter static by name is static passed by position, and one
+    # static by position is static passed by keyword
+    by_name = tuple(i for i, name in enumerate(params)
+                    if name in static_argnames and i not in static_argnums)
+    static_keywords = set(static_argnames) | {params[i] for i in static_argnums
+                                              if 0 <= i < len(params)}
+
     @functools.wraps(f)
     def build(*args, **kwargs):
-        fn, argnums = f, static_argnums
-        if kwargs:  # as pb.jit's keyword calls: traced after the positional arguments
-            from .jit import _KeywordCall, _positional_params
-
-            n = len(args)
-            params = _positional_params(f)
-            static = set(static_argnames) | {params[i] for i in static_argnums
-                                             if 0 <= i < len(params)}
-            names = tuple(k for k in kwargs if k not in static)
-            fn = _KeywordCall(f, n, names, [(k, v) for k, v in kwargs.items() if k in static])
-            argnums = tuple(i % n for i in static_argnums if -n <= i < n)
+        n = len(args)
+        fn, argnums = f, static_argnums + tuple(i for i in by_name if i < n)
+        if kwargs:  # as pb.jit's keyword calls: traced after the positional arguments,
+            # in the order of their names
+            names = tuple(k for k in sorted(kwargs) if k not in static_keywords)
+            fn = _KeywordCall(f, n, names, [(k, v) for k, v in sorted(kwargs.items())
+                                            if k in static_keywords])
+            argnums = tuple(i % n for i in argnums if -n <= i < n)
             args = args + tuple(kwargs[k] for k in names)
         ir, _, _ = trace_to_ir(fn, args, argnums)
         if optimize:

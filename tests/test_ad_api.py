@@ -486,6 +486,18 @@ def test_keyword_arguments_are_passed_through_undifferentiated():
     assert len(pb.jit(f).ir(2.0, y=3.0).invars) == 2
     ir = pb.make_ir(f, static_argnames="y")(2.0, y=3.0)
     assert len(ir.invars) == 1 and "3.0" in str(ir)
+    # keyword inputs in the order of their names, as pb.jit's (and JAX's sorted dicts)
+    g = lambda x, *, a, b: x * a + b  # noqa: E731
+    args, kw = (np.ones(3),), dict(b=np.zeros(3), a=2.0)
+    assert [v.aval for v in pb.make_ir(g)(*args, **kw).invars] == \
+        [v.aval for v in pb.jit(g).ir(*args, **kw).invars]
+    # a parameter static by name is static passed by position too, as in pb.jit
+    def unrolled(x, n):
+        for _ in range(n):
+            x = np.sin(x)
+        return x
+
+    assert len(pb.make_ir(unrolled, static_argnames="n")(np.ones(3), 2).eqns) == 2
     h = lambda x, mode: x * 2 if mode == "double" else x  # noqa: E731
     assert len(pb.make_ir(h, static_argnums=1)(2.0, mode="double").eqns) == 1
     with pytest.raises(TypeError, match="argument mode has type str"):

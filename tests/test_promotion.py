@@ -298,6 +298,9 @@ def test_a_narrow_constant_returned_as_is_is_widened(backend):
     big = np.full(3, np.longdouble(1) + np.longdouble(2) ** -60)
     with pytest.raises(TypeError, match="does not support dtype float128"):
         pb.jit(lambda x: (x, big), backend=backend)(np.ones(3))
+    objects = np.array([1, 2], dtype=object)
+    with pytest.raises(TypeError, match="does not support dtype object"):
+        pb.jit(lambda x: (x, objects), backend=backend)(np.ones(3))
 
 
 @pytest.mark.parametrize("backend", ["numba", "interpreter"])

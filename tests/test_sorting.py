@@ -110,6 +110,22 @@ def test_errors():
     assert np.isnan(pb.jit(np.median)(np.zeros((0,))))
 
 
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_a_nan_median_or_quantile_is_the_slices_nan_with_its_sign(backend):
+    # NumPy returns the NaN it found (sorted last), not a fresh +nan
+    for a in (np.array([-np.nan, 1.0]), np.array([[1.0, -np.nan], [2.0, 3.0]]),
+              np.array([-np.nan, 1.0], np.float32)):
+        for fn in (lambda a: np.median(a, axis=-1), lambda a: np.quantile(a, [0.1, 0.5], axis=-1),
+                   lambda a: np.percentile(a, 30, axis=-1)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = fn(a)
+            got = pb.jit(fn, backend=backend)(a)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+            np.testing.assert_array_equal(got, want)
+
+
 def test_median_of_negative_zeros_and_of_nothing_are_numpys():
     for v in ([-0.0], [-0.0, -0.0], [-0.0, 1.0, -0.0]):
         for backend in ("numba", "interpreter"):

@@ -624,13 +624,17 @@ def _pick(s, k):
 
 
 def _nan_if_any(s, result):
-    """NaN where a slice holds a NaN (sorted last), as NumPy's median and quantile."""
+    """Where a slice holds a NaN, that NaN (the last in sorted order, its sign kept), as
+    NumPy's median and quantile."""
     if _dt(s).kind != "f":
         return result
-    has_nan = isnan(_pick(s, _shape(s)[-1] - 1))
+    last = _pick(s, _shape(s)[-1] - 1)
+    has_nan = isnan(last)
+    last = lax.convert(last, _dt(result))
     if lax.ndim(result) > lax.ndim(has_nan):  # quantile: q's axes lead
         has_nan = lax.broadcast_to(has_nan, _shape(result))
-    return lax.select(has_nan, lax.full(_shape(result), np.nan, _dt(result)), result)
+        last = lax.broadcast_to(last, _shape(result))
+    return lax.select(has_nan, last, result)
 
 
 def _float_of(s):

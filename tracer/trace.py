@@ -268,7 +268,8 @@ class Builder:
             return self._lift(x, x.aval, x.val)
         if isinstance(x, Literal):
             return x
-        if isinstance(x, (np.ndarray, np.generic)) and x.dtype not in DTYPE_NAMES:
+        if (isinstance(x, (np.ndarray, np.generic)) and x.dtype not in DTYPE_NAMES
+                and x.dtype.kind in "iuf"):
             from .lax import asarray  # uint8, float16...: widened as operands are
 
             x = asarray(x)
