@@ -9,7 +9,7 @@ import numpy as np
 
 from ..ir import control_flow as CF
 from ..ir import primitives as P
-from ..ir.core import Literal
+from ..ir.core import Literal, broadcast_shapes
 
 impl_rules: dict = {}
 
@@ -48,7 +48,7 @@ def _pow(x, y):
     # pow at -inf (sqrt(-inf) is nan, pow(-inf, 0.5) is inf); a contiguous
     # exponent array does not.
     y = np.asarray(y)
-    shape = np.broadcast_shapes(np.shape(x), y.shape)
+    shape = broadcast_shapes(np.shape(x), y.shape)
     if shape == ():  # two 0-d operands take NumPy's scalar path, fast paths included
         return np.power(np.reshape(x, (1,)), np.reshape(y, (1,))).reshape(())
     return np.power(x, np.array(np.broadcast_to(y, shape)))

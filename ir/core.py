@@ -40,6 +40,21 @@ def canonical_dtype(dt) -> np.dtype:
     return dt
 
 
+def broadcast_shapes(*shapes):
+    """NumPy's broadcasting rule, written out: np.broadcast_shapes stops at 32
+    dimensions, arrays do not."""
+    shapes = [tuple(int(d) for d in s) for s in shapes]
+    out = [1] * max((len(s) for s in shapes), default=0)
+    for s in shapes:
+        for i, d in enumerate(s, len(out) - len(s)):
+            if d != out[i] and d != 1:
+                if out[i] != 1:
+                    raise ValueError("operands could not be broadcast together with shapes "
+                                     + " ".join(str(t) for t in shapes))
+                out[i] = d
+    return tuple(out)
+
+
 def is_float(dt) -> bool:
     return np.dtype(dt).kind == "f"
 

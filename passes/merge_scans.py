@@ -88,8 +88,9 @@ def _merge(first, later):
         else:
             share(a, v, xs, x_in)
     outs_later = _copy_into(lb, env_l, eqns)
-    body = IR([], [], c_in + k_in + x_in, eqns, outs_first[:f_nk] + outs_later[:l_nk]
-              + outs_first[f_nk:] + outs_later[l_nk:])
+    # (scans of the two bodies, now one body, may join in turn: nested loops)
+    body = merge_scans(IR([], [], c_in + k_in + x_in, eqns, outs_first[:f_nk]
+                          + outs_later[:l_nk] + outs_first[f_nk:] + outs_later[l_nk:]))
     outputs = (list(first.outputs[:f_nk]) + list(later.outputs[:l_nk])
                + list(first.outputs[f_nk:]) + list(later.outputs[l_nk:]))
     params = dict(first.params, body=body, num_consts=len(consts), num_carry=f_nk + l_nk)

@@ -246,6 +246,7 @@ def jvp(f, primals, tangents, has_aux=False):
     nonzero = tr.wrt
     ts = []
     for v, t, nz, i in zip(tr.ir.invars, t_leaves, nonzero, range(len(t_leaves))):
+        lax.refuse_array_subclass(t, f"jvp: tangent {i}")
         if not nz:  # an int or bool primal has no derivative: a nonzero tangent is a mistake
             if not isinstance(t, Tracer) and np.any(np.asarray(t) != 0):
                 raise TypeError(f"jvp: primal {i} has dtype {v.aval.dtype}, which has no "
@@ -293,6 +294,7 @@ def vjp(f, *primals, has_aux=False):
             )
         cts = []
         for c, a in zip(ct_leaves, main_avals):
+            lax.refuse_array_subclass(c, "vjp_fn: a cotangent")
             if not isinstance(c, VALUE_TYPES):
                 raise TypeError(f"vjp_fn: a cotangent of type {type(c).__name__} for an "
                                 f"output {a}; cotangents are arrays or numbers")

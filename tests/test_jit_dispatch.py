@@ -433,6 +433,10 @@ def test_subclasses_with_numpy_functions_of_their_own_are_refused():
             call(x)
     with pytest.raises(TypeError, match="a constant is a Milli"):
         pb.jit(lambda a: a * x)(1.0)
+    with pytest.raises(TypeError, match="jvp: tangent 0 is a Milli"):  # as a primal is
+        pb.jvp(np.sin, (np.ones(2),), (x,))
+    with pytest.raises(TypeError, match="vjp_fn: a cotangent is a Milli"):
+        pb.vjp(np.sin, np.ones(2))[1](x)
     np.testing.assert_array_equal(pb.jit(np.sin)(np.array([1.0, 2.0]).view(Plain)),
                                   np.sin([1.0, 2.0]))
 

@@ -125,6 +125,20 @@ def test_forward_mode_through_a_loop_runs_one_loop():
     assert "for _i" in pb.jit(jvp).source(x, t) and pb.jit(jvp).source(x, t).count("for _i") == 1
 
 
+def test_nested_loops_merge_at_every_level():
+    # the merged body holds the inner primal and tangent scans: they join too
+    inner = lambda c: pb.fori_loop(0, 30, lambda i, c: c + 1e-2 * np.sin(c) * c, c)  # noqa: E731
+    f = lambda x: pb.fori_loop(0, 4, lambda i, c: inner(c), x)  # noqa: E731
+    x, t = np.linspace(0.1, 1.0, 5), np.ones(5)
+    g = lambda x, t: pb.jvp(f, (x,), (t,))  # noqa: E731
+    ir = pb.make_ir(g, optimize=True)(x, t)
+    merged = dce(check(ir, x, t))
+    (outer,) = [e for e in merged.eqns if e.prim.name == "scan"]
+    assert scans(outer.params["body"]) == 1 and stacked(merged) == 0
+    got, want = pb.jit(g)(x, t), pb.jit(g, backend="interpreter")(x, t)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+
+
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(cf_programs(kinds=("scan",), depth=(1, 2)), st.sampled_from(["jvp", "jacfwd"]),
        st.integers(0, 2**31 - 1))

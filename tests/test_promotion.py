@@ -311,6 +311,11 @@ def test_broadcasting_beyond_32_dimensions(backend):
     got = pb.jit(lambda a: a * 2 + a[..., :1], backend=backend)(x)
     np.testing.assert_array_equal(got, x * 2 + x[..., :1])
     assert pb.grad(lambda a: np.sum(a * a))(x).shape == x.shape
+    a, b = np.full((2,) + (1,) * 39, 1.5), np.full((1,) * 39 + (3,), 2.0)
+    np.testing.assert_array_equal(pb.jit(lambda a, b: a ** b, backend=backend)(a, b), a ** b)
+    i = np.zeros((1,) * 40, np.int64)
+    assert pb.jit(lambda x, i: x[i], backend=backend)(np.arange(5.0), i).shape == (1,) * 40
+    assert pb.jit(lambda a, b: np.array_equiv(a, b), backend=backend)(a, b) == np.array_equiv(a, b)
     with pytest.raises(ValueError, match=r"could not be broadcast together with shapes "
                                          r"\(2, 3\) \(4,\)"):
         pb.jit(lambda a, b: a + b, backend=backend)(np.ones((2, 3)), np.ones(4))

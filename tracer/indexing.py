@@ -190,7 +190,7 @@ def getitem(x, key):
     # 3. advanced indices
     adv = [i for i, e in enumerate(entries) if isinstance(e, (Tracer, np.ndarray))]
     try:
-        bshape = tuple(np.broadcast_shapes(*[tuple(lax.shape(entries[i])) for i in adv]))
+        bshape = lax.broadcast_shapes(*[tuple(lax.shape(entries[i])) for i in adv])
     except ValueError:
         raise IndexError(
             "shape mismatch: indexing arrays could not be broadcast together with shapes "

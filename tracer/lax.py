@@ -17,11 +17,10 @@ import weakref
 import numpy as np
 
 from ..ir import primitives as P
-from ..ir.core import canonical_dtype
+from ..ir.core import broadcast_shapes as _broadcast_shapes, canonical_dtype
 from .trace import Tracer, WeakTracer
 
 _PY_SCALARS = (bool, int, float)
-_builtin_max = builtins.max  # (`max` below is the primitive's wrapper)
 
 
 def is_traced(x):
@@ -68,7 +67,8 @@ def refuse_array_subclass(x, what):
             cls.__array_ufunc__ is not np.ndarray.__array_ufunc__
             or cls.__array_function__ is not np.ndarray.__array_function__):
         # (compiled code would read its buffer, the interpreter run its overrides)
-        raise TypeError(f"{what} is a {cls.__name__}, an ndarray subclass with NumPy "
+        article = "an" if cls.__name__[:1].lower() in "aeiou" else "a"
+        raise TypeError(f"{what} is {article} {cls.__name__}, an ndarray subclass with NumPy "
                         "functions of its own (__array_ufunc__ or __array_function__), "
                         "which pullback does not trace: pass np.asarray(x) if the plain "
                         "array is meant")
@@ -142,17 +142,7 @@ def convert(x, new_dtype):
 def broadcast_shapes(*shapes):
     if shapes and all(type(s) is tuple and s == shapes[0] for s in shapes):
         return shapes[0]  # one shape (the common case): nothing to broadcast
-    # NumPy's rule written out: np.broadcast_shapes stops at 32 dimensions, arrays do not
-    shapes = [tuple(int(d) for d in s) for s in shapes]
-    out = [1] * _builtin_max((len(s) for s in shapes), default=0)
-    for s in shapes:
-        for i, d in enumerate(s, len(out) - len(s)):
-            if d != out[i] and d != 1:
-                if out[i] != 1:
-                    raise ValueError("operands could not be broadcast together with shapes "
-                                     + " ".join(str(t) for t in shapes))
-                out[i] = d
-    return tuple(out)
+    return _broadcast_shapes(*shapes)
 
 
 def broadcast_to(x, shp):

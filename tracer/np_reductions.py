@@ -449,7 +449,7 @@ def array_equiv(a1, a2):
     """Equal after broadcasting: False when the shapes do not broadcast."""
     a1, a2 = _arr(a1), _arr(a2)
     try:
-        np.broadcast_shapes(_shape(a1), _shape(a2))
+        lax.broadcast_shapes(_shape(a1), _shape(a2))
     except ValueError:
         return False
     return all_(lax.eq(a1, a2))
