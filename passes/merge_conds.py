@@ -76,27 +76,23 @@ def _merge(first, later):
                          params=dict(first.params, branches=tuple(branches)))
 
 
-def merge_conds(ir: IR) -> IR:
-    """`ir` with every cond folded into the earliest cond on its predicate that it
-    can join (also inside sub-IRs). Returns `ir` itself when nothing merged."""
+def fold_into_earlier(ir: IR, prim, joins, merge, again) -> IR:
+    """`ir` with each `prim` equation folded into the earliest `prim` equation before
+    it that `joins(earlier, later, late)` allows, `late` being the variables defined
+    after the earlier one, by `merge(earlier, later)`; sub-IRs first, by `again`.
+    The merged equation stands where the earlier one stood. Returns `ir` itself when
+    nothing changed."""
     memo = {}
-    eqns = [map_subirs(e, merge_conds, memo) if has_subirs(e) else e for e in ir.eqns]
+    eqns = [map_subirs(e, again, memo) if has_subirs(e) else e for e in ir.eqns]
     changed = any(a is not b for a, b in zip(eqns, ir.eqns))
     out = []
-    # per open cond (by its index in `out`): the variables defined after it
-    late = {}
+    late = {}  # per open equation (by its index in `out`): the variables defined after it
     for e in eqns:
         target = None
-        if e.prim is cond_p:
-            for i in late:
-                c = out[i]
-                if (_same_pred(c.inputs[0], e.inputs[0])
-                        and len(c.params["branches"]) == len(e.params["branches"])
-                        and not any(isinstance(a, Var) and a in late[i] for a in e.inputs)):
-                    target = i
-                    break
+        if e.prim is prim:
+            target = next((i for i in late if joins(out[i], e, late[i])), None)
         if target is not None:
-            out[target] = _merge(out[target], e)
+            out[target] = merge(out[target], e)
             for i, s in late.items():  # now defined where the target stands
                 if i < target:
                     s.update(e.outputs)
@@ -104,12 +100,24 @@ def merge_conds(ir: IR) -> IR:
             continue
         for s in late.values():
             s.update(e.outputs)
-        if e.prim is cond_p:
+        if e.prim is prim:
             late[len(out)] = set()
         out.append(e)
     if not changed:
         return ir
     return ir.replace(eqns=out)
+
+
+def _joins(first, later, late):
+    return (_same_pred(first.inputs[0], later.inputs[0])
+            and len(first.params["branches"]) == len(later.params["branches"])
+            and not any(isinstance(a, Var) and a in late for a in later.inputs))
+
+
+def merge_conds(ir: IR) -> IR:
+    """`ir` with every cond folded into the earliest cond on its predicate that it
+    can join (also inside sub-IRs). Returns `ir` itself when nothing merged."""
+    return fold_into_earlier(ir, cond_p, _joins, _merge, merge_conds)
 
 
 __all__ = ["merge_conds"]

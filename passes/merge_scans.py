@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from ..ir.control_flow import scan_p
 from ..ir.core import IR, Var
-from .dce import has_subirs, map_subirs
-from .merge_conds import _copy_into
+from .merge_conds import _copy_into, fold_into_earlier
 
 
 def _split(e):
@@ -100,30 +99,7 @@ def _merge(first, later):
 def merge_scans(ir: IR) -> IR:
     """`ir` with every scan that reads an earlier scan's ys as xs folded into it (also
     inside sub-IRs). Returns `ir` itself when nothing merged."""
-    memo = {}
-    eqns = [map_subirs(e, merge_scans, memo) if has_subirs(e) else e for e in ir.eqns]
-    changed = any(a is not b for a, b in zip(eqns, ir.eqns))
-    out = []
-    late = {}  # per scan (by its index in `out`): the variables defined after it
-    for e in eqns:
-        target = None
-        if e.prim is scan_p:
-            target = next((i for i in late if _joins(out[i], e, late[i])), None)
-        if target is not None:
-            out[target] = _merge(out[target], e)
-            for i, s in late.items():  # now defined where the target stands
-                if i < target:
-                    s.update(e.outputs)
-            changed = True
-            continue
-        for s in late.values():
-            s.update(e.outputs)
-        if e.prim is scan_p:
-            late[len(out)] = set()
-        out.append(e)
-    if not changed:
-        return ir
-    return ir.replace(eqns=out)
+    return fold_into_earlier(ir, scan_p, _joins, _merge, merge_scans)
 
 
 __all__ = ["merge_scans"]
