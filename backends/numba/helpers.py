@@ -269,8 +269,9 @@ def argsort2(x):
 def _select(a, lo, hi, k):
     """Rearrange a[lo:hi] (no NaNs) so that a[k] holds the value of sorted position k,
     with nothing after it smaller and nothing before it larger: a scan for the least or
-    the greatest, or else Hoare partitions around a median of three, then an insertion sort of the last short window; a window that
-    has not shrunk after 2 log2(n) partitions (adversarial input) is heap-sorted."""
+    the greatest, or else Hoare partitions around a median of three, then an insertion
+    sort of the last short window; a window that has not shrunk to 16 after 2 log2(n) + 8
+    partitions (adversarial input) is heap-sorted."""
     if k == lo or k == hi - 1:  # the least or the greatest: one scan
         b = k
         for i in range(lo, hi):
