@@ -167,7 +167,8 @@ def _select_inputs():
     yield "short rows", r.choice([np.nan, 1.0, -0.0, 0.0], (5, 7))
 
 
-@pytest.mark.parametrize("name,x", list(_select_inputs()), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name,x", list(_select_inputs()),
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_argselect_is_a_stable_sorts_positions(name, x):
     from pullback.tracer import lax
 
