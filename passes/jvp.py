@@ -1033,6 +1033,10 @@ def _scan_jvp(primals, tangents, *, body, length, reverse, num_consts, num_carry
     inv_vals = _eval(inv_ir, list(j.consts) + list(consts)) if res_inv else []
     res_iter = [r for r in res_iter if r not in inv_ir.outvars]
 
+    # zero carry tangents made before the primal scan, so that nothing stands between the
+    # two scans' operands and the backend can run them as one loop (passes/merge_scans.py)
+    tk = [instantiate(Zero(_aval(p))) if is_zero(t) else t
+          for p, t, n in zip(init, tangents[nc:nc + nk], k_nz) if n]
     body_p = _retrace(IR([], [], list(j.constvars) + list(j.invars[:n_p]), primal_eqns,
                          list(j.outvars[:n_out]) + res_iter))
     outs = bind_list(
@@ -1049,8 +1053,6 @@ def _scan_jvp(primals, tangents, *, body, length, reverse, num_consts, num_carry
                          linear_eqns, t_outs))
     res_const_vals = [captured[r] if r in captured else consts[const_pos[r]] for r in res_const]
     tc = [t for t, n in zip(tangents[:nc], c_nz) if n]
-    tk = [instantiate(Zero(_aval(p))) if is_zero(t) else t
-          for p, t, n in zip(init, tangents[nc:nc + nk], k_nz) if n]
     tx = [t for t, n in zip(tangents[nc + nk:], x_nz) if n]
     touts = bind_list(
         CF.scan_p, res_const_vals + list(inv_vals) + tc + tk + list(res_stacked) + tx,

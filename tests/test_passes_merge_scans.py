@@ -123,6 +123,21 @@ def test_forward_mode_through_a_loop_runs_one_loop():
     assert "for _i" in pb.jit(jvp).source(x, t) and pb.jit(jvp).source(x, t).count("for _i") == 1
 
 
+def test_a_tangent_of_a_loop_constant_alone_runs_one_loop_too():
+    # the carry's zero tangent was made between the two scans, which kept them apart
+    def run(u0, k):
+        return pb.fori_loop(0, 20, lambda i, u: u + k * (np.roll(u, 1) - u) + 1e-3 * np.tanh(u),
+                            u0)
+
+    u0 = np.random.default_rng(1).normal(size=50)
+    g = lambda u, k: pb.jvp(lambda k: run(u, k), (k,), (1.0,))  # noqa: E731
+    ir = pb.make_ir(g, optimize=True)(u0, 0.2)
+    merged = dce(check(ir, u0, np.float64(0.2)))
+    assert scans(merged) == 1 and stacked(merged) == 0
+    got, want = pb.jit(g)(u0, 0.2), pb.jit(g, backend="interpreter")(u0, 0.2)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+
+
 def test_nested_loops_merge_at_every_level():
     # the merged body holds the inner primal and tangent scans: they join too
     inner = lambda c: pb.fori_loop(0, 30, lambda i, c: c + 1e-2 * np.sin(c) * c, c)  # noqa: E731
