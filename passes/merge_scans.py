@@ -22,10 +22,12 @@ from ..ir.core import IR, Var
 from .merge_conds import _copy_into, fold_into_earlier
 
 
-def _split(e):
-    """(consts, init, xs) operands of a scan equation."""
+def _split(e, items=None):
+    """(consts, init, xs) operands of a scan equation, or the same parts of `items`
+    (its body's invars)."""
     nc, nk = e.params["num_consts"], e.params["num_carry"]
-    return e.inputs[:nc], e.inputs[nc:nc + nk], e.inputs[nc + nk:]
+    items = e.inputs if items is None else items
+    return items[:nc], items[nc:nc + nk], items[nc + nk:]
 
 
 def _joins(first, later, late):
@@ -59,9 +61,8 @@ def _merge(first, later):
     l_consts, l_init, l_xs = _split(later)
     made = {v: k for k, v in enumerate(first.outputs[f_nk:])}  # stacked y -> its index
     fb, lb = first.params["body"], later.params["body"]
-    fc, fk, fx = (fb.invars[:f_nc], fb.invars[f_nc:f_nc + f_nk], fb.invars[f_nc + f_nk:])
-    lc, lk, lx = (lb.invars[:len(l_consts)], lb.invars[len(l_consts):len(l_consts) + l_nk],
-                  lb.invars[len(l_consts) + l_nk:])
+    fc, fk, fx = _split(first, fb.invars)
+    lc, lk, lx = _split(later, lb.invars)
     consts, xs = list(f_consts), list(f_xs)
     c_in, k_in, x_in = [Var(v.aval) for v in fc], [Var(v.aval) for v in fk + lk], \
         [Var(v.aval) for v in fx]

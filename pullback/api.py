@@ -291,20 +291,10 @@ def make_ir(f=None, *, optimize=False, static_argnums=(), static_argnames=()):
         return functools.partial(make_ir, optimize=optimize, static_argnums=static_argnums,
                                  static_argnames=static_argnames)
     check_callable(f, "make_ir")
-    static_argnums = _as_tuple(static_argnums)
-    static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
-                       else tuple(static_argnames or ()))
-    check_static_params(f, static_argnums, static_argnames, who="make_ir")
+    from .jit import _KeywordCall, static_params
 
-    from .jit import _KeywordCall, _positional_params
-
-    params = _positional_params(f)
-    # as in pb.jit: a parameter static by name is static passed by position, and one
-    # static by position is static passed by keyword
-    by_name = tuple(i for i, name in enumerate(params)
-                    if name in static_argnames and i not in static_argnums)
-    static_keywords = set(static_argnames) | {params[i] for i in static_argnums
-                                              if 0 <= i < len(params)}
+    static_argnums, _, by_name, static_keywords = static_params(
+        f, static_argnums, static_argnames, who="make_ir")
 
     @functools.wraps(f)
     def build(*args, **kwargs):

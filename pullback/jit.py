@@ -134,6 +134,27 @@ class _KeywordCall:
         return self.f(*args[:n], **dict(zip(self.names, args[n:])), **self.static_kwargs)
 
 
+def static_params(f, static_argnums, static_argnames, who="pb.jit"):
+    """(static_argnums, static_argnames as tuples, the positions static by name, the
+    keywords static by name or position), checked against f's parameters. As in JAX,
+    static_argnames and static_argnums name the same parameters both ways: a parameter
+    named static is static passed by position, and one whose position is static is
+    static passed by keyword (a negative position counts from the last argument
+    passed, never a keyword)."""
+    argnums = _as_tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else static_argnames or ()
+    if not (isinstance(names, (tuple, list, set, frozenset))
+            and all(isinstance(n, str) for n in names)):
+        raise TypeError(f"static_argnames must be a str or a tuple of str, got "
+                        f"{static_argnames!r}")
+    names = tuple(names)
+    check_static_params(f, argnums, names, who)
+    params = _positional_params(f)
+    by_name = tuple(i for i, name in enumerate(params) if name in names and i not in argnums)
+    keywords = set(names) | {params[i] for i in argnums if 0 <= i < len(params)}
+    return argnums, names, by_name, keywords
+
+
 def _positional_params(f):
     """Names of f's parameters that can be passed by position, in order."""
     try:
@@ -164,25 +185,8 @@ class Jitted:
     def __init__(self, f, static_argnums=(), backend="numba", parallel=False,
                  static_argnames=()):
         self.f = f
-        self.static_argnums = _as_tuple(static_argnums)
-        names = ((static_argnames,) if isinstance(static_argnames, str)
-                 else static_argnames or ())
-        if not (isinstance(names, (tuple, list, set, frozenset))
-                and all(isinstance(n, str) for n in names)):
-            raise TypeError(f"static_argnames must be a str or a tuple of str, got "
-                            f"{static_argnames!r}")
-        self.static_argnames = tuple(names)
-        check_static_params(f, self.static_argnums, self.static_argnames)
-        # as in JAX, static_argnames and static_argnums name the same parameters both
-        # ways: a parameter named static is static passed by position, and one whose
-        # position is static is static passed by keyword
-        params = _positional_params(f)
-        self._static_by_name = tuple(i for i, name in enumerate(params)
-                                     if name in self.static_argnames
-                                     and i not in self.static_argnums)
-        # (a negative position counts from the last argument passed, never a keyword)
-        self._static_keywords = set(self.static_argnames) | {
-            params[i] for i in self.static_argnums if 0 <= i < len(params)}
+        (self.static_argnums, self.static_argnames, self._static_by_name,
+         self._static_keywords) = static_params(f, static_argnums, static_argnames)
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.parallel = bool(parallel)

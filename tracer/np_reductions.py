@@ -596,10 +596,10 @@ SELECT_RANKS_MAX = 16
 
 def _sorted_last(a, axis, ranks=None):
     """`a` with the axes of `axis` (None: all) moved last, merged into one and sorted:
-    (sorted, reduced axes, number m of values per slice, column of each sorted position).
-    With `ranks` (sorted positions wanted, given m), the sorted values at those positions
-    and the last one only (found by selection when they are few), the column of a
-    position is where it landed among them."""
+    (sorted, reduced axes, number m of values per slice, column(position): where a sorted
+    position is along the last axis). With `ranks` (sorted positions wanted, given m),
+    the sorted values at those positions and the last one only (found by selection when
+    they are few), each position's column where it landed among them."""
     a = _arr(a)
     nd = lax.ndim(a)
     axes = _axes(axis, nd)
@@ -613,8 +613,8 @@ def _sorted_last(a, axis, ranks=None):
     if 0 < len(wanted) <= SELECT_RANKS_MAX:
         ax = len(kept)
         return (take_along_axis(a, lax.argselect(a, ax, tuple(wanted)), ax), axes, m,
-                {r: i for i, r in enumerate(wanted)})
-    return _sort_along(a, len(kept))[0], axes, m, {r: r for r in range(m)}
+                {r: i for i, r in enumerate(wanted)}.__getitem__)
+    return _sort_along(a, len(kept))[0], axes, m, int
 
 
 def _pick(s, k):
@@ -653,8 +653,8 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     else:
         # NumPy's mean of the middle one or two: summed from +0.0 (the median of -0.0
         # is 0.0), then divided by their count
-        lo = _float_of(_pick(s, column[(m - 1) // 2]))
-        hi = _float_of(_pick(s, column[m // 2]))
+        lo = _float_of(_pick(s, column((m - 1) // 2)))
+        hi = _float_of(_pick(s, column(m // 2)))
         total = lax.add(_consts_scalar(0, dt), lo)
         if m % 2 == 0:
             total = lax.add(total, hi)
@@ -721,7 +721,7 @@ def _quantile(a, q, axis, method, keepdims, weights, name, scale):
     virtual, prev, nxt = _neighbours(q, m)
 
     def neighbour(index):  # sorted position index[k] (from s's columns) for every k
-        cols = [column[i] for i in (index.astype(np.int64) % m).tolist()]
+        cols = [column(i) for i in (index.astype(np.int64) % m).tolist()]
         return lax.gather(s, np.array(cols, np.int64), nd - 1)
 
     if virtual.dtype.kind in "iu":
