@@ -41,6 +41,15 @@ class Primitive:
     def __repr__(self):
         return self.name
 
+    def __reduce__(self):
+        # one object per primitive: the rule tables are keyed by it, so a copy (pickle,
+        # deepcopy of an IR) must be the registered primitive, not an equal twin
+        return (primitive_named, (self.name,))
+
+
+def primitive_named(name):
+    return PRIMITIVES[name]
+
 
 def _tracer_bind():
     """tracer.trace.bind, imported on first use (the tracer imports this module)."""

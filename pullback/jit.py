@@ -207,6 +207,12 @@ class Jitted:
         # carries a Jitted's attributes (pb.grad(jitted) copies them via functools.wraps)
         functools.update_wrapper(self, f, updated=())
 
+    def __reduce__(self):
+        # copy/deepcopy/cloudpickle: a new Jitted of the same function and options (its
+        # own lock and compiled entries; pickle needs f itself to pickle, e.g. cloudpickle)
+        return (Jitted, (self.f, self.static_argnums, self.backend_name, self.parallel,
+                         self.static_argnames))
+
     def _entry(self, args):
         leaves, sig = flatten_inputs(self.f, args, self._argnums(len(args)))
         entry = self._cache.get(sig)

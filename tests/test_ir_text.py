@@ -541,3 +541,22 @@ def test_malformed_numbers_do_not_parse_as_two_literals(number):
     # before: `1.0.0` read as the literals 1.0 and .0
     with pytest.raises(IRParseError, match=f"malformed number '{re.escape(number)}"):
         parse(f"{{ lambda ; a:f64[]. let\n    b:f64[] = mul {number} a\n  in (b,) }}")
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copied_ir_runs_and_transforms(how):
+    # primitives are rule-table keys: a copy must be the registered object, and the
+    # source lines (SourceInfo) must survive pickling (an IR returned by a Pool worker)
+    import copy
+    import pickle
+
+    ir = pb.make_ir(lambda x: np.sin(x) * 2 + x[1:].sum())(np.arange(3.0))
+    ir2 = copy.deepcopy(ir) if how == "deepcopy" else pickle.loads(pickle.dumps(ir))
+    assert str(ir2) == str(ir)
+    assert all(a.prim is b.prim for a, b in zip(ir.eqns, ir2.eqns))
+    assert [e.source for e in ir2.eqns] == [e.source for e in ir.eqns]
+    x = np.array([0.5, 1.0, 2.0])
+    (want,) = eval_ir(ir, ir.consts, [x])
+    (got,) = eval_ir(ir2, ir2.consts, [x])
+    np.testing.assert_array_equal(got, want)
+    assert pickle.loads(pickle.dumps(P.sin_p)) is P.sin_p

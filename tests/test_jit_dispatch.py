@@ -555,3 +555,18 @@ def test_keyword_order_does_not_retrace():
     np.testing.assert_array_equal(h(x, a=2.0, b=3.0), x * 2 + 3)
     np.testing.assert_array_equal(h(x, b=3.0, a=2.0), x * 2 + 3)
     assert len(traces) == 1
+
+
+def test_copies_of_a_jitted_function_are_jitted_functions():
+    import copy
+    import pickle
+
+    f = pb.jit(lambda x, n: np.sin(x) * n, static_argnums=1)
+    x = np.array([0.25, 1.0])
+    want = np.sin(x) * 3
+    for g in (copy.copy(f), copy.deepcopy(f), copy.deepcopy({"model": f})["model"]):
+        assert isinstance(g, type(f)) and g is not f
+        np.testing.assert_allclose(g(x, 3), want)
+        assert g.static_argnums == (1,)
+    h = pickle.loads(pickle.dumps(pb.jit(np.cos)))  # f itself pickles by reference
+    np.testing.assert_allclose(h(x), np.cos(x))

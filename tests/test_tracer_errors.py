@@ -613,3 +613,13 @@ def test_a_traced_int_times_a_python_list_is_refused():
             pb.jit(f)(np.arange(3.0), 3)
     np.testing.assert_array_equal(
         pb.jit(lambda x, n: x * len([0.0] * n), static_argnums=1)(np.arange(3.0), 3), [0, 3, 6])
+
+
+def test_pickling_a_traced_value_names_the_line():
+    import pickle
+
+    def f(x):
+        return x + pickle.loads(pickle.dumps(x))
+
+    with pytest.raises(ConcretizationError, match=r"cannot be pickled(.|\n)*test_tracer_errors.py"):
+        pb.jit(f)(np.ones(3))

@@ -63,6 +63,9 @@ class SourceInfo(tuple):
     def __new__(cls, filename, lineno, func):
         return tuple.__new__(cls, (filename, lineno, func))
 
+    def __getnewargs__(self):  # pickle and deepcopy (an IR sent to another process)
+        return tuple(self)
+
     @property
     def filename(self):
         return self[0]
@@ -553,6 +556,11 @@ class Tracer:
 
     def __deepcopy__(self, memo):
         return self
+
+    def __reduce__(self):
+        raise ConcretizationError(
+            f"a traced array {self.aval} cannot be pickled: its value is not known while "
+            f"tracing (pickle it outside the traced function).{where(user_source(2))}")
 
     def __iter__(self):
         if not self.shape:
