@@ -59,6 +59,15 @@ g = pb.jit(lambda a: (a @ a.T * 2.0, np.maximum(np.concatenate([a[:1], a]), 0.0)
 p, m = g(a)
 assert np.allclose(p, a @ a.T * 2.0, rtol=1e-13)
 assert np.array_equal(m, np.maximum(np.concatenate([a[:1], a]), 0.0))
+# and the helpers kernels call by symbol (externs.py), published before the code links
+import scipy.special
+v = np.array([3.0, -1.0, 2.0, 0.5])
+m4 = np.eye(4) * 2 + np.outer(v, v) * 0.1
+h = pb.jit(lambda v, m: (np.sort(v), np.cumsum(v), np.linalg.solve(m, v),
+                         scipy.special.digamma(v + 2.0)))
+for got, want in zip(h(v, m4), (np.sort(v), np.cumsum(v), np.linalg.solve(m4, v),
+                                 scipy.special.digamma(v + 2.0))):
+    assert np.allclose(got, want, rtol=1e-13, atol=0), (got, want)
 print(json.dumps({"stats": pb.jit_stats(), "y": y.tolist()}))
 """
 

@@ -66,7 +66,7 @@ def _backend_version():
     """Hash of the helper sources compiled into kernels and of the LLVM options they
     compile with: editing them invalidates the disk cache."""
     h = hashlib.sha256()
-    for name in ("helpers.py", "intrinsics.py", "vecmath.py", "llvm_options.py"):
+    for name in ("helpers.py", "intrinsics.py", "externs.py", "vecmath.py", "llvm_options.py"):
         try:
             with open(os.path.join(_HERE, name), "rb") as f:
                 h.update(f.read())
@@ -76,6 +76,9 @@ def _backend_version():
 
 
 # ---------------------------------------------------------------- compile
+_EXTERN_CALL = re.compile(r"_h\.extern\('(\w+)', '([^']*)'")
+
+
 def _module_source(ir, guard_trig=True, parallel=False):
     """(source, line -> equation, guarded, constvars taken as arguments, whether a
     loop is a prange): see codegen.generate and trig.TrigGuard."""
@@ -95,6 +98,10 @@ def _module_source(ir, guard_trig=True, parallel=False):
         "",
         "",
     ]
+    # the helpers the kernel calls by symbol, published before Numba links its code
+    # (also code loaded from Numba's disk cache): see externs.py
+    needed = sorted(set(_EXTERN_CALL.findall("\n".join(body))))
+    pre += [f"_h.require({name!r}, {spec!r})" for name, spec in needed] + ([""] * 2 if needed else [])
     head = [head[0].replace("def kernel(", "def kernel_py(")]
     lines = pre + head + conv
     first_body = len(lines) + 1  # 1-based line number of body[0] in the source

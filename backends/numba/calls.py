@@ -15,6 +15,7 @@ from ...ir import primitives as P
 from ...ir.core import Literal, Var
 from . import lowering as L
 from .codegen import BLAS_MIN_FLOPS, _prod
+from .externs import array_spec, scalar_spec
 CALLS: dict = {}
 COMMENT_HEADERS: dict = {}  # prim -> fn(cg, eqn) -> one-line comment text
 
@@ -25,6 +26,25 @@ def _call(prim):
         return fn
 
     return deco
+
+
+def _ext(name, *args):
+    """A call of helpers.<name> by symbol (externs.py): each argument an (expression,
+    spec token) pair, see `_arr`, `_flag`, `_int`."""
+    spec = ";".join(tok for _, tok in args)
+    return f"_h.extern({name!r}, {spec!r}, {', '.join(x for x, _ in args)})"
+
+
+def _arr(expr, dtype, ndim):
+    return expr, array_spec(dtype, ndim)
+
+
+def _flag(value):
+    return str(bool(value)), scalar_spec(np.bool_)
+
+
+def _int(value):
+    return str(int(value)), scalar_spec(np.int64)
 
 
 def _finish(cg, e, expr, result_shape):
@@ -101,7 +121,8 @@ def _dot_general(cg, e):
         return
     a3 = operand(lhs, list(lb) + lfree + list(lc), (B, M, K))
     b3 = operand(rhs, list(rb) + list(rc) + rfree, (B, K, N))
-    _finish(cg, e, f"_h.{'matmul3_blas' if blas else 'matmul3_loop'}({a3}, {b3})", (B, M, N))
+    _finish(cg, e, _ext('matmul3_blas' if blas else 'matmul3_loop', _arr(a3, lhs.aval.dtype, 3),
+                        _arr(b3, rhs.aval.dtype, 3)), (B, M, N))
 
 
 def _dot_loop(cg, e):
@@ -289,21 +310,23 @@ def _solve(cg, e):
     a, b = e.inputs
     shape = b.aval.shape
     b3 = (_prod(shape[:-2]),) + tuple(shape[-2:])
-    _finish(cg, e, f"_h.solve3({_stack(cg, a, e, shape[-2])}, {_stack(cg, b, e, shape[-1])})",
-            b3)
+    _finish(cg, e, _ext("solve3", _arr(_stack(cg, a, e, shape[-2]), a.aval.dtype, 3),
+                        _arr(_stack(cg, b, e, shape[-1]), b.aval.dtype, 3)), b3)
 
 
 @_call(P.cholesky_p)
 def _cholesky(cg, e):
     (a,) = e.inputs
     n = a.aval.shape[-1]
-    _finish(cg, e, f"_h.cholesky3({_stack(cg, a, e, n)})", (_prod(a.aval.shape[:-2]), n, n))
+    _finish(cg, e, _ext("cholesky3", _arr(_stack(cg, a, e, n), a.aval.dtype, 3)),
+            (_prod(a.aval.shape[:-2]), n, n))
 
 
 @_call(P.det_p)
 def _det(cg, e):
     (a,) = e.inputs
-    _finish(cg, e, f"_h.det3({_stack(cg, a, e, a.aval.shape[-1])})", (_prod(a.aval.shape[:-2]),))
+    _finish(cg, e, _ext("det3", _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3)),
+            (_prod(a.aval.shape[:-2]),))
 
 
 def _unpack(cg, e, t, items):
@@ -320,7 +343,7 @@ def _unpack(cg, e, t, items):
 def _slogdet(cg, e):
     (a,) = e.inputs
     t = cg.fresh("sld")
-    cg.emit(f"{t} = _h.slogdet3({_stack(cg, a, e, a.aval.shape[-1])})", e)
+    cg.emit(f"{t} = {_ext('slogdet3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3))}", e)
     _unpack(cg, e, t, (0, 1))
 
 
@@ -328,7 +351,8 @@ def _slogdet(cg, e):
 def _eigh(cg, e):
     (a,) = e.inputs
     t = cg.fresh("eig")
-    cg.emit(f"{t} = _h.eigh3({_stack(cg, a, e, a.aval.shape[-1])}, {e.params['lower']})", e)
+    cg.emit(f"{t} = {_ext('eigh3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['lower']))}",
+            e)
     _unpack(cg, e, t, (0, 1))
 
 
@@ -337,7 +361,8 @@ def _svd(cg, e):
     (a,) = e.inputs
     full, uv = e.params["full_matrices"], e.params["compute_uv"]
     t = cg.fresh("svd")
-    cg.emit(f"{t} = _h.svd3({_stack(cg, a, e, a.aval.shape[-1])}, {full}, {uv})", e)
+    cg.emit(f"{t} = {_ext('svd3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(full), _flag(uv))}",
+            e)
     _unpack(cg, e, t, (0, 1, 2) if uv else (1,))
 
 
@@ -345,8 +370,8 @@ def _svd(cg, e):
 def _qr(cg, e):
     (a,) = e.inputs
     t = cg.fresh("qr")
-    cg.emit(f"{t} = _h.qr3({_stack(cg, a, e, a.aval.shape[-1])}, "
-            f"{e.params['full_matrices']})", e)
+    cg.emit(f"{t} = {_ext('qr3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['full_matrices']))}",
+            e)
     _unpack(cg, e, t, (0, 1))
 
 
@@ -359,7 +384,8 @@ def _scatter_add(cg, e):
     pre, kk, post = _prod(us[:axis]), _prod(us[axis:axis + k]), _prod(us[axis + k:])
     u3 = f"_h.reshape({cg.contiguous(upd, e)}, {(pre, kk, post)})"
     i1 = f"_h.reshape({cg.contiguous(ind, e)}, {(kk,)})"
-    _finish(cg, e, f"_h.scatter_add3({u3}, {i1}, {size})", (pre, size, post))
+    _finish(cg, e, _ext("scatter_add3", _arr(u3, upd.aval.dtype, 3), _arr(i1, ind.aval.dtype, 1),
+                        _int(size)), (pre, size, post))
 
 
 def _moved_last(cg, e, axis, x=None):
@@ -399,16 +425,22 @@ def _along_last(cg, e, helper, operand=0):
     cg.copy_loop(cg.name(v), v.aval.shape, v.aval.dtype, read, e)
 
 
+def _rows(e, k=0):
+    """The spec of e's k-th input as the (rows, n) stack `_moved_last` makes of it."""
+    return array_spec(e.inputs[k].aval.dtype, 2)
+
+
 CALLS[P.cumsum_p] = lambda cg, e: _along_last(
-    cg, e, lambda t: f"_h.cumsum2({t}, {bool(e.params['reverse'])})")
+    cg, e, lambda t: _ext("cumsum2", (t, _rows(e)), _flag(e.params["reverse"])))
 CALLS[P.cumprod_p] = lambda cg, e: _along_last(
-    cg, e, lambda t: f"_h.cumprod2({t}, {bool(e.params['reverse'])})")
+    cg, e, lambda t: _ext("cumprod2", (t, _rows(e)), _flag(e.params["reverse"])))
 CALLS[P.linrec_p] = lambda cg, e: _along_last(
-    cg, e, lambda t: f"_h.linrec2({_moved_last(cg, e, e.params['axis'], e.inputs[0])[0]}, "
-                     f"{t}, {bool(e.params['reverse'])})", operand=1)
-CALLS[P.argsort_p] = lambda cg, e: _along_last(cg, e, lambda t: f"_h.argsort2({t})")
+    cg, e, lambda t: _ext("linrec2", (_moved_last(cg, e, e.params["axis"], e.inputs[0])[0], _rows(e)),
+                          (t, _rows(e, 1)), _flag(e.params["reverse"])), operand=1)
+CALLS[P.argsort_p] = lambda cg, e: _along_last(cg, e, lambda t: _ext("argsort2", (t, _rows(e))))
 CALLS[P.argselect_p] = lambda cg, e: _along_last(
-    cg, e, lambda t: f"_h.argselect2({t}, np.array({list(e.params['ranks'])}, np.int64))")
+    cg, e, lambda t: _ext("argselect2", (t, _rows(e)),
+                          _arr(f"np.array({list(e.params['ranks'])}, np.int64)", np.int64, 1)))
 
 
 def _arg(want_max):
@@ -416,7 +448,7 @@ def _arg(want_max):
         t, perm = _moved_last(cg, e, e.params["axis"])
         (v,) = e.outputs
         rows = _prod(e.inputs[0].aval.shape[d] for d in perm[:-1])
-        expr = f"_h.argbest2({t}, {want_max})"
+        expr = _ext("argbest2", (t, _rows(e)), _flag(want_max))
         if v.aval.dtype != np.int64:
             expr += f".astype({L.DT[v.aval.dtype]})"
         _finish(cg, e, expr, (rows,))

@@ -4,9 +4,10 @@ Every helper takes C-contiguous arrays reshaped by the generated code to a
 canonical rank (e.g. (batch, m, k) for matmuls, (pre, n, post) for scatters) and
 returns a fresh array, so the codegen never has to reason about aliasing here.
 They are compiled with `cache=True`, so a new process loads them from disk, but
-each kernel that calls one still re-optimizes its linked body: allocation, views,
-copies and BLAS calls are therefore intrinsics (intrinsics.py), re-exported here
-so that kernels call everything as `_h.<name>`.
+a kernel that calls one links it in and re-optimizes its body: allocation, views,
+copies and BLAS calls are therefore intrinsics (intrinsics.py), and the larger
+helpers are called by symbol (`_h.extern(name, spec, ...)`, externs.py); both are
+re-exported here so that kernels call everything as `_h.<name>`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from numba import types
 from numba.extending import overload
 from numba.np.linalg import F_INT_nptype, _LAPACK, get_blas_kind
 
+from .externs import extern, require  # noqa: F401
 from .intrinsics import njit_cached
 from .intrinsics import (cbrt, clamp, contiguous, copy, dot_into, empty, fill_outside, full,  # noqa: F401
                          radd, reshape, rmax, rmin, rmul, scalar, signbit, where, wadd, wmul, wsub)

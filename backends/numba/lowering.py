@@ -137,9 +137,11 @@ scalar_rules[P.round_p] = lambda ctx, out, ins, x: cast(f"np.rint({x})", out)  #
 scalar_rules[P.cbrt_p] = lambda ctx, out, ins, x: f"_h.cbrt({x})"  # libm's cbrt
 # in float64 also for float32 operands, rounded once, as SciPy's float32 loops compute
 scalar_rules[P.lgamma_p] = lambda ctx, out, ins, x: cast(f"_h.lgamma(np.float64({x}))", out)
-scalar_rules[P.digamma_p] = lambda ctx, out, ins, x: cast(f"_h.polygamma(0, np.float64({x}))", out)
+# (polygamma by symbol, externs.py: linked in, its body cost every kernel ~50 ms)
+scalar_rules[P.digamma_p] = lambda ctx, out, ins, x: cast(
+    f"_h.extern('polygamma', 'i8;f8', 0, np.float64({x}))", out)
 scalar_rules[P.polygamma_p] = lambda ctx, out, ins, x, n: cast(
-    f"_h.polygamma({int(n)}, np.float64({x}))", out)
+    f"_h.extern('polygamma', 'i8;f8', {int(n)}, np.float64({x}))", out)
 
 
 @_rule(P.rsqrt_p)
