@@ -261,7 +261,7 @@ def _identity_product(cg, e):
     rows = other.aval.shape[1 - oc]
     if other not in cg.virtual:  # an array: found by the (cached) helper, no loop here
         nm = cg.materialize(other, e)
-        cg.emit(f"{keep} = _h.identity_keep({nm}{'.T' if oc == 0 else ''})", e)
+        cg.emit(f"{keep} = {_ext('identity_keep', _arr(nm, other.aval.dtype, 2), _flag(oc == 0))}", e)
     else:
         cg.emit(f"{keep} = _h.empty(({rows},), np.int64)", e)
         k = cg.fresh("k")

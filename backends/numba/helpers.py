@@ -407,18 +407,20 @@ def argbest2(x, want_max):
 
 
 @_helper
-def identity_keep(x):
-    """For each row of a 2-d array, which of its elements a product with the
-    identity keeps (the others become nan, inf * 0 reaching them through the
-    sum): -1 when every element is finite (all are kept), the column of the only
-    inf or nan element (kept: itself plus finite zeros), or the row's length when
-    there are more (none is kept)."""
+def identity_keep(x, by_column):
+    """For each row (each column when by_column) of a 2-d array, which of its
+    elements a product with the identity keeps (the others become nan, inf * 0
+    reaching them through the sum): -1 when every element is finite (all are kept),
+    the position of the only inf or nan element (kept: itself plus finite zeros), or
+    the line's length when there are more (none is kept)."""
     rows, n = x.shape
+    if by_column:
+        rows, n = n, rows
     out = np.empty(rows, np.int64)
     for r in range(rows):
         keep = -1
         for j in range(n):
-            if not np.isfinite(x[r, j]):
+            if not np.isfinite(x[j, r] if by_column else x[r, j]):
                 keep = j if keep < 0 else n
         out[r] = keep
     return out
