@@ -444,7 +444,7 @@ def _call_impl(*args, call, **params):
 
 
 def _custom_vjp_linear_impl(*args, **params):
-    raise NotImplementedError(P.CUSTOM_VJP_FORWARD)
+    raise NotImplementedError(P.custom_vjp_forward_error(params))
 
 
 impl_rules[P.custom_jvp_call_p] = _call_impl

@@ -554,6 +554,26 @@ CUSTOM_VJP_FORWARD = ("forward-mode differentiation (jvp, jacfwd, hessian) of a 
                       "mode (use custom_jvp)")
 
 
+def custom_vjp_forward_error(params):
+    """CUSTOM_VJP_FORWARD naming the function by its bwd rule (a custom_vjp_linear's)."""
+    bwd = params.get("bwd")
+    name = getattr(bwd, "__name__", None)
+    return CUSTOM_VJP_FORWARD + (f"; the custom_vjp function with bwd rule {name}" if name else "")
+
+
+def forward_custom_vjp(ir):
+    """The params of a custom_vjp_linear equation anywhere in `ir` (nested IRs too),
+    or None: such an IR cannot run (a forward-mode derivative of a custom_vjp)."""
+    for e in ir.eqns:
+        if e.prim is custom_vjp_linear_p:
+            return e.params
+    for _, _, sub in ir.subirs():
+        found = forward_custom_vjp(sub)
+        if found is not None:
+            return found
+    return None
+
+
 def abstract_eval(prim, avals, params):
     """Apply `prim`'s shape rule; always returns a list of output avals."""
     return shape_rules[prim](*avals, _name=prim.name, **params)

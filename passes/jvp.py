@@ -642,14 +642,18 @@ jvp_rules[P.linrec_p] = _linrec_rule
 
 
 # ---------------------------------------------------------------- custom derivative calls
-def fit_tangent(t, aval, what):
+def fit_tangent(t, aval, what, ints=False):
     """A user rule's value (`what` names it) as a value of exactly `aval`: None is a
     zero; the dtype converts; another shape is refused, as in JAX (broadcasting a
-    scalar tangent over an array output would be a wrong derivative)."""
+    scalar tangent over an array output would be a wrong derivative). An integer or
+    bool array for a float value is refused too, as in JAX (a comparison returned
+    where a tangent was meant), unless `ints` (bwd's cotangents, which JAX converts)."""
     if t is None or is_zero(t):
         return lax.full(aval.shape, 0, aval.dtype)
     dt = lax.dtype(t)
-    if dt.kind == "f" and dt != aval.dtype and not lax.is_weak(t):
+    wrong_float = dt.kind == "f" and dt != aval.dtype
+    wrong_kind = not ints and dt.kind in "iub" and np.dtype(aval.dtype).kind == "f"
+    if (wrong_float or wrong_kind) and not lax.is_weak(t):
         # float32 for a float64 value would carry float32's precision silently
         raise TypeError(f"{what} has dtype {dt}; it must have the dtype of the value it "
                         f"belongs to, {aval}")

@@ -98,7 +98,7 @@ def _neg_t(ct, x):
 
 def _mul_t(ct, x, y):
     if is_linear(x) and is_linear(y):
-        raise ValueError("mul of two linear values is not linear")
+        raise NotLinearError("mul of two linear values is not linear")
     if is_linear(x):
         return [lax.mul(ct, y), None]
     return [None, lax.mul(x, ct)]
@@ -106,7 +106,7 @@ def _mul_t(ct, x, y):
 
 def _div_t(ct, x, y):
     if is_linear(y):
-        raise ValueError("div with a linear denominator is not linear")
+        raise NotLinearError("div with a linear denominator is not linear")
     return [lax.div(ct, y), None]
 
 
@@ -144,7 +144,7 @@ def _dot_general_t(ct, x, y, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     nb = len(lb)
     if is_linear(x) and is_linear(y):
-        raise ValueError("dot_general of two linear values is not linear")
+        raise NotLinearError("dot_general of two linear values is not linear")
     xa, ya = _aval(x), _aval(y)
     lf = [i for i in range(xa.ndim) if i not in lc and i not in lb]
     rf = [i for i in range(ya.ndim) if i not in rc and i not in rb]
@@ -226,7 +226,7 @@ def _rev_t(ct, x, *, dimensions):
 
 def _select_t(ct, p, a, b):
     if is_linear(p):
-        raise ValueError("select with a linear predicate")
+        raise NotLinearError("select with a linear predicate")
     zero = lax.full(_aval(ct).shape, 0, _aval(ct).dtype)
     return [
         None,
@@ -245,7 +245,7 @@ def _scatter_add_t(ct, u, idx, *, axis, size):
 
 def _solve_t(ct, a, b):
     if isinstance(a, LinearArg):
-        raise ValueError("solve with a linear matrix is not linear")
+        raise NotLinearError("solve with a linear matrix is not linear")
     return [None, lax.solve(lax.matrix_t(a), ct)]
 
 
@@ -257,7 +257,7 @@ def _linrec_t(ct, a, b, *, axis, reverse):
     """Linear in b: g[i] = ct[i] + a[i + 1] g[i + 1], the recurrence run the other way
     with a moved one step back (a's element that would fall off is never read)."""
     if isinstance(a, LinearArg):
-        raise ValueError("linrec with a linear coefficient is not linear")
+        raise NotLinearError("linrec with a linear coefficient is not linear")
     return [None, lax.linrec(lax.shift(a, axis, not reverse, 0.0), ct, axis, not reverse)]
 
 
@@ -294,6 +294,11 @@ NO_TRANSPOSE_HINTS = {
         "bounds or pb.scan (both reverse-differentiable), or forward mode (pb.jvp, pb.jacfwd)."
     ),
 }
+
+
+class NotLinearError(ValueError):
+    """A tangent program that is not linear in its tangents (only a user's custom_jvp
+    rule can make one): reverse mode cannot transpose it."""
 
 
 def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
@@ -353,10 +358,15 @@ def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
                 + (f" at {eqn.source}" if eqn.source else "")
                 + NO_TRANSPOSE_HINTS.get(eqn.prim.name, "")
             ) from None
-        if eqn.prim.multiple_results:
-            in_cts = rule(cts, *args, **eqn.params)
-        else:
-            in_cts = rule(cts[0], *args, **eqn.params)
+        try:
+            in_cts = rule(cts if eqn.prim.multiple_results else cts[0], *args, **eqn.params)
+        except NotLinearError as err:
+            raise NotLinearError(
+                f"reverse-mode differentiation needs derivatives linear in the tangents, "
+                f"but here {err}" + (f" (at {eqn.source})" if eqn.source else "")
+                + ": a custom_jvp rule must compute its tangent output from the tangents "
+                "by sums and products with primal values (no tangent * tangent, no "
+                "branch on a tangent)") from None
         for a, c in zip(eqn.inputs, in_cts):
             if isinstance(a, Var) and a in linear:
                 accumulate(a, c)
@@ -410,7 +420,7 @@ def _cond_t(cts, pred, *ops, branches):
     from .jvp import trace_closed_branches
 
     if is_linear(pred):
-        raise ValueError("cond with a linear predicate")
+        raise NotLinearError("cond with a linear predicate")
     mask = [is_linear(o) for o in ops]
     primal_vals = [o for o in ops if not is_linear(o)]
     out_avals = branches[0].out_avals

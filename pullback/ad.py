@@ -23,7 +23,7 @@ from .passes.jvp import ZERO_DERIVATIVE, fit_tangent, jvp_ir
 from .passes.transpose import vjp_ir
 from .tracer import lax
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
-from .tracer.trace import ConcretizationError, Tracer, bind_list, trace, where
+from .tracer.trace import ConcretizationError, Tracer, bind_list, current_builder, trace, where
 
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian",
@@ -515,11 +515,18 @@ def _positional(fun, args, kwargs):
             raise
         return args
     bound = sig.bind(*args, **kwargs)
-    bound.apply_defaults()
-    if bound.kwargs:
-        raise TypeError(f"{_fn_name(fun)}: keyword-only arguments {sorted(bound.kwargs)} "
+    passed = sorted(k for k in bound.kwargs if k in kwargs)
+    if passed:
+        raise TypeError(f"{_fn_name(fun)}: keyword-only arguments {passed} "
                         "cannot be passed to a custom_jvp/custom_vjp function")
+    bound.apply_defaults()  # (keyword-only ones not passed: fun's own defaults apply)
     return bound.args
+
+
+def _untraced(args, kwargs):
+    """Called outside any trace with no traced value among the arguments?"""
+    return current_builder() is None and not any(
+        isinstance(x, Tracer) for x in tree_flatten((args, kwargs))[0])
 
 
 def _split_nondiff(nondiff_argnums, args, fname):
@@ -577,6 +584,29 @@ class custom_jvp:
 
         self.jvp_rule = rule
 
+    def _nondiff(self, args):
+        """(fun, rule, args) with nondiff_argnums taken out of the differentiation.
+        Those without traced values are closed over; traced ones (allowed, as in JAX)
+        stay inputs of the call, so nothing closes over a traced value, and the rule
+        gets their primal values, never their tangents: a zero derivative."""
+        fixed, _, _ = _split_nondiff(self.nondiff_argnums, args, _fn_name(self.fun))
+        static = {i: a for i, a in fixed.items()
+                  if not any(isinstance(x, Tracer) for x in tree_flatten(a)[0])}
+        inputs = [i for i in range(len(args)) if i not in static]
+        at = {i: k for k, i in enumerate(inputs)}  # argument -> its place among the inputs
+        diff = [i for i in inputs if i not in fixed]
+
+        def fun(*rest):
+            return self.fun(*[static[i] if i in static else rest[at[i]]
+                              for i in range(len(args))])
+
+        def rule(p, t):
+            nondiff = [static[i] if i in static else p[at[i]] for i in fixed]
+            return self.jvp_rule(*nondiff, tuple(p[at[i]] for i in diff),
+                                 tuple(t[at[i]] for i in diff))
+        return (functools.wraps(self.fun)(fun), functools.wraps(self.jvp_rule)(rule),
+                tuple(args[i] for i in inputs))
+
     def __call__(self, *args, **kwargs):
         if self.jvp_rule is None:
             raise TypeError(
@@ -584,11 +614,11 @@ class custom_jvp:
                 f"@{_fn_name(self.fun)}.defjvp"
             )
         fun, rule = self.fun, self.jvp_rule
+        if _untraced(args, kwargs):  # nothing to differentiate: the function itself, as in JAX
+            return fun(*args, **kwargs)
         args = _positional(fun, args, kwargs)
         if self.nondiff_argnums:
-            fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
-            fun = functools.wraps(fun)(lambda *rest: self.fun(*merge(rest)))
-            rule = functools.wraps(rule)(lambda p, t: self.jvp_rule(*fixed.values(), p, t))
+            fun, rule, args = self._nondiff(args)
         call, consts, leaves, in_tree, out_tree = _trace_closed(fun, args)
 
         def jvp_flat(primals, tangents):
@@ -640,6 +670,8 @@ class custom_vjp:
                 f"{_fn_name(self.fun)}.defvjp(fwd, bwd)"
             )
         fun, fwd, bwd = self.fun, self.fwd, self.bwd
+        if _untraced(args, kwargs):
+            return fun(*args, **kwargs)
         args = _positional(fun, args, kwargs)
         if self.nondiff_argnums:
             fixed, args, merge = _split_nondiff(self.nondiff_argnums, args, _fn_name(fun))
@@ -689,7 +721,8 @@ class custom_vjp:
                             f"{c_tree} for argument {i} of {fname}, whose structure is "
                             f"{a_tree} (or None for a zero cotangent)")
                     flat += c_leaves
-                return [fit_tangent(c, av, f"a cotangent from the bwd rule {_fn_name(bwd)}")
+                return [fit_tangent(c, av, f"a cotangent from the bwd rule {_fn_name(bwd)}",
+                                    ints=True)
                         for c, av in zip(flat, arg_avals)]
 
             return po, r_leaves, _named(bwd_flat, _fn_name(bwd))

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .ir import primitives as P
 from .ir.core import ShapedArray, canonical_dtype
 from .tracer import numpy_api  # noqa: F401  (installs NumPy dispatch on Tracer)
 from .tracer import lax
@@ -308,6 +309,9 @@ def make_ir(f=None, *, optimize=False, static_argnums=(), static_argnames=()):
             argnums = tuple(i % n for i in argnums if -n <= i < n)
             args = args + tuple(kwargs[k] for k in names)
         ir, _, _ = trace_to_ir(fn, args, argnums)
+        forward = P.forward_custom_vjp(ir)
+        if forward is not None:  # an IR no backend could run (JAX's make_jaxpr raises too)
+            raise NotImplementedError(P.custom_vjp_forward_error(forward))
         if optimize:
             from .passes.manager import optimize as run_pipeline
 

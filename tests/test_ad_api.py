@@ -824,3 +824,81 @@ def test_tangents_of_another_dtype_are_refused_as_in_jax():
             pb.jvp(np.sin, (np.ones(3),), (t,))
     # Python numbers take the primal's dtype
     assert pb.jvp(np.sin, (np.float32(1.0),), (1.0,))[1].dtype == np.float32
+
+
+def test_custom_jvp_takes_traced_nondiff_arguments_as_in_jax():
+    @functools.partial(pb.custom_jvp, nondiff_argnums=(1,))
+    def f(x, k):
+        return np.sin(x) * k
+
+    @f.defjvp
+    def f_jvp(k, p, t):
+        return f(p[0], k), np.cos(p[0]) * k * t[0]
+
+    x, k = np.array([0.5, 1.0]), np.array([2.0, 3.0])
+    want = np.cos(x) * k
+    np.testing.assert_allclose(pb.grad(lambda x, k: np.sum(f(x, k)))(x, k), want, rtol=1e-15)
+    np.testing.assert_allclose(pb.jit(pb.vmap(pb.grad(f)))(x, k), want, rtol=1e-15)
+    assert pb.jit(pb.grad(f))(0.5, 2.0) == pytest.approx(np.cos(0.5) * 2.0, rel=1e-15)
+    assert pb.grad(f, 1)(0.5, 2.0) == 0.0  # the rule gives no derivative along k
+    assert pb.hessian(f)(0.5, 2.0) == pytest.approx(-np.sin(0.5) * 2.0, rel=1e-15)
+
+
+def test_custom_functions_outside_any_trace_are_the_function():
+    @pb.custom_jvp
+    def relu(x):
+        return x if x > 0 else 0.0 * x  # Python control flow: fine on values
+
+    relu.defjvp(lambda p, t: (relu(p[0]), t[0]))
+    assert relu(2.0) == 2.0 and relu(-1.0) == 0.0
+
+    @pb.custom_jvp
+    def scaled(x, *, scale=2.0):  # a keyword-only default not passed is no error
+        return np.sin(x) * scale
+
+    scaled.defjvp(lambda p, t: (scaled(p[0]), np.cos(p[0]) * 2.0 * t[0]))
+    assert pb.grad(scaled)(0.5) == pytest.approx(np.cos(0.5) * 2.0, rel=1e-15)
+    with pytest.raises(TypeError, match=r"keyword-only arguments \['scale'\]"):
+        pb.grad(lambda x: scaled(x, scale=3.0))(0.5)
+
+
+def test_custom_rule_values_of_the_wrong_kind_are_refused():
+    @pb.custom_jvp
+    def f(x):
+        return np.sin(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), t[0] > 0))  # a comparison returned as the tangent
+    with pytest.raises(TypeError, match=r"tangent output of the jvp rule .* has dtype bool"):
+        pb.jvp(f, (np.array([0.5, 1.0]),), (np.array([1.0, -1.0]),))
+
+    @pb.custom_jvp
+    def g(x):
+        return np.sin(x)
+
+    g.defjvp(lambda p, t: (g(p[0]), t[0] * t[0]))  # not linear in the tangent
+    with pytest.raises(ValueError, match=r"linear in the tangents, but here mul of two linear"):
+        pb.grad(g)(0.5)
+
+    @pb.custom_vjp
+    def h(x):
+        return np.sin(x)
+
+    h.defvjp(lambda x: (h(x), None), lambda r, ct: (np.ones(2, np.int64),))  # as JAX: converted
+    np.testing.assert_array_equal(pb.grad(lambda x: np.sum(h(x)))(np.ones(2)), [1.0, 1.0])
+
+
+def test_forward_mode_of_custom_vjp_is_refused_naming_its_rule():
+    @pb.custom_vjp
+    def g(x):
+        return np.sin(x)
+
+    def g_bwd(r, ct):
+        return (ct * np.cos(r),)
+
+    g.defvjp(lambda x: (g(x), x), g_bwd)
+    x = np.ones(2)
+    for run in (lambda: pb.make_ir(pb.jacfwd(g))(x), lambda: pb.jit(pb.jacfwd(g))(x),
+                lambda: pb.jacfwd(g)(x)):
+        with pytest.raises(NotImplementedError, match=r"forward-mode(.|\n)*bwd rule g_bwd"):
+            run()
+    np.testing.assert_allclose(pb.jit(pb.grad(lambda x: np.sum(g(x))))(x), np.cos(x), rtol=1e-15)

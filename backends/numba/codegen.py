@@ -980,7 +980,7 @@ class Codegen:
             try:
                 rule = L.scalar_rules[e.prim]
             except KeyError:
-                raise LoweringError(_no_rule(e.prim)) from None
+                raise LoweringError(_no_rule(e.prim, e.params)) from None
             expr = rule(self.rule_ctx(v), out, [a.aval.dtype for a in e.inputs], *ins, **e.params)
         if expr is None:
             return
@@ -1155,15 +1155,15 @@ class Codegen:
             self.need(a)
         fn = CALLS.get(prim)
         if fn is None:
-            raise LoweringError(_no_rule(prim))
+            raise LoweringError(_no_rule(prim, e.params))
         self.comment(e)
         fn(self, e)
         self.arrays.update(v for v in e.outputs if v not in self.virtual)  # a call may lower to a view
 
     # ------------------------------------------------------------ layout as index arithmetic
-def _no_rule(prim):
-    if prim is P.custom_vjp_linear_p:  # no backend can run it: the interpreter says why
-        return P.CUSTOM_VJP_FORWARD
+def _no_rule(prim, params):
+    if prim is P.custom_vjp_linear_p:  # no backend can run it
+        return P.custom_vjp_forward_error(params)
     return (f"the numba backend has no lowering for primitive '{prim.name}'; "
             "use pb.jit(..., backend=\"interpreter\") for this function")
 
