@@ -81,7 +81,7 @@ def _live_eqns(eqns, live):
     return kept
 
 
-def _live_eqns_with_rules(eqns, live):
+def _live_eqns_with_rules(eqns, live, memo):
     """Like _live_eqns, but an equation with a rule in `dce_rules` may also drop its
     unused outputs (and the inputs only they needed)."""
     kept = []
@@ -91,7 +91,7 @@ def _live_eqns_with_rules(eqns, live):
             continue
         rule = dce_rules.get(eqn.prim)
         if rule is not None:
-            eqn = rule(eqn, used)
+            eqn = rule(eqn, used, memo)
         kept.append(eqn)
         live.update(a for a in eqn.inputs if isinstance(a, Var))
     kept.reverse()
@@ -101,7 +101,7 @@ def _live_eqns_with_rules(eqns, live):
 def _dce(ir: IR, memo, top: bool) -> IR:
     live = {v for v in ir.outvars if isinstance(v, Var)}
     if any(e.prim in dce_rules for e in ir.eqns):
-        kept = _live_eqns_with_rules(ir.eqns, live)
+        kept = _live_eqns_with_rules(ir.eqns, live, memo)
     else:
         kept = _live_eqns(ir.eqns, live)
     def sub_dce(s):
@@ -163,7 +163,7 @@ def used_inputs(ir: IR):
 
 
 # ---------------------------------------------------------------- per-primitive rules
-# dce_rules[prim](eqn, used_outputs) -> an equation computing (at least) the used
+# dce_rules[prim](eqn, used_outputs, memo) -> an equation computing (at least) the used
 # outputs, for equations that hold sub-IRs: unused outputs are dropped from the
 # sub-IRs, then operands no sub-IR needs any more.
 dce_rules = {}
@@ -173,19 +173,42 @@ def _select(items, flags):
     return [x for x, f in zip(items, flags) if f]
 
 
-def _dce_cond(eqn, used):
-    branches = [dce_prune(br, used, prune_inputs=False)[0] for br in eqn.params["branches"]]
+def _pruned(sub, used, memo):
+    """`sub` with only its `used` outputs, dead code removed at every depth. Memoized
+    in the walk's memo, and the result marked clean there: without that, each level
+    of nested control flow pruned its sub-IRs once in its rule and again in the walk,
+    2**depth times in all (20 nested conds: 84 s)."""
+    if all(used):  # the walk's own rewrite of `sub`: one entry for both
+        return _rewrite_subir(sub, lambda s: _dce(s, memo, False), memo)
+    key = ("pruned", id(sub), tuple(used))
+    hit = memo.get(key)
+    if hit is None:
+        out = _dce(sub.replace(outvars=_select(sub.outvars, used)), memo, False)
+        hit = memo[key] = (sub, _clean(out, memo))
+    return hit[1]
+
+
+def _clean(ir, memo):
+    """Mark `ir` as having no dead code (the walk then takes it as it is)."""
+    memo.setdefault(id(ir), (ir, ir))
+    return ir
+
+
+def _dce_cond(eqn, used, memo=None):
+    memo = {} if memo is None else memo
+    branches = [_pruned(br, used, memo) for br in eqn.params["branches"]]
     needed = [any(col) for col in zip(*[used_inputs(br) for br in branches])]
     if all(used) and all(needed):
         return eqn  # nothing to drop (dead code inside the branches goes later)
-    branches = tuple(br.replace(invars=_select(br.invars, needed)) for br in branches)
+    branches = tuple(_clean(br.replace(invars=_select(br.invars, needed)), memo) for br in branches)
     new = eqn.replace(inputs=[eqn.inputs[0]] + _select(eqn.inputs[1:], needed),
                       outputs=_select(eqn.outputs, used))
     new.params = {**eqn.params, "branches": branches}
     return new
 
 
-def _dce_scan(eqn, used):
+def _dce_scan(eqn, used, memo=None):
+    memo = {} if memo is None else memo
     p = eqn.params
     nc, nk = p["num_consts"], p["num_carry"]
     body = p["body"]
@@ -194,7 +217,7 @@ def _dce_scan(eqn, used):
     keep_carry = list(used[:nk])
     keep_ys = list(used[nk:])
     while True:
-        pruned, _ = dce_prune(body, keep_carry + keep_ys, prune_inputs=False)
+        pruned = _pruned(body, keep_carry + keep_ys, memo)
         needed = used_inputs(pruned)
         grown = [k or n for k, n in zip(keep_carry, needed[nc : nc + nk])]
         if grown == keep_carry:
@@ -203,7 +226,7 @@ def _dce_scan(eqn, used):
     invar_flags = needed[:nc] + keep_carry + needed[nc + nk :]
     if all(invar_flags) and all(keep_carry + keep_ys):
         return eqn
-    body = pruned.replace(invars=_select(pruned.invars, invar_flags))
+    body = _clean(pruned.replace(invars=_select(pruned.invars, invar_flags)), memo)
     new = eqn.replace(inputs=_select(eqn.inputs, invar_flags),
                       outputs=_select(eqn.outputs, keep_carry + keep_ys))
     new.params = {**p, "body": body, "num_consts": sum(needed[:nc]),
@@ -211,10 +234,11 @@ def _dce_scan(eqn, used):
     return new
 
 
-def _dce_while(eqn, used):
+def _dce_while(eqn, used, memo=None):
     # A carry can go only if the caller does not use it, the condition does not
     # read it, and no kept carry's update reads it (a fixpoint, as for scan);
     # then unused constants of the condition and of the body go too.
+    memo = {} if memo is None else memo
     p = eqn.params
     m, n = p["cond_nconsts"], p["body_nconsts"]
     cond, body = p["cond"], p["body"]
@@ -222,7 +246,7 @@ def _dce_while(eqn, used):
     cond_reads = used_inputs(cond)
     keep = [u or c for u, c in zip(used, cond_reads[m:])]
     while True:
-        pruned, _ = dce_prune(body, keep, prune_inputs=False)
+        pruned = _pruned(body, keep, memo)
         body_reads = used_inputs(pruned)
         grown = [k or r for k, r in zip(keep, body_reads[n:])]
         if grown == keep:
@@ -233,7 +257,7 @@ def _dce_while(eqn, used):
     if all(cond_needed) and all(body_needed) and all(keep):
         return eqn
     cond = cond.replace(invars=_select(cond.invars, cond_needed + keep))
-    body = pruned.replace(invars=_select(pruned.invars, body_needed + keep))
+    body = _clean(pruned.replace(invars=_select(pruned.invars, body_needed + keep)), memo)
     flags = cond_needed + body_needed + keep
     assert len(flags) == len(eqn.inputs) and len(keep) == nk
     new = eqn.replace(inputs=_select(eqn.inputs, flags), outputs=_select(eqn.outputs, keep))
