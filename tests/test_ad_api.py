@@ -902,3 +902,13 @@ def test_forward_mode_of_custom_vjp_is_refused_naming_its_rule():
         with pytest.raises(NotImplementedError, match=r"forward-mode(.|\n)*bwd rule g_bwd"):
             run()
     np.testing.assert_allclose(pb.jit(pb.grad(lambda x: np.sum(g(x))))(x), np.cos(x), rtol=1e-15)
+
+
+def test_eager_grad_reads_integer_arguments_it_does_not_differentiate():
+    # labels indexing a NumPy table (one-hot by np.eye(k)[y]) as in JAX's eager mode;
+    # under jit the labels are abstract and the error says how to index instead
+    f = lambda X, y: np.sum(np.eye(3)[y] * X)  # noqa: E731
+    X, y = np.ones((2, 3)), np.array([0, 2])
+    np.testing.assert_array_equal(pb.grad(f)(X, y), [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(TypeError, match=r"stop_gradient\(table\)\[i\]"):
+        pb.jit(pb.grad(f))(X, y)

@@ -183,6 +183,27 @@ def _library_call(depth):
     return (f"{mod}.{name}", SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name))
 
 
+def _numpy_function(depth):
+    """The public NumPy function (qualified name) whose Python code converts a traced
+    array, called by the user's code, when pullback has no rule for it (as_strided);
+    None otherwise (one with a rule got something else, as np.mean of a list)."""
+    f = sys._getframe(depth + 1)
+    outer = None
+    while f is not None and _is_internal(f):
+        if f.f_code.co_filename.startswith(_NUMPY_DIR):
+            outer = f
+        f = f.f_back
+    if outer is None or f is None or outer.f_code.co_name.startswith("_"):
+        return None
+    from .numpy_api import FUNCTIONS
+
+    if outer.f_globals.get(outer.f_code.co_name) in FUNCTIONS:
+        return None
+    mod = outer.f_globals.get("__name__", "numpy")
+    mod = ".".join(p for p in mod.split(".") if not p.startswith("_"))
+    return f"{mod}.{outer.f_code.co_name}"
+
+
 _WRAPPER_NAMES = {"wrapper", "wrapped", "inner", "decorator", "decorated", "fun", "func",
                   "f", "<lambda>", "<genexpr>", "<listcomp>", "__call__"}
 
@@ -509,6 +530,12 @@ class Tracer:
             "pb.stop_gradient(table)[i]; a constant has no derivative to lose)")
         if size is not None:  # an integer: no derivative to lose
             return size if dtype is None else size.astype(dtype)
+        if self.val is not None and self.dtype.kind in "iub":
+            # a known integer or bool array (an argument eager pb.grad does not
+            # differentiate, e.g. labels indexing a table: np.eye(k)[y]) has no
+            # derivative to lose either: its value, as JAX's eager arrays
+            value = np.asarray(self.val)
+            return value if dtype is None else value.astype(dtype)
         if _in_vectorize(1):
             raise UntraceableLibraryError(
                 "np.vectorize is not supported on traced arrays by pullback: it calls its "
@@ -540,6 +567,11 @@ class Tracer:
                 "arguments to NumPy arrays. Draw standard values outside the traced "
                 "function, pass them in and transform them (loc + scale * z for a normal "
                 f"one).{where(user)}")
+        numpy_fn = _numpy_function(1)
+        if numpy_fn is not None:
+            raise UntraceableLibraryError(
+                f"{numpy_fn} is not supported on traced arrays by pullback (no rule for it): "
+                f"its Python code converts its argument to a NumPy array.{where(user)}")
         raise TypeError(
             f"NumPy tried to convert a traced array {self.aval} into a concrete array. "
             "This happens when a traced value sits inside a Python list given to NumPy "
