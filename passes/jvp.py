@@ -728,15 +728,19 @@ jvp_rules[P.custom_vjp_call_p] = _custom_vjp_rule
 
 
 # ---------------------------------------------------------------- the pass
-def jvp_ir(ir: IR, nonzero, report=None) -> IR:
+def jvp_ir(ir: IR, nonzero, report=None, values=None) -> IR:
     """Forward-mode derivative of `ir`; see the module docstring.
 
     If `report` is a list, it receives one bool per output: whether that output's
-    tangent is (possibly) nonzero rather than a symbolic zero.
+    tangent is (possibly) nonzero rather than a symbolic zero. `values`, the inputs'
+    values (eager grad, jvp...), flow along the primal side, so that users' custom
+    rules may take Python decisions on them, as in JAX's eager mode.
     """
     nonzero = [bool(n) and is_float(v.aval.dtype) for n, v in zip(nonzero, ir.invars)]
     with Builder() as b:
-        primals = [b.new_arg(v.aval) for v in ir.invars]
+        b.concrete = values is not None
+        primals = [b.new_arg(v.aval, None if values is None else values[i])
+                   for i, v in enumerate(ir.invars)]
         tangent_args = [b.new_arg(v.aval) for v, n in zip(ir.invars, nonzero) if n]
         it = iter(tangent_args)
         penv, tenv = {}, {}

@@ -377,17 +377,18 @@ def backward_pass(lin: IR, linear_inputs, primal_args, out_cts):
     return pouts, [c for c, l in zip(in_cts, linear_inputs) if l]
 
 
-def vjp_ir(ir: IR, wrt=None, ct_mask=None) -> IR:
+def vjp_ir(ir: IR, wrt=None, ct_mask=None, values=None) -> IR:
     """Reverse-mode derivative of `ir`; see the module docstring.
 
     `wrt[i]` False (or an integer/bool input) gives input i a zero cotangent
     without differentiating through it. `ct_mask[j]` False means output j gets
     no cotangent input (a symbolic zero: e.g. the aux output of has_aux).
+    `values`: the inputs' values, for custom rules' Python decisions (jvp_ir).
     """
     n_in, n_out = len(ir.invars), len(ir.outvars)
     wrt = [True] * n_in if wrt is None else list(wrt)
     wrt = [bool(w) and is_float(v.aval.dtype) for w, v in zip(wrt, ir.invars)]
-    lin = jvp_ir(ir, wrt)
+    lin = jvp_ir(ir, wrt, values=values)
     linear_inputs = [False] * n_in + [True] * sum(wrt)
     ct_mask = [True] * n_out if ct_mask is None else list(ct_mask)
 

@@ -57,6 +57,11 @@ def _argnums_tuple(argnums, n, fname):
 _EVERY = object()  # _Traced's argnums for jvp and vjp: every float input
 
 
+def _has_custom_calls(ir):
+    return any(e.prim in (P.custom_jvp_call_p, P.custom_vjp_call_p) for e in ir.eqns) or any(
+        _has_custom_calls(sub) for _, _, sub in ir.subirs())
+
+
 class _Traced:
     """f traced at args: the flat IR, leaves, and which leaves each argument owns."""
 
@@ -73,6 +78,13 @@ class _Traced:
             fn, args, _ = pass_through(fn, args, [i for i in range(len(args)) if i not in nums])
         self.ir, self.sig, self.out_tree = trace_to_ir(fn, args, concrete=True, numbers=numbers)
         self.leaves = tree_flatten(tuple(args))[0]
+        # the inputs' values for the derivative passes, where a user's custom rule may
+        # need them (Python decisions, SciPy calls); None when one is abstract (jit)
+        self.values = None
+        if _has_custom_calls(self.ir):
+            values = [x.val if isinstance(x, Tracer) else lax.asarray(x) for x in self.leaves]
+            if all(v is not None for v in values):
+                self.values = values
         self.arg_trees = list(self.sig.in_tree.children)
         self.offsets = [0]
         for t in self.arg_trees:
@@ -194,7 +206,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
                 "(loss, aux) pair"
             )
         mask = [i in main for i in range(len(tr.ir.outvars))]
-        vir = vjp_ir(tr.ir, tr.wrt, mask)
+        vir = vjp_ir(tr.ir, tr.wrt, mask, tr.values)
         ct = tr.ir.outvars[main[0]].aval.dtype.type(1.0)
         outs = eval_ir(vir, vir.consts, list(tr.leaves) + [ct])
         n_out = len(tr.ir.outvars)
@@ -263,7 +275,7 @@ def jvp(f, primals, tangents, has_aux=False):
             raise TypeError(f"jvp: tangent {i} has dtype {t_dt}, its primal has "
                             f"{v.aval.dtype}; they must be equal")
         ts.append(lax.convert(t, v.aval.dtype) if not isinstance(t, Tracer) else t)
-    jir = jvp_ir(tr.ir, nonzero)
+    jir = jvp_ir(tr.ir, nonzero, values=tr.values)
     outs = eval_ir(jir, jir.consts, list(tr.leaves) + ts)
     n = len(tr.ir.outvars)
     out = tree_unflatten(main_tree, [_out(outs[i]) for i in main])
@@ -279,7 +291,7 @@ def vjp(f, *primals, has_aux=False):
     tr = _Traced(f, primals, has_aux=has_aux)
     main, aux, main_tree, make_aux = _split_aux(tr, has_aux)
     mask = [i in main for i in range(len(tr.ir.outvars))]
-    vir = vjp_ir(tr.ir, tr.wrt, mask)
+    vir = vjp_ir(tr.ir, tr.wrt, mask, tr.values)
     fwd_ir, bwd_ir, n_res = _split_vjp(vir, len(tr.ir.invars), len(tr.ir.outvars))
     fwd_vals = eval_ir(fwd_ir, fwd_ir.consts, list(tr.leaves))
     outs, residuals = fwd_vals[:len(tr.ir.outvars)], fwd_vals[len(tr.ir.outvars):]
@@ -396,7 +408,7 @@ def jacfwd(f, argnums=0, has_aux=False):
             if not w or in_aval.size == 0:
                 continue
             nonzero = [i == k for i in range(n_in)]
-            jir = jvp_ir(tr.ir, nonzero)
+            jir = jvp_ir(tr.ir, nonzero, values=tr.values)
             bir = vmap_ir(jir, [None] * n_in + [0], in_aval.size,
                           [None] * n_out + [0] * n_out)
             basis = _eye(in_aval.size, in_aval.shape, in_aval.dtype)
@@ -435,7 +447,7 @@ def _jacrev(f, argnums, has_aux, what):
             if j not in main or out_aval.size == 0:
                 continue
             mask = [i == j for i in range(n_out)]
-            vir = vjp_ir(tr.ir, tr.wrt, mask)
+            vir = vjp_ir(tr.ir, tr.wrt, mask, tr.values)
             if out_aval.size == 1:  # one vjp, as grad: a batch axis of size 1 would stay in
                 ct = np.ones(out_aval.shape, out_aval.dtype)  # every value (hessian's
                 rows[j] = eval_ir(vir, vir.consts, list(tr.leaves) + [ct])[n_out:]  # fusion)
@@ -477,15 +489,19 @@ def stop_gradient(x):
 
 # ---------------------------------------------------------------- custom rules
 def _trace_closed(fun, args):
-    """Trace fun(*args) abstractly into a closed IR whose consts are leading inputs."""
+    """Trace fun(*args) into a closed IR whose consts are leading inputs: with the
+    arguments' values when all are known (eager grad: fun may take Python decisions
+    on them or call SciPy, its derivative being the rule's), else abstractly."""
     leaves, in_tree = tree_flatten(tuple(args))
-    avals = []
+    avals, vals = [], []
     for x in leaves:
         if isinstance(x, Tracer):
             avals.append(x.aval)
+            vals.append(x.val)
         else:
             a = lax.asarray(x)
             avals.append(ShapedArray(np.shape(a), a.dtype))
+            vals.append(a)
     box = []
 
     def flat_fun(*flat):
@@ -494,7 +510,7 @@ def _trace_closed(fun, args):
         box.append(out_tree)
         return out_leaves
 
-    ir = trace(flat_fun, avals)
+    ir = trace(flat_fun, avals, vals if all(v is not None for v in vals) else None)
     call = IR([], [], list(ir.constvars) + list(ir.invars), ir.eqns, ir.outvars)
     return call, list(ir.consts), leaves, in_tree, box[0]
 

@@ -912,3 +912,31 @@ def test_eager_grad_reads_integer_arguments_it_does_not_differentiate():
     np.testing.assert_array_equal(pb.grad(f)(X, y), [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     with pytest.raises(TypeError, match=r"stop_gradient\(table\)\[i\]"):
         pb.jit(pb.grad(f))(X, y)
+
+
+def test_eager_custom_functions_and_rules_see_values_as_in_jax():
+    # implicit differentiation of a root found by SciPy: the primal and fwd run on
+    # values outside jit (as JAX's eager mode); under jit they are abstract
+    import scipy.optimize as so
+
+    @pb.custom_vjp
+    def root(a):
+        return so.brentq(lambda x: x ** 3 + a * x - 1.0, 0.0, 2.0, xtol=1e-15)
+
+    root.defvjp(lambda a: (root(a), (root(a), a)),
+                lambda r, g: (-g * r[0] / (3.0 * r[0] ** 2 + r[1]),))
+    x = root(1.3)
+    want = -x / (3.0 * x * x + 1.3)  # d/da of x(a), x^3 + a x = 1
+    assert pb.grad(root)(1.3) == pytest.approx(want, rel=1e-12)
+    assert pb.grad(lambda a: root(a) ** 2)(1.3) == pytest.approx(2 * x * want, rel=1e-12)
+
+    @pb.custom_jvp
+    def f(x):
+        return x ** 2 if x > 0 else -x
+
+    f.defjvp(lambda p, t: (f(p[0]), (2.0 * p[0] if p[0] > 0 else -1.0) * t[0]))
+    assert pb.grad(f)(1.5) == 3.0 and pb.grad(f)(-1.5) == -1.0
+    assert pb.hessian(f)(1.5) == 2.0  # the rule's own derivative along p
+    assert pb.jacrev(f)(-1.5) == -1.0 and pb.jvp(f, (1.5,), (1.0,))[1] == 3.0
+    with pytest.raises(pb.ConcretizationError):
+        pb.jit(pb.grad(f))(1.5)
