@@ -300,7 +300,10 @@ class Jitted:
                 plan = self._keyword_plans.setdefault((len(args), names), plan)
                 self._keyword_plans[(len(args), tuple(kwargs))] = plan
         static_names, dynamic_names, inners = plan
-        statics = tuple(kwargs[k] for k in static_names)
+        from .api import _static_value  # (api imports this module)
+
+        # a traced value passes when known (eager grad), else a ConcretizationError
+        statics = tuple(_static_value(kwargs[k], k) for k in static_names)
         key = tuple(static_key(v) for v in statics)  # 1, 1.0, True, -0.0 apart
         try:
             inner = inners.get(key)

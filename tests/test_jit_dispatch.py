@@ -570,3 +570,10 @@ def test_copies_of_a_jitted_function_are_jitted_functions():
         assert g.static_argnums == (1,)
     h = pickle.loads(pickle.dumps(pb.jit(np.cos)))  # f itself pickles by reference
     np.testing.assert_allclose(h(x), np.cos(x))
+
+
+def test_a_traced_static_keyword_needs_its_value():
+    g = pb.jit(lambda x, s: x * s, static_argnames="s")
+    with pytest.raises(pb.ConcretizationError, match="static argument s"):
+        pb.jit(lambda x: g(x, s=x[0]))(np.ones(2))
+    assert pb.grad(lambda x: g(x, s=3))(2.0) == 3.0
