@@ -631,3 +631,13 @@ def test_a_numpy_function_without_a_rule_is_named_when_it_converts():
         pb.jit(f)(np.arange(4.0))
     with pytest.raises(TypeError, match=r"np\.stack"):  # one with a rule: the list's message
         pb.jit(lambda a: np.mean([a, a]))(np.arange(4.0))
+
+
+@pytest.mark.parametrize("attr", ["flat", "real", "imag", "T"])
+def test_setting_an_array_attribute_says_traced_arrays_are_immutable(attr):
+    def f(x):
+        setattr(x, attr, 0.0)
+        return x
+
+    with pytest.raises(TypeError, match=rf"immutable: x\.{attr} = (.|\n)*test_tracer_errors.py"):
+        pb.jit(f)(np.ones(3))

@@ -19,7 +19,7 @@ from .np_reductions import (
 from .np_shape import matrix_transpose, ravel, repeat, reshape, squeeze, swapaxes, take, transpose
 from .np_signal import searchsorted
 from .numpy_api import _PY_SCALARS, FUNCTIONS, UFUNCS, _norm, _with_user_line, unsupported
-from .trace import Tracer, WeakTracer, current_builder, user_source, weaken
+from .trace import Tracer, WeakTracer, current_builder, user_source, weaken, where
 
 
 # ---------------------------------------------------------------- Tracer methods
@@ -167,11 +167,19 @@ def _round(self, ndigits=None):
 
 
 Tracer.__round__ = _with_user_line(_round)
-Tracer.T = property(_marks_views(lambda self: transpose(self)))
-Tracer.mT = property(_marks_views(lambda self: matrix_transpose(self)))
-Tracer.real = property(lambda self: self)
-Tracer.imag = property(lambda self: imag(self))
-Tracer.flat = property(lambda self: ravel(self))
+def _no_setter(name):
+    def refuse(self, value):
+        raise TypeError(f"traced arrays are immutable: x.{name} = ... would write into x; "
+                        f"build the new array instead (np.where, np.full_like, "
+                        f"np.concatenate){where(user_source(2))}")
+    return refuse
+
+
+Tracer.T = property(_marks_views(lambda self: transpose(self)), _no_setter("T"))
+Tracer.mT = property(_marks_views(lambda self: matrix_transpose(self)), _no_setter("mT"))
+Tracer.real = property(lambda self: self, _no_setter("real"))
+Tracer.imag = property(lambda self: imag(self), _no_setter("imag"))
+Tracer.flat = property(lambda self: ravel(self), _no_setter("flat"))
 
 
 def _shape_args(shape):
