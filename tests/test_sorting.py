@@ -219,3 +219,36 @@ def test_gradient_of_a_median_of_ties_goes_where_the_stable_order_puts_it(backen
     g = pb.jit(pb.grad(np.median), backend=backend)
     np.testing.assert_array_equal(g(np.array([2.0, 1.0, 2.0, 2.0, 0.0])), [1.0, 0, 0, 0, 0])
     np.testing.assert_array_equal(g(np.array([2.0, 2.0, 1.0, 2.0])), [0.5, 0.5, 0, 0])
+
+
+def _is_partition(values, order_values, kth, axis):
+    """Each kth value in its sorted place, none larger before it, none smaller after."""
+    s = np.sort(values, axis=axis)
+    p = np.moveaxis(order_values, axis, -1)
+    s = np.moveaxis(s, axis, -1)
+    for k in np.atleast_1d(kth) % p.shape[-1]:
+        np.testing.assert_array_equal(p[..., k], s[..., k])
+        assert np.all(p[..., :k] <= p[..., k:k + 1]) and np.all(p[..., k + 1:] >= p[..., k:k + 1])
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_partition_and_argpartition_are_valid_partitions(backend):
+    x = np.array([[3.0, 1.0, 2.0, 5.0, 4.0, 2.0], [0.0, -1.0, 7.0, 2.0, 2.0, np.inf]])
+    for kth, axis in [(2, -1), ((1, 4), 1), (0, 0), (-1, 1)]:
+        part = pb.jit(lambda a: np.partition(a, kth, axis=axis), backend=backend)(x)
+        _is_partition(x, part, kth, axis)
+        idx = pb.jit(lambda a: np.argpartition(a, kth, axis=axis), backend=backend)(x)
+        assert idx.dtype == np.argpartition(x, kth, axis=axis).dtype
+        _is_partition(x, np.take_along_axis(x, idx, axis), kth, axis)
+    # the k smallest and their gradient (top-k): the stable order's elements among ties
+    g = pb.jit(pb.grad(lambda a: np.sum(np.partition(a, 2)[:, :3] ** 2)), backend=backend)(x)
+    np.testing.assert_array_equal(g, [[0.0, 2.0, 4.0, 0.0, 0.0, 4.0], [0.0, -2.0, 0.0, 4.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"kth\(=6\) out of bounds \(6\)"):
+        pb.jit(lambda a: np.partition(a, 6), backend=backend)(x)
+
+
+def test_indices_from_an_arrays_shape():
+    a = np.arange(12.0).reshape(3, 4)
+    for fn in (lambda a: a[np.triu_indices_from(a, k=1)], lambda a: a[np.tril_indices_from(a)],
+               lambda a: a[:, :3][np.diag_indices_from(a[:, :3])]):
+        np.testing.assert_array_equal(pb.jit(fn)(a), fn(a))

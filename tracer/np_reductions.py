@@ -567,6 +567,47 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     return lax.argsort(a, ax)
 
 
+def _kth_checked(kth, n):
+    """NumPy's checks of partition's kth (ints, or a sequence of them, within the axis)."""
+    for k in np.atleast_1d(np.asarray(kth)).ravel():
+        if not np.issubdtype(np.asarray(k).dtype, np.integer):
+            raise TypeError("Partition index must be integer")
+        if not -n <= int(k) < n:
+            raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
+
+
+@implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """A valid partition: each kth value in its sorted place, none larger before it and
+    none smaller after. The sorted array is one; NumPy's introselect leaves the others
+    in another order, which its contract does not fix (JAX's differs from both)."""
+    a, ax = _sort_operand(a, axis, "partition", order)
+    _kth_checked(kth, _shape(a)[ax])
+    return _sort_along(a, ax)[0]
+
+
+@implements(np.argpartition)
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """Indices of a valid partition (see partition): the stable sorting order."""
+    if lax.ndim(_arr(a)) == 0 and axis in (-1, 0):
+        axis = None
+    a, ax = _sort_operand(a, axis, "argpartition", order)
+    _kth_checked(kth, _shape(a)[ax])
+    return lax.argsort(a, ax)
+
+
+def _shape_only(np_fn):
+    """`np_fn`, whose result depends on the array's shape alone (triu_indices_from):
+    NumPy's own, on a stand-in of the static shape."""
+    def impl(arr, *args, **kwargs):
+        return np_fn(np.broadcast_to(np.zeros((), np.int8), _shape(_arr(arr))), *args, **kwargs)
+    return impl
+
+
+for _fn in (np.triu_indices_from, np.tril_indices_from, np.diag_indices_from):
+    FUNCTIONS[_fn] = _shape_only(_fn)
+
+
 @implements(np.lexsort)
 def lexsort(keys, axis=-1):
     """Indices sorting by the last key, ties broken by the one before it, ...: stable
