@@ -1517,3 +1517,20 @@ def test_static_queries_of_traced_arrays():
     assert [g.dtype for g in got] == [np.common_type(x), np.common_type(k, x)]
     e = pb.jit(lambda x: np.empty_like(prototype=x, dtype=int))(x)
     assert e.dtype == np.int64 and e.shape == x.shape
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_unravel_index_of_traced_indices(backend):
+    a = np.arange(24.0).reshape(2, 3, 4) ** 1.5
+    f = pb.jit(lambda a: np.unravel_index(np.argmax(a), a.shape), backend=backend)
+    assert [int(c) for c in f(a)] == [1, 2, 3]
+    g = pb.jit(lambda i: np.unravel_index(i, (2, 3, 4), order="F"), backend=backend)
+    i = np.array([0, 5, 23])
+    for got, want in zip(g(i), np.unravel_index(i, (2, 3, 4), order="F")):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    # as JAX: negative indices from the end, out-of-range ones clipped
+    h = pb.jit(lambda i: np.unravel_index(i, (3, 4)), backend=backend)
+    np.testing.assert_array_equal(np.stack(h(np.array([-1, 15]))), [[2, 2], [3, 3]])
+    grad = pb.grad(lambda a: a[np.unravel_index(np.argmax(a), a.shape)])(a)
+    assert grad[1, 2, 3] == 1.0 and grad.sum() == 1.0

@@ -66,6 +66,30 @@ def ravel(a, order="C"):
     return lax.reshape(a, (math.prod(_shape(a)),))
 
 
+@implements(np.unravel_index)
+def unravel_index(indices, shape, order="C"):
+    """The coordinates of flat indices in an array of the static `shape`. As JAX's, not
+    NumPy's: negative indices count from the end and out-of-range ones are clipped
+    (traced indices cannot raise)."""
+    dims = tuple(operator.index(d) for d in np.atleast_1d(np.asarray(shape)))
+    if order not in ("C", "F"):
+        raise ValueError("only 'C' or 'F' order is permitted")
+    i = _arr(indices)
+    if _dt(i).kind not in "iu":
+        raise TypeError("only int indices permitted")
+    size = math.prod(dims)
+    if size == 0:
+        raise ValueError("cannot unravel an index into an array of size 0")
+    i = lax.convert(i, np.int64)
+    i = lax.select(lax.lt(i, 0), lax.add(i, size), i)
+    i = lax.min(lax.max(i, 0), size - 1)
+    coords = {}
+    for d in (reversed(range(len(dims))) if order == "C" else range(len(dims))):
+        coords[d] = lax.rem(i, dims[d])
+        i = lax.div(i, dims[d])
+    return tuple(coords[d] for d in range(len(dims)))
+
+
 @implements(np.transpose, np.permute_dims)
 def transpose(a, axes=None):
     a = _arr(a)
