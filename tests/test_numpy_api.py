@@ -1534,3 +1534,21 @@ def test_unravel_index_of_traced_indices(backend):
     np.testing.assert_array_equal(np.stack(h(np.array([-1, 15]))), [[2, 2], [3, 3]])
     grad = pb.grad(lambda a: a[np.unravel_index(np.argmax(a), a.shape)])(a)
     assert grad[1, 2, 3] == 1.0 and grad.sum() == 1.0
+
+
+@pytest.mark.parametrize("backend", ["numba", "interpreter"])
+def test_sliding_window_view(backend):
+    from numpy.lib.stride_tricks import sliding_window_view as windows
+
+    x = np.arange(20.0).reshape(4, 5) ** 1.3
+    for f in (lambda a: windows(a, 3, axis=1), lambda a: windows(a, (2, 2)),
+              lambda a: windows(a, (2, 3), axis=(1, 1)), lambda a: windows(a, 2, axis=0).max(-1)):
+        got, want = pb.jit(f, backend=backend)(x), f(x)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    # a 1-d convolution's gradient: each input element collects from every window holding it
+    k = np.array([0.25, 0.5, 0.25])
+    loss = lambda a: np.sum((windows(a, 3, axis=1) @ k) ** 2)  # noqa: E731
+    pb.check_grads(loss, (x,), order=2)
+    with pytest.raises(ValueError, match="window shape cannot be larger"):
+        pb.jit(lambda a: windows(a, 6, axis=1), backend=backend)(x)

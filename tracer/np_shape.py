@@ -587,6 +587,41 @@ def take(a, indices, axis=None, out=None, mode=None):
 
 
 @implements(np.take_along_axis)
+@implements(np.lib.stride_tricks.sliding_window_view)
+def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
+    """NumPy's windows as a gather per windowed axis (a read-only view there; traced
+    arrays are immutable anyway): the axis becomes its n - w + 1 window starts, and
+    the window's w positions go last, in the order of `axis`."""
+    if writeable:
+        raise unsupported("numpy.lib.stride_tricks.sliding_window_view with writeable=True",
+                          "traced arrays are immutable")
+    x = _arr(x)
+    windows = tuple(np.atleast_1d(window_shape).tolist())
+    nd = lax.ndim(x)
+    if axis is None:
+        if len(windows) != nd:
+            raise ValueError(f"Since axis is `None`, must provide window_shape for all "
+                             f"dimensions of `x`; got {len(windows)} window_shape elements "
+                             f"and `x.ndim` is {nd}.")
+        axes = tuple(range(nd))
+    else:
+        axes = tuple(_norm_axis(a, nd) for a in np.atleast_1d(axis).tolist())
+        if len(windows) != len(axes):
+            raise ValueError(f"Must provide matching length window_shape and axis; got "
+                             f"{len(windows)} window_shape elements and {len(axes)} axes "
+                             "elements.")
+    if any(w < 0 for w in windows):
+        raise ValueError("`window_shape` cannot contain negative values")
+    out = x
+    for w, ax in zip(windows, axes):
+        n = _shape(out)[ax]
+        if n < w:
+            raise ValueError("window shape cannot be larger than input array shape")
+        starts = np.arange(n - w + 1)[:, None] + np.arange(w)[None, :]
+        out = moveaxis(take(out, starts, axis=ax), ax + 1, -1)
+    return out
+
+
 def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     idx = _norm(indices)
