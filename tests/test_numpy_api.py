@@ -1552,3 +1552,13 @@ def test_sliding_window_view(backend):
     pb.check_grads(loss, (x,), order=2)
     with pytest.raises(ValueError, match="window shape cannot be larger"):
         pb.jit(lambda a: windows(a, 6, axis=1), backend=backend)(x)
+
+
+def test_take_along_axis_is_itself_next_to_sliding_window_view():
+    # (a misplaced decorator once sent np.take_along_axis to sliding_window_view)
+    x = np.array([3.0, 1.0, 2.0])
+    np.testing.assert_array_equal(pb.jit(lambda x: np.take_along_axis(x, np.array([2]), 0))(x), [2.0])
+    g = pb.grad(lambda x: np.take_along_axis(x, np.array([1]), axis=0).sum())(x)
+    np.testing.assert_array_equal(g, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(pb.jit(lambda x: np.take_along_axis(x, np.argsort(x), 0))(x),
+                                  np.sort(x))

@@ -586,7 +586,6 @@ def take(a, indices, axis=None, out=None, mode=None):
     return lax.gather(a, idx, ax)
 
 
-@implements(np.take_along_axis)
 @implements(np.lib.stride_tricks.sliding_window_view)
 def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
     """NumPy's windows as a gather per windowed axis (a read-only view there; traced
@@ -622,6 +621,7 @@ def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=Fa
     return out
 
 
+@implements(np.take_along_axis)
 def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     idx = _norm(indices)
