@@ -613,11 +613,14 @@ class custom_jvp:
         diff = [i for i in inputs if i not in fixed]
 
         def fun(*rest):
-            return self.fun(*[static[i] if i in static else rest[at[i]]
-                              for i in range(len(args))])
+            # traced nondiff arguments have no derivative through fun, as in JAX
+            return self.fun(*[static[i] if i in static else
+                              stop_gradient(rest[at[i]]) if i in fixed else
+                              rest[at[i]] for i in range(len(args))])
 
         def rule(p, t):
-            nondiff = [static[i] if i in static else p[at[i]] for i in fixed]
+            nondiff = [static[i] if i in static else stop_gradient(p[at[i]])
+                       for i in fixed]
             return self.jvp_rule(*nondiff, tuple(p[at[i]] for i in diff),
                                  tuple(t[at[i]] for i in diff))
         return (functools.wraps(self.fun)(fun), functools.wraps(self.jvp_rule)(rule),

@@ -843,6 +843,17 @@ def test_custom_jvp_takes_traced_nondiff_arguments_as_in_jax():
     assert pb.grad(f, 1)(0.5, 2.0) == 0.0  # the rule gives no derivative along k
     assert pb.hessian(f)(0.5, 2.0) == pytest.approx(-np.sin(0.5) * 2.0, rel=1e-15)
 
+    # a traced nondiff argument carries no derivative, also through the rule (JAX's
+    # stop_gradient): d/dx of the rule's t * k with k = x * x is not differentiated
+    @functools.partial(pb.custom_jvp, nondiff_argnums=(1,))
+    def scale(x, k):
+        return x * k
+
+    scale.defjvp(lambda k, p, t: (scale(p[0], k), t[0] * k * 10.0))
+    assert pb.grad(lambda x: scale(x, x * x))(2.0) == 40.0
+    assert pb.grad(pb.grad(lambda x: scale(x, x * x)))(2.0) == 0.0
+    assert pb.hessian(lambda x: scale(x, x) * x)(2.0) == 40.0  # JAX's value
+
 
 def test_custom_functions_outside_any_trace_are_the_function():
     @pb.custom_jvp

@@ -197,9 +197,11 @@ def _numpy_function(depth):
         return None
     from .numpy_api import FUNCTIONS
 
-    if outer.f_globals.get(outer.f_code.co_name) in FUNCTIONS:
+    fn = outer.f_globals.get(outer.f_code.co_name)
+    if fn in FUNCTIONS:
         return None
-    mod = outer.f_globals.get("__name__", "numpy")
+    # the public module NumPy gives its functions (numpy.lib.stride_tricks), else the file's
+    mod = getattr(fn, "__module__", None) or outer.f_globals.get("__name__", "numpy")
     mod = ".".join(p for p in mod.split(".") if not p.startswith("_"))
     return f"{mod}.{outer.f_code.co_name}"
 
