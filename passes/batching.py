@@ -588,15 +588,42 @@ def vmap_ir(ir: IR, in_dims, axis_size: int, out_dims=0) -> IR:
 # shapes, index arrays) become extra operands, keeping the sub-IRs closed.
 def _depends_on(ir, in_batched):
     """Which outputs of `ir` depend on its batched inputs (a forward walk; an
-    equation with any batched input counts all its outputs as batched). A
-    superset of what vmap_ir batches, so None out_dims from it never fail."""
+    equation with any batched input counts all its outputs as batched, but for
+    cond, scan and while, whose batching rules batch only what depends on batched
+    values: there the same per-output analysis, so that a forward-mode loop's primal
+    carries stay unbatched beside batched tangents). A superset of what vmap_ir
+    batches, so None out_dims from it never fail."""
     from ..ir.core import Var
 
     batched = {v for v, b in zip(ir.invars, in_batched) if b}
     for eqn in ir.eqns:
-        if any(isinstance(a, Var) and a in batched for a in eqn.inputs):
-            batched.update(eqn.outputs)
+        in_b = [isinstance(a, Var) and a in batched for a in eqn.inputs]
+        if not any(in_b):
+            continue
+        rule = _DEPENDS.get(eqn.prim)
+        out_b = rule(in_b, **eqn.params) if rule is not None else [True] * len(eqn.outputs)
+        batched.update(o for o, b in zip(eqn.outputs, out_b) if b)
     return [isinstance(v, Var) and v in batched for v in ir.outvars]
+
+
+def _cond_depends(in_b, *, branches):
+    if in_b[0]:  # a batched predicate: both branches run, selected per lane
+        return [True] * len(branches[0].outvars)
+    return [any(col) for col in zip(*[_depends_on(br, in_b[1:]) for br in branches])]
+
+
+def _scan_depends(in_b, *, body, num_consts, num_carry, **params):
+    nc, nk = num_consts, num_carry
+    carry_b, y_b = _carry_fixpoint(body, in_b[:nc], in_b[nc:nc + nk], in_b[nc + nk:])
+    return carry_b + y_b
+
+
+def _while_depends(in_b, *, cond, body, cond_nconsts, body_nconsts):
+    m, n = cond_nconsts, body_nconsts
+    carry_b, _ = _carry_fixpoint(body, in_b[m:m + n], in_b[m + n:])
+    if _depends_on(cond, in_b[:m] + carry_b)[0]:
+        return [True] * len(carry_b)  # lanes stop apart: every carry is batched
+    return carry_b
 
 
 def _closed(fn, in_avals):
@@ -632,6 +659,9 @@ def _select_batched(pred, on_true, on_false):
     shp = lax.shape(on_true)
     mask = lax.broadcast_in_dim(pred, shp, (0,)) if len(shp) > 1 else pred
     return P.select_p.bind(mask, on_true, on_false)
+
+
+_DEPENDS: dict = {}  # prim -> fn(inputs batched?, **params) -> outputs batched? (control flow)
 
 
 def _cond_batch(args, dims, *, branches):
@@ -772,6 +802,8 @@ def _scan_batch(args, dims, *, body, length, reverse, num_consts, num_carry):
 
 
 def _register_control_flow_rules():
+    _DEPENDS.update({CF.cond_p: _cond_depends, CF.scan_p: _scan_depends,
+                     CF.while_p: _while_depends})
     batch_rules[CF.cond_p] = _cond_batch
     batch_rules[CF.while_p] = _while_batch
     batch_rules[CF.scan_p] = _scan_batch

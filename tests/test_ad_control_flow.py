@@ -240,3 +240,23 @@ def test_vmap_keeps_the_value_of_an_unbatched_python_int():
                                   [0.0, 2.0, 4.0])
     np.testing.assert_array_equal(pb.vmap(_power_loop, in_axes=(0, None))(
         np.array([2.0, 3.0]), 3), [8.0, 27.0])
+
+
+def test_jacfwd_through_a_while_loop_inside_a_while_loop():
+    # the inner loop's primal carries stay unbatched beside its batched tangents
+    # (every output of a nested loop with a batched input counted as batched, and
+    # jacfwd's primal output was refused: "out_axes entry is None")
+    def inner(a, b):
+        return pb.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, c[1], c[2] * c[1]),
+                             (0, a, b))[1:]
+
+    def f(a, b):
+        return pb.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, *inner(c[1], c[2])),
+                             (0, a, b))[2]
+
+    # f = b * a**4 (two outer steps, each multiplying by a twice)
+    a, b = 0.3, -0.7
+    for jac in (pb.jacfwd(f, argnums=(0, 1)), pb.jit(pb.jacfwd(f, argnums=(0, 1)))):
+        da, db = jac(a, b)
+        assert da == pytest.approx(4 * b * a ** 3, rel=1e-14)
+        assert db == pytest.approx(a ** 4, rel=1e-14)
