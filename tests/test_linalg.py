@@ -186,3 +186,17 @@ def test_ir_text_round_trip():
     again = parse(text, consts=ir.consts)
     typecheck(again)
     assert str(again) == text
+
+
+def test_einsum_and_tensordot_refuse_what_numpy_refuses():
+    a = np.ones((2, 2))
+    with pytest.raises(TypeError, match="according to the rule 'safe'"):
+        pb.jit(lambda a: np.einsum("ij,jk", a, a, dtype=np.float32))(a)
+    assert pb.jit(lambda a: np.einsum("ij,jk", a, a, dtype=np.float32,
+                                      casting="same_kind"))(a).dtype == np.float32
+    with pytest.raises(ValueError, match=r"collapsing index 'i' don't match \(1 != 3\)"):
+        pb.jit(lambda a: np.einsum("ii->i", a))(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="duplicate axes are not allowed in tensordot"):
+        pb.jit(lambda a: np.tensordot(a, a, axes=([0, 0], [0, 1])))(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="invalid subscripts"):
+        pb.jit(lambda a: np.einsum("i->->i", a))(np.ones(3))

@@ -126,6 +126,8 @@ def tensordot(a, b, axes=2):
             raise ValueError("shape-mismatch for sum")
         ca = tuple(_norm_axis(i, lax.ndim(a)) for i in xa)
         cb = tuple(_norm_axis(i, lax.ndim(b)) for i in xb)
+        if len(set(ca)) != len(ca) or len(set(cb)) != len(cb):
+            raise ValueError("duplicate axes are not allowed in tensordot")
     for i, j in zip(ca, cb):
         if _shape(a)[i] != _shape(b)[j]:
             raise ValueError(f"shape-mismatch for sum: {_shape(a)} axis {i} vs {_shape(b)} axis {j}")
@@ -251,6 +253,8 @@ def diag(v, k=0):
 # -- einsum
 def _einsum_labels(subscripts, operands):
     spec = subscripts.replace(" ", "")
+    if spec.count("->") > 1 or spec.replace("->", "").count(">") or spec.replace("->", "").count("-"):
+        raise ValueError(f"einsum: invalid subscripts {subscripts!r}: '->' at most once")
     if "->" in spec:
         ins, out = spec.split("->")
     else:
@@ -298,9 +302,18 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
     ops = [_arr(o) for o in operands]
     labels, out_labels = _einsum_labels(subscripts, ops)
     dt = np.dtype(dtype) if dtype is not None else lax.result_dtype(*ops)
+    for o in ops:  # NumPy's casting rule for dtype= (default 'safe')
+        if dtype is not None and not np.can_cast(_dt(o), dt, casting=casting):
+            raise TypeError(f"einsum: operand dtype {_dt(o)} cannot be cast to {dt} "
+                            f"according to the rule {casting!r}")
     ops = [lax.convert(o, dt) for o in ops]
     sizes = {}
     for op, labs in zip(ops, labels):
+        own = {}
+        for lab, d in zip(labs, _shape(op)):  # a label repeated in one operand: no broadcast
+            if own.setdefault(lab, d) != d:
+                raise ValueError(f"einsum: dimensions in single operand for collapsing index "
+                                 f"{lab!r} don't match ({own[lab]} != {d})")
         for lab, d in zip(labs, _shape(op)):
             if sizes.get(lab, 1) not in (1, d) and d != 1:
                 raise ValueError(
