@@ -47,6 +47,21 @@ def _int(value):
     return str(int(value)), scalar_spec(np.int64)
 
 
+# a LAPACK helper's status argument: the kernel returns at once when it is set
+# (helpers.LINALG_ERRORS); `EARLY_RETURN` stands for that return until the kernel's
+# outputs are known (codegen.generate)
+EARLY_RETURN = "return __pullback_early_return__"
+
+
+def _err():
+    return "_err", array_spec(np.int64, 1)
+
+
+def _returns_on_error(cg, e):
+    cg.emit("if _err[0]:", e)
+    cg.emit(EARLY_RETURN, e, 2)
+
+
 def _finish(cg, e, expr, result_shape):
     """Assign a helper's array result (of `result_shape`), reshaped to the output
     (scalar when 0-d)."""
@@ -311,15 +326,17 @@ def _solve(cg, e):
     shape = b.aval.shape
     b3 = (_prod(shape[:-2]),) + tuple(shape[-2:])
     _finish(cg, e, _ext("solve3", _arr(_stack(cg, a, e, shape[-2]), a.aval.dtype, 3),
-                        _arr(_stack(cg, b, e, shape[-1]), b.aval.dtype, 3)), b3)
+                        _arr(_stack(cg, b, e, shape[-1]), b.aval.dtype, 3), _err()), b3)
+    _returns_on_error(cg, e)
 
 
 @_call(P.cholesky_p)
 def _cholesky(cg, e):
     (a,) = e.inputs
     n = a.aval.shape[-1]
-    _finish(cg, e, _ext("cholesky3", _arr(_stack(cg, a, e, n), a.aval.dtype, 3)),
+    _finish(cg, e, _ext("cholesky3", _arr(_stack(cg, a, e, n), a.aval.dtype, 3), _err()),
             (_prod(a.aval.shape[:-2]), n, n))
+    _returns_on_error(cg, e)
 
 
 @_call(P.det_p)
@@ -351,8 +368,9 @@ def _slogdet(cg, e):
 def _eigh(cg, e):
     (a,) = e.inputs
     t = cg.fresh("eig")
-    cg.emit(f"{t} = {_ext('eigh3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['lower']))}",
+    cg.emit(f"{t} = {_ext('eigh3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['lower']), _err())}",
             e)
+    _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1))
 
 
@@ -361,8 +379,9 @@ def _svd(cg, e):
     (a,) = e.inputs
     full, uv = e.params["full_matrices"], e.params["compute_uv"]
     t = cg.fresh("svd")
-    cg.emit(f"{t} = {_ext('svd3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(full), _flag(uv))}",
+    cg.emit(f"{t} = {_ext('svd3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(full), _flag(uv), _err())}",
             e)
+    _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1, 2) if uv else (1,))
 
 
@@ -370,8 +389,9 @@ def _svd(cg, e):
 def _qr(cg, e):
     (a,) = e.inputs
     t = cg.fresh("qr")
-    cg.emit(f"{t} = {_ext('qr3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['full_matrices']))}",
+    cg.emit(f"{t} = {_ext('qr3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['full_matrices']), _err())}",
             e)
+    _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1))
 
 

@@ -1094,12 +1094,16 @@ class Codegen:
                 nm = f"_h.copy({nm})"
             seen.add(v)
             outs.append(nm)
+        # what a return on a LAPACK helper's error gives (calls.EARLY_RETURN): values
+        # of the outputs' types, never read (the entry raises)
+        stand_ins = [L.literal(v.val, v.aval.dtype) if isinstance(v, Literal)
+                     else f"_h.empty({(0,) * v.aval.ndim}, {L.DT[v.aval.dtype]})" if v.aval.ndim
+                     else L.literal(0, v.aval.dtype) for v in ir.outvars]
         if self.trig_guard.used:
             outs.append(self.trig_guard.flag())
-        if len(outs) == 1:  # a bare value: Numba boxes no tuple
-            self.emit(f"return {outs[0]}")
-        else:
-            self.emit("return (" + "".join(o + ", " for o in outs) + ")")
+            stand_ins.append("0" if self.trig_guard.count else "False")
+        self.early_return = "return " + _returned(stand_ins)
+        self.emit("return " + _returned(outs))
         return self.lines
 
     def eqn(self, e):
@@ -1161,6 +1165,11 @@ class Codegen:
         self.arrays.update(v for v in e.outputs if v not in self.virtual)  # a call may lower to a view
 
     # ------------------------------------------------------------ layout as index arithmetic
+def _returned(values):
+    """A return statement's value: bare for one (Numba boxes no tuple), else a tuple."""
+    return values[0] if len(values) == 1 else "(" + "".join(v + ", " for v in values) + ")"
+
+
 def _no_rule(prim, params):
     if prim is P.custom_vjp_linear_p:  # no backend can run it
         return P.custom_vjp_forward_error(params)
@@ -1170,7 +1179,7 @@ def _no_rule(prim, params):
 
 # calls (dot_general, scatter_add, cumsum, argmax/argmin) and cond/while/scan
 # register their lowering rules in CALLS; imported last, as they use Codegen
-from .calls import CALLS, COMMENT_HEADERS  # noqa: E402
+from .calls import CALLS, COMMENT_HEADERS, EARLY_RETURN  # noqa: E402
 # cond / while / scan: nested code in the same kernel (registers CALLS entries)
 from . import control_flow as _control_flow  # noqa: E402
 
@@ -1178,11 +1187,15 @@ from . import control_flow as _control_flow  # noqa: E402
 # ---------------------------------------------------------------- module
 def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
     """(def line, argument conversions, body, line -> eqn map, guarded, the
-    constvars it takes after the invars, whether a loop is a prange). The module
-    defines `kernel`; a guarded kernel returns its TrigGuard flag after the outputs
-    (with `parallel`, a count)."""
+    constvars it takes after the invars, whether a loop is a prange, whether it takes
+    the LAPACK helpers' status array `_err` last). The module defines `kernel`; a
+    guarded kernel returns its TrigGuard flag after the outputs (with `parallel`, a
+    count)."""
     cg = Codegen(ir, vecmath_names, guard_trig, parallel)
     body = cg.run()
+    raises = any(line.strip() == EARLY_RETURN for line in body)
+    body = [line.replace(EARLY_RETURN, cg.early_return) if line.strip() == EARLY_RETURN
+            else line for line in body]
     args = []
     conv = []
     for v in ir.invars + cg.const_args:
@@ -1192,6 +1205,8 @@ def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
             conv.append(f"    {nm} = _h.scalar({nm}_in)")
         else:
             args.append(nm)
+    if raises:  # the LAPACK helpers' status (calls.EARLY_RETURN), last
+        args.append("_err")
     if cg.trig_guard.used:
         conv += [f"    {line}" for line in cg.trig_guard.declarations()]
     head = [f"def kernel({', '.join(args)}):"]
@@ -1200,4 +1215,4 @@ def generate(ir, vecmath_names=(), guard_trig=True, parallel=False):
     body, line_eqn = share_subexpressions(body, cg.line_eqn, params, arrays,
                                           lambda: cg.fresh("s"))
     prange = any("_prange(" in line for line in body)
-    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args, prange
+    return head, conv, body, line_eqn, cg.trig_guard.used, cg.const_args, prange, raises
