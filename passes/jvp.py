@@ -642,6 +642,40 @@ jvp_rules[P.linrec_p] = _linrec_rule
 
 
 # ---------------------------------------------------------------- custom derivative calls
+def forward_numbers(ir, sources, numbers):
+    """Hand the Python-number records of a nested trace (`numbers`, (var, what,
+    source) as tracer.Builder.numbers) to the traces its inputs come from: `sources`,
+    one per invar then constvar, a tracer of an enclosing trace or None. A record
+    whose value depends on such a tracer through primitives with a derivative is
+    recorded there against that tracer, so an enclosing grad sees the derivative it
+    would lose (a custom rule's fwd calling SciPy under grad of grad, float() of an
+    in_axes=None argument of vmap under grad), and a vmap or jit does not mind."""
+    from ..tracer.trace import Tracer
+
+    if not numbers:
+        return
+    atoms = list(ir.invars) + list(ir.constvars)
+    reach = {v: 1 << k for k, (v, s) in enumerate(zip(atoms, sources)) if isinstance(s, Tracer)}
+    if not reach:
+        return
+    for e in ir.eqns:
+        if e.prim in ZERO_DERIVATIVE:
+            continue
+        mask = 0
+        for a in e.inputs:
+            if isinstance(a, Var):
+                mask |= reach.get(a, 0)
+        if mask:
+            for o in e.outputs:
+                if is_float(o.aval.dtype):
+                    reach[o] = reach.get(o, 0) | mask
+    for var, what, src in numbers:
+        mask = reach.get(var, 0)
+        for k, s in enumerate(sources):
+            if mask >> k & 1:
+                s.builder.numbers.append((s.ir_var, what, src))
+
+
 def fit_tangent(t, aval, what, ints=False):
     """A user rule's value (`what` names it) as a value of exactly `aval`: None is a
     zero; the dtype converts; another shape is refused, as in JAX (broadcasting a
@@ -733,13 +767,17 @@ def jvp_ir(ir: IR, nonzero, report=None, values=None) -> IR:
 
     If `report` is a list, it receives one bool per output: whether that output's
     tangent is (possibly) nonzero rather than a symbolic zero. `values`, the inputs'
-    values (eager grad, jvp...), flow along the primal side, so that users' custom
-    rules may take Python decisions on them, as in JAX's eager mode.
+    values (eager grad, jvp...: arrays, or tracers of an enclosing trace holding
+    them), flow along the primal side, so that users' custom rules may take Python
+    decisions on them, as in JAX's eager mode.
     """
+    from ..tracer.trace import Tracer
+
     nonzero = [bool(n) and is_float(v.aval.dtype) for n, v in zip(nonzero, ir.invars)]
     with Builder() as b:
         b.concrete = values is not None
-        primals = [b.new_arg(v.aval, None if values is None else values[i])
+        primals = [b.new_arg(v.aval, None if values is None else
+                             values[i].val if isinstance(values[i], Tracer) else values[i])
                    for i, v in enumerate(ir.invars)]
         tangent_args = [b.new_arg(v.aval) for v, n in zip(ir.invars, nonzero) if n]
         it = iter(tangent_args)
@@ -757,7 +795,11 @@ def jvp_ir(ir: IR, nonzero, report=None, values=None) -> IR:
             report.extend(not is_zero(t) for t in touts)
         touts = [instantiate(t) for t in touts]
         b.source = None
-        return b.build(pouts + touts)
+        out = b.build(pouts + touts)
+    if values is not None:  # numbers a custom rule made of values of an enclosing trace
+        forward_numbers(out, list(values) + [None] * (len(out.invars) - len(values))
+                        + [None] * len(out.constvars), b.numbers)
+    return out
 
 
 def _read(env, a):

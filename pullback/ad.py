@@ -19,7 +19,7 @@ from .api import (VALUE_TYPES, _arg_names, _as_tuple, _fn_name, check_callable, 
 from .backends.interpreter import eval_ir
 from .ir import primitives as P
 from .ir.core import IR, ShapedArray, Var, is_float
-from .passes.jvp import ZERO_DERIVATIVE, fit_tangent, jvp_ir
+from .passes.jvp import ZERO_DERIVATIVE, fit_tangent, forward_numbers, jvp_ir
 from .passes.transpose import vjp_ir
 from .tracer import lax
 from .tracer.pytree import leaf_paths, tree_flatten, tree_unflatten
@@ -81,10 +81,9 @@ class _Traced:
         # the inputs' values for the derivative passes, where a user's custom rule may
         # need them (Python decisions, SciPy calls); None when one is abstract (jit)
         self.values = None
-        if _has_custom_calls(self.ir):
-            values = [x.val if isinstance(x, Tracer) else lax.asarray(x) for x in self.leaves]
-            if all(v is not None for v in values):
-                self.values = values
+        if _has_custom_calls(self.ir) and all(
+                x.val is not None for x in self.leaves if isinstance(x, Tracer)):
+            self.values = [x if isinstance(x, Tracer) else lax.asarray(x) for x in self.leaves]
         self.arg_trees = list(self.sig.in_tree.children)
         self.offsets = [0]
         for t in self.arg_trees:
@@ -107,6 +106,8 @@ class _Traced:
         else:  # jvp, vjp: every float input
             self.wrt = [is_float(v.aval.dtype) for v in self.ir.invars]
         _refuse_lost_derivatives(self.ir, self.wrt, numbers)
+        # and the enclosing traces', for their inputs among ours (grad of grad)
+        forward_numbers(self.ir, list(self.leaves) + list(self.ir.consts), numbers)
 
     def _passing_aux(self, f):
         """f returning (output, aux) as f returning (output, aux's array leaves); the

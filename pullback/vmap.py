@@ -17,6 +17,7 @@ from .api import (_arg_names, _fn_name, abstractify, check_callable, owned_outpu
                   pass_through, trace_to_ir)
 from .backends.interpreter import eval_ir
 from .passes.batching import vmap_ir
+from .passes.jvp import forward_numbers
 from .tracer.pytree import TreeDef, leaf_paths, tree_flatten, tree_unflatten
 
 
@@ -177,8 +178,11 @@ def _vmap_call(f, fname, names, spec, out_axes, args, axis_size=None):
     # Unbatched leaves stay as they are: tracers of an enclosing trace keep
     # their avals and become inputs of the traced IR; known values travel along
     # (a Python-int loop bound stays a bound, `if n > 2` works, as in JAX).
+    numbers = []
     ir, _, out_tree = trace_to_ir(f, tuple(tree_unflatten(in_tree, unbatched)),
-                                  concrete=[d is None for d in in_dims])
+                                  concrete=[d is None for d in in_dims], numbers=numbers)
+    # Python numbers made of an enclosing trace's values: that trace's to judge (grad)
+    forward_numbers(ir, list(unbatched) + list(ir.consts), numbers)
     out_dims = broadcast_prefix(out_axes, out_tree, "out_axes")
     bir = vmap_ir(ir, in_dims, size, out_dims)
     outs = eval_ir(bir, bir.consts, leaves)

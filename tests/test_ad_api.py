@@ -951,3 +951,30 @@ def test_eager_custom_functions_and_rules_see_values_as_in_jax():
     assert pb.jacrev(f)(-1.5) == -1.0 and pb.jvp(f, (1.5,), (1.0,))[1] == 3.0
     with pytest.raises(pb.ConcretizationError):
         pb.jit(pb.grad(f))(1.5)
+
+
+def test_numbers_made_of_an_enclosing_traces_values_lose_its_derivative_loudly():
+    # a Python number made in a nested trace (a custom rule's fwd under grad of grad,
+    # vmap's in_axes=None argument, an inner grad closing over the outer value) was
+    # checked only against the nested trace's own inputs: a silent zero derivative
+    import math
+
+    import scipy.optimize as so
+
+    @pb.custom_vjp
+    def cbrt(a):
+        return a ** (1 / 3)
+
+    cbrt.defvjp(lambda a: (so.brentq(lambda t: t ** 3 - a, 0.0, 10.0),) * 2,
+                lambda t, ct: (ct / (3 * t ** 2),))
+    assert pb.grad(cbrt)(8.0) == pytest.approx(1 / 12, rel=1e-10)  # first order: fine
+    xs = np.array([1.0, 2.0, 3.0])
+    for lost in (lambda: pb.hessian(cbrt)(8.0),
+                 lambda: pb.grad(lambda y: np.sum(pb.vmap(lambda x, z: x * math.sin(z),
+                                                          in_axes=(0, None))(xs, y)))(2.0),
+                 lambda: pb.grad(lambda y: pb.grad(lambda x: x * math.exp(-y))(1.0))(1.0)):
+        with pytest.raises(pb.ConcretizationError, match="derivative would be lost"):
+            lost()
+    # where nothing differentiates the value, a number is fine
+    np.testing.assert_allclose(
+        pb.vmap(lambda x, z: x * math.sin(z), in_axes=(0, None))(xs, 2.0), xs * math.sin(2.0))
