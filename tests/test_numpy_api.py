@@ -1562,3 +1562,15 @@ def test_take_along_axis_is_itself_next_to_sliding_window_view():
     np.testing.assert_array_equal(g, [0.0, 1.0, 0.0])
     np.testing.assert_array_equal(pb.jit(lambda x: np.take_along_axis(x, np.argsort(x), 0))(x),
                                   np.sort(x))
+
+
+def test_convolution_windows_are_computed_not_constants():
+    # the (n + m - 1, m) table of window positions was a NumPy constant of the IR
+    # (pickled into the disk cache: 459 MB for 50000 by 1000)
+    a, v = np.linspace(-1.0, 1.0, 300), np.array([0.25, 0.5, 0.25, -1.0])
+    for mode in ("full", "same", "valid"):
+        ir = pb.make_ir(lambda a, v: np.convolve(a, v, mode))(a, v)
+        assert sum(np.size(c) for c in ir.consts) < 16
+        np.testing.assert_allclose(pb.jit(lambda a, v: np.convolve(a, v, mode))(a, v),
+                                   np.convolve(a, v, mode), rtol=1e-13, atol=1e-15)
+    pb.check_grads(lambda a, v: np.correlate(a, v, "same"), (a[:20], v), order=1)
