@@ -1574,3 +1574,19 @@ def test_convolution_windows_are_computed_not_constants():
         np.testing.assert_allclose(pb.jit(lambda a, v: np.convolve(a, v, mode))(a, v),
                                    np.convolve(a, v, mode), rtol=1e-13, atol=1e-15)
     pb.check_grads(lambda a, v: np.correlate(a, v, "same"), (a[:20], v), order=1)
+
+
+def test_calculus_helpers_edge_cases_as_numpy():
+    p32 = np.array([1.0, 2.0, 3.0], np.float32)
+    assert pb.jit(lambda p, x: np.polyval(p, x))(p32, 0.5).dtype == np.polyval(p32, 0.5).dtype
+    xp, fp = np.array([-np.inf, 1.0, 2.0, np.inf]), np.array([0.0, 1.0, 2.0, 3.0])
+    x = np.array([np.inf, -np.inf, 1.5, 2.0])
+    np.testing.assert_array_equal(pb.jit(lambda x: np.interp(x, xp, fp))(x), np.interp(x, xp, fp))
+    assert pb.grad(lambda x: np.interp(x, np.array([0.0, 1.0, 2.0]),
+                                       np.array([0.0, 1.0, 4.0])))(2.0) == 3.0
+    with pytest.raises(TypeError, match="same_kind"):
+        pb.jit(lambda a: np.ediff1d(a, to_begin=[1.5]))(np.arange(4))
+    np.testing.assert_array_equal(pb.jit(lambda a: np.ediff1d(a, to_begin=[1], to_end=2))(
+        np.arange(4)), [1, 1, 1, 1, 2])
+    with pytest.raises(ValueError, match="negative dimensions"):
+        pb.jit(lambda a: np.vander(a, -2))(np.ones(3))

@@ -15,6 +15,7 @@ from .np_elementwise import (absolute, add, multiply, negative, remainder, subtr
 from .np_reductions import sum_
 from .np_shape import concatenate, ravel, take
 from .numpy_api import _arr, _dt, _norm, _norm_axis, _shape, _take_range, implements, unsupported
+from .trace import strengthen
 from .trace import trace as trace_ir
 
 
@@ -36,8 +37,12 @@ def ediff1d(ary, to_end=None, to_begin=None):
         parts.append(ravel(to_end))
     if len(parts) == 1:
         return parts[0]
-    return concatenate([lax.convert(p, _dt(parts[1 if to_begin is not None else 0]))
-                        for p in parts])
+    dt = _dt(parts[1 if to_begin is not None else 0])
+    for name, extra in (("to_begin", to_begin), ("to_end", to_end)):
+        if extra is not None and not np.can_cast(_dt(_arr(extra)), dt, casting="same_kind"):
+            raise TypeError(f"dtype of `{name}` must be compatible with input `ary` under "
+                            "the `same_kind` rule.")
+    return concatenate([lax.convert(p, dt) for p in parts])
 
 
 @implements(np.diff)
@@ -160,7 +165,9 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         inside = lax.select(lax.ne(x, x), x, inside)  # a NaN x stays NaN
         # fp[-1] at x == xp[-1] exactly, with the last interval's slope as derivative
         # (JAX's); where that slope is not finite, fp[-1] alone
-        at_last = lax.add(lax.broadcast_to(f_last, _shape(x)), lax.mul(slope, lax.sub(x, last)))
+        beyond = lax.sub(x, last)  # 0 (but inf - inf at an infinite last knot: 0 there)
+        beyond = lax.select(lax.ne(beyond, beyond), lax.full(_shape(x), 0, _dt(x)), beyond)
+        at_last = lax.add(lax.broadcast_to(f_last, _shape(x)), lax.mul(slope, beyond))
         at_last = lax.select(lax.is_finite(slope), at_last, lax.broadcast_to(f_last, _shape(x)))
         inside = lax.select(lax.eq(x, last), at_last, inside)
     lo = f_first if left is None else lax.convert(_arr(left), np.float64)
@@ -287,7 +294,9 @@ def digitize(x, bins, right=False):
 @implements(np.polyval)
 def polyval(p, x):
     """Horner's rule from the highest coefficient, as NumPy evaluates it."""
-    p, x = _arr(p), _arr(x)
+    # x a full array as NumPy's asanyarray makes it (a Python float argument is float64
+    # against float32 coefficients, not a weak scalar)
+    p, x = _arr(p), strengthen(_arr(x))
     if lax.ndim(p) != 1:
         raise unsupported("numpy.polyval of a coefficient array that is not 1-d")
     y = lax.broadcast_to(np.zeros((), lax.result_dtype(p, x)), _shape(x))
@@ -359,6 +368,8 @@ def vander(x, N=None, increasing=False):
     if lax.ndim(x) != 1:
         raise ValueError("x must be a one-dimensional array or sequence.")
     n = _shape(x)[0] if N is None else int(N)
+    if n < 0:
+        raise ValueError("negative dimensions are not allowed")
     dt = np.promote_types(_dt(x), np.int64)
     x = lax.convert(x, dt)
     cols = []
