@@ -164,7 +164,7 @@ def _refuse_lost_derivatives(ir, wrt, numbers):
         if var in reached:
             raise ConcretizationError(
                 f"{what} turned a traced value that depends on a differentiated input "
-                "into a Python number: its derivative would be lost (a wrong, zero "
+                "into a Python number or NumPy array: its derivative would be lost (a wrong, zero "
                 f"derivative through it).{where(src)}\n"
                 "Compute on the traced array instead (np.sin(x), not math.sin(x); "
                 "np.stack or np.where, not assignment into a NumPy array), or wrap it "

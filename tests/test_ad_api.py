@@ -978,3 +978,19 @@ def test_numbers_made_of_an_enclosing_traces_values_lose_its_derivative_loudly()
     # where nothing differentiates the value, a number is fine
     np.testing.assert_allclose(
         pb.vmap(lambda x, z: x * math.sin(z), in_axes=(0, None))(xs, 2.0), xs * math.sin(2.0))
+
+
+def test_eager_grad_hands_values_it_does_not_differentiate_to_numpy_and_scipy():
+    import scipy.linalg
+
+    x, A = np.array([1.0, 2.0]), np.array([[2.0, 1.0], [1.0, 3.0]])
+    np.testing.assert_allclose(pb.grad(lambda x, A: np.sum(x) * scipy.linalg.det(A))(x, A),
+                               [5.0, 5.0], rtol=1e-15)  # JAX's eager value
+
+    def loss(w, X):
+        X = np.asarray(X)  # the common idiom, on data not differentiated
+        return np.sum((X @ w) ** 2)
+
+    np.testing.assert_allclose(pb.grad(loss)(x, A), 2 * A.T @ (A @ x), rtol=1e-15)
+    with pytest.raises(pb.ConcretizationError, match="derivative would be lost"):
+        pb.grad(lambda x: np.sum(np.asarray(x) * x))(x)

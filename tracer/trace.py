@@ -532,10 +532,18 @@ class Tracer:
             "pb.stop_gradient(table)[i]; a constant has no derivative to lose)")
         if size is not None:  # an integer: no derivative to lose
             return size if dtype is None else size.astype(dtype)
-        if self.val is not None and self.dtype.kind in "iub":
-            # a known integer or bool array (an argument eager pb.grad does not
-            # differentiate, e.g. labels indexing a table: np.eye(k)[y]) has no
-            # derivative to lose either: its value, as JAX's eager arrays
+        if self.val is not None:
+            # a known value (eager grad & co.): NumPy or SciPy computes on it, as on
+            # JAX's eager arrays; a float one is recorded as float() is, so that the
+            # trace refuses it where it depends on a differentiated input (an argument
+            # not differentiated, np.asarray(X) of data or a SciPy call on it, is fine)
+            if self.dtype.kind not in "iub":
+                lib = _library_call(1)
+                what = (f"{lib[0]} (converting its argument to a NumPy array: pullback traces "
+                        "NumPy's functions and scipy.special's ufuncs, not other libraries' "
+                        "code)" if lib else
+                        "converting to a NumPy array (np.asarray, np.array, a library call)")
+                self.builder.numbers.append((self.ir_var, what, lib[1] if lib else user_source(2)))
             value = np.asarray(self.val)
             return value if dtype is None else value.astype(dtype)
         if _in_vectorize(1):
