@@ -490,7 +490,8 @@ class Tracer:
                 f"{what} needs the value of a traced array {self.aval}, which is not "
                 "known while tracing abstractly (pb.jit, pb.vmap, pb.make_ir)."
                 f"{where(src)}\n"
-                "Mark the argument static (static_argnums=...), or use pb.cond / "
+                "Mark the argument static (static_argnums=... of pb.jit; in_axes=None "
+                "for pb.vmap's unbatched arguments), or use pb.cond / "
                 "pb.while_loop / np.where for value-dependent control flow."
             )
         if number and self.dtype.kind in "fc":
