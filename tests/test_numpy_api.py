@@ -1590,3 +1590,12 @@ def test_calculus_helpers_edge_cases_as_numpy():
         np.arange(4)), [1, 1, 1, 1, 2])
     with pytest.raises(ValueError, match="negative dimensions"):
         pb.jit(lambda a: np.vander(a, -2))(np.ones(3))
+
+
+def test_unwrap_of_integers_with_a_traced_period():
+    # NumPy breaks ties at -period/2 for even integer periods: a traced period decides it
+    # by a select, not a Python `if`
+    q = np.array([0, 3, 7, 2, 9, 1])
+    f = pb.jit(lambda p, h: np.unwrap(p, period=h))
+    for h in (3, 4, 5):
+        np.testing.assert_array_equal(f(q, h), np.unwrap(q, period=h))

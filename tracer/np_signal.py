@@ -510,9 +510,11 @@ def unwrap(p, discont=None, axis=-1, *, period=2 * math.pi):
         high, ambiguous = period / 2, True
     low = -high
     ddmod = add(remainder(subtract(dd, low), period), low)
-    if ambiguous:
-        ddmod = lax.select(lax.bitwise_and(lax.eq(ddmod, low), lax.gt(dd, 0)),
-                           lax.convert(_norm(high), _dt(ddmod)), ddmod)
+    if ambiguous is not False:  # (a traced bool for a traced integer period)
+        at_low = lax.bitwise_and(lax.eq(ddmod, low), lax.gt(dd, 0))
+        if ambiguous is not True:
+            at_low = lax.bitwise_and(at_low, ambiguous)
+        ddmod = lax.select(at_low, lax.convert(_norm(high), _dt(ddmod)), ddmod)
     correct = subtract(ddmod, dd)
     correct = lax.select(lax.lt(absolute(dd), _norm(discont)),
                          lax.full((), 0, _dt(correct)), correct)
