@@ -300,10 +300,12 @@ class Jitted:
                 plan = self._keyword_plans.setdefault((len(args), names), plan)
                 self._keyword_plans[(len(args), tuple(kwargs))] = plan
         static_names, dynamic_names, inners = plan
-        from .api import _static_value  # (api imports this module)
+        statics = tuple(kwargs[k] for k in static_names)
+        if any(isinstance(v, Tracer) for v in statics):
+            from .api import _static_value  # (api imports this module)
 
-        # a traced value passes when known (eager grad), else a ConcretizationError
-        statics = tuple(_static_value(kwargs[k], k) for k in static_names)
+            # a traced value passes when known (eager grad), else a ConcretizationError
+            statics = tuple(_static_value(v, k) for v, k in zip(statics, static_names))
         key = tuple(static_key(v) for v in statics)  # 1, 1.0, True, -0.0 apart
         try:
             inner = inners.get(key)

@@ -58,6 +58,15 @@ def assert_same_results(before, after, seed=0, trials=3):
             assert same_bits(w, g), (w, g)
 
 
+def applied(pass_fn, ir, *args):
+    """pass_fn(ir), typechecked, with the same results at `args`, bit for bit."""
+    out = pass_fn(ir)
+    typecheck(out)
+    for a, b in zip(eval_ir(ir, ir.consts, list(args)), eval_ir(out, out.consts, list(args))):
+        assert same_bits(np.asarray(a), np.asarray(b))
+    return out
+
+
 def check_pass(pass_fn, src, expected, consts=None, values=True):
     """parse(src) -> pass -> typecheck -> printed text == expected; same results."""
     ir = parse(text(src), consts=consts)

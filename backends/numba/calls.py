@@ -53,8 +53,7 @@ def _int(value):
 EARLY_RETURN = "return __pullback_early_return__"
 
 
-def _err():
-    return "_err", array_spec(np.int64, 1)
+_ERR = "_err", array_spec(np.int64, 1)
 
 
 def _returns_on_error(cg, e):
@@ -315,9 +314,11 @@ def _dense(cg, a, e):
 
 
 def _stack(cg, a, e, last):
-    """`a` (..., n, n) or (..., n, k) as a C-contiguous (batch, n, last) stack."""
+    """`a` (..., n, n) or (..., n, k) as a C-contiguous (batch, n, last) stack: a helper's
+    argument (expression, spec)."""
     shape = a.aval.shape
-    return f"_h.reshape({cg.contiguous(a, e)}, {(_prod(shape[:-2]), shape[-2], last)})"
+    return _arr(f"_h.reshape({cg.contiguous(a, e)}, {(_prod(shape[:-2]), shape[-2], last)})",
+                a.aval.dtype, 3)
 
 
 @_call(P.solve_p)
@@ -325,8 +326,8 @@ def _solve(cg, e):
     a, b = e.inputs
     shape = b.aval.shape
     b3 = (_prod(shape[:-2]),) + tuple(shape[-2:])
-    _finish(cg, e, _ext("solve3", _arr(_stack(cg, a, e, shape[-2]), a.aval.dtype, 3),
-                        _arr(_stack(cg, b, e, shape[-1]), b.aval.dtype, 3), _err()), b3)
+    _finish(cg, e, _ext("solve3", _stack(cg, a, e, shape[-2]),
+                        _stack(cg, b, e, shape[-1]), _ERR), b3)
     _returns_on_error(cg, e)
 
 
@@ -334,7 +335,7 @@ def _solve(cg, e):
 def _cholesky(cg, e):
     (a,) = e.inputs
     n = a.aval.shape[-1]
-    _finish(cg, e, _ext("cholesky3", _arr(_stack(cg, a, e, n), a.aval.dtype, 3), _err()),
+    _finish(cg, e, _ext("cholesky3", _stack(cg, a, e, n), _ERR),
             (_prod(a.aval.shape[:-2]), n, n))
     _returns_on_error(cg, e)
 
@@ -342,7 +343,7 @@ def _cholesky(cg, e):
 @_call(P.det_p)
 def _det(cg, e):
     (a,) = e.inputs
-    _finish(cg, e, _ext("det3", _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3)),
+    _finish(cg, e, _ext("det3", _stack(cg, a, e, a.aval.shape[-1])),
             (_prod(a.aval.shape[:-2]),))
 
 
@@ -360,7 +361,7 @@ def _unpack(cg, e, t, items):
 def _slogdet(cg, e):
     (a,) = e.inputs
     t = cg.fresh("sld")
-    cg.emit(f"{t} = {_ext('slogdet3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3))}", e)
+    cg.emit(f"{t} = {_ext('slogdet3', _stack(cg, a, e, a.aval.shape[-1]))}", e)
     _unpack(cg, e, t, (0, 1))
 
 
@@ -368,7 +369,7 @@ def _slogdet(cg, e):
 def _eigh(cg, e):
     (a,) = e.inputs
     t = cg.fresh("eig")
-    cg.emit(f"{t} = {_ext('eigh3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['lower']), _err())}",
+    cg.emit(f"{t} = {_ext('eigh3', _stack(cg, a, e, a.aval.shape[-1]), _flag(e.params['lower']), _ERR)}",
             e)
     _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1))
@@ -379,7 +380,7 @@ def _svd(cg, e):
     (a,) = e.inputs
     full, uv = e.params["full_matrices"], e.params["compute_uv"]
     t = cg.fresh("svd")
-    cg.emit(f"{t} = {_ext('svd3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(full), _flag(uv), _err())}",
+    cg.emit(f"{t} = {_ext('svd3', _stack(cg, a, e, a.aval.shape[-1]), _flag(full), _flag(uv), _ERR)}",
             e)
     _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1, 2) if uv else (1,))
@@ -389,7 +390,7 @@ def _svd(cg, e):
 def _qr(cg, e):
     (a,) = e.inputs
     t = cg.fresh("qr")
-    cg.emit(f"{t} = {_ext('qr3', _arr(_stack(cg, a, e, a.aval.shape[-1]), a.aval.dtype, 3), _flag(e.params['full_matrices']), _err())}",
+    cg.emit(f"{t} = {_ext('qr3', _stack(cg, a, e, a.aval.shape[-1]), _flag(e.params['full_matrices']), _ERR)}",
             e)
     _returns_on_error(cg, e)
     _unpack(cg, e, t, (0, 1))
